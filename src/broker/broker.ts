@@ -1,0 +1,528 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { MqttError } from '../packets/errors.js';
+import { encode, encodePublish } from '../packets/index.js';
+import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
+import type { ConnectPacket, Properties, QoS } from '../packets/types.js';
+import { HookRegistry } from '../hooks/registry.js';
+import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
+import { Connection, type ConnectionFacts } from './connection.js';
+import { deliver, drainSession, drop, resumeSession } from './delivery.js';
+import { EnhancedAuth } from './enhanced-auth.js';
+import { createMessage, isExpired, type Message } from './message.js';
+import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
+import { Session, type SessionSubscription } from './session.js';
+import { BrokerStats } from './stats.js';
+import { type MatchResult, TopicIndex } from './topic-index.js';
+
+const NEVER_EXPIRES = 0xffffffff;
+const SWEEP_INTERVAL_MS = 500;
+/** setTimeout's largest delay; longer session expiries are re-armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** Where the broker writes what it has to say; the CLI passes pino, the library defaults to silence. */
+export interface BrokerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+const silentLogger: BrokerLogger = { info() {}, warn() {}, error() {}, debug() {} };
+
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+  /** Listener name, reported to hooks and logs. Default `tcp`. */
+  name?: string;
+}
+
+/**
+ * The MQTT broker engine: sessions, the topic index, retained messages and routing, for MQTT 3.1,
+ * 3.1.1 and 5.0 on one engine (3.x is the same engine applying v3 rules). Listeners hand it byte
+ * streams with `handleConnection`; `listen` is the built-in TCP listener.
+ */
+export class Broker {
+  readonly options: ResolvedBrokerOptions;
+  readonly hooks = new HookRegistry();
+  readonly stats = new BrokerStats();
+  readonly index = new TopicIndex<SessionSubscription, Message>();
+  readonly sessions = new Map<string, Session>();
+  readonly connections = new Set<Connection>();
+  readonly auth = new EnhancedAuth(this);
+  logger: BrokerLogger;
+  private readonly servers: Server[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private flushList: Connection[] = [];
+  private flushScheduled = false;
+  private readonly matchResult: MatchResult<SessionSubscription> = { subscribers: [], shared: [] };
+  private readonly routeTargets: Session[] = [];
+  private routeEpoch = 0;
+  private headerCacheMessage: Message | undefined;
+  private readonly headerCache: (Buffer | undefined)[] = new Array(32).fill(undefined);
+  private closing = false;
+
+  constructor(options: BrokerOptions & { logger?: BrokerLogger } = {}) {
+    const { logger, ...rest } = options;
+    this.options = resolveBrokerOptions(rest);
+    this.logger = logger ?? silentLogger;
+  }
+
+  /** Add a hook; its `init` gets `config`. Hooks run in the order added. */
+  async addHook(hook: Hook, config?: unknown): Promise<void> {
+    if (hook.init !== undefined) await hook.init(config);
+    this.hooks.add(hook);
+  }
+
+  /** Start a TCP listener; port 0 picks a free port. Resolves to the bound address. */
+  listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    const name = options.name ?? 'tcp';
+    const server = createServer({ noDelay: true }, (socket: Socket) => {
+      this.handleConnection(socket, { listener: name, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 1883, options.host ?? '0.0.0.0', () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.logger.error({ err }, 'listener error'));
+        this.servers.push(server);
+        this.startSweep();
+        for (const hook of this.hooks.on.onStarted) hook.onStarted();
+        resolve(server.address() as AddressInfo);
+      });
+    });
+  }
+
+  /** Serve one byte stream (TCP, TLS, WebSocket, ...): the core imports no transport. */
+  handleConnection(stream: Duplex, facts: ConnectionFacts): Connection {
+    const conn = new Connection(this, stream, facts);
+    this.connections.add(conn);
+    this.stats.connectionsTotal++;
+    this.startSweep();
+    if (this.closing) conn.close();
+    return conn;
+  }
+
+  /** Stop listening, tell v5 clients the server is shutting down (0x8B), flush, and close. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
+    this.flushAll();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    for (const session of this.sessions.values()) {
+      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+    }
+    await Promise.all(closed);
+    this.servers.length = 0;
+    for (const hook of this.hooks.on.onStopped) hook.onStopped();
+  }
+
+  // ---- authentication and authorization (hooks; with none registered, everyone is allowed) ----
+
+  authenticate(client: ClientInfo, packet: ConnectPacket): boolean | Promise<boolean> {
+    const hooks = this.hooks.on.onConnectAuthenticate;
+    if (hooks.length === 0) return true;
+    return anyAllows(hooks.map((hook) => () => hook.onConnectAuthenticate(client, packet)));
+  }
+
+  authorize(client: ClientInfo, topic: string, access: AclAccess): boolean | Promise<boolean> {
+    const hooks = this.hooks.on.onAclCheck;
+    if (hooks.length === 0) return true;
+    return anyAllows(hooks.map((hook) => () => hook.onAclCheck(client, topic, access)));
+  }
+
+  // ---- sessions ----
+
+  capExpiry(requested: number): number {
+    const cap = this.options.maximumSessionExpiryInterval;
+    return cap !== undefined && requested > cap ? cap : requested;
+  }
+
+  /** Take over any live connection of this client id, then resume or start its session. */
+  attachSession(conn: Connection, clean: boolean, expiry: number): { session: Session; sessionPresent: boolean } {
+    let session = this.sessions.get(conn.clientId);
+    const previous = session?.link;
+    if (previous instanceof Connection && previous !== conn) {
+      // [MQTT-3.1.4-3] The existing connection is closed (v5: DISCONNECT 0x8E Session taken over).
+      previous.disconnect(ReasonCode.SessionTakenOver);
+      session = this.sessions.get(conn.clientId);
+    }
+    if (session !== undefined && clean) {
+      // [MQTT-3.1.2-4] Clean Start: the existing session is discarded.
+      this.endSession(session);
+      session = undefined;
+    }
+    let sessionPresent = false;
+    if (session === undefined) {
+      session = new Session(conn.clientId);
+      this.sessions.set(conn.clientId, session);
+    } else {
+      // [MQTT-3.2.2-3] Session Present is 1 when a session is resumed.
+      sessionPresent = true;
+      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      session.expiryTimer = undefined;
+      // [MQTT-3.1.3-9] A will waiting for its delay is cancelled when the session resumes in time.
+      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+      session.pendingWill = undefined;
+    }
+    session.expiryInterval = expiry;
+    session.link = conn;
+    conn.session = session;
+    return { session, sessionPresent };
+  }
+
+  onSessionEstablished(conn: Connection, session: Session, sessionPresent: boolean): void {
+    this.stats.clientsConnected++;
+    if (this.stats.clientsConnected > this.stats.clientsMaximum) this.stats.clientsMaximum = this.stats.clientsConnected;
+    for (const hook of this.hooks.on.onConnect) hook.onConnect(conn, conn.connect!);
+    if (sessionPresent) resumeSession(this, session);
+    for (const hook of this.hooks.on.onSessionEstablished) hook.onSessionEstablished(conn, sessionPresent);
+    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, sessionPresent }, 'client connected');
+  }
+
+  /** A connection ended: detach its session, publish or schedule its will, start the session's expiry. */
+  onConnectionClosed(conn: Connection, wasConnected: boolean, info: DisconnectInfo): void {
+    this.connections.delete(conn);
+    const session = conn.session;
+    if (!wasConnected || session === undefined) return;
+    this.stats.clientsConnected--;
+    for (const hook of this.hooks.on.onDisconnect) hook.onDisconnect(conn, info);
+    this.logger.debug({ clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by }, 'client disconnected');
+    if (session.link !== conn) return;
+    session.link = undefined;
+    session.disconnectedAt = Date.now();
+    const will = conn.will;
+    if (will !== undefined) {
+      // [MQTT-3.1.3-9] The will waits for the Will Delay Interval, or until the session ends.
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval);
+      if (delay === 0) {
+        this.publishWill(session.clientId, conn, will);
+      } else {
+        const timer = setTimeout(() => {
+          session.pendingWill = undefined;
+          this.publishWill(session.clientId, conn, will);
+        }, delay * 1000);
+        timer.unref();
+        session.pendingWill = { will, timer };
+      }
+    }
+    if (session.expiryInterval === 0) {
+      // [MQTT-3.1.2-?] Session Expiry 0 (v3 clean session): the session ends with the connection.
+      this.endSession(session);
+    } else if (session.expiryInterval !== NEVER_EXPIRES) {
+      this.armExpiry(session, session.expiryInterval * 1000);
+    }
+  }
+
+  private armExpiry(session: Session, ms: number): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    session.expiryTimer = setTimeout(() => {
+      if (ms > step) this.armExpiry(session, ms - step);
+      else {
+        this.endSession(session);
+        for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
+      }
+    }, step);
+    session.expiryTimer.unref();
+  }
+
+  /** Remove a session: its subscriptions leave the index; a will still waiting is published now. */
+  endSession(session: Session): void {
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+    session.expiryTimer = undefined;
+    for (const record of session.subscriptions.values()) {
+      this.index.unsubscribe(session.clientId, record.filter, record.shareGroup);
+    }
+    const pending = session.pendingWill;
+    session.pendingWill = undefined;
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      this.publishWill(session.clientId, undefined, pending.will);
+    }
+    session.reset();
+    for (const hook of this.hooks.on.onSessionRemoved) hook.onSessionRemoved(session.clientId);
+  }
+
+  private publishWill(clientId: string, client: ClientInfo | undefined, will: NonNullable<Connection['will']>): void {
+    let message: Message | undefined = createMessage(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      will.properties,
+      clientId,
+      Date.now(),
+    );
+    for (const hook of this.hooks.on.onWill) {
+      message = hook.onWill(clientId, message);
+      if (message === undefined) return;
+    }
+    if (client !== undefined) {
+      const allowed = this.authorize(client, message.topic, 'write');
+      if (allowed === false) return;
+    }
+    if (message.retain) this.retain(message);
+    this.route(message);
+    for (const hook of this.hooks.on.onWillSent) hook.onWillSent(clientId, message);
+  }
+
+  // ---- subscriptions and retained messages ----
+
+  addSubscription(record: SessionSubscription): void {
+    const session = record.session;
+    session.subscriptions.set(record.key, record);
+    this.index.subscribe(session.clientId, record.filter, record, record.shareGroup);
+  }
+
+  removeSubscription(record: SessionSubscription): void {
+    const session = record.session;
+    session.subscriptions.delete(record.key);
+    this.index.unsubscribe(session.clientId, record.filter, record.shareGroup);
+  }
+
+  /** Store, replace, or (empty payload) delete a retained message. [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7] */
+  retain(message: Message): void {
+    if (message.payload.length === 0) {
+      this.index.setRetained(message.topic, undefined);
+    } else {
+      this.index.setRetained(message.topic, message.retain ? message : { ...message, retain: true });
+    }
+    for (const hook of this.hooks.on.onRetainMessage) hook.onRetainMessage(message);
+  }
+
+  /** Send the retained messages matching a new subscription, RETAIN set. [MQTT-3.3.1-8] */
+  deliverRetained(record: SessionSubscription): void {
+    const now = Date.now();
+    const expired: string[] = [];
+    const ids = record.subscriptionId === undefined ? undefined : [record.subscriptionId];
+    this.index.matchRetained(record.filter, (topic, message) => {
+      if (isExpired(message, now)) {
+        expired.push(topic);
+        return;
+      }
+      deliver(this, record.session, message, Math.min(message.qos, record.qos) as QoS, true, ids);
+    });
+    for (const topic of expired) {
+      this.index.setRetained(topic, undefined);
+      for (const hook of this.hooks.on.onRetainedExpired) hook.onRetainedExpired(topic);
+    }
+  }
+
+  // ---- routing ----
+
+  /**
+   * Deliver a message to every matching subscription: one delivery per session at the highest matching
+   * QoS, carrying every matching subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; one member of each
+   * shared group, round-robin among connected members. Returns the number of deliveries.
+   */
+  route(message: Message): number {
+    const result = this.matchResult;
+    result.subscribers.length = 0;
+    result.shared.length = 0;
+    this.index.match(message.topic, result);
+    const epoch = ++this.routeEpoch;
+    const targets = this.routeTargets;
+    targets.length = 0;
+    for (const entry of result.subscribers) {
+      const sub = entry.value;
+      // [MQTT-3.8.3-3] No Local: not sent back to the publisher.
+      if (sub.noLocal && message.origin === entry.clientId) continue;
+      const session = sub.session;
+      if (session.routeEpoch !== epoch) {
+        session.routeEpoch = epoch;
+        session.routeQos = sub.qos;
+        session.routeRetain = sub.retainAsPublished;
+        session.routeIds = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
+        targets.push(session);
+      } else {
+        if (sub.qos > session.routeQos) session.routeQos = sub.qos;
+        if (sub.retainAsPublished) session.routeRetain = true;
+        if (sub.subscriptionId !== undefined) {
+          if (session.routeIds === undefined) session.routeIds = [sub.subscriptionId];
+          else session.routeIds.push(sub.subscriptionId);
+        }
+      }
+    }
+    let deliveries = 0;
+    for (const session of targets) {
+      // [MQTT-3.8.4-8] QoS is the lower of the message's and the subscription's.
+      const qos = (message.qos < session.routeQos ? message.qos : session.routeQos) as QoS;
+      // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
+      if (deliver(this, session, message, qos, session.routeRetain && message.retain, session.routeIds)) deliveries++;
+    }
+    for (const group of result.shared) {
+      const chosen = pickSharedMember(group.members, group);
+      if (chosen === undefined) continue;
+      const qos = (message.qos < chosen.qos ? message.qos : chosen.qos) as QoS;
+      const ids = chosen.subscriptionId === undefined ? undefined : [chosen.subscriptionId];
+      if (deliver(this, chosen.session, message, qos, chosen.retainAsPublished && message.retain, ids)) deliveries++;
+    }
+    return deliveries;
+  }
+
+  /** A PUBLISH header (fixed header, topic, packet id slot) for a message, cached while it fans out. */
+  publishHeader(message: Message, v5: boolean, qos: QoS, retain: boolean, dup: boolean): Buffer {
+    if (message !== this.headerCacheMessage) {
+      this.headerCacheMessage = message;
+      this.headerCache.fill(undefined);
+    }
+    const key = (v5 ? 16 : 0) | (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0);
+    let header = this.headerCache[key];
+    if (header === undefined) {
+      header = encodePublish(
+        qos > 0
+          ? { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup, packetId: 1 }
+          : { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup },
+        v5 ? 5 : 4,
+      ).header;
+      this.headerCache[key] = header;
+    }
+    return header;
+  }
+
+  drainSession(session: Session): void {
+    drainSession(this, session);
+  }
+
+  qosComplete(session: Session, packetId: number): void {
+    for (const hook of this.hooks.on.onQosComplete) hook.onQosComplete(session.clientId, packetId);
+  }
+
+  dropMessage(session: Session, message: Message, reason: Parameters<typeof drop>[3]): void {
+    drop(this, session, message, reason);
+  }
+
+  /** Publish from inside the server (bypasses ACL). */
+  publish(topic: string, payload: Buffer | string, options: { qos?: QoS; retain?: boolean; properties?: Properties } = {}): number {
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const message = createMessage(topic, body, options.qos ?? 0, options.retain ?? false, options.properties, undefined, Date.now());
+    if (message.retain) this.retain(message);
+    return this.route(message);
+  }
+
+  // ---- writes ----
+
+  /** Queue a connection for this turn's flush: everything it got in this turn goes out in one write. */
+  scheduleFlush(conn: Connection): void {
+    if (conn.writer.scheduled) return;
+    conn.writer.scheduled = true;
+    this.flushList.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flushAll());
+    }
+  }
+
+  private flushAll(): void {
+    this.flushScheduled = false;
+    const list = this.flushList;
+    this.flushList = [];
+    let bytes = 0;
+    for (const conn of list) bytes += conn.writer.flush();
+    this.stats.bytesSent += bytes;
+  }
+
+  // ---- refusals, errors, timers ----
+
+  /** A CONNECT that cannot be accepted: CONNACK with the reason (v3: the mapped return code), then close. */
+  refuseConnect(conn: Connection, error: MqttError): void {
+    let code = error.reasonCode;
+    let version = conn.protocolVersion;
+    if (code === ReasonCode.UnsupportedProtocolVersion) {
+      // [MQTT-3.1.2-2] Unsupported level: CONNACK 0x84 (v5) or return code 0x01 (v3), then close.
+      version = (error.protocolLevel ?? 4) >= 5 ? 5 : 4;
+    } else if (conn.connect === undefined) {
+      // [MQTT-3.1.4-1] A CONNECT that does not parse: close without CONNACK.
+      conn.close();
+      return;
+    }
+    if (version !== 5) {
+      const v3 = toV3ConnackCode(code);
+      if (v3 === undefined) {
+        conn.close();
+        return;
+      }
+      code = v3;
+    }
+    conn.protocolVersion = version;
+    conn.writer.append(encode({ type: 'connack', sessionPresent: false, reasonCode: code }, version));
+    conn.close();
+  }
+
+  logError(err: unknown, conn: Connection): void {
+    this.logger.error({ err, clientId: conn.clientId }, 'unexpected error while handling a packet');
+  }
+
+  private startSweep(): void {
+    if (this.sweepTimer !== undefined || this.closing) return;
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  /** One coarse timer for every connection: keep alive, connect timeout, stuck slow readers. */
+  private sweep(): void {
+    const now = Date.now();
+    const options = this.options;
+    for (const conn of this.connections) {
+      if (conn.state === 'connecting') {
+        if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
+        continue;
+      }
+      if (conn.state !== 'connected') continue;
+      // [MQTT-3.1.2-24] No packet within 1.5 times the keep alive: the connection is closed (v5: 0x8D).
+      if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
+        conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
+        continue;
+      }
+      if (conn.writer.backlog > options.maxWriteBuffer) {
+        if (conn.congestedSince === 0) conn.congestedSince = now;
+        else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
+          conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
+        }
+      } else {
+        conn.congestedSince = 0;
+      }
+    }
+  }
+}
+
+function pickSharedMember(
+  members: Map<string, SessionSubscription>,
+  group: { cursor: number },
+): SessionSubscription | undefined {
+  const all = [...members.values()];
+  if (all.length === 0) return undefined;
+  // Round-robin among connected members; an offline member's queue only when none is connected.
+  for (let i = 0; i < all.length; i++) {
+    const candidate = all[(group.cursor + i) % all.length] as SessionSubscription;
+    if (candidate.session.link !== undefined) {
+      group.cursor = (group.cursor + i + 1) % all.length;
+      return candidate;
+    }
+  }
+  const fallback = all[group.cursor % all.length] as SessionSubscription;
+  group.cursor = (group.cursor + 1) % all.length;
+  return fallback;
+}
+
+/** Allow if any hook allows; hooks are asked in order and stop at the first yes. */
+function anyAllows(asks: (() => boolean | Promise<boolean>)[]): boolean | Promise<boolean> {
+  for (let i = 0; i < asks.length; i++) {
+    const answer = (asks[i] as () => boolean | Promise<boolean>)();
+    if (answer === true) return true;
+    if (answer instanceof Promise) {
+      return answer.then(async (ok) => {
+        if (ok) return true;
+        for (let j = i + 1; j < asks.length; j++) if (await (asks[j] as () => boolean | Promise<boolean>)()) return true;
+        return false;
+      });
+    }
+  }
+  return false;
+}
+
+export { MqttError };

@@ -1,0 +1,458 @@
+import type { Duplex } from 'node:stream';
+import { MqttError } from '../packets/errors.js';
+import { encode, encodePublish, PacketParser } from '../packets/index.js';
+import { ReasonCode } from '../packets/reason-codes.js';
+import type {
+  ConnectPacket,
+  DisconnectPacket,
+  Packet,
+  Properties,
+  ProtocolVersionNumber,
+  PublishPacket,
+  QoS,
+  WillMessage,
+} from '../packets/types.js';
+import type { ClientInfo, DisconnectInfo } from '../hooks/types.js';
+import type { Broker } from './broker.js';
+import { handleConnect } from './connect-flow.js';
+import { handleInboundPublish, handlePubrel } from './inbound-publish.js';
+import type { Message } from './message.js';
+import { remainingExpirySeconds } from './message.js';
+import { OutboundWriter } from './outbound-writer.js';
+import type { Session, SessionLink } from './session.js';
+import { handleSubscribe, handleUnsubscribe } from './subscribe-flow.js';
+
+/** Facts about a connection that the listener knows and the core does not (it imports no transport). */
+export interface ConnectionFacts {
+  readonly listener: string;
+  readonly remoteAddress?: string | undefined;
+  readonly remotePort?: number | undefined;
+  /** The TLS peer certificate, when the listener is TLS and the client presented one. */
+  readonly peerCertificate?: unknown;
+  /** WebSocket upgrade request headers. */
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+type ConnectionState = 'connecting' | 'connected' | 'closing' | 'closed';
+
+/**
+ * One network connection: parses bytes into packets, runs the protocol for them against the broker,
+ * and writes replies through a coalescing writer. Packets are handled strictly in order; when a
+ * handler returns a promise (an async hook), later packets wait for it.
+ */
+export class Connection implements ClientInfo, SessionLink {
+  readonly broker: Broker;
+  readonly stream: Duplex;
+  readonly facts: ConnectionFacts;
+  readonly parser: PacketParser;
+  readonly writer: OutboundWriter;
+  state: ConnectionState = 'connecting';
+  clientId = '';
+  username: string | undefined;
+  protocolVersion: ProtocolVersionNumber = 4;
+  readonly inline = false;
+  session: Session | undefined;
+  connect: ConnectPacket | undefined;
+  /** Set when the server assigned the client identifier (returned in v5 CONNACK). */
+  assignedClientId: string | undefined;
+  /** The v5 Authentication Method this connection authenticated (or is authenticating) with. */
+  authMethod: string | undefined;
+  /** The will of this connection, cleared by a normal DISCONNECT. */
+  will: WillMessage | undefined;
+  /** Keep alive in effect, in ms (0: none); enforced at 1.5 times. [MQTT-3.1.2-22] */
+  keepaliveMs = 0;
+  lastActivity = Date.now();
+  readonly openedAt = Date.now();
+  /** Since when the write backlog has been over the limit (0: it is not). */
+  congestedSince = 0;
+  /** The client's Receive Maximum (v5) or the broker's default window for v3. */
+  sendQuota = 65_535;
+  /** The client's Maximum Packet Size (v5); we never send more. [MQTT-3.1.2-24] */
+  clientMaximumPacketSize = 268_435_460;
+  /** Inbound topic aliases (v5): alias -> topic name. */
+  readonly inboundAliases = new Map<number, string>();
+  /** Outbound topic aliases assigned by the broker (v5): topic -> alias. */
+  readonly outboundAliases = new Map<string, number>();
+  clientTopicAliasMaximum = 0;
+  /** Whether the client allows reason strings and user properties on acks (v5 Request Problem Information). */
+  problemInformation = true;
+  private backlog: Packet[] = [];
+  private busy = false;
+  private disconnectInfo: DisconnectInfo | undefined;
+
+  constructor(broker: Broker, stream: Duplex, facts: ConnectionFacts) {
+    this.broker = broker;
+    this.stream = stream;
+    this.facts = facts;
+    this.parser = new PacketParser({ maximumPacketSize: broker.options.maximumPacketSize });
+    this.writer = new OutboundWriter(stream);
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('error', (err: Error) => this.onNetworkEnd(err));
+    stream.on('close', () => this.onNetworkEnd(undefined));
+    stream.on('end', () => this.onNetworkEnd(undefined));
+    stream.on('drain', () => this.onDrain());
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.facts.remoteAddress;
+  }
+  get remotePort(): number | undefined {
+    return this.facts.remotePort;
+  }
+  get listener(): string {
+    return this.facts.listener;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.lastActivity = Date.now();
+    this.broker.stats.bytesReceived += chunk.length;
+    try {
+      this.parser.push(chunk, (packet) => this.onPacket(packet));
+    } catch (err) {
+      this.onProtocolError(err);
+    }
+  }
+
+  private onPacket(packet: Packet): void {
+    this.broker.stats.countPacketIn(packet.type);
+    if (this.busy) {
+      this.backlog.push(packet);
+      return;
+    }
+    this.run(packet);
+  }
+
+  /** Handle one packet; when it goes async, hold the rest until it settles. */
+  private run(packet: Packet): void {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.dispatch(packet);
+    } catch (err) {
+      this.onProtocolError(err);
+      return;
+    }
+    if (pending === undefined) return;
+    this.busy = true;
+    this.stream.pause();
+    pending.then(
+      () => this.resumeAfterAsync(),
+      (err: unknown) => {
+        this.busy = false;
+        this.onProtocolError(err);
+      },
+    );
+  }
+
+  private resumeAfterAsync(): void {
+    this.busy = false;
+    while (!this.busy && this.backlog.length > 0 && this.state !== 'closed' && this.state !== 'closing') {
+      this.run(this.backlog.shift() as Packet);
+    }
+    if (!this.busy && this.state !== 'closed') this.stream.resume();
+  }
+
+  /** Route one packet to its handler. Returns a promise only when a handler went async. */
+  private dispatch(input: Packet): Promise<void> | undefined {
+    let packet: Packet | undefined = input;
+    const readHooks = this.broker.hooks.on.onPacketRead;
+    if (readHooks.length > 0) {
+      for (const hook of readHooks) {
+        packet = hook.onPacketRead(this, packet);
+        if (packet === undefined) return undefined;
+      }
+    }
+    if (this.state === 'connecting') {
+      // [MQTT-3.1.0-1] The first packet sent from the Client to the Server MUST be a CONNECT packet.
+      if (packet.type === 'auth' && this.authMethod !== undefined) return this.broker.auth.onAuthPacket(this, packet);
+      if (packet.type !== 'connect' || this.connect !== undefined) {
+        throw MqttError.protocol(`expected CONNECT as the first packet, got ${packet.type.toUpperCase()}`);
+      }
+      return handleConnect(this, packet);
+    }
+    switch (packet.type) {
+      case 'publish':
+        return handleInboundPublish(this, packet);
+      case 'puback':
+        this.onPuback(packet.packetId);
+        return undefined;
+      case 'pubrec':
+        this.onPubrec(packet.packetId, packet.reasonCode ?? 0);
+        return undefined;
+      case 'pubrel':
+        handlePubrel(this, packet.packetId);
+        return undefined;
+      case 'pubcomp':
+        this.onPubcomp(packet.packetId);
+        return undefined;
+      case 'subscribe':
+        return handleSubscribe(this, packet);
+      case 'unsubscribe':
+        handleUnsubscribe(this, packet);
+        return undefined;
+      case 'pingreq':
+        this.send({ type: 'pingresp' });
+        return undefined;
+      case 'disconnect':
+        this.onClientDisconnect(packet);
+        return undefined;
+      case 'connect':
+        // [MQTT-3.1.0-2] A second CONNECT packet is a Protocol Error.
+        throw MqttError.protocol('second CONNECT on one connection');
+      case 'auth':
+        return this.broker.auth.onAuthPacket(this, packet);
+      default:
+        // [MQTT-3.2.2-?] CONNACK, SUBACK, UNSUBACK, PINGRESP are sent only by a server.
+        throw MqttError.protocol(`a client must not send ${packet.type.toUpperCase()}`);
+    }
+  }
+
+  // ---- QoS flows towards the client ----
+
+  private onPuback(packetId: number): void {
+    const session = this.session;
+    const out = session?.inflight.get(packetId);
+    // [MQTT-4.3.2-?] An acknowledgement for an unknown packet identifier is ignored.
+    if (session === undefined || out === undefined || out.qos !== 1) return;
+    session.inflight.delete(packetId);
+    this.broker.qosComplete(session, packetId);
+    this.broker.drainSession(session);
+  }
+
+  private onPubrec(packetId: number, reasonCode: number): void {
+    const session = this.session;
+    const out = session?.inflight.get(packetId);
+    if (session === undefined || out === undefined || out.qos !== 2) {
+      // [MQTT-4.3.3-?] Unknown identifier: answer PUBREL 0x92 in v5 so the client can finish its flow.
+      if (this.protocolVersion === 5) {
+        this.send({ type: 'pubrel', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+      } else {
+        this.send({ type: 'pubrel', packetId });
+      }
+      return;
+    }
+    if (reasonCode >= 0x80) {
+      // [MQTT-4.3.3-?] A PUBREC with an error reason code ends the QoS 2 flow.
+      session.inflight.delete(packetId);
+      this.broker.qosComplete(session, packetId);
+      this.broker.drainSession(session);
+      return;
+    }
+    // [MQTT-4.3.3-4] After PUBREC the sender MUST send PUBREL with the same packet identifier.
+    out.state = 'pubrel';
+    this.sendPubrel(packetId);
+  }
+
+  private onPubcomp(packetId: number): void {
+    const session = this.session;
+    const out = session?.inflight.get(packetId);
+    if (session === undefined || out === undefined || out.state !== 'pubrel') return;
+    session.inflight.delete(packetId);
+    this.broker.qosComplete(session, packetId);
+    this.broker.drainSession(session);
+  }
+
+  private onClientDisconnect(packet: DisconnectPacket): void {
+    const reasonCode = packet.reasonCode ?? 0;
+    const session = this.session;
+    const newExpiry = packet.properties?.sessionExpiryInterval;
+    if (session !== undefined && newExpiry !== undefined) {
+      // [MQTT-3.14.2-2] Session Expiry 0 at CONNECT may not become non-zero at DISCONNECT.
+      if (session.expiryInterval === 0 && newExpiry !== 0) {
+        throw MqttError.protocol('session expiry interval changed from 0 at DISCONNECT');
+      }
+      session.expiryInterval = this.broker.capExpiry(newExpiry);
+    }
+    // [MQTT-3.14.4-3] On a normal DISCONNECT the will is discarded; v5 reason 0x04 asks for it.
+    if (reasonCode !== ReasonCode.DisconnectWithWillMessage) this.will = undefined;
+    this.disconnectInfo = { reasonCode, by: 'client' };
+    this.close();
+  }
+
+  // ---- SessionLink: what the session engine asks of the live connection ----
+
+  congested(): boolean {
+    return this.writer.backlog > this.broker.options.maxWriteBuffer;
+  }
+
+  sendPublish(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean {
+    const broker = this.broker;
+    const v5 = this.protocolVersion === 5;
+    let header: Buffer;
+    let templatePacketIdAt = -1;
+    const now = Date.now();
+    if (
+      !v5 ||
+      (message.properties === undefined &&
+        message.expiresAt === undefined &&
+        subscriptionIds === undefined &&
+        this.clientTopicAliasMaximum === 0 &&
+        broker.hooks.on.onPacketEncode.length === 0)
+    ) {
+      if (broker.hooks.on.onPacketEncode.length > 0) {
+        return this.sendPublishPacket(message, qos, retain, undefined, packetId, dup, now);
+      }
+      header = broker.publishHeader(message, v5, qos, retain, dup);
+      if (qos > 0) templatePacketIdAt = header.length - (v5 ? 3 : 2);
+    } else {
+      return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, now);
+    }
+    // [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is not sent to it.
+    if (header.length + message.payload.length > this.clientMaximumPacketSize) return false;
+    const at = this.writer.append(header);
+    if (templatePacketIdAt >= 0) {
+      if (at >= 0) this.writer.patchUint16(at + templatePacketIdAt, packetId);
+    }
+    if (message.payload.length > 0) this.writer.append(message.payload);
+    this.afterWrite(qos);
+    return true;
+  }
+
+  private sendPublishPacket(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+    now: number,
+  ): boolean {
+    let properties: Properties | undefined;
+    if (this.protocolVersion === 5) {
+      properties = message.properties === undefined ? {} : { ...message.properties };
+      // [MQTT-3.3.2-6] The Message Expiry Interval sent on is the time left.
+      const remaining = remainingExpirySeconds(message, now);
+      if (remaining !== undefined) properties.messageExpiryInterval = remaining;
+      // [MQTT-3.3.4-3] Every matching subscription's identifier goes with the message.
+      if (subscriptionIds !== undefined) properties.subscriptionIdentifiers = [...subscriptionIds];
+    }
+    let topic = message.topic;
+    if (properties !== undefined && this.clientTopicAliasMaximum > 0) {
+      const alias = this.outboundAliases.get(topic);
+      if (alias !== undefined) {
+        properties.topicAlias = alias;
+        topic = '';
+      } else if (this.outboundAliases.size < this.clientTopicAliasMaximum) {
+        // [MQTT-3.3.2-12] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
+        const next = this.outboundAliases.size + 1;
+        this.outboundAliases.set(topic, next);
+        properties.topicAlias = next;
+      }
+    }
+    if (properties !== undefined && Object.keys(properties).length === 0) properties = undefined;
+    let packet: PublishPacket | undefined = { type: 'publish', topic, payload: message.payload, qos, retain, dup };
+    if (qos > 0) packet.packetId = packetId;
+    if (properties !== undefined) packet.properties = properties;
+    const encodeHooks = this.broker.hooks.on.onPacketEncode;
+    for (const hook of encodeHooks) {
+      const changed = hook.onPacketEncode(this, packet);
+      if (changed === undefined || changed.type !== 'publish') return false;
+      packet = changed;
+    }
+    const encoded = encodePublish(packet, this.protocolVersion);
+    if (encoded.header.length + encoded.payload.length > this.clientMaximumPacketSize) {
+      if (properties?.topicAlias !== undefined && topic !== '') this.outboundAliases.delete(topic);
+      return false;
+    }
+    this.writer.append(encoded.header);
+    if (encoded.payload.length > 0) this.writer.append(encoded.payload);
+    this.afterWrite(qos);
+    return true;
+  }
+
+  sendPubrel(packetId: number): void {
+    this.send({ type: 'pubrel', packetId });
+  }
+
+  /** Encode and queue any packet for this turn's flush. */
+  send(input: Packet): void {
+    if (this.state === 'closed') return;
+    let packet: Packet | undefined = input;
+    const encodeHooks = this.broker.hooks.on.onPacketEncode;
+    for (const hook of encodeHooks) {
+      packet = hook.onPacketEncode(this, packet);
+      if (packet === undefined) return;
+    }
+    this.writer.append(encode(packet, this.protocolVersion));
+    this.broker.stats.countPacketOut(packet.type);
+    this.broker.scheduleFlush(this);
+  }
+
+  private afterWrite(qos: QoS): void {
+    const stats = this.broker.stats;
+    stats.countPublishOut(qos);
+    this.broker.scheduleFlush(this);
+  }
+
+  private onDrain(): void {
+    this.congestedSince = 0;
+    if (this.session !== undefined && this.state === 'connected') this.broker.drainSession(this.session);
+  }
+
+  // ---- ending ----
+
+  /**
+   * Server-initiated disconnect: v5 clients get DISCONNECT with the reason code first. [MQTT-3.14.2-?]
+   * The will is published unless the client sent a normal DISCONNECT. [MQTT-3.1.2-8]
+   */
+  disconnect(reasonCode: number, reasonString?: string): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    if (this.protocolVersion === 5 && this.state === 'connected') {
+      const packet: DisconnectPacket = { type: 'disconnect', reasonCode };
+      if (reasonString !== undefined && this.problemInformation) packet.properties = { reasonString };
+      this.send(packet);
+    }
+    this.disconnectInfo = { reasonCode, by: 'server' };
+    this.close();
+  }
+
+  /** A protocol violation or decoding error: answer with its reason code (v5) and close. */
+  onProtocolError(err: unknown): void {
+    const error = err instanceof MqttError ? err : undefined;
+    if (error === undefined) {
+      this.broker.logError(err, this);
+      this.disconnect(ReasonCode.UnspecifiedError);
+      return;
+    }
+    if (this.state === 'connecting') {
+      this.broker.refuseConnect(this, error);
+      return;
+    }
+    this.disconnect(error.reasonCode, error.message);
+  }
+
+  private onNetworkEnd(err: Error | undefined): void {
+    if (this.state === 'closed') return;
+    if (this.disconnectInfo === undefined) {
+      this.disconnectInfo = {
+        reasonCode: err === undefined ? 0 : ReasonCode.UnspecifiedError,
+        by: 'network',
+        ...(err === undefined ? {} : { error: err }),
+      };
+    }
+    this.close();
+  }
+
+  /** Flush what is pending, end the socket and let the broker settle the session and will. */
+  close(): void {
+    if (this.state === 'closed') return;
+    const wasConnected = this.state === 'connected';
+    this.state = 'closed';
+    this.broker.stats.bytesSent += this.writer.flush();
+    this.stream.end();
+    // A socket that does not finish closing in time is destroyed.
+    setTimeout(() => this.stream.destroy(), 2000).unref();
+    this.broker.onConnectionClosed(
+      this,
+      wasConnected,
+      this.disconnectInfo ?? { reasonCode: 0, by: 'network' },
+    );
+  }
+}

@@ -1,0 +1,147 @@
+import { MqttError } from '../packets/errors.js';
+import { ReasonCode } from '../packets/reason-codes.js';
+import type { PublishPacket } from '../packets/types.js';
+import type { PublishVerdict } from '../hooks/types.js';
+import type { Connection } from './connection.js';
+import { createMessage } from './message.js';
+
+/**
+ * A PUBLISH from a client: resolve its topic alias, enforce the server's limits, run publish hooks and
+ * the ACL, route it, and acknowledge per its QoS. Returns a promise only when a hook went async.
+ */
+export function handleInboundPublish(conn: Connection, input: PublishPacket): Promise<void> | undefined {
+  const broker = conn.broker;
+  const options = broker.options;
+  const session = conn.session!;
+  let packet = input;
+  if (conn.protocolVersion === 5) {
+    const alias = packet.properties?.topicAlias;
+    if (alias !== undefined) {
+      // [MQTT-3.3.2-9] [MQTT-3.3.2-10] An alias of 0 or above our Topic Alias Maximum: DISCONNECT 0x94.
+      if (alias === 0 || alias > options.topicAliasMaximum) {
+        throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
+      }
+      if (packet.topic.length === 0) {
+        const topic = conn.inboundAliases.get(alias);
+        // [MQTT-3.3.2-?] An alias never set on this connection is a Protocol Error.
+        if (topic === undefined) throw MqttError.protocol(`topic alias ${alias} is not set`);
+        packet = { ...packet, topic };
+      } else {
+        conn.inboundAliases.set(alias, packet.topic);
+      }
+    }
+  }
+  if (packet.topic.length === 0) throw MqttError.protocol('PUBLISH without topic name');
+  if (packet.qos > options.maximumQoS) {
+    // [MQTT-3.2.2-11] A QoS above Maximum QoS: DISCONNECT 0x9B.
+    throw new MqttError(ReasonCode.QoSNotSupported, `QoS ${packet.qos} not supported`);
+  }
+  if (packet.retain && !options.retainAvailable) {
+    // [MQTT-3.2.2-14] RETAIN when retain is not available: DISCONNECT 0x9A.
+    throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported');
+  }
+  broker.stats.countPublishIn(packet.qos, packet.payload.length);
+  if (packet.qos === 2) {
+    const packetId = packet.packetId!;
+    if (session.inboundQos2.has(packetId)) {
+      // [MQTT-4.3.3-9] A re-sent QoS 2 PUBLISH is acknowledged again but not delivered twice.
+      conn.send({ type: 'pubrec', packetId });
+      return undefined;
+    }
+    // [MQTT-3.3.4-7] More unacknowledged QoS 2 messages than our Receive Maximum: DISCONNECT 0x93.
+    if (conn.protocolVersion === 5 && session.inboundQos2.size >= options.receiveMaximum) {
+      throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
+    }
+  }
+  const hooks = broker.hooks.on.onPublish;
+  if (hooks.length === 0) {
+    return authorizeAndRoute(conn, packet);
+  }
+  return runPublishHooks(conn, packet, 0);
+}
+
+/** Chain the publish hooks: each sees the previous one's packet; the first reject stops the chain. */
+function runPublishHooks(conn: Connection, packet: PublishPacket, from: number): Promise<void> | undefined {
+  const hooks = conn.broker.hooks.on.onPublish;
+  for (let i = from; i < hooks.length; i++) {
+    const verdict = (hooks[i] as (typeof hooks)[number]).onPublish(conn, packet);
+    if (verdict instanceof Promise) {
+      return verdict.then((v) => {
+        const next = applyVerdict(conn, packet, v);
+        if (next === undefined) return undefined;
+        return runPublishHooks(conn, next, i + 1);
+      });
+    }
+    const next = applyVerdict(conn, packet, verdict);
+    if (next === undefined) return undefined;
+    packet = next;
+  }
+  return authorizeAndRoute(conn, packet);
+}
+
+function applyVerdict(conn: Connection, packet: PublishPacket, verdict: PublishVerdict): PublishPacket | undefined {
+  if (verdict.action === 'continue') return verdict.packet ?? packet;
+  refusePublish(conn, packet, verdict.reasonCode);
+  return undefined;
+}
+
+function authorizeAndRoute(conn: Connection, packet: PublishPacket): Promise<void> | undefined {
+  const allowed = conn.broker.authorize(conn, packet.topic, 'write');
+  if (allowed === true) {
+    acceptPublish(conn, packet);
+    return undefined;
+  }
+  if (allowed === false) {
+    refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    return undefined;
+  }
+  return allowed.then((ok) => {
+    if (ok) acceptPublish(conn, packet);
+    else refusePublish(conn, packet, ReasonCode.NotAuthorized);
+  });
+}
+
+/**
+ * A refused PUBLISH: v5 acknowledges it with the reason code; v3 has no way to say no, so QoS 1/2 are
+ * acknowledged as usual and the message is discarded (as Mosquitto does). [MQTT-3.3.5-2]
+ */
+function refusePublish(conn: Connection, packet: PublishPacket, reasonCode: number): void {
+  const v5 = conn.protocolVersion === 5;
+  if (packet.qos === 1) {
+    conn.send(v5 ? { type: 'puback', packetId: packet.packetId!, reasonCode } : { type: 'puback', packetId: packet.packetId! });
+  } else if (packet.qos === 2) {
+    conn.send(v5 ? { type: 'pubrec', packetId: packet.packetId!, reasonCode } : { type: 'pubrec', packetId: packet.packetId! });
+    // v3 still expects a PUBREL flow for this identifier.
+    if (!v5) conn.session!.inboundQos2.add(packet.packetId!);
+  }
+}
+
+function acceptPublish(conn: Connection, packet: PublishPacket): void {
+  const broker = conn.broker;
+  const now = Date.now();
+  const message = createMessage(packet.topic, packet.payload, packet.qos, packet.retain, packet.properties, conn.clientId, now);
+  if (packet.retain) broker.retain(message);
+  const deliveries = broker.route(message);
+  const published = broker.hooks.on.onPublished;
+  for (const hook of published) hook.onPublished(conn, message, deliveries);
+  if (packet.qos === 1) {
+    // [MQTT-4.3.2-2] PUBACK after taking ownership of the message.
+    conn.send({ type: 'puback', packetId: packet.packetId! });
+  } else if (packet.qos === 2) {
+    // [MQTT-4.3.3-8] Hold the packet identifier until PUBREL; answer PUBREC.
+    conn.session!.inboundQos2.add(packet.packetId!);
+    conn.send({ type: 'pubrec', packetId: packet.packetId! });
+  }
+}
+
+/** PUBREL: release the QoS 2 packet identifier and answer PUBCOMP (0x92 in v5 when unknown). */
+export function handlePubrel(conn: Connection, packetId: number): void {
+  const session = conn.session!;
+  // [MQTT-4.3.3-11] After PUBREL the identifier may be reused; PUBCOMP completes the flow.
+  const known = session.inboundQos2.delete(packetId);
+  if (!known && conn.protocolVersion === 5) {
+    conn.send({ type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+    return;
+  }
+  conn.send({ type: 'pubcomp', packetId });
+}

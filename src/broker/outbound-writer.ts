@@ -1,0 +1,95 @@
+import type { Duplex } from 'node:stream';
+
+/** Payloads at least this large go to the socket by reference instead of being copied into the stage. */
+const COPY_LIMIT = 8 * 1024;
+const STAGE_SIZE = 16 * 1024;
+
+/**
+ * Everything a connection must send in one event-loop turn, coalesced into as few socket writes as
+ * possible (TCP_NODELAY is on, so one write is one segment): small pieces are copied into a staging
+ * buffer, large payloads are passed by reference, and the lot is written under cork()/uncork() when
+ * the broker flushes after the turn's I/O.
+ */
+export class OutboundWriter {
+  private chunks: Buffer[] = [];
+  private stage: Buffer | undefined;
+  private stageStart = 0;
+  private stageLength = 0;
+  /** Bytes appended and not yet handed to the socket. */
+  pendingBytes = 0;
+  /** True while this writer sits in the broker's flush list. */
+  scheduled = false;
+
+  constructor(private readonly stream: Duplex) {}
+
+  /** Bytes the socket itself still holds (written, not yet sent) plus ours. */
+  get backlog(): number {
+    return this.stream.writableLength + this.pendingBytes;
+  }
+
+  /** Copy or reference `buffer` for the next flush. Returns the offset in the stage when copied (else -1). */
+  append(buffer: Buffer): number {
+    const length = buffer.length;
+    this.pendingBytes += length;
+    if (length >= COPY_LIMIT) {
+      this.cutStage();
+      this.chunks.push(buffer);
+      return -1;
+    }
+    let stage = this.stage;
+    if (stage === undefined || this.stageLength + length > stage.length) {
+      this.cutStage();
+      stage = Buffer.allocUnsafe(Math.max(STAGE_SIZE, length));
+      this.stage = stage;
+      this.stageStart = 0;
+      this.stageLength = 0;
+    }
+    const at = this.stageLength;
+    buffer.copy(stage, at);
+    this.stageLength = at + length;
+    return at;
+  }
+
+  /** Overwrite two bytes just appended (a packet identifier patched into a shared header template). */
+  patchUint16(offset: number, value: number): void {
+    this.stage?.writeUInt16BE(value, offset);
+  }
+
+  /** Hand everything to the socket in one corked batch. Returns the bytes written. */
+  flush(): number {
+    this.scheduled = false;
+    this.cutStage();
+    const chunks = this.chunks;
+    const bytes = this.pendingBytes;
+    if (chunks.length === 0) return 0;
+    this.chunks = [];
+    this.pendingBytes = 0;
+    const stream = this.stream;
+    if (stream.destroyed || !stream.writable) return 0;
+    if (chunks.length === 1) {
+      stream.write(chunks[0] as Buffer);
+    } else {
+      stream.cork();
+      for (const chunk of chunks) stream.write(chunk);
+      stream.uncork();
+    }
+    return bytes;
+  }
+
+  /** Drop whatever was not flushed (the connection is going away). */
+  discard(): void {
+    this.chunks = [];
+    this.stage = undefined;
+    this.stageLength = 0;
+    this.pendingBytes = 0;
+  }
+
+  /** Move the filled part of the stage into the chunk list; the rest of the stage stays for reuse. */
+  private cutStage(): void {
+    const stage = this.stage;
+    if (stage === undefined || this.stageLength === this.stageStart) return;
+    this.chunks.push(stage.subarray(this.stageStart, this.stageLength));
+    this.stageStart = this.stageLength;
+    if (stage.length - this.stageLength < 256) this.stage = undefined;
+  }
+}

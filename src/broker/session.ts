@@ -1,0 +1,148 @@
+import type { QoS, WillMessage } from '../packets/types.js';
+import type { Message } from './message.js';
+
+/** One subscription of one session, as stored in the topic index. */
+export interface SessionSubscription {
+  readonly session: Session;
+  /** The filter as the client sent it (with `$share/group/` when shared). */
+  readonly key: string;
+  /** The filter without the share prefix. */
+  readonly filter: string;
+  readonly shareGroup: string | undefined;
+  qos: QoS;
+  noLocal: boolean;
+  retainAsPublished: boolean;
+  retainHandling: 0 | 1 | 2;
+  subscriptionId: number | undefined;
+}
+
+/** A message on its way to one session: what to send, and where its QoS flow stands. */
+export interface Outbound {
+  readonly message: Message;
+  readonly qos: QoS;
+  readonly retain: boolean;
+  readonly subscriptionIds: readonly number[] | undefined;
+  packetId: number;
+  /** `publish` until PUBACK/PUBREC; `pubrel` after PUBREC until PUBCOMP. */
+  state: 'publish' | 'pubrel';
+}
+
+/** What the session needs from the live connection it is attached to. */
+export interface SessionLink {
+  /** The client's Receive Maximum: how many QoS 1/2 messages may be in flight towards it. */
+  readonly sendQuota: number;
+  /** True while the connection's write buffer is over the limit (slow reader). */
+  congested(): boolean;
+  /** Write one PUBLISH (first send or resend). Returns false when the message was not sent (too large). */
+  sendPublish(
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+    packetId: number,
+    dup: boolean,
+  ): boolean;
+  sendPubrel(packetId: number): void;
+}
+
+/**
+ * Session state (spec 4.1): subscriptions, QoS 1/2 messages in flight and queued, inbound QoS 2 packet
+ * identifiers awaiting PUBREL. It lives on while the client is offline until its expiry interval ends.
+ */
+export class Session {
+  readonly clientId: string;
+  readonly subscriptions = new Map<string, SessionSubscription>();
+  /** Outbound messages sent and not yet acknowledged, in send order (Map keeps insertion order). */
+  readonly inflight = new Map<number, Outbound>();
+  /** Inbound QoS 2 packet identifiers received and not yet released by PUBREL. [MQTT-4.3.3-3] */
+  readonly inboundQos2 = new Set<number>();
+  /** The live connection, when the client is connected. */
+  link: SessionLink | undefined;
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  expiryInterval = 0;
+  /** When the client went away (ms since epoch), for expiry. */
+  disconnectedAt = 0;
+  expiryTimer: NodeJS.Timeout | undefined;
+  /** A will waiting for its Will Delay Interval. */
+  pendingWill: { will: WillMessage; timer: NodeJS.Timeout } | undefined;
+  /** Counts of what this session dropped, by reason. */
+  dropped = 0;
+  /** Scratch fields of the router: merging overlapping subscriptions without allocating. */
+  routeEpoch = 0;
+  routeQos: QoS = 0;
+  routeRetain = false;
+  routeIds: number[] | undefined;
+
+  private queue: Outbound[] = [];
+  private queueHead = 0;
+  private queuedBytes = 0;
+  private nextPacketId = 1;
+
+  constructor(clientId: string) {
+    this.clientId = clientId;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  get queuedByteCount(): number {
+    return this.queuedBytes;
+  }
+
+  /** The next packet identifier not in flight. [MQTT-2.2.1-3] */
+  allocatePacketId(): number {
+    for (let tries = 0; tries < 65_535; tries++) {
+      const id = this.nextPacketId;
+      this.nextPacketId = id === 65_535 ? 1 : id + 1;
+      if (!this.inflight.has(id)) return id;
+    }
+    return 0;
+  }
+
+  /** Queue a message behind the inflight window. Returns false when the queue limits refuse it. */
+  enqueue(out: Outbound, maxMessages: number, maxBytes: number): boolean {
+    if (this.queuedCount >= maxMessages) return false;
+    if (maxBytes > 0 && this.queuedBytes + out.message.size > maxBytes) return false;
+    this.queue.push(out);
+    this.queuedBytes += out.message.size;
+    return true;
+  }
+
+  peekQueued(): Outbound | undefined {
+    return this.queue[this.queueHead];
+  }
+
+  shiftQueued(): Outbound | undefined {
+    const out = this.queue[this.queueHead];
+    if (out === undefined) return undefined;
+    this.queue[this.queueHead] = undefined as unknown as Outbound;
+    this.queueHead++;
+    this.queuedBytes -= out.message.size;
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    return out;
+  }
+
+  /** Everything queued, in order (for inspection and persistence). */
+  queuedMessages(): Outbound[] {
+    return this.queue.slice(this.queueHead);
+  }
+
+  clearQueue(): void {
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
+  }
+
+  /** Forget everything: a clean start or an expired session. */
+  reset(): void {
+    this.subscriptions.clear();
+    this.inflight.clear();
+    this.inboundQos2.clear();
+    this.clearQueue();
+    this.nextPacketId = 1;
+  }
+}

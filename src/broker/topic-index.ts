@@ -1,0 +1,449 @@
+/**
+ * The broker's topic trie (spec 4.7): one tree that holds both the subscriptions, keyed by topic filter,
+ * and the retained messages, keyed by topic name, so a literal level shared by a filter and a name is
+ * stored once. The index is a pure data structure: it validates nothing (the packet layer checks topic
+ * names and filters before they get here) and knows nothing about sessions or delivery.
+ *
+ * Matching rules, as the spec states them:
+ * - `+` matches exactly one level, which may be empty (4.7.1.3).
+ * - `#` matches its parent level and any number of levels below it, so `a/#` matches `a` (4.7.1.2).
+ *   It is always the last level of a valid filter ([MQTT-4.7.1-1]; 3.1.1: [MQTT-4.7.1-2]).
+ * - A filter starting with a wildcard never matches a topic name starting with `$` ([MQTT-4.7.2-1]).
+ * - Levels compare character for character: no case folding, no normalization ([MQTT-4.7.3-4]), and
+ *   empty levels (`/a`, `a//b`, `a/`) are levels like any other.
+ */
+
+/** One non-shared subscription: the subscribing client and what the broker stored with it. */
+export interface SubscriberEntry<S> {
+  clientId: string;
+  value: S;
+}
+
+/** One shared subscription group (`$share/{group}/{filter}`, spec 4.8.2) for one filter. */
+export interface SharedGroupEntry<S> {
+  group: string;
+  /** The filter without the `$share/{group}/` prefix. */
+  filter: string;
+  /** clientId -> value, in subscription order. */
+  members: Map<string, S>;
+  /**
+   * Round-robin position, owned by the broker; the index never reads or resets it, and members may
+   * leave, so the broker takes it modulo `members.size`.
+   */
+  cursor: number;
+}
+
+/** Where `match` puts its results; reused across calls, cleared by the caller. */
+export interface MatchResult<S> {
+  subscribers: SubscriberEntry<S>[];
+  shared: SharedGroupEntry<S>[];
+}
+
+/** Which slot of its parent a node occupies: wildcards get their own slots, apart from literal levels. */
+const Slot = { literal: 0, plus: 1, hash: 2 } as const;
+type SlotKind = (typeof Slot)[keyof typeof Slot];
+
+const DOLLAR = 0x24;
+
+/**
+ * A list keyed by string with O(1) lookup, insert and removal, whose items sit in a plain array so the
+ * matching hot path iterates them with an index loop instead of allocating a Map iterator.
+ * Removal moves the last item into the hole, so order is not preserved.
+ */
+class KeyedList<T> {
+  readonly items: T[] = [];
+  private readonly positions = new Map<string, number>();
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  get(key: string): T | undefined {
+    const at = this.positions.get(key);
+    return at === undefined ? undefined : this.items[at];
+  }
+
+  /** Inserts or replaces in place; returns the replaced item. */
+  set(key: string, item: T): T | undefined {
+    const at = this.positions.get(key);
+    if (at === undefined) {
+      this.positions.set(key, this.items.length);
+      this.items.push(item);
+      return undefined;
+    }
+    const previous = this.items[at];
+    this.items[at] = item;
+    return previous;
+  }
+
+  delete(key: string, keyOf: (item: T) => string): T | undefined {
+    const at = this.positions.get(key);
+    if (at === undefined) return undefined;
+    const removed = this.items[at];
+    const last = this.items.pop()!;
+    this.positions.delete(key);
+    if (at < this.items.length) {
+      this.items[at] = last;
+      this.positions.set(keyOf(last), at);
+    }
+    return removed;
+  }
+}
+
+const subscriberKey = <S>(entry: SubscriberEntry<S>): string => entry.clientId;
+const groupKey = <S>(entry: SharedGroupEntry<S>): string => entry.group;
+
+class TopicNode<S, R> {
+  /** Literal levels; retained messages live only under these. */
+  children: Map<string, TopicNode<S, R>> | undefined = undefined;
+  plus: TopicNode<S, R> | undefined = undefined;
+  hash: TopicNode<S, R> | undefined = undefined;
+  subscribers: KeyedList<SubscriberEntry<S>> | undefined = undefined;
+  shared: KeyedList<SharedGroupEntry<S>> | undefined = undefined;
+  retained: R | undefined = undefined;
+  /** The topic name of `retained`, kept so a retained walk reports it without rebuilding it. */
+  retainedTopic = '';
+  /** Retained messages in this subtree, this node included: lets a retained walk skip empty branches. */
+  retainedBelow = 0;
+
+  constructor(
+    readonly parent: TopicNode<S, R> | undefined,
+    readonly key: string,
+    readonly slot: SlotKind,
+  ) {}
+
+  isEmpty(): boolean {
+    return (
+      this.retained === undefined &&
+      this.subscribers === undefined &&
+      this.shared === undefined &&
+      this.plus === undefined &&
+      this.hash === undefined &&
+      (this.children === undefined || this.children.size === 0)
+    );
+  }
+}
+
+/**
+ * Subscriptions and retained messages in one topic trie. `S` is what the broker stores per subscription
+ * (options, subscription identifier), `R` what it stores per retained message.
+ *
+ * Filters given here are topic filters without any `$share/{group}/` prefix; a shared subscription is
+ * named by the `shareGroup` argument instead. Inputs are assumed valid (checked by the packet layer).
+ */
+export class TopicIndex<S, R> {
+  private readonly root = new TopicNode<S, R>(undefined, '', Slot.literal);
+  private nodes = 0;
+  private subscriptions = 0;
+  private retainedMessages = 0;
+  private retainedVisits = 0;
+  // Scratch space for `match`, which calls out to nothing and so is never re-entered: reusing these
+  // keeps a match free of allocations apart from the level strings themselves.
+  private readonly levels: string[] = [];
+  private readonly stackNodes: TopicNode<S, R>[] = [];
+  private readonly stackDepths: number[] = [];
+
+  /** Distinct (client, filter, share group) subscriptions. */
+  get subscriptionCount(): number {
+    return this.subscriptions;
+  }
+
+  /** Stored retained messages. */
+  get retainedCount(): number {
+    return this.retainedMessages;
+  }
+
+  /** Trie nodes, root excluded: 0 once everything has been removed (empty nodes are pruned). */
+  get nodeCount(): number {
+    return this.nodes;
+  }
+
+  /** Trie nodes the most recent `matchRetained` examined; shows the walk stayed in its subtree. */
+  get lastMatchRetainedVisits(): number {
+    return this.retainedVisits;
+  }
+
+  /**
+   * Add or replace a subscription. `shareGroup` given => a shared subscription in that group for `filter`.
+   * Returns the previous value for (filter, shareGroup, clientId) if any.
+   */
+  subscribe(clientId: string, filter: string, value: S, shareGroup?: string): S | undefined {
+    const node = this.filterNode(filter, true)!;
+    if (shareGroup === undefined) {
+      node.subscribers ??= new KeyedList();
+      // A fresh entry rather than an update in place, so entries already handed out by `match` keep
+      // describing the subscription as it was when matched.
+      const previous = node.subscribers.set(clientId, { clientId, value });
+      if (previous === undefined) this.subscriptions++;
+      return previous?.value;
+    }
+    node.shared ??= new KeyedList();
+    let group = node.shared.get(shareGroup);
+    if (group === undefined) {
+      group = { group: shareGroup, filter, members: new Map(), cursor: 0 };
+      node.shared.set(shareGroup, group);
+    }
+    const previous = group.members.get(clientId);
+    if (!group.members.has(clientId)) this.subscriptions++;
+    // Replacing an existing key keeps its place in the Map, so the round-robin order stays stable.
+    group.members.set(clientId, value);
+    return previous;
+  }
+
+  /** Remove a subscription; returns its value, or undefined when there was none. */
+  unsubscribe(clientId: string, filter: string, shareGroup?: string): S | undefined {
+    const node = this.filterNode(filter, false);
+    if (node === undefined) return undefined;
+    let removed: S | undefined;
+    if (shareGroup === undefined) {
+      const entry = node.subscribers?.delete(clientId, subscriberKey);
+      if (entry === undefined) return undefined;
+      removed = entry.value;
+      if (node.subscribers!.size === 0) node.subscribers = undefined;
+    } else {
+      const group = node.shared?.get(shareGroup);
+      if (group === undefined || !group.members.has(clientId)) return undefined;
+      removed = group.members.get(clientId);
+      group.members.delete(clientId);
+      if (group.members.size === 0) {
+        node.shared!.delete(shareGroup, groupKey);
+        if (node.shared!.size === 0) node.shared = undefined;
+      }
+    }
+    this.subscriptions--;
+    this.prune(node);
+    return removed;
+  }
+
+  /** The value stored for (filter, shareGroup, clientId), if subscribed. */
+  getSubscription(clientId: string, filter: string, shareGroup?: string): S | undefined {
+    const node = this.filterNode(filter, false);
+    if (node === undefined) return undefined;
+    if (shareGroup === undefined) return node.subscribers?.get(clientId)?.value;
+    return node.shared?.get(shareGroup)?.members.get(clientId);
+  }
+
+  /**
+   * Every subscription matching a topic name, pushed into `out` (caller clears it; reused across calls).
+   * A client subscribed with several overlapping filters appears once per filter (the broker merges).
+   * Entries are the index's own objects: read them, don't modify them.
+   */
+  match(topic: string, out: MatchResult<S>): void {
+    const levels = this.levels;
+    const levelCount = splitInto(topic, levels);
+    const root = this.root;
+    // [MQTT-4.7.2-1] wildcards in the first filter level skip `$` topics such as `$SYS/...`.
+    const dollar = topic.charCodeAt(0) === DOLLAR;
+    const nodes = this.stackNodes;
+    const depths = this.stackDepths;
+    nodes[0] = root;
+    depths[0] = 0;
+    let top = 1;
+    // An explicit stack rather than recursion: a topic may have tens of thousands of levels.
+    // Every node has one path from the root and each step consumes one level, so each node is
+    // reached at most once and no subscription is reported twice.
+    while (top > 0) {
+      top--;
+      const node = nodes[top]!;
+      const depth = depths[top]!;
+      // `#` matches the parent level and everything below it (4.7.1.2), so it matches
+      // whether or not levels remain.
+      if (node.hash !== undefined && !(dollar && node === root)) emit(node.hash, out);
+      if (depth === levelCount) {
+        emit(node, out);
+        continue;
+      }
+      // [MQTT-4.7.3-4] literal levels compare exactly: a Map lookup on the unmodified level.
+      const child = node.children?.get(levels[depth]!);
+      if (child !== undefined) {
+        nodes[top] = child;
+        depths[top] = depth + 1;
+        top++;
+      }
+      // `+` takes exactly one level, empty or not (4.7.1.3).
+      if (node.plus !== undefined && !(dollar && node === root)) {
+        nodes[top] = node.plus;
+        depths[top] = depth + 1;
+        top++;
+      }
+    }
+  }
+
+  /** Retained messages, stored in the same trie's nodes by topic name. `undefined` deletes. */
+  setRetained(topic: string, value: R | undefined): void {
+    if (value === undefined) {
+      const node = this.topicNode(topic, false);
+      if (node === undefined || node.retained === undefined) return;
+      node.retained = undefined;
+      node.retainedTopic = '';
+      this.retainedMessages--;
+      for (let at: TopicNode<S, R> | undefined = node; at !== undefined; at = at.parent) at.retainedBelow--;
+      this.prune(node);
+      return;
+    }
+    const node = this.topicNode(topic, true)!;
+    if (node.retained === undefined) {
+      this.retainedMessages++;
+      for (let at: TopicNode<S, R> | undefined = node; at !== undefined; at = at.parent) at.retainedBelow++;
+    }
+    node.retained = value;
+    node.retainedTopic = topic;
+  }
+
+  /** The retained message stored for exactly this topic name. */
+  getRetained(topic: string): R | undefined {
+    return this.topicNode(topic, false)?.retained;
+  }
+
+  /**
+   * Visit every retained message whose topic matches `filter` by walking the trie (never a scan of all
+   * retained messages): cost proportional to the matching part of the tree. Visit order is unspecified.
+   * `visit` may add or delete retained messages; a message deleted before it is reached is not visited.
+   */
+  matchRetained(filter: string, visit: (topic: string, value: R) => void): void {
+    const levels = filter.split('/');
+    const root = this.root;
+    // Local stacks: `visit` may call back into the index, even into another matchRetained.
+    const nodes: TopicNode<S, R>[] = [root];
+    const depths: number[] = [0];
+    let visits = 0;
+    while (nodes.length > 0) {
+      const node = nodes.pop()!;
+      const depth = depths.pop()!;
+      visits++;
+      if (node.retainedBelow === 0) continue;
+      if (depth === levels.length) {
+        if (node.retained !== undefined) visit(node.retainedTopic, node.retained);
+        continue;
+      }
+      const level = levels[depth]!;
+      if (level === '#') {
+        // `#` matches this node (its parent level, 4.7.1.2) and every level below it: the children
+        // stay at the same filter depth so each of them is matched against `#` again.
+        if (node.retained !== undefined) visit(node.retainedTopic, node.retained);
+        pushChildren(node, depth, node === root, nodes, depths);
+      } else if (level === '+') {
+        pushChildren(node, depth + 1, node === root, nodes, depths);
+      } else {
+        const child = node.children?.get(level);
+        if (child !== undefined && child.retainedBelow > 0) {
+          nodes.push(child);
+          depths.push(depth + 1);
+        }
+      }
+    }
+    this.retainedVisits = visits;
+  }
+
+  /** The node of a filter: `+` and `#` levels go to the wildcard slots. */
+  private filterNode(filter: string, create: boolean): TopicNode<S, R> | undefined {
+    let node = this.root;
+    let start = 0;
+    for (;;) {
+      const slash = filter.indexOf('/', start);
+      const level = slash === -1 ? filter.slice(start) : filter.slice(start, slash);
+      const slot = level === '+' ? Slot.plus : level === '#' ? Slot.hash : Slot.literal;
+      const next = this.child(node, level, slot, create);
+      if (next === undefined) return undefined;
+      node = next;
+      if (slash === -1) return node;
+      start = slash + 1;
+    }
+  }
+
+  /** The node of a topic name: literal levels only, whatever characters they hold. */
+  private topicNode(topic: string, create: boolean): TopicNode<S, R> | undefined {
+    let node = this.root;
+    let start = 0;
+    for (;;) {
+      const slash = topic.indexOf('/', start);
+      const level = slash === -1 ? topic.slice(start) : topic.slice(start, slash);
+      const next = this.child(node, level, Slot.literal, create);
+      if (next === undefined) return undefined;
+      node = next;
+      if (slash === -1) return node;
+      start = slash + 1;
+    }
+  }
+
+  private child(
+    node: TopicNode<S, R>,
+    level: string,
+    slot: SlotKind,
+    create: boolean,
+  ): TopicNode<S, R> | undefined {
+    const existing =
+      slot === Slot.plus ? node.plus : slot === Slot.hash ? node.hash : node.children?.get(level);
+    if (existing !== undefined || !create) return existing;
+    const created = new TopicNode<S, R>(node, level, slot);
+    if (slot === Slot.plus) node.plus = created;
+    else if (slot === Slot.hash) node.hash = created;
+    else {
+      node.children ??= new Map();
+      node.children.set(level, created);
+    }
+    this.nodes++;
+    return created;
+  }
+
+  /** Detach `node` and then each ancestor while they hold nothing, so removed topics leave no trace. */
+  private prune(node: TopicNode<S, R>): void {
+    let at = node;
+    while (at.parent !== undefined && at.isEmpty()) {
+      const parent = at.parent;
+      if (at.slot === Slot.plus) parent.plus = undefined;
+      else if (at.slot === Slot.hash) parent.hash = undefined;
+      else {
+        parent.children!.delete(at.key);
+        // Most nodes are leaves; dropping the empty Map keeps them small.
+        if (parent.children!.size === 0) parent.children = undefined;
+      }
+      this.nodes--;
+      at = parent;
+    }
+  }
+}
+
+/** Splits a topic at `/` into a reused array; returns the level count (at least 1). */
+function splitInto(topic: string, levels: string[]): number {
+  let count = 0;
+  let start = 0;
+  for (;;) {
+    const slash = topic.indexOf('/', start);
+    if (slash === -1) {
+      levels[count++] = start === 0 ? topic : topic.slice(start);
+      return count;
+    }
+    levels[count++] = topic.slice(start, slash);
+    start = slash + 1;
+  }
+}
+
+function emit<S, R>(node: TopicNode<S, R>, out: MatchResult<S>): void {
+  if (node.subscribers !== undefined) {
+    const items = node.subscribers.items;
+    for (let i = 0; i < items.length; i++) out.subscribers.push(items[i]!);
+  }
+  if (node.shared !== undefined) {
+    const items = node.shared.items;
+    for (let i = 0; i < items.length; i++) out.shared.push(items[i]!);
+  }
+}
+
+/** Queues the literal children that hold retained messages, all at filter depth `depth`. */
+function pushChildren<S, R>(
+  node: TopicNode<S, R>,
+  depth: number,
+  firstLevel: boolean,
+  nodes: TopicNode<S, R>[],
+  depths: number[],
+): void {
+  if (node.children === undefined) return;
+  for (const [key, child] of node.children) {
+    if (child.retainedBelow === 0) continue;
+    // [MQTT-4.7.2-1] a wildcard as the first filter level never matches a `$` topic.
+    if (firstLevel && key.charCodeAt(0) === DOLLAR) continue;
+    nodes.push(child);
+    depths.push(depth);
+  }
+}

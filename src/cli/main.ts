@@ -1,0 +1,44 @@
+import { runBrokerCommand } from './broker-command.js';
+import { UsageError } from './usage-error.js';
+import { VERSION } from './version.js';
+
+const HELP = `starling ${VERSION}: MQTT broker, client and load-testing toolkit
+
+Usage: starling <command> [options]
+
+Commands:
+  broker        run the MQTT broker (3.1, 3.1.1, 5.0) on TCP        starling broker --help
+
+Options:
+  -h, --help     show this help
+  -v, --version  print the version
+`;
+
+/** The CLI entry: returns the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        process.stdout.write(HELP);
+        return 0;
+      case '-v':
+      case '--version':
+        process.stdout.write(`${VERSION}\n`);
+        return 0;
+      case 'broker':
+        return await runBrokerCommand(rest);
+      default:
+        throw new UsageError(`unknown command '${command}'`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`starling: ${err.message}\nRun 'starling --help' for usage.\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

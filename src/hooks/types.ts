@@ -1,0 +1,173 @@
+import type { Message } from '../broker/message.js';
+import type { ConnectPacket, Packet, Properties, PublishPacket, QoS, Subscription } from '../packets/types.js';
+
+/** What the broker tells hooks about a connected (or connecting) client. */
+export interface ClientInfo {
+  readonly clientId: string;
+  readonly username: string | undefined;
+  readonly protocolVersion: 3 | 4 | 5;
+  readonly remoteAddress: string | undefined;
+  readonly remotePort: number | undefined;
+  readonly listener: string;
+  /** True for the inline client and clients made with `broker.createClient`. */
+  readonly inline: boolean;
+}
+
+/** A hook's answer to a PUBLISH: pass it on (possibly changed) or refuse it with a reason code. */
+export type PublishVerdict =
+  | { readonly action: 'continue'; readonly packet?: PublishPacket }
+  | { readonly action: 'reject'; readonly reasonCode: number };
+
+/** A hook's answer to one SUBSCRIBE filter: keep (possibly changed options) or refuse with a reason code. */
+export type SubscribeVerdict =
+  | { readonly action: 'continue'; readonly subscription?: Subscription }
+  | { readonly action: 'reject'; readonly reasonCode: number };
+
+export type MaybePromise<T> = T | Promise<T>;
+
+export type AclAccess = 'read' | 'write';
+
+/** The result of an AUTH step driven by a hook (MQTT 5 enhanced authentication). */
+export type AuthStep =
+  | { readonly action: 'continue'; readonly data?: Buffer }
+  | { readonly action: 'success'; readonly data?: Buffer }
+  | { readonly action: 'fail'; readonly reasonCode: number };
+
+/** Why a message was not delivered to a client. */
+export type DropReason =
+  | 'queue-full'
+  | 'slow-client'
+  | 'expired'
+  | 'packet-too-large'
+  | 'no-subscribers'
+  | 'offline-qos0'
+  | 'rejected';
+
+export interface DisconnectInfo {
+  /** The reason code sent or received (0 for a normal DISCONNECT). */
+  readonly reasonCode: number;
+  /** Who ended it. */
+  readonly by: 'client' | 'server' | 'network';
+  readonly error?: Error;
+}
+
+/**
+ * A broker hook: every method is optional; the broker builds one array per event when a hook is added,
+ * so events nobody implements cost nothing. Hooks run in the order added. Each method says how the
+ * results of several hooks combine. A method may return a Promise; the broker then waits for it, and
+ * only then (per connection, in order) processes that client's next packet.
+ */
+export interface Hook {
+  /** A name for logs. */
+  readonly id?: string;
+  /** Called once by `addHook` with the config given there. */
+  init?(config: unknown): MaybePromise<void>;
+
+  onStarted?(): void;
+  onStopped?(): void;
+
+  /** Combine: allow if ANY hook returns true; deny when none does. With no such hook, everyone is allowed. */
+  onConnectAuthenticate?(client: ClientInfo, connect: ConnectPacket): MaybePromise<boolean>;
+  /** Combine: allow if ANY hook returns true; deny when none does. With no such hook, everything is allowed. */
+  onAclCheck?(client: ClientInfo, topic: string, access: AclAccess): MaybePromise<boolean>;
+  /** Notification; all hooks called. */
+  onConnect?(client: ClientInfo, connect: ConnectPacket): void;
+  /** Notification once CONNACK is sent. */
+  onSessionEstablished?(client: ClientInfo, sessionPresent: boolean): void;
+  /** Notification: the network connection ended. */
+  onDisconnect?(client: ClientInfo, info: DisconnectInfo): void;
+
+  /** Chain: each hook gets the previous hook's packet; return undefined to drop the packet silently. */
+  onPacketRead?(client: ClientInfo, packet: Packet): Packet | undefined;
+  /** Chain: may modify a packet about to be encoded; return undefined to not send it. */
+  onPacketEncode?(client: ClientInfo, packet: Packet): Packet | undefined;
+
+  /** Chain, stop on the first reject: may modify the packet or refuse it with a reason code. */
+  onPublish?(client: ClientInfo, packet: PublishPacket): MaybePromise<PublishVerdict>;
+  /** Notification: the message was routed (delivered or queued) to `deliveries` sessions. */
+  onPublished?(client: ClientInfo, message: Message, deliveries: number): void;
+  /** Notification: a message was not delivered to `clientId`. */
+  onPublishDropped?(clientId: string, message: Message, reason: DropReason): void;
+
+  /** Chain per filter, stop on the first reject. */
+  onSubscribe?(client: ClientInfo, subscription: Subscription): MaybePromise<SubscribeVerdict>;
+  onSubscribed?(client: ClientInfo, subscriptions: readonly Subscription[], reasonCodes: readonly number[]): void;
+  onUnsubscribed?(client: ClientInfo, filters: readonly string[]): void;
+
+  /** Notification: a retained message was stored (or deleted when the payload is empty). */
+  onRetainMessage?(message: Message): void;
+  onRetainedExpired?(topic: string): void;
+
+  /** Notification: a QoS 1/2 message was sent to a client with this packet id. */
+  onQosPublish?(clientId: string, packetId: number, message: Message, qos: QoS): void;
+  /** Notification: the QoS flow for that packet id finished (PUBACK / PUBCOMP). */
+  onQosComplete?(clientId: string, packetId: number): void;
+  onQosDropped?(clientId: string, packetId: number, reason: DropReason): void;
+
+  /** Chain: may modify the will about to be published; return undefined to suppress it. */
+  onWill?(clientId: string, will: Message): Message | undefined;
+  onWillSent?(clientId: string, will: Message): void;
+
+  /** Notification: a session expired and was removed. */
+  onClientExpired?(clientId: string): void;
+
+  /**
+   * MQTT 5 enhanced authentication (AUTH exchange): the first hook that returns a step drives it.
+   * `reauth` is true for re-authentication after the connection is established.
+   */
+  onAuthPacket?(
+    client: ClientInfo,
+    method: string,
+    data: Buffer | undefined,
+    reauth: boolean,
+  ): MaybePromise<AuthStep | undefined>;
+
+  /** Notification every $SYS interval with the broker's counters. */
+  onSysInfoTick?(info: Readonly<Record<string, number | string>>): void;
+
+  /** Storage events for persistence hooks. */
+  onSessionChanged?(clientId: string, state: { readonly expiryInterval: number; readonly connected: boolean }): void;
+  onSessionRemoved?(clientId: string): void;
+  onSubscriptionChanged?(clientId: string, filter: string, subscription: Subscription | undefined): void;
+  onInflightChanged?(clientId: string, packetId: number, message: Message | undefined): void;
+  onRetainedChanged?(topic: string, message: Message | undefined): void;
+}
+
+export type HookEvent = Exclude<keyof Hook, 'id' | 'init'>;
+
+/** Every event name, so `addHook` can build the per-event arrays without asking per call. */
+export const HOOK_EVENTS = [
+  'onStarted',
+  'onStopped',
+  'onConnectAuthenticate',
+  'onAclCheck',
+  'onConnect',
+  'onSessionEstablished',
+  'onDisconnect',
+  'onPacketRead',
+  'onPacketEncode',
+  'onPublish',
+  'onPublished',
+  'onPublishDropped',
+  'onSubscribe',
+  'onSubscribed',
+  'onUnsubscribed',
+  'onRetainMessage',
+  'onRetainedExpired',
+  'onQosPublish',
+  'onQosComplete',
+  'onQosDropped',
+  'onWill',
+  'onWillSent',
+  'onClientExpired',
+  'onAuthPacket',
+  'onSysInfoTick',
+  'onSessionChanged',
+  'onSessionRemoved',
+  'onSubscriptionChanged',
+  'onInflightChanged',
+  'onRetainedChanged',
+] as const satisfies readonly HookEvent[];
+
+/** Properties a hook may attach to a CONNACK it refuses (reason string etc.). */
+export type HookProperties = Properties;

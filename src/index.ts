@@ -1,0 +1,14 @@
+/**
+ * Starling: an MQTT 3.1 / 3.1.1 / 5.0 broker, client library and load-testing toolkit.
+ * This is the package's main entry (`import { Broker } from 'starling'`).
+ */
+export { Broker, type BrokerLogger, type ListenOptions } from './broker/broker.js';
+export type { ConnectionFacts } from './broker/connection.js';
+export type { Message } from './broker/message.js';
+export type { BrokerOptions } from './broker/options.js';
+export { DEFAULT_BROKER_OPTIONS } from './broker/options.js';
+export type { BrokerStats } from './broker/stats.js';
+export type * from './hooks/types.js';
+export { MqttError } from './packets/errors.js';
+export { ReasonCode } from './packets/reason-codes.js';
+export type { Packet, Properties, QoS } from './packets/types.js';

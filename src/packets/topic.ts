@@ -1,0 +1,94 @@
+/**
+ * Topic Name and Topic Filter rules (spec 4.7) and shared subscription filters (spec 4.8.2).
+ * The decoder keeps filters as received; the broker calls these to refuse one bad filter in a
+ * SUBSCRIBE (0x8F in v5, 0x80 in v3) while accepting the others.
+ */
+
+const SLASH = 0x2f;
+const PLUS = 0x2b;
+const HASH = 0x23;
+const SHARE_PREFIX = '$share/';
+
+/** A shared subscription filter `$share/{group}/{filter}` split into its parts. */
+export interface SharedFilter {
+  /** The ShareName. */
+  group: string;
+  /** The Topic Filter after the ShareName. */
+  filter: string;
+}
+
+/**
+ * [MQTT-4.7.3-3]: at most 65,535 bytes as UTF-8. A UTF-16 code unit takes at most 3 UTF-8 bytes, so
+ * short strings skip the byte count.
+ */
+function fitsLengthPrefix(value: string): boolean {
+  return value.length <= 21_845 || Buffer.byteLength(value, 'utf8') <= 0xffff;
+}
+
+/**
+ * True for a valid Topic Name: at least one character ([MQTT-4.7.3-1]), no wildcard characters
+ * ([MQTT-4.7.0-1], [MQTT-3.3.2-2]; 3.1.1 [MQTT-4.7.1-1]), no U+0000 ([MQTT-4.7.3-2]) and at most
+ * 65,535 bytes ([MQTT-4.7.3-3]).
+ */
+export function isValidTopicName(topic: string): boolean {
+  const length = topic.length;
+  if (length === 0) return false;
+  for (let i = 0; i < length; i++) {
+    const c = topic.charCodeAt(i);
+    if (c === PLUS || c === HASH || c === 0) return false;
+  }
+  return fitsLengthPrefix(topic);
+}
+
+/**
+ * Wildcard placement in a non-shared filter: `#` alone in the last level ([MQTT-4.7.1-1]; 3.1.1
+ * [MQTT-4.7.1-2]), `+` alone in its level ([MQTT-4.7.1-2]; 3.1.1 [MQTT-4.7.1-3]). Empty levels are
+ * valid (`a//b`, `/a`).
+ */
+function isValidPlainFilter(filter: string): boolean {
+  const length = filter.length;
+  if (length === 0) return false; // [MQTT-4.7.3-1]
+  for (let i = 0; i < length; i++) {
+    const c = filter.charCodeAt(i);
+    if (c === PLUS) {
+      if (i > 0 && filter.charCodeAt(i - 1) !== SLASH) return false;
+      if (i + 1 < length && filter.charCodeAt(i + 1) !== SLASH) return false;
+    } else if (c === HASH) {
+      if (i !== length - 1) return false;
+      if (i > 0 && filter.charCodeAt(i - 1) !== SLASH) return false;
+    } else if (c === 0) {
+      return false; // [MQTT-4.7.3-2]
+    }
+  }
+  return true;
+}
+
+/**
+ * True for a valid Topic Filter. A filter starting with `$share/` must have a non-empty ShareName
+ * without `/`, `+` or `#`, followed by `/` and a valid filter ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
+ */
+export function isValidTopicFilter(filter: string): boolean {
+  if (!fitsLengthPrefix(filter)) return false; // [MQTT-4.7.3-3]
+  if (!filter.startsWith(SHARE_PREFIX)) return isValidPlainFilter(filter);
+  const shared = parseSharedFilter(filter);
+  if (shared === undefined) return false;
+  const { group } = shared;
+  if (group.length === 0) return false;
+  for (let i = 0; i < group.length; i++) {
+    const c = group.charCodeAt(i);
+    if (c === PLUS || c === HASH || c === 0) return false;
+  }
+  return isValidPlainFilter(shared.filter);
+}
+
+/**
+ * Split `$share/{group}/{filter}` into group and filter. Returns undefined when the filter does not
+ * start with `$share/` or has no `/` after the group. Does not validate the parts: see
+ * isValidTopicFilter.
+ */
+export function parseSharedFilter(filter: string): SharedFilter | undefined {
+  if (!filter.startsWith(SHARE_PREFIX)) return undefined;
+  const slash = filter.indexOf('/', SHARE_PREFIX.length);
+  if (slash < 0) return undefined;
+  return { group: filter.slice(SHARE_PREFIX.length, slash), filter: filter.slice(slash + 1) };
+}
