@@ -44,9 +44,10 @@ export function formatMalariaBlock(block: MalariaBlockInput): string {
   ].join('\n');
 }
 
-/** A client's block. */
+/** A client's block; a failed client gets one more line saying why (malaria had no such case). */
 export function formatClientBlock(client: ClientResult): string {
-  return formatMalariaBlock({ label: client.clientId, ...client });
+  const block = formatMalariaBlock({ label: client.clientId, ...client });
+  return client.failed ? `${block}\nClient failed: ${client.error ?? 'unknown error'}` : block;
 }
 
 /** Clients that completed at least one message: the ones malaria's aggregate could average. */
@@ -162,7 +163,7 @@ export function renderTextReport(result: BenchResult, options: TextReportOptions
     sections.push(
       `Generator CPU ${formatFixed(generator.cpuPercentOfOneCore, 1)}% of one core ` +
         `(user ${formatFixed(generator.cpuUserMs / 1000)} s, system ${formatFixed(generator.cpuSystemMs / 1000)} s, ` +
-        `${generator.processes} processes)`,
+        `${generator.processes} generator process${generator.processes === 1 ? '' : 'es'})`,
     );
   }
   return `${sections.join('\n')}\n`;

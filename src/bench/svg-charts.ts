@@ -47,7 +47,7 @@ export function niceTicks(max: number, target = 5): number[] {
   if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
   const rough = max / target;
   const magnitude = 10 ** Math.floor(Math.log10(rough));
-  const step = ([1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude) as number;
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= rough) ?? 10 * magnitude;
   const ticks: number[] = [];
   for (let i = 0; i <= target * 3 && (ticks.length === 0 || ticks[ticks.length - 1]! < max); i++) {
     ticks.push(Number((i * step).toPrecision(12)));

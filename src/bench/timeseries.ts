@@ -84,13 +84,17 @@ export class ThroughputTimeSeries {
   /** Counts `count` messages sent at `atMs`. */
   recordSent(atMs: number, count = 1): void {
     checkCount(count);
-    this.#sent[this.#slot(atMs)]! += count;
+    // Index first: #slot may replace the array when it prepends.
+    const index = this.#slot(atMs);
+    this.#sent[index]! += count;
   }
 
   /** Counts `count` messages received at `atMs`. */
   recordReceived(atMs: number, count = 1): void {
     checkCount(count);
-    this.#received[this.#slot(atMs)]! += count;
+    // Index first: #slot may replace the array when it prepends.
+    const index = this.#slot(atMs);
+    this.#received[index]! += count;
   }
 
   /**

@@ -6,6 +6,7 @@ import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { ConnectPacket, Properties, QoS } from '../packets/types.js';
 import { HookRegistry } from '../hooks/registry.js';
 import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
+import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { Connection, type ConnectionFacts } from './connection.js';
 import { deliver, drainSession, drop, resumeSession } from './delivery.js';
 import { EnhancedAuth } from './enhanced-auth.js';
@@ -37,6 +38,13 @@ export interface ListenOptions {
   name?: string;
 }
 
+/** Broker construction options: the protocol options plus where to log and what to listen on. */
+export interface BrokerConstructorOptions extends BrokerOptions {
+  logger?: BrokerLogger;
+  /** Listeners opened by `start()` (TCP, TLS, WebSocket, Unix socket, HTTP). */
+  listeners?: ListenerConfig[];
+}
+
 /**
  * The MQTT broker engine: sessions, the topic index, retained messages and routing, for MQTT 3.1,
  * 3.1.1 and 5.0 on one engine (3.x is the same engine applying v3 rules). Listeners hand it byte
@@ -61,11 +69,77 @@ export class Broker {
   private headerCacheMessage: Message | undefined;
   private readonly headerCache: (Buffer | undefined)[] = new Array(32).fill(undefined);
   private closing = false;
+  /** Listeners started through `start` or `addListener`, in start order. */
+  readonly listeners: Listener[] = [];
+  private readonly listenerConfigs: readonly ListenerConfig[];
+  /** Clients past CONNACK, per listener name: the per-listener connection limit counts these. */
+  private readonly connectedByListener = new Map<string, number>();
 
-  constructor(options: BrokerOptions & { logger?: BrokerLogger } = {}) {
-    const { logger, ...rest } = options;
+  constructor(options: BrokerConstructorOptions = {}) {
+    const { logger, listeners, ...rest } = options;
     this.options = resolveBrokerOptions(rest);
     this.logger = logger ?? silentLogger;
+    this.listenerConfigs = listeners ?? [];
+  }
+
+  /** True once `close` has begun: health checks report unavailable from then on. */
+  get shuttingDown(): boolean {
+    return this.closing;
+  }
+
+  /**
+   * Open every listener of the `listeners` option, in order. If one fails, those already started are
+   * closed again and the error is rethrown. Resolves to the bound addresses, in the same order.
+   */
+  async start(): Promise<ListenerAddress[]> {
+    // Loaded on demand so the core module itself imports no transport.
+    const { createListener } = await import('../listeners/create.js');
+    const addresses: ListenerAddress[] = [];
+    const started: Listener[] = [];
+    try {
+      for (const config of this.listenerConfigs) {
+        const listener = createListener(config);
+        addresses.push(await this.addListener(listener));
+        started.push(listener);
+      }
+    } catch (err) {
+      await Promise.all(started.map((listener) => listener.close()));
+      for (const listener of started) this.listeners.splice(this.listeners.indexOf(listener), 1);
+      throw err;
+    }
+    for (const hook of this.hooks.on.onStarted) hook.onStarted();
+    return addresses;
+  }
+
+  /** Start one listener and serve what it accepts. Listener names must be unique. */
+  async addListener(listener: Listener): Promise<ListenerAddress> {
+    if (this.listeners.some((l) => l.name === listener.name)) {
+      throw new RangeError(`a listener named '${listener.name}' already exists`);
+    }
+    const address = await listener.start(this);
+    this.listeners.push(listener);
+    this.startSweep();
+    const where = typeof address === 'string' ? { path: address } : { address: address.address, port: address.port };
+    this.logger.info({ listener: listener.name, kind: listener.kind, ...where }, `listener ${listener.name} started`);
+    return address;
+  }
+
+  /**
+   * Refuse a CONNECT beyond the global or per-listener connection limit (v5 CONNACK 0x97, v3 return
+   * code 3). A client taking over its own live connection on the same listener is not counted twice.
+   */
+  checkConnectionLimits(conn: Connection): void {
+    const previous = this.sessions.get(conn.clientId)?.link;
+    const takesOver = previous instanceof Connection && previous !== conn && previous.state === 'connected';
+    const global = this.options.maxConnections;
+    if (global > 0 && this.stats.clientsConnected - (takesOver ? 1 : 0) >= global) {
+      throw new MqttError(ReasonCode.QuotaExceeded, 'server connection limit reached');
+    }
+    const limit = this.listeners.find((l) => l.name === conn.listener)?.maxConnections ?? 0;
+    if (limit > 0) {
+      const count = (this.connectedByListener.get(conn.listener) ?? 0) - (takesOver && previous.listener === conn.listener ? 1 : 0);
+      if (count >= limit) throw new MqttError(ReasonCode.QuotaExceeded, `listener ${conn.listener} connection limit reached`);
+    }
   }
 
   /** Add a hook; its `init` gets `config`. Hooks run in the order added. */
@@ -107,6 +181,7 @@ export class Broker {
   async close(): Promise<void> {
     this.closing = true;
     const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    for (const listener of this.listeners) closed.push(listener.close());
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
     this.flushAll();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
@@ -117,6 +192,7 @@ export class Broker {
     }
     await Promise.all(closed);
     this.servers.length = 0;
+    this.listeners.length = 0;
     for (const hook of this.hooks.on.onStopped) hook.onStopped();
   }
 
@@ -176,6 +252,7 @@ export class Broker {
 
   onSessionEstablished(conn: Connection, session: Session, sessionPresent: boolean): void {
     this.stats.clientsConnected++;
+    this.connectedByListener.set(conn.listener, (this.connectedByListener.get(conn.listener) ?? 0) + 1);
     if (this.stats.clientsConnected > this.stats.clientsMaximum) this.stats.clientsMaximum = this.stats.clientsConnected;
     for (const hook of this.hooks.on.onConnect) hook.onConnect(conn, conn.connect!);
     if (sessionPresent) resumeSession(this, session);
@@ -189,6 +266,7 @@ export class Broker {
     const session = conn.session;
     if (!wasConnected || session === undefined) return;
     this.stats.clientsConnected--;
+    this.connectedByListener.set(conn.listener, (this.connectedByListener.get(conn.listener) ?? 1) - 1);
     for (const hook of this.hooks.on.onDisconnect) hook.onDisconnect(conn, info);
     this.logger.debug({ clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by }, 'client disconnected');
     if (session.link !== conn) return;

@@ -33,6 +33,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
     throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client identifiers are at most 23 characters');
   }
   conn.clientId = clientId;
+  broker.checkConnectionLimits(conn);
   conn.will = packet.will;
   if (v5) {
     const p = packet.properties;

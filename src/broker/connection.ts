@@ -18,7 +18,7 @@ import { handleConnect } from './connect-flow.js';
 import { handleInboundPublish, handlePubrel } from './inbound-publish.js';
 import type { Message } from './message.js';
 import { remainingExpirySeconds } from './message.js';
-import { OutboundWriter } from './outbound-writer.js';
+import { COPY_LIMIT, OutboundWriter } from './outbound-writer.js';
 import type { Session, SessionLink } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe-flow.js';
 
@@ -285,31 +285,26 @@ export class Connection implements ClientInfo, SessionLink {
   ): boolean {
     const broker = this.broker;
     const v5 = this.protocolVersion === 5;
-    let header: Buffer;
-    let templatePacketIdAt = -1;
-    const now = Date.now();
-    if (
-      !v5 ||
-      (message.properties === undefined &&
-        message.expiresAt === undefined &&
-        subscriptionIds === undefined &&
-        this.clientTopicAliasMaximum === 0 &&
-        broker.hooks.on.onPacketEncode.length === 0)
-    ) {
-      if (broker.hooks.on.onPacketEncode.length > 0) {
-        return this.sendPublishPacket(message, qos, retain, undefined, packetId, dup, now);
-      }
-      header = broker.publishHeader(message, v5, qos, retain, dup);
-      if (qos > 0) templatePacketIdAt = header.length - (v5 ? 3 : 2);
-    } else {
-      return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, now);
-    }
+    // Per-subscriber properties (expiry left, subscription ids, topic alias) or encode hooks need a packet
+    // of their own; everything else shares one header per message, with the packet id patched in.
+    const shared =
+      broker.hooks.on.onPacketEncode.length === 0 &&
+      (!v5 ||
+        (message.properties === undefined &&
+          message.expiresAt === undefined &&
+          subscriptionIds === undefined &&
+          this.clientTopicAliasMaximum === 0));
+    if (!shared) return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, Date.now());
+    const header = broker.publishHeader(message, v5, qos, retain, dup);
+    const templatePacketIdAt = qos > 0 ? header.length - (v5 ? 3 : 2) : -1;
     // [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is not sent to it.
     if (header.length + message.payload.length > this.clientMaximumPacketSize) return false;
-    const at = this.writer.append(header);
-    if (templatePacketIdAt >= 0) {
-      if (at >= 0) this.writer.patchUint16(at + templatePacketIdAt, packetId);
+    // A header too large to be staged would go out by reference and could not be patched: encode a copy.
+    if (templatePacketIdAt >= 0 && header.length >= COPY_LIMIT) {
+      return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, Date.now());
     }
+    const at = this.writer.append(header);
+    if (templatePacketIdAt >= 0) this.writer.patchUint16(at + templatePacketIdAt, packetId);
     if (message.payload.length > 0) this.writer.append(message.payload);
     this.afterWrite(qos);
     return true;

@@ -37,6 +37,8 @@ export interface BrokerOptions {
   responseInformation?: string;
   /** Accept MQTT 3.1 client identifiers longer than 23 characters (the 3.1 spec's limit). Default false. */
   allowLongV31ClientIds?: boolean;
+  /** Most clients connected at once over all listeners; beyond it CONNECT is refused (v5 0x97, v3 code 3). 0: no limit. Default 0. */
+  maxConnections?: number;
 }
 
 /** The options with every default filled in. */
@@ -60,6 +62,7 @@ export const DEFAULT_BROKER_OPTIONS = {
   connectTimeoutMs: 10_000,
   assignedClientIdPrefix: 'starling-',
   allowLongV31ClientIds: false,
+  maxConnections: 0,
 } as const satisfies Partial<BrokerOptions>;
 
 export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBrokerOptions {
@@ -72,6 +75,7 @@ export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBroke
   checkRange('topicAliasMaximum', resolved.topicAliasMaximum, 0, 65_535);
   checkRange('maxQueuedMessages', resolved.maxQueuedMessages, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxQueuedBytes', resolved.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
+  checkRange('maxConnections', resolved.maxConnections, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxWriteBuffer', resolved.maxWriteBuffer, 1024, Number.MAX_SAFE_INTEGER);
   if (resolved.serverKeepAlive !== undefined) checkRange('serverKeepAlive', resolved.serverKeepAlive, 0, 65_535);
   if (![0, 1, 2].includes(resolved.maximumQoS)) throw new RangeError('maximumQoS must be 0, 1 or 2');

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 
 /** Payloads at least this large go to the socket by reference instead of being copied into the stage. */
-const COPY_LIMIT = 8 * 1024;
+export const COPY_LIMIT = 8 * 1024;
 const STAGE_SIZE = 16 * 1024;
 
 /**

@@ -2,8 +2,6 @@
  * Turns a URL and `ClientOptions` into a validated configuration and the CONNECT packet.
  */
 import { randomBytes } from 'node:crypto';
-import { MqttError } from '../packets/errors.js';
-import { ReasonCode } from '../packets/reason-codes.js';
 import type { ConnectPacket, Properties, ProtocolVersionNumber, WillMessage } from '../packets/types.js';
 import { type ReconnectPolicy, resolveReconnectPolicy } from './reconnect.js';
 import type { ClientOptions } from './types.js';
@@ -166,25 +164,4 @@ export function buildConnectPacket(resolved: ResolvedOptions, clientId: string):
     if (Object.keys(properties).length > 0) packet.properties = properties;
   }
   return packet;
-}
-
-/** MQTT 3.x CONNACK return codes 1..5 as MQTT 5 reason codes (3.1.1 section 3.2.2.3). */
-const V3_RETURN_CODES: Readonly<Record<number, number>> = {
-  1: ReasonCode.UnsupportedProtocolVersion,
-  2: ReasonCode.ClientIdentifierNotValid,
-  3: ReasonCode.ServerUnavailable,
-  4: ReasonCode.BadUserNameOrPassword,
-  5: ReasonCode.NotAuthorized,
-};
-
-/** The MQTT 5 reason code of a CONNACK, mapping v3 return codes. */
-export function connackReasonCode(code: number, protocolVersion: ProtocolVersionNumber): number {
-  if (protocolVersion === 5 || code === 0) return code;
-  return V3_RETURN_CODES[code] ?? ReasonCode.UnspecifiedError;
-}
-
-/** The error a refused CONNACK rejects `connect()` with. */
-export function connackError(reasonCode: number, reasonString: string | undefined): MqttError {
-  const detail = reasonString === undefined ? '' : `: ${reasonString}`;
-  return new MqttError(reasonCode, `connection refused by the server${detail}`);
 }

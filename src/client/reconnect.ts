@@ -22,7 +22,9 @@ export const DEFAULT_RECONNECT_POLICY: ReconnectPolicy = Object.freeze({
 });
 
 /** The policy for the `reconnect` option, or undefined when reconnecting is off. Throws RangeError on bad values. */
-export function resolveReconnectPolicy(option: false | ReconnectOptions | undefined): ReconnectPolicy | undefined {
+export function resolveReconnectPolicy(
+  option: false | ReconnectOptions | undefined,
+): ReconnectPolicy | undefined {
   if (option === false) return undefined;
   const policy: ReconnectPolicy = { ...DEFAULT_RECONNECT_POLICY, ...option };
   if (!(policy.initialDelayMs >= 0) || !(policy.maxDelayMs >= policy.initialDelayMs)) {
@@ -37,7 +39,11 @@ export function resolveReconnectPolicy(option: false | ReconnectOptions | undefi
  * The delay before reconnect attempt `attempt` (1-based): `min(maxDelayMs, initialDelayMs * factor^(attempt-1))`
  * reduced by a random fraction of up to `jitter`, so that many clients dropped together do not return together.
  */
-export function backoffDelay(attempt: number, policy: ReconnectPolicy, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: ReconnectPolicy,
+  random: () => number = Math.random,
+): number {
   const exponential = policy.initialDelayMs * policy.factor ** Math.max(0, attempt - 1);
   const capped = Math.min(policy.maxDelayMs, exponential);
   return Math.round(capped * (1 - policy.jitter * random()));

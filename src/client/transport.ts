@@ -32,7 +32,11 @@ export type TlsOptions = Pick<ClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnau
  * Opens a transport to `endpoint`; rejects on failure or when `signal` aborts. The WebSocket module (and
  * the `ws` library) is loaded only when a ws/wss URL is used.
  */
-export async function openTransport(endpoint: Endpoint, tls: TlsOptions, signal: AbortSignal): Promise<Transport> {
+export async function openTransport(
+  endpoint: Endpoint,
+  tls: TlsOptions,
+  signal: AbortSignal,
+): Promise<Transport> {
   switch (endpoint.kind) {
     case 'tcp':
       return connectTcp(endpoint, signal);
@@ -47,7 +51,11 @@ export async function openTransport(endpoint: Endpoint, tls: TlsOptions, signal:
 }
 
 /** Resolves with `socket` once `readyEvent` fires; rejects (and destroys it) on error or abort. */
-export function whenOpen<S extends Transport>(socket: S & NodeJS.EventEmitter, readyEvent: string, signal: AbortSignal): Promise<S> {
+export function whenOpen<S extends Transport>(
+  socket: S & NodeJS.EventEmitter,
+  readyEvent: string,
+  signal: AbortSignal,
+): Promise<S> {
   return new Promise<S>((resolve, reject) => {
     const onAbort = (): void => fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
     const fail = (error: Error): void => {

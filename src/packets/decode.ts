@@ -63,7 +63,8 @@ export function decodeBody(
   try {
     const packet = decodeWithReader(firstByte, r, version);
     // Every field is read; bytes left over mean the Remaining Length was too long for the content.
-    if (r.pos !== r.end) throw MqttError.malformed(`${packet.type}: ${r.end - r.pos} unexpected trailing bytes`);
+    if (r.pos !== r.end)
+      throw MqttError.malformed(`${packet.type}: ${r.end - r.pos} unexpected trailing bytes`);
     return packet;
   } finally {
     // Do not keep the caller's chunk reachable from the shared reader.
@@ -240,7 +241,9 @@ function decodeAck(type: AckType, r: PacketReader, version: ProtocolVersionNumbe
   const reasonCode = r.remaining > 0 ? r.readByte('reason code') : ReasonCode.Success;
   checkReasonCode(type, reasonCode);
   const properties = r.remaining > 0 ? readProperties(r, type) : undefined;
-  return properties === undefined ? { type, packetId, reasonCode } : { type, packetId, reasonCode, properties };
+  return properties === undefined
+    ? { type, packetId, reasonCode }
+    : { type, packetId, reasonCode, properties };
 }
 
 function decodeSubscribe(r: PacketReader, version: ProtocolVersionNumber): SubscribePacket {

@@ -22,7 +22,12 @@ import type {
   UnsubackPacket,
   UnsubscribePacket,
 } from './types.js';
-import { checkPacketIdToEncode, checkQoSToEncode, checkReasonCode, type ReasonCodePacket } from './validate.js';
+import {
+  checkPacketIdToEncode,
+  checkQoSToEncode,
+  checkReasonCode,
+  type ReasonCodePacket,
+} from './validate.js';
 
 /** A PUBLISH split into its header bytes and its payload, which is the caller's Buffer (not copied). */
 export interface EncodedPublish {
@@ -104,7 +109,8 @@ export function encodePublish(packet: PublishPacket, version: ProtocolVersionNum
   if (topicLength === 0) {
     // [MQTT-4.7.3-1]; v5 allows an empty topic only with a Topic Alias (3.3.2.3.4).
     if (version < 5) throw new MqttError(ReasonCode.TopicNameInvalid, 'empty topic name');
-    if (properties?.topicAlias === undefined) throw MqttError.protocol('empty topic name without a topic alias');
+    if (properties?.topicAlias === undefined)
+      throw MqttError.protocol('empty topic name without a topic alias');
   } else if (topic.includes('+') || topic.includes('#')) {
     throw new MqttError(ReasonCode.TopicNameInvalid, `topic name with wildcard: ${topic}`); // [MQTT-3.3.2-2]
   }
@@ -283,7 +289,8 @@ function encodeSubscribe(packet: SubscribePacket, version: ProtocolVersionNumber
     offset = writeUtf8(buf, offset, sub.topicFilter);
     let options: number = sub.qos;
     if (version === 5) {
-      options |= (sub.noLocal ? 0x04 : 0) | (sub.retainAsPublished ? 0x08 : 0) | ((sub.retainHandling ?? 0) << 4);
+      options |=
+        (sub.noLocal ? 0x04 : 0) | (sub.retainAsPublished ? 0x08 : 0) | ((sub.retainHandling ?? 0) << 4);
     }
     buf[offset++] = options;
   }

@@ -65,7 +65,9 @@ export function checkFirstByte(firstByte: number, version: ProtocolVersionNumber
   const required = REQUIRED_FLAGS[type]!;
   if (required >= 0) {
     if (flags !== required) {
-      throw MqttError.malformed(`reserved flags of ${PacketTypeNames[type]} must be ${required}, got ${flags}`);
+      throw MqttError.malformed(
+        `reserved flags of ${PacketTypeNames[type]} must be ${required}, got ${flags}`,
+      );
     }
     return;
   }

@@ -5,7 +5,7 @@
 export { decode } from './decode.js';
 export { type EncodedPublish, encode, encodePublish } from './encode.js';
 export * from './errors.js';
-export { type ParserOptions, PacketParser } from './parser.js';
+export { PacketParser, type ParserOptions } from './parser.js';
 export { encodeVarint, varintLength } from './primitives.js';
 export * from './reason-codes.js';
 export { isValidTopicFilter, isValidTopicName, parseSharedFilter, type SharedFilter } from './topic.js';

@@ -119,7 +119,7 @@ export class PacketParser {
   private continueBody(chunk: Buffer, onPacket: (packet: Packet) => void): number {
     const body = this.body!;
     const needed = body.length - this.bodyFilled;
-    const take = needed < chunk.length ? needed : chunk.length;
+    const take = Math.min(needed, chunk.length);
     chunk.copy(body, this.bodyFilled, 0, take);
     this.bodyFilled += take;
     if (this.bodyFilled === body.length) {

@@ -34,7 +34,8 @@ export function writeVarint(buf: Buffer, offset: number, value: number): number 
 
 /** A Variable Byte Integer as a new Buffer (1 to 4 bytes). Throws MqttError for values outside 0..268435455. */
 export function encodeVarint(value: number): Buffer {
-  if (!Number.isInteger(value)) throw MqttError.malformed(`variable byte integer is not an integer: ${value}`);
+  if (!Number.isInteger(value))
+    throw MqttError.malformed(`variable byte integer is not an integer: ${value}`);
   const buf = Buffer.allocUnsafe(varintLength(value));
   writeVarint(buf, 0, value);
   return buf;
@@ -68,7 +69,8 @@ export function utf8Length(value: string, field: string): number {
 
 /** Byte length of Binary Data, refusing data too long for the 2-byte length prefix (spec 1.5.6). */
 export function binaryLength(value: Buffer, field: string): number {
-  if (value.length > MAX_UINT16) throw MqttError.malformed(`${field} is ${value.length} bytes, more than 65535`);
+  if (value.length > MAX_UINT16)
+    throw MqttError.malformed(`${field} is ${value.length} bytes, more than 65535`);
   return value.length;
 }
 
@@ -120,7 +122,8 @@ export function isValidMqttUtf8(buf: Buffer, start: number, end: number): boolea
     } else if (b0 < 0xf5) {
       if (i + 3 >= end) return false;
       const b1 = buf[i + 1]!;
-      if ((b1 & 0xc0) !== 0x80 || (buf[i + 2]! & 0xc0) !== 0x80 || (buf[i + 3]! & 0xc0) !== 0x80) return false;
+      if ((b1 & 0xc0) !== 0x80 || (buf[i + 2]! & 0xc0) !== 0x80 || (buf[i + 3]! & 0xc0) !== 0x80)
+        return false;
       if (b0 === 0xf0 && b1 < 0x90) return false; // overlong
       if (b0 === 0xf4 && b1 >= 0x90) return false; // above U+10FFFF
       i += 4;
@@ -196,7 +199,8 @@ export class PacketReader {
     const end = start + length;
     if (end > this.end) throw truncated(field);
     this.pos = end;
-    if (!isValidMqttUtf8(this.buf, start, end)) throw MqttError.malformed(`${field}: invalid UTF-8 or U+0000`);
+    if (!isValidMqttUtf8(this.buf, start, end))
+      throw MqttError.malformed(`${field}: invalid UTF-8 or U+0000`);
     return length === 0 ? '' : this.buf.toString('utf8', start, end);
   }
 

@@ -19,10 +19,10 @@ import {
 } from './primitives.js';
 import {
   type Properties,
-  type PropertyContext,
-  PropertyDefinitions,
-  type PropertyDefinition,
   PropertyById,
+  type PropertyContext,
+  type PropertyDefinition,
+  PropertyDefinitions,
   PropertyId,
   type UserProperty,
 } from './types.js';
@@ -138,20 +138,21 @@ export function readProperties(r: PacketReader, context: PropertyContext): Prope
       case 'pair': {
         // [MQTT-1.5.7-1]: both strings follow the UTF-8 string rules.
         const pair: UserProperty = [r.readUtf8('user property name'), r.readUtf8('user property value')];
-        (props.userProperties ??= []).push(pair);
+        if (props.userProperties === undefined) props.userProperties = [pair];
+        else props.userProperties.push(pair);
         continue;
       }
     }
     if (typeof value === 'number') checkNumericValue(id, value);
     if (id === PropertyId.subscriptionIdentifiers) {
-      const ids = (props.subscriptionIdentifiers ??= []);
-      if (context !== 'publish' && ids.length > 0) {
-        throw MqttError.protocol('subscriptionIdentifiers included more than once');
-      }
-      ids.push(value as number);
+      const ids = props.subscriptionIdentifiers;
+      if (ids === undefined) props.subscriptionIdentifiers = [value as number];
+      else if (context === 'publish') ids.push(value as number);
+      else throw MqttError.protocol('subscriptionIdentifiers included more than once');
       continue;
     }
-    if (record[def.name] !== undefined) throw MqttError.protocol(`property ${def.name} included more than once`);
+    if (record[def.name] !== undefined)
+      throw MqttError.protocol(`property ${def.name} included more than once`);
     record[def.name] = value;
   }
   r.end = packetEnd;

@@ -33,7 +33,9 @@ export function isReasonCodeAllowed(packet: ReasonCodePacket, code: number): boo
  */
 export function checkReasonCode(packet: ReasonCodePacket, code: number): void {
   if (allowedReasonCodes[packet][code] !== 1) {
-    throw MqttError.protocol(`reason code 0x${code.toString(16).padStart(2, '0')} is not allowed in ${packet}`);
+    throw MqttError.protocol(
+      `reason code 0x${code.toString(16).padStart(2, '0')} is not allowed in ${packet}`,
+    );
   }
 }
 
@@ -56,5 +58,6 @@ export function checkPacketIdToEncode(packetId: number | undefined, packet: stri
 
 /** Refuse to encode a QoS other than 0, 1 or 2. */
 export function checkQoSToEncode(qos: number, field: string): void {
-  if (qos !== 0 && qos !== 1 && qos !== 2) throw MqttError.malformed(`${field} must be 0, 1 or 2, got ${qos}`);
+  if (qos !== 0 && qos !== 1 && qos !== 2)
+    throw MqttError.malformed(`${field} must be 0, 1 or 2, got ${qos}`);
 }

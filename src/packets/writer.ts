@@ -17,7 +17,11 @@ export interface CorkableWritable {
  * false asks the caller to wait for 'drain'. Throws MqttError (before writing anything) when the
  * packet cannot be encoded.
  */
-export function writePacket(stream: CorkableWritable, packet: Packet, version: ProtocolVersionNumber): boolean {
+export function writePacket(
+  stream: CorkableWritable,
+  packet: Packet,
+  version: ProtocolVersionNumber,
+): boolean {
   if (packet.type !== 'publish') return stream.write(encode(packet, version));
   const { header, payload } = encodePublish(packet, version);
   if (payload.length === 0) return stream.write(header);

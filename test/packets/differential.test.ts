@@ -15,10 +15,10 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { generate, parser } from 'mqtt-packet';
 import { decode, encode, encodePublish, PacketParser } from '../../src/packets/index.js';
-import type { ConnectPacket, Packet, Properties } from '../../src/packets/types.js';
+import type { ConnectPacket, Packet, Properties, PublishPacket } from '../../src/packets/types.js';
 import {
-  type MqttPacketObject,
   fromMqttPacketObject,
+  type MqttPacketObject,
   normalizePacket,
   toMqttPacketObject,
 } from '../support/mqtt-packet-convert.js';
@@ -31,8 +31,16 @@ import {
 
 const VERSIONS: readonly ArbitraryVersion[] = [4, 5];
 const ARBITRARY_OPTIONS = { groupedUserProperties: true } as const;
-/** ~300 runs per packet type and version, or 2 s, whichever comes first. */
-const RUN_PARAMETERS = { numRuns: 300, plugins: [fc.interruptAfterTimeLimit(2000)] };
+/**
+ * Property run limits: `numRuns` runs or `limitMs`, whichever comes first, and never past the file's
+ * time budget, so that a loaded machine shortens the runs instead of stretching the suite.
+ */
+const FILE_BUDGET_MS = 20_000;
+const fileStarted = Date.now();
+function runParameters(numRuns = 300, limitMs = 2000): fc.Parameters<unknown> {
+  const budgetLeft = Math.max(250, FILE_BUDGET_MS - (Date.now() - fileStarted));
+  return { numRuns, plugins: [fc.interruptAfterTimeLimit(Math.min(limitMs, budgetLeft))] };
+}
 
 /** Every properties object of a packet, will properties included. */
 function allProperties(packet: Packet): Properties[] {
@@ -154,7 +162,7 @@ for (const version of VERSIONS) {
           fc.property(packetArbitrary(type, version, ARBITRARY_OPTIONS), (packet) => {
             checkBothDirections(packet, version);
           }),
-          RUN_PARAMETERS,
+          runParameters(),
         );
       });
     }
@@ -166,7 +174,7 @@ for (const version of VERSIONS) {
           assert.equal(payload, packet.payload, 'the payload must be the caller’s Buffer, not a copy');
           assert.deepEqual(Buffer.concat([header, payload]), encode(packet, version));
         }),
-        RUN_PARAMETERS,
+        runParameters(),
       );
     });
 
@@ -183,7 +191,9 @@ for (const version of VERSIONS) {
           fc.array(fc.nat(), { maxLength: 8 }),
           (packets, cutSeeds) => {
             const stream = Buffer.concat(packets.map((p) => encode(p, version)));
-            const cuts = [...new Set(cutSeeds.map((seed) => seed % (stream.length + 1)))].sort((a, b) => a - b);
+            const cuts = [...new Set(cutSeeds.map((seed) => seed % (stream.length + 1)))].sort(
+              (a, b) => a - b,
+            );
             const chunks: Buffer[] = [];
             let start = 0;
             for (const cut of [...cuts, stream.length]) {
@@ -204,11 +214,60 @@ for (const version of VERSIONS) {
             );
           },
         ),
-        { numRuns: 200, plugins: [fc.interruptAfterTimeLimit(3000)] },
+        runParameters(200, 3000),
       );
     });
   });
 }
+
+describe('differential at the encoding limits', () => {
+  /** A QoS 0 PUBLISH on topic `t` whose Remaining Length is exactly `remainingLength`. */
+  function publishWithRemainingLength(remainingLength: number, version: ArbitraryVersion): PublishPacket {
+    const overhead = 2 + 1 + (version === 5 ? 1 : 0); // topic length prefix, topic, empty property list
+    const payload = Buffer.alloc(remainingLength - overhead, 0x5a);
+    return { type: 'publish', topic: 't', payload, qos: 0, retain: false, dup: false };
+  }
+
+  for (const version of VERSIONS) {
+    test(`Remaining Length at each varint boundary, MQTT ${version}`, () => {
+      // 1.5.5: the Remaining Length takes 1 byte up to 127, 2 up to 16,383, 3 up to 2,097,151, then 4.
+      const boundaries: [remainingLength: number, lengthBytes: number][] = [
+        [127, 1],
+        [128, 2],
+        [16_383, 2],
+        [16_384, 3],
+        [2_097_151, 3],
+        [2_097_152, 4],
+      ];
+      for (const [remainingLength, lengthBytes] of boundaries) {
+        const packet = publishWithRemainingLength(remainingLength, version);
+        const bytes = encode(packet, version);
+        assert.equal(
+          bytes.length,
+          1 + lengthBytes + remainingLength,
+          `size with Remaining Length ${remainingLength}`,
+        );
+        checkBothDirections(packet, version);
+      }
+    });
+
+    test(`the longest topic name (65,535 bytes), MQTT ${version}`, () => {
+      // [MQTT-4.7.3-3]: topic names encode to at most 65,535 bytes; 'é' takes two, so one ASCII byte ends it.
+      const topic = `${'é'.repeat(32_767)}a`;
+      assert.equal(Buffer.byteLength(topic), 0xffff);
+      const packet: PublishPacket = {
+        type: 'publish',
+        topic,
+        payload: Buffer.from('x'),
+        qos: 1,
+        packetId: 0xffff,
+        retain: true,
+        dup: true,
+      };
+      checkBothDirections(packet, version);
+    });
+  }
+});
 
 describe('differential checks guard themselves', () => {
   test('the comparison notices a changed field', () => {
@@ -225,7 +284,10 @@ describe('differential checks guard themselves', () => {
     const decoded = normalizePacket(decode(bytes, 5), 5);
     assert.deepEqual(decoded, normalizePacket(connect, 5));
     assert.notDeepEqual(decoded, normalizePacket({ ...connect, keepalive: 61 }, 5));
-    assert.notDeepEqual(decoded, normalizePacket({ ...connect, properties: { userProperties: [['k', 'w']] } }, 5));
+    assert.notDeepEqual(
+      decoded,
+      normalizePacket({ ...connect, properties: { userProperties: [['k', 'w']] } }, 5),
+    );
   });
 
   test('the skipped mqtt-packet limits are real and detected only where they apply', () => {

@@ -120,7 +120,11 @@ export function fromMqttPacketProperties(properties: unknown): Properties | unde
   return Object.keys(out).length === 0 ? undefined : (out as Properties);
 }
 
-function withProperties<T extends object>(target: T, properties: Properties | undefined, version: ConvertVersion): T {
+function withProperties<T extends object>(
+  target: T,
+  properties: Properties | undefined,
+  version: ConvertVersion,
+): T {
   const converted = version === 5 ? toMqttPacketProperties(properties) : undefined;
   if (converted !== undefined) (target as { properties?: MqttPacketProperties }).properties = converted;
   return target;
@@ -140,7 +144,12 @@ export function toMqttPacketObject(packet: Packet, version: ConvertVersion): Mqt
       };
       if (packet.will !== undefined) {
         out.will = withProperties(
-          { topic: packet.will.topic, payload: packet.will.payload, qos: packet.will.qos, retain: packet.will.retain },
+          {
+            topic: packet.will.topic,
+            payload: packet.will.payload,
+            qos: packet.will.qos,
+            retain: packet.will.retain,
+          },
           packet.will.properties,
           version,
         );
@@ -196,7 +205,11 @@ export function toMqttPacketObject(packet: Packet, version: ConvertVersion): Mqt
       return withProperties(out, packet.properties, version) as unknown as MqttPacketObject;
     }
     case 'unsubscribe': {
-      const out = { cmd: 'unsubscribe', messageId: packet.packetId, unsubscriptions: [...packet.topicFilters] };
+      const out = {
+        cmd: 'unsubscribe',
+        messageId: packet.packetId,
+        unsubscriptions: [...packet.topicFilters],
+      };
       return withProperties(out, packet.properties, version) as unknown as MqttPacketObject;
     }
     case 'unsuback': {
@@ -331,7 +344,11 @@ export function fromMqttPacketObject(object: MqttPacketObject, version: ConvertV
         }
         return subscription;
       });
-      return withProps({ type: 'subscribe', packetId: requireField(o.messageId, 'messageId', cmd), subscriptions });
+      return withProps({
+        type: 'subscribe',
+        packetId: requireField(o.messageId, 'messageId', cmd),
+        subscriptions,
+      });
     }
     case 'suback':
       return withProps({
@@ -392,7 +409,12 @@ export function normalizeProperties(properties: Properties | undefined): Propert
 }
 
 function normalizeWill(will: WillMessage, version: ConvertVersion): WillMessage {
-  const out: WillMessage = { topic: will.topic, payload: copyBytes(will.payload), qos: will.qos, retain: will.retain };
+  const out: WillMessage = {
+    topic: will.topic,
+    payload: copyBytes(will.payload),
+    qos: will.qos,
+    retain: will.retain,
+  };
   const properties = version === 5 ? normalizeProperties(will.properties) : undefined;
   if (properties !== undefined) out.properties = properties;
   return out;
@@ -405,7 +427,8 @@ function normalizeWill(will: WillMessage, version: ConvertVersion): WillMessage 
  * subscription options become their defaults, Buffers are copied, empty properties vanish.
  */
 export function normalizePacket(packet: Packet, version: ConvertVersion): Packet {
-  const properties = version === 5 && 'properties' in packet ? normalizeProperties(packet.properties) : undefined;
+  const properties =
+    version === 5 && 'properties' in packet ? normalizeProperties(packet.properties) : undefined;
   const withProps = <T extends Packet>(p: T): T => {
     if (properties !== undefined) (p as { properties?: Properties }).properties = properties;
     return p;
@@ -426,7 +449,11 @@ export function normalizePacket(packet: Packet, version: ConvertVersion): Packet
       return withProps(out);
     }
     case 'connack':
-      return withProps({ type: 'connack', sessionPresent: packet.sessionPresent, reasonCode: packet.reasonCode });
+      return withProps({
+        type: 'connack',
+        sessionPresent: packet.sessionPresent,
+        reasonCode: packet.reasonCode,
+      });
     case 'publish': {
       const out: Packet = {
         type: 'publish',
@@ -465,7 +492,11 @@ export function normalizePacket(packet: Packet, version: ConvertVersion): Packet
     case 'suback':
       return withProps({ type: 'suback', packetId: packet.packetId, reasonCodes: [...packet.reasonCodes] });
     case 'unsubscribe':
-      return withProps({ type: 'unsubscribe', packetId: packet.packetId, topicFilters: [...packet.topicFilters] });
+      return withProps({
+        type: 'unsubscribe',
+        packetId: packet.packetId,
+        topicFilters: [...packet.topicFilters],
+      });
     case 'unsuback': {
       const out: Packet = { type: 'unsuback', packetId: packet.packetId };
       if (version === 5) out.reasonCodes = [...(packet.reasonCodes ?? [])];

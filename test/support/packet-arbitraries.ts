@@ -1,9 +1,9 @@
 /**
  * fast-check arbitraries for MQTT control packets, per protocol level 4 (3.1.1) and 5 (5.0).
  *
- * Every generated packet is valid for its level: a conforming receiver must accept it. Rules the
- * generators obey carry their normative statement id (v5 numbering, then the 3.1.1 one where it
- * differs).
+ * Every generated packet is valid for its level. Rules the generators obey carry their normative
+ * statement id (v5 numbering, then the 3.1.1 one where it differs). Strings may hold control
+ * characters and non-characters, which the spec discourages but does not forbid (see codePointUnit).
  */
 import fc from 'fast-check';
 import { ReasonCodesByPacket } from '../../src/packets/reason-codes.js';
@@ -34,7 +34,7 @@ import type {
   UserProperty,
   WillMessage,
 } from '../../src/packets/types.js';
-import { PropertyDefinitions } from '../../src/packets/types.js';
+import { PacketType, PropertyDefinitions } from '../../src/packets/types.js';
 
 /** The protocol levels these arbitraries cover. */
 export type ArbitraryVersion = 4 | 5;
@@ -50,41 +50,12 @@ export interface PacketArbitraryOptions {
   groupedUserProperties?: boolean;
 }
 
+const ALL_PACKET_TYPES = Object.keys(PacketType) as PacketTypeName[];
+
 /** Packet types valid at each protocol level (AUTH exists only in 5.0). */
 export const PACKET_TYPES_BY_VERSION: Readonly<Record<ArbitraryVersion, readonly PacketTypeName[]>> = {
-  4: [
-    'connect',
-    'connack',
-    'publish',
-    'puback',
-    'pubrec',
-    'pubrel',
-    'pubcomp',
-    'subscribe',
-    'suback',
-    'unsubscribe',
-    'unsuback',
-    'pingreq',
-    'pingresp',
-    'disconnect',
-  ],
-  5: [
-    'connect',
-    'connack',
-    'publish',
-    'puback',
-    'pubrec',
-    'pubrel',
-    'pubcomp',
-    'subscribe',
-    'suback',
-    'unsubscribe',
-    'unsuback',
-    'pingreq',
-    'pingresp',
-    'disconnect',
-    'auth',
-  ],
+  4: ALL_PACKET_TYPES.filter((type) => type !== 'auth'),
+  5: ALL_PACKET_TYPES,
 };
 
 /**
@@ -109,11 +80,22 @@ const codePointUnit: fc.Arbitrary<string> = fc.oneof(
       .map((cp) => String.fromCodePoint(cp)),
   },
   { weight: 1, arbitrary: fc.integer({ min: 0x10000, max: 0x10ffff }).map((cp) => String.fromCodePoint(cp)) },
+  // Edges of the 1/2/3/4-byte UTF-8 forms, a BOM that must not be stripped [MQTT-1.5.4-3], U+FFFD.
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfeff, 0xfffd, 0xffff, 0x10000, 0x10ffff)
+      .map((cp) => String.fromCodePoint(cp)),
+  },
 );
 
 /** A valid UTF-8 string (well-formed, no U+0000), counted in code points. */
 export function utf8StringArbitrary(constraints: { minLength?: number; maxLength?: number } = {}) {
-  return fc.string({ unit: codePointUnit, minLength: constraints.minLength ?? 0, maxLength: constraints.maxLength ?? 12 });
+  return fc.string({
+    unit: codePointUnit,
+    minLength: constraints.minLength ?? 0,
+    maxLength: constraints.maxLength ?? 12,
+  });
 }
 
 /** A topic level without separators or wildcards (may be empty: `a//b` has an empty level). */
@@ -199,8 +181,14 @@ export function bytesArbitrary(maxLength = 20_000): fc.Arbitrary<Buffer> {
       return bytes;
     });
   return fc.oneof(
-    { weight: 8, arbitrary: fc.uint8Array({ maxLength: Math.min(64, maxLength) }).map((a) => Buffer.from(a)) },
-    { weight: 2, arbitrary: fc.uint8Array({ maxLength: Math.min(400, maxLength) }).map((a) => Buffer.from(a)) },
+    {
+      weight: 8,
+      arbitrary: fc.uint8Array({ maxLength: Math.min(64, maxLength) }).map((a) => Buffer.from(a)),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.uint8Array({ maxLength: Math.min(400, maxLength) }).map((a) => Buffer.from(a)),
+    },
     { weight: 1, arbitrary: seeded },
   );
 }
@@ -254,7 +242,10 @@ export function userPropertiesArbitrary(options: PacketArbitraryOptions = {}): f
 type PropertyValueArbitraries = { [K in PropertyName]-?: fc.Arbitrary<NonNullable<Properties[K]>> };
 
 /** Value arbitraries for every property, within the ranges the spec allows (section 3.x.2.2). */
-function propertyValueArbitraries(context: PropertyContext, options: PacketArbitraryOptions): PropertyValueArbitraries {
+function propertyValueArbitraries(
+  context: PropertyContext,
+  options: PacketArbitraryOptions,
+): PropertyValueArbitraries {
   return {
     payloadFormatIndicator: flag01,
     messageExpiryInterval: uint32,
@@ -341,7 +332,10 @@ function payloadFor(properties: Properties | undefined, maxLength?: number): fc.
   return bytesArbitrary(maxLength);
 }
 
-function willArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<WillMessage> {
+function willArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<WillMessage> {
   const properties = version === 5 ? propertiesArbitrary('will', options) : fc.constant(undefined);
   return fc
     .record({ topic: topicNameArbitrary(), qos: qosArbitrary, retain: fc.boolean(), properties })
@@ -354,7 +348,10 @@ function willArbitrary(version: ArbitraryVersion, options: PacketArbitraryOption
     );
 }
 
-function connectArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<ConnectPacket> {
+function connectArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<ConnectPacket> {
   return fc
     .record({
       clean: fc.boolean(),
@@ -386,7 +383,10 @@ function connectArbitrary(version: ArbitraryVersion, options: PacketArbitraryOpt
     });
 }
 
-function connackArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<ConnackPacket> {
+function connackArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<ConnackPacket> {
   const codes: readonly number[] = version === 5 ? ReasonCodesByPacket.connack : [0, 1, 2, 3, 4, 5];
   return fc
     .record({
@@ -396,13 +396,20 @@ function connackArbitrary(version: ArbitraryVersion, options: PacketArbitraryOpt
     })
     .map(({ sessionPresent, reasonCode, properties }) => {
       // Session Present is 0 with a non-zero code [MQTT-3.2.2-6] (3.1.1: [MQTT-3.2.2-4]).
-      const packet: ConnackPacket = { type: 'connack', sessionPresent: reasonCode === 0 && sessionPresent, reasonCode };
+      const packet: ConnackPacket = {
+        type: 'connack',
+        sessionPresent: reasonCode === 0 && sessionPresent,
+        reasonCode,
+      };
       if (properties !== undefined) packet.properties = properties;
       return packet;
     });
 }
 
-function publishArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<PublishPacket> {
+function publishArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<PublishPacket> {
   return fc
     .record({
       qos: qosArbitrary,
@@ -449,7 +456,10 @@ function ackArbitrary<T extends AckTypeName>(
       properties: propertiesArbitrary(type, options),
     })
     .map(({ packetId, reasonCode, properties }) => {
-      const packet: PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket = { type, packetId } as PacketOf<T>;
+      const packet: PubackPacket | PubrecPacket | PubrelPacket | PubcompPacket = {
+        type,
+        packetId,
+      } as PacketOf<T>;
       if (reasonCode !== undefined) packet.reasonCode = reasonCode;
       if (properties !== undefined) packet.properties = properties;
       return packet as PacketOf<T>;
@@ -478,7 +488,10 @@ function subscriptionArbitrary(version: ArbitraryVersion): fc.Arbitrary<Subscrip
     });
 }
 
-function subscribeArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<SubscribePacket> {
+function subscribeArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<SubscribePacket> {
   return fc
     .record({
       packetId: packetIdArbitrary,
@@ -493,7 +506,10 @@ function subscribeArbitrary(version: ArbitraryVersion, options: PacketArbitraryO
     });
 }
 
-function subackArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<SubackPacket> {
+function subackArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<SubackPacket> {
   // [MQTT-3.9.3-2]; 3.1.1 allows 0x00, 0x01, 0x02 and 0x80 only (3.1.1 section 3.9.3).
   const codes: readonly number[] = version === 5 ? ReasonCodesByPacket.suback : [0x00, 0x01, 0x02, 0x80];
   return fc
@@ -527,8 +543,12 @@ function unsubscribeArbitrary(
     });
 }
 
-function unsubackArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions): fc.Arbitrary<UnsubackPacket> {
-  if (version === 4) return packetIdArbitrary.map((packetId): UnsubackPacket => ({ type: 'unsuback', packetId }));
+function unsubackArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions,
+): fc.Arbitrary<UnsubackPacket> {
+  if (version === 4)
+    return packetIdArbitrary.map((packetId): UnsubackPacket => ({ type: 'unsuback', packetId }));
   return fc
     .record({
       packetId: packetIdArbitrary,
@@ -624,6 +644,9 @@ function packetArbitraryUntyped(
 }
 
 /** A valid packet of any type that exists at `version`. */
-export function anyPacketArbitrary(version: ArbitraryVersion, options: PacketArbitraryOptions = {}): fc.Arbitrary<Packet> {
+export function anyPacketArbitrary(
+  version: ArbitraryVersion,
+  options: PacketArbitraryOptions = {},
+): fc.Arbitrary<Packet> {
   return fc.oneof(...PACKET_TYPES_BY_VERSION[version].map((type) => packetArbitrary(type, version, options)));
 }

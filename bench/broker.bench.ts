@@ -1,0 +1,118 @@
+/**
+ * Starling vs Mosquitto vs Aedes: the same workloads against each broker in one run, each broker in its
+ * own process on loopback, the load generator in this one.
+ *
+ *   npm run bench                                   (build, then node dist/bench/broker.bench.js)
+ *   node --import tsx bench/broker.bench.ts          (from source)
+ *
+ * Flags: `--quick` (a fifth of the messages), `--only <names>` (comma-separated workload names or
+ * prefixes, e.g. `pairs-qos0,fanout`), `--brokers starling,mosquitto,aedes`, `--repeat N` (whole run N
+ * times, brokers interleaved per workload, summary with min..max), `--time-limit S` (per workload,
+ * default 60), `--profile DIR` (V8 CPU profile of the Starling process), `--out FILE` (JSON result,
+ * default bench/results/latest.json).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { type BrokerName, launchBroker, mosquittoPath, mosquittoVersion } from './lib/brokers.js';
+import { type RunLimits, runWorkload, type WorkloadResult } from './lib/load.js';
+import { summaryTable, workloadTable } from './lib/report.js';
+import { workloads } from './lib/workloads.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    brokers: { type: 'string', default: 'starling,mosquitto,aedes' },
+    repeat: { type: 'string', default: '1' },
+    'time-limit': { type: 'string', default: '60' },
+    profile: { type: 'string' },
+    out: { type: 'string', default: 'bench/results/latest.json' },
+  },
+});
+
+const quick = values.quick === true;
+const repeat = Math.max(1, Math.min(20, Number(values.repeat) || 1));
+const limits: RunLimits = {
+  timeLimitMs: Math.max(1, Number(values['time-limit']) || 60) * 1000,
+  stallMs: 5_000,
+};
+const known: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
+const requested = (values.brokers ?? '').split(',').map((b) => b.trim());
+const unknownBroker = requested.find((b) => !known.includes(b as BrokerName));
+if (unknownBroker !== undefined)
+  throw new Error(`unknown broker ${unknownBroker}; known: ${known.join(', ')}`);
+let brokers = requested as BrokerName[];
+const mosquittoBinary = mosquittoPath();
+if (brokers.includes('mosquitto') && mosquittoBinary === undefined) {
+  console.log('note: mosquitto is not installed (apt-get install -y mosquitto); skipping it');
+  brokers = brokers.filter((b) => b !== 'mosquitto');
+}
+
+const filters = values.only?.split(',').map((f) => f.trim()) ?? [];
+const selected = workloads(quick).filter(
+  (w) => filters.length === 0 || filters.some((f) => w.name === f || w.name.startsWith(f)),
+);
+if (selected.length === 0) {
+  const names = workloads(quick).map((w) => w.name);
+  throw new Error(`--only matched no workload; workloads: ${names.join(', ')}`);
+}
+
+const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+console.log(
+  `broker benchmark: ${selected.length} workloads x ${brokers.join(', ')}${quick ? ' (quick)' : ''}, ` +
+    `${repeat} run(s); node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg()[0]?.toFixed(2)}`,
+);
+
+const runs: WorkloadResult[][] = [];
+for (let run = 0; run < repeat; run++) {
+  const results: WorkloadResult[] = [];
+  for (const workload of selected) {
+    const row: WorkloadResult[] = [];
+    for (const name of brokers) {
+      const broker = await launchBroker(name, profileDir === undefined ? {} : { profileDir });
+      try {
+        row.push(await runWorkload(workload, name, broker.port, broker.pid, limits, broker.crashed));
+      } finally {
+        await broker.stop();
+      }
+    }
+    console.log(`\n${repeat > 1 ? `[run ${run + 1}] ` : ''}${workload.title}`);
+    console.log(workloadTable('', row).trimStart());
+    results.push(...row);
+  }
+  runs.push(results);
+}
+
+if (repeat > 1) {
+  console.log(`\nsummary over ${repeat} runs`);
+  console.log(
+    summaryTable(
+      runs,
+      brokers,
+      selected.map((w) => w.name),
+    ),
+  );
+}
+
+const outPath = resolve(values.out ?? 'bench/results/latest.json');
+mkdirSync(dirname(outPath), { recursive: true });
+writeFileSync(
+  outPath,
+  `${JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus: os.cpus().length,
+      loadAverage: os.loadavg(),
+      mosquitto: mosquittoBinary === undefined ? null : mosquittoVersion(mosquittoBinary),
+      quick,
+      workloads: selected,
+      runs,
+    },
+    null,
+    2,
+  )}\n`,
+);
+console.log(`\nresults: ${outPath}`);

@@ -1,0 +1,191 @@
+/**
+ * A minimal MQTT 3.1.1 client on a raw socket for the load generator. The handshake (CONNACK, SUBACK)
+ * goes through the project's PacketParser; once the load starts the stream is only scanned: packet
+ * boundaries from the fixed header, and for PUBLISH just the 8-byte timestamp and 4-byte publisher index
+ * at the start of the payload, so the generator spends as little CPU as possible per message.
+ */
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { encode, type Packet, PacketParser, type QoS } from '../../src/packets/index.js';
+
+/** Receives what the scanner finds; called once per data chunk, not per packet, where possible. */
+export interface ScanSink {
+  /** One delivered PUBLISH: its send timestamp (performance.now() ms), its publisher, the chunk's arrival time. */
+  message(stampMs: number, publisher: number, nowMs: number): void;
+  /** PUBACKs received in one chunk by a publishing client. */
+  acks(client: RawClient, count: number): void;
+}
+
+/** Most PUBACKs we batch into one write before flushing early. */
+const ACK_BATCH = 4096;
+const PUBACK_FIRST_BYTE = 0x40;
+
+/** One benchmark connection. */
+export class RawClient {
+  readonly socket: net.Socket;
+  /** Slot of the publisher this client drives, or -1 for a pure subscriber. */
+  publisherIndex = -1;
+  /** True once the broker closed or reset the connection without being asked to. */
+  lost = false;
+  private closing = false;
+  private readonly parser = new PacketParser({ protocolVersion: 4 });
+  private waiting: ((packet: Packet) => void) | undefined;
+  private failed: ((err: Error) => void) | undefined;
+  private sink: ScanSink | undefined;
+  /** Bytes of a packet cut by a chunk boundary, prepended to the next chunk. */
+  private pending: Buffer | undefined;
+  private readonly ackScratch = Buffer.allocUnsafe(ACK_BATCH * 4);
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.failed?.(err));
+    socket.on('close', () => {
+      if (!this.closing) this.lost = true;
+      this.failed?.(new Error('connection closed by broker'));
+    });
+  }
+
+  /** Open a TCP connection and complete CONNECT/CONNACK with a clean session. */
+  static async connect(port: number, clientId: string, timeoutMs: number): Promise<RawClient> {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    const client = new RawClient(socket);
+    await client.request(
+      encode(
+        { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId },
+        4,
+      ),
+      timeoutMs,
+      (packet) => {
+        if (packet.type !== 'connack') throw new Error(`expected CONNACK, got ${packet.type}`);
+        if (packet.reasonCode !== 0) throw new Error(`CONNACK refused with ${packet.reasonCode}`);
+      },
+    );
+    return client;
+  }
+
+  /** Subscribe one filter and wait for a successful SUBACK. */
+  async subscribe(topicFilter: string, qos: QoS, timeoutMs: number): Promise<void> {
+    await this.request(
+      encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter, qos }] }, 4),
+      timeoutMs,
+      (packet) => {
+        if (packet.type !== 'suback') throw new Error(`expected SUBACK, got ${packet.type}`);
+        const code = packet.reasonCodes[0];
+        if (code === undefined || code >= 0x80) throw new Error(`subscription refused (${code})`);
+      },
+    );
+  }
+
+  /** From now on, scan incoming bytes cheaply and report to `sink`. */
+  startScanning(sink: ScanSink): void {
+    this.sink = sink;
+  }
+
+  /** Send DISCONNECT and close; never throws. */
+  close(): void {
+    this.failed = undefined;
+    this.closing = true;
+    if (this.socket.destroyed) return;
+    this.socket.end(encode({ type: 'disconnect' }, 4));
+    this.socket.destroySoon();
+  }
+
+  private request(bytes: Buffer, timeoutMs: number, check: (packet: Packet) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error('handshake timed out')), timeoutMs);
+      const finish = (err?: Error): void => {
+        clearTimeout(timer);
+        this.waiting = undefined;
+        this.failed = undefined;
+        if (err === undefined) resolve();
+        else {
+          this.socket.destroy();
+          reject(err);
+        }
+      };
+      this.failed = finish;
+      this.waiting = (packet) => {
+        try {
+          check(packet);
+          finish();
+        } catch (err) {
+          finish(err as Error);
+        }
+      };
+      this.socket.write(bytes);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.sink === undefined) {
+      this.parser.push(chunk, (packet) => this.waiting?.(packet));
+      return;
+    }
+    this.scan(chunk, this.sink);
+  }
+
+  /**
+   * Walk whole packets in the chunk. Only v3.1.1 is spoken, so a PUBLISH body is topic, optional packet
+   * identifier, payload: no properties to skip.
+   */
+  private scan(chunk: Buffer, sink: ScanSink): void {
+    let buf = chunk;
+    if (this.pending !== undefined) {
+      buf = Buffer.concat([this.pending, chunk]);
+      this.pending = undefined;
+    }
+    const end = buf.length;
+    const nowMs = performance.now();
+    const acks = this.ackScratch;
+    let ackBytes = 0;
+    let pubacks = 0;
+    let pos = 0;
+    while (pos + 2 <= end) {
+      const first = buf[pos] as number;
+      let length = 0;
+      let multiplier = 1;
+      let at = pos + 1;
+      let complete = false;
+      while (at < end && at <= pos + 4) {
+        const byte = buf[at++] as number;
+        length += (byte & 0x7f) * multiplier;
+        multiplier *= 128;
+        if (byte < 0x80) {
+          complete = true;
+          break;
+        }
+      }
+      if (!complete) {
+        if (at > pos + 4) throw new Error('malformed remaining length from broker');
+        break;
+      }
+      const bodyEnd = at + length;
+      if (bodyEnd > end) break;
+      const type = first >> 4;
+      if (type === 3) {
+        let payload = at + 2 + buf.readUInt16BE(at);
+        if ((first & 0x06) !== 0) {
+          acks[ackBytes] = PUBACK_FIRST_BYTE;
+          acks[ackBytes + 1] = 2;
+          acks[ackBytes + 2] = buf[payload] as number;
+          acks[ackBytes + 3] = buf[payload + 1] as number;
+          ackBytes += 4;
+          payload += 2;
+          if (ackBytes === acks.length) {
+            this.socket.write(Buffer.from(acks.subarray(0, ackBytes)));
+            ackBytes = 0;
+          }
+        }
+        sink.message(buf.readDoubleLE(payload), buf.readUInt32LE(payload + 8), nowMs);
+      } else if (type === 4) {
+        pubacks++;
+      }
+      pos = bodyEnd;
+    }
+    if (pos < end) this.pending = Buffer.from(buf.subarray(pos));
+    if (ackBytes > 0) this.socket.write(Buffer.from(acks.subarray(0, ackBytes)));
+    if (pubacks > 0) sink.acks(this, pubacks);
+  }
+}

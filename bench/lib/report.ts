@@ -1,0 +1,74 @@
+/** Plain-text tables for the broker benchmark. */
+import type { WorkloadResult } from './load.js';
+
+function fixed(value: number, digits: number): string {
+  return Number.isFinite(value) ? value.toFixed(digits) : '-';
+}
+
+function thousands(value: number): string {
+  return Number.isFinite(value) ? Math.round(value).toLocaleString('en-US') : '-';
+}
+
+function renderTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join(' | ')} |`;
+  const rule = `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`;
+  return [line(header), rule, ...rows.map(line)].join('\n');
+}
+
+/** What a non-ok run achieved, in words. */
+export function statusText(result: WorkloadResult): string {
+  if (result.status === 'ok') return 'ok';
+  const got = `delivered ${result.delivered} of ${result.expected}`;
+  return `${result.status}, ${got}`;
+}
+
+/** The table of one workload, Starling's throughput ratios below it. */
+export function workloadTable(title: string, results: WorkloadResult[]): string {
+  const rows = results.map((r) => [
+    r.broker,
+    thousands(r.throughput),
+    fixed(r.p50Ms, 2),
+    fixed(r.p99Ms, 2),
+    fixed(r.brokerCpuPct, 0),
+    fixed(r.generatorCpuPct, 0),
+    statusText(r),
+  ]);
+  const table = renderTable(
+    ['broker', 'delivered msgs/s', 'p50 ms', 'p99 ms', 'broker CPU %', 'generator CPU %', 'status'],
+    rows,
+  );
+  const starling = results.find((r) => r.broker === 'starling');
+  const ratios: string[] = [];
+  if (starling !== undefined) {
+    for (const other of results) {
+      if (other === starling) continue;
+      const ratio = starling.throughput / other.throughput;
+      const perCpu = starling.throughput / starling.brokerCpuPct / (other.throughput / other.brokerCpuPct);
+      ratios.push(
+        `starling/${other.broker}: throughput x${fixed(ratio, 2)}, msgs per broker CPU-second x${fixed(perCpu, 2)}`,
+      );
+    }
+  }
+  return [title, table, ...ratios].join('\n');
+}
+
+/** One line per workload and broker, for a compact summary of repeated runs. */
+export function summaryTable(results: WorkloadResult[][], brokers: string[], workloads: string[]): string {
+  const rows = workloads.map((w) => [
+    w,
+    ...brokers.map((b) => {
+      const values = results
+        .map((run) => run.find((r) => r.workload === w && r.broker === b))
+        .filter((r): r is WorkloadResult => r !== undefined && r.status === 'ok')
+        .map((r) => r.throughput)
+        .sort((a, c) => a - c);
+      if (values.length === 0) return '-';
+      const median = values[Math.floor(values.length / 2)] as number;
+      if (values.length === 1) return thousands(median);
+      return `${thousands(median)} (${thousands(values[0] as number)}..${thousands(values[values.length - 1] as number)})`;
+    }),
+  ]);
+  return renderTable(['workload (median, min..max msgs/s)', ...brokers], rows);
+}

@@ -1,0 +1,116 @@
+/**
+ * The benchmark workloads, identical for every broker. Topics are `bench/<publisher>/x`, so the fan-in
+ * subscriber's `bench/+/x` matches every publisher.
+ */
+import type { QoS } from '../../src/packets/index.js';
+
+/** How publishers and subscribers are wired. */
+export const Topology = {
+  /** mqtt-stresser: worker i publishes to its own topic and its own subscriber reads it. */
+  pairs: 'pairs',
+  /** One publisher, every subscriber on its topic. */
+  fanout: 'fanout',
+  /** Every publisher on its own topic, one wildcard subscriber. */
+  fanin: 'fanin',
+} as const;
+export type Topology = (typeof Topology)[keyof typeof Topology];
+
+export interface Workload {
+  /** Short id used by `--only`. */
+  name: string;
+  /** One line for the table heading. */
+  title: string;
+  topology: Topology;
+  qos: QoS;
+  publishers: number;
+  subscribers: number;
+  messagesPerPublisher: number;
+  /**
+   * Flow control, per publisher: at most this many of its messages published and not yet delivered to
+   * every subscriber, so latency measures the broker rather than a backlog in the generator's buffers.
+   */
+  window: number;
+}
+
+/** Unacknowledged QoS 1 PUBLISH per publisher (on top of `window`). */
+export const QOS1_INFLIGHT = 20;
+/** Payload bytes: an 8-byte timestamp, a 4-byte publisher index, filler. */
+export const PAYLOAD_SIZE = 64;
+
+/** Every workload of a full run; `quick` divides message counts so a run takes well under a minute. */
+export function workloads(quick: boolean): Workload[] {
+  const scale = (n: number): number => (quick ? Math.max(10, Math.round(n / 5)) : n);
+  const list: Workload[] = [];
+  for (const qos of [0, 1] as const) {
+    for (const [workers, messages] of [
+      [10, 10_000],
+      [100, 1_000],
+    ] as const) {
+      const m = scale(messages);
+      list.push({
+        name: `pairs-qos${qos}-n${workers}`,
+        title: `mqtt-stresser style, QoS ${qos}: ${workers} publisher/subscriber pairs x ${m} messages`,
+        topology: 'pairs',
+        qos,
+        publishers: workers,
+        subscribers: workers,
+        messagesPerPublisher: m,
+        window: 200,
+      });
+    }
+  }
+  for (const qos of [0, 1] as const) {
+    const m = scale(200);
+    list.push({
+      name: `fanout-qos${qos}`,
+      title: `fan-out, QoS ${qos}: 1 publisher -> 1000 subscribers x ${m} messages`,
+      topology: 'fanout',
+      qos,
+      publishers: 1,
+      subscribers: 1000,
+      messagesPerPublisher: m,
+      window: 20,
+    });
+  }
+  for (const qos of [0, 1] as const) {
+    const m = scale(100);
+    list.push({
+      name: `fanin-qos${qos}`,
+      title: `fan-in, QoS ${qos}: 1000 publishers x ${m} messages -> 1 subscriber of bench/+/x`,
+      topology: 'fanin',
+      qos,
+      publishers: 1000,
+      subscribers: 1,
+      messagesPerPublisher: m,
+      window: 10,
+    });
+  }
+  return list;
+}
+
+/** Topic a publisher sends to. */
+export function publisherTopic(workload: Workload, publisher: number): string {
+  return workload.topology === 'fanout' ? 'bench/0/x' : `bench/${publisher}/x`;
+}
+
+/** Filter a subscriber subscribes to. */
+export function subscriberFilter(workload: Workload, subscriber: number): string {
+  switch (workload.topology) {
+    case 'pairs':
+      return `bench/${subscriber}/x`;
+    case 'fanout':
+      return 'bench/0/x';
+    case 'fanin':
+      return 'bench/+/x';
+  }
+}
+
+/** How many subscribers receive each message of a publisher. */
+export function fanoutOf(workload: Workload): number {
+  return workload.topology === 'fanout' ? workload.subscribers : 1;
+}
+
+/** Deliveries a complete run makes. */
+export function expectedDeliveries(workload: Workload): number {
+  return workload.publishers * workload.messagesPerPublisher * fanoutOf(workload);
+}

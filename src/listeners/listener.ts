@@ -1,0 +1,138 @@
+import type { Broker } from '../broker/broker.js';
+
+/** The transports a listener can speak. */
+export const ListenerKind = {
+  Tcp: 'tcp',
+  Tls: 'tls',
+  Ws: 'ws',
+  Wss: 'wss',
+  Unix: 'unix',
+  Http: 'http',
+} as const;
+export type ListenerKind = (typeof ListenerKind)[keyof typeof ListenerKind];
+
+/** Where a listener ended up: a TCP address, or a Unix socket path. */
+export type ListenerAddress = { readonly address: string; readonly port: number; readonly family: string } | string;
+
+/**
+ * A source of byte streams for the broker. The core never imports a transport: it calls `start` with
+ * itself and the listener hands every accepted stream to `broker.handleConnection`.
+ */
+export interface Listener {
+  readonly name: string;
+  readonly kind: ListenerKind;
+  /** Connections admitted at once on this listener (0: no per-listener limit). */
+  readonly maxConnections: number;
+  /** True between a successful `start` and `close`. */
+  readonly listening: boolean;
+  start(broker: Broker): Promise<ListenerAddress>;
+  /** Stop accepting; open connections are the broker's to end. */
+  close(): Promise<void>;
+}
+
+/** Options every listener kind shares. */
+export interface CommonListenerConfig {
+  /** Name in logs, hooks and metrics; unique per broker. Defaults to the kind. */
+  name?: string;
+  /** Most connections admitted at once; beyond it CONNECT is refused (v5 0x97, v3 return code 3). 0: no limit. */
+  maxConnections?: number;
+  /** New connections accepted per second; beyond it sockets are closed at once. 0: no limit. */
+  connectionRate?: number;
+}
+
+export interface NetworkListenerConfig extends CommonListenerConfig {
+  /** Address to bind. Default `0.0.0.0`. */
+  host?: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+}
+
+/** TLS material and client-certificate policy, shared by `tls` and `wss`. */
+export interface TlsMaterial {
+  /** PEM certificate chain (contents, not a path; the config loader reads files). */
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** PEM CA bundle used to verify client certificates. */
+  ca?: string | Buffer;
+  /** `none`: do not ask; `optional`: ask and accept without; `required`: refuse clients without a valid one. */
+  clientCertificates?: ClientCertificatePolicy;
+  /** Oldest TLS version accepted. Default `TLSv1.2`. */
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
+export const ClientCertificatePolicy = { None: 'none', Optional: 'optional', Required: 'required' } as const;
+export type ClientCertificatePolicy = (typeof ClientCertificatePolicy)[keyof typeof ClientCertificatePolicy];
+
+export interface TcpListenerConfig extends NetworkListenerConfig {
+  type: 'tcp';
+  /** Expect a PROXY protocol v1/v2 header first and take the client address from it. Default false. */
+  proxyProtocol?: boolean;
+}
+
+export interface TlsListenerConfig extends NetworkListenerConfig, TlsMaterial {
+  type: 'tls';
+}
+
+/** WebSocket options shared by `ws`, `wss` and an `http` listener that also serves MQTT over WebSocket. */
+export interface WebSocketOptions {
+  /** Upgrade path. Default `/mqtt`. */
+  path?: string;
+  /** Take the client address from the X-Forwarded-For header (set only behind a trusted proxy). Default false. */
+  trustForwardedFor?: boolean;
+}
+
+export interface WsListenerConfig extends NetworkListenerConfig, WebSocketOptions {
+  type: 'ws';
+}
+
+export interface WssListenerConfig extends NetworkListenerConfig, WebSocketOptions, TlsMaterial {
+  type: 'wss';
+}
+
+export interface UnixListenerConfig extends CommonListenerConfig {
+  type: 'unix';
+  /** Filesystem path of the socket. */
+  path: string;
+}
+
+export interface HttpListenerConfig extends NetworkListenerConfig {
+  type: 'http';
+  /** Also serve MQTT over WebSocket on this port (upgrade on `websocket.path`). */
+  websocket?: WebSocketOptions;
+}
+
+/** One listener as written in Broker options or the config file. */
+export type ListenerConfig =
+  | TcpListenerConfig
+  | TlsListenerConfig
+  | WsListenerConfig
+  | WssListenerConfig
+  | UnixListenerConfig
+  | HttpListenerConfig;
+
+/** The default upgrade path for MQTT over WebSocket. */
+export const DEFAULT_WS_PATH = '/mqtt';
+
+/**
+ * Admits at most `perSecond` new connections in any one-second window (a token bucket refilled
+ * continuously), so a reconnect storm cannot starve the event loop.
+ */
+export class ConnectionRateGate {
+  private tokens: number;
+  private last = Date.now();
+
+  constructor(private readonly perSecond: number) {
+    this.tokens = perSecond;
+  }
+
+  /** True when one more connection may be accepted now. */
+  admit(): boolean {
+    if (this.perSecond <= 0) return true;
+    const now = Date.now();
+    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

@@ -1,0 +1,120 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { after, describe, it } from 'node:test';
+import { collect, runCli, startCli } from '../support/cli.js';
+
+/** `starling broker`: start-up line, serving real clients, clean exit on signals, flag validation. */
+
+const WAIT_MS = 10_000;
+const running = new Set<ChildProcess>();
+
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+interface StartedBroker {
+  child: ChildProcess;
+  port: number;
+  exited: ReturnType<typeof collect>;
+  output: () => string;
+}
+
+/** Start `starling broker --port 0 --host 127.0.0.1` and parse the bound port from its start-up line. */
+async function startBroker(extra: string[] = []): Promise<StartedBroker> {
+  const child = startCli(['broker', '--port', '0', '--host', '127.0.0.1', ...extra]);
+  running.add(child);
+  child.once('close', () => running.delete(child));
+  let seen = '';
+  child.stdout?.on('data', (c: Buffer) => {
+    seen += c.toString();
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    seen += c.toString();
+  });
+  const exited = collect(child);
+  const deadline = Date.now() + WAIT_MS;
+  let port: number | undefined;
+  while (port === undefined) {
+    const m = /listening on mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(seen);
+    if (m?.[1] !== undefined) port = Number(m[1]);
+    else if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`broker did not print its listening line:\n${seen}`);
+    } else await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { child, port, exited, output: () => seen };
+}
+
+function runTool(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: WAIT_MS, killSignal: 'SIGKILL' });
+  running.add(child);
+  child.once('close', () => running.delete(child));
+  return collect(child);
+}
+
+describe('starling broker', { concurrency: 4 }, () => {
+  it('prints one start-up line per listener with the bound port', async () => {
+    const b = await startBroker();
+    assert.ok(b.port > 0 && b.port < 65_536);
+    const lines = b.output().split('\n').filter((l) => /listening on/.test(l));
+    assert.equal(lines.length, 1);
+    b.child.kill('SIGTERM');
+    assert.equal((await b.exited).code, 0);
+  });
+
+  it('serves mosquitto_sub and mosquitto_pub', async () => {
+    const b = await startBroker();
+    const conn = ['-h', '127.0.0.1', '-p', String(b.port)];
+    await runTool('mosquitto_pub', [...conn, '-t', 'cli/retained', '-r', '-q', '1', '-m', 'hello']);
+    const sub = await runTool('mosquitto_sub', [...conn, '-t', 'cli/#', '-v', '-C', '1', '-W', '5']);
+    assert.equal(sub.code, 0, sub.stderr);
+    assert.equal(sub.stdout, 'cli/retained hello\n');
+    b.child.kill('SIGINT');
+    assert.equal((await b.exited).code, 0);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`exits 0 on ${signal} and logs the shutdown`, async () => {
+      const b = await startBroker();
+      b.child.kill(signal);
+      const r = await b.exited;
+      assert.equal(r.signal, null, 'exited by itself, not killed');
+      assert.equal(r.code, 0);
+      assert.match(b.output(), /shutting down/);
+    });
+  }
+
+  it('--help lists the flags', async () => {
+    const r = await runCli(['broker', '--help']);
+    assert.equal(r.code, 0);
+    for (const flag of ['--host', '--port', '--max-packet-size', '--max-queued-messages', '--log-level', '--help']) {
+      assert.ok(r.stdout.includes(flag), `help mentions ${flag}`);
+    }
+  });
+
+  const badFlags: { args: string[]; says: RegExp }[] = [
+    { args: ['--port', 'abc'], says: /--port must be an integer, got 'abc'/ },
+    { args: ['--port', '70000'], says: /--port must be from 0 to 65535, got 70000/ },
+    { args: ['--nope'], says: /--nope/ },
+    { args: ['--log-level', 'loud'], says: /--log-level must be one of error, warn, info, debug, got 'loud'/ },
+    { args: ['--max-packet-size', '3'], says: /--max-packet-size must be from/ },
+    { args: ['stray'], says: /stray/ },
+  ];
+  for (const { args, says } of badFlags) {
+    it(`rejects ${args.join(' ')} with a message and a non-zero exit`, async () => {
+      const r = await runCli(['broker', ...args]);
+      assert.notEqual(r.code, 0);
+      assert.equal(r.code, 2, 'usage errors exit with 2');
+      assert.match(r.stderr, says);
+    });
+  }
+
+  it('a port already in use is reported and exits 1', async () => {
+    const b = await startBroker();
+    const r = await runCli(['broker', '--port', String(b.port), '--host', '127.0.0.1']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /cannot listen on 127\.0\.0\.1:\d+/);
+    b.child.kill('SIGTERM');
+    await b.exited;
+  });
+});

@@ -1,0 +1,73 @@
+/**
+ * A broker on 127.0.0.1 and a free port for one test, plus the raw clients the test opens against it;
+ * `stop()` destroys every client and closes the broker, so a test's teardown is one call.
+ */
+import { Broker, type BrokerOptions } from '../../src/index.js';
+import type {
+  ConnackPacket,
+  ConnectPacket,
+  Properties,
+  ProtocolVersionNumber,
+  WillMessage,
+} from '../../src/packets/types.js';
+import { RawClient } from './raw-client.js';
+
+/** What a connected test client asks for in its CONNECT (everything optional). */
+export interface ConnectOptions {
+  version?: ProtocolVersionNumber;
+  clean?: boolean;
+  keepalive?: number;
+  will?: WillMessage;
+  properties?: Properties;
+}
+
+export interface BrokerHarness {
+  readonly broker: Broker;
+  readonly port: number;
+  /** Open a raw connection (no CONNECT sent); destroyed by `stop()`. */
+  open(version?: ProtocolVersionNumber): Promise<RawClient>;
+  /** Open a connection, send CONNECT for `clientId` and read the CONNACK (which must be a success). */
+  connect(clientId: string, options?: ConnectOptions): Promise<{ client: RawClient; connack: ConnackPacket }>;
+  /** Destroy every client and close the broker. */
+  stop(): Promise<void>;
+}
+
+/** Start a broker with `options` on 127.0.0.1, port 0. */
+export async function startBroker(options: BrokerOptions = {}): Promise<BrokerHarness> {
+  const broker = new Broker(options);
+  const address = await broker.listen({ host: '127.0.0.1', port: 0 });
+  const clients: RawClient[] = [];
+  const port = address.port;
+  const open = async (version: ProtocolVersionNumber = 4): Promise<RawClient> => {
+    const client = await RawClient.open(port, version);
+    clients.push(client);
+    return client;
+  };
+  return {
+    broker,
+    port,
+    open,
+    async connect(clientId, connectOptions = {}) {
+      const version = connectOptions.version ?? 4;
+      const client = await open(version);
+      const packet: ConnectPacket = {
+        type: 'connect',
+        protocolName: version === 3 ? 'MQIsdp' : 'MQTT',
+        protocolVersion: version,
+        clean: connectOptions.clean ?? true,
+        keepalive: connectOptions.keepalive ?? 0,
+        clientId,
+      };
+      if (connectOptions.will !== undefined) packet.will = connectOptions.will;
+      if (connectOptions.properties !== undefined) packet.properties = connectOptions.properties;
+      client.send(packet);
+      const connack = await client.expectPacket('connack');
+      if (connack.reasonCode !== 0) throw new Error(`CONNACK refused ${clientId}: 0x${connack.reasonCode.toString(16)}`);
+      return { client, connack };
+    },
+    async stop() {
+      for (const client of clients) client.destroy();
+      await broker.close();
+    },
+  };
+}
