@@ -8,7 +8,8 @@
  * Flags: `--quick` (a fifth of the messages), `--only <names>` (comma-separated workload names or
  * prefixes, e.g. `pairs-qos0,fanout`), `--brokers starling,mosquitto,aedes`, `--repeat N` (whole run N
  * times, brokers interleaved per workload, summary with min..max), `--time-limit S` (per workload,
- * default 60), `--profile DIR` (V8 CPU profile of the Starling process), `--out FILE` (JSON result,
+ * default 60), `--profile DIR` (V8 CPU profile of the Starling process), `--mosquitto-nodelay` (Mosquitto
+ * with `set_tcp_nodelay true`; default is its shipped config, Nagle on), `--out FILE` (JSON result,
  * default bench/results/latest.json).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,7 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '1' },
     'time-limit': { type: 'string', default: '60' },
     profile: { type: 'string' },
+    'mosquitto-nodelay': { type: 'boolean', default: false },
     out: { type: 'string', default: 'bench/results/latest.json' },
   },
 });
@@ -60,6 +62,10 @@ if (selected.length === 0) {
 }
 
 const profileDir = values.profile === undefined ? undefined : resolve(values.profile);
+const launchOptions = {
+  mosquittoNoDelay: values['mosquitto-nodelay'] === true,
+  ...(profileDir === undefined ? {} : { profileDir }),
+};
 console.log(
   `broker benchmark: ${selected.length} workloads x ${brokers.join(', ')}${quick ? ' (quick)' : ''}, ` +
     `${repeat} run(s); node ${process.version}, ${os.cpus().length} cpus, load ${os.loadavg()[0]?.toFixed(2)}`,
@@ -71,7 +77,7 @@ for (let run = 0; run < repeat; run++) {
   for (const workload of selected) {
     const row: WorkloadResult[] = [];
     for (const name of brokers) {
-      const broker = await launchBroker(name, profileDir === undefined ? {} : { profileDir });
+      const broker = await launchBroker(name, launchOptions);
       try {
         row.push(await runWorkload(workload, name, broker.port, broker.pid, limits, broker.crashed));
       } finally {
@@ -108,6 +114,7 @@ writeFileSync(
       loadAverage: os.loadavg(),
       mosquitto: mosquittoBinary === undefined ? null : mosquittoVersion(mosquittoBinary),
       quick,
+      mosquittoNoDelay: launchOptions.mosquittoNoDelay,
       workloads: selected,
       runs,
     },

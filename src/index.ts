@@ -8,6 +8,18 @@ export type { Message } from './broker/message.js';
 export type { BrokerOptions } from './broker/options.js';
 export { DEFAULT_BROKER_OPTIONS } from './broker/options.js';
 export type { BrokerStats } from './broker/stats.js';
+export type { InlineDelivery, InlineHandler, InlineSubscribeOptions, Unsubscribe } from './broker/inline-client.js';
+export type { InjectTarget, InProcessClient, InProcessClientOptions } from './broker/injection.js';
+export { allowAll, isLoopbackAddress, loopbackOnly } from './hooks/allow-all.js';
+export {
+  AuthLedger,
+  type LedgerAccess,
+  type LedgerConfig,
+  LedgerConfigError,
+  type LedgerRule,
+  type LedgerUser,
+} from './hooks/auth-ledger.js';
+export { hashPassword, verifyPassword } from './hooks/password.js';
 export type * from './hooks/types.js';
 export { MqttError } from './packets/errors.js';
 export { ReasonCode } from './packets/reason-codes.js';

@@ -27,6 +27,8 @@ export interface RunningBroker {
 export interface LaunchOptions {
   /** Write a V8 CPU profile of the Starling process into this directory. */
   profileDir?: string;
+  /** Turn Nagle off in Mosquitto (`set_tcp_nodelay true`); its shipped default leaves it on. */
+  mosquittoNoDelay?: boolean;
 }
 
 const STARTUP_TIMEOUT_MS = 15_000;
@@ -67,7 +69,7 @@ export async function launchBroker(name: BrokerName, options: LaunchOptions = {}
     case 'aedes':
       return launchNode(name, [...(FROM_SOURCE ? ['--import', 'tsx'] : []), scriptPath('aedes-server')]);
     case 'mosquitto':
-      return launchMosquitto();
+      return launchMosquitto(options.mosquittoNoDelay === true);
   }
 }
 
@@ -100,13 +102,14 @@ async function launchNode(name: BrokerName, args: string[]): Promise<RunningBrok
   return running(name, child, port, stderr);
 }
 
-async function launchMosquitto(): Promise<RunningBroker> {
+async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
   const binary = mosquittoPath();
   if (binary === undefined) throw new Error('mosquitto is not installed');
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'starling-bench-mosquitto-'));
   const config = join(dir, 'mosquitto.conf');
-  // Defaults otherwise (Nagle stays on, as shipped); the queue limit is raised so fan-out never drops.
+  // Defaults otherwise (Nagle stays on unless asked, as shipped); the queue limit is raised so fan-out
+  // never drops.
   writeFileSync(
     config,
     [
@@ -116,6 +119,7 @@ async function launchMosquitto(): Promise<RunningBroker> {
       'max_queued_messages 1000000',
       'log_dest stderr',
       'log_type error',
+      ...(noDelay ? ['set_tcp_nodelay true'] : []),
       '',
     ].join('\n'),
   );

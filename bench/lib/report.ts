@@ -19,9 +19,10 @@ function renderTable(header: string[], rows: string[][]): string {
 
 /** What a non-ok run achieved, in words. */
 export function statusText(result: WorkloadResult): string {
-  if (result.status === 'ok') return 'ok';
-  const got = `delivered ${result.delivered} of ${result.expected}`;
-  return `${result.status}, ${got}`;
+  const lost = result.lostConnections > 0 ? `, ${result.lostConnections} connections lost` : '';
+  if (result.status === 'ok') return `ok${lost}`;
+  const error = result.error === undefined ? '' : ` (${result.error.split('\n')[0]})`;
+  return `${result.status}, delivered ${result.delivered} of ${result.expected}${lost}${error}`;
 }
 
 /** The table of one workload, Starling's throughput ratios below it. */

@@ -3,17 +3,26 @@ import type { Duplex } from 'node:stream';
 import { MqttError } from '../packets/errors.js';
 import { encode, encodePublish } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
-import type { ConnectPacket, Properties, QoS } from '../packets/types.js';
+import type { ConnectPacket, Packet, Properties, QoS } from '../packets/types.js';
 import { HookRegistry } from '../hooks/registry.js';
 import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { Connection, type ConnectionFacts } from './connection.js';
 import { deliver, drainSession, drop, resumeSession } from './delivery.js';
 import { EnhancedAuth } from './enhanced-auth.js';
+import { type InlineHandler, type InlineSubscribeOptions, subscribeInline, type Unsubscribe } from './inline-client.js';
+import {
+  createInProcessClient,
+  type InjectTarget,
+  type InProcessClient,
+  type InProcessClientOptions,
+  resolveInjectTarget,
+} from './injection.js';
 import { createMessage, isExpired, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { Session, type SessionSubscription } from './session.js';
 import { BrokerStats } from './stats.js';
+import { SysTopics } from './sys-topics.js';
 import { type MatchResult, TopicIndex } from './topic-index.js';
 
 const NEVER_EXPIRES = 0xffffffff;
@@ -43,6 +52,10 @@ export interface BrokerConstructorOptions extends BrokerOptions {
   logger?: BrokerLogger;
   /** Listeners opened by `start()` (TCP, TLS, WebSocket, Unix socket, HTTP). */
   listeners?: ListenerConfig[];
+  /** Allow `publish` / `subscribe` from inside the process. Default true; false makes both throw. */
+  inlineClient?: boolean;
+  /** Seconds between `$SYS/broker/...` updates (fractions allowed). Default 10; 0 turns $SYS off. */
+  sysInterval?: number;
 }
 
 /**
@@ -74,12 +87,18 @@ export class Broker {
   private readonly listenerConfigs: readonly ListenerConfig[];
   /** Clients past CONNACK, per listener name: the per-listener connection limit counts these. */
   private readonly connectedByListener = new Map<string, number>();
+  private readonly inlineClient: boolean;
+  /** The `$SYS/broker/...` publisher, started with the first listener or connection. */
+  readonly sys: SysTopics;
 
   constructor(options: BrokerConstructorOptions = {}) {
-    const { logger, listeners, ...rest } = options;
+    const { logger, listeners, inlineClient, sysInterval, ...rest } = options;
     this.options = resolveBrokerOptions(rest);
     this.logger = logger ?? silentLogger;
     this.listenerConfigs = listeners ?? [];
+    this.inlineClient = inlineClient ?? true;
+    if (sysInterval !== undefined && !(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
+    this.sys = new SysTopics(this, sysInterval ?? 10);
   }
 
   /** True once `close` has begun: health checks report unavailable from then on. */
@@ -119,8 +138,12 @@ export class Broker {
     const address = await listener.start(this);
     this.listeners.push(listener);
     this.startSweep();
-    const where = typeof address === 'string' ? { path: address } : { address: address.address, port: address.port };
-    this.logger.info({ listener: listener.name, kind: listener.kind, ...where }, `listener ${listener.name} started`);
+    const where =
+      typeof address === 'string' ? { path: address } : { address: address.address, port: address.port };
+    this.logger.info(
+      { listener: listener.name, kind: listener.kind, ...where },
+      `listener ${listener.name} started`,
+    );
     return address;
   }
 
@@ -137,8 +160,11 @@ export class Broker {
     }
     const limit = this.listeners.find((l) => l.name === conn.listener)?.maxConnections ?? 0;
     if (limit > 0) {
-      const count = (this.connectedByListener.get(conn.listener) ?? 0) - (takesOver && previous.listener === conn.listener ? 1 : 0);
-      if (count >= limit) throw new MqttError(ReasonCode.QuotaExceeded, `listener ${conn.listener} connection limit reached`);
+      const sameListener = takesOver && previous.listener === conn.listener;
+      const count = (this.connectedByListener.get(conn.listener) ?? 0) - (sameListener ? 1 : 0);
+      if (count >= limit) {
+        throw new MqttError(ReasonCode.QuotaExceeded, `listener ${conn.listener} connection limit reached`);
+      }
     }
   }
 
@@ -186,6 +212,7 @@ export class Broker {
     this.flushAll();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    this.sys.stop();
     for (const session of this.sessions.values()) {
       if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
       if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
@@ -474,12 +501,43 @@ export class Broker {
     drop(this, session, message, reason);
   }
 
-  /** Publish from inside the server (bypasses ACL). */
+  /**
+   * Publish from inside the server: bypasses the ACL and may publish to `$SYS/`. Returns the number of
+   * sessions it was delivered or queued to. Throws when the `inlineClient` option is false.
+   */
   publish(topic: string, payload: Buffer | string, options: { qos?: QoS; retain?: boolean; properties?: Properties } = {}): number {
+    this.requireInlineClient('publish');
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const message = createMessage(topic, body, options.qos ?? 0, options.retain ?? false, options.properties, undefined, Date.now());
     if (message.retain) this.retain(message);
     return this.route(message);
+  }
+
+  /**
+   * Subscribe from inside the server through the same topic index, subscribe hooks and retained delivery as
+   * a network client (the ACL is bypassed). Resolves, after the retained messages went to `handler`, to the
+   * function that unsubscribes. Throws when the `inlineClient` option is false.
+   */
+  subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {
+    this.requireInlineClient('subscribe');
+    return subscribeInline(this, filter, handler, options);
+  }
+
+  /**
+   * Process `packet` exactly as if `client` had sent it: a client id, the ClientInfo a hook was given, or a
+   * client from `createClient`. Throws RangeError when that client is not connected.
+   */
+  injectPacket(client: InjectTarget, packet: Packet): void {
+    resolveInjectTarget(this, client).inject(packet);
+  }
+
+  /** Connect an in-process client (no socket) to inject packets as; resolves once the broker sent CONNACK. */
+  createClient(clientId: string, options?: InProcessClientOptions): Promise<InProcessClient> {
+    return createInProcessClient(this, clientId, options);
+  }
+
+  private requireInlineClient(what: string): void {
+    if (!this.inlineClient) throw new Error(`broker.${what}: the inline client is disabled (inlineClient: false)`);
   }
 
   // ---- writes ----
@@ -536,7 +594,9 @@ export class Broker {
   }
 
   private startSweep(): void {
-    if (this.sweepTimer !== undefined || this.closing) return;
+    if (this.closing) return;
+    this.sys.start();
+    if (this.sweepTimer !== undefined) return;
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
   }

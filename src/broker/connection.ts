@@ -31,6 +31,8 @@ export interface ConnectionFacts {
   readonly peerCertificate?: unknown;
   /** WebSocket upgrade request headers. */
   readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
+  /** True for in-process clients made with `broker.createClient` (reported to hooks as `ClientInfo.inline`). */
+  readonly inline?: boolean;
 }
 
 type ConnectionState = 'connecting' | 'connected' | 'closing' | 'closed';
@@ -50,7 +52,6 @@ export class Connection implements ClientInfo, SessionLink {
   clientId = '';
   username: string | undefined;
   protocolVersion: ProtocolVersionNumber = 4;
-  readonly inline = false;
   session: Session | undefined;
   connect: ConnectPacket | undefined;
   /** Set when the server assigned the client identifier (returned in v5 CONNACK). */
@@ -101,6 +102,19 @@ export class Connection implements ClientInfo, SessionLink {
   }
   get listener(): string {
     return this.facts.listener;
+  }
+  get inline(): boolean {
+    return this.facts.inline === true;
+  }
+
+  /**
+   * Process `packet` exactly as if it had just been parsed from this connection's stream: same hooks, same
+   * ordering behind a packet still waiting for an async hook, same protocol errors (`broker.injectPacket`).
+   */
+  inject(packet: Packet): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.lastActivity = Date.now();
+    this.onPacket(packet);
   }
 
   private onData(chunk: Buffer): void {

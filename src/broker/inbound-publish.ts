@@ -53,6 +53,12 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
       throw new MqttError(ReasonCode.ReceiveMaximumExceeded, 'receive maximum exceeded');
     }
   }
+  if (packet.topic === '$SYS' || packet.topic.startsWith('$SYS/')) {
+    // Spec 4.7.2 (no statement id): '$' topics belong to the server; only the broker writes `$SYS/`,
+    // whatever the hooks or ACL say, so clients cannot forge broker statistics.
+    refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    return undefined;
+  }
   const hooks = broker.hooks.on.onPublish;
   if (hooks.length === 0) {
     return authorizeAndRoute(conn, packet);

@@ -1,4 +1,5 @@
 import { runBrokerCommand } from './broker-command.js';
+import { runPasswdCommand } from './passwd-command.js';
 import { UsageError } from './usage-error.js';
 import { VERSION } from './version.js';
 
@@ -8,6 +9,7 @@ Usage: starling <command> [options]
 
 Commands:
   broker        run the MQTT broker (3.1, 3.1.1, 5.0) on TCP        starling broker --help
+  passwd        hash a password for the auth ledger                 starling passwd --help
 
 Options:
   -h, --help     show this help
@@ -31,6 +33,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0;
       case 'broker':
         return await runBrokerCommand(rest);
+      case 'passwd':
+        return await runPasswdCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }

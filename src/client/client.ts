@@ -10,13 +10,13 @@ import { EnhancedAuth } from './auth.js';
 import { capabilitiesFrom, connackError, connackReasonCode } from './connack.js';
 import { Connection, type ConnectionEvents, type PacketHooks } from './connection.js';
 import { EventHub } from './event-hub.js';
+import { Inbound } from './inbound.js';
 import type { RequestEntry } from './inflight.js';
 import { buildConnectPacket, type ResolvedOptions, randomClientId, resolveOptions } from './options.js';
 import { Outbound } from './outbound.js';
 import { backoffDelay, shouldReconnect } from './reconnect.js';
 import { checkSubscribe, publishProblem, subscribePacket, unsubscribePacket } from './requests.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
-import { InboundTopicAliases } from './topic-alias.js';
 import { openTransport } from './transport.js';
 import type {
   ClientEvent,
@@ -55,11 +55,7 @@ export class Client implements SubscriptionOwner {
   private readonly outbound: Outbound;
   private readonly hub = new EventHub();
   private readonly auth: EnhancedAuth | undefined;
-  /** Packet identifiers of QoS 2 messages delivered and awaiting PUBREL (exactly once, spec 4.3.3). */
-  private inboundQos2: Set<number> | undefined;
-  private inboundAliases: InboundTopicAliases | undefined;
-  private readonly subscriptions = new Set<Subscription>();
-  private messageHandlers: ((message: Message) => void)[] = [];
+  private readonly inbound: Inbound;
   private hasConnected = false;
   private reconnectAttempt = 0;
   private reconnectTimer: NodeJS.Timeout | undefined;
@@ -82,6 +78,7 @@ export class Client implements SubscriptionOwner {
   private constructor(private readonly resolved: ResolvedOptions) {
     this.currentClientId = resolved.raw.clientId ?? randomClientId();
     this.outbound = new Outbound(resolved.protocolVersion);
+    this.inbound = new Inbound(resolved.protocolVersion, (error) => this.hub.emit({ type: 'error', error }));
     const method = resolved.authenticationMethod;
     if (method !== undefined)
       this.auth = new EnhancedAuth(method, resolved.raw.auth, resolved.raw.authenticationData);
@@ -176,19 +173,19 @@ export class Client implements SubscriptionOwner {
     checkSubscribe(filters, options, this.outbound.capabilities, version);
     const subscription = new Subscription(filters, options, this);
     // Registered before SUBACK: retained messages follow the SUBACK, possibly in the same read.
-    this.subscriptions.add(subscription);
+    this.inbound.subscriptions.add(subscription);
     let codes: number[];
     try {
       codes = await this.request('subscribe', subscribePacket(filters, options, version));
     } catch (error) {
-      this.subscriptions.delete(subscription);
+      this.inbound.subscriptions.delete(subscription);
       subscription.close();
       throw error;
     }
     subscription.granted = codes;
     const refused = codes.find((code) => code >= 0x80);
     if (refused !== undefined) {
-      this.subscriptions.delete(subscription);
+      this.inbound.subscriptions.delete(subscription);
       subscription.close();
       const accepted = filters.filter((_, i) => (codes[i] ?? 0x80) < 0x80);
       if (accepted.length > 0)
@@ -200,11 +197,11 @@ export class Client implements SubscriptionOwner {
 
   /** @internal Called by `Subscription.unsubscribe()`: UNSUBSCRIBE for filters no other subscription uses. */
   async unsubscribe(subscription: Subscription): Promise<void> {
-    this.subscriptions.delete(subscription);
+    this.inbound.subscriptions.delete(subscription);
     subscription.close();
     if (this.state === 'closing' || this.state === 'closed') return;
     const stillUsed = new Set<string>();
-    for (const other of this.subscriptions) for (const f of other.filters) stillUsed.add(f);
+    for (const other of this.inbound.subscriptions) for (const f of other.filters) stillUsed.add(f);
     const filters = subscription.filters.filter((f) => !stillUsed.has(f));
     if (filters.length === 0) return;
     const codes = await this.request('unsubscribe', unsubscribePacket(filters));
@@ -218,10 +215,7 @@ export class Client implements SubscriptionOwner {
    * as an 'error' event.
    */
   onMessage(handler: (message: Message) => void): () => void {
-    this.messageHandlers = [...this.messageHandlers, handler];
-    return () => {
-      this.messageHandlers = this.messageHandlers.filter((h) => h !== handler);
-    };
+    return this.inbound.addHandler(handler);
   }
 
   /**
@@ -390,7 +384,7 @@ export class Client implements SubscriptionOwner {
     }
     switch (packet.type) {
       case 'publish':
-        this.receivePublish(conn, packet);
+        this.inbound.receivePublish(conn, packet);
         break;
       case 'puback':
       case 'pubrec':
@@ -400,7 +394,7 @@ export class Client implements SubscriptionOwner {
         this.outbound.acknowledge(conn, packet);
         break;
       case 'pubrel':
-        this.onPubrel(conn, packet.packetId);
+        this.inbound.receivePubrel(conn, packet.packetId);
         break;
       case 'pingresp':
         break;
@@ -441,10 +435,8 @@ export class Client implements SubscriptionOwner {
       this.currentClientId = properties.assignedClientIdentifier;
     // [MQTT-3.2.2-21] the Server Keep Alive replaces ours.
     conn.startKeepalive(properties?.serverKeepAlive ?? this.resolved.keepalive);
-    const { topicAliasMaximum } = this.resolved;
-    this.inboundAliases = topicAliasMaximum > 0 ? new InboundTopicAliases(topicAliasMaximum) : undefined;
     const resumed = connack.sessionPresent;
-    if (!resumed) this.inboundQos2 = undefined;
+    this.inbound.reset(resumed, this.resolved.topicAliasMaximum);
     this.state = 'connected';
     this.reconnectAttempt = 0;
     this.outbound.attach(conn, capabilities, this.resolved.autoAssignTopicAlias);
@@ -458,7 +450,7 @@ export class Client implements SubscriptionOwner {
   /** SUBSCRIBE requests that restore the active subscriptions on a new session. */
   private resubscriptions(): RequestEntry[] {
     const entries: RequestEntry[] = [];
-    for (const subscription of this.subscriptions) {
+    for (const subscription of this.inbound.subscriptions) {
       if (subscription.granted.length === 0) continue;
       const packet = subscribePacket(
         subscription.filters,
@@ -480,60 +472,6 @@ export class Client implements SubscriptionOwner {
       });
     }
     return entries;
-  }
-
-  private receivePublish(conn: Connection, packet: PublishPacket): void {
-    if (this.inboundAliases !== undefined) {
-      this.inboundAliases.resolve(packet);
-    } else if (packet.properties?.topicAlias !== undefined) {
-      // [MQTT-3.3.2-10] we announced no aliases, so none is acceptable.
-      throw new MqttError(ReasonCode.TopicAliasInvalid, 'topic alias received, none allowed');
-    }
-    if (packet.topic.length === 0) throw MqttError.protocol('PUBLISH without a topic name');
-    const packetId = packet.packetId ?? 0;
-    switch (packet.qos) {
-      case 0:
-        this.deliver(packet);
-        return;
-      case 1:
-        this.deliver(packet);
-        conn.send({ type: 'puback', packetId });
-        return;
-      case 2: {
-        // Delivered on first receipt, the identifier held until PUBREL: a redelivered PUBLISH (DUP) is
-        // acknowledged again but not delivered twice.
-        const held = this.inboundQos2 ?? new Set<number>();
-        this.inboundQos2 = held;
-        if (!held.has(packetId)) {
-          held.add(packetId);
-          this.deliver(packet);
-        }
-        conn.send({ type: 'pubrec', packetId });
-        return;
-      }
-    }
-  }
-
-  /** Completes an inbound QoS 2 exchange: the identifier may carry a new message again. */
-  private onPubrel(conn: Connection, packetId: number): void {
-    const known = this.inboundQos2?.delete(packetId) ?? false;
-    if (known || this.resolved.protocolVersion < 5) conn.send({ type: 'pubcomp', packetId });
-    else conn.send({ type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
-  }
-
-  private deliver(message: Message): void {
-    const handlers = this.messageHandlers;
-    for (let i = 0; i < handlers.length; i++) {
-      try {
-        (handlers[i] as (m: Message) => void)(message);
-      } catch (error) {
-        this.hub.emit({ type: 'error', error: toError(error) });
-      }
-    }
-    if (this.subscriptions.size === 0) return;
-    for (const subscription of this.subscriptions) {
-      if (subscription.matches(message.topic)) subscription.push(message);
-    }
   }
 
   private onConnectionClosed(conn: Connection, reason: Error | undefined): void {
@@ -592,8 +530,7 @@ export class Client implements SubscriptionOwner {
     const error = reason ?? closedError();
     this.outbound.inflight.rejectAll(error);
     this.auth?.abort(error);
-    for (const subscription of this.subscriptions) subscription.close();
-    this.subscriptions.clear();
+    this.inbound.closeAll();
     this.hub.emit(reason === undefined ? { type: 'closed' } : { type: 'closed', reason });
     this.hub.close();
   }

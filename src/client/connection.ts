@@ -51,6 +51,8 @@ export class Connection {
   private readonly onPacket = (packet: Packet): void => {
     if (this.closed) return;
     this.hooks.inbound?.(packet);
+    // A hook may have dropped the connection: the packet is then lost, as on a real network failure.
+    if (this.closed) return;
     this.events.packet(packet);
     this.hooks.afterInbound?.(packet);
   };

@@ -1,7 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Broker } from '../broker/broker.js';
-import { ConnectionRateGate, type HttpListenerConfig, type Listener, type ListenerAddress } from './listener.js';
+import {
+  ConnectionRateGate,
+  type HttpListenerConfig,
+  type Listener,
+  type ListenerAddress,
+} from './listener.js';
 import { type LoopDelaySample, renderPrometheus, takeSnapshot } from './metrics.js';
 import { bindServer, closeServer } from './server-lifecycle.js';
 import { attachGateway, WebSocketGateway } from './websocket.js';
@@ -33,13 +38,21 @@ export class HttpListener implements Listener {
     loopDelay.enable();
     const server = createServer((req, res) => this.route(broker, loopDelay, req, res));
     if (this.config.websocket !== undefined) {
-      const gateway = new WebSocketGateway(broker, this.name, this.config.websocket, new ConnectionRateGate(this.config.connectionRate ?? 0));
+      const gateway = new WebSocketGateway(
+        broker,
+        this.name,
+        this.config.websocket,
+        new ConnectionRateGate(this.config.connectionRate ?? 0),
+      );
       attachGateway(server, gateway);
       this.gateway = gateway;
     }
     server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
     try {
-      const address = await bindServer(server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
+      const address = await bindServer(server, {
+        port: this.config.port,
+        host: this.config.host ?? '0.0.0.0',
+      });
       this.server = server;
       this.loopDelay = loopDelay;
       this.listening = true;
@@ -58,7 +71,12 @@ export class HttpListener implements Listener {
     this.server = undefined;
   }
 
-  private route(broker: Broker, loopDelay: IntervalHistogram, req: IncomingMessage, res: ServerResponse): void {
+  private route(
+    broker: Broker,
+    loopDelay: IntervalHistogram,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): void {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
@@ -90,7 +108,18 @@ function sampleOf(histogram: IntervalHistogram): LoopDelaySample {
   return { mean: histogram.mean, p99: histogram.percentile(99), max: histogram.max };
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...headers });
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+    ...headers,
+  });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }

@@ -12,7 +12,9 @@ export const ListenerKind = {
 export type ListenerKind = (typeof ListenerKind)[keyof typeof ListenerKind];
 
 /** Where a listener ended up: a TCP address, or a Unix socket path. */
-export type ListenerAddress = { readonly address: string; readonly port: number; readonly family: string } | string;
+export type ListenerAddress =
+  | { readonly address: string; readonly port: number; readonly family: string }
+  | string;
 
 /**
  * A source of byte streams for the broker. The core never imports a transport: it calls `start` with

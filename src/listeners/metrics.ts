@@ -3,7 +3,12 @@ import type { Broker } from '../broker/broker.js';
 /** Everything /metrics and /api/v1/stats report, gathered in one pass over the broker. */
 export interface BrokerSnapshot {
   readonly uptimeSeconds: number;
-  readonly connections: { readonly open: number; readonly clients: number; readonly maximum: number; readonly total: number };
+  readonly connections: {
+    readonly open: number;
+    readonly clients: number;
+    readonly maximum: number;
+    readonly total: number;
+  };
   readonly connectionsByListener: Readonly<Record<string, number>>;
   readonly sessions: number;
   readonly subscriptions: number;
@@ -16,10 +21,18 @@ export interface BrokerSnapshot {
     readonly payloadBytesReceived: number;
   };
   readonly bytes: { readonly received: number; readonly sent: number };
-  readonly packets: { readonly received: Readonly<Record<string, number>>; readonly sent: Readonly<Record<string, number>> };
+  readonly packets: {
+    readonly received: Readonly<Record<string, number>>;
+    readonly sent: Readonly<Record<string, number>>;
+  };
   readonly dropped: Readonly<Record<string, number>>;
   readonly eventLoopLagSeconds: { readonly mean: number; readonly p99: number; readonly max: number };
-  readonly memory: { readonly rss: number; readonly heapUsed: number; readonly heapTotal: number; readonly external: number };
+  readonly memory: {
+    readonly rss: number;
+    readonly heapUsed: number;
+    readonly heapTotal: number;
+    readonly external: number;
+  };
 }
 
 /** Event-loop delay as measured by the caller (perf_hooks histogram, in nanoseconds). */
@@ -67,7 +80,12 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
     packets: { received: { ...stats.packetsIn }, sent: { ...stats.packetsOut } },
     dropped: { ...stats.dropped },
     eventLoopLagSeconds: { mean: ns(loopDelay.mean), p99: ns(loopDelay.p99), max: ns(loopDelay.max) },
-    memory: { rss: memory.rss, heapUsed: memory.heapUsed, heapTotal: memory.heapTotal, external: memory.external },
+    memory: {
+      rss: memory.rss,
+      heapUsed: memory.heapUsed,
+      heapTotal: memory.heapTotal,
+      external: memory.external,
+    },
   };
 }
 
@@ -77,9 +95,15 @@ type MetricType = 'gauge' | 'counter';
 class PrometheusText {
   private lines: string[] = [];
 
-  metric(name: string, type: MetricType, help: string, samples: readonly [Record<string, string>, number][]): void {
+  metric(
+    name: string,
+    type: MetricType,
+    help: string,
+    samples: readonly [Record<string, string>, number][],
+  ): void {
     this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [labels, value] of samples) this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+    for (const [labels, value] of samples)
+      this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
   }
 
   single(name: string, type: MetricType, help: string, value: number): void {
@@ -94,8 +118,9 @@ class PrometheusText {
 function formatLabels(labels: Record<string, string>): string {
   const entries = Object.entries(labels);
   if (entries.length === 0) return '';
-  const escape = (v: string): string => v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
-  return `{${entries.map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
+  const escapeValue = (v: string): string =>
+    v.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n');
+  return `{${entries.map(([k, v]) => `${k}="${escapeValue(v)}"`).join(',')}}`;
 }
 
 function formatValue(value: number): string {
@@ -114,23 +139,78 @@ const byKey = (label: string, record: Readonly<Record<string, number>>): [Record
 export function renderPrometheus(s: BrokerSnapshot): string {
   const out = new PrometheusText();
   out.single('starling_uptime_seconds', 'gauge', 'Seconds since the broker started.', s.uptimeSeconds);
-  out.metric('starling_connections', 'gauge', 'Open network connections, by listener.', byKey('listener', s.connectionsByListener));
+  out.metric(
+    'starling_connections',
+    'gauge',
+    'Open network connections, by listener.',
+    byKey('listener', s.connectionsByListener),
+  );
   out.single('starling_clients_connected', 'gauge', 'Clients past CONNACK.', s.connections.clients);
-  out.single('starling_clients_maximum', 'gauge', 'Most clients connected at once since start.', s.connections.maximum);
-  out.single('starling_connections_total', 'counter', 'Connections accepted since start.', s.connections.total);
+  out.single(
+    'starling_clients_maximum',
+    'gauge',
+    'Most clients connected at once since start.',
+    s.connections.maximum,
+  );
+  out.single(
+    'starling_connections_total',
+    'counter',
+    'Connections accepted since start.',
+    s.connections.total,
+  );
   out.single('starling_sessions', 'gauge', 'Sessions held, connected or not.', s.sessions);
   out.single('starling_subscriptions', 'gauge', 'Subscriptions over all sessions.', s.subscriptions);
   out.single('starling_retained_messages', 'gauge', 'Retained messages stored.', s.retainedMessages);
-  out.single('starling_inflight_messages', 'gauge', 'Outbound QoS 1/2 messages awaiting acknowledgement.', s.inflightMessages);
-  out.single('starling_queued_messages', 'gauge', 'Messages queued for offline or busy sessions.', s.queuedMessages);
-  out.metric('starling_messages_received_total', 'counter', 'PUBLISH packets received, by QoS.', byQos(s.messages.receivedByQos));
-  out.metric('starling_messages_sent_total', 'counter', 'PUBLISH packets sent, by QoS.', byQos(s.messages.sentByQos));
-  out.single('starling_payload_bytes_received_total', 'counter', 'PUBLISH payload bytes received.', s.messages.payloadBytesReceived);
+  out.single(
+    'starling_inflight_messages',
+    'gauge',
+    'Outbound QoS 1/2 messages awaiting acknowledgement.',
+    s.inflightMessages,
+  );
+  out.single(
+    'starling_queued_messages',
+    'gauge',
+    'Messages queued for offline or busy sessions.',
+    s.queuedMessages,
+  );
+  out.metric(
+    'starling_messages_received_total',
+    'counter',
+    'PUBLISH packets received, by QoS.',
+    byQos(s.messages.receivedByQos),
+  );
+  out.metric(
+    'starling_messages_sent_total',
+    'counter',
+    'PUBLISH packets sent, by QoS.',
+    byQos(s.messages.sentByQos),
+  );
+  out.single(
+    'starling_payload_bytes_received_total',
+    'counter',
+    'PUBLISH payload bytes received.',
+    s.messages.payloadBytesReceived,
+  );
   out.single('starling_bytes_received_total', 'counter', 'Bytes read from clients.', s.bytes.received);
   out.single('starling_bytes_sent_total', 'counter', 'Bytes written to clients.', s.bytes.sent);
-  out.metric('starling_packets_received_total', 'counter', 'MQTT packets received, by type.', byKey('type', s.packets.received));
-  out.metric('starling_packets_sent_total', 'counter', 'MQTT packets sent, by type.', byKey('type', s.packets.sent));
-  out.metric('starling_messages_dropped_total', 'counter', 'Messages not delivered, by reason.', byKey('reason', s.dropped));
+  out.metric(
+    'starling_packets_received_total',
+    'counter',
+    'MQTT packets received, by type.',
+    byKey('type', s.packets.received),
+  );
+  out.metric(
+    'starling_packets_sent_total',
+    'counter',
+    'MQTT packets sent, by type.',
+    byKey('type', s.packets.sent),
+  );
+  out.metric(
+    'starling_messages_dropped_total',
+    'counter',
+    'Messages not delivered, by reason.',
+    byKey('reason', s.dropped),
+  );
   out.metric('starling_event_loop_lag_seconds', 'gauge', 'Event-loop delay since the last scrape.', [
     [{ stat: 'mean' }, s.eventLoopLagSeconds.mean],
     [{ stat: 'p99' }, s.eventLoopLagSeconds.p99],

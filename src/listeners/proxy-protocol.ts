@@ -16,7 +16,12 @@ export type ProxyHeaderResult =
   /** Not enough bytes yet. */
   | { readonly kind: 'incomplete' }
   /** A header that names the client; `length` bytes belong to it. */
-  | { readonly kind: 'proxied'; readonly length: number; readonly remoteAddress: string; readonly remotePort: number }
+  | {
+      readonly kind: 'proxied';
+      readonly length: number;
+      readonly remoteAddress: string;
+      readonly remotePort: number;
+    }
   /** A valid header without a client address (v2 LOCAL, v1 UNKNOWN, or a non-IP family): keep the socket's own. */
   | { readonly kind: 'local'; readonly length: number }
   | { readonly kind: 'invalid'; readonly reason: string };
@@ -41,7 +46,9 @@ function startsWithPrefixOf(data: Buffer, prefix: Buffer): boolean {
 function parseV1(data: Buffer): ProxyHeaderResult {
   const end = data.indexOf('\r\n', 0, 'latin1');
   if (end < 0) {
-    return data.length >= V1_MAX_LENGTH ? { kind: 'invalid', reason: 'v1 header too long' } : { kind: 'incomplete' };
+    return data.length >= V1_MAX_LENGTH
+      ? { kind: 'invalid', reason: 'v1 header too long' }
+      : { kind: 'incomplete' };
   }
   const length = end + 2;
   if (length > V1_MAX_LENGTH) return { kind: 'invalid', reason: 'v1 header too long' };
@@ -52,8 +59,10 @@ function parseV1(data: Buffer): ProxyHeaderResult {
   }
   const source = fields[2] as string;
   const port = Number(fields[4]);
-  if (!/^\d{1,5}$/.test(fields[4] as string) || port > 65_535) return { kind: 'invalid', reason: 'bad v1 source port' };
-  const validAddress = fields[1] === 'TCP4' ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-fA-F:.]+$/.test(source);
+  if (!/^\d{1,5}$/.test(fields[4] as string) || port > 65_535)
+    return { kind: 'invalid', reason: 'bad v1 source port' };
+  const validAddress =
+    fields[1] === 'TCP4' ? /^\d{1,3}(\.\d{1,3}){3}$/.test(source) : /^[0-9a-fA-F:.]+$/.test(source);
   if (!validAddress) return { kind: 'invalid', reason: 'bad v1 source address' };
   return { kind: 'proxied', length, remoteAddress: source, remotePort: port };
 }

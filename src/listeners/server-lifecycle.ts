@@ -12,14 +12,22 @@ interface ListeningServer {
 }
 
 /** Bind `server` to a port (or a Unix socket path) and resolve to the bound address. */
-export function bindServer(server: ListeningServer, where: { port: number; host: string } | { path: string }): Promise<ListenerAddress> {
+export function bindServer(
+  server: ListeningServer,
+  where: { port: number; host: string } | { path: string },
+): Promise<ListenerAddress> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     const done = (): void => {
       server.off('error', reject);
       const address = server.address();
       if (address === null) reject(new Error('listener has no address after listen'));
-      else resolve(typeof address === 'string' ? address : { address: address.address, port: address.port, family: address.family });
+      else
+        resolve(
+          typeof address === 'string'
+            ? address
+            : { address: address.address, port: address.port, family: address.family },
+        );
     };
     if ('path' in where) server.listen(where.path, done);
     else server.listen(where.port, where.host, done);

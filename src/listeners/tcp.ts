@@ -1,6 +1,11 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
-import { ConnectionRateGate, type Listener, type ListenerAddress, type TcpListenerConfig } from './listener.js';
+import {
+  ConnectionRateGate,
+  type Listener,
+  type ListenerAddress,
+  type TcpListenerConfig,
+} from './listener.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import { bindServer, closeServer } from './server-lifecycle.js';
 
@@ -31,7 +36,12 @@ export class TcpListener implements Listener {
         return;
       }
       if (this.config.proxyProtocol === true) readProxyHeader(socket, broker, this.name);
-      else broker.handleConnection(socket, { listener: this.name, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+      else
+        broker.handleConnection(socket, {
+          listener: this.name,
+          remoteAddress: socket.remoteAddress,
+          remotePort: socket.remotePort,
+        });
     });
     server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });

@@ -1,6 +1,12 @@
 import { createServer, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
-import { ConnectionRateGate, type Listener, type ListenerAddress, type TlsListenerConfig, type TlsMaterial } from './listener.js';
+import {
+  ConnectionRateGate,
+  type Listener,
+  type ListenerAddress,
+  type TlsListenerConfig,
+  type TlsMaterial,
+} from './listener.js';
 import { bindServer, closeServer } from './server-lifecycle.js';
 
 /** Node TLS server options for a certificate, key, CA and client-certificate policy. */
@@ -53,7 +59,9 @@ export class TlsListener implements Listener {
         peerCertificate: verifiedPeerCertificate(socket),
       });
     });
-    server.on('tlsClientError', (err) => broker.logger.debug({ err, listener: this.name }, 'TLS handshake failed'));
+    server.on('tlsClientError', (err) =>
+      broker.logger.debug({ err, listener: this.name }, 'TLS handshake failed'),
+    );
     server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
     this.server = server;

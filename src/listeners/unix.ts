@@ -1,6 +1,11 @@
 import { createServer, type Server } from 'node:net';
 import type { Broker } from '../broker/broker.js';
-import { ConnectionRateGate, type Listener, type ListenerAddress, type UnixListenerConfig } from './listener.js';
+import {
+  ConnectionRateGate,
+  type Listener,
+  type ListenerAddress,
+  type UnixListenerConfig,
+} from './listener.js';
 import { bindServer, closeServer } from './server-lifecycle.js';
 
 /** MQTT over a Unix domain socket: local clients without a TCP port (mosquitto_sub --unix). */

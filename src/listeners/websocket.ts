@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex as NetDuplex } from 'node:stream';
 import { Duplex } from 'node:stream';
@@ -23,7 +23,7 @@ const CLOSE_UNSUPPORTED_DATA = 1003;
 
 /**
  * A WebSocket seen as a byte stream: MQTT packets may span frames and frames may carry several packets
- * [MQTT-6.0.0-2] [MQTT-6.0.0-3], so the broker's parser just gets the frame payloads in order. Writes
+ * [MQTT-6.0.0-2], so the broker's parser just gets the frame payloads in order. Writes
  * made in one corked batch go out as one binary frame.
  */
 export class WebSocketStream extends Duplex {
@@ -53,7 +53,10 @@ export class WebSocketStream extends Duplex {
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (err?: Error | null) => void): void {
-    const joined = chunks.length === 1 ? (chunks[0] as { chunk: Buffer }).chunk : Buffer.concat(chunks.map((c) => c.chunk));
+    const joined =
+      chunks.length === 1
+        ? (chunks[0] as { chunk: Buffer }).chunk
+        : Buffer.concat(chunks.map((c) => c.chunk));
     this.ws.send(joined, { binary: true }, callback);
   }
 
@@ -69,7 +72,10 @@ export class WebSocketStream extends Duplex {
 }
 
 /** The client address: the socket's, or, when trusted, the last hop recorded in X-Forwarded-For. */
-export function clientAddress(request: IncomingMessage, trustForwardedFor: boolean): { remoteAddress?: string; remotePort?: number } {
+export function clientAddress(
+  request: IncomingMessage,
+  trustForwardedFor: boolean,
+): { remoteAddress?: string; remotePort?: number } {
   const forwarded = request.headers['x-forwarded-for'];
   if (trustForwardedFor && forwarded !== undefined) {
     const list = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded).split(',');
@@ -101,6 +107,7 @@ export class WebSocketGateway {
       // Several packets may share a frame, so allow some room over one maximum-size packet.
       maxPayload: Math.min(broker.options.maximumPacketSize * 2, 512 * 1024 * 1024),
       perMessageDeflate: false,
+      // [MQTT-6.0.0-4] The server selects `mqtt`; `mqttv3.1` only for MQTT 3.1 clients that offer nothing else.
       handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
     });
   }
@@ -115,7 +122,8 @@ export class WebSocketGateway {
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const tlsSocket = request.socket as { authorized?: boolean };
-      const peerCertificate = tlsSocket.authorized === undefined ? undefined : verifiedPeerCertificate(request.socket as never);
+      const peerCertificate =
+        tlsSocket.authorized === undefined ? undefined : verifiedPeerCertificate(request.socket as never);
       this.broker.handleConnection(new WebSocketStream(ws), {
         listener: this.listener,
         ...clientAddress(request, this.options.trustForwardedFor === true),
@@ -162,8 +170,15 @@ export class WebSocketListener implements Listener {
       res.end('MQTT over WebSocket: upgrade required\n');
     };
     const server: HttpServer =
-      config.type === 'wss' ? (createHttpsServer(tlsServerOptions(config), onRequest) as unknown as HttpServer) : createHttpServer(onRequest);
-    const gateway = new WebSocketGateway(broker, this.name, config, new ConnectionRateGate(config.connectionRate ?? 0));
+      config.type === 'wss'
+        ? (createHttpsServer(tlsServerOptions(config), onRequest) as unknown as HttpServer)
+        : createHttpServer(onRequest);
+    const gateway = new WebSocketGateway(
+      broker,
+      this.name,
+      config,
+      new ConnectionRateGate(config.connectionRate ?? 0),
+    );
     attachGateway(server, gateway);
     server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, { port: config.port, host: config.host ?? '0.0.0.0' });

@@ -126,11 +126,11 @@ describe('topic matching end to end', () => {
     const h = await broker();
     const all = await subscribed(h, 'all', [{ topicFilter: '#', qos: 0 }]);
     const plus = await subscribed(h, 'plus', [{ topicFilter: '+/x', qos: 0 }]);
-    const sys = await subscribed(h, 'sys', [{ topicFilter: '$SYS/#', qos: 0 }]);
+    const sys = await subscribed(h, 'sys', [{ topicFilter: '$app/#', qos: 0 }]);
     const { client: pub } = await h.connect('pub');
-    pub.write(publish0('$SYS/x', 's'));
+    pub.write(publish0('$app/x', 's'));
     pub.write(publish0('n/x', 'n'));
-    await sys.expectBytes(publish0('$SYS/x', 's'));
+    await sys.expectBytes(publish0('$app/x', 's'));
     await all.expectBytes(publish0('n/x', 'n'));
     await plus.expectBytes(publish0('n/x', 'n'));
     await all.expectNothing(50);

@@ -58,7 +58,12 @@ class MosquittoSub {
         this.lines.push(line);
         if (line.startsWith(MARK)) {
           const [qos, retain, topic, ...rest] = line.slice(MARK.length).split('|');
-          this.messages.push({ qos: Number(qos), retain: retain === '1', topic: topic ?? '', payload: rest.join('|') });
+          this.messages.push({
+            qos: Number(qos),
+            retain: retain === '1',
+            topic: topic ?? '',
+            payload: rest.join('|'),
+          });
         }
         nl = this.stdout.indexOf('\n');
       }
@@ -67,7 +72,9 @@ class MosquittoSub {
       this.stderr += chunk;
     });
     this.exited = new Promise((resolve) => {
-      child.once('close', (code, signal) => resolve({ code, signal, stdout: this.lines.join('\n'), stderr: this.stderr }));
+      child.once('close', (code, signal) =>
+        resolve({ code, signal, stdout: this.lines.join('\n'), stderr: this.stderr }),
+      );
     });
   }
 
@@ -112,7 +119,11 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
 
   /** Start a command with a hard timeout; it is killed in teardown if still running. */
   function start(command: string, args: string[], stdin?: string | Buffer): ChildProcess {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: 15_000, killSignal: 'SIGKILL' });
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: 15_000,
+      killSignal: 'SIGKILL',
+    });
     children.add(child);
     child.once('close', () => children.delete(child));
     if (stdin !== undefined) child.stdin?.end(stdin);
@@ -130,7 +141,9 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     child.stderr?.setEncoding('utf8').on('data', (c: string) => {
       stderr += c;
     });
-    return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+    return new Promise((resolve) =>
+      child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+    );
   }
 
   const conn = (): string[] => ['-h', '127.0.0.1', '-p', String(port)];
@@ -152,7 +165,11 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
   }
 
   async function mqttjs(protocolVersion: 4 | 5): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { protocolVersion, reconnectPeriod: 0, connectTimeout: WAIT_MS });
+    const client = await mqtt.connectAsync(url, {
+      protocolVersion,
+      reconnectPeriod: 0,
+      connectTimeout: WAIT_MS,
+    });
     clients.push(client);
     return client;
   }
@@ -245,7 +262,16 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     const js = await mqttjs(4);
     const inbox = subscriberInbox(js);
     await js.subscribeAsync('mq/will', { qos: 1 });
-    const s = sub(['-t', 'mq/will-dummy', '--will-topic', 'mq/will', '--will-payload', 'died', '--will-qos', '1']);
+    const s = sub([
+      '-t',
+      'mq/will-dummy',
+      '--will-topic',
+      'mq/will',
+      '--will-payload',
+      'died',
+      '--will-qos',
+      '1',
+    ]);
     await s.subscribed();
     s.child.kill('SIGKILL');
     await waitFor(() => inbox.length === 1, 'will message');

@@ -96,7 +96,11 @@ describe('interop: MQTT.js against the broker', () => {
   for (const protocolVersion of [4, 5] as const) {
     describe(`protocol version ${protocolVersion}`, () => {
       it('connects, gets a CONNACK without session, and pings', async () => {
-        const client = await connect({ protocolVersion, clientId: `mj-conn-${protocolVersion}`, clean: true });
+        const client = await connect({
+          protocolVersion,
+          clientId: `mj-conn-${protocolVersion}`,
+          clean: true,
+        });
         assert.equal(client.connected, true);
         const pingresp = new Promise<void>((resolve) => {
           client.on('packetreceive', (p) => {
@@ -373,7 +377,8 @@ describe('interop: MQTT.js against the broker', () => {
       const inbox = new Inbox(sub);
       const aliasesIn: number[] = [];
       sub.on('packetreceive', (p) => {
-        if (p.cmd === 'publish' && p.properties?.topicAlias !== undefined) aliasesIn.push(p.properties.topicAlias);
+        if (p.cmd === 'publish' && p.properties?.topicAlias !== undefined)
+          aliasesIn.push(p.properties.topicAlias);
       });
       await sub.subscribeAsync(topic, { qos: 1 });
       const pub = await connect({ protocolVersion: 5, autoUseTopicAlias: true });

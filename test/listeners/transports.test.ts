@@ -21,14 +21,18 @@ const portOf = (address: ListenerAddress | undefined): number => {
 /** Subscribe, publish to the same topic, and return what came back. */
 async function echo(client: MqttClient, topic: string): Promise<string> {
   await client.subscribeAsync(topic, { qos: 1 });
-  const received = new Promise<string>((resolve) => client.once('message', (_t, payload) => resolve(payload.toString())));
+  const received = new Promise<string>((resolve) =>
+    client.once('message', (_t, payload) => resolve(payload.toString())),
+  );
   await client.publishAsync(topic, `hello ${topic}`, { qos: 1 });
   return received;
 }
 
 /** Run a mosquitto_sub that exits after one message (or 5 s); resolves to its stdout and exit code. */
 function mosquittoSub(args: string[]): { done: Promise<{ stdout: string; code: number | null }> } {
-  const child = spawn('mosquitto_sub', [...args, '-C', '1', '-W', '5'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('mosquitto_sub', [...args, '-C', '1', '-W', '5'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
@@ -55,16 +59,36 @@ describe('listeners from the `listeners` option', () => {
     broker = new Broker({
       listeners: [
         { type: 'tcp', host: '127.0.0.1', port: 0 },
-        { type: 'tls', host: '127.0.0.1', port: 0, cert: pki.cert, key: pki.key, ca: pki.ca, clientCertificates: 'optional' },
+        {
+          type: 'tls',
+          host: '127.0.0.1',
+          port: 0,
+          cert: pki.cert,
+          key: pki.key,
+          ca: pki.ca,
+          clientCertificates: 'optional',
+        },
         { type: 'ws', host: '127.0.0.1', port: 0 },
         { type: 'wss', host: '127.0.0.1', port: 0, cert: pki.cert, key: pki.key, path: '/secure' },
         { type: 'unix', path: join(pki.dir, 'mqtt.sock') },
-        { type: 'tls', name: 'tls-strict', host: '127.0.0.1', port: 0, cert: pki.cert, key: pki.key, ca: pki.ca, clientCertificates: 'required' },
+        {
+          type: 'tls',
+          name: 'tls-strict',
+          host: '127.0.0.1',
+          port: 0,
+          cert: pki.cert,
+          key: pki.key,
+          ca: pki.ca,
+          clientCertificates: 'required',
+        },
       ],
     });
     await broker.addHook({
       onConnect(client: ClientInfo) {
-        seen.push({ listener: client.listener, facts: (client as unknown as { facts: ConnectionFacts }).facts });
+        seen.push({
+          listener: client.listener,
+          facts: (client as unknown as { facts: ConnectionFacts }).facts,
+        });
       },
     });
     addresses = await broker.start();
@@ -92,11 +116,16 @@ describe('listeners from the `listeners` option', () => {
 
   test('a second listener with the same name is refused', async () => {
     const { TcpListener } = await import('../../src/listeners/tcp.js');
-    await assert.rejects(broker.addListener(new TcpListener({ type: 'tcp', host: '127.0.0.1', port: 0 })), /already exists/);
+    await assert.rejects(
+      broker.addListener(new TcpListener({ type: 'tcp', host: '127.0.0.1', port: 0 })),
+      /already exists/,
+    );
   });
 
   test('MQTT.js over mqtt://', async () => {
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${portOf(addresses[0])}`, { reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${portOf(addresses[0])}`, {
+      reconnectPeriod: 0,
+    });
     try {
       assert.equal(await echo(client, 'tcp/t'), 'hello tcp/t');
     } finally {
@@ -106,7 +135,11 @@ describe('listeners from the `listeners` option', () => {
 
   test('MQTT.js over mqtts:// with and without a client certificate', async () => {
     const port = portOf(addresses[1]);
-    const anonymous = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: pki.ca, reconnectPeriod: 0, clientId: 'tls-anon' });
+    const anonymous = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ca: pki.ca,
+      reconnectPeriod: 0,
+      clientId: 'tls-anon',
+    });
     const withCert = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
       ca: pki.ca,
       cert: pki.clientCert,
@@ -118,7 +151,9 @@ describe('listeners from the `listeners` option', () => {
     try {
       assert.equal(await echo(anonymous, 'tls/a'), 'hello tls/a');
       assert.equal(await echo(withCert, 'tls/b'), 'hello tls/b');
-      const certFacts = seen.filter((s) => s.listener === 'tls').map((s) => s.facts.peerCertificate as { subject?: { CN?: string } } | undefined);
+      const certFacts = seen
+        .filter((s) => s.listener === 'tls')
+        .map((s) => s.facts.peerCertificate as { subject?: { CN?: string } } | undefined);
       assert.equal(certFacts.length, 2);
       assert.equal(certFacts[0], undefined);
       assert.equal(certFacts[1]?.subject?.CN, 'test-client');
@@ -130,17 +165,32 @@ describe('listeners from the `listeners` option', () => {
 
   test('a listener requiring client certificates refuses a client without one', async () => {
     const port = portOf(addresses[5]);
-    const client = mqtt.connect(`mqtts://127.0.0.1:${port}`, { ca: pki.ca, reconnectPeriod: 0, connectTimeout: 3000 });
+    const client = mqtt.connect(`mqtts://127.0.0.1:${port}`, {
+      ca: pki.ca,
+      reconnectPeriod: 0,
+      connectTimeout: 3000,
+    });
     const err = await new Promise<Error>((resolve) => client.once('error', resolve));
     client.end(true);
     assert.match(err.message, /certificate|handshake|alert|socket|ECONNRESET/i);
-    const good = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, reconnectPeriod: 0 });
+    const good = await mqtt.connectAsync(`mqtts://127.0.0.1:${port}`, {
+      ca: pki.ca,
+      cert: pki.clientCert,
+      key: pki.clientKey,
+      reconnectPeriod: 0,
+    });
     await good.endAsync();
   });
 
   test('MQTT.js over ws:// on the default path and wss:// on a custom path', async () => {
-    const ws = await mqtt.connectAsync(`ws://127.0.0.1:${portOf(addresses[2])}/mqtt`, { reconnectPeriod: 0, protocolVersion: 5 });
-    const wss = await mqtt.connectAsync(`wss://127.0.0.1:${portOf(addresses[3])}/secure`, { ca: pki.ca, reconnectPeriod: 0 });
+    const ws = await mqtt.connectAsync(`ws://127.0.0.1:${portOf(addresses[2])}/mqtt`, {
+      reconnectPeriod: 0,
+      protocolVersion: 5,
+    });
+    const wss = await mqtt.connectAsync(`wss://127.0.0.1:${portOf(addresses[3])}/secure`, {
+      ca: pki.ca,
+      reconnectPeriod: 0,
+    });
     try {
       assert.equal(await echo(ws, 'ws/t'), 'hello ws/t');
       assert.equal(await echo(wss, 'wss/t'), 'hello wss/t');
@@ -158,7 +208,17 @@ describe('listeners from the `listeners` option', () => {
     assert.equal(ws.protocol, 'mqttv3.1');
     const received: Buffer[] = [];
     ws.on('message', (data: Buffer) => received.push(data));
-    const connect = encode({ type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clientId: 'ws-raw', clean: true, keepalive: 30 }, 4);
+    const connect = encode(
+      {
+        type: 'connect',
+        protocolName: 'MQTT',
+        protocolVersion: 4,
+        clientId: 'ws-raw',
+        clean: true,
+        keepalive: 30,
+      },
+      4,
+    );
     // CONNECT in three frames.
     ws.send(connect.subarray(0, 3));
     ws.send(connect.subarray(3, 10));
@@ -187,7 +247,16 @@ describe('listeners from the `listeners` option', () => {
 
   test('mosquitto_sub over TLS', async () => {
     const before = subscriptionCount(broker);
-    const sub = mosquittoSub(['-h', '127.0.0.1', '-p', String(portOf(addresses[1])), '--cafile', pki.caPath, '-t', 'mosq/tls']);
+    const sub = mosquittoSub([
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(portOf(addresses[1])),
+      '--cafile',
+      pki.caPath,
+      '-t',
+      'mosq/tls',
+    ]);
     await waitFor(() => subscriptionCount(broker) > before, 5000, 'mosquitto_sub subscribed');
     broker.publish('mosq/tls', 'over tls', { qos: 1 });
     const { stdout, code } = await sub.done;

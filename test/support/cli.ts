@@ -37,7 +37,10 @@ export function cliCommand(args: readonly string[]): { command: string; args: st
   const launcher = `import(${main}).then((m) => m.main(process.argv.slice(1))).then(
     (code) => { if (typeof code === 'number') process.exitCode = code; },
     (err) => { process.stderr.write('starling: ' + (err instanceof Error ? err.message : String(err)) + '\\n'); process.exitCode = 1; });`;
-  return { command: process.execPath, args: ['--import', 'tsx', '--input-type=module', '-e', launcher, '--', ...args] };
+  return {
+    command: process.execPath,
+    args: ['--import', 'tsx', '--input-type=module', '-e', launcher, '--', ...args],
+  };
 }
 
 /** Start the CLI with piped stdio; the caller must make sure it ends (`stopCli`, or `timeoutMs`). */
@@ -46,7 +49,7 @@ export function startCli(args: readonly string[], options: { timeoutMs?: number 
   return spawn(command, argv, {
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    timeout: options.timeoutMs ?? 20_000,
+    timeout: options.timeoutMs ?? 30_000,
     killSignal: 'SIGKILL',
   });
 }
@@ -66,7 +69,7 @@ export function collect(child: ChildProcess): Promise<CliResult> {
   });
 }
 
-/** Run `starling <args>` to completion; it is killed after `timeoutMs` (default 20 s). */
+/** Run `starling <args>` to completion; it is killed after `timeoutMs` (default 30 s). */
 export function runCli(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
   return collect(startCli(args, options));
 }

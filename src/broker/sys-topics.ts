@@ -1,0 +1,129 @@
+import { VERSION } from '../cli/version.js';
+import type { Broker } from './broker.js';
+import { createMessage } from './message.js';
+
+/** Averaging windows of the `load/...` topics, in seconds (Mosquitto's 1, 5 and 15 minutes). */
+const LOAD_WINDOWS = [
+  ['1min', 60],
+  ['5min', 300],
+  ['15min', 900],
+] as const;
+
+export const SYS_PREFIX = '$SYS/broker/';
+
+/**
+ * The `$SYS/broker/...` topics, under Mosquitto's names, published retained every `intervalSeconds`
+ * (0 disables them). A topic is republished only when its value changed, so a `$SYS/#` subscriber sees
+ * movement, not a flood. The same figures go to `onSysInfoTick` hooks.
+ */
+export class SysTopics {
+  private timer: NodeJS.Timeout | undefined;
+  private readonly published = new Map<string, string>();
+  private lastAt = 0;
+  private lastReceived = 0;
+  private lastSent = 0;
+  /** Exponentially decaying per-minute rates, per window. */
+  private readonly loadReceived = [0, 0, 0];
+  private readonly loadSent = [0, 0, 0];
+
+  constructor(
+    private readonly broker: Broker,
+    readonly intervalSeconds: number,
+  ) {}
+
+  /** Start the timer (idempotent); the first values go out at once. */
+  start(): void {
+    if (this.timer !== undefined || this.intervalSeconds <= 0) return;
+    this.lastAt = Date.now();
+    this.tick();
+    this.timer = setInterval(() => this.tick(), this.intervalSeconds * 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The current figures, keyed by topic below `$SYS/broker/`. */
+  snapshot(now = Date.now()): Record<string, number | string> {
+    const broker = this.broker;
+    const stats = broker.stats;
+    let subscriptions = 0;
+    let stored = broker.index.retainedCount;
+    for (const session of broker.sessions.values()) {
+      subscriptions += session.subscriptions.size;
+      stored += session.inflight.size + session.queuedCount;
+    }
+    let packetsIn = 0;
+    for (const count of Object.values(stats.packetsIn)) packetsIn += count;
+    let packetsOut = 0;
+    for (const count of Object.values(stats.packetsOut)) packetsOut += count;
+    const total = broker.sessions.size;
+    const info: Record<string, number | string> = {
+      version: `starling version ${VERSION}`,
+      uptime: `${Math.floor((now - stats.startedAt) / 1000)} seconds`,
+      'clients/connected': stats.clientsConnected,
+      'clients/disconnected': Math.max(0, total - stats.clientsConnected),
+      'clients/total': total,
+      'clients/maximum': stats.clientsMaximum,
+      // Mosquitto counts every MQTT packet here, and PUBLISH alone under publish/messages/.
+      'messages/received': packetsIn,
+      'messages/sent': packetsOut + stats.messagesSent,
+      'messages/stored': stored,
+      'publish/messages/dropped': stats.droppedTotal,
+      'publish/messages/received': stats.messagesReceived,
+      'publish/messages/sent': stats.messagesSent,
+      'subscriptions/count': subscriptions,
+      'retained messages/count': broker.index.retainedCount,
+      'bytes/received': stats.bytesReceived,
+      'bytes/sent': stats.bytesSent,
+      'heap/current': process.memoryUsage().heapUsed,
+    };
+    LOAD_WINDOWS.forEach(([name], i) => {
+      info[`load/messages/received/${name}`] = round2(this.loadReceived[i] as number);
+      info[`load/messages/sent/${name}`] = round2(this.loadSent[i] as number);
+    });
+    return info;
+  }
+
+  /** Update the load averages, publish what changed, tell the hooks. */
+  tick(now = Date.now()): void {
+    const stats = this.broker.stats;
+    const elapsed = (now - this.lastAt) / 1000;
+    if (elapsed > 0) {
+      const receivedRate = ((stats.messagesReceived - this.lastReceived) / elapsed) * 60;
+      const sentRate = ((stats.messagesSent - this.lastSent) / elapsed) * 60;
+      LOAD_WINDOWS.forEach(([, window], i) => {
+        const decay = Math.exp(-elapsed / window);
+        this.loadReceived[i] = receivedRate + decay * ((this.loadReceived[i] as number) - receivedRate);
+        this.loadSent[i] = sentRate + decay * ((this.loadSent[i] as number) - sentRate);
+      });
+    }
+    this.lastAt = now;
+    this.lastReceived = stats.messagesReceived;
+    this.lastSent = stats.messagesSent;
+    const info = this.snapshot(now);
+    for (const [name, value] of Object.entries(info)) {
+      const text = String(value);
+      if (this.published.get(name) === text) continue;
+      this.published.set(name, text);
+      const message = createMessage(
+        `${SYS_PREFIX}${name}`,
+        Buffer.from(text),
+        0,
+        true,
+        undefined,
+        undefined,
+        now,
+      );
+      this.broker.retain(message);
+      this.broker.route(message);
+    }
+    for (const hook of this.broker.hooks.on.onSysInfoTick) hook.onSysInfoTick(info);
+  }
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,317 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
+import type { BrokerOptions } from '../broker/options.js';
+import type { ListenerConfig } from '../listeners/listener.js';
+import type { PublishRateLimit } from './publish-rate.js';
+import {
+  type AuthConfig,
+  type ConfigFile,
+  configFileSchema,
+  describeIssues,
+  type LimitsConfig,
+  type ListenerFileConfig,
+  LOG_LEVELS,
+  type LogLevel,
+} from './schema.js';
+
+/** A configuration that cannot be used: bad flag, bad environment variable, bad or unreadable file. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Everything `starling broker` needs to run, merged from flags, environment, file and defaults. */
+export interface StarlingConfig {
+  readonly listeners: ListenerConfig[];
+  readonly broker: BrokerOptions;
+  readonly logLevel: LogLevel;
+  readonly auth: AuthConfig;
+  /** Per-client publish rate limit, when configured. */
+  readonly publishRate: PublishRateLimit | undefined;
+  /** Milliseconds graceful shutdown may take before remaining sockets are destroyed. */
+  readonly shutdownTimeoutMs: number;
+  /** The config file read, if any. */
+  readonly configFile: string | undefined;
+  /** `--help` was given: print usage and do nothing else. */
+  readonly help: boolean;
+}
+
+export interface LoadConfigInput {
+  readonly argv: readonly string[];
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Directory relative flag paths are resolved against. Default `process.cwd()`. */
+  readonly cwd?: string;
+}
+
+export const DEFAULT_MQTT_PORT = 1883;
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
+
+type SettingKind = 'string' | 'port' | 'int' | 'level';
+
+/** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
+const SETTINGS = {
+  config: { flag: 'config', kind: 'string', arg: 'FILE', help: 'YAML configuration file' },
+  host: { flag: 'host', kind: 'string', arg: 'ADDR', help: 'address to listen on (default 0.0.0.0)' },
+  port: { flag: 'port', kind: 'port', arg: 'N', help: 'MQTT over TCP port (default 1883)' },
+  tlsPort: { flag: 'tls-port', kind: 'port', arg: 'N', help: 'MQTT over TLS port (needs --cert, --key)' },
+  cert: { flag: 'cert', kind: 'string', arg: 'FILE', help: 'PEM certificate chain for TLS and WSS' },
+  key: { flag: 'key', kind: 'string', arg: 'FILE', help: 'PEM private key for TLS and WSS' },
+  ca: {
+    flag: 'ca',
+    kind: 'string',
+    help: 'FILE         PEM CA for client certificates (asked, not required)',
+  },
+  wsPort: { flag: 'ws-port', kind: 'port', arg: 'N', help: 'MQTT over WebSocket port' },
+  wsPath: { flag: 'ws-path', kind: 'string', arg: 'PATH', help: 'WebSocket path (default /mqtt)' },
+  wssPort: {
+    flag: 'wss-port',
+    kind: 'port',
+    help: 'N      MQTT over secure WebSocket port (needs --cert, --key)',
+  },
+  httpPort: { flag: 'http-port', kind: 'port', arg: 'N', help: '/healthz, /metrics, /api/v1/stats' },
+  unix: { flag: 'unix', kind: 'string', arg: 'PATH', help: 'MQTT over a Unix domain socket' },
+  maxPacketSize: { flag: 'max-packet-size', kind: 'int', arg: 'N', help: 'largest packet accepted, bytes' },
+  maxQueuedMessages: {
+    flag: 'max-queued-messages',
+    kind: 'int',
+    help: 'N per-session queue limit (default 1000)',
+  },
+  publishRate: {
+    flag: 'publish-rate',
+    kind: 'int',
+    arg: 'N',
+    help: 'PUBLISH per second per client (0: no limit)',
+  },
+  maxConnections: {
+    flag: 'max-connections',
+    kind: 'int',
+    arg: 'N',
+    help: 'clients connected at once (0: no limit)',
+  },
+  connectTimeoutMs: {
+    flag: 'connect-timeout-ms',
+    kind: 'int',
+    help: 'N ms to wait for CONNECT (default 10000)',
+  },
+  logLevel: {
+    flag: 'log-level',
+    kind: 'level',
+    help: 'LEVEL fatal|error|warn|info|debug|trace|silent (default info)',
+  },
+} as const satisfies Record<string, { flag: string; kind: SettingKind; arg: string; help: string }>;
+type SettingName = keyof typeof SETTINGS;
+type Overrides = {
+  -readonly [K in SettingName]?: (typeof SETTINGS)[K]['kind'] extends 'string'
+    ? string
+    : K extends 'logLevel'
+      ? LogLevel
+      : number;
+};
+
+/** The environment variable of a setting: `--max-packet-size` is `STARLING_MAX_PACKET_SIZE`. */
+export function envName(flag: string): string {
+  return `STARLING_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+/** Usage text for the flags, one line each, with the matching variable. */
+export function optionsHelp(): string {
+  const settings = Object.values(SETTINGS);
+  const heads = settings.map((s) => `--${s.flag} ${s.arg}`);
+  const width = Math.max(...heads.map((h) => h.length)) + 2;
+  const lines = settings.map(
+    (s, i) => `  ${(heads[i] as string).padEnd(width)}${s.help} [${envName(s.flag)}]`,
+  );
+  return `${lines.join('\n')}\n  ${'-h, --help'.padEnd(width)}show this help\n`;
+}
+
+/**
+ * Merge the configuration: flag > `STARLING_*` environment variable > config file > default.
+ * Throws ConfigError with a message naming the flag, variable or file key at fault.
+ */
+export function loadConfig(input: LoadConfigInput): StarlingConfig {
+  const env = input.env ?? {};
+  const cwd = input.cwd ?? process.cwd();
+  const { flags, help } = readFlags(input.argv);
+  const overrides: Overrides = { ...readEnv(env), ...flags };
+  const configFile = overrides.config === undefined ? undefined : resolve(cwd, overrides.config);
+  const file: ConfigFile = configFile === undefined ? {} : readConfigFile(configFile);
+  const fileDir = configFile === undefined ? cwd : dirname(configFile);
+  const listeners = (file.listeners ?? []).map((entry, i) =>
+    fromFileListener(entry, fileDir, `${configFile}: listeners[${i}]`),
+  );
+  applyListenerOverrides(listeners, overrides, cwd);
+  if (listeners.length === 0)
+    listeners.push({ type: 'tcp', host: overrides.host ?? '0.0.0.0', port: DEFAULT_MQTT_PORT });
+  const limits: LimitsConfig = { ...file.limits };
+  if (overrides.maxPacketSize !== undefined) limits.maxPacketSize = overrides.maxPacketSize;
+  if (overrides.maxQueuedMessages !== undefined) limits.maxQueuedMessages = overrides.maxQueuedMessages;
+  if (overrides.maxConnections !== undefined) limits.maxConnections = overrides.maxConnections;
+  if (overrides.connectTimeoutMs !== undefined) limits.connectTimeoutMs = overrides.connectTimeoutMs;
+  if (overrides.publishRate !== undefined) limits.publishRate = overrides.publishRate;
+  return {
+    listeners,
+    broker: brokerOptionsFrom(limits),
+    logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
+    auth: file.auth ?? {},
+    publishRate:
+      limits.publishRate === undefined || limits.publishRate === 0
+        ? undefined
+        : { perSecond: limits.publishRate, action: limits.publishRateAction ?? 'disconnect' },
+    shutdownTimeoutMs: file.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    configFile,
+    help,
+  };
+}
+
+function readFlags(argv: readonly string[]): { flags: Overrides; help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  (options.port as { short?: string }).short = 'p';
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: [...argv], strict: true, allowPositionals: false, options }));
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const flags: Overrides = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const raw = values[setting.flag];
+    if (typeof raw === 'string') setValue(flags, name, raw, `--${setting.flag}`);
+  }
+  return { flags, help: values.help === true };
+}
+
+function readEnv(env: Readonly<Record<string, string | undefined>>): Overrides {
+  const out: Overrides = {};
+  for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
+    const raw = env[envName(setting.flag)];
+    if (raw !== undefined && raw !== '') setValue(out, name, raw, envName(setting.flag));
+  }
+  return out;
+}
+
+function setValue(out: Overrides, name: SettingName, raw: string, source: string): void {
+  const kind: SettingKind = SETTINGS[name].kind;
+  const target = out as Record<string, string | number>;
+  if (kind === 'string') {
+    target[name] = raw;
+  } else if (kind === 'level') {
+    if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
+    }
+    target[name] = raw;
+  } else {
+    if (!/^\d+$/.test(raw)) throw new ConfigError(`${source} must be an integer, got '${raw}'`);
+    const n = Number(raw);
+    const max = kind === 'port' ? 65_535 : Number.MAX_SAFE_INTEGER;
+    if (n > max) throw new ConfigError(`${source} must be from 0 to ${max}, got ${n}`);
+    target[name] = n;
+  }
+}
+
+function readConfigFile(path: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${path}: ${(err as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`${path}: not valid YAML: ${(err as Error).message}`);
+  }
+  const result = configFileSchema.safeParse(data ?? {});
+  if (!result.success) {
+    throw new ConfigError(
+      `${path}: invalid configuration:\n  ${describeIssues(result.error.issues).join('\n  ')}`,
+    );
+  }
+  return result.data;
+}
+
+function readPem(path: string, base: string, what: string): Buffer {
+  try {
+    return readFileSync(resolve(base, path));
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${resolve(base, path)}: ${(err as Error).message}`);
+  }
+}
+
+/** A file listener entry as the broker takes it: TLS paths replaced by their contents. */
+function fromFileListener(entry: ListenerFileConfig, base: string, where: string): ListenerConfig {
+  if (entry.type !== 'tls' && entry.type !== 'wss') return entry;
+  const { certFile, keyFile, caFile, ...rest } = entry;
+  return {
+    ...rest,
+    cert: readPem(certFile, base, `${where}.certFile`),
+    key: readPem(keyFile, base, `${where}.keyFile`),
+    ...(caFile === undefined ? {} : { ca: readPem(caFile, base, `${where}.caFile`) }),
+  };
+}
+
+/** Ports from flags or environment: set the port of the listener named after its kind, or add it. */
+function applyListenerOverrides(listeners: ListenerConfig[], o: Overrides, cwd: string): void {
+  const find = (name: string): ListenerConfig | undefined =>
+    listeners.find((l) => (l.name ?? l.type) === name);
+  const host = o.host;
+  const tls = (flag: string) => {
+    if (o.cert === undefined || o.key === undefined)
+      throw new ConfigError(`--${flag} needs --cert and --key`);
+    return {
+      cert: readPem(o.cert, cwd, '--cert'),
+      key: readPem(o.key, cwd, '--key'),
+      ...(o.ca === undefined
+        ? {}
+        : { ca: readPem(o.ca, cwd, '--ca'), clientCertificates: 'optional' as const }),
+    };
+  };
+  const upsert = (
+    type: 'tcp' | 'tls' | 'ws' | 'wss' | 'http',
+    port: number | undefined,
+    create: () => ListenerConfig,
+  ): void => {
+    if (port === undefined) return;
+    const existing = find(type);
+    if (existing === undefined) listeners.push(create());
+    else if (existing.type !== 'unix')
+      Object.assign(existing, { port, ...(host === undefined ? {} : { host }) });
+  };
+  const at = { host: host ?? '0.0.0.0' };
+  const wsPath = o.wsPath === undefined ? {} : { path: o.wsPath };
+  upsert('tcp', o.port, () => ({ type: 'tcp', ...at, port: o.port as number }));
+  upsert('tls', o.tlsPort, () => ({ type: 'tls', ...at, port: o.tlsPort as number, ...tls('tls-port') }));
+  upsert('ws', o.wsPort, () => ({ type: 'ws', ...at, port: o.wsPort as number, ...wsPath }));
+  upsert('wss', o.wssPort, () => ({
+    type: 'wss',
+    ...at,
+    port: o.wssPort as number,
+    ...wsPath,
+    ...tls('wss-port'),
+  }));
+  upsert('http', o.httpPort, () => ({ type: 'http', ...at, port: o.httpPort as number }));
+  if (o.unix !== undefined) {
+    const existing = find('unix');
+    if (existing?.type === 'unix') existing.path = o.unix;
+    else listeners.push({ type: 'unix', path: resolve(cwd, o.unix) });
+  }
+}
+
+function brokerOptionsFrom(limits: LimitsConfig): BrokerOptions {
+  const options: BrokerOptions = {};
+  if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
+  if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
+  if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;
+  if (limits.maxQueuedBytes !== undefined) options.maxQueuedBytes = limits.maxQueuedBytes;
+  if (limits.receiveMaximum !== undefined) options.receiveMaximum = limits.receiveMaximum;
+  if (limits.connectTimeoutMs !== undefined) options.connectTimeoutMs = limits.connectTimeoutMs;
+  if (limits.maxSessionExpiry !== undefined) options.maximumSessionExpiryInterval = limits.maxSessionExpiry;
+  return options;
+}

@@ -1,0 +1,112 @@
+import { z } from 'zod';
+
+/**
+ * The shape of `starling.yaml`. Every object is strict: an unknown key is an error naming it, so a
+ * typo never silently falls back to a default.
+ */
+
+const port = z.number().int().min(0).max(65_535);
+const positiveInt = z.number().int().min(0);
+
+const common = {
+  name: z.string().min(1).optional(),
+  maxConnections: positiveInt.optional(),
+  connectionRate: positiveInt.optional(),
+};
+
+const network = {
+  ...common,
+  host: z.string().min(1).optional(),
+  port,
+};
+
+/** TLS files are paths; relative ones are resolved against the config file's directory. */
+const tlsFiles = {
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  caFile: z.string().min(1).optional(),
+  clientCertificates: z.enum(['none', 'optional', 'required']).optional(),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).optional(),
+};
+
+const websocket = {
+  path: z.string().startsWith('/').optional(),
+  trustForwardedFor: z.boolean().optional(),
+};
+
+export const listenerFileSchema = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('tcp'), ...network, proxyProtocol: z.boolean().optional() }),
+  z.strictObject({ type: z.literal('tls'), ...network, ...tlsFiles }),
+  z.strictObject({ type: z.literal('ws'), ...network, ...websocket }),
+  z.strictObject({ type: z.literal('wss'), ...network, ...websocket, ...tlsFiles }),
+  z.strictObject({ type: z.literal('unix'), ...common, path: z.string().min(1) }),
+  z.strictObject({ type: z.literal('http'), ...network, websocket: z.strictObject(websocket).optional() }),
+]);
+export type ListenerFileConfig = z.infer<typeof listenerFileSchema>;
+
+export const limitsSchema = z.strictObject({
+  /** Clients connected at once over all listeners (0: no limit). */
+  maxConnections: positiveInt.optional(),
+  maxPacketSize: z.number().int().min(16).max(268_435_460).optional(),
+  maxQueuedMessages: positiveInt.optional(),
+  maxQueuedBytes: positiveInt.optional(),
+  receiveMaximum: z.number().int().min(1).max(65_535).optional(),
+  connectTimeoutMs: z.number().int().min(1).optional(),
+  maxSessionExpiry: positiveInt.optional(),
+  /** PUBLISH packets per second per client (0: no limit). */
+  publishRate: positiveInt.optional(),
+  /** Beyond the rate: `disconnect` (v5 DISCONNECT 0x96) or `throttle` (stop reading the client for a while). */
+  publishRateAction: z.enum(['disconnect', 'throttle']).optional(),
+});
+export type LimitsConfig = z.infer<typeof limitsSchema>;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const loggingSchema = z.strictObject({
+  level: z.enum(LOG_LEVELS).optional(),
+});
+
+export const authSchema = z.strictObject({
+  /** Let clients in without a username. Default true when no users are listed, else false. */
+  allowAnonymous: z.boolean().optional(),
+  users: z.array(z.strictObject({ username: z.string().min(1), password: z.string() })).optional(),
+});
+export type AuthConfig = z.infer<typeof authSchema>;
+
+/** Sessions and retained messages live in memory; it is the only store so far. */
+export const persistenceSchema = z.strictObject({
+  type: z.literal('memory'),
+});
+
+export const configFileSchema = z.strictObject({
+  listeners: z.array(listenerFileSchema).optional(),
+  limits: limitsSchema.optional(),
+  auth: authSchema.optional(),
+  persistence: persistenceSchema.optional(),
+  logging: loggingSchema.optional(),
+  /** Milliseconds shutdown may take before remaining connections are dropped. */
+  shutdownTimeoutMs: z.number().int().min(0).optional(),
+});
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** Turn zod issues into lines that name the key, and what was expected there. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  return issues.map((issue) => {
+    const at = formatPath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      const keys = issue.keys.map((k) => (at === '' ? k : `${at}.${k}`));
+      return `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}`;
+    }
+    return `${at === '' ? '(top level)' : `'${at}'`}: ${issue.message.replace(/^Invalid input: /, '')}`;
+  });
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}

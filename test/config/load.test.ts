@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { authHookFromConfig } from '../../src/config/auth.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import type { ConnectPacket } from '../../src/packets/types.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'starling-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function writeConfig(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const portOf = (config: ReturnType<typeof loadConfig>, i = 0): number | undefined => {
+  const listener = config.listeners[i];
+  return listener !== undefined && 'port' in listener ? listener.port : undefined;
+};
+
+describe('loadConfig', () => {
+  test('defaults: one TCP listener on 1883, log level info', () => {
+    const config = loadConfig({ argv: [], env: {} });
+    assert.deepEqual(config.listeners, [{ type: 'tcp', host: '0.0.0.0', port: 1883 }]);
+    assert.equal(config.logLevel, 'info');
+    assert.deepEqual(config.broker, {});
+    assert.equal(config.help, false);
+  });
+
+  test('the annotated example file loads', () => {
+    const config = loadConfig({ argv: ['--config', resolve('starling.example.yaml')], env: {} });
+    assert.deepEqual(
+      config.listeners.map((l) => l.type),
+      ['tcp', 'ws', 'http', 'unix'],
+    );
+    assert.equal(config.broker.maxConnections, 50000);
+    assert.equal(config.broker.maximumPacketSize, 1048576);
+    assert.equal(config.auth.users?.[0]?.username, 'sensor');
+    assert.equal(config.shutdownTimeoutMs, 10000);
+  });
+
+  test('precedence: flag > env > file > default', () => {
+    const file = writeConfig(
+      'prec.yaml',
+      'listeners:\n  - type: tcp\n    port: 1000\nlimits:\n  maxQueuedMessages: 5\n  maxPacketSize: 5000\nlogging:\n  level: warn\n',
+    );
+    const env = {
+      STARLING_CONFIG: file,
+      STARLING_PORT: '2000',
+      STARLING_MAX_QUEUED_MESSAGES: '6',
+      STARLING_LOG_LEVEL: 'debug',
+    };
+    const fileOnly = loadConfig({ argv: ['--config', file], env: {} });
+    assert.equal(portOf(fileOnly), 1000);
+    assert.equal(fileOnly.logLevel, 'warn');
+    const withEnv = loadConfig({ argv: [], env });
+    assert.equal(portOf(withEnv), 2000);
+    assert.equal(withEnv.broker.maxQueuedMessages, 6);
+    assert.equal(withEnv.broker.maximumPacketSize, 5000);
+    assert.equal(withEnv.logLevel, 'debug');
+    const withFlags = loadConfig({
+      argv: ['-p', '3000', '--max-queued-messages', '7', '--log-level', 'error'],
+      env,
+    });
+    assert.equal(withFlags.listeners.length, 1);
+    assert.equal(portOf(withFlags), 3000);
+    assert.equal(withFlags.broker.maxQueuedMessages, 7);
+    assert.equal(withFlags.logLevel, 'error');
+  });
+
+  test('listener flags add listeners of each kind', () => {
+    const argv = [
+      '--host',
+      '127.0.0.1',
+      '--ws-port',
+      '0',
+      '--ws-path',
+      '/x',
+      '--http-port',
+      '0',
+      '--unix',
+      'a.sock',
+    ];
+    const config = loadConfig({ argv, env: {}, cwd: dir });
+    assert.deepEqual(config.listeners, [
+      { type: 'ws', host: '127.0.0.1', port: 0, path: '/x' },
+      { type: 'http', host: '127.0.0.1', port: 0 },
+      { type: 'unix', path: join(dir, 'a.sock') },
+    ]);
+  });
+
+  test('--tls-port and --wss-port read --cert, --key and --ca; a CA asks for (optional) client certificates', () => {
+    writeFileSync(join(dir, 'flag-cert.pem'), 'C');
+    writeFileSync(join(dir, 'flag-key.pem'), 'K');
+    writeFileSync(join(dir, 'flag-ca.pem'), 'A');
+    const argv = [
+      '--tls-port',
+      '8883',
+      '--wss-port',
+      '8443',
+      '--cert',
+      'flag-cert.pem',
+      '--key',
+      'flag-key.pem',
+      '--ca',
+      'flag-ca.pem',
+    ];
+    const config = loadConfig({ argv, env: {}, cwd: dir });
+    const [tls, wss] = config.listeners;
+    assert.ok(tls?.type === 'tls' && wss?.type === 'wss');
+    assert.equal(tls.port, 8883);
+    assert.equal(tls.cert.toString(), 'C');
+    assert.equal(tls.ca?.toString(), 'A');
+    assert.equal(tls.clientCertificates, 'optional');
+    assert.equal(wss.port, 8443);
+    assert.equal(wss.key.toString(), 'K');
+  });
+
+  test('--tls-port needs --cert and --key', () => {
+    assert.throws(
+      () => loadConfig({ argv: ['--tls-port', '8883'], env: {} }),
+      (err: Error) => err instanceof ConfigError && /--tls-port needs --cert and --key/.test(err.message),
+    );
+  });
+
+  test('bad flags and variables are refused naming them', () => {
+    assert.throws(
+      () => loadConfig({ argv: ['--port', 'abc'], env: {} }),
+      /--port must be an integer, got 'abc'/,
+    );
+    assert.throws(() => loadConfig({ argv: ['--bogus'], env: {} }), ConfigError);
+    assert.throws(
+      () => loadConfig({ argv: [], env: { STARLING_PORT: '70000' } }),
+      /STARLING_PORT must be from 0 to 65535, got 70000/,
+    );
+    assert.throws(
+      () => loadConfig({ argv: [], env: { STARLING_LOG_LEVEL: 'loud' } }),
+      /STARLING_LOG_LEVEL must be one of/,
+    );
+  });
+
+  test('unknown keys and wrong types in the file name the key, the file and what was expected', () => {
+    const file = writeConfig(
+      'bad.yaml',
+      'listeners:\n  - type: tcp\n    port: "1883"\n    colour: blue\nlimits:\n  maxConections: 5\n',
+    );
+    assert.throws(
+      () => loadConfig({ argv: ['--config', file], env: {} }),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigError);
+        assert.ok(err.message.startsWith(`${file}: invalid configuration`), err.message);
+        assert.match(err.message, /'listeners\[0\]\.port': expected number, received string/);
+        assert.match(err.message, /unknown key 'listeners\[0\]\.colour'/);
+        assert.match(err.message, /unknown key 'limits\.maxConections'/);
+        return true;
+      },
+    );
+  });
+
+  test('an unknown listener type, bad YAML and a missing file are refused', () => {
+    const badType = writeConfig('type.yaml', 'listeners:\n  - type: quic\n    port: 1\n');
+    assert.throws(() => loadConfig({ argv: ['--config', badType], env: {} }), /'listeners\[0\]\.type'/);
+    const badYaml = writeConfig('yaml.yaml', 'listeners: [\n');
+    assert.throws(() => loadConfig({ argv: ['--config', badYaml], env: {} }), /not valid YAML/);
+    assert.throws(
+      () => loadConfig({ argv: ['--config', join(dir, 'missing.yaml')], env: {} }),
+      /cannot read config file/,
+    );
+  });
+
+  test('TLS file paths are read relative to the config file', () => {
+    writeFileSync(join(dir, 'c.pem'), 'CERT');
+    writeFileSync(join(dir, 'k.pem'), 'KEY');
+    const file = writeConfig(
+      'tls.yaml',
+      'listeners:\n  - type: tls\n    port: 0\n    certFile: c.pem\n    keyFile: k.pem\n',
+    );
+    const [tls] = loadConfig({ argv: ['--config', file], env: {} }).listeners;
+    assert.ok(tls?.type === 'tls');
+    assert.equal(tls.cert.toString(), 'CERT');
+    assert.equal(tls.key.toString(), 'KEY');
+    const missing = writeConfig(
+      'tls2.yaml',
+      'listeners:\n  - type: tls\n    port: 0\n    certFile: nope.pem\n    keyFile: k.pem\n',
+    );
+    assert.throws(
+      () => loadConfig({ argv: ['--config', missing], env: {} }),
+      /listeners\[0\]\.certFile: cannot read/,
+    );
+  });
+});
+
+describe('authHookFromConfig', () => {
+  const connect = (username?: string, password?: string): ConnectPacket => ({
+    type: 'connect',
+    protocolName: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 0,
+    clientId: 'c',
+    ...(username === undefined ? {} : { username }),
+    ...(password === undefined ? {} : { password: Buffer.from(password) }),
+  });
+  type AuthHook = ReturnType<typeof authHookFromConfig>;
+  const check = (hook: AuthHook, packet: ConnectPacket): unknown =>
+    hook?.onConnectAuthenticate?.({} as never, packet);
+
+  test('no users and anonymous allowed: no hook at all', () => {
+    assert.equal(authHookFromConfig({}), undefined);
+  });
+
+  test('users are checked; anonymous follows allowAnonymous', () => {
+    const strict = authHookFromConfig({ users: [{ username: 'u', password: 'p' }] });
+    assert.equal(check(strict, connect('u', 'p')), true);
+    assert.equal(check(strict, connect('u', 'wrong')), false);
+    assert.equal(check(strict, connect('x', 'p')), false);
+    assert.equal(check(strict, connect()), false);
+    const open = authHookFromConfig({ allowAnonymous: true, users: [{ username: 'u', password: 'p' }] });
+    assert.equal(check(open, connect()), true);
+    assert.equal(check(open, connect('u', 'wrong')), false);
+  });
+});
