@@ -2,7 +2,7 @@
  * Starling: an MQTT 3.1 / 3.1.1 / 5.0 broker, client library and load-testing toolkit.
  * This is the package's main entry (`import { Broker } from 'starling'`).
  */
-export { Broker, type BrokerLogger, type ListenOptions } from './broker/broker.js';
+export { Broker, type BrokerConstructorOptions, type BrokerLogger, type ListenOptions } from './broker/broker.js';
 export type { ConnectionFacts } from './broker/connection.js';
 export type { Message } from './broker/message.js';
 export type { BrokerOptions } from './broker/options.js';
@@ -21,6 +21,9 @@ export {
 } from './hooks/auth-ledger.js';
 export { hashPassword, verifyPassword } from './hooks/password.js';
 export type * from './hooks/types.js';
+export { loadConfig, ConfigError } from './config/load.js';
+export { publishRateLimiter } from './config/publish-rate.js';
+export type { Listener, ListenerAddress, ListenerConfig } from './listeners/listener.js';
 export { MqttError } from './packets/errors.js';
 export { ReasonCode } from './packets/reason-codes.js';
 export type { Packet, Properties, QoS } from './packets/types.js';

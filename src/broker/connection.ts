@@ -121,6 +121,11 @@ export class Connection implements ClientInfo, SessionLink {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.lastActivity = Date.now();
     this.broker.stats.bytesReceived += chunk.length;
+    // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
+    if (this.connect === undefined && this.parser.bufferedBytes === 0 && chunk.length > 0 && (chunk[0] as number) >> 4 !== 1) {
+      this.close();
+      return;
+    }
     try {
       this.parser.push(chunk, (packet) => this.onPacket(packet));
     } catch (err) {

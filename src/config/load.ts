@@ -63,14 +63,16 @@ const SETTINGS = {
   ca: {
     flag: 'ca',
     kind: 'string',
-    help: 'FILE         PEM CA for client certificates (asked, not required)',
+    arg: 'FILE',
+    help: 'PEM CA for client certificates (asked, not required)',
   },
   wsPort: { flag: 'ws-port', kind: 'port', arg: 'N', help: 'MQTT over WebSocket port' },
   wsPath: { flag: 'ws-path', kind: 'string', arg: 'PATH', help: 'WebSocket path (default /mqtt)' },
   wssPort: {
     flag: 'wss-port',
     kind: 'port',
-    help: 'N      MQTT over secure WebSocket port (needs --cert, --key)',
+    arg: 'N',
+    help: 'MQTT over secure WebSocket port (needs --cert, --key)',
   },
   httpPort: { flag: 'http-port', kind: 'port', arg: 'N', help: '/healthz, /metrics, /api/v1/stats' },
   unix: { flag: 'unix', kind: 'string', arg: 'PATH', help: 'MQTT over a Unix domain socket' },
@@ -78,7 +80,8 @@ const SETTINGS = {
   maxQueuedMessages: {
     flag: 'max-queued-messages',
     kind: 'int',
-    help: 'N per-session queue limit (default 1000)',
+    arg: 'N',
+    help: 'per-session queue limit (default 1000)',
   },
   publishRate: {
     flag: 'publish-rate',
@@ -95,12 +98,14 @@ const SETTINGS = {
   connectTimeoutMs: {
     flag: 'connect-timeout-ms',
     kind: 'int',
-    help: 'N ms to wait for CONNECT (default 10000)',
+    arg: 'N',
+    help: 'ms to wait for CONNECT (default 10000)',
   },
   logLevel: {
     flag: 'log-level',
     kind: 'level',
-    help: 'LEVEL fatal|error|warn|info|debug|trace|silent (default info)',
+    arg: 'LEVEL',
+    help: 'fatal|error|warn|info|debug|trace|silent (default info)',
   },
 } as const satisfies Record<string, { flag: string; kind: SettingKind; arg: string; help: string }>;
 type SettingName = keyof typeof SETTINGS;

@@ -1,7 +1,8 @@
 /**
  * Incremental packet parser for a byte stream (TCP or WebSocket, [MQTT-6.0.0-2]: packets are not
  * aligned on chunk boundaries). A packet lying inside one chunk is decoded from a view of that chunk;
- * a packet spanning chunks is gathered into one buffer sized from its Remaining Length.
+ * a packet spanning chunks is concatenated once, into one buffer sized from its Remaining Length.
+ * Chunks must not be reused by the caller after push(): decoded payloads are views of them.
  */
 import { decodeBody } from './decode.js';
 import { MqttError } from './errors.js';
@@ -36,8 +37,12 @@ export class PacketParser {
   /** Bytes of a fixed header cut by a chunk boundary. */
   private readonly partialHeader = Buffer.alloc(MAX_HEADER_LENGTH);
   private partialHeaderLength = 0;
-  /** Body of a packet spanning chunks, allocated once at its full size, and how much of it arrived. */
-  private body: Buffer | undefined = undefined;
+  /**
+   * Parts of a body spanning chunks. They are concatenated once, when the last part arrives, so memory
+   * grows with the bytes received rather than with the length a peer merely declares.
+   */
+  private bodyParts: Buffer[] = [];
+  private bodyLength = 0;
   private bodyFilled = 0;
   private bodyFirstByte = 0;
 
@@ -58,7 +63,7 @@ export class PacketParser {
   push(chunk: Buffer, onPacket: (packet: Packet) => void): void {
     const end = chunk.length;
     let pos = 0;
-    if (this.body !== undefined) {
+    if (this.bodyLength > 0) {
       pos = this.continueBody(chunk, onPacket);
     } else if (this.partialHeaderLength > 0) {
       pos = this.continueHeader(chunk, onPacket);
@@ -108,22 +113,26 @@ export class PacketParser {
     onPacket(packet);
   }
 
-  /** Copy the available part of a body that continues in later chunks. */
+  /**
+   * Keep the available part of a body that continues in later chunks, as a view: like packets decoded
+   * from views, this relies on the caller not reusing chunk memory (socket chunks are never reused).
+   */
   private startBody(chunk: Buffer, start: number, end: number): void {
-    this.body = Buffer.allocUnsafe(this.header.remainingLength);
+    this.bodyLength = this.header.remainingLength;
     this.bodyFirstByte = this.header.firstByte;
-    this.bodyFilled = chunk.copy(this.body, 0, start, end);
+    this.bodyFilled = end - start;
+    this.bodyParts = [chunk.subarray(start, end)];
   }
 
   /** Append to the pending body; emits the packet when complete. Returns the chunk position after it. */
   private continueBody(chunk: Buffer, onPacket: (packet: Packet) => void): number {
-    const body = this.body!;
-    const needed = body.length - this.bodyFilled;
-    const take = Math.min(needed, chunk.length);
-    chunk.copy(body, this.bodyFilled, 0, take);
+    const take = Math.min(this.bodyLength - this.bodyFilled, chunk.length);
+    this.bodyParts.push(chunk.subarray(0, take));
     this.bodyFilled += take;
-    if (this.bodyFilled === body.length) {
-      this.body = undefined;
+    if (this.bodyFilled === this.bodyLength) {
+      const body = Buffer.concat(this.bodyParts, this.bodyLength);
+      this.bodyParts = [];
+      this.bodyLength = 0;
       this.bodyFilled = 0;
       this.emit(this.bodyFirstByte, body, 0, body.length, onPacket);
     }

@@ -96,6 +96,17 @@ describe('starling broker', { concurrency: 2 }, () => {
       [b.port],
       'exactly one start-up line, for the one TCP listener',
     );
+    const ping = await runTool('mosquitto_pub', [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(b.port),
+      '-t',
+      'cli/x',
+      '-m',
+      'x',
+    ]);
+    assert.equal(ping.code, 0, ping.stderr);
     b.child.kill('SIGTERM');
     assert.equal((await b.exited).code, 0);
   });

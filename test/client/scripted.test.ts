@@ -46,7 +46,7 @@ function nextEvent(client: Client, type: ClientEvent['type']): Promise<ClientEve
   });
 }
 
-describe('client against a scripted server', () => {
+describe('client against a scripted server', { timeout: 10_000 }, () => {
   it('maps a v3.1.1 CONNACK return code to the v5 reason code', async () => {
     const connecting = connect(server.url, { protocolVersion: 4, reconnect: false });
     const peer = await server.accept();
@@ -172,10 +172,11 @@ describe('client against a scripted server', () => {
     await assert.rejects(client.publish('t', 'x', { retain: true }), reason(0x9a));
     await assert.rejects(client.publish('a/+', 'x'), reason(0x90));
     await assert.rejects(client.subscribe('a/#/b'), reason(0x8f));
-    await client.publish('t', 'fits', { qos: 1 });
+    const fits = client.publish('t', 'fits', { qos: 1 });
     const sent = await peer.expect('publish');
     assert.equal(sent.payload.toString(), 'fits');
     peer.send({ type: 'puback', packetId: sent.packetId ?? 0 });
+    await fits;
   });
 
   it('rejects a publish with the reason code of a failed PUBACK / PUBREC', async () => {

@@ -87,7 +87,7 @@ function wire(client: Client): { sent: Packet[]; received: Packet[] } {
 
 /** Registers the client suite for the broker `startBroker` starts. */
 export function runClientSuite(name: string, startBroker: BrokerFactory): void {
-  describe(`client against ${name}`, () => {
+  describe(`client against ${name}`, { timeout: 30_000 }, () => {
     let broker: SuiteBroker;
     before(async () => {
       broker = await startBroker({ websockets: true });

@@ -2,7 +2,7 @@
  * A broker on 127.0.0.1 and a free port for one test, plus the raw clients the test opens against it;
  * `stop()` destroys every client and closes the broker, so a test's teardown is one call.
  */
-import { Broker, type BrokerOptions } from '../../src/index.js';
+import { Broker } from '../../src/index.js';
 import type {
   ConnackPacket,
   ConnectPacket,
@@ -32,9 +32,15 @@ export interface BrokerHarness {
   stop(): Promise<void>;
 }
 
-/** Start a broker with `options` on 127.0.0.1, port 0. */
-export async function startBroker(options: BrokerOptions = {}): Promise<BrokerHarness> {
-  const broker = new Broker(options);
+/** What `new Broker()` accepts. */
+export type HarnessBrokerOptions = NonNullable<ConstructorParameters<typeof Broker>[0]>;
+
+/**
+ * Start a broker with `options` on 127.0.0.1, port 0. `$SYS` publishing is off unless asked for, so its
+ * retained messages never show up in a test's byte expectations.
+ */
+export async function startBroker(options: HarnessBrokerOptions = {}): Promise<BrokerHarness> {
+  const broker = new Broker({ sysInterval: 0, ...options });
   const address = await broker.listen({ host: '127.0.0.1', port: 0 });
   const clients: RawClient[] = [];
   const port = address.port;

@@ -35,6 +35,7 @@ export class RawClient {
   version: ProtocolVersionNumber;
   private readonly socket: Socket;
   private received: Buffer = Buffer.alloc(0);
+  private receivedCount = 0;
   private closed = false;
   private waiters: (() => void)[] = [];
 
@@ -42,6 +43,7 @@ export class RawClient {
     this.socket = socket;
     this.version = version;
     socket.on('data', (chunk: Buffer) => {
+      this.receivedCount += chunk.length;
       this.received = this.received.length === 0 ? chunk : Buffer.concat([this.received, chunk]);
       this.wake();
     });
@@ -75,6 +77,18 @@ export class RawClient {
   /** Bytes received and not yet consumed by an expectation. */
   get pending(): Buffer {
     return this.received;
+  }
+
+  /** Every byte received so far, consumed or not. */
+  get receivedTotal(): number {
+    return this.receivedCount;
+  }
+
+  /** Throw away what was received and not consumed (bulk traffic a test only counts). Returns the bytes dropped. */
+  discardPending(): number {
+    const length = this.received.length;
+    this.received = Buffer.alloc(0);
+    return length;
   }
 
   /** Write raw bytes. */

@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+// Writes CONFORMANCE.md from scripts/spec-statements.json and the `[MQTT-x]` tags found in src/ (where a
+// rule is enforced) and in test titles under test/ (what checks it).
+//
+//   node scripts/conformance-table.mjs          regenerate CONFORMANCE.md
+//   node scripts/conformance-table.mjs --check  exit 1 if a server statement tagged in src/ has neither a
+//                                               test nor a written reason, or src/ tags an unknown id
+//
+// Which version a tag means: MQTT 5.0 unless "3.1.1" appears just before it (`3.1.1 [MQTT-x]`,
+// `(3.1.1: [MQTT-x])`), the house style for tagging both numberings. A test title that mentions 3.1.1
+// anywhere also counts for the 3.1.1 statement with the same id, and a 3.1.1 statement is also covered by
+// the tests of its MQTT 5.0 counterpart (`v5` in the JSON).
+
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const TAG = /\[(MQTT-\d+(?:\.\d+)*-\d+)\]/g;
+/** How far before a tag we look for a "3.1.1" marker. */
+const MARKER_WINDOW = 16;
+const TITLE = /\b(?:it|test|describe)\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/gs;
+
+/** Every .ts file under `dir`, recursively, in a stable order. */
+function tsFiles(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...tsFiles(path));
+    else if (entry.name.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+function versionAt(text, index) {
+  return text.slice(Math.max(0, index - MARKER_WINDOW), index).includes('3.1.1') ? '3.1.1' : '5.0';
+}
+
+function lineOf(text, index) {
+  let line = 1;
+  for (let i = 0; i < index; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+const key = (version, id) => `${version} ${id}`;
+
+function push(map, k, value) {
+  const list = map.get(k);
+  if (list === undefined) map.set(k, [value]);
+  else if (!list.some((v) => JSON.stringify(v) === JSON.stringify(value))) list.push(value);
+}
+
+/** Statements, where src/ tags them and which test titles name them. */
+export function analyse(root) {
+  const { statements } = JSON.parse(readFileSync(join(root, 'scripts', 'spec-statements.json'), 'utf8'));
+  const known = new Set(statements.map((s) => s.id));
+  const enforced = new Map();
+  const unknownTags = [];
+  for (const file of tsFiles(join(root, 'src'))) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(TAG)) {
+      const where = `${relative(root, file)}:${lineOf(text, m.index)}`;
+      if (!known.has(m[1])) unknownTags.push(`${m[1]} at ${where}`);
+      push(enforced, key(versionAt(text, m.index), m[1]), where);
+    }
+  }
+  const tested = new Map();
+  for (const file of tsFiles(join(root, 'test'))) {
+    const text = readFileSync(file, 'utf8');
+    for (const t of text.matchAll(TITLE)) {
+      const title = t[2];
+      const ref = { file: relative(root, file), title };
+      for (const m of title.matchAll(TAG)) {
+        const version = versionAt(title, m.index);
+        push(tested, key(version, m[1]), ref);
+        if (version === '5.0' && title.includes('3.1.1')) push(tested, key('3.1.1', m[1]), ref);
+      }
+    }
+  }
+  const rows = statements.map((s) => {
+    const direct = tested.get(key(s.version, s.id)) ?? [];
+    const viaV5 = s.v5 === undefined ? [] : (tested.get(key('5.0', s.v5)) ?? []);
+    return {
+      ...s,
+      enforcedAt: enforced.get(key(s.version, s.id)) ?? [],
+      tests: direct,
+      testsViaV5: viaV5.filter((r) => !direct.some((d) => d.file === r.file && d.title === r.title)),
+    };
+  });
+  const missing = rows.filter(
+    (r) =>
+      r.binds !== 'client' &&
+      r.enforcedAt.length > 0 &&
+      r.tests.length === 0 &&
+      r.testsViaV5.length === 0 &&
+      r.reason === undefined,
+  );
+  return { rows, missing, unknownTags };
+}
+
+const cell = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
+
+function coverage(row) {
+  const refs = [...row.tests, ...row.testsViaV5.map((r) => ({ ...r, via: row.v5 }))];
+  if (refs.length > 0) {
+    const shown = refs
+      .slice(0, 2)
+      .map((r) => `${r.via === undefined ? '' : `(via 5.0 ${r.via}) `}\`${r.file}\`: ${cell(r.title)}`);
+    if (refs.length > 2) shown.push(`(+${refs.length - 2} more)`);
+    return shown.join('<br>');
+  }
+  if (row.reason !== undefined) return cell(row.reason);
+  return '**not tested**';
+}
+
+function table(rows) {
+  const lines = ['| Statement | Says | Enforced in | Covered by |', '| --- | --- | --- | --- |'];
+  for (const r of rows) {
+    const where = r.enforcedAt.length === 0 ? '' : r.enforcedAt.map((w) => `\`${w}\``).join(', ');
+    lines.push(`| ${r.id} | ${cell(r.summary)} | ${where} | ${coverage(r)} |`);
+  }
+  return lines.join('\n');
+}
+
+function counts(rows) {
+  const server = rows.filter((r) => r.binds !== 'client');
+  const withTest = server.filter((r) => r.tests.length + r.testsViaV5.length > 0).length;
+  const withReason = server.filter((r) => r.tests.length + r.testsViaV5.length === 0 && r.reason !== undefined).length;
+  return `${server.length} statements bind the server: ${withTest} have a test, ${withReason} a written reason, ${server.length - withTest - withReason} are not tested.`;
+}
+
+/** The text of CONFORMANCE.md. */
+export function render(analysis) {
+  const { rows } = analysis;
+  const v5 = rows.filter((r) => r.version === '5.0');
+  const v311 = rows.filter((r) => r.version === '3.1.1');
+  const client = rows.filter((r) => r.binds === 'client');
+  return `# Conformance
+
+Generated by \`node scripts/conformance-table.mjs\` from \`scripts/spec-statements.json\`; do not edit by hand.
+
+Every numbered normative statement of MQTT 5.0 and MQTT 3.1.1 that binds a server (alone or together with
+the client), with where \`src/\` tags it as enforced and the test whose title names it. A test counts when its
+\`it\`/\`describe\` title carries the tag, e.g. \`it('[MQTT-3.8.4-1] ...')\`; a comment in a test does not.
+A tag means the MQTT 5.0 statement unless written \`3.1.1 [MQTT-x]\`. A 3.1.1 statement is also covered by
+the tests of the 5.0 statement with the same rule ("via 5.0"). "**not tested**" means exactly that.
+
+## MQTT 5.0
+
+${counts(v5)}
+
+${table(v5.filter((r) => r.binds !== 'client'))}
+
+## MQTT 3.1.1
+
+${counts(v311)}
+
+${table(v311.filter((r) => r.binds !== 'client'))}
+
+## Statements that bind only the client
+
+The broker does not act on these (they are the client's duties); the Starling client library is measured
+against them separately.
+
+${client.map((r) => `- ${r.version} ${r.id}: ${r.summary}`).join('\n')}
+`;
+}
+
+function main(argv) {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const analysis = analyse(root);
+  if (argv.includes('--check')) {
+    for (const r of analysis.missing) {
+      process.stderr.write(`${r.version} ${r.id} is tagged in src/ but has no test and no reason\n`);
+    }
+    for (const u of analysis.unknownTags) process.stderr.write(`unknown statement ${u}\n`);
+    return analysis.missing.length + analysis.unknownTags.length === 0 ? 0 : 1;
+  }
+  writeFileSync(join(root, 'CONFORMANCE.md'), render(analysis));
+  process.stdout.write(`CONFORMANCE.md: ${analysis.rows.length} statements\n`);
+  return 0;
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  process.exitCode = main(process.argv.slice(2));
+}
