@@ -558,7 +558,10 @@ export class Broker {
     const list = this.flushList;
     this.flushList = [];
     let bytes = 0;
-    for (const conn of list) bytes += conn.writer.flush();
+    for (const conn of list) {
+      conn.writer.scheduled = false;
+      bytes += conn.writer.flush();
+    }
     this.stats.bytesSent += bytes;
   }
 

@@ -18,7 +18,7 @@ import { handleConnect } from './connect-flow.js';
 import { handleInboundPublish, handlePubrel } from './inbound-publish.js';
 import type { Message } from './message.js';
 import { remainingExpirySeconds } from './message.js';
-import { COPY_LIMIT, OutboundWriter } from './outbound-writer.js';
+import { COPY_LIMIT, EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import type { Session, SessionLink } from './session.js';
 import { handleSubscribe, handleUnsubscribe } from './subscribe-flow.js';
 
@@ -354,7 +354,7 @@ export class Connection implements ClientInfo, SessionLink {
         properties.topicAlias = alias;
         topic = '';
       } else if (this.outboundAliases.size < this.clientTopicAliasMaximum) {
-        // [MQTT-3.3.2-12] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
+        // [MQTT-3.3.2-11] [MQTT-3.1.2-26] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
         const next = this.outboundAliases.size + 1;
         this.outboundAliases.set(topic, next);
         properties.topicAlias = next;
@@ -396,13 +396,18 @@ export class Connection implements ClientInfo, SessionLink {
     }
     this.writer.append(encode(packet, this.protocolVersion));
     this.broker.stats.countPacketOut(packet.type);
-    this.broker.scheduleFlush(this);
+    this.scheduleWrite();
   }
 
   private afterWrite(qos: QoS): void {
-    const stats = this.broker.stats;
-    stats.countPublishOut(qos);
-    this.broker.scheduleFlush(this);
+    this.broker.stats.countPublishOut(qos);
+    this.scheduleWrite();
+  }
+
+  /** Flush with the turn's other writes, or now when this turn's batch is already large. */
+  private scheduleWrite(): void {
+    if (this.writer.pendingBytes >= EARLY_FLUSH_BYTES) this.broker.stats.bytesSent += this.writer.flush();
+    else this.broker.scheduleFlush(this);
   }
 
   private onDrain(): void {

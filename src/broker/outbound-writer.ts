@@ -3,6 +3,8 @@ import type { Duplex } from 'node:stream';
 /** Payloads at least this large go to the socket by reference instead of being copied into the stage. */
 export const COPY_LIMIT = 8 * 1024;
 const STAGE_SIZE = 16 * 1024;
+/** A turn's batch beyond this goes to the socket at once, so the socket's own buffer shows the real backlog. */
+export const EARLY_FLUSH_BYTES = 64 * 1024;
 
 /**
  * Everything a connection must send in one event-loop turn, coalesced into as few socket writes as
@@ -22,9 +24,12 @@ export class OutboundWriter {
 
   constructor(private readonly stream: Duplex) {}
 
-  /** Bytes the socket itself still holds (written, not yet sent) plus ours. */
+  /**
+   * Bytes handed to the socket that the peer has not taken yet. Our own batch is not counted: it is bounded
+   * by EARLY_FLUSH_BYTES, and counting it would call a fast reader slow whenever a big input chunk fans out.
+   */
   get backlog(): number {
-    return this.stream.writableLength + this.pendingBytes;
+    return this.stream.writableLength;
   }
 
   /** Copy or reference `buffer` for the next flush. Returns the offset in the stage when copied (else -1). */
@@ -57,7 +62,6 @@ export class OutboundWriter {
 
   /** Hand everything to the socket in one corked batch. Returns the bytes written. */
   flush(): number {
-    this.scheduled = false;
     this.cutStage();
     const chunks = this.chunks;
     const bytes = this.pendingBytes;

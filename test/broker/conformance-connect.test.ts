@@ -24,8 +24,7 @@ const CONNECT_V5 = '10 0f | 00 04 4d 51 54 54 | 05 | 02 | 00 00 | 00 | 00 02 63 
 // v3 CONNACK: session present 0, return code 0.
 const CONNACK_V3_OK = '20 02 00 00';
 // v5 CONNACK with the default server properties.
-const CONNACK_V5_OK =
-  '20 11 | 00 00 | 0e | 21 04 00 | 22 ff ff | 25 01 | 28 01 | 29 01 | 2a 01'; // receive max 1024, alias max 65535, retain/wildcard/sub-id/shared available
+const CONNACK_V5_OK = '20 11 | 00 00 | 0e | 21 04 00 | 22 ff ff | 25 01 | 28 01 | 29 01 | 2a 01'; // receive max 1024, alias max 65535, retain/wildcard/sub-id/shared available
 
 describe('CONNECT and CONNACK', () => {
   it('[MQTT-3.2.0-1] MQTT 3.1 (MQIsdp, level 3) is accepted with CONNACK 0x00', async () => {
@@ -118,7 +117,12 @@ describe('CONNECT and CONNACK', () => {
     const h = await broker();
     const c = await h.open(3);
     const id = Buffer.from('x'.repeat(24));
-    c.write(Buffer.concat([Buffer.from('10 26 00 06 4d 51 49 73 64 70 03 02 00 00 00 18'.replace(/ /g, ''), 'hex'), id]));
+    c.write(
+      Buffer.concat([
+        Buffer.from('10 26 00 06 4d 51 49 73 64 70 03 02 00 00 00 18'.replace(/ /g, ''), 'hex'),
+        id,
+      ]),
+    );
     await c.expectBytes('20 02 00 02');
     await c.expectClosed();
   });
@@ -240,7 +244,9 @@ describe('CONNACK properties (v5)', () => {
     // Keep alive 60 (00 3c) asked by the client.
     c.write('10 0f | 00 04 4d 51 54 54 | 05 | 02 | 00 3c | 00 | 00 02 63 31');
     // CONNACK properties now include Server Keep Alive = 1 (13 00 01), written in property id order.
-    await c.expectBytes('20 14 | 00 00 | 11 | 13 00 01 | 21 04 00 | 22 ff ff | 25 01 | 28 01 | 29 01 | 2a 01');
+    await c.expectBytes(
+      '20 14 | 00 00 | 11 | 13 00 01 | 21 04 00 | 22 ff ff | 25 01 | 28 01 | 29 01 | 2a 01',
+    );
     await c.expectBytes('e0 01 8d', 3500);
     await c.expectClosed();
   });

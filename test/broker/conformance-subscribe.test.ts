@@ -31,7 +31,12 @@ async function subscribed(
   client.send(
     subscriptionId === undefined
       ? { type: 'subscribe', packetId: 1, subscriptions }
-      : { type: 'subscribe', packetId: 1, subscriptions, properties: { subscriptionIdentifiers: [subscriptionId] } },
+      : {
+          type: 'subscribe',
+          packetId: 1,
+          subscriptions,
+          properties: { subscriptionIdentifiers: [subscriptionId] },
+        },
   );
   const suback = await client.expectPacket('suback');
   assert.deepEqual(
@@ -171,7 +176,10 @@ describe('topic matching end to end', () => {
     pub.write(publish0('a/b', 'x'));
     const got = await client.expectPacket('publish');
     assert.equal(got.qos, 0);
-    assert.deepEqual([...(got.properties?.subscriptionIdentifiers ?? [])].sort((x, y) => x - y), [3, 300]);
+    assert.deepEqual(
+      [...(got.properties?.subscriptionIdentifiers ?? [])].sort((x, y) => x - y),
+      [3, 300],
+    );
     await client.expectNothing();
   });
 
@@ -186,7 +194,8 @@ describe('topic matching end to end', () => {
     const received: string[][] = [];
     for (const m of [m1, m2]) {
       const payloads: string[] = [];
-      for (let n = m.pending.length / 7; n > 0; n--) payloads.push((await m.expectPacket('publish')).payload.toString());
+      for (let n = m.pending.length / 7; n > 0; n--)
+        payloads.push((await m.expectPacket('publish')).payload.toString());
       received.push(payloads);
     }
     assert.equal(received[0]?.length, 2);
@@ -287,7 +296,11 @@ describe('v5 subscription options', () => {
   it('[MQTT-3.8.3-4] No Local on a shared subscription is a protocol error (DISCONNECT 0x82)', async () => {
     const h = await broker();
     const { client } = await h.connect('c', { version: 5 });
-    client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: '$share/g/t', qos: 0, noLocal: true }] });
+    client.send({
+      type: 'subscribe',
+      packetId: 1,
+      subscriptions: [{ topicFilter: '$share/g/t', qos: 0, noLocal: true }],
+    });
     assert.equal((await client.expectPacket('disconnect')).reasonCode, 0x82);
     await client.expectClosed();
   });

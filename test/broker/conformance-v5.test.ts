@@ -21,7 +21,11 @@ afterEach(async () => {
 
 /** A persistent v5 subscriber "s" of "t" at QoS 1 that has gone offline. */
 async function offlineSubscriber(h: BrokerHarness): Promise<void> {
-  const { client } = await h.connect('s', { version: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  const { client } = await h.connect('s', {
+    version: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 60 },
+  });
   client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 't', qos: 1 }] });
   await client.expectPacket('suback');
   client.write('e0 00');
@@ -30,7 +34,11 @@ async function offlineSubscriber(h: BrokerHarness): Promise<void> {
 }
 
 async function reconnect(h: BrokerHarness): Promise<RawClient> {
-  const { client, connack } = await h.connect('s', { version: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+  const { client, connack } = await h.connect('s', {
+    version: 5,
+    clean: false,
+    properties: { sessionExpiryInterval: 60 },
+  });
   assert.equal(connack.sessionPresent, true);
   return client;
 }
@@ -116,7 +124,16 @@ describe('forwarded properties and server information', () => {
         ['b', '3'],
       ],
     };
-    pub.send({ type: 'publish', topic: 't', payload: Buffer.from('{}'), qos: 1, retain: false, dup: false, packetId: 4, properties });
+    pub.send({
+      type: 'publish',
+      topic: 't',
+      payload: Buffer.from('{}'),
+      qos: 1,
+      retain: false,
+      dup: false,
+      packetId: 4,
+      properties,
+    });
     await pub.expectBytes('40 02 00 04');
     const got = await sub.expectPacket('publish');
     assert.deepEqual(got.properties, properties);
@@ -143,7 +160,11 @@ describe('forwarded properties and server information', () => {
 describe('session expiry at DISCONNECT', () => {
   it('[MQTT-3.14.2-2] Session Expiry set to 0 at DISCONNECT ends the session', async () => {
     const h = await broker();
-    const { client } = await h.connect('c', { version: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+    const { client } = await h.connect('c', {
+      version: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
     client.write('e0 07 | 00 | 05 11 00 00 00 00'); // Normal, Session Expiry 0
     await client.expectClosed();
     await waitFor(() => !h.broker.sessions.has('c'));
@@ -159,7 +180,11 @@ describe('session expiry at DISCONNECT', () => {
 
   it('[MQTT-3.14.2-2] a longer Session Expiry at DISCONNECT keeps the session', async () => {
     const h = await broker();
-    const { client } = await h.connect('c', { version: 5, clean: false, properties: { sessionExpiryInterval: 1 } });
+    const { client } = await h.connect('c', {
+      version: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 1 },
+    });
     client.write('e0 07 | 00 | 05 11 00 00 00 3c');
     await client.expectClosed();
     await waitFor(() => h.broker.sessions.get('c')?.link === undefined);

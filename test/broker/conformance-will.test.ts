@@ -20,7 +20,8 @@ afterEach(async () => {
 });
 
 // 3.1.1 CONNECT "wc", Clean Session 1, keep alive 0, will flag (04) QoS 0: topic "w", message "bye".
-const CONNECT_WITH_WILL = '10 16 | 00 04 4d 51 54 54 | 04 | 06 | 00 00 | 00 02 77 63 | 00 01 77 | 00 03 62 79 65';
+const CONNECT_WITH_WILL =
+  '10 16 | 00 04 4d 51 54 54 | 04 | 06 | 00 00 | 00 02 77 63 | 00 01 77 | 00 03 62 79 65';
 // What a QoS 0 subscriber of "w" receives: PUBLISH QoS 0, topic "w", payload "bye".
 const WILL_PUBLISH = '30 06 | 00 01 77 | 62 79 65';
 const WILL: WillMessage = { topic: 'w', payload: Buffer.from('bye'), qos: 0, retain: false };
@@ -155,7 +156,12 @@ describe('will message', () => {
     const h = await broker();
     const w = await watcher(h);
     const will: WillMessage = { ...WILL, properties: { willDelayInterval: 1 } };
-    const { client } = await h.connect('wc', { version: 5, clean: false, will, properties: { sessionExpiryInterval: 60 } });
+    const { client } = await h.connect('wc', {
+      version: 5,
+      clean: false,
+      will,
+      properties: { sessionExpiryInterval: 60 },
+    });
     client.destroy();
     await w.expectNothing(400);
     await w.expectBytes(WILL_PUBLISH, 2500);
@@ -165,10 +171,19 @@ describe('will message', () => {
     const h = await broker();
     const w = await watcher(h);
     const will: WillMessage = { ...WILL, properties: { willDelayInterval: 1 } };
-    const first = await h.connect('wc', { version: 5, clean: false, will, properties: { sessionExpiryInterval: 60 } });
+    const first = await h.connect('wc', {
+      version: 5,
+      clean: false,
+      will,
+      properties: { sessionExpiryInterval: 60 },
+    });
     first.client.destroy();
     await waitFor(() => h.broker.sessions.get('wc')?.pendingWill !== undefined);
-    const again = await h.connect('wc', { version: 5, clean: false, properties: { sessionExpiryInterval: 60 } });
+    const again = await h.connect('wc', {
+      version: 5,
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
     assert.equal(again.connack.sessionPresent, true);
     await w.expectNothing(1300);
   });
@@ -177,7 +192,12 @@ describe('will message', () => {
     const h = await broker();
     const w = await watcher(h);
     const will: WillMessage = { ...WILL, properties: { willDelayInterval: 30 } };
-    const { client } = await h.connect('wc', { version: 5, clean: false, will, properties: { sessionExpiryInterval: 1 } });
+    const { client } = await h.connect('wc', {
+      version: 5,
+      clean: false,
+      will,
+      properties: { sessionExpiryInterval: 1 },
+    });
     client.destroy();
     await w.expectBytes(WILL_PUBLISH, 2500);
   });

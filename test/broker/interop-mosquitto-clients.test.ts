@@ -19,8 +19,6 @@ const MARK = 'MSG|';
 /** `-F` format: QoS, retain flag, topic, payload. */
 const FORMAT = `${MARK}%q|%r|%t|%p`;
 
-const haveClients = spawnSync('mosquitto_pub', ['--help']).error === undefined;
-
 interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -109,7 +107,7 @@ function subscriberInbox(client: MqttClient): { topic: string; payload: Buffer; 
   return inbox;
 }
 
-describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !haveClients }, () => {
+describe('interop: mosquitto_pub / mosquitto_sub against the broker', () => {
   let broker: Broker;
   let port: number;
   let url: string;
@@ -175,6 +173,8 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
   }
 
   before(async () => {
+    const probe = spawnSync('mosquitto_pub', ['--help']);
+    assert.equal(probe.error, undefined, 'mosquitto_pub not found: apt-get install -y mosquitto-clients');
     broker = new Broker();
     const address = await broker.listen({ host: '127.0.0.1', port: 0 });
     port = address.port;
@@ -224,7 +224,7 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     });
   }
 
-  it('retained: set with -r, received on subscribe with -v, cleared with -r -n', async () => {
+  it('3.1.1 [MQTT-3.3.1-8] 3.1.1 [MQTT-3.3.1-10] retained: set with -r, received on subscribe with -v, cleared with -r -n', async () => {
     const topic = 'mq/retained/a';
     await pub(['-t', topic, '-r', '-q', '1', '-m', 'kept']);
     const v = await run('mosquitto_sub', [...conn(), '-t', topic, '-v', '-C', '1', '-W', '5']);
@@ -258,7 +258,7 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     );
   });
 
-  it('will: mosquitto_sub --will-topic killed with SIGKILL -> the will reaches an MQTT.js subscriber', async () => {
+  it('3.1.1 [MQTT-3.1.2-8] will: mosquitto_sub --will-topic killed with SIGKILL -> the will reaches an MQTT.js subscriber', async () => {
     const js = await mqttjs(4);
     const inbox = subscriberInbox(js);
     await js.subscribeAsync('mq/will', { qos: 1 });
@@ -279,7 +279,7 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     assert.equal(inbox[0]?.packet.qos, 1);
   });
 
-  it('clean session false: mosquitto_sub -c -i id -q 1 gets what was published while it was away', async () => {
+  it('3.1.1 [MQTT-3.1.2-5] clean session false: mosquitto_sub -c -i id -q 1 gets what was published while it was away', async () => {
     const topic = 'mq/offline';
     const first = sub(['-c', '-i', 'mq-offline', '-q', '1', '-t', topic]);
     await first.subscribed();
@@ -299,7 +299,7 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', { skip: !h
     );
   });
 
-  it('v5 properties from mosquitto_pub -D reach an MQTT.js v5 subscriber', async () => {
+  it('[MQTT-3.3.2-15] [MQTT-3.3.2-16] [MQTT-3.3.2-17] [MQTT-3.3.2-20] v5 properties from mosquitto_pub -D reach an MQTT.js v5 subscriber', async () => {
     const js = await mqttjs(5);
     const inbox = subscriberInbox(js);
     await js.subscribeAsync('mq/props', { qos: 1 });

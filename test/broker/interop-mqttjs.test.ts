@@ -131,7 +131,7 @@ describe('interop: MQTT.js against the broker', () => {
         }
       }
 
-      it('wildcards + and # match, $-topics are not matched by a leading wildcard', async () => {
+      it('[MQTT-4.7.2-1] wildcards + and # match, $-topics are not matched by a leading wildcard', async () => {
         const base = `mj/wild/${protocolVersion}`;
         const sub = await connect({ protocolVersion });
         const inbox = new Inbox(sub);
@@ -177,7 +177,7 @@ describe('interop: MQTT.js against the broker', () => {
         assert.equal(first.payload.toString(), 'after-clear', 'no retained message after clearing');
       });
 
-      it('clean session false / session expiry: QoS 1 messages queued while offline are delivered', async () => {
+      it('[MQTT-3.1.2-5] (5.0 and 3.1.1) clean session false / session expiry: QoS 1 messages queued while offline are delivered', async () => {
         const clientId = `mj-persist-${protocolVersion}`;
         const topic = `mj/persist/${protocolVersion}`;
         const persistent: IClientOptions =
@@ -203,7 +203,7 @@ describe('interop: MQTT.js against the broker', () => {
         );
       });
 
-      it('will message is published when the connection drops without DISCONNECT', async () => {
+      it('[MQTT-3.1.2-8] (5.0 and 3.1.1) will message is published when the connection drops without DISCONNECT', async () => {
         const topic = `mj/will/${protocolVersion}`;
         const watcher = await connect({ protocolVersion });
         const inbox = new Inbox(watcher);
@@ -232,7 +232,7 @@ describe('interop: MQTT.js against the broker', () => {
         assert.ok(m.payload.equals(payload));
       });
 
-      it('unsubscribe stops delivery', async () => {
+      it('[MQTT-3.10.4-2] (5.0 and 3.1.1) unsubscribe stops delivery', async () => {
         const topic = `mj/unsub/${protocolVersion}`;
         const sub = await connect({ protocolVersion });
         const inbox = new Inbox(sub);
@@ -248,7 +248,7 @@ describe('interop: MQTT.js against the broker', () => {
   }
 
   describe('MQTT 5 features', () => {
-    it('forwards user properties (in order), content type, payload format indicator', async () => {
+    it('[MQTT-3.3.2-4] [MQTT-3.3.2-17] [MQTT-3.3.2-20] forwards user properties, content type, payload format indicator', async () => {
       const topic = 'mj5/props';
       const sub = await connect({ protocolVersion: 5 });
       const inbox = new Inbox(sub);
@@ -268,7 +268,7 @@ describe('interop: MQTT.js against the broker', () => {
       assert.equal(m.packet.properties?.payloadFormatIndicator, true);
     });
 
-    it('subscription identifiers: one copy carries the ids of every matching subscription', async () => {
+    it('[MQTT-3.3.4-3] [MQTT-3.3.4-4] subscription identifiers: one copy carries the ids of every matching subscription', async () => {
       const sub = await connect({ protocolVersion: 5 });
       const inbox = new Inbox(sub);
       await sub.subscribeAsync('mj5/sid/+', { qos: 1, properties: { subscriptionIdentifier: 7 } });
@@ -284,7 +284,7 @@ describe('interop: MQTT.js against the broker', () => {
       assert.equal(inbox.on('mj5/sid/a').length, 1, 'overlapping subscriptions give one copy');
     });
 
-    it('no local: own messages are not sent back on a No Local subscription', async () => {
+    it('[MQTT-3.8.3-3] no local: own messages are not sent back on a No Local subscription', async () => {
       const client = await connect({ protocolVersion: 5 });
       const inbox = new Inbox(client);
       await client.subscribeAsync('mj5/nolocal', { qos: 1, nl: true });
@@ -302,7 +302,7 @@ describe('interop: MQTT.js against the broker', () => {
       );
     });
 
-    it('retain as published keeps RETAIN=1 on live retained messages; without it RETAIN=0', async () => {
+    it('[MQTT-3.3.1-12] [MQTT-3.3.1-13] retain as published keeps RETAIN=1 on live retained messages; without it RETAIN=0', async () => {
       const topic = 'mj5/rap';
       const rap = await connect({ protocolVersion: 5 });
       const rapInbox = new Inbox(rap);
@@ -317,7 +317,7 @@ describe('interop: MQTT.js against the broker', () => {
       await pub.publishAsync(topic, '', { qos: 1, retain: true });
     });
 
-    it('retain handling 0 / 1 / 2 on subscribe and re-subscribe', async () => {
+    it('[MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] retain handling 0 / 1 / 2 on subscribe and re-subscribe', async () => {
       const topic = 'mj5/rh';
       const barrier = 'mj5/rh-barrier';
       const pub = await connect({ protocolVersion: 5 });
@@ -371,7 +371,7 @@ describe('interop: MQTT.js against the broker', () => {
       assert.equal(ib.on(topic).length, total / 2);
     });
 
-    it('topic aliases: MQTT.js sends aliases (autoUseTopicAlias) and accepts aliases from the broker', async () => {
+    it('[MQTT-3.3.2-12] [MQTT-3.3.2-11] [MQTT-3.1.2-26] topic aliases: MQTT.js sends aliases (autoUseTopicAlias) and accepts aliases from the broker', async () => {
       const topic = 'mj5/alias/some/longer/topic/name';
       const sub = await connect({ protocolVersion: 5, properties: { topicAliasMaximum: 5 } });
       const inbox = new Inbox(sub);
@@ -402,7 +402,7 @@ describe('interop: MQTT.js against the broker', () => {
       );
     });
 
-    it('session takeover: the first client gets DISCONNECT 0x8E', async () => {
+    it('[MQTT-3.1.4-3] session takeover: the first client gets DISCONNECT 0x8E', async () => {
       const first = await connect({ protocolVersion: 5, clientId: 'mj5-takeover' });
       const disconnected = new Promise<number | undefined>((resolve) => {
         first.once('disconnect', (packet) => resolve(packet.reasonCode));
@@ -411,7 +411,7 @@ describe('interop: MQTT.js against the broker', () => {
       assert.equal(await disconnected, 0x8e);
     });
 
-    it('request/response: response topic and correlation data make the round trip', async () => {
+    it('[MQTT-3.3.2-15] [MQTT-3.3.2-16] request/response: response topic and correlation data make the round trip', async () => {
       const responder = await connect({ protocolVersion: 5 });
       const reqInbox = new Inbox(responder);
       await responder.subscribeAsync('mj5/rpc/request', { qos: 1 });
@@ -436,7 +436,7 @@ describe('interop: MQTT.js against the broker', () => {
       assert.ok(Buffer.from(response.packet.properties?.correlationData ?? []).equals(correlationData));
     });
 
-    it('message expiry: an expired queued message is dropped, a live one arrives with the time left', async () => {
+    it('[MQTT-3.3.2-5] [MQTT-3.3.2-6] message expiry: an expired queued message is dropped, a live one arrives with the time left', async () => {
       const clientId = 'mj5-expiry';
       const topic = 'mj5/expiry';
       const options: IClientOptions = {

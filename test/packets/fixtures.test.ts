@@ -8,7 +8,9 @@ import { decode, encode, type Packet } from '../../src/packets/index.js';
 import { type PacketFixture, packetFixtures } from '../fixtures/packets.js';
 import { assertMqttError, byteChunks, parseChunks, randomChunks, seededRandom } from './helpers.js';
 
-const validFixtures = packetFixtures.filter((f): f is PacketFixture & { packet: Packet } => f.packet !== undefined);
+const validFixtures = packetFixtures.filter(
+  (f): f is PacketFixture & { packet: Packet } => f.packet !== undefined,
+);
 const invalidFixtures = packetFixtures.filter((f) => f.error !== undefined);
 
 test('fixture table is consistent', () => {
@@ -16,7 +18,10 @@ test('fixture table is consistent', () => {
   for (const fixture of packetFixtures) {
     assert.ok(!names.has(fixture.name), `duplicate fixture name ${fixture.name}`);
     names.add(fixture.name);
-    assert.ok(fixture.name.startsWith(`v${fixture.version} `), `${fixture.name}: name starts with its version`);
+    assert.ok(
+      fixture.name.startsWith(`v${fixture.version} `),
+      `${fixture.name}: name starts with its version`,
+    );
     assert.ok(
       (fixture.packet === undefined) !== (fixture.error === undefined),
       `${fixture.name}: exactly one of packet / error`,
@@ -98,7 +103,11 @@ describe('stream', () => {
   }
   for (const fixture of invalidFixtures) {
     test(`stream refuses one byte at a time: ${fixture.name}`, () => {
-      assertMqttError(() => parseChunks(byteChunks(fixture.bytes), fixture.version), fixture.error!, fixture.name);
+      assertMqttError(
+        () => parseChunks(byteChunks(fixture.bytes), fixture.version),
+        fixture.error!,
+        fixture.name,
+      );
     });
     test(`stream refuses in one chunk: ${fixture.name}`, () => {
       assertMqttError(() => parseChunks([fixture.bytes], fixture.version), fixture.error!, fixture.name);

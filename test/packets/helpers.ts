@@ -38,7 +38,9 @@ export function parseChunks(
   maximumPacketSize?: number,
 ): { packets: Packet[]; parser: PacketParser } {
   const parser = new PacketParser(
-    maximumPacketSize === undefined ? { protocolVersion: version } : { protocolVersion: version, maximumPacketSize },
+    maximumPacketSize === undefined
+      ? { protocolVersion: version }
+      : { protocolVersion: version, maximumPacketSize },
   );
   const packets: Packet[] = [];
   for (const chunk of chunks) parser.push(chunk, (packet) => packets.push(packet));

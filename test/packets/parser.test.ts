@@ -38,7 +38,10 @@ describe('maximum packet size', () => {
     const parser = new PacketParser({ protocolVersion: 5, maximumPacketSize: 1024 });
     // PUBLISH with Remaining Length 268435455 (0xff 0xff 0xff 0x7f): only the header is sent.
     const header = Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f]);
-    assertMqttError(() => parser.push(header, () => assert.fail('no packet expected')), ReasonCode.PacketTooLarge);
+    assertMqttError(
+      () => parser.push(header, () => assert.fail('no packet expected')),
+      ReasonCode.PacketTooLarge,
+    );
     assert.ok(parser.bufferedBytes <= 5, `buffered ${parser.bufferedBytes} bytes`);
   });
 
@@ -61,7 +64,9 @@ describe('maximum packet size', () => {
     const parser = new PacketParser();
     assert.equal(parser.maximumPacketSize, 268_435_460);
     assert.equal(parser.protocolVersion, 4);
-    parser.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, 0x61]), () => assert.fail('incomplete'));
+    parser.push(Buffer.from([0x30, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x01, 0x61]), () =>
+      assert.fail('incomplete'),
+    );
     assert.equal(parser.bufferedBytes, 3);
   });
 
@@ -167,7 +172,10 @@ describe('remaining length edge values', () => {
   test('a 5-byte Remaining Length throws 0x81, in one chunk or split', () => {
     const bytes = Buffer.from([0x30, 0x80, 0x80, 0x80, 0x80, 0x01]);
     assertMqttError(() => parseChunks([bytes], 4), ReasonCode.MalformedPacket);
-    assertMqttError(() => parseChunks([bytes.subarray(0, 3), bytes.subarray(3)], 4), ReasonCode.MalformedPacket);
+    assertMqttError(
+      () => parseChunks([bytes.subarray(0, 3), bytes.subarray(3)], 4),
+      ReasonCode.MalformedPacket,
+    );
     assertMqttError(() => decode(bytes, 4), ReasonCode.MalformedPacket);
   });
 });

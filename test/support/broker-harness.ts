@@ -68,7 +68,8 @@ export async function startBroker(options: HarnessBrokerOptions = {}): Promise<B
       if (connectOptions.properties !== undefined) packet.properties = connectOptions.properties;
       client.send(packet);
       const connack = await client.expectPacket('connack');
-      if (connack.reasonCode !== 0) throw new Error(`CONNACK refused ${clientId}: 0x${connack.reasonCode.toString(16)}`);
+      if (connack.reasonCode !== 0)
+        throw new Error(`CONNACK refused ${clientId}: 0x${connack.reasonCode.toString(16)}`);
       return { client, connack };
     },
     async stop() {

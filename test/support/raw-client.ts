@@ -104,9 +104,13 @@ export class RawClient {
   /** Wait for exactly the given bytes as the next bytes received, and consume them. */
   async expectBytes(expected: ByteSource, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
     const want = bytes(expected);
-    await this.waitUntil(() => this.received.length >= want.length, timeoutMs, () => {
-      return `expected ${hex(want)} within ${timeoutMs} ms, got ${hex(this.received)}${this.closed ? ' (closed)' : ''}`;
-    });
+    await this.waitUntil(
+      () => this.received.length >= want.length,
+      timeoutMs,
+      () => {
+        return `expected ${hex(want)} within ${timeoutMs} ms, got ${hex(this.received)}${this.closed ? ' (closed)' : ''}`;
+      },
+    );
     const got = this.received.subarray(0, want.length);
     this.received = this.received.subarray(want.length);
     if (!got.equals(want)) {
@@ -116,9 +120,13 @@ export class RawClient {
 
   /** Wait for the next whole packet and decode it with our PacketParser. */
   async readPacket(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Packet> {
-    await this.waitUntil(() => wholePacketLength(this.received) !== undefined, timeoutMs, () => {
-      return `no whole packet within ${timeoutMs} ms; have ${hex(this.received)}${this.closed ? ' (closed)' : ''}`;
-    });
+    await this.waitUntil(
+      () => wholePacketLength(this.received) !== undefined,
+      timeoutMs,
+      () => {
+        return `no whole packet within ${timeoutMs} ms; have ${hex(this.received)}${this.closed ? ' (closed)' : ''}`;
+      },
+    );
     const length = wholePacketLength(this.received) as number;
     const raw = this.received.subarray(0, length);
     this.received = this.received.subarray(length);
@@ -131,7 +139,10 @@ export class RawClient {
   }
 
   /** Read the next packet and check its type. */
-  async expectPacket<T extends PacketTypeName>(type: T, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<PacketOf<T>> {
+  async expectPacket<T extends PacketTypeName>(
+    type: T,
+    timeoutMs = DEFAULT_TIMEOUT_MS,
+  ): Promise<PacketOf<T>> {
     const packet = await this.readPacket(timeoutMs);
     if (packet.type !== type) {
       throw new Error(`expected ${type.toUpperCase()}, got ${JSON.stringify(packet, replacer)}`);
@@ -141,7 +152,11 @@ export class RawClient {
 
   /** Wait until the broker closes the connection; unread bytes before the close must be none. */
   async expectClosed(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
-    await this.waitUntil(() => this.closed, timeoutMs, () => `connection still open after ${timeoutMs} ms`);
+    await this.waitUntil(
+      () => this.closed,
+      timeoutMs,
+      () => `connection still open after ${timeoutMs} ms`,
+    );
     if (this.received.length > 0) throw new Error(`unexpected bytes before close: ${hex(this.received)}`);
   }
 
@@ -221,7 +236,11 @@ function replacer(_key: string, value: unknown): unknown {
 }
 
 /** Poll `condition` every few ms until it holds; fails after `timeoutMs`. Bounded in count and time. */
-export async function waitFor(condition: () => boolean, timeoutMs = DEFAULT_TIMEOUT_MS, what = 'condition'): Promise<void> {
+export async function waitFor(
+  condition: () => boolean,
+  timeoutMs = DEFAULT_TIMEOUT_MS,
+  what = 'condition',
+): Promise<void> {
   const step = 10;
   const deadline = Date.now() + timeoutMs;
   for (let i = 0; i < Math.ceil(timeoutMs / step) + 1; i++) {
