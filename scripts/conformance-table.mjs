@@ -198,7 +198,8 @@ function main(argv) {
   writeFileSync(join(root, 'CONFORMANCE.md'), render(analysis));
   // The repository's formatter pads the tables; run it so \`biome check .\` accepts the file as written.
   const biome = join(root, 'node_modules', '.bin', 'biome');
-  if (existsSync(biome)) spawnSync(biome, ['format', '--write', 'CONFORMANCE.md'], { cwd: root, stdio: 'ignore' });
+  if (existsSync(biome))
+    spawnSync(biome, ['format', '--write', 'CONFORMANCE.md'], { cwd: root, stdio: 'ignore' });
   process.stdout.write(`CONFORMANCE.md: ${analysis.rows.length} statements\n`);
   return 0;
 }

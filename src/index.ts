@@ -2,14 +2,26 @@
  * Starling: an MQTT 3.1 / 3.1.1 / 5.0 broker, client library and load-testing toolkit.
  * This is the package's main entry (`import { Broker } from 'starling'`).
  */
-export { Broker, type BrokerConstructorOptions, type BrokerLogger, type ListenOptions } from './broker/broker.js';
+export {
+  Broker,
+  type BrokerConstructorOptions,
+  type BrokerLogger,
+  type ListenOptions,
+} from './broker/broker.js';
 export type { ConnectionFacts } from './broker/connection.js';
+export type { InjectTarget, InProcessClient, InProcessClientOptions } from './broker/injection.js';
+export type {
+  InlineDelivery,
+  InlineHandler,
+  InlineSubscribeOptions,
+  Unsubscribe,
+} from './broker/inline-client.js';
 export type { Message } from './broker/message.js';
 export type { BrokerOptions } from './broker/options.js';
 export { DEFAULT_BROKER_OPTIONS } from './broker/options.js';
 export type { BrokerStats } from './broker/stats.js';
-export type { InlineDelivery, InlineHandler, InlineSubscribeOptions, Unsubscribe } from './broker/inline-client.js';
-export type { InjectTarget, InProcessClient, InProcessClientOptions } from './broker/injection.js';
+export { ConfigError, loadConfig } from './config/load.js';
+export { publishRateLimiter } from './config/publish-rate.js';
 export { allowAll, isLoopbackAddress, loopbackOnly } from './hooks/allow-all.js';
 export {
   AuthLedger,
@@ -21,8 +33,6 @@ export {
 } from './hooks/auth-ledger.js';
 export { hashPassword, verifyPassword } from './hooks/password.js';
 export type * from './hooks/types.js';
-export { loadConfig, ConfigError } from './config/load.js';
-export { publishRateLimiter } from './config/publish-rate.js';
 export type { Listener, ListenerAddress, ListenerConfig } from './listeners/listener.js';
 export { MqttError } from './packets/errors.js';
 export { ReasonCode } from './packets/reason-codes.js';

@@ -1,16 +1,15 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { HookRegistry } from '../hooks/registry.js';
+import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
+import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { MqttError } from '../packets/errors.js';
 import { encode, encodePublish } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { ConnectPacket, Packet, Properties, QoS } from '../packets/types.js';
-import { HookRegistry } from '../hooks/registry.js';
-import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
-import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { Connection, type ConnectionFacts } from './connection.js';
 import { deliver, drainSession, drop, resumeSession } from './delivery.js';
 import { EnhancedAuth } from './enhanced-auth.js';
-import { type InlineHandler, type InlineSubscribeOptions, subscribeInline, type Unsubscribe } from './inline-client.js';
 import {
   createInProcessClient,
   type InjectTarget,
@@ -18,6 +17,12 @@ import {
   type InProcessClientOptions,
   resolveInjectTarget,
 } from './injection.js';
+import {
+  type InlineHandler,
+  type InlineSubscribeOptions,
+  subscribeInline,
+  type Unsubscribe,
+} from './inline-client.js';
 import { createMessage, isExpired, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { Session, type SessionSubscription } from './session.js';
@@ -97,7 +102,8 @@ export class Broker {
     this.logger = logger ?? silentLogger;
     this.listenerConfigs = listeners ?? [];
     this.inlineClient = inlineClient ?? true;
-    if (sysInterval !== undefined && !(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
+    if (sysInterval !== undefined && !(sysInterval >= 0))
+      throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
     this.sys = new SysTopics(this, sysInterval ?? 10);
   }
 
@@ -178,7 +184,11 @@ export class Broker {
   listen(options: ListenOptions = {}): Promise<AddressInfo> {
     const name = options.name ?? 'tcp';
     const server = createServer({ noDelay: true }, (socket: Socket) => {
-      this.handleConnection(socket, { listener: name, remoteAddress: socket.remoteAddress, remotePort: socket.remotePort });
+      this.handleConnection(socket, {
+        listener: name,
+        remoteAddress: socket.remoteAddress,
+        remotePort: socket.remotePort,
+      });
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -206,7 +216,9 @@ export class Broker {
   /** Stop listening, tell v5 clients the server is shutting down (0x8B), flush, and close. */
   async close(): Promise<void> {
     this.closing = true;
-    const closed = this.servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const closed = this.servers.map(
+      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+    );
     for (const listener of this.listeners) closed.push(listener.close());
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
     this.flushAll();
@@ -245,7 +257,11 @@ export class Broker {
   }
 
   /** Take over any live connection of this client id, then resume or start its session. */
-  attachSession(conn: Connection, clean: boolean, expiry: number): { session: Session; sessionPresent: boolean } {
+  attachSession(
+    conn: Connection,
+    clean: boolean,
+    expiry: number,
+  ): { session: Session; sessionPresent: boolean } {
     let session = this.sessions.get(conn.clientId);
     const previous = session?.link;
     if (previous instanceof Connection && previous !== conn) {
@@ -280,11 +296,15 @@ export class Broker {
   onSessionEstablished(conn: Connection, session: Session, sessionPresent: boolean): void {
     this.stats.clientsConnected++;
     this.connectedByListener.set(conn.listener, (this.connectedByListener.get(conn.listener) ?? 0) + 1);
-    if (this.stats.clientsConnected > this.stats.clientsMaximum) this.stats.clientsMaximum = this.stats.clientsConnected;
+    if (this.stats.clientsConnected > this.stats.clientsMaximum)
+      this.stats.clientsMaximum = this.stats.clientsConnected;
     for (const hook of this.hooks.on.onConnect) hook.onConnect(conn, conn.connect!);
     if (sessionPresent) resumeSession(this, session);
     for (const hook of this.hooks.on.onSessionEstablished) hook.onSessionEstablished(conn, sessionPresent);
-    this.logger.debug({ clientId: conn.clientId, listener: conn.listener, sessionPresent }, 'client connected');
+    this.logger.debug(
+      { clientId: conn.clientId, listener: conn.listener, sessionPresent },
+      'client connected',
+    );
   }
 
   /** A connection ended: detach its session, publish or schedule its will, start the session's expiry. */
@@ -295,7 +315,10 @@ export class Broker {
     this.stats.clientsConnected--;
     this.connectedByListener.set(conn.listener, (this.connectedByListener.get(conn.listener) ?? 1) - 1);
     for (const hook of this.hooks.on.onDisconnect) hook.onDisconnect(conn, info);
-    this.logger.debug({ clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by }, 'client disconnected');
+    this.logger.debug(
+      { clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by },
+      'client disconnected',
+    );
     if (session.link !== conn) return;
     session.link = undefined;
     session.disconnectedAt = Date.now();
@@ -352,7 +375,11 @@ export class Broker {
     for (const hook of this.hooks.on.onSessionRemoved) hook.onSessionRemoved(session.clientId);
   }
 
-  private publishWill(clientId: string, client: ClientInfo | undefined, will: NonNullable<Connection['will']>): void {
+  private publishWill(
+    clientId: string,
+    client: ClientInfo | undefined,
+    will: NonNullable<Connection['will']>,
+  ): void {
     let message: Message | undefined = createMessage(
       will.topic,
       will.payload,
@@ -457,14 +484,16 @@ export class Broker {
       // [MQTT-3.8.4-8] QoS is the lower of the message's and the subscription's.
       const qos = (message.qos < session.routeQos ? message.qos : session.routeQos) as QoS;
       // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
-      if (deliver(this, session, message, qos, session.routeRetain && message.retain, session.routeIds)) deliveries++;
+      if (deliver(this, session, message, qos, session.routeRetain && message.retain, session.routeIds))
+        deliveries++;
     }
     for (const group of result.shared) {
       const chosen = pickSharedMember(group.members, group);
       if (chosen === undefined) continue;
       const qos = (message.qos < chosen.qos ? message.qos : chosen.qos) as QoS;
       const ids = chosen.subscriptionId === undefined ? undefined : [chosen.subscriptionId];
-      if (deliver(this, chosen.session, message, qos, chosen.retainAsPublished && message.retain, ids)) deliveries++;
+      if (deliver(this, chosen.session, message, qos, chosen.retainAsPublished && message.retain, ids))
+        deliveries++;
     }
     return deliveries;
   }
@@ -505,10 +534,22 @@ export class Broker {
    * Publish from inside the server: bypasses the ACL and may publish to `$SYS/`. Returns the number of
    * sessions it was delivered or queued to. Throws when the `inlineClient` option is false.
    */
-  publish(topic: string, payload: Buffer | string, options: { qos?: QoS; retain?: boolean; properties?: Properties } = {}): number {
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
+  ): number {
     this.requireInlineClient('publish');
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const message = createMessage(topic, body, options.qos ?? 0, options.retain ?? false, options.properties, undefined, Date.now());
+    const message = createMessage(
+      topic,
+      body,
+      options.qos ?? 0,
+      options.retain ?? false,
+      options.properties,
+      undefined,
+      Date.now(),
+    );
     if (message.retain) this.retain(message);
     return this.route(message);
   }
@@ -537,7 +578,8 @@ export class Broker {
   }
 
   private requireInlineClient(what: string): void {
-    if (!this.inlineClient) throw new Error(`broker.${what}: the inline client is disabled (inlineClient: false)`);
+    if (!this.inlineClient)
+      throw new Error(`broker.${what}: the inline client is disabled (inlineClient: false)`);
   }
 
   // ---- writes ----
@@ -658,7 +700,8 @@ function anyAllows(asks: (() => boolean | Promise<boolean>)[]): boolean | Promis
     if (answer instanceof Promise) {
       return answer.then(async (ok) => {
         if (ok) return true;
-        for (let j = i + 1; j < asks.length; j++) if (await (asks[j] as () => boolean | Promise<boolean>)()) return true;
+        for (let j = i + 1; j < asks.length; j++)
+          if (await (asks[j] as () => boolean | Promise<boolean>)()) return true;
         return false;
       });
     }

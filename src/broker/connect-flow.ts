@@ -24,13 +24,19 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
     }
     if (!packet.clean && packet.protocolVersion === 4) {
       // [MQTT-3.1.3-8] An empty ClientId with CleanSession 0 is refused with return code 0x02.
-      throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'empty client identifier requires clean session');
+      throw new MqttError(
+        ReasonCode.ClientIdentifierNotValid,
+        'empty client identifier requires clean session',
+      );
     }
     // [MQTT-3.1.3-6] [MQTT-3.1.3-7] The server assigns a unique identifier (v5: returned in CONNACK).
     clientId = `${broker.options.assignedClientIdPrefix}${randomBytes(8).toString('hex')}`;
     conn.assignedClientId = clientId;
   } else if (packet.protocolVersion === 3 && clientId.length > 23 && !broker.options.allowLongV31ClientIds) {
-    throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 client identifiers are at most 23 characters');
+    throw new MqttError(
+      ReasonCode.ClientIdentifierNotValid,
+      'MQTT 3.1 client identifiers are at most 23 characters',
+    );
   }
   conn.clientId = clientId;
   broker.checkConnectionLimits(conn);
@@ -80,13 +86,21 @@ function authFailure(conn: Connection, packet: ConnectPacket): MqttError {
 }
 
 /** Authentication passed: attach the session and send CONNACK. Extra CONNACK properties come from AUTH. */
-export function completeConnect(conn: Connection, packet: ConnectPacket, authProperties: Properties | undefined): void {
+export function completeConnect(
+  conn: Connection,
+  packet: ConnectPacket,
+  authProperties: Properties | undefined,
+): void {
   if (conn.state !== 'connecting') return;
   const broker = conn.broker;
   const options = broker.options;
   const v5 = packet.protocolVersion === 5;
   // v3: Clean Session 0 means the session never expires; v5: the Session Expiry Interval says. [MQTT-3.1.2-23]
-  const requestedExpiry = v5 ? (packet.properties?.sessionExpiryInterval ?? 0) : packet.clean ? 0 : NEVER_EXPIRES;
+  const requestedExpiry = v5
+    ? (packet.properties?.sessionExpiryInterval ?? 0)
+    : packet.clean
+      ? 0
+      : NEVER_EXPIRES;
   const expiry = broker.capExpiry(requestedExpiry);
   const { session, sessionPresent } = broker.attachSession(conn, packet.clean, expiry);
   let keepalive = packet.keepalive;

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import type { ClientInfo, DisconnectInfo } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { encode, encodePublish, PacketParser } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
@@ -12,7 +13,6 @@ import type {
   QoS,
   WillMessage,
 } from '../packets/types.js';
-import type { ClientInfo, DisconnectInfo } from '../hooks/types.js';
 import type { Broker } from './broker.js';
 import { handleConnect } from './connect-flow.js';
 import { handleInboundPublish, handlePubrel } from './inbound-publish.js';
@@ -122,7 +122,12 @@ export class Connection implements ClientInfo, SessionLink {
     this.lastActivity = Date.now();
     this.broker.stats.bytesReceived += chunk.length;
     // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
-    if (this.connect === undefined && this.parser.bufferedBytes === 0 && chunk.length > 0 && (chunk[0] as number) >> 4 !== 1) {
+    if (
+      this.connect === undefined &&
+      this.parser.bufferedBytes === 0 &&
+      chunk.length > 0 &&
+      (chunk[0] as number) >> 4 !== 1
+    ) {
       this.close();
       return;
     }
@@ -183,7 +188,8 @@ export class Connection implements ClientInfo, SessionLink {
     }
     if (this.state === 'connecting') {
       // [MQTT-3.1.0-1] The first packet sent from the Client to the Server MUST be a CONNECT packet.
-      if (packet.type === 'auth' && this.authMethod !== undefined) return this.broker.auth.onAuthPacket(this, packet);
+      if (packet.type === 'auth' && this.authMethod !== undefined)
+        return this.broker.auth.onAuthPacket(this, packet);
       if (packet.type !== 'connect' || this.connect !== undefined) {
         throw MqttError.protocol(`expected CONNECT as the first packet, got ${packet.type.toUpperCase()}`);
       }
@@ -313,7 +319,8 @@ export class Connection implements ClientInfo, SessionLink {
           message.expiresAt === undefined &&
           subscriptionIds === undefined &&
           this.clientTopicAliasMaximum === 0));
-    if (!shared) return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, Date.now());
+    if (!shared)
+      return this.sendPublishPacket(message, qos, retain, subscriptionIds, packetId, dup, Date.now());
     const header = broker.publishHeader(message, v5, qos, retain, dup);
     const templatePacketIdAt = qos > 0 ? header.length - (v5 ? 3 : 2) : -1;
     // [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is not sent to it.
@@ -361,7 +368,14 @@ export class Connection implements ClientInfo, SessionLink {
       }
     }
     if (properties !== undefined && Object.keys(properties).length === 0) properties = undefined;
-    let packet: PublishPacket | undefined = { type: 'publish', topic, payload: message.payload, qos, retain, dup };
+    let packet: PublishPacket | undefined = {
+      type: 'publish',
+      topic,
+      payload: message.payload,
+      qos,
+      retain,
+      dup,
+    };
     if (qos > 0) packet.packetId = packetId;
     if (properties !== undefined) packet.properties = properties;
     const encodeHooks = this.broker.hooks.on.onPacketEncode;

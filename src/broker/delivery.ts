@@ -1,5 +1,5 @@
-import type { QoS } from '../packets/types.js';
 import type { DropReason } from '../hooks/types.js';
+import type { QoS } from '../packets/types.js';
 import type { Broker } from './broker.js';
 import { isExpired, type Message } from './message.js';
 import type { Outbound, Session, SessionLink } from './session.js';
@@ -22,7 +22,14 @@ export function deliver(
     if (link === undefined) {
       // QoS 0 for an offline session is queued only when configured (Mosquitto's queue_qos0_messages).
       if (!broker.options.queueQos0) return false;
-      return enqueue(broker, session, { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' });
+      return enqueue(broker, session, {
+        message,
+        qos,
+        retain,
+        subscriptionIds,
+        packetId: 0,
+        state: 'publish',
+      });
     }
     if (link.congested()) {
       // A reader that fell behind loses QoS 0 messages instead of growing our memory.
@@ -37,7 +44,12 @@ export function deliver(
   }
   const out: Outbound = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' };
   // [MQTT-4.9.0-?] Beyond the client's Receive Maximum, messages wait in order; nothing is dropped here.
-  if (link !== undefined && session.queuedCount === 0 && session.inflight.size < link.sendQuota && !link.congested()) {
+  if (
+    link !== undefined &&
+    session.queuedCount === 0 &&
+    session.inflight.size < link.sendQuota &&
+    !link.congested()
+  ) {
     return sendOutbound(broker, session, link, out);
   }
   return enqueue(broker, session, out);

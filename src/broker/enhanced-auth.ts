@@ -1,7 +1,7 @@
+import type { AuthStep } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { AuthPacket, ConnectPacket, Properties } from '../packets/types.js';
-import type { AuthStep } from '../hooks/types.js';
 import type { Broker } from './broker.js';
 import { completeConnect } from './connect-flow.js';
 import type { Connection } from './connection.js';
@@ -14,7 +14,11 @@ export class EnhancedAuth {
   constructor(private readonly broker: Broker) {}
 
   /** CONNECT carried an Authentication Method: resolves to CONNACK properties, or undefined while continuing. */
-  async startConnectAuth(conn: Connection, packet: ConnectPacket, method: string): Promise<Properties | undefined> {
+  async startConnectAuth(
+    conn: Connection,
+    packet: ConnectPacket,
+    method: string,
+  ): Promise<Properties | undefined> {
     conn.authMethod = method;
     const step = await this.step(conn, method, packet.properties?.authenticationData, false);
     return this.applyConnectStep(conn, method, step);
@@ -30,10 +34,12 @@ export class EnhancedAuth {
     }
     const data = packet.properties?.authenticationData;
     if (conn.state === 'connecting') {
-      if (reasonCode !== ReasonCode.ContinueAuthentication) throw MqttError.protocol('unexpected AUTH reason code');
+      if (reasonCode !== ReasonCode.ContinueAuthentication)
+        throw MqttError.protocol('unexpected AUTH reason code');
       return this.step(conn, method, data, false).then((step) => {
         const properties = this.applyConnectStep(conn, method, step);
-        if (properties !== undefined && conn.connect !== undefined) completeConnect(conn, conn.connect, properties);
+        if (properties !== undefined && conn.connect !== undefined)
+          completeConnect(conn, conn.connect, properties);
       });
     }
     if (reasonCode !== ReasonCode.ReAuthenticate && reasonCode !== ReasonCode.ContinueAuthentication) {
@@ -62,7 +68,12 @@ export class EnhancedAuth {
     return properties;
   }
 
-  private async step(conn: Connection, method: string, data: Buffer | undefined, reauth: boolean): Promise<AuthStep> {
+  private async step(
+    conn: Connection,
+    method: string,
+    data: Buffer | undefined,
+    reauth: boolean,
+  ): Promise<AuthStep> {
     for (const hook of this.broker.hooks.on.onAuthPacket) {
       const step = await hook.onAuthPacket(conn, method, data, reauth);
       if (step !== undefined) return step;

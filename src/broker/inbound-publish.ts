@@ -1,7 +1,7 @@
+import type { PublishVerdict } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { PublishPacket } from '../packets/types.js';
-import type { PublishVerdict } from '../hooks/types.js';
 import type { Connection } from './connection.js';
 import { createMessage } from './message.js';
 
@@ -85,7 +85,11 @@ function runPublishHooks(conn: Connection, packet: PublishPacket, from: number):
   return authorizeAndRoute(conn, packet);
 }
 
-function applyVerdict(conn: Connection, packet: PublishPacket, verdict: PublishVerdict): PublishPacket | undefined {
+function applyVerdict(
+  conn: Connection,
+  packet: PublishPacket,
+  verdict: PublishVerdict,
+): PublishPacket | undefined {
   if (verdict.action === 'continue') return verdict.packet ?? packet;
   refusePublish(conn, packet, verdict.reasonCode);
   return undefined;
@@ -114,9 +118,17 @@ function authorizeAndRoute(conn: Connection, packet: PublishPacket): Promise<voi
 function refusePublish(conn: Connection, packet: PublishPacket, reasonCode: number): void {
   const v5 = conn.protocolVersion === 5;
   if (packet.qos === 1) {
-    conn.send(v5 ? { type: 'puback', packetId: packet.packetId!, reasonCode } : { type: 'puback', packetId: packet.packetId! });
+    conn.send(
+      v5
+        ? { type: 'puback', packetId: packet.packetId!, reasonCode }
+        : { type: 'puback', packetId: packet.packetId! },
+    );
   } else if (packet.qos === 2) {
-    conn.send(v5 ? { type: 'pubrec', packetId: packet.packetId!, reasonCode } : { type: 'pubrec', packetId: packet.packetId! });
+    conn.send(
+      v5
+        ? { type: 'pubrec', packetId: packet.packetId!, reasonCode }
+        : { type: 'pubrec', packetId: packet.packetId! },
+    );
     // v3 still expects a PUBREL flow for this identifier.
     if (!v5) conn.session!.inboundQos2.add(packet.packetId!);
   }
@@ -125,7 +137,15 @@ function refusePublish(conn: Connection, packet: PublishPacket, reasonCode: numb
 function acceptPublish(conn: Connection, packet: PublishPacket): void {
   const broker = conn.broker;
   const now = Date.now();
-  const message = createMessage(packet.topic, packet.payload, packet.qos, packet.retain, packet.properties, conn.clientId, now);
+  const message = createMessage(
+    packet.topic,
+    packet.payload,
+    packet.qos,
+    packet.retain,
+    packet.properties,
+    conn.clientId,
+    now,
+  );
   if (packet.retain) broker.retain(message);
   const deliveries = broker.route(message);
   const published = broker.hooks.on.onPublished;

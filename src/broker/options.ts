@@ -42,7 +42,9 @@ export interface BrokerOptions {
 }
 
 /** The options with every default filled in. */
-export type ResolvedBrokerOptions = Required<Omit<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'>> &
+export type ResolvedBrokerOptions = Required<
+  Omit<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'>
+> &
   Pick<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'>;
 
 export const DEFAULT_BROKER_OPTIONS = {
@@ -77,7 +79,8 @@ export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBroke
   checkRange('maxQueuedBytes', resolved.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxConnections', resolved.maxConnections, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxWriteBuffer', resolved.maxWriteBuffer, 1024, Number.MAX_SAFE_INTEGER);
-  if (resolved.serverKeepAlive !== undefined) checkRange('serverKeepAlive', resolved.serverKeepAlive, 0, 65_535);
+  if (resolved.serverKeepAlive !== undefined)
+    checkRange('serverKeepAlive', resolved.serverKeepAlive, 0, 65_535);
   if (![0, 1, 2].includes(resolved.maximumQoS)) throw new RangeError('maximumQoS must be 0, 1 or 2');
   return resolved;
 }

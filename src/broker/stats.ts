@@ -1,5 +1,5 @@
-import type { PacketTypeName, QoS } from '../packets/types.js';
 import type { DropReason } from '../hooks/types.js';
+import type { PacketTypeName, QoS } from '../packets/types.js';
 
 /** The broker's counters: plain fields bumped on the hot path, read by $SYS, metrics and tests. */
 export class BrokerStats {

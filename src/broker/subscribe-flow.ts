@@ -1,8 +1,8 @@
+import type { SubscribeVerdict } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
-import type { SubscribeVerdict } from '../hooks/types.js';
 import type { Connection } from './connection.js';
 import type { SessionSubscription } from './session.js';
 
@@ -17,7 +17,10 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): Prom
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
   if (subscriptionId !== undefined && !conn.broker.options.subscriptionIdentifiersAvailable) {
     // [MQTT-3.2.2-?] Subscription identifiers when not available: DISCONNECT 0xA1.
-    throw new MqttError(ReasonCode.SubscriptionIdentifiersNotSupported, 'subscription identifiers not supported');
+    throw new MqttError(
+      ReasonCode.SubscriptionIdentifiersNotSupported,
+      'subscription identifiers not supported',
+    );
   }
   const codes: number[] = new Array(packet.subscriptions.length).fill(0);
   const accepted: { index: number; subscription: Subscription }[] = [];
@@ -81,7 +84,10 @@ function checkFilter(conn: Connection, requested: Subscription): number | undefi
 }
 
 /** Subscribe hooks (chain, stop on reject) then the ACL read check. */
-function decide(conn: Connection, requested: Subscription): number | Subscription | Promise<number | Subscription> {
+function decide(
+  conn: Connection,
+  requested: Subscription,
+): number | Subscription | Promise<number | Subscription> {
   const hooks = conn.broker.hooks.on.onSubscribe;
   const afterHooks = (subscription: Subscription): number | Subscription | Promise<number | Subscription> => {
     const shared = parseSharedFilter(subscription.topicFilter);
@@ -92,11 +98,16 @@ function decide(conn: Connection, requested: Subscription): number | Subscriptio
     return allowed.then((ok) => (ok ? subscription : ReasonCode.NotAuthorized));
   };
   if (hooks.length === 0) return afterHooks(requested);
-  const step = (subscription: Subscription, from: number): number | Subscription | Promise<number | Subscription> => {
+  const step = (
+    subscription: Subscription,
+    from: number,
+  ): number | Subscription | Promise<number | Subscription> => {
     for (let i = from; i < hooks.length; i++) {
       const verdict = (hooks[i] as (typeof hooks)[number]).onSubscribe(conn, subscription);
       if (verdict instanceof Promise) {
-        return verdict.then((v) => (v.action === 'reject' ? v.reasonCode : step(v.subscription ?? subscription, i + 1)));
+        return verdict.then((v) =>
+          v.action === 'reject' ? v.reasonCode : step(v.subscription ?? subscription, i + 1),
+        );
       }
       const v: SubscribeVerdict = verdict;
       if (v.action === 'reject') return v.reasonCode;

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { Broker, type BrokerLogger } from '../broker/broker.js';
-import { authHookFromConfig } from '../config/auth.js';
+import { authFromConfig } from '../config/auth.js';
 import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { UsageError } from './usage-error.js';
@@ -40,8 +40,29 @@ export async function runBrokerCommand(
     if (err instanceof RangeError) throw new UsageError(err.message);
     throw err;
   }
-  const authHook = authHookFromConfig(config.auth);
-  if (authHook !== undefined) await broker.addHook(authHook);
+  // Signal handlers go in before anything is announced, so a signal right after the startup line is clean.
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  let auth: Awaited<ReturnType<typeof authFromConfig>>;
+  try {
+    auth = await authFromConfig(config.auth, config.listeners);
+  } catch (err) {
+    throw new UsageError(`auth: ${(err as Error).message}`);
+  }
+  for (const hook of auth.hooks) await broker.addHook(hook);
+  if (auth.warning !== undefined) logger.warn({}, auth.warning);
+  const ledger = auth.ledger;
+  if (ledger !== undefined) {
+    // SIGHUP re-reads the users and ACL; connections stay, a broken file keeps the previous rules.
+    process.on('SIGHUP', () => {
+      ledger.reload(config.auth.file === undefined ? reloadAuthSection(config.configFile) : undefined).then(
+        () => logger.info({ users: ledger.userCount }, 'auth reloaded'),
+        (err: unknown) => logger.error({ err }, 'auth reload failed; previous rules kept'),
+      );
+    });
+  }
   if (config.publishRate !== undefined) await broker.addHook(publishRateLimiter(config.publishRate));
   if (config.configFile !== undefined) logger.info({ file: config.configFile }, 'configuration loaded');
   try {
@@ -51,10 +72,7 @@ export async function runBrokerCommand(
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
     return 1;
   }
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
+  const signal = await signalled;
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   await shutdown(broker, config.shutdownTimeoutMs);
   logger.info({}, 'stopped');
@@ -79,4 +97,11 @@ async function shutdown(broker: Broker, timeoutMs: number): Promise<void> {
     );
     for (const conn of broker.connections) conn.stream.destroy();
   }
+}
+
+/** The `auth` section of the config file, re-read for SIGHUP (the ledger validates it). */
+function reloadAuthSection(configFile: string | undefined): unknown {
+  if (configFile === undefined) return { users: [], acl: [], anonymous: false };
+  const section = loadConfig({ argv: ['--config', configFile], env: {} }).auth;
+  return { users: section.users ?? [], acl: section.acl ?? [], anonymous: false };
 }

@@ -7,7 +7,12 @@ export class UsageError extends Error {
 }
 
 /** Parse a non-negative integer flag value or throw a UsageError naming the flag. */
-export function intFlag(name: string, value: string | undefined, min: number, max: number): number | undefined {
+export function intFlag(
+  name: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be an integer, got '${value}'`);
   const n = Number(value);

@@ -363,7 +363,12 @@ export class Client implements SubscriptionOwner {
       this.connection = current;
       await new Promise<void>((resolve, reject) => {
         this.handshake = { resolve, reject };
-        const abort = (): void => current.destroy(toError(controller.signal.reason));
+        const abort = (): void => {
+          const reason = toError(controller.signal.reason);
+          current.destroy(reason);
+          // Rejected here too: after shutdown() the connection's close no longer reaches this attempt.
+          reject(reason);
+        };
         controller.signal.addEventListener('abort', abort, { once: true });
         current.send(buildConnectPacket(this.resolved, this.currentClientId));
       });

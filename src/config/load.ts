@@ -161,7 +161,11 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     listeners,
     broker: brokerOptionsFrom(limits),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
-    auth: file.auth ?? {},
+    // A separate ledger file is found relative to the config file, like TLS files.
+    auth:
+      file.auth?.file === undefined
+        ? (file.auth ?? {})
+        : { ...file.auth, file: resolve(fileDir, file.auth.file) },
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined

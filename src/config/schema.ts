@@ -10,6 +10,7 @@ const positiveInt = z.number().int().min(0);
 
 const common = {
   name: z.string().min(1).optional(),
+  allowAnonymous: z.boolean().optional(),
   maxConnections: positiveInt.optional(),
   connectionRate: positiveInt.optional(),
 };
@@ -68,9 +69,31 @@ export const loggingSchema = z.strictObject({
 });
 
 export const authSchema = z.strictObject({
-  /** Let clients in without a username. Default true when no users are listed, else false. */
-  allowAnonymous: z.boolean().optional(),
-  users: z.array(z.strictObject({ username: z.string().min(1), password: z.string() })).optional(),
+  /** Let clients in without a username on listeners that do not say otherwise. Default false. */
+  anonymous: z.boolean().optional(),
+  /** Users with `$scrypt$...` hashes made by `starling passwd`. */
+  users: z
+    .array(
+      z.strictObject({
+        username: z.string().min(1),
+        password: z.string().startsWith('$scrypt$', 'a hash made by `starling passwd`'),
+        clientId: z.string().min(1).optional(),
+        remoteAddress: z.string().min(1).optional(),
+      }),
+    )
+    .optional(),
+  /** ACL rules, first match wins; `%u` and `%c` stand for the username and client id. */
+  acl: z
+    .array(
+      z.strictObject({
+        filter: z.string().min(1),
+        access: z.enum(['read', 'write', 'readwrite', 'deny']),
+        username: z.string().min(1).optional(),
+      }),
+    )
+    .optional(),
+  /** A separate ledger file (YAML or JSON: users, acl, anonymous), re-read on SIGHUP. */
+  file: z.string().min(1).optional(),
 });
 export type AuthConfig = z.infer<typeof authSchema>;
 

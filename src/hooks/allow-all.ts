@@ -23,6 +23,8 @@ export function isLoopbackAddress(address: string | undefined): boolean {
  */
 export const loopbackOnly: Hook = {
   id: 'loopback-only',
-  onConnectAuthenticate: (client) => client.inline || isLoopbackAddress(client.remoteAddress),
+  // A Unix socket peer has no remote address: it is on this machine too.
+  onConnectAuthenticate: (client) =>
+    client.inline || client.remoteAddress === undefined || isLoopbackAddress(client.remoteAddress),
   onAclCheck: () => true,
 };

@@ -1,5 +1,12 @@
 import type { Message } from '../broker/message.js';
-import type { ConnectPacket, Packet, Properties, PublishPacket, QoS, Subscription } from '../packets/types.js';
+import type {
+  ConnectPacket,
+  Packet,
+  Properties,
+  PublishPacket,
+  QoS,
+  Subscription,
+} from '../packets/types.js';
 
 /** What the broker tells hooks about a connected (or connecting) client. */
 export interface ClientInfo {
@@ -91,7 +98,11 @@ export interface Hook {
 
   /** Chain per filter, stop on the first reject. */
   onSubscribe?(client: ClientInfo, subscription: Subscription): MaybePromise<SubscribeVerdict>;
-  onSubscribed?(client: ClientInfo, subscriptions: readonly Subscription[], reasonCodes: readonly number[]): void;
+  onSubscribed?(
+    client: ClientInfo,
+    subscriptions: readonly Subscription[],
+    reasonCodes: readonly number[],
+  ): void;
   onUnsubscribed?(client: ClientInfo, filters: readonly string[]): void;
 
   /** Notification: a retained message was stored (or deleted when the payload is empty). */
@@ -126,7 +137,10 @@ export interface Hook {
   onSysInfoTick?(info: Readonly<Record<string, number | string>>): void;
 
   /** Storage events for persistence hooks. */
-  onSessionChanged?(clientId: string, state: { readonly expiryInterval: number; readonly connected: boolean }): void;
+  onSessionChanged?(
+    clientId: string,
+    state: { readonly expiryInterval: number; readonly connected: boolean },
+  ): void;
   onSessionRemoved?(clientId: string): void;
   onSubscriptionChanged?(clientId: string, filter: string, subscription: Subscription | undefined): void;
   onInflightChanged?(clientId: string, packetId: number, message: Message | undefined): void;

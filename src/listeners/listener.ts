@@ -36,6 +36,8 @@ export interface Listener {
 export interface CommonListenerConfig {
   /** Name in logs, hooks and metrics; unique per broker. Defaults to the kind. */
   name?: string;
+  /** Accept clients without a username on this listener (when auth is configured). */
+  allowAnonymous?: boolean;
   /** Most connections admitted at once; beyond it CONNECT is refused (v5 0x97, v3 return code 3). 0: no limit. */
   maxConnections?: number;
   /** New connections accepted per second; beyond it sockets are closed at once. 0: no limit. */

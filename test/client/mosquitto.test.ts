@@ -10,6 +10,9 @@ runClientSuite('mosquitto', (options = {}) =>
     users: options.users,
     websockets: options.websockets,
     port: options.port,
-    config: options.maxInflightMessages === undefined ? [] : [`max_inflight_messages ${options.maxInflightMessages}`],
+    config:
+      options.maxInflightMessages === undefined
+        ? []
+        : [`max_inflight_messages ${options.maxInflightMessages}`],
   }),
 );

@@ -3,6 +3,7 @@
  * to produce exact sequences (challenges, duplicates, silence) that a real broker will not.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { encode, PacketParser } from '../../src/packets/index.js';
 import type { Packet, PacketOf, PacketTypeName, ProtocolVersionNumber } from '../../src/packets/types.js';
 
@@ -91,22 +92,23 @@ export interface ScriptedServer {
   stop(): Promise<void>;
 }
 
-/** Starts a scripted server on 127.0.0.1 and a free port. */
-export async function startScriptedServer(): Promise<ScriptedServer> {
+/** Starts a scripted server on 127.0.0.1 and a free port; with `tls`, a TLS server (`mqtts://`). */
+export async function startScriptedServer(tls?: { key: Buffer; cert: Buffer }): Promise<ScriptedServer> {
   const peers: ScriptedPeer[] = [];
   const sockets = new Set<Socket>();
   let waiter: (() => void) | undefined;
-  const server: Server = createServer((socket) => {
+  const onSocket = (socket: Socket): void => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     peers.push(new ScriptedPeer(socket));
     waiter?.();
-  });
+  };
+  const server: Server = tls === undefined ? createServer(onSocket) : createTlsServer(tls, onSocket);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${tls === undefined ? 'mqtt' : 'mqtts'}://127.0.0.1:${port}`,
     port,
     async accept(timeoutMs = 3000): Promise<ScriptedPeer> {
       const deadline = Date.now() + timeoutMs;

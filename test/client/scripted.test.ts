@@ -3,8 +3,18 @@
  * produce on demand (challenges, duplicates, silence, limits).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { type Client, type ClientEvent, type ClientOptions, connect, type Message } from '../../src/client/index.js';
+import {
+  type Client,
+  type ClientEvent,
+  type ClientOptions,
+  connect,
+  type Message,
+} from '../../src/client/index.js';
 import { MqttError } from '../../src/packets/errors.js';
 import type { ConnackPacket, Properties } from '../../src/packets/types.js';
 import { type ScriptedPeer, type ScriptedServer, startScriptedServer } from './scripted-server.js';
@@ -54,7 +64,10 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     assert.equal(packet.protocolName, 'MQTT');
     assert.equal(packet.protocolVersion, 4);
     peer.send({ type: 'connack', sessionPresent: false, reasonCode: 4 });
-    await assert.rejects(connecting, (error: unknown) => error instanceof MqttError && error.reasonCode === 0x86);
+    await assert.rejects(
+      connecting,
+      (error: unknown) => error instanceof MqttError && error.reasonCode === 0x86,
+    );
   });
 
   it('rejects connect() when no CONNACK arrives within connectTimeoutMs', async () => {
@@ -87,7 +100,10 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
   });
 
   it('drops the connection when PINGRESP does not come (0x8D) and reconnects', async () => {
-    const connecting = connect(server.url, { keepalive: 1, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const connecting = connect(server.url, {
+      keepalive: 1,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 10 },
+    });
     const peer = await server.accept();
     await peer.expect('connect');
     peer.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
@@ -128,9 +144,33 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const received: Message[] = [];
     client.onMessage((m) => received.push(m));
     const closed = nextEvent(client, 'closed');
-    peer.send({ type: 'publish', topic: 'a/b', payload: Buffer.from('1'), qos: 0, retain: false, dup: false, properties: { topicAlias: 2 } });
-    peer.send({ type: 'publish', topic: '', payload: Buffer.from('2'), qos: 0, retain: false, dup: false, properties: { topicAlias: 2 } });
-    peer.send({ type: 'publish', topic: 'c', payload: Buffer.from('3'), qos: 0, retain: false, dup: false, properties: { topicAlias: 3 } });
+    peer.send({
+      type: 'publish',
+      topic: 'a/b',
+      payload: Buffer.from('1'),
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: { topicAlias: 2 },
+    });
+    peer.send({
+      type: 'publish',
+      topic: '',
+      payload: Buffer.from('2'),
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: { topicAlias: 2 },
+    });
+    peer.send({
+      type: 'publish',
+      topic: 'c',
+      payload: Buffer.from('3'),
+      qos: 0,
+      retain: false,
+      dup: false,
+      properties: { topicAlias: 3 },
+    });
     const disconnect = await peer.expect('disconnect');
     assert.equal(disconnect.reasonCode, 0x94);
     assert.deepEqual(
@@ -147,7 +187,14 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const { client, peer } = await connectScripted({});
     const received: string[] = [];
     client.onMessage((m) => received.push(m.payload.toString()));
-    const publish = { type: 'publish', topic: 't', payload: Buffer.from('x'), qos: 2, retain: false, packetId: 7 } as const;
+    const publish = {
+      type: 'publish',
+      topic: 't',
+      payload: Buffer.from('x'),
+      qos: 2,
+      retain: false,
+      packetId: 7,
+    } as const;
     peer.send({ ...publish, dup: false });
     assert.equal((await peer.expect('pubrec')).packetId, 7);
     peer.send({ ...publish, dup: true });
@@ -165,7 +212,8 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
       {},
       { properties: { maximumPacketSize: 64, maximumQoS: 1, retainAvailable: 0 } },
     );
-    const reason = (code: number) => (error: unknown) => error instanceof MqttError && error.reasonCode === code;
+    const reason = (code: number) => (error: unknown) =>
+      error instanceof MqttError && error.reasonCode === code;
     await assert.rejects(client.publish('t', Buffer.alloc(100)), reason(0x95));
     await assert.rejects(client.publish('t', Buffer.alloc(100), { qos: 1 }), reason(0x95));
     await assert.rejects(client.publish('t', 'x', { qos: 2 }), reason(0x9b));
@@ -185,9 +233,17 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const two = client.publish('t', 'b', { qos: 2 });
     const p1 = await peer.expect('publish');
     const p2 = await peer.expect('publish');
-    peer.send({ type: 'puback', packetId: p1.packetId ?? 0, reasonCode: 0x87, properties: { reasonString: 'nope' } });
+    peer.send({
+      type: 'puback',
+      packetId: p1.packetId ?? 0,
+      reasonCode: 0x87,
+      properties: { reasonString: 'nope' },
+    });
     peer.send({ type: 'pubrec', packetId: p2.packetId ?? 0, reasonCode: 0x97 });
-    await assert.rejects(one, (e: unknown) => e instanceof MqttError && e.reasonCode === 0x87 && /nope/.test(e.message));
+    await assert.rejects(
+      one,
+      (e: unknown) => e instanceof MqttError && e.reasonCode === 0x87 && /nope/.test(e.message),
+    );
     await assert.rejects(two, (e: unknown) => e instanceof MqttError && e.reasonCode === 0x97);
     // No PUBREL follows a failed PUBREC: the next packet is the PINGREQ-free next publish.
     const three = client.publish('t', 'c', { qos: 1 });
@@ -218,7 +274,10 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
   });
 
   it('resends unacknowledged PUBLISH (DUP) and PUBREL in order on a resumed session', async () => {
-    const connecting = connect(server.url, { clean: false, reconnect: { initialDelayMs: 10, maxDelayMs: 10 } });
+    const connecting = connect(server.url, {
+      clean: false,
+      reconnect: { initialDelayMs: 10, maxDelayMs: 10 },
+    });
     const peer = await server.accept();
     await peer.expect('connect');
     peer.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
@@ -269,7 +328,11 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     assert.equal(packet.properties?.authenticationMethod, 'TEST-CHALLENGE');
     assert.equal(packet.properties?.authenticationData?.toString(), 'hello');
     const method: Properties = { authenticationMethod: 'TEST-CHALLENGE' };
-    peer.send({ type: 'auth', reasonCode: 0x18, properties: { ...method, authenticationData: Buffer.from('c1') } });
+    peer.send({
+      type: 'auth',
+      reasonCode: 0x18,
+      properties: { ...method, authenticationData: Buffer.from('c1') },
+    });
     const answer = await peer.expect('auth');
     assert.equal(answer.reasonCode, 0x18);
     assert.equal(answer.properties?.authenticationData?.toString(), 'answer to c1');
@@ -281,7 +344,11 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const start = await peer.expect('auth');
     assert.equal(start.reasonCode, 0x19);
     assert.equal(start.properties?.authenticationData?.toString(), 'again');
-    peer.send({ type: 'auth', reasonCode: 0x18, properties: { ...method, authenticationData: Buffer.from('c2') } });
+    peer.send({
+      type: 'auth',
+      reasonCode: 0x18,
+      properties: { ...method, authenticationData: Buffer.from('c2') },
+    });
     assert.equal((await peer.expect('auth')).properties?.authenticationData?.toString(), 'answer to c2');
     peer.send({ type: 'auth', reasonCode: 0x00, properties: method });
     await reauth;
@@ -293,7 +360,10 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const peer = await server.accept();
     await peer.expect('connect');
     peer.send({ type: 'puback', packetId: 1 });
-    await assert.rejects(connecting, (error: unknown) => error instanceof MqttError && error.reasonCode === 0x82);
+    await assert.rejects(
+      connecting,
+      (error: unknown) => error instanceof MqttError && error.reasonCode === 0x82,
+    );
     assert.equal((await peer.expect('disconnect')).reasonCode, 0x82);
   });
 
@@ -301,7 +371,11 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     const { client, peer } = await connectScripted({ sessionExpiryInterval: 30 });
     const pending = client.publish('t', 'never acked', { qos: 1 });
     await peer.expect('publish');
-    const ending = client.end({ reasonCode: 0x04, sessionExpiryInterval: 0, properties: { reasonString: 'bye' } });
+    const ending = client.end({
+      reasonCode: 0x04,
+      sessionExpiryInterval: 0,
+      properties: { reasonString: 'bye' },
+    });
     const disconnect = await peer.expect('disconnect');
     assert.equal(disconnect.reasonCode, 0x04);
     assert.equal(disconnect.properties?.sessionExpiryInterval, 0);
@@ -311,5 +385,66 @@ describe('client against a scripted server', { timeout: 10_000 }, () => {
     await assert.rejects(pending, /client closed/);
     assert.equal(client.status, 'closed');
     await assert.rejects(client.publish('t', 'late'), /client closed/);
+  });
+});
+
+/** A throwaway self-signed certificate for localhost / 127.0.0.1. */
+function selfSignedCertificate(): { key: Buffer; cert: Buffer } {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-tls-'));
+  try {
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+      ].concat([
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      ]),
+      { stdio: 'ignore' },
+    );
+    return { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(dir, 'cert.pem')) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('client over TLS', { timeout: 10_000 }, () => {
+  it('connects with mqtts:// when the CA is trusted and refuses an untrusted certificate', async () => {
+    const certificate = selfSignedCertificate();
+    const tlsServer = await startScriptedServer(certificate);
+    try {
+      await assert.rejects(connect(tlsServer.url, { reconnect: false }), /self[- ]signed/i);
+      const connecting = connect(`mqtts://localhost:${tlsServer.port}`, {
+        reconnect: false,
+        ca: certificate.cert,
+      });
+      // The refused attempt never completed its handshake, so this is the first secure connection.
+      const peer = await tlsServer.accept();
+      await peer.expect('connect');
+      peer.send({ type: 'connack', sessionPresent: false, reasonCode: 0 });
+      const client = await connecting;
+      const published = client.publish('over/tls', 'secret', { qos: 1 });
+      const publish = await peer.expect('publish');
+      assert.equal(publish.payload.toString(), 'secret');
+      peer.send({ type: 'puback', packetId: publish.packetId ?? 0 });
+      await published;
+      await client.end({ timeoutMs: 200 });
+    } finally {
+      await tlsServer.stop();
+    }
   });
 });

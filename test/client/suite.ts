@@ -6,8 +6,15 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import mqtt from 'mqtt';
-import { Client, type ClientEvent, type ClientOptions, connect, type Message, type Subscription } from '../../src/client/index.js';
 import { dropConnection, testHooks } from '../../src/client/client.js';
+import {
+  type Client,
+  type ClientEvent,
+  type ClientOptions,
+  connect,
+  type Message,
+  type Subscription,
+} from '../../src/client/index.js';
 import { MqttError } from '../../src/packets/errors.js';
 import type { Packet } from '../../src/packets/types.js';
 
@@ -61,7 +68,11 @@ async function nextMessage(subscription: Subscription, ms = WAIT_MS): Promise<Me
 }
 
 /** Waits for the first event matching `predicate`. */
-function waitForEvent(client: Client, predicate: (event: ClientEvent) => boolean, ms = WAIT_MS): Promise<ClientEvent> {
+function waitForEvent(
+  client: Client,
+  predicate: (event: ClientEvent) => boolean,
+  ms = WAIT_MS,
+): Promise<ClientEvent> {
   return within(
     new Promise<ClientEvent>((resolve) => {
       const remove = client.onEvent((event) => {
@@ -120,12 +131,15 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       const secured = await startBroker({ allowAnonymous: false, users: { alice: 'secret' } });
       t.after(() => secured.stop());
       for (const protocolVersion of [4, 5] as const) {
-        await assert.rejects(connect(secured.url, { protocolVersion, reconnect: false }), (error: unknown) => {
-          assert.ok(error instanceof MqttError);
-          // v5 sends the code; the v3 return codes 4/5 map to 0x86/0x87.
-          assert.ok([0x86, 0x87].includes(error.reasonCode), `reason 0x${error.reasonCode.toString(16)}`);
-          return true;
-        });
+        await assert.rejects(
+          connect(secured.url, { protocolVersion, reconnect: false }),
+          (error: unknown) => {
+            assert.ok(error instanceof MqttError);
+            // v5 sends the code; the v3 return codes 4/5 map to 0x86/0x87.
+            assert.ok([0x86, 0x87].includes(error.reasonCode), `reason 0x${error.reasonCode.toString(16)}`);
+            return true;
+          },
+        );
         const client = await open(t, { protocolVersion, username: 'alice', password: 'secret' }, secured.url);
         assert.equal(client.status, 'connected');
       }
@@ -187,7 +201,11 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       const topic = uniqueTopic('props');
       const sub = await client.subscribe(topic, { qos: 1 });
       const properties = {
-        userProperties: [['a', '1'], ['a', '2'], ['b', 'x']] as [string, string][],
+        userProperties: [
+          ['a', '1'],
+          ['a', '2'],
+          ['b', 'x'],
+        ] as [string, string][],
         contentType: 'text/plain',
         responseTopic: 'reply/here',
         correlationData: Buffer.from([1, 2, 3]),
@@ -245,7 +263,9 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
         if (packet.type === 'puback' || packet.type === 'pubcomp') outstanding--;
       };
       const topic = uniqueTopic('window');
-      const all = Array.from({ length: 12 }, (_, i) => client.publish(topic, `${i}`, { qos: i % 2 === 0 ? 1 : 2 }));
+      const all = Array.from({ length: 12 }, (_, i) =>
+        client.publish(topic, `${i}`, { qos: i % 2 === 0 ? 1 : 2 }),
+      );
       assert.ok(client.inflightCount <= 2);
       await within(Promise.all(all));
       assert.equal(peak, 2);
@@ -364,7 +384,9 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       await waitForEvent(client, (e) => e.type === 'connected');
       await publisher.publish(topic, 'sentinel', { qos: 2 });
       assert.equal((await nextMessage(sub)).payload.toString(), 'sentinel');
-      const received = log.received.filter((p) => p.type === 'publish' && p.payload.toString() === 'exactly once');
+      const received = log.received.filter(
+        (p) => p.type === 'publish' && p.payload.toString() === 'exactly once',
+      );
       assert.equal(received.length, 2, 'the broker redelivered the message');
       await client.end({ sessionExpiryInterval: 0 });
     });
@@ -388,7 +410,9 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       const message = await nextMessage(sub);
       assert.equal(message.payload.toString(), 'after restart');
       assert.deepEqual(
-        log.sent.filter((p) => p.type === 'subscribe').map((p) => p.type === 'subscribe' && p.subscriptions[0]?.topicFilter),
+        log.sent
+          .filter((p) => p.type === 'subscribe')
+          .map((p) => p.type === 'subscribe' && p.subscriptions[0]?.topicFilter),
         [topic],
       );
     });
@@ -402,7 +426,8 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       const event = await disconnected;
       assert.equal(event.type, 'disconnected');
       // A broker sending DISCONNECT must use 0x8E Session taken over (mosquitto 2.0.11 just closes).
-      if (event.type === 'disconnected' && event.reason instanceof MqttError) assert.equal(event.reason.reasonCode, 0x8e);
+      if (event.type === 'disconnected' && event.reason instanceof MqttError)
+        assert.equal(event.reason.reasonCode, 0x8e);
       await closed;
       assert.equal(first.status, 'closed');
     });
@@ -440,14 +465,19 @@ export function runClientSuite(name: string, startBroker: BrokerFactory): void {
       await theirs.subscribeAsync(toThem, { qos: 1 });
       const sub = await ours.subscribe(toUs, { qos: 1 });
       const received = new Promise<{ topic: string; payload: Buffer; user: unknown }>((resolve) => {
-        theirs.once('message', (topic, payload, packet) => resolve({ topic, payload, user: packet.properties?.userProperties }));
+        theirs.once('message', (topic, payload, packet) =>
+          resolve({ topic, payload, user: packet.properties?.userProperties }),
+        );
       });
       await ours.publish(toThem, 'hello MQTT.js', { qos: 1, properties: { userProperties: [['k', 'v']] } });
       const atThem = await within(received);
       assert.equal(atThem.topic, toThem);
       assert.equal(atThem.payload.toString(), 'hello MQTT.js');
       assert.deepEqual({ ...(atThem.user as object) }, { k: 'v' });
-      await theirs.publishAsync(toUs, 'hello Starling', { qos: 2, properties: { contentType: 'text/plain' } });
+      await theirs.publishAsync(toUs, 'hello Starling', {
+        qos: 2,
+        properties: { contentType: 'text/plain' },
+      });
       const atUs = await nextMessage(sub);
       assert.equal(atUs.payload.toString(), 'hello Starling');
       assert.equal(atUs.qos, 1);

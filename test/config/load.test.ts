@@ -3,8 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { authHookFromConfig } from '../../src/config/auth.js';
+import { authFromConfig } from '../../src/config/auth.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import type { Hook } from '../../src/hooks/types.js';
 import type { ConnectPacket } from '../../src/packets/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-config-'));
@@ -193,7 +194,7 @@ describe('loadConfig', () => {
   });
 });
 
-describe('authHookFromConfig', () => {
+describe('authFromConfig', () => {
   const connect = (username?: string, password?: string): ConnectPacket => ({
     type: 'connect',
     protocolName: 'MQTT',
@@ -204,22 +205,43 @@ describe('authHookFromConfig', () => {
     ...(username === undefined ? {} : { username }),
     ...(password === undefined ? {} : { password: Buffer.from(password) }),
   });
-  type AuthHook = ReturnType<typeof authHookFromConfig>;
-  const check = (hook: AuthHook, packet: ConnectPacket): unknown =>
-    hook?.onConnectAuthenticate?.({} as never, packet);
+  const client = (listener: string, remoteAddress = '10.0.0.9') =>
+    ({ listener, remoteAddress, inline: false }) as never;
+  const allows = async (
+    hooks: readonly Hook[],
+    listener: string,
+    packet: ConnectPacket,
+    address?: string,
+  ) => {
+    for (const hook of hooks)
+      if (await hook.onConnectAuthenticate?.(client(listener, address), packet)) return true;
+    return false;
+  };
+  const HASH =
+    '$scrypt$N=16384,r=8,p=1$361IJog1APeDiizyclKvZw==$XQLdApQh04OOO+Yz10sBUn4S9Vq9+rCLqNvFYYwysfY='; // 'change-me'
 
-  test('no users and anonymous allowed: no hook at all', () => {
-    assert.equal(authHookFromConfig({}), undefined);
+  test('nothing configured: loopback and Unix socket clients only, with a warning', async () => {
+    const setup = await authFromConfig({}, [{ type: 'tcp', port: 1883 }]);
+    assert.match(setup.warning ?? '', /loopback/);
+    assert.equal(await allows(setup.hooks, 'tcp', connect(), '127.0.0.1'), true);
+    assert.equal(await allows(setup.hooks, 'tcp', connect(), '10.0.0.9'), false);
   });
 
-  test('users are checked; anonymous follows allowAnonymous', () => {
-    const strict = authHookFromConfig({ users: [{ username: 'u', password: 'p' }] });
-    assert.equal(check(strict, connect('u', 'p')), true);
-    assert.equal(check(strict, connect('u', 'wrong')), false);
-    assert.equal(check(strict, connect('x', 'p')), false);
-    assert.equal(check(strict, connect()), false);
-    const open = authHookFromConfig({ allowAnonymous: true, users: [{ username: 'u', password: 'p' }] });
-    assert.equal(check(open, connect()), true);
-    assert.equal(check(open, connect('u', 'wrong')), false);
+  test('users are checked against scrypt hashes; anonymous follows the listener, then auth.anonymous', async () => {
+    const users = [{ username: 'u', password: HASH }];
+    const listeners = [
+      { type: 'tcp', port: 1883, allowAnonymous: true },
+      { type: 'ws', port: 8080 },
+    ] as const;
+    const setup = await authFromConfig({ users }, [...listeners]);
+    assert.equal(await allows(setup.hooks, 'tcp', connect('u', 'change-me')), true);
+    assert.equal(await allows(setup.hooks, 'tcp', connect('u', 'wrong')), false);
+    assert.equal(await allows(setup.hooks, 'tcp', connect()), true, 'anonymous allowed on tcp');
+    assert.equal(await allows(setup.hooks, 'ws', connect()), false, 'anonymous refused on ws');
+    const open = await authFromConfig({ users, anonymous: true }, [
+      { type: 'ws', port: 8080, allowAnonymous: false },
+    ]);
+    assert.equal(await allows(open.hooks, 'ws', connect()), false, 'the listener says no');
+    assert.equal(await allows(open.hooks, 'other', connect()), true, 'auth.anonymous for the rest');
   });
 });
