@@ -34,6 +34,9 @@ const { values } = parseArgs({
   },
 });
 
+// Exit through process.exit so the launcher's exit cleanups stop any broker still running.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+
 const quick = values.quick === true;
 const repeat = Math.max(1, Math.min(20, Number(values.repeat) || 1));
 const limits: RunLimits = {
@@ -53,12 +56,15 @@ if (brokers.includes('mosquitto') && mosquittoBinary === undefined) {
 }
 
 const filters = values.only?.split(',').map((f) => f.trim()) ?? [];
+const allNames = workloads(quick).map((w) => w.name);
+// An exact name selects only that workload (`pairs-qos1-n10` is also a prefix of `pairs-qos1-n100`).
 const selected = workloads(quick).filter(
-  (w) => filters.length === 0 || filters.some((f) => w.name === f || w.name.startsWith(f)),
+  (w) =>
+    filters.length === 0 ||
+    filters.some((f) => w.name === f || (!allNames.includes(f) && w.name.startsWith(f))),
 );
 if (selected.length === 0) {
-  const names = workloads(quick).map((w) => w.name);
-  throw new Error(`--only matched no workload; workloads: ${names.join(', ')}`);
+  throw new Error(`--only matched no workload; workloads: ${allNames.join(', ')}`);
 }
 
 const profileDir = values.profile === undefined ? undefined : resolve(values.profile);

@@ -37,6 +37,15 @@ const STOP_GRACE_MS = 3_000;
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const EXT = FROM_SOURCE ? '.ts' : '.js';
 
+/**
+ * Synchronous cleanups for brokers still running when this process exits (Ctrl-C, a crash), so no
+ * broker process or temp config outlives the benchmark.
+ */
+const exitCleanups = new Set<() => void>();
+process.on('exit', () => {
+  for (const cleanup of exitCleanups) cleanup();
+});
+
 /** Whether a Mosquitto binary is on the PATH. */
 export function mosquittoPath(): string | undefined {
   try {
@@ -132,11 +141,14 @@ async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${stderr()}`);
   }
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  exitCleanups.add(removeDir);
   const broker = running('mosquitto', child, port, stderr);
   const stop = broker.stop;
   broker.stop = async () => {
     await stop();
-    rmSync(dir, { recursive: true, force: true });
+    removeDir();
+    exitCleanups.delete(removeDir);
   };
   return broker;
 }
@@ -144,9 +156,14 @@ async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
 function running(name: BrokerName, child: ChildProcess, port: number, stderr: () => string): RunningBroker {
   let exited = false;
   let stopping = false;
+  const kill = (): void => {
+    child.kill('SIGKILL');
+  };
+  exitCleanups.add(kill);
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {
       exited = true;
+      exitCleanups.delete(kill);
       resolve();
     }),
   );

@@ -23,7 +23,7 @@ import {
   subscribeInline,
   type Unsubscribe,
 } from './inline-client.js';
-import { createMessage, isExpired, type Message } from './message.js';
+import { createMessage, detached, isExpired, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { Session, type SessionSubscription } from './session.js';
 import { BrokerStats } from './stats.js';
@@ -421,7 +421,8 @@ export class Broker {
     if (message.payload.length === 0) {
       this.index.setRetained(message.topic, undefined);
     } else {
-      this.index.setRetained(message.topic, message.retain ? message : { ...message, retain: true });
+      const kept = detached(message);
+      this.index.setRetained(message.topic, kept.retain ? kept : { ...kept, retain: true });
     }
     for (const hook of this.hooks.on.onRetainMessage) hook.onRetainMessage(message);
   }

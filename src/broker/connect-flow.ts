@@ -3,6 +3,7 @@ import { MqttError } from '../packets/errors.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
 import type { Connection } from './connection.js';
+import { ownBytes } from './message.js';
 
 const NEVER_EXPIRES = 0xffffffff;
 
@@ -40,7 +41,8 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
   }
   conn.clientId = clientId;
   broker.checkConnectionLimits(conn);
-  conn.will = packet.will;
+  // The will lives as long as the connection: it must not pin the chunk the CONNECT arrived in.
+  conn.will = packet.will === undefined ? undefined : { ...packet.will, payload: ownBytes(packet.will.payload) };
   if (v5) {
     const p = packet.properties;
     // [MQTT-3.1.2-?] Receive Maximum of the client bounds our QoS 1/2 sends in flight.

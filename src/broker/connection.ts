@@ -78,6 +78,7 @@ export class Connection implements ClientInfo, SessionLink {
   /** Whether the client allows reason strings and user properties on acks (v5 Request Problem Information). */
   problemInformation = true;
   private backlog: Packet[] = [];
+  private receivedAny = false;
   private busy = false;
   private disconnectInfo: DisconnectInfo | undefined;
 
@@ -122,14 +123,12 @@ export class Connection implements ClientInfo, SessionLink {
     this.lastActivity = Date.now();
     this.broker.stats.bytesReceived += chunk.length;
     // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
-    if (
-      this.connect === undefined &&
-      this.parser.bufferedBytes === 0 &&
-      chunk.length > 0 &&
-      (chunk[0] as number) >> 4 !== 1
-    ) {
-      this.close();
-      return;
+    if (!this.receivedAny && chunk.length > 0) {
+      this.receivedAny = true;
+      if ((chunk[0] as number) >> 4 !== 1) {
+        this.close();
+        return;
+      }
     }
     try {
       this.parser.push(chunk, (packet) => this.onPacket(packet));

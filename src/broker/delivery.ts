@@ -1,7 +1,7 @@
 import type { DropReason } from '../hooks/types.js';
 import type { QoS } from '../packets/types.js';
 import type { Broker } from './broker.js';
-import { isExpired, type Message } from './message.js';
+import { detached, isExpired, type Message } from './message.js';
 import type { Outbound, Session, SessionLink } from './session.js';
 
 /**
@@ -56,7 +56,9 @@ export function deliver(
 }
 
 function enqueue(broker: Broker, session: Session, out: Outbound): boolean {
-  if (session.enqueue(out, broker.options.maxQueuedMessages, broker.options.maxQueuedBytes)) return true;
+  // Queued messages may wait long: they must not pin the socket chunk their payload was parsed from.
+  const kept = session.link === undefined ? { ...out, message: detached(out.message) } : out;
+  if (session.enqueue(kept, broker.options.maxQueuedMessages, broker.options.maxQueuedBytes)) return true;
   drop(broker, session, out.message, 'queue-full');
   return false;
 }

@@ -91,3 +91,26 @@ export function remainingExpirySeconds(message: Message, now: number): number | 
 export function isExpired(message: Message, now: number): boolean {
   return message.expiresAt !== undefined && message.expiresAt <= now;
 }
+
+/**
+ * Parsed payloads are views of the socket chunk they arrived in. A message kept for long (retained, queued
+ * for an offline client, a will) gets bytes of its own when the view is much smaller than the chunk, so a
+ * 10-byte retained message never pins a 64 KiB read buffer.
+ */
+export function ownBytes(buffer: Buffer): Buffer {
+  if (buffer.buffer.byteLength <= buffer.length * 2 + 1024) return buffer;
+  return Buffer.from(buffer);
+}
+
+/** The message itself, or a copy whose payload (and correlation data) own their bytes. */
+export function detached(message: Message): Message {
+  const payload = ownBytes(message.payload);
+  const correlation = message.properties?.correlationData;
+  const ownCorrelation = correlation === undefined ? undefined : ownBytes(correlation);
+  if (payload === message.payload && ownCorrelation === correlation) return message;
+  const properties =
+    message.properties === undefined || ownCorrelation === undefined
+      ? message.properties
+      : { ...message.properties, correlationData: ownCorrelation };
+  return { ...message, payload, properties };
+}

@@ -17,7 +17,7 @@ import { Outbound } from './outbound.js';
 import { backoffDelay, shouldReconnect } from './reconnect.js';
 import { checkSubscribe, publishProblem, subscribePacket, unsubscribePacket } from './requests.js';
 import { Subscription, type SubscriptionOwner } from './subscription.js';
-import { openTransport } from './transport.js';
+import { openTransport, type Transport } from './transport.js';
 import type {
   ClientEvent,
   ClientOptions,
@@ -165,6 +165,10 @@ export class Client implements SubscriptionOwner {
    * Subscribes to one or more topic filters; resolves after SUBACK with a {@link Subscription}, an async
    * iterable of the matching messages. Rejects with an MqttError when a filter is refused (its SUBACK code;
    * the other filters of the call are then unsubscribed again) or invalid (0x8F).
+   *
+   * Across reconnects: when the server resumes the session (Session Present 1) it still holds the
+   * subscriptions and nothing is sent; when it does not, the active subscriptions are subscribed again
+   * with their original options before anything else is sent.
    */
   async subscribe(filter: string | readonly string[], options: SubscribeOptions = {}): Promise<Subscription> {
     if (this.state === 'closing' || this.state === 'closed') throw closedError();
@@ -333,7 +337,7 @@ export class Client implements SubscriptionOwner {
 
   /** One attempt: open the transport, send CONNECT, await CONNACK (with enhanced auth in between). */
   private async establish(): Promise<void> {
-    const { endpoint, connectTimeoutMs, raw, protocolVersion } = this.resolved;
+    const { endpoint, connectTimeoutMs, raw } = this.resolved;
     const controller = new AbortController();
     this.connectAbort = controller;
     const timer = setTimeout(
@@ -346,20 +350,7 @@ export class Client implements SubscriptionOwner {
         transport.destroy();
         throw toError(controller.signal.reason);
       }
-      let conn: Connection | undefined;
-      const events: ConnectionEvents = {
-        packet: (packet) => this.onPacket(conn as Connection, packet),
-        drain: () => this.resolveDrain(),
-        closed: (reason) => this.onConnectionClosed(conn as Connection, reason),
-      };
-      const current = new Connection(
-        transport,
-        protocolVersion,
-        raw.maximumPacketSize,
-        events,
-        this[testHooks],
-      );
-      conn = current;
+      const current = this.openConnection(transport);
       this.connection = current;
       await new Promise<void>((resolve, reject) => {
         this.handshake = { resolve, reject };
@@ -377,6 +368,23 @@ export class Client implements SubscriptionOwner {
       if (this.connectAbort === controller) this.connectAbort = undefined;
       this.handshake = undefined;
     }
+  }
+
+  /**
+   * Wraps a transport in a Connection reporting to this client. A method of its own so that the event
+   * closures capture only the connection, not the scope of a connect attempt (which would keep its
+   * AbortController and timers alive as long as the connection).
+   */
+  private openConnection(transport: Transport): Connection {
+    let conn: Connection | undefined;
+    const events: ConnectionEvents = {
+      packet: (packet) => this.onPacket(conn as Connection, packet),
+      drain: () => this.resolveDrain(),
+      closed: (reason) => this.onConnectionClosed(conn as Connection, reason),
+    };
+    const { protocolVersion, raw } = this.resolved;
+    conn = new Connection(transport, protocolVersion, raw.maximumPacketSize, events, this[testHooks]);
+    return conn;
   }
 
   private onPacket(conn: Connection, packet: Packet): void {

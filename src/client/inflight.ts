@@ -44,7 +44,7 @@ export class Inflight {
 
   /**
    * A non-zero packet identifier no unacknowledged packet of ours uses [MQTT-2.2.1-3] (3.1.1:
-   * [MQTT-2.3.1-1]), or undefined when all 65535 are taken.
+   * [MQTT-2.3.1-2]), or undefined when all 65535 are taken.
    */
   allocateId(): number | undefined {
     if (this.sent.size >= MAX_PACKET_ID) return undefined;

@@ -7,6 +7,7 @@ import { checkFirstByte, type FixedHeader, parseFixedHeader } from './fixed-head
 import { PacketReader } from './primitives.js';
 import { readProperties } from './properties.js';
 import { ReasonCode } from './reason-codes.js';
+import { TopicNameCache } from './topic.js';
 import type {
   AuthPacket,
   ConnackPacket,
@@ -24,6 +25,9 @@ import type {
   WillMessage,
 } from './types.js';
 import { checkReasonCode, checkReceivedPacketId } from './validate.js';
+
+/** Recently decoded topic names, shared by every parser (topics repeat across connections). */
+const topicCache = new TopicNameCache(256);
 
 /** Decoding is synchronous and never re-entered, so one reader serves every packet. */
 const reader = new PacketReader();
@@ -136,11 +140,12 @@ function decodeConnect(r: PacketReader): ConnectPacket {
   const hasPassword = (flags & 0x40) !== 0;
   const hasUsername = (flags & 0x80) !== 0;
   if (!willFlag) {
-    // [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15] (same ids in 3.1.1)
+    // Will QoS 0 without the will flag: [MQTT-3.1.2-11] (3.1.1 [MQTT-3.1.2-11] [MQTT-3.1.2-13]).
     if (willQoS !== 0) throw MqttError.malformed('will QoS set without the will flag');
+    // Will Retain 0 without the will flag: [MQTT-3.1.2-13] (3.1.1 [MQTT-3.1.2-15]).
     if (willRetain) throw MqttError.malformed('will retain set without the will flag');
   } else if (willQoS === 3) {
-    throw MqttError.malformed('will QoS 3'); // [MQTT-3.1.2-14] (3.1.1 [MQTT-3.1.2-14])
+    throw MqttError.malformed('will QoS 3'); // [MQTT-3.1.2-12] (3.1.1 [MQTT-3.1.2-14])
   }
   if (hasPassword && !hasUsername && protocolVersion < 5) {
     // 3.1.1 [MQTT-3.1.2-22]; MQTT 5 allows a password without a user name (3.1.2.9).
@@ -148,6 +153,10 @@ function decodeConnect(r: PacketReader): ConnectPacket {
   }
   const keepalive = r.readUint16('keep alive');
   const properties = protocolVersion === 5 ? readProperties(r, 'connect') : undefined;
+  if (properties?.authenticationData !== undefined && properties.authenticationMethod === undefined) {
+    // 3.1.2.11.10: "It is a Protocol Error to include Authentication Data if there is no Authentication Method".
+    throw MqttError.protocol('authentication data without an authentication method');
+  }
   const packet: ConnectPacket = {
     type: 'connect',
     protocolName,
@@ -158,7 +167,7 @@ function decodeConnect(r: PacketReader): ConnectPacket {
   };
   if (properties !== undefined) packet.properties = properties;
   if (willFlag) {
-    // [MQTT-3.1.2-9] will properties (v5), topic and payload are present when the will flag is set.
+    // [MQTT-3.1.2-9]: will properties (v5), topic and payload are present when the will flag is set.
     const willProperties = protocolVersion === 5 ? readProperties(r, 'will') : undefined;
     const will: WillMessage = {
       topic: r.readUtf8('will topic'),
@@ -169,8 +178,8 @@ function decodeConnect(r: PacketReader): ConnectPacket {
     if (willProperties !== undefined) will.properties = willProperties;
     packet.will = will;
   }
-  // [MQTT-3.1.2-18]..[MQTT-3.1.2-21]: fields present exactly when flagged; extra bytes are refused
-  // by the trailing-bytes check, missing ones by the reader bound.
+  // Fields present exactly when flagged ([MQTT-3.1.2-16]..[MQTT-3.1.2-19]; 3.1.1 [MQTT-3.1.2-18]..
+  // [MQTT-3.1.2-21]): extra bytes are refused by the trailing-bytes check, missing ones by the reader.
   if (hasUsername) packet.username = r.readUtf8('user name');
   if (hasPassword) packet.password = r.readBinary('password');
   return packet;
@@ -178,7 +187,8 @@ function decodeConnect(r: PacketReader): ConnectPacket {
 
 function decodeConnack(r: PacketReader, version: ProtocolVersionNumber): ConnackPacket {
   const flags = r.readByte('connect acknowledge flags');
-  if ((flags & 0xfe) !== 0) throw MqttError.malformed('CONNACK reserved flags set'); // [MQTT-3.2.2-1]
+  // [MQTT-3.2.2-1] (3.1.1: section 3.2.2.1, no statement id).
+  if ((flags & 0xfe) !== 0) throw MqttError.malformed('CONNACK reserved flags set');
   const reasonCode = r.readByte('connect reason code');
   const packet: ConnackPacket = { type: 'connack', sessionPresent: flags === 1, reasonCode };
   if (version === 5) {
@@ -192,14 +202,28 @@ function decodeConnack(r: PacketReader, version: ProtocolVersionNumber): Connack
 
 function decodePublish(firstByte: number, r: PacketReader, version: ProtocolVersionNumber): PublishPacket {
   const qos = ((firstByte >>> 1) & 3) as QoS;
-  const topic = r.readUtf8('topic name'); // [MQTT-3.3.2-1]
+  // A topic seen recently comes from the cache: same bytes, already validated, no new string.
+  const buf = r.buf;
+  const topicStart = r.pos + 2;
+  const topicBytes = topicStart <= r.end ? (buf[topicStart - 2]! << 8) | buf[topicStart - 1]! : 0;
+  const cached = topicStart + topicBytes <= r.end ? topicCache.get(buf, topicStart, topicBytes) : undefined;
+  let topic: string;
+  if (cached === undefined) {
+    topic = r.readUtf8('topic name'); // [MQTT-3.3.2-1]
+  } else {
+    topic = cached;
+    r.pos = topicStart + topicBytes;
+  }
   let packetId: number | undefined;
   if (qos > 0) {
     packetId = r.readUint16('packet identifier');
     checkReceivedPacketId(packetId);
   }
   const properties = version === 5 ? readProperties(r, 'publish') : undefined;
-  checkTopicName(topic, properties !== undefined && properties.topicAlias !== undefined, version);
+  if (cached === undefined) {
+    checkTopicName(topic, properties !== undefined && properties.topicAlias !== undefined, version);
+    topicCache.set(buf, topicStart, topicBytes, topic);
+  }
   const packet: PublishPacket = {
     type: 'publish',
     topic,

@@ -55,14 +55,8 @@ function bodyOffset(remainingLength: number): number {
  */
 export function encode(packet: Packet, version: ProtocolVersionNumber): Buffer {
   switch (packet.type) {
-    case 'publish': {
-      const { header, payload } = encodePublish(packet, version);
-      if (payload.length === 0) return header;
-      const buf = Buffer.allocUnsafe(header.length + payload.length);
-      header.copy(buf, 0);
-      payload.copy(buf, header.length);
-      return buf;
-    }
+    case 'publish':
+      return encodePublishWhole(packet, version);
     case 'connect':
       return encodeConnect(packet, version);
     case 'connack':
@@ -98,10 +92,13 @@ export function encode(packet: Packet, version: ProtocolVersionNumber): Buffer {
 }
 
 /**
- * Encode a PUBLISH as its header (fixed header, topic, packet identifier, properties) and its payload
- * by reference, so a payload fanned out to many subscribers is never copied.
+ * Length of the variable header of a PUBLISH, validating the packet. The property list length it
+ * computed is left in `measuredPropsLength` for writePublishHeader, which always runs right after
+ * (encoding is synchronous), so the properties are measured only once.
  */
-export function encodePublish(packet: PublishPacket, version: ProtocolVersionNumber): EncodedPublish {
+let measuredPropsLength = 0;
+
+function measurePublish(packet: PublishPacket, version: ProtocolVersionNumber): number {
   const { qos, topic, properties } = packet;
   checkQoSToEncode(qos, 'PUBLISH QoS');
   if (qos === 0 && packet.dup) throw MqttError.malformed('PUBLISH with QoS 0 must not set DUP'); // [MQTT-3.3.1-2]
@@ -114,30 +111,62 @@ export function encodePublish(packet: PublishPacket, version: ProtocolVersionNum
   } else if (topic.includes('+') || topic.includes('#')) {
     throw new MqttError(ReasonCode.TopicNameInvalid, `topic name with wildcard: ${topic}`); // [MQTT-3.3.2-2]
   }
-  let variableLength = 2 + topicLength;
-  let packetId = 0;
+  let length = 2 + topicLength;
   if (qos > 0) {
-    packetId = checkPacketIdToEncode(packet.packetId, 'PUBLISH');
-    variableLength += 2;
+    checkPacketIdToEncode(packet.packetId, 'PUBLISH');
+    length += 2;
   }
-  let propsLength = 0;
   if (version === 5) {
-    propsLength = propertiesLength(properties, 'publish');
-    variableLength += propertiesSize(propsLength);
+    measuredPropsLength = properties === undefined ? 0 : propertiesLength(properties, 'publish');
+    length += propertiesSize(measuredPropsLength);
   }
-  const payload = packet.payload;
-  const remainingLength = variableLength + payload.length;
-  const headerLength = fixedHeaderLength(remainingLength);
-  const header = Buffer.allocUnsafe(headerLength + variableLength);
+  return length;
+}
+
+/** Write the fixed header and variable header of a PUBLISH measured by measurePublish; returns the offset after them. */
+function writePublishHeader(
+  buf: Buffer,
+  packet: PublishPacket,
+  version: ProtocolVersionNumber,
+  remainingLength: number,
+): number {
+  const qos = packet.qos;
   let offset = writeFixedHeader(
-    header,
+    buf,
     0x30 | (packet.dup ? 8 : 0) | (qos << 1) | (packet.retain ? 1 : 0),
     remainingLength,
   );
-  offset = writeUtf8(header, offset, topic);
-  if (qos > 0) offset = writeUint16(header, offset, packetId);
-  if (version === 5) writeProperties(header, offset, properties, propsLength);
+  offset = writeUtf8(buf, offset, packet.topic);
+  if (qos > 0) offset = writeUint16(buf, offset, packet.packetId!);
+  if (version === 5) {
+    if (measuredPropsLength === 0) buf[offset++] = 0;
+    else offset = writeProperties(buf, offset, packet.properties, measuredPropsLength);
+  }
+  return offset;
+}
+
+/**
+ * Encode a PUBLISH as its header (fixed header, topic, packet identifier, properties) and its payload
+ * by reference, so a payload fanned out to many subscribers is never copied.
+ */
+export function encodePublish(packet: PublishPacket, version: ProtocolVersionNumber): EncodedPublish {
+  const variableLength = measurePublish(packet, version);
+  const payload = packet.payload;
+  const remainingLength = variableLength + payload.length;
+  const header = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + variableLength);
+  writePublishHeader(header, packet, version, remainingLength);
   return { header, payload };
+}
+
+/** A whole PUBLISH in one buffer: header written in place, payload copied after it. */
+function encodePublishWhole(packet: PublishPacket, version: ProtocolVersionNumber): Buffer {
+  const variableLength = measurePublish(packet, version);
+  const payload = packet.payload;
+  const remainingLength = variableLength + payload.length;
+  const buf = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + remainingLength);
+  const offset = writePublishHeader(buf, packet, version, remainingLength);
+  buf.set(payload, offset);
+  return buf;
 }
 
 function encodeConnect(packet: ConnectPacket, version: ProtocolVersionNumber): Buffer {

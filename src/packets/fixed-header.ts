@@ -59,9 +59,7 @@ export function checkFirstByte(firstByte: number, version: ProtocolVersionNumber
   const type = firstByte >>> 4;
   const flags = firstByte & 0x0f;
   if (type === 0) throw MqttError.malformed('packet type 0 is reserved');
-  if (type === 15 && version < 5) {
-    throw new MqttError(ReasonCode.MalformedPacket, 'AUTH packet is not defined before MQTT 5');
-  }
+  if (type === 15 && version < 5) throw MqttError.malformed('AUTH packet is not defined before MQTT 5');
   const required = REQUIRED_FLAGS[type]!;
   if (required >= 0) {
     if (flags !== required) {

@@ -58,7 +58,8 @@ export class PacketParser {
 
   /**
    * Feed a chunk of any size; calls onPacket for each whole packet, in order. Throws MqttError on the
-   * first violation; the connection is then closed.
+   * first violation; the connection is then closed. An exception thrown by onPacket propagates and
+   * likewise leaves the parser unusable.
    */
   push(chunk: Buffer, onPacket: (packet: Packet) => void): void {
     const end = chunk.length;

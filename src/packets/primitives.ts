@@ -58,10 +58,22 @@ export function writeUint32(buf: Buffer, offset: number, value: number): number 
 }
 
 /**
+ * Strings up to this many UTF-16 code units are measured and written by a JS loop when they are
+ * ASCII (topics, client ids, property names usually are): cheaper than a call into the native encoder.
+ */
+const SHORT_STRING = 48;
+
+/**
  * Byte length of a string as UTF-8, refusing strings too long for the 2-byte length prefix
  * ([MQTT-1.5.4-1] strings are at most 65,535 bytes; topics: [MQTT-4.7.3-3]).
  */
 export function utf8Length(value: string, field: string): number {
+  const units = value.length;
+  if (units <= SHORT_STRING) {
+    let i = 0;
+    while (i < units && value.charCodeAt(i) < 0x80) i++;
+    if (i === units) return units;
+  }
   const length = Buffer.byteLength(value, 'utf8');
   if (length > MAX_UINT16) throw MqttError.malformed(`${field} is ${length} bytes, more than 65535`);
   return length;
@@ -79,10 +91,25 @@ export function binaryLength(value: Buffer, field: string): number {
  * so the bytes fit; the prefix is filled from what was written, which saves a second length scan.
  */
 export function writeUtf8(buf: Buffer, offset: number, value: string): number {
-  const written = value.length === 0 ? 0 : buf.write(value, offset + 2, 'utf8');
+  const units = value.length;
+  const start = offset + 2;
+  if (units <= SHORT_STRING) {
+    let i = 0;
+    for (; i < units; i++) {
+      const c = value.charCodeAt(i);
+      if (c >= 0x80) break;
+      buf[start + i] = c;
+    }
+    if (i === units) {
+      buf[offset] = 0;
+      buf[offset + 1] = units;
+      return start + units;
+    }
+  }
+  const written = units === 0 ? 0 : buf.write(value, start, 'utf8');
   buf[offset] = written >>> 8;
   buf[offset + 1] = written & 0xff;
-  return offset + 2 + written;
+  return start + written;
 }
 
 /** Write Binary Data (length prefix + bytes). */

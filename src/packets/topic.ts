@@ -92,3 +92,48 @@ export function parseSharedFilter(filter: string): SharedFilter | undefined {
   if (slash < 0) return undefined;
   return { group: filter.slice(SHARE_PREFIX.length, slash), filter: filter.slice(slash + 1) };
 }
+
+/** Longest topic name, in bytes, kept by TopicNameCache. */
+const MAX_CACHED_TOPIC_BYTES = 128;
+
+/**
+ * A small direct-mapped cache of recently decoded ASCII topic names, used by the decoder. MQTT traffic
+ * repeats topics, and handing back the same string skips UTF-8 decoding, validation and a string
+ * allocation per PUBLISH. Only names that passed every decoder check are stored, so a hit needs no
+ * further checking; a hit compares every byte, so a collision only costs a miss.
+ */
+export class TopicNameCache {
+  private readonly slots: (string | undefined)[];
+  private readonly mask: number;
+
+  /** `size` must be a power of two. */
+  constructor(size: number) {
+    this.slots = new Array<string | undefined>(size).fill(undefined);
+    this.mask = size - 1;
+  }
+
+  private slot(buf: Buffer, start: number, length: number): number {
+    return (
+      (length + buf[start]! * 31 + buf[start + (length >>> 1)]! * 7 + buf[start + length - 1]! * 131) &
+      this.mask
+    );
+  }
+
+  /** The cached name equal to bytes [start, start + length), or undefined. */
+  get(buf: Buffer, start: number, length: number): string | undefined {
+    if (length === 0 || length > MAX_CACHED_TOPIC_BYTES) return undefined;
+    const cached = this.slots[this.slot(buf, start, length)];
+    if (cached === undefined || cached.length !== length) return undefined;
+    for (let i = 0; i < length; i++) {
+      if (cached.charCodeAt(i) !== buf[start + i]) return undefined;
+    }
+    return cached;
+  }
+
+  /** Remember a valid topic name decoded from bytes [start, start + length), when it is short ASCII. */
+  set(buf: Buffer, start: number, length: number, topic: string): void {
+    // One UTF-16 unit per byte means every byte was ASCII, so charCodeAt compares with bytes in get().
+    if (length === 0 || length > MAX_CACHED_TOPIC_BYTES || topic.length !== length) return;
+    this.slots[this.slot(buf, start, length)] = topic;
+  }
+}

@@ -1,9 +1,17 @@
 /**
- * Writing packets to a stream. A PUBLISH goes out as its small header Buffer followed by the payload
- * Buffer by reference, corked so that both leave in one system call (writev) without a copy.
+ * Writing packets to a stream. A PUBLISH with a large payload goes out as its small header Buffer
+ * followed by the payload Buffer by reference, corked so both leave in one system call (writev)
+ * without a copy; a small payload is copied into one buffer instead, which is cheaper than a second
+ * write() through the stream machinery.
  */
 import { encode, encodePublish } from './encode.js';
 import type { Packet, ProtocolVersionNumber } from './types.js';
+
+/**
+ * Payloads up to this many bytes are copied into a single buffer. Measured on Node 20 with a
+ * Writable: one write of a copied packet is faster than two corked writes up to about 256-512 bytes.
+ */
+export const COPY_PAYLOAD_MAX_BYTES = 256;
 
 /** The part of a Writable (net.Socket, tls.TLSSocket, a WebSocket stream) the writer needs. */
 export interface CorkableWritable {
@@ -22,9 +30,10 @@ export function writePacket(
   packet: Packet,
   version: ProtocolVersionNumber,
 ): boolean {
-  if (packet.type !== 'publish') return stream.write(encode(packet, version));
+  if (packet.type !== 'publish' || packet.payload.length <= COPY_PAYLOAD_MAX_BYTES) {
+    return stream.write(encode(packet, version));
+  }
   const { header, payload } = encodePublish(packet, version);
-  if (payload.length === 0) return stream.write(header);
   stream.cork();
   try {
     stream.write(header);

@@ -239,3 +239,34 @@ describe('decode() whole-buffer checks', () => {
     assertMqttError(() => decode(Buffer.alloc(0), 4), ReasonCode.MalformedPacket);
   });
 });
+
+describe('topic name cache', () => {
+  const publishTo = (topic: string): Buffer =>
+    encode({ type: 'publish', topic, payload: Buffer.from('x'), qos: 0, retain: false, dup: false }, 4);
+
+  test('names sharing a cache slot (only byte 1 differs) are told apart', () => {
+    // The slot hashes length and bytes 0, length/2 and length-1, so these collide.
+    for (const topic of ['abcd', 'aXcd', 'abcd', 'a/cd', 'aXcd']) {
+      assert.equal((decode(publishTo(topic), 4) as PublishPacket).topic, topic);
+    }
+  });
+
+  test('a name that differs from a cached one by a wildcard or U+0000 is still refused', () => {
+    decode(publishTo('abcd'), 4);
+    const wildcard = Buffer.from(publishTo('abcd'));
+    wildcard[5] = 0x2b; // 'a+cd'
+    assertMqttError(() => decode(wildcard, 4), ReasonCode.TopicNameInvalid);
+    const nul = Buffer.from(publishTo('abcd'));
+    nul[5] = 0x00;
+    assertMqttError(() => decode(nul, 4), ReasonCode.MalformedPacket);
+  });
+
+  test('a cached name is returned for repeated packets and non-ASCII names decode correctly', () => {
+    const first = decode(publishTo('sensors/1/temp'), 4) as PublishPacket;
+    const second = decode(publishTo('sensors/1/temp'), 4) as PublishPacket;
+    assert.equal(second.topic, first.topic);
+    for (const topic of ['é/x', 'é/x', '€€', 'a€']) {
+      assert.equal((decode(publishTo(topic), 4) as PublishPacket).topic, topic);
+    }
+  });
+});

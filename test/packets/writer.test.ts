@@ -1,4 +1,7 @@
-/** writePacket: PUBLISH as header + payload by reference under cork(), other packets as one write. */
+/**
+ * writePacket: a PUBLISH with a large payload as header + payload by reference under cork(); small
+ * PUBLISH payloads and other packets as one write.
+ */
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -10,6 +13,7 @@ import {
   ReasonCode,
   writePacket,
 } from '../../src/packets/index.js';
+import { COPY_PAYLOAD_MAX_BYTES } from '../../src/packets/writer.js';
 import { assertMqttError, parseChunks } from './helpers.js';
 
 type Call = { op: 'cork' } | { op: 'uncork' } | { op: 'write'; chunk: Buffer };
@@ -33,7 +37,7 @@ class RecordingStream implements CorkableWritable {
 const publish: PublishPacket = {
   type: 'publish',
   topic: 'a/b',
-  payload: Buffer.from('payload bytes'),
+  payload: Buffer.alloc(COPY_PAYLOAD_MAX_BYTES + 1, 0x70),
   qos: 1,
   retain: false,
   dup: false,
@@ -60,11 +64,13 @@ describe('writePacket', () => {
     assert.equal(writePacket(stream, { type: 'pingreq' }, 5), false);
   });
 
-  test('a PUBLISH without payload is one write, no cork', () => {
-    const stream = new RecordingStream();
-    const empty: PublishPacket = { ...publish, payload: Buffer.alloc(0) };
-    writePacket(stream, empty, 5);
-    assert.deepEqual(stream.calls, [{ op: 'write', chunk: encode(empty, 5) }]);
+  test('a PUBLISH with a small or empty payload is one write of the whole packet, no cork', () => {
+    for (const size of [0, 1, COPY_PAYLOAD_MAX_BYTES]) {
+      const stream = new RecordingStream();
+      const small: PublishPacket = { ...publish, payload: Buffer.alloc(size, 0x61) };
+      writePacket(stream, small, 5);
+      assert.deepEqual(stream.calls, [{ op: 'write', chunk: encode(small, 5) }]);
+    }
   });
 
   test('other packets are one write of the encoded packet', () => {
@@ -92,6 +98,7 @@ describe('writePacket', () => {
     const stream = new PassThrough();
     const packets: Packet[] = [
       publish,
+      { ...publish, packetId: 11, payload: Buffer.from('small') },
       { type: 'pingreq' },
       { ...publish, packetId: 10, payload: Buffer.alloc(70_000, 1) },
       { type: 'puback', packetId: 3 },

@@ -1,0 +1,369 @@
+/**
+ * `bench keepalive`: opens N idle connections at a set rate, holds them with a keep-alive for a while and
+ * reports what a broker does with many quiet clients: connect latency, refusals, connections it drops,
+ * PINGRESP latency, and what the generator itself spent in memory and CPU.
+ */
+import { performance } from 'node:perf_hooks';
+import { parseEndpoint } from '../client/options.js';
+import type { ProtocolVersionNumber } from '../packets/types.js';
+import { LatencyHistogram } from './histogram.js';
+import { IdleConnection, type IdleConnectionObserver } from './idle-connection.js';
+import {
+  type ConnectionPlan,
+  describePlan,
+  planConnections,
+  readSystemLimits,
+  type SystemLimits,
+} from './system-limits.js';
+import { ThroughputTimeSeries } from './timeseries.js';
+
+/** What to run. Durations in the units their names say. */
+export interface KeepaliveOptions {
+  /** `mqtt://host:port` or `mqtts://host:port` (idle connections are raw TCP/TLS sockets). */
+  readonly url: string;
+  /** How many connections to open (1..1 000 000). */
+  readonly clients: number;
+  /** New connections per second. */
+  readonly rate: number;
+  /** How long to hold the connections once the last one has connected (or failed), ms. */
+  readonly durationMs: number;
+  /** Keep alive sent in CONNECT, seconds; a PINGREQ goes out every period. */
+  readonly keepalive: number;
+  /** 3, 4 (3.1.1, default) or 5. */
+  readonly protocolVersion?: ProtocolVersionNumber;
+  readonly username?: string;
+  readonly password?: string;
+  /** Client ids are the prefix plus the connection index; default `starling-ka-<pid>-`. */
+  readonly clientIdPrefix?: string;
+  /** Per connection, from opening the socket to CONNACK; default 10 000 ms. */
+  readonly connectTimeoutMs?: number;
+  /** Source addresses to spread over; default from {@link planConnections}. */
+  readonly sourceAddresses?: readonly string[];
+  /** The broker runs in this process (an embedded broker): counts its descriptors too. */
+  readonly brokerInProcess?: boolean;
+  /** TLS settings for mqtts. */
+  readonly tls?: { readonly rejectUnauthorized?: boolean; readonly ca?: string | Buffer };
+  /** Limits to plan against; default read from /proc. */
+  readonly limits?: SystemLimits;
+  /** How often `onProgress` is called, default 1000 ms. */
+  readonly progressIntervalMs?: number;
+}
+
+/** The phases of a run, in order. */
+export const KeepalivePhase = {
+  Connecting: 'connecting',
+  Holding: 'holding',
+  Closing: 'closing',
+} as const;
+/** One of the {@link KeepalivePhase} values. */
+export type KeepalivePhase = (typeof KeepalivePhase)[keyof typeof KeepalivePhase];
+
+/** A live view of the run for progress output. */
+export interface KeepaliveProgress {
+  readonly phase: KeepalivePhase;
+  readonly elapsedMs: number;
+  readonly requested: number;
+  readonly attempted: number;
+  readonly connected: number;
+  /** Connections open right now. */
+  readonly open: number;
+  readonly failed: number;
+  readonly unexpectedDisconnects: number;
+  readonly pingsSent: number;
+  readonly pingsAnswered: number;
+}
+
+/** Callbacks and cancellation of {@link runKeepalive}. */
+export interface KeepaliveRunHooks {
+  readonly onProgress?: (progress: KeepaliveProgress) => void;
+  /** Aborting stops opening connections, ends the hold and closes everything; the result is partial. */
+  readonly signal?: AbortSignal;
+}
+
+/** Generator memory over the run. */
+export interface KeepaliveMemory {
+  readonly rssBeforeBytes: number;
+  readonly rssPeakBytes: number;
+  /** RSS when the hold began, minus RSS before, per open connection (includes an in-process broker). */
+  readonly bytesPerConnection: number;
+}
+
+/** Everything a run measured. */
+export interface KeepaliveResult {
+  readonly startedAt: Date;
+  readonly url: string;
+  readonly options: Readonly<Omit<KeepaliveOptions, 'limits' | 'password' | 'tls'>>;
+  readonly plan: ConnectionPlan;
+  /** Connection i used the client id `clientIdPrefix + i`. */
+  readonly clientIdPrefix: string;
+  readonly requested: number;
+  readonly attempted: number;
+  readonly connected: number;
+  readonly failed: number;
+  /** Failed connection attempts by reason (`ECONNREFUSED`, `CONNACK refused: ...`, timeouts). */
+  readonly failures: Readonly<Record<string, number>>;
+  readonly unexpectedDisconnects: number;
+  /** Connections lost during the run by reason. */
+  readonly disconnects: Readonly<Record<string, number>>;
+  /** Most connections open at once. */
+  readonly peakOpen: number;
+  /** Connections still open when the hold ended. */
+  readonly openAtEnd: number;
+  /** Socket open to CONNACK, microseconds. */
+  readonly connectLatency: LatencyHistogram;
+  /** PINGREQ written to PINGRESP read, microseconds. */
+  readonly pingLatency: LatencyHistogram;
+  readonly pingsSent: number;
+  readonly pingsAnswered: number;
+  /** From the first connection attempt until every attempt had an outcome, ms. */
+  readonly rampMs: number;
+  /** How long the connections were held, ms. */
+  readonly holdMs: number;
+  readonly wallClockMs: number;
+  /** Attempts (as "sent") and CONNACKs (as "received") per second. */
+  readonly timeseries: ThroughputTimeSeries;
+  /** Per connection: connect latency in us (NaN when it failed) and its failure or disconnect reason. */
+  readonly perClient: readonly { readonly latencyUs: number; readonly error?: string }[];
+  readonly memory: KeepaliveMemory;
+  /** CPU of this process over the run, microseconds. */
+  readonly cpu: { readonly user: number; readonly system: number };
+  readonly aborted: boolean;
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Bound on waiting for every connection to close at the end. */
+const CLOSE_ALL_TIMEOUT_MS = 5_000;
+/** Largest run accepted; far beyond what one process can hold anyway. */
+const MAX_CLIENTS = 1_000_000;
+
+function checkOptions(options: KeepaliveOptions): void {
+  const positive = (name: string, value: number, max: number): void => {
+    if (!(Number.isFinite(value) && value > 0 && value <= max)) {
+      throw new RangeError(`${name} must be > 0 and <= ${max}, got ${value}`);
+    }
+  };
+  if (!Number.isInteger(options.clients)) throw new RangeError('clients must be an integer');
+  positive('clients', options.clients, MAX_CLIENTS);
+  positive('rate', options.rate, 1_000_000);
+  if (!(options.durationMs >= 0 && options.durationMs <= 7 * 24 * 3600 * 1000)) {
+    throw new RangeError(`duration must be within 0 .. 1 week, got ${options.durationMs} ms`);
+  }
+  if (!(Number.isInteger(options.keepalive) && options.keepalive >= 0 && options.keepalive <= 0xffff)) {
+    throw new RangeError(`keepalive must be an integer in 0..65535, got ${options.keepalive}`);
+  }
+}
+
+function increment(table: Record<string, number>, key: string): void {
+  table[key] = (table[key] ?? 0) + 1;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts or `until()` turns true (checked every 50 ms). */
+async function waitFor(ms: number, signal: AbortSignal | undefined, until: () => boolean): Promise<void> {
+  const deadline = performance.now() + ms;
+  // Bounded by the deadline: each turn sleeps at most 50 ms.
+  while (performance.now() < deadline && signal?.aborted !== true && !until()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(50, deadline - performance.now())));
+  }
+}
+
+/**
+ * Opens `clients` idle connections at `rate` per second, holds them for `durationMs`, then disconnects them.
+ * Rejects with RangeError for bad options or when the run does not fit the system limits (the message says
+ * how to raise them); network failures are counted in the result, never thrown.
+ */
+export async function runKeepalive(
+  options: KeepaliveOptions,
+  hooks: KeepaliveRunHooks = {},
+): Promise<KeepaliveResult> {
+  checkOptions(options);
+  const endpoint = parseEndpoint(options.url);
+  if (endpoint.kind !== 'tcp' && endpoint.kind !== 'tls') {
+    throw new RangeError(`bench keepalive opens raw TCP/TLS connections; ${endpoint.kind} is not supported`);
+  }
+  const limits = options.limits ?? readSystemLimits();
+  const plan = planConnections(
+    {
+      clients: options.clients,
+      host: endpoint.host,
+      ...(options.brokerInProcess === undefined ? {} : { brokerInProcess: options.brokerInProcess }),
+      ...(options.sourceAddresses === undefined ? {} : { sourceAddresses: options.sourceAddresses }),
+    },
+    limits,
+  );
+  if (!plan.ok) throw new RangeError(`the run does not fit this system\n${describePlan(limits, plan)}`);
+
+  const { signal, onProgress } = hooks;
+  const startedAt = new Date();
+  const start = performance.now();
+  const cpuStart = process.cpuUsage();
+  const rssBefore = process.memoryUsage.rss();
+  let rssPeak = rssBefore;
+  const timeseries = new ThroughputTimeSeries(startedAt.getTime(), 1000);
+  const connectLatency = new LatencyHistogram();
+  const pingLatency = new LatencyHistogram();
+  const failures: Record<string, number> = {};
+  const disconnects: Record<string, number> = {};
+  const perClient: { latencyUs: number; error?: string }[] = [];
+  const index = new Map<IdleConnection, number>();
+  const connections: IdleConnection[] = [];
+  const counts = {
+    connected: 0,
+    failed: 0,
+    disconnected: 0,
+    open: 0,
+    peakOpen: 0,
+    pingsSent: 0,
+    pingsAnswered: 0,
+  };
+  let phase: KeepalivePhase = KeepalivePhase.Connecting;
+
+  const observer: IdleConnectionObserver = {
+    connected(connection, latencyUs) {
+      counts.connected++;
+      counts.open++;
+      if (counts.open > counts.peakOpen) counts.peakOpen = counts.open;
+      connectLatency.record(latencyUs);
+      timeseries.recordReceived(Date.now());
+      const row = perClient[index.get(connection) ?? -1];
+      if (row) row.latencyUs = latencyUs;
+    },
+    connectFailed(connection, reason) {
+      counts.failed++;
+      increment(failures, reason);
+      const row = perClient[index.get(connection) ?? -1];
+      if (row) row.error = reason;
+    },
+    pingSent() {
+      counts.pingsSent++;
+    },
+    pingAnswered(_connection, rttUs) {
+      counts.pingsAnswered++;
+      pingLatency.record(rttUs);
+    },
+    disconnected(connection, reason) {
+      counts.disconnected++;
+      counts.open--;
+      increment(disconnects, reason);
+      const row = perClient[index.get(connection) ?? -1];
+      if (row) row.error = `disconnected: ${reason}`;
+    },
+  };
+
+  const progress = (): KeepaliveProgress => ({
+    phase,
+    elapsedMs: performance.now() - start,
+    requested: options.clients,
+    attempted: connections.length,
+    connected: counts.connected,
+    open: counts.open,
+    failed: counts.failed,
+    unexpectedDisconnects: counts.disconnected,
+    pingsSent: counts.pingsSent,
+    pingsAnswered: counts.pingsAnswered,
+  });
+  const sampleMemory = (): number => {
+    const rss = process.memoryUsage.rss();
+    if (rss > rssPeak) rssPeak = rss;
+    return rss;
+  };
+  const ticker = setInterval(() => {
+    sampleMemory();
+    onProgress?.(progress());
+  }, options.progressIntervalMs ?? 1000);
+
+  const prefix = options.clientIdPrefix ?? `starling-ka-${process.pid}-`;
+  const password = options.password === undefined ? undefined : Buffer.from(options.password);
+  const openOne = (): void => {
+    const i = connections.length;
+    const localAddress =
+      plan.sourceAddresses.length > 0 ? plan.sourceAddresses[i % plan.sourceAddresses.length] : undefined;
+    perClient.push({ latencyUs: Number.NaN });
+    timeseries.recordSent(Date.now());
+    const connection = IdleConnection.open(
+      {
+        host: endpoint.host,
+        port: endpoint.port,
+        protocolVersion: options.protocolVersion ?? 4,
+        clientId: `${prefix}${i}`,
+        keepalive: options.keepalive,
+        connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        ...(endpoint.kind === 'tls' ? { tls: options.tls ?? {} } : {}),
+        ...(localAddress === undefined ? {} : { localAddress }),
+        ...(options.username === undefined ? {} : { username: options.username }),
+        ...(password === undefined ? {} : { password }),
+      },
+      observer,
+    );
+    index.set(connection, i);
+    connections.push(connection);
+  };
+
+  try {
+    // Ramp: connection i is due at start + i / rate; each wake-up opens every connection that is due.
+    const intervalMs = 1000 / options.rate;
+    while (connections.length < options.clients && signal?.aborted !== true) {
+      const now = performance.now();
+      const due = Math.min(options.clients, Math.floor((now - start) / intervalMs) + 1);
+      while (connections.length < due) openOne();
+      if (connections.length >= options.clients) break;
+      const nextAt = start + connections.length * intervalMs;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(1, nextAt - performance.now())));
+    }
+    const settled = (): boolean => counts.connected + counts.failed >= connections.length;
+    await waitFor((options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS) + 1000, signal, settled);
+    const rampMs = performance.now() - start;
+    const rssAtHold = sampleMemory();
+    const openAtHold = counts.open;
+    phase = KeepalivePhase.Holding;
+    onProgress?.(progress());
+    const holdStart = performance.now();
+    // Nothing left to hold once every connection is gone; waiting out the duration would only waste time.
+    await waitFor(options.durationMs, signal, () => counts.open <= 0);
+    const holdMs = performance.now() - holdStart;
+    const openAtEnd = counts.open;
+    phase = KeepalivePhase.Closing;
+    onProgress?.(progress());
+    await Promise.race([
+      Promise.all(connections.map((connection) => connection.close())),
+      new Promise((resolve) => setTimeout(resolve, CLOSE_ALL_TIMEOUT_MS).unref()),
+    ]);
+    const cpu = process.cpuUsage(cpuStart);
+    const { limits: _limits, password: _password, tls: _tls, ...shown } = options;
+    return {
+      startedAt,
+      url: options.url,
+      options: shown,
+      plan,
+      clientIdPrefix: prefix,
+      requested: options.clients,
+      attempted: connections.length,
+      connected: counts.connected,
+      failed: counts.failed,
+      failures,
+      unexpectedDisconnects: counts.disconnected,
+      disconnects,
+      peakOpen: counts.peakOpen,
+      openAtEnd,
+      connectLatency,
+      pingLatency,
+      pingsSent: counts.pingsSent,
+      pingsAnswered: counts.pingsAnswered,
+      rampMs,
+      holdMs,
+      wallClockMs: performance.now() - start,
+      timeseries,
+      perClient,
+      memory: {
+        rssBeforeBytes: rssBefore,
+        rssPeakBytes: rssPeak,
+        bytesPerConnection: openAtHold > 0 ? Math.max(0, rssAtHold - rssBefore) / openAtHold : 0,
+      },
+      cpu,
+      aborted: signal?.aborted === true,
+    };
+  } finally {
+    clearInterval(ticker);
+    // Whatever happened above, no socket outlives the run.
+    for (const connection of connections) void connection.close();
+  }
+}

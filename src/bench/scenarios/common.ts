@@ -1,0 +1,216 @@
+/**
+ * What every bench scenario shares: the task a process is given (plain JSON, so it can cross the IPC
+ * channel to a worker), the per-process context the client loops write into, and small helpers.
+ */
+import { readFileSync } from 'node:fs';
+import type { ClientOptions } from '../../client/index.js';
+import type { ClientResult } from '../bench-result.js';
+import type { LatencyHistogram } from '../histogram.js';
+import type { CpuSample } from '../result-builder.js';
+import type { ThroughputTimeSeries, TimeSeriesSnapshot } from '../timeseries.js';
+import type { PublisherDelivery } from './sequence-tracker.js';
+
+/** How to reach the broker; file names rather than contents so each worker reads its own copy. */
+export interface ConnectionSettings {
+  readonly url: string;
+  readonly protocolVersion: 3 | 4 | 5;
+  readonly username?: string;
+  readonly password?: string;
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+  /** Accept any server certificate (self-signed test brokers). */
+  readonly insecure?: boolean;
+  /** Default 10000 ms. */
+  readonly connectTimeoutMs?: number;
+  readonly keepaliveSeconds?: number;
+}
+
+/** `bench publish`: malaria's publisher. */
+export interface PublishScenario {
+  readonly kind: 'publish';
+  /** Client id prefix; `-<process>-<client>` is appended. */
+  readonly clientId: string;
+  readonly clientsPerProcess: number;
+  readonly messagesPerClient: number;
+  readonly qos: 0 | 1 | 2;
+  /** Mean payload size; sizes are Gaussian at (x, x/20). */
+  readonly payloadBytes: number;
+  /** Messages per second per client; 0 means as fast as possible. */
+  readonly ratePerClient: number;
+  /** 0..1: each gap between messages varies uniformly by this fraction. */
+  readonly jitter: number;
+  /** Write the send time into the payload (for a subscriber's end-to-end latency). */
+  readonly timestamp: boolean;
+  /** Topic with `{client}`, `{process}` and `{n}` placeholders. */
+  readonly topic: string;
+  /** QoS 1/2 publishes kept unacknowledged per client before the loop waits. */
+  readonly maxInflight: number;
+}
+
+/** `bench subscribe`: one or more subscribers accounting for what arrives. */
+export interface SubscribeScenario {
+  readonly kind: 'subscribe';
+  readonly clientId: string;
+  readonly clientsPerProcess: number;
+  readonly topic: string;
+  readonly qos: 0 | 1 | 2;
+  /** Stop once each subscriber has this many first arrivals; 0 for no bound. */
+  readonly count: number;
+  /** Messages each publisher sends, when known, so losses at the end of a stream count as missing. */
+  readonly expectedPerPublisher?: number;
+  /** Stop when the broker's dropped-message counter rises. */
+  readonly abortOnDrops: boolean;
+  /** Once the publishers are known to be done, stop after this long without a message. */
+  readonly idleTimeoutMs: number;
+}
+
+/** `bench stress`: mqtt-stresser's workers, each a publisher and a subscriber on its own topic. */
+export interface StressScenario {
+  readonly kind: 'stress';
+  readonly clientId: string;
+  readonly clientsPerProcess: number;
+  readonly messagesPerClient: number;
+  readonly publisherQos: 0 | 1 | 2;
+  readonly subscriberQos: 0 | 1 | 2;
+  /** Clients started together, then `rampupDelayMs` pause before the next batch. */
+  readonly rampupSize: number;
+  readonly rampupDelayMs: number;
+  /** How long a worker waits for its messages to come back after publishing. */
+  readonly timeoutMs: number;
+  /** Every payload the same size (no Gaussian spread). */
+  readonly constantPayload: boolean;
+  readonly payloadBytes: number;
+  readonly maxInflight: number;
+}
+
+/** One of the scenarios. */
+export type Scenario = PublishScenario | SubscribeScenario | StressScenario;
+
+/** What one process is asked to do. Plain JSON. */
+export interface ShareTask {
+  readonly connection: ConnectionSettings;
+  readonly scenario: Scenario;
+  readonly processIndex: number;
+  /** Start of the run on the shared epoch clock, ms: the time series origin of every process. */
+  readonly originMs: number;
+  /** Global bound on the epoch clock, ms: everything stops by then. */
+  readonly deadlineMs: number;
+  /** Time series bucket width, ms. */
+  readonly intervalMs: number;
+}
+
+/** Live counters a share updates and the coordinator polls for progress. */
+export interface ShareCounters {
+  /** Messages handed to the client. */
+  sent: number;
+  /** Messages acknowledged (publish) or received (subscribe, stress). */
+  done: number;
+  /** Clients connected. */
+  connected: number;
+}
+
+/** What one process measured. Plain JSON. */
+export interface ShareResult {
+  readonly processIndex: number;
+  readonly clients: readonly ClientResult[];
+  /** All latencies of the share, encoded HDR histogram (us). */
+  readonly histogramUs: string;
+  readonly timeseries: TimeSeriesSnapshot;
+  /** CPU the process spent on the share. */
+  readonly cpu: CpuSample;
+  readonly peakRssBytes: number;
+  /** First connect attempt and last completion, epoch ms; NaN when nothing ran. */
+  readonly firstStartMs: number;
+  readonly lastEndMs: number;
+  /** Subscribe only: delivery accounting per publisher, per subscriber. */
+  readonly deliveries?: readonly SubscriberDeliveries[];
+  /** Why the share stopped early, if it did. */
+  readonly stopReason?: string;
+}
+
+/** One subscriber's view of the publishers. */
+export interface SubscriberDeliveries {
+  readonly subscriber: string;
+  readonly publishers: readonly PublisherDelivery[];
+  /** Messages that were not bench payloads. */
+  readonly foreign: number;
+}
+
+/** Control handed to a running share. */
+export interface ShareControl {
+  readonly signal: AbortSignal;
+  readonly counters: ShareCounters;
+  /** Subscribe: called once every subscriber is subscribed. */
+  onReady?(): void;
+  /** Subscribe: true once the publishers are known to have finished (end of stream expected). */
+  publishersDone?(): boolean;
+  /** Asks the whole run to stop (e.g. the broker dropped messages). */
+  requestStop?(reason: string): void;
+}
+
+/** The per-process accumulators that client loops write into. */
+export interface ShareContext {
+  readonly task: ShareTask;
+  readonly control: ShareControl;
+  readonly histogram: LatencyHistogram;
+  readonly timeseries: ThroughputTimeSeries;
+  /** Updated as clients start and finish. */
+  firstStartMs: number;
+  lastEndMs: number;
+}
+
+/** `ClientOptions` for a bench client: no reconnects, so a dropped connection shows as a failure. */
+export function clientOptions(settings: ConnectionSettings, clientId: string): ClientOptions {
+  const options: ClientOptions = {
+    clientId,
+    protocolVersion: settings.protocolVersion,
+    reconnect: false,
+    connectTimeoutMs: settings.connectTimeoutMs ?? 10_000,
+    keepalive: settings.keepaliveSeconds ?? 60,
+  };
+  if (settings.username !== undefined) options.username = settings.username;
+  if (settings.password !== undefined) options.password = settings.password;
+  if (settings.caFile !== undefined) options.ca = readFileSync(settings.caFile);
+  if (settings.certFile !== undefined) options.cert = readFileSync(settings.certFile);
+  if (settings.keyFile !== undefined) options.key = readFileSync(settings.keyFile);
+  if (settings.insecure === true) options.rejectUnauthorized = false;
+  return options;
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts. */
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Lets pending I/O and timers run; loops that never wait on the network call it every few messages. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A compiled topic template: `{client}` and `{process}` fixed per client, `{n}` per message. */
+export function topicTemplate(template: string, client: string, processIndex: number): (n: number) => string {
+  const fixed = template.replaceAll('{client}', client).replaceAll('{process}', String(processIndex));
+  if (!fixed.includes('{n}')) return () => fixed;
+  const parts = fixed.split('{n}');
+  return (n) => parts.join(String(n));
+}
+
+/** The message of an error, for a client row. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** True once the run must stop: aborted or past the global deadline. */
+export function mustStop(ctx: ShareContext, nowMs: number): boolean {
+  return ctx.control.signal.aborted || nowMs >= ctx.task.deadlineMs;
+}

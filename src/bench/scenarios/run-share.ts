@@ -1,0 +1,55 @@
+/**
+ * Runs one process's share of a bench run (in the coordinator for one process, in each forked worker
+ * otherwise) and packages what it measured as a plain-JSON {@link ShareResult}.
+ */
+import type { ClientResult } from '../bench-result.js';
+import { LatencyHistogram } from '../histogram.js';
+import { ThroughputTimeSeries } from '../timeseries.js';
+import type { ShareContext, ShareControl, ShareResult, ShareTask, SubscriberDeliveries } from './common.js';
+import { runPublishShare } from './publish.js';
+import { runStressShare } from './stress.js';
+import { runSubscribeShare } from './subscribe.js';
+
+/** Runs `task` to its end (bound, deadline or abort) and reports what was measured. */
+export async function runShare(task: ShareTask, control: ShareControl): Promise<ShareResult> {
+  const cpuStart = process.cpuUsage();
+  const ctx: ShareContext = {
+    task,
+    control,
+    histogram: new LatencyHistogram(),
+    timeseries: new ThroughputTimeSeries(task.originMs, task.intervalMs),
+    firstStartMs: Number.POSITIVE_INFINITY,
+    lastEndMs: Number.NEGATIVE_INFINITY,
+  };
+  let clients: ClientResult[];
+  let deliveries: SubscriberDeliveries[] | undefined;
+  const scenario = task.scenario;
+  switch (scenario.kind) {
+    case 'publish':
+      clients = await runPublishShare(scenario, ctx);
+      break;
+    case 'stress':
+      clients = await runStressShare(scenario, ctx);
+      break;
+    case 'subscribe': {
+      const outcome = await runSubscribeShare(scenario, ctx);
+      clients = outcome.clients;
+      deliveries = outcome.deliveries;
+      break;
+    }
+  }
+  const cpu = process.cpuUsage(cpuStart);
+  const reason: unknown = control.signal.reason;
+  return {
+    processIndex: task.processIndex,
+    clients,
+    histogramUs: ctx.histogram.encode(),
+    timeseries: ctx.timeseries.toJSON(),
+    cpu: { user: cpu.user, system: cpu.system },
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+    firstStartMs: Number.isFinite(ctx.firstStartMs) ? ctx.firstStartMs : Number.NaN,
+    lastEndMs: Number.isFinite(ctx.lastEndMs) ? ctx.lastEndMs : Number.NaN,
+    ...(deliveries === undefined ? {} : { deliveries }),
+    ...(control.signal.aborted ? { stopReason: typeof reason === 'string' ? reason : 'stopped' } : {}),
+  };
+}

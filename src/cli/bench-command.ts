@@ -1,0 +1,364 @@
+/**
+ * `starling bench publish | subscribe | stress`: a thin layer over {@link Bench}. Parses mqtt-malaria's and
+ * mqtt-stresser's flags, runs, prints the text report and writes --json / --csv / --html files.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { Bench, type BenchOptions, BenchSetupError } from '../bench/bench.js';
+import type { BenchResult } from '../bench/bench-result.js';
+import { serializeBenchResult } from '../bench/bench-result-json.js';
+import { progressFor } from '../bench/progress.js';
+import { renderClientsCsv } from '../bench/report-csv.js';
+import { renderHtmlReport } from '../bench/report-html.js';
+import { formatFixed, formatThousands, renderTextReport } from '../bench/report-text.js';
+import type {
+  ConnectionSettings,
+  PublishScenario,
+  StressScenario,
+  SubscribeScenario,
+} from '../bench/scenarios/common.js';
+import { UsageError } from './usage-error.js';
+
+const HELP = `Usage: starling bench <publish|subscribe|stress> [options]
+
+With no -H/--url, each command starts an embedded Starling broker on a free loopback port.
+
+Connection (all commands):
+  -H, --host HOST          broker host (default: embedded broker)
+  -p, --port PORT          broker port (default 1883)
+      --url URL            mqtt://, mqtts://, ws://, wss:// (overrides -H/-p)
+  -V, --protocol-version   311 or 5 (default 5)
+  -u, --username NAME      --password PASS
+      --cafile F --cert F --key F --insecure      TLS files; --insecure skips verification
+  -P, --processes N        generator processes (default 1)
+      --duration T         stop after T (e.g. 30s, 2m)   --timeout T  global bound (default 10m)
+      --json F --csv F --html F                   write the result
+      --quiet              no progress display
+
+bench publish (mqtt-malaria's load_publisher):
+  -c, --clientid ID        client id prefix (default starling.loadr-<pid>)
+  -q, --qos 0|1|2          (default 1)        -n, --msg-count N   messages per client (default 10)
+  -s, --msg-size N         bytes, Gaussian at (N, N/20) (default 100)
+  -T, --msgs-per-second R  per client (default unlimited)   --jitter F  0..1 gap variation
+  -t, --timing             put the send time in the payload (for bench subscribe)
+      --clients N          clients per process (default 1)
+      --topic T            template with {client} {process} {n} (default mqtt-malaria/{client}/data/{n})
+      --max-inflight N     unacknowledged QoS 1/2 messages per client (default 1000)
+
+bench subscribe:
+      --topic F            filter (default mqtt-malaria/#)   -q QoS (default 1)   --clients N subscribers
+      --count N            stop after N messages per subscriber
+      --abort-on-drops     stop when the broker's dropped-messages counter rises
+      --publish            also run publishers (-n, -s, --publishers N, -T, -q) and measure end to end
+
+bench stress (mqtt-stresser; single-dash long flags accepted):
+  -num-clients N (10) -num-messages N (10) -publisher-qos Q (0) -subscriber-qos Q (0)
+  -rampup-size N (100) -rampup-delay T (500ms) -timeout T (5s) -global-timeout T (60s)
+  -constant-payload        -broker URL (same as --url)   -s N payload bytes (default 100)
+
+Exit status: 0 done, 1 cannot connect / every client failed, 2 bad usage, 130 interrupted (partial results printed).
+`;
+
+const COMMON = {
+  host: { type: 'string', short: 'H' },
+  port: { type: 'string', short: 'p' },
+  url: { type: 'string' },
+  broker: { type: 'string' },
+  'protocol-version': { type: 'string', short: 'V' },
+  username: { type: 'string', short: 'u' },
+  password: { type: 'string' },
+  cafile: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+  insecure: { type: 'boolean' },
+  processes: { type: 'string', short: 'P' },
+  duration: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'string' },
+  csv: { type: 'string' },
+  html: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  clientid: { type: 'string', short: 'c' },
+  qos: { type: 'string', short: 'q' },
+  'msg-count': { type: 'string', short: 'n' },
+  msg_count: { type: 'string' },
+  'msg-size': { type: 'string', short: 's' },
+  msg_size: { type: 'string' },
+  clients: { type: 'string' },
+  topic: { type: 'string' },
+  'msgs-per-second': { type: 'string', short: 'T' },
+  jitter: { type: 'string' },
+  timing: { type: 'boolean', short: 't' },
+  'max-inflight': { type: 'string' },
+  count: { type: 'string' },
+  'abort-on-drops': { type: 'boolean' },
+  publish: { type: 'boolean' },
+  publishers: { type: 'string' },
+  'num-clients': { type: 'string' },
+  'num-messages': { type: 'string' },
+  'publisher-qos': { type: 'string' },
+  'subscriber-qos': { type: 'string' },
+  'rampup-size': { type: 'string' },
+  'rampup-delay': { type: 'string' },
+  'global-timeout': { type: 'string' },
+  'constant-payload': { type: 'boolean' },
+} as const;
+
+type Flags = ReturnType<typeof parseFlags>;
+
+function parseFlags(argv: readonly string[]) {
+  try {
+    return parseArgs({ args: [...argv], options: COMMON, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+}
+
+/** mqtt-stresser writes `-num-clients=10`; parseArgs wants `--num-clients`. Single letters stay as they are. */
+export function normaliseSingleDashFlags(argv: readonly string[]): string[] {
+  return argv.map((arg) => (/^-[a-z][a-z-]+(=.*)?$/i.test(arg) && !/^-\d/.test(arg) ? `-${arg}` : arg));
+}
+
+/** A duration: `500ms`, `5s`, `2m`, `1h`, or plain seconds. */
+export function parseDuration(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (match === null)
+    throw new UsageError(`--${name} must be a duration like 500ms, 5s or 2m, got '${text}'`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}
+
+function int(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  if (text === undefined) return fallback;
+  if (!/^\d+$/.test(text)) throw new UsageError(`--${name} must be an integer, got '${text}'`);
+  const n = Number(text);
+  if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+function qos(name: string, text: string | undefined, fallback: 0 | 1 | 2): 0 | 1 | 2 {
+  return int(name, text, fallback, 0, 2) as 0 | 1 | 2;
+}
+
+function connectionFrom(flags: Flags): BenchOptions['connection'] {
+  const version = flags['protocol-version'] ?? '5';
+  const protocolVersion =
+    version === '5'
+      ? 5
+      : version === '311' || version === '4'
+        ? 4
+        : version === '31' || version === '3'
+          ? 3
+          : undefined;
+  if (protocolVersion === undefined) throw new UsageError(`-V must be 311 or 5, got '${version}'`);
+  let url = flags.url ?? flags.broker;
+  if (url === undefined && (flags.host !== undefined || flags.port !== undefined)) {
+    const port = int('port', flags.port, 1883, 1, 65535);
+    url = `mqtt://${flags.host ?? 'localhost'}:${port}`;
+  }
+  const settings: Omit<ConnectionSettings, 'url'> & { url?: string } = {
+    protocolVersion,
+    ...(url === undefined ? {} : { url }),
+    ...(flags.username === undefined ? {} : { username: flags.username }),
+    ...(flags.password === undefined ? {} : { password: flags.password }),
+    ...(flags.cafile === undefined ? {} : { caFile: flags.cafile }),
+    ...(flags.cert === undefined ? {} : { certFile: flags.cert }),
+    ...(flags.key === undefined ? {} : { keyFile: flags.key }),
+    ...(flags.insecure === true ? { insecure: true } : {}),
+  };
+  return settings;
+}
+
+function publishScenarioFrom(
+  flags: Flags,
+  clientsFlag: string | undefined,
+  bounded: boolean,
+): PublishScenario {
+  const jitter = flags.jitter === undefined ? 0 : Number(flags.jitter);
+  if (!(jitter >= 0 && jitter <= 1))
+    throw new UsageError(`--jitter must be from 0 to 1, got '${flags.jitter}'`);
+  const rate = flags['msgs-per-second'] === undefined ? 0 : Number(flags['msgs-per-second']);
+  if (!(rate >= 0 && Number.isFinite(rate))) throw new UsageError('-T must be a rate >= 0');
+  // With only a time bound, -n's default would end the run long before it; the duration bounds it instead.
+  const defaultCount = bounded ? 2 ** 31 : 10;
+  return {
+    kind: 'publish',
+    clientId: flags.clientid ?? `starling.loadr-${process.pid}`,
+    clientsPerProcess: int('clients', clientsFlag, 1, 1, 100_000),
+    messagesPerClient: int('msg-count', flags['msg-count'] ?? flags.msg_count, defaultCount, 0, 2 ** 31),
+    qos: qos('qos', flags.qos, 1),
+    payloadBytes: int('msg-size', flags['msg-size'] ?? flags.msg_size, 100, 0, 256 * 1024 * 1024),
+    ratePerClient: rate,
+    jitter,
+    timestamp: flags.timing === true,
+    topic: flags.topic ?? 'mqtt-malaria/{client}/data/{n}',
+    maxInflight: int('max-inflight', flags['max-inflight'], 1000, 1, 65535),
+  };
+}
+
+function benchOptionsFor(sub: string, argv: readonly string[]): { options: BenchOptions; flags: Flags } {
+  const flags = parseFlags(sub === 'stress' ? normaliseSingleDashFlags(argv) : argv);
+  const connection = connectionFrom(flags);
+  const processes = int('processes', flags.processes, 1, 1, 256);
+  const durationMs = parseDuration('duration', flags.duration);
+  const common = { connection, processes, ...(durationMs === undefined ? {} : { durationMs }) };
+  const timeoutMs = parseDuration('timeout', flags.timeout) ?? 600_000;
+  switch (sub) {
+    case 'publish':
+      return {
+        flags,
+        options: {
+          ...common,
+          timeoutMs,
+          scenario: publishScenarioFrom(
+            flags,
+            flags.clients,
+            durationMs !== undefined && flags['msg-count'] === undefined,
+          ),
+        },
+      };
+    case 'subscribe': {
+      const scenario: SubscribeScenario = {
+        kind: 'subscribe',
+        clientId: flags.clientid ?? `starling.sub-${process.pid}`,
+        clientsPerProcess: int('clients', flags.clients, 1, 1, 10_000),
+        topic:
+          flags.publish === true
+            ? (flags.topic ?? 'mqtt-malaria/{client}/data/{n}').replace(/\{[a-z]+\}.*$/, '#')
+            : (flags.topic ?? 'mqtt-malaria/#'),
+        qos: qos('qos', flags.qos, 1),
+        count: int('count', flags.count, 0, 0, 2 ** 31),
+        abortOnDrops: flags['abort-on-drops'] === true,
+        idleTimeoutMs: 5000,
+      };
+      const publisher =
+        flags.publish === true
+          ? {
+              ...publishScenarioFrom(flags, flags.publishers, false),
+              clientId: `starling.loadr-${process.pid}`,
+              timestamp: true,
+            }
+          : undefined;
+      return {
+        flags,
+        options: { ...common, timeoutMs, scenario, ...(publisher === undefined ? {} : { publisher }) },
+      };
+    }
+    case 'stress': {
+      const scenario: StressScenario = {
+        kind: 'stress',
+        clientId: flags.clientid ?? `starling.stress-${process.pid}`,
+        clientsPerProcess: int('num-clients', flags['num-clients'], 10, 1, 100_000),
+        messagesPerClient: int('num-messages', flags['num-messages'], 10, 0, 2 ** 31),
+        publisherQos: qos('publisher-qos', flags['publisher-qos'], 0),
+        subscriberQos: qos('subscriber-qos', flags['subscriber-qos'], 0),
+        rampupSize: int('rampup-size', flags['rampup-size'], 100, 1, 100_000),
+        rampupDelayMs: parseDuration('rampup-delay', flags['rampup-delay']) ?? 500,
+        timeoutMs: parseDuration('timeout', flags.timeout) ?? 5000,
+        constantPayload: flags['constant-payload'] === true,
+        payloadBytes: int('msg-size', flags['msg-size'], 100, 0, 256 * 1024 * 1024),
+        maxInflight: int('max-inflight', flags['max-inflight'], 1000, 1, 65535),
+      };
+      // -timeout is mqtt-stresser's per-worker wait; its -global-timeout bounds the run.
+      return {
+        flags,
+        options: {
+          ...common,
+          timeoutMs: parseDuration('global-timeout', flags['global-timeout']) ?? 60_000,
+          scenario,
+        },
+      };
+    }
+    default:
+      throw new UsageError(`unknown bench command '${sub}' (publish, subscribe, stress)`);
+  }
+}
+
+function deliveryReport(bench: Bench, limit = 50): string {
+  const lines: string[] = [];
+  for (const subscriber of bench.deliveries) {
+    for (const p of subscriber.publishers) {
+      if (lines.length >= limit) break;
+      lines.push(
+        `Publisher ${p.publisher}: received ${p.received} (${p.unique}/${p.expected} distinct), missing ${p.missing}, duplicated ${p.duplicates}, out of order ${p.outOfOrder}`,
+      );
+    }
+    if (subscriber.foreign > 0)
+      lines.push(
+        `Subscriber ${subscriber.subscriber}: ${subscriber.foreign} messages without a bench payload`,
+      );
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : 'No bench messages received\n';
+}
+
+function stressTruth(result: BenchResult): string {
+  const stresser = result.aggregate.stresser;
+  const latency = result.latency;
+  const delivered = stresser ? formatThousands(stresser.aggregate.deliveredPerSec) : '-';
+  const e2e = latency
+    ? `end-to-end latency p50 ${formatFixed(latency.p50Ms)} ms, p90 ${formatFixed(latency.p90Ms)} ms, p99 ${formatFixed(latency.p99Ms)} ms, p99.9 ${formatFixed(latency.p999Ms)} ms`
+    : 'no end-to-end latency measured';
+  return `True figures: delivered ${delivered} msg/s over the whole run (all workers); ${e2e}\n`;
+}
+
+function writeOutputs(flags: Flags, result: BenchResult): void {
+  if (flags.json !== undefined) writeFileSync(flags.json, serializeBenchResult(result));
+  if (flags.csv !== undefined) writeFileSync(flags.csv, renderClientsCsv(result));
+  if (flags.html !== undefined) writeFileSync(flags.html, renderHtmlReport(result));
+}
+
+/** `starling bench ...`: returns the exit code. */
+export async function runBenchCommand(argv: readonly string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (
+    sub === undefined ||
+    sub === '-h' ||
+    sub === '--help' ||
+    sub === 'help' ||
+    rest.includes('--help') ||
+    rest.includes('-h')
+  ) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const { options, flags } = benchOptionsFor(sub, rest);
+  const bench = new Bench(options);
+  const display = flags.quiet === true ? undefined : progressFor(process.stderr);
+  if (display !== undefined) {
+    bench.on('progress', (progress) => display.update(progress));
+    bench.on('stage', (stage) => process.stderr.write(`${stage}\n`));
+  }
+  let interrupted = false;
+  const onSigint = (): void => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    bench.abort('interrupted (SIGINT)');
+  };
+  process.on('SIGINT', onSigint);
+  let result: BenchResult;
+  try {
+    result = await bench.run();
+  } catch (error) {
+    if (error instanceof BenchSetupError) {
+      process.stderr.write(`starling bench: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  } finally {
+    display?.stop();
+    process.off('SIGINT', onSigint);
+  }
+  let report = '';
+  if (interrupted) report += 'Interrupted: partial results\n';
+  else if (bench.stopReason !== undefined) report += `Stopped early: ${bench.stopReason}\n`;
+  report += renderTextReport(result);
+  if (options.scenario.kind === 'subscribe') report += deliveryReport(bench);
+  if (options.scenario.kind === 'stress') report += stressTruth(result);
+  process.stdout.write(report);
+  writeOutputs(flags, result);
+  if (interrupted) return 130;
+  const allFailed = result.clients.length > 0 && result.clients.every((client) => client.failed === true);
+  return allFailed ? 1 : 0;
+}

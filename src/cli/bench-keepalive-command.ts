@@ -1,0 +1,226 @@
+import { writeFileSync } from 'node:fs';
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { serializeBenchResult } from '../bench/bench-result-json.js';
+import { type KeepaliveProgress, type KeepaliveResult, runKeepalive } from '../bench/keepalive.js';
+import { keepaliveBenchResult, renderKeepaliveText } from '../bench/keepalive-report.js';
+import { renderHtmlReport } from '../bench/report-html.js';
+import { describePlan, planConnections, readSystemLimits } from '../bench/system-limits.js';
+import { Broker } from '../broker/broker.js';
+import { parseEndpoint } from '../client/options.js';
+import { UsageError } from './usage-error.js';
+import { parseProtocolFlag } from './watch-command.js';
+
+const HELP = `Usage: starling bench keepalive [options]
+
+Opens N idle clients at a set connection rate, holds them for a duration with a keep alive, and reports
+connect latency percentiles, failures by reason, unexpected disconnects and PINGRESP latency. Before
+starting it checks ulimit -n and the local port range and says how to raise them. Without -H or --url
+it runs against an embedded Starling broker in this process, on a free loopback port.
+
+Options:
+  -H, --host HOST        broker host (default: embedded broker)
+  -p, --port PORT        broker port (default 1883 with -H)
+      --url URL          broker URL (mqtt:// or mqtts://)
+  -n, --clients N        idle clients to open (default 100)
+      --rate R           new connections per second (default 100)
+      --duration S       seconds to hold the clients once connected (default 10)
+  -k, --keepalive S      keep alive in seconds; a PINGREQ goes out every period (default 10)
+  -V, --protocol V       MQTT version: 31, 311 or 5 (default 311)
+  -u, --username USER    user name
+      --password PASS    password
+      --insecure         mqtts: do not verify the server certificate
+      --json FILE        write the result as JSON
+      --html FILE        write a self-contained HTML report
+      --help             show this help
+
+Exit status: 0 when every client connected and stayed connected, 1 otherwise, 2 for bad options.
+`;
+
+const OPTIONS = {
+  host: { type: 'string', short: 'H' },
+  port: { type: 'string', short: 'p' },
+  url: { type: 'string' },
+  clients: { type: 'string', short: 'n' },
+  rate: { type: 'string' },
+  duration: { type: 'string' },
+  keepalive: { type: 'string', short: 'k' },
+  protocol: { type: 'string', short: 'V' },
+  username: { type: 'string', short: 'u' },
+  password: { type: 'string' },
+  insecure: { type: 'boolean' },
+  json: { type: 'string' },
+  html: { type: 'string' },
+  help: { type: 'boolean' },
+} as const satisfies ParseArgsConfig['options'];
+
+/** Where the command writes; the process streams by default, replaceable in tests. */
+export interface BenchKeepaliveIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Aborting stops the run as Ctrl-C does: the partial results are printed. */
+  readonly signal?: AbortSignal;
+}
+
+/** Non-TTY progress: one line every this many ms. */
+const PROGRESS_LINE_EVERY_MS = 5000;
+
+function numberFlag(
+  name: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!(text.trim() !== '' && Number.isFinite(value) && value >= min && value <= max)) {
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got '${text}'`);
+  }
+  return value;
+}
+
+function intFlag(name: string, text: string | undefined, fallback: number, min: number, max: number): number {
+  const value = numberFlag(name, text, fallback, min, max);
+  if (!Number.isInteger(value)) throw new UsageError(`--${name} must be an integer, got '${text}'`);
+  return value;
+}
+
+function targetUrl(values: { host?: string; port?: string; url?: string }): string | undefined {
+  if (values.url !== undefined) {
+    if (values.host !== undefined || values.port !== undefined) {
+      throw new UsageError('give either --url or -H/-p, not both');
+    }
+    try {
+      parseEndpoint(values.url);
+    } catch (err) {
+      throw new UsageError(`--url: ${(err as Error).message}`);
+    }
+    return values.url;
+  }
+  if (values.host === undefined) {
+    if (values.port !== undefined)
+      throw new UsageError('-p needs -H (without -H an embedded broker is used)');
+    return undefined;
+  }
+  const port = intFlag('port', values.port, 1883, 1, 65_535);
+  const host = values.host.includes(':') ? `[${values.host}]` : values.host;
+  return `mqtt://${host}:${port}`;
+}
+
+function progressLine(p: KeepaliveProgress): string {
+  return (
+    `[${(p.elapsedMs / 1000).toFixed(1)} s] ${p.phase}: ${p.attempted}/${p.requested} attempted, ` +
+    `${p.connected} connected, ${p.open} open, ${p.failed} failed, ${p.unexpectedDisconnects} dropped, ` +
+    `pings ${p.pingsAnswered}/${p.pingsSent}`
+  );
+}
+
+/** True when the run saw no failure at all. */
+function clean(result: KeepaliveResult): boolean {
+  return (
+    !result.aborted &&
+    result.failed === 0 &&
+    result.unexpectedDisconnects === 0 &&
+    result.connected === result.requested
+  );
+}
+
+/**
+ * `starling bench keepalive`: returns the exit code. Bad flags throw {@link UsageError} (exit 2 in `main`).
+ */
+export async function runBenchKeepaliveCommand(
+  argv: readonly string[],
+  io: BenchKeepaliveIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
+  let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; args: string[] }>>['values'];
+  try {
+    values = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: false, strict: true }).values;
+  } catch (err) {
+    throw new UsageError(`bench keepalive: ${(err as Error).message}`);
+  }
+  if (values.help === true) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  const given = targetUrl(values);
+  const clients = intFlag('clients', values.clients, 100, 1, 1_000_000);
+  const rate = numberFlag('rate', values.rate, 100, 0.001, 1_000_000);
+  const durationMs = numberFlag('duration', values.duration, 10, 0, 7 * 24 * 3600) * 1000;
+  const keepalive = intFlag('keepalive', values.keepalive, 10, 0, 65_535);
+  const protocolVersion = parseProtocolFlag(values.protocol);
+
+  const limits = readSystemLimits();
+  const host = given === undefined ? '127.0.0.1' : parseEndpoint(given).host;
+  const plan = planConnections({ clients, host, brokerInProcess: given === undefined }, limits);
+  io.stderr.write(describePlan(limits, plan));
+  if (!plan.ok) {
+    io.stderr.write('starling bench keepalive: refusing to start: the run does not fit the limits above\n');
+    return 1;
+  }
+
+  let broker: Broker | undefined;
+  let url = given;
+  if (url === undefined) {
+    // The embedded broker shares this process: its memory shows in the generator's RSS (the report says so).
+    broker = new Broker({ sysInterval: 0 });
+    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
+    url = `mqtt://127.0.0.1:${address.port}`;
+    io.stderr.write(`embedded Starling broker on ${url}\n`);
+  }
+  const stop = new AbortController();
+  const onSigint = (): void => stop.abort();
+  process.once('SIGINT', onSigint);
+  io.signal?.addEventListener('abort', onSigint, { once: true });
+  const tty = io.stderr.isTTY === true;
+  let lastLineAt = 0;
+  try {
+    const result = await runKeepalive(
+      {
+        url,
+        clients,
+        rate,
+        durationMs,
+        keepalive,
+        protocolVersion,
+        brokerInProcess: broker !== undefined,
+        sourceAddresses: plan.sourceAddresses,
+        limits,
+        ...(values.username === undefined ? {} : { username: values.username }),
+        ...(values.password === undefined ? {} : { password: values.password }),
+        ...(values.insecure === true ? { tls: { rejectUnauthorized: false } } : {}),
+      },
+      {
+        signal: stop.signal,
+        onProgress: (progress) => {
+          if (tty) {
+            io.stderr.write(`\r\x1b[K${progressLine(progress)}`);
+          } else if (progress.elapsedMs - lastLineAt >= PROGRESS_LINE_EVERY_MS) {
+            lastLineAt = progress.elapsedMs;
+            io.stderr.write(`${progressLine(progress)}\n`);
+          }
+        },
+      },
+    );
+    if (tty) io.stderr.write('\r\x1b[K');
+    const label = broker === undefined ? undefined : 'embedded Starling';
+    io.stdout.write(
+      renderKeepaliveText(result, {
+        ...(label === undefined ? {} : { brokerLabel: label }),
+        brokerInProcess: broker !== undefined,
+      }),
+    );
+    if (values.json !== undefined || values.html !== undefined) {
+      const benchResult = keepaliveBenchResult(result, label);
+      if (values.json !== undefined) writeFileSync(values.json, serializeBenchResult(benchResult));
+      if (values.html !== undefined) writeFileSync(values.html, renderHtmlReport(benchResult));
+    }
+    if (result.connected === 0 && result.failed > 0) {
+      io.stderr.write(`starling bench keepalive: no client could connect to ${url}\n`);
+    }
+    return clean(result) ? 0 : 1;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+    io.signal?.removeEventListener('abort', onSigint);
+    await broker?.close();
+  }
+}

@@ -1,0 +1,577 @@
+/**
+ * The connection flags `starling pub` and `starling sub` share with `mosquitto_pub`/`mosquitto_sub`
+ * (-h -p -L -i -I -u -P -k -V -c -x -d -D --will-* --cafile --cert --key --insecure --quiet), their
+ * parsing into `ClientOptions`, and mosquitto's wording for errors and debug lines.
+ */
+import { readFileSync } from 'node:fs';
+import type { Client } from '../client/client.js';
+import { testHooks } from '../client/client.js';
+import type { ClientOptions, WillOptions } from '../client/types.js';
+import { MqttError } from '../packets/errors.js';
+import type { Packet, Properties, ProtocolVersionNumber, QoS } from '../packets/types.js';
+import { UsageError } from './usage-error.js';
+
+/** The stages a `-D command identifier value` property can be attached to. */
+export const PropertyStage = {
+  connect: 'connect',
+  publish: 'publish',
+  subscribe: 'subscribe',
+  unsubscribe: 'unsubscribe',
+  disconnect: 'disconnect',
+  will: 'will',
+} as const;
+export type PropertyStageName = (typeof PropertyStage)[keyof typeof PropertyStage];
+
+type PropertyKind = 'byte' | 'uint16' | 'uint32' | 'string' | 'binary' | 'pair';
+
+/** mosquitto's property names, their `Properties` field, type, and the stages that allow them. */
+const PROPERTY_TABLE: Readonly<
+  Record<string, { field: keyof Properties; kind: PropertyKind; stages: readonly PropertyStageName[] }>
+> = {
+  'payload-format-indicator': { field: 'payloadFormatIndicator', kind: 'byte', stages: ['publish', 'will'] },
+  'message-expiry-interval': { field: 'messageExpiryInterval', kind: 'uint32', stages: ['publish', 'will'] },
+  'content-type': { field: 'contentType', kind: 'string', stages: ['publish', 'will'] },
+  'response-topic': { field: 'responseTopic', kind: 'string', stages: ['publish', 'will'] },
+  'correlation-data': { field: 'correlationData', kind: 'binary', stages: ['publish', 'will'] },
+  'session-expiry-interval': {
+    field: 'sessionExpiryInterval',
+    kind: 'uint32',
+    stages: ['connect', 'disconnect'],
+  },
+  'authentication-method': { field: 'authenticationMethod', kind: 'string', stages: ['connect'] },
+  'authentication-data': { field: 'authenticationData', kind: 'binary', stages: ['connect'] },
+  'request-problem-information': { field: 'requestProblemInformation', kind: 'byte', stages: ['connect'] },
+  'request-response-information': {
+    field: 'requestResponseInformation',
+    kind: 'byte',
+    stages: ['connect'],
+  },
+  'will-delay-interval': { field: 'willDelayInterval', kind: 'uint32', stages: ['will'] },
+  'receive-maximum': { field: 'receiveMaximum', kind: 'uint16', stages: ['connect'] },
+  'topic-alias-maximum': { field: 'topicAliasMaximum', kind: 'uint16', stages: ['connect'] },
+  'topic-alias': { field: 'topicAlias', kind: 'uint16', stages: ['publish'] },
+  'maximum-packet-size': { field: 'maximumPacketSize', kind: 'uint32', stages: ['connect'] },
+  'user-property': {
+    field: 'userProperties',
+    kind: 'pair',
+    stages: ['connect', 'publish', 'subscribe', 'unsubscribe', 'disconnect', 'will'],
+  },
+};
+
+const KIND_MAX: Readonly<Record<Exclude<PropertyKind, 'string' | 'binary' | 'pair'>, number>> = {
+  byte: 0xff,
+  uint16: 0xffff,
+  uint32: 0xffffffff,
+};
+
+/** Everything the shared flags set. */
+export interface ClientFlags {
+  host: string;
+  port: number | undefined;
+  /** From -L: the whole URL; -h/-p are then ignored. */
+  url: string | undefined;
+  /** From -L: the topic part of the URL. */
+  urlTopic: string | undefined;
+  clientId: string | undefined;
+  idPrefix: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  keepalive: number;
+  protocolVersion: ProtocolVersionNumber;
+  /** -c: clean session off. */
+  persistent: boolean;
+  sessionExpiry: number | undefined;
+  debug: boolean;
+  quiet: boolean;
+  cafile: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  insecure: boolean;
+  willTopic: string | undefined;
+  willPayload: string | undefined;
+  willQos: QoS;
+  willRetain: boolean;
+  /** -D properties, by stage. */
+  properties: Record<PropertyStageName, Properties>;
+}
+
+/** Flags with mosquitto's defaults (MQTT 3.1.1, localhost, keep alive 60). */
+export function defaultClientFlags(): ClientFlags {
+  return {
+    host: 'localhost',
+    port: undefined,
+    url: undefined,
+    urlTopic: undefined,
+    clientId: undefined,
+    idPrefix: undefined,
+    username: undefined,
+    password: undefined,
+    keepalive: 60,
+    protocolVersion: 4,
+    persistent: false,
+    sessionExpiry: undefined,
+    debug: false,
+    quiet: false,
+    cafile: undefined,
+    cert: undefined,
+    key: undefined,
+    insecure: false,
+    willTopic: undefined,
+    willPayload: undefined,
+    willQos: 0,
+    willRetain: false,
+    properties: { connect: {}, publish: {}, subscribe: {}, unsubscribe: {}, disconnect: {}, will: {} },
+  };
+}
+
+/** The argument after flag `args[i]`, or a usage error naming the flag. */
+export function flagValue(args: readonly string[], i: number, what = 'argument'): string {
+  const value = args[i + 1];
+  if (value === undefined) throw new UsageError(`${args[i]} argument given but no ${what} specified.`);
+  return value;
+}
+
+/** An integer flag value within `min..max`, or a usage error in mosquitto's words. */
+export function intValue(args: readonly string[], i: number, what: string, min: number, max: number): number {
+  const text = flagValue(args, i, what);
+  const n = /^-?\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new UsageError(`Invalid ${what} given: ${text}`);
+  return n;
+}
+
+/** A QoS flag value. */
+export function qosValue(args: readonly string[], i: number): QoS {
+  return intValue(args, i, 'QoS', 0, 2) as QoS;
+}
+
+/** -V accepts mosquitto's names and the short numbers. */
+function protocolValue(text: string): ProtocolVersionNumber {
+  switch (text) {
+    case 'mqttv31':
+    case '31':
+      return 3;
+    case 'mqttv311':
+    case '311':
+      return 4;
+    case 'mqttv5':
+    case '5':
+      return 5;
+    default:
+      throw new UsageError('Invalid protocol version argument given.');
+  }
+}
+
+/** -x: seconds, or -1 / ∞ for a session that never expires. */
+function expiryValue(text: string): number {
+  if (text === '-1' || text === '∞') return 0xffffffff;
+  const n = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n >= 0 && n <= 0xffffffff)) throw new UsageError(`Invalid session-expiry-interval '${text}'.`);
+  return n;
+}
+
+/** -L mqtt(s)://[user[:pass]@]host[:port]/topic (ws:// and wss:// too, as an extension). */
+function applyUrl(flags: ClientFlags, text: string): void {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new UsageError('Unsupported URL scheme.');
+  }
+  if (!['mqtt:', 'mqtts:', 'ws:', 'wss:'].includes(url.protocol)) {
+    throw new UsageError('Unsupported URL scheme.');
+  }
+  if (url.username !== '') flags.username = decodeURIComponent(url.username);
+  if (url.password !== '') flags.password = decodeURIComponent(url.password);
+  const topic = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  const isWs = url.protocol === 'ws:' || url.protocol === 'wss:';
+  // Over WebSocket the path is the HTTP path; the topic then comes from -t.
+  if (!isWs) {
+    if (topic === '') throw new UsageError('Invalid URL for -L argument specified - topic missing.');
+    flags.urlTopic = topic;
+  }
+  flags.url = `${url.protocol}//${url.host}${isWs ? url.pathname + url.search : ''}`;
+}
+
+/** -D command identifier value [value2]: returns how many arguments it used. */
+function applyProperty(flags: ClientFlags, args: readonly string[], i: number): number {
+  const stage = args[i + 1];
+  const name = args[i + 2];
+  const value = args[i + 3];
+  if (stage === undefined || name === undefined || value === undefined) {
+    throw new UsageError(`${args[i]} argument given but not enough values specified.`);
+  }
+  if (!Object.hasOwn(PropertyStage, stage)) {
+    throw new UsageError('Invalid command given in --property argument.');
+  }
+  const entry = PROPERTY_TABLE[name];
+  if (entry === undefined) throw new UsageError('Invalid property name given in --property argument.');
+  const command = stage as PropertyStageName;
+  if (!entry.stages.includes(command)) {
+    throw new UsageError(`${name} property not allowed for ${command} in --property argument.`);
+  }
+  const target = flags.properties[command] as Record<string, unknown>;
+  switch (entry.kind) {
+    case 'pair': {
+      const second = args[i + 4];
+      if (second === undefined)
+        throw new UsageError(`${args[i]} argument given but not enough values specified.`);
+      const list = (target[entry.field] as [string, string][] | undefined) ?? [];
+      list.push([value, second]);
+      target[entry.field] = list;
+      return 5;
+    }
+    case 'string':
+      target[entry.field] = value;
+      return 4;
+    case 'binary':
+      target[entry.field] = Buffer.from(value);
+      return 4;
+    default: {
+      const n = /^\d+$/.test(value) ? Number(value) : Number.NaN;
+      if (!(n >= 0 && n <= KIND_MAX[entry.kind])) {
+        throw new UsageError(`Invalid value '${value}' for ${name} in --property argument.`);
+      }
+      target[entry.field] = n;
+      return 4;
+    }
+  }
+}
+
+/**
+ * Applies the shared flag at `args[i]`; returns how many arguments it consumed, or 0 when the flag is not
+ * a shared one (the command then handles it or reports it as unknown).
+ */
+export function parseClientFlag(flags: ClientFlags, args: readonly string[], i: number): number {
+  switch (args[i]) {
+    case '-h':
+    case '--host':
+      flags.host = flagValue(args, i, 'host');
+      return 2;
+    case '-p':
+    case '--port':
+      flags.port = intValue(args, i, 'port', 1, 65535);
+      return 2;
+    case '-L':
+    case '--url':
+      applyUrl(flags, flagValue(args, i, 'URL'));
+      return 2;
+    case '-i':
+    case '--id':
+      flags.clientId = flagValue(args, i, 'id');
+      return 2;
+    case '-I':
+    case '--id-prefix':
+      flags.idPrefix = flagValue(args, i, 'id prefix');
+      return 2;
+    case '-u':
+    case '--username':
+      flags.username = flagValue(args, i, 'username');
+      return 2;
+    case '-P':
+    case '--pw':
+      flags.password = flagValue(args, i, 'password');
+      return 2;
+    case '-k':
+    case '--keepalive':
+      flags.keepalive = intValue(args, i, 'keepalive', 0, 65535);
+      return 2;
+    case '-V':
+    case '--protocol-version':
+      flags.protocolVersion = protocolValue(flagValue(args, i, 'protocol version'));
+      return 2;
+    case '-c':
+    case '--disable-clean-session':
+      flags.persistent = true;
+      return 1;
+    case '-x':
+      flags.sessionExpiry = expiryValue(flagValue(args, i, 'session-expiry-interval'));
+      return 2;
+    case '-d':
+    case '--debug':
+      flags.debug = true;
+      return 1;
+    case '--quiet':
+      flags.quiet = true;
+      return 1;
+    case '-D':
+    case '--property':
+      return applyProperty(flags, args, i);
+    case '--cafile':
+      flags.cafile = flagValue(args, i, 'file');
+      return 2;
+    case '--cert':
+      flags.cert = flagValue(args, i, 'file');
+      return 2;
+    case '--key':
+      flags.key = flagValue(args, i, 'file');
+      return 2;
+    case '--insecure':
+      flags.insecure = true;
+      return 1;
+    case '--will-topic':
+      flags.willTopic = flagValue(args, i, 'will topic');
+      return 2;
+    case '--will-payload':
+      flags.willPayload = flagValue(args, i, 'will payload');
+      return 2;
+    case '--will-qos':
+      flags.willQos = intValue(args, i, 'will QoS', 0, 2) as QoS;
+      return 2;
+    case '--will-retain':
+      flags.willRetain = true;
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/** Checks that hold across flags, once every flag is parsed. */
+export function checkClientFlags(flags: ClientFlags): void {
+  if (flags.persistent && flags.clientId === undefined && flags.idPrefix === undefined) {
+    // 3.1.1 section 3.1.3.1: an empty client id requires Clean Session 1.
+    throw new UsageError('You must provide a client id if you are using the -c option.');
+  }
+  if (flags.willTopic === undefined && (flags.willPayload !== undefined || flags.willRetain)) {
+    throw new UsageError('Will payload or retain given, but no will topic given.');
+  }
+  if (flags.cert !== undefined && flags.key === undefined) {
+    throw new UsageError('Both certfile and keyfile must be provided if one of them is set.');
+  }
+}
+
+/**
+ * The client id: -i, or -I prefix + pid. Without either, MQTT 3.1.1 and 5 send an empty id (the broker
+ * assigns one, as mosquitto's tools do); MQTT 3.1 cannot, so `<tool>_<pid>` is used there.
+ */
+export function clientIdFor(flags: ClientFlags, tool: string): string {
+  if (flags.clientId !== undefined) return flags.clientId;
+  if (flags.idPrefix !== undefined) return `${flags.idPrefix}${process.pid}`;
+  return flags.protocolVersion === 3 ? `${tool}_${process.pid}` : '';
+}
+
+/** The broker URL the flags point at. */
+export function brokerUrl(flags: ClientFlags): string {
+  if (flags.url !== undefined) return flags.url;
+  const tls = flags.cafile !== undefined;
+  const host = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+  return `${tls ? 'mqtts' : 'mqtt'}://${host}:${flags.port ?? (tls ? 8883 : 1883)}`;
+}
+
+/** `ClientOptions` for the flags; TLS files are read here (a missing file is a usage error). */
+export function clientOptions(flags: ClientFlags, tool: string): ClientOptions {
+  const v5 = flags.protocolVersion === 5;
+  const options: ClientOptions = {
+    protocolVersion: flags.protocolVersion,
+    clientId: clientIdFor(flags, tool),
+    clean: !flags.persistent,
+    keepalive: flags.keepalive,
+    reconnect: false,
+    connectTimeoutMs: 10_000,
+  };
+  if (flags.username !== undefined) options.username = flags.username;
+  if (flags.password !== undefined) options.password = flags.password;
+  if (v5) {
+    const connect = { ...flags.properties.connect };
+    // mosquitto: -x defaults to "never expires" with -c, to 0 without.
+    const expiry =
+      flags.sessionExpiry ?? connect.sessionExpiryInterval ?? (flags.persistent ? 0xffffffff : 0);
+    connect.sessionExpiryInterval = undefined;
+    if (expiry > 0) options.sessionExpiryInterval = expiry;
+    if (Object.values(connect).some((v) => v !== undefined)) options.properties = connect;
+  }
+  if (flags.willTopic !== undefined) {
+    const will: WillOptions = {
+      topic: flags.willTopic,
+      payload: flags.willPayload ?? '',
+      qos: flags.willQos,
+      retain: flags.willRetain,
+    };
+    if (v5 && Object.keys(flags.properties.will).length > 0) will.properties = flags.properties.will;
+    options.will = will;
+  }
+  const read = (file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch {
+      throw new UsageError(`Unable to open file ${file}.`);
+    }
+  };
+  if (flags.cafile !== undefined) options.ca = read(flags.cafile);
+  if (flags.cert !== undefined) options.cert = read(flags.cert);
+  if (flags.key !== undefined) options.key = read(flags.key);
+  // Node cannot skip only the host name check through ClientOptions: --insecure skips the whole check.
+  if (flags.insecure) options.rejectUnauthorized = false;
+  return options;
+}
+
+/** mosquitto's text for MQTT 3.x CONNACK return codes. */
+const V3_CONNACK_TEXT: Readonly<Record<number, string>> = {
+  1: 'Connection Refused: unacceptable protocol version.',
+  2: 'Connection Refused: identifier rejected.',
+  3: 'Connection Refused: broker unavailable.',
+  4: 'Connection Refused: bad user name or password.',
+  5: 'Connection Refused: not authorised.',
+};
+
+/** MQTT 5 reason codes as the 3.x CONNACK return code they replace (the inverse of the client's mapping). */
+const V5_TO_V3_CONNACK: Readonly<Record<number, number>> = {
+  132: 1,
+  133: 2,
+  136: 3,
+  134: 4,
+  135: 5,
+};
+
+/** mosquitto's text for MQTT 5 reason codes (`mosquitto_reason_string`). */
+const V5_REASON_TEXT: Readonly<Record<number, string>> = {
+  0: 'Success',
+  16: 'No matching subscribers',
+  128: 'Unspecified error',
+  129: 'Malformed packet',
+  130: 'Protocol error',
+  131: 'Implementation specific error',
+  132: 'Unsupported protocol version',
+  133: 'Client identifier not valid',
+  134: 'Bad username or password',
+  135: 'Not authorized',
+  136: 'Server unavailable',
+  137: 'Server busy',
+  138: 'Banned',
+  139: 'Server shutting down',
+  140: 'Bad authentication method',
+  141: 'Keep alive timeout',
+  142: 'Session taken over',
+  143: 'Topic filter invalid',
+  144: 'Topic name invalid',
+  147: 'Receive maximum exceeded',
+  148: 'Topic alias invalid',
+  149: 'Packet too large',
+  150: 'Message rate too high',
+  151: 'Quota exceeded',
+  152: 'Administrative action',
+  153: 'Payload format invalid',
+  154: 'Retain not supported',
+  155: 'QoS not supported',
+  156: 'Use another server',
+  157: 'Server moved',
+  158: 'Shared subscriptions not supported',
+  159: 'Connection rate exceeded',
+  160: 'Maximum connect time',
+  161: 'Subscription identifiers not supported',
+  162: 'Wildcard subscriptions not supported',
+};
+
+/** The text mosquitto prints for an MQTT 5 reason code. */
+export function reasonText(code: number): string {
+  return V5_REASON_TEXT[code] ?? 'Unknown reason';
+}
+
+/** A refused connection: what the tools print, the exit code, and the CONNACK code for `-d`. */
+export interface ConnectFailure {
+  /** "Connection error: ..." for a refusal, "Error: ..." for a network failure. */
+  line: string;
+  /** The CONNACK return/reason code as sent on the wire, or undefined when no CONNACK came. */
+  connackCode: number | undefined;
+  exitCode: number;
+}
+
+/** Classifies why `connect()` failed, in mosquitto's words and exit codes. */
+export function connectFailure(error: unknown, version: ProtocolVersionNumber): ConnectFailure {
+  if (error instanceof MqttError && error.message.startsWith('connection refused by the server')) {
+    if (version === 5) {
+      return {
+        line: `Connection error: ${reasonText(error.reasonCode)}`,
+        connackCode: error.reasonCode,
+        exitCode: error.reasonCode,
+      };
+    }
+    const code = V5_TO_V3_CONNACK[error.reasonCode] ?? 3;
+    return {
+      line: `Connection error: ${V3_CONNACK_TEXT[code] ?? 'Connection Refused: unknown reason.'}`,
+      connackCode: code,
+      exitCode: code,
+    };
+  }
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  const text =
+    errno === 'ECONNREFUSED'
+      ? 'Connection refused'
+      : errno === 'ENOTFOUND' || errno === 'EAI_AGAIN'
+        ? 'Temporary failure in name resolution'
+        : error instanceof Error
+          ? error.message
+          : String(error);
+  return { line: `Error: ${text}`, connackCode: undefined, exitCode: 1 };
+}
+
+/** Writes mosquitto-style `-d` lines ("Client <id> sending PUBLISH (...)") to `out`. */
+export class DebugLog {
+  /** The packet id of the last SUBSCRIBE sent, for the "Subscribed (mid: n)" line. */
+  lastSubscribeId = 0;
+
+  constructor(
+    private readonly out: NodeJS.WritableStream,
+    private readonly enabled: boolean,
+    private id: string,
+  ) {}
+
+  /** The id shown: the broker-assigned one once known, "(null)" while empty. */
+  setId(id: string): void {
+    this.id = id;
+  }
+
+  line(text: string): void {
+    if (this.enabled) this.out.write(`Client ${this.id === '' ? '(null)' : this.id} ${text}\n`);
+  }
+
+  /** Reports every packet the client sends or receives from now on. */
+  attach(client: Client): void {
+    if (!this.enabled) return;
+    client[testHooks].outbound = (packet) => this.packet('sending', packet);
+    client[testHooks].inbound = (packet) => this.packet('received', packet);
+  }
+
+  private packet(direction: 'sending' | 'received', packet: Packet): void {
+    const name = packet.type.toUpperCase();
+    switch (packet.type) {
+      case 'publish':
+        this.line(
+          `${direction} PUBLISH (d${packet.dup ? 1 : 0}, q${packet.qos}, r${packet.retain ? 1 : 0}, ` +
+            `m${packet.packetId ?? 0}, '${packet.topic}', ... (${packet.payload.length} bytes))`,
+        );
+        return;
+      case 'puback':
+      case 'pubrec':
+      case 'pubrel':
+      case 'pubcomp': {
+        const rc = packet.reasonCode ?? 0;
+        if (direction === 'sending') {
+          const withRc = packet.type === 'puback' || packet.type === 'pubrec';
+          this.line(`sending ${name} (m${packet.packetId}${withRc ? `, rc${rc}` : ''})`);
+        } else {
+          const withRc = packet.type === 'puback' || packet.type === 'pubcomp';
+          this.line(`received ${name} (Mid: ${packet.packetId}${withRc ? `, RC:${rc}` : ''})`);
+        }
+        return;
+      }
+      case 'subscribe':
+        this.lastSubscribeId = packet.packetId;
+        for (const s of packet.subscriptions) {
+          const options =
+            (s.noLocal ? 4 : 0) | (s.retainAsPublished ? 8 : 0) | ((s.retainHandling ?? 0) << 4);
+          this.line(
+            `sending SUBSCRIBE (Mid: ${packet.packetId}, Topic: ${s.topicFilter}, QoS: ${s.qos}, ` +
+              `Options: 0x${options.toString(16).padStart(2, '0')})`,
+          );
+        }
+        return;
+      case 'unsubscribe':
+        for (const filter of packet.topicFilters) {
+          this.line(`sending UNSUBSCRIBE (Mid: ${packet.packetId}, Topic: ${filter})`);
+        }
+        return;
+      default:
+        this.line(`${direction} ${name}`);
+    }
+  }
+}

@@ -1,0 +1,295 @@
+/**
+ * `starling pub`: publish like `mosquitto_pub`, with its flags, output and exit codes, so that scripts
+ * switch by changing the command name.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { type Client, connect } from '../client/client.js';
+import { isValidTopicName } from '../packets/topic.js';
+import type { QoS } from '../packets/types.js';
+import {
+  brokerUrl,
+  checkClientFlags,
+  clientIdFor,
+  clientOptions,
+  connectFailure,
+  DebugLog,
+  defaultClientFlags,
+  flagValue,
+  intValue,
+  parseClientFlag,
+  qosValue,
+  reasonText,
+} from './mqtt-client-flags.js';
+import { UsageError } from './usage-error.js';
+
+const HELP = `starling pub: publish one message, a file, or each line of standard input, as mosquitto_pub does.
+
+Usage: starling pub {[-h host] [-p port] [-u username] [-P password] -t topic | -L URL}
+                    {-f file | -l | -n | -m message | -s}
+                    [-c] [-k keepalive] [-q qos] [-r] [--repeat N] [--repeat-delay time] [-x session-expiry]
+                    [-i id] [-I id_prefix] [-d] [--quiet] [-V protocol-version]
+                    [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]
+                    [--cafile file [--cert file --key file] [--insecure]]
+                    [-D command identifier value]
+
+ -c : disable clean session (MQTT 5: session expiry "never" unless -x says otherwise)
+ -d : debug lines for every packet sent and received
+ -D : MQTT 5 property: -D connect|publish|will|disconnect <name> <value> (user-property takes two values)
+ -f : send the contents of a file as the message
+ -h : host to connect to, default localhost
+ -i : client id (default: empty, the broker assigns one; MQTT 3.1: starling_pub_<pid>)
+ -I : client id prefix, the process id is appended
+ -k : keep alive in seconds, default 60
+ -L : mqtt(s)://[username[:password]@]host[:port]/topic (ws:// and wss:// with -t too)
+ -l : read messages from stdin, one message per line
+ -m : message payload
+ -n : send a null (zero length) message
+ -p : port, default 1883 (8883 with --cafile)
+ -P : password
+ -q : QoS 0, 1 or 2, default 0
+ -r : retain the message
+ -s : read the whole of stdin as one message
+ -t : topic to publish to
+ -u : username
+ -V : protocol version: 5, 311 or 31 (or mqttv5, mqttv311, mqttv31), default 311
+ -x : session expiry interval in seconds (MQTT 5), -1 for never
+ --repeat N : publish -m/-f/-s message N times; --repeat-delay seconds between them
+ --cafile, --cert, --key : TLS; --insecure : do not verify the server certificate
+ --will-topic, --will-payload, --will-qos, --will-retain : the last will
+ --quiet : do not print error messages
+`;
+
+const MessageSource = {
+  message: 'message',
+  file: 'file',
+  lines: 'lines',
+  stdin: 'stdin',
+  null: 'null',
+} as const;
+type MessageSourceName = (typeof MessageSource)[keyof typeof MessageSource];
+
+/** What `starling pub` was asked to do. */
+interface PubPlan {
+  topic: string | undefined;
+  qos: QoS;
+  retain: boolean;
+  source: MessageSourceName | undefined;
+  message: Buffer;
+  repeat: number;
+  repeatDelayMs: number;
+}
+
+/** Standard streams, replaceable for tests. */
+export interface CommandIo {
+  stdin: NodeJS.ReadableStream;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+/** Prints a usage error as mosquitto does; exit code 1. */
+export function usageFailure(io: CommandIo, tool: string, error: UsageError): number {
+  io.stderr.write(`Error: ${error.message}\n\nUse 'starling ${tool} --help' to see usage.\n`);
+  return 1;
+}
+
+function setSource(plan: PubPlan, source: MessageSourceName): void {
+  if (plan.source !== undefined) throw new UsageError('Only one type of message can be sent at once.');
+  plan.source = source;
+}
+
+function parsePubArgs(argv: readonly string[]): {
+  plan: PubPlan;
+  flags: ReturnType<typeof defaultClientFlags>;
+} {
+  const flags = defaultClientFlags();
+  const plan: PubPlan = {
+    topic: undefined,
+    qos: 0,
+    retain: false,
+    source: undefined,
+    message: Buffer.alloc(0),
+    repeat: 1,
+    repeatDelayMs: 0,
+  };
+  for (let i = 0; i < argv.length; ) {
+    const arg = argv[i] as string;
+    let used = 2;
+    switch (arg) {
+      case '-t':
+      case '--topic':
+        plan.topic = flagValue(argv, i, 'topic');
+        break;
+      case '-m':
+      case '--message':
+        setSource(plan, 'message');
+        plan.message = Buffer.from(flagValue(argv, i, 'message'));
+        break;
+      case '-f':
+      case '--file': {
+        const file = flagValue(argv, i, 'file');
+        setSource(plan, 'file');
+        try {
+          plan.message = readFileSync(file);
+        } catch {
+          throw new UsageError(`Unable to read file "${file}".`);
+        }
+        break;
+      }
+      case '-l':
+      case '--stdin-line':
+        setSource(plan, 'lines');
+        used = 1;
+        break;
+      case '-s':
+      case '--stdin-file':
+        setSource(plan, 'stdin');
+        used = 1;
+        break;
+      case '-n':
+      case '--null-message':
+        setSource(plan, 'null');
+        used = 1;
+        break;
+      case '-q':
+      case '--qos':
+        plan.qos = qosValue(argv, i);
+        break;
+      case '-r':
+      case '--retain':
+        plan.retain = true;
+        used = 1;
+        break;
+      case '--repeat':
+        plan.repeat = intValue(argv, i, 'repeat count', 1, 2 ** 31 - 1);
+        break;
+      case '--repeat-delay': {
+        const text = flagValue(argv, i, 'time');
+        const seconds = Number(text);
+        if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds)) {
+          throw new UsageError(`Invalid repeat delay given: ${text}`);
+        }
+        plan.repeatDelayMs = seconds * 1000;
+        break;
+      }
+      default:
+        used = parseClientFlag(flags, argv, i);
+        if (used === 0) throw new UsageError(`Unknown option '${arg}'.`);
+    }
+    i += used;
+  }
+  checkClientFlags(flags);
+  plan.topic ??= flags.urlTopic;
+  if (plan.topic === undefined || plan.source === undefined) {
+    throw new UsageError('Both topic and message must be supplied.');
+  }
+  // [MQTT-3.3.2-2] wildcards are not allowed in a topic name.
+  if (!isValidTopicName(plan.topic)) {
+    throw new UsageError(`Invalid publish topic '${plan.topic}', does it contain '+' or '#'?`);
+  }
+  return { plan, flags };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Publishes everything the plan names; resolves once the last publish is acknowledged. */
+async function publishAll(
+  client: Client,
+  plan: PubPlan,
+  topic: string,
+  io: CommandIo,
+  properties: object,
+): Promise<void> {
+  const options = { qos: plan.qos, retain: plan.retain, properties };
+  if (plan.source === 'lines') {
+    // One message per line as lines arrive; the line ending (\n) is not part of the message.
+    const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+    const pending: Promise<void>[] = [];
+    for await (const line of lines) pending.push(client.publish(topic, line, options));
+    await Promise.all(pending);
+    return;
+  }
+  const payload = plan.source === 'stdin' ? await readAll(io.stdin) : plan.message;
+  for (let n = 0; n < plan.repeat; n++) {
+    if (n > 0 && plan.repeatDelayMs > 0) await sleep(plan.repeatDelayMs);
+    await client.publish(topic, payload, options);
+  }
+}
+
+/** `starling pub`: returns the exit code (0, a CONNACK code when refused, 1 for other failures). */
+export async function runPubCommand(argv: readonly string[], io: CommandIo = process): Promise<number> {
+  if (argv.includes('--help')) {
+    io.stdout.write(HELP);
+    return 0;
+  }
+  let parsed: ReturnType<typeof parsePubArgs>;
+  let options: ReturnType<typeof clientOptions>;
+  try {
+    parsed = parsePubArgs(argv);
+    options = clientOptions(parsed.flags, 'starling_pub');
+  } catch (error) {
+    if (error instanceof UsageError) return usageFailure(io, 'pub', error);
+    throw error;
+  }
+  const { plan, flags } = parsed;
+  const topic = plan.topic as string;
+  const complain = (text: string): void => {
+    if (!flags.quiet) io.stderr.write(`${text}\n`);
+  };
+  const debug = new DebugLog(io.stdout, flags.debug, clientIdFor(flags, 'starling_pub'));
+  debug.line('sending CONNECT');
+  let client: Client;
+  try {
+    client = await connect(brokerUrl(flags), options);
+  } catch (error) {
+    const failure = connectFailure(error, flags.protocolVersion);
+    if (failure.connackCode !== undefined) debug.line(`received CONNACK (${failure.connackCode})`);
+    complain(failure.line);
+    if (failure.connackCode !== undefined) {
+      complain(
+        flags.protocolVersion === 5
+          ? 'Error: A network protocol error occurred when communicating with the broker.'
+          : 'Error: The connection was refused.',
+      );
+    }
+    return failure.exitCode;
+  }
+  debug.setId(client.clientId);
+  debug.line('received CONNACK (0)');
+  debug.attach(client);
+  const publishProperties = flags.protocolVersion === 5 ? flags.properties.publish : {};
+  let code = 0;
+  try {
+    await publishAll(client, plan, topic, io, publishProperties);
+  } catch (error) {
+    const reason = (error as { reasonCode?: number }).reasonCode;
+    complain(
+      reason === undefined
+        ? `Error: ${(error as Error).message}`
+        : `Warning: Publish failed: ${reasonText(reason)}.`,
+    );
+    code = 1;
+  }
+  const disconnect = flags.properties.disconnect;
+  await client
+    .end(
+      flags.protocolVersion === 5 && Object.keys(disconnect).length > 0
+        ? {
+            properties: { ...disconnect, sessionExpiryInterval: undefined },
+            ...(disconnect.sessionExpiryInterval === undefined
+              ? {}
+              : { sessionExpiryInterval: disconnect.sessionExpiryInterval }),
+          }
+        : {},
+    )
+    .catch(() => undefined);
+  return code;
+}
