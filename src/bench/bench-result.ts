@@ -18,6 +18,8 @@ export const BenchScenario = {
   Subscribe: 'subscribe',
   Keepalive: 'keepalive',
   Stress: 'stress',
+  FanOut: 'fan-out',
+  FanIn: 'fan-in',
 } as const;
 /** One of the {@link BenchScenario} values. */
 export type BenchScenario = (typeof BenchScenario)[keyof typeof BenchScenario];

@@ -90,8 +90,11 @@ function emptyCounters(): ShareCounters {
 
 function totalOf(scenario: Scenario, processes: number): number | undefined {
   switch (scenario.kind) {
+    // fan-out: each of the subscribers receives all messages of its process's one publisher.
     case 'publish':
     case 'stress':
+    case 'fan-in':
+    case 'fan-out':
       return scenario.clientsPerProcess * scenario.messagesPerClient * processes;
     case 'subscribe':
       return scenario.count > 0 ? scenario.count * scenario.clientsPerProcess * processes : undefined;
@@ -366,6 +369,15 @@ export class Bench extends EventEmitter<BenchEvents> {
         qos = scenario.publisherQos;
         payloadBytes = scenario.payloadBytes;
         options.subscriberQos = scenario.subscriberQos;
+        break;
+      case 'fan-out':
+      case 'fan-in':
+        messagesPerClient = scenario.messagesPerClient;
+        qos = scenario.publisherQos;
+        payloadBytes = scenario.payloadBytes;
+        options.subscriberQos = scenario.subscriberQos;
+        if (scenario.kind === 'fan-out') options.publishers = processes;
+        else options.subscribers = processes;
         break;
       case 'subscribe': {
         qos = scenario.qos;

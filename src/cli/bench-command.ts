@@ -17,9 +17,11 @@ import type {
   StressScenario,
   SubscribeScenario,
 } from '../bench/scenarios/common.js';
+import { runBenchCompareCommand } from './bench-compare-command.js';
+import { runBenchKeepaliveCommand } from './bench-keepalive-command.js';
 import { UsageError } from './usage-error.js';
 
-const HELP = `Usage: starling bench <publish|subscribe|stress> [options]
+const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare> [options]
 
 With no -H/--url, each command starts an embedded Starling broker on a free loopback port.
 
@@ -55,6 +57,13 @@ bench stress (mqtt-stresser; single-dash long flags accepted):
   -num-clients N (10) -num-messages N (10) -publisher-qos Q (0) -subscriber-qos Q (0)
   -rampup-size N (100) -rampup-delay T (500ms) -timeout T (5s) -global-timeout T (60s)
   -constant-payload        -broker URL (same as --url)   -s N payload bytes (default 100)
+
+bench keepalive (N idle clients held open; own flags, see starling bench keepalive --help):
+  -n, --clients N (100) --rate R conn/s (100) --duration S (10) -k, --keepalive S (10)
+
+bench compare (one scenario against several brokers in turn; see starling bench compare --help):
+  --broker NAME=URL ...    repeatable; --broker starling alone = the embedded broker
+  --scenario stress|fan-out|fan-in|publish   --clients N --messages N -q Q -s N --json F --csv F
 
 Exit status: 0 done, 1 cannot connect / every client failed, 2 bad usage, 130 interrupted (partial results printed).
 `;
@@ -272,7 +281,9 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
       };
     }
     default:
-      throw new UsageError(`unknown bench command '${sub}' (publish, subscribe, stress)`);
+      throw new UsageError(
+        `unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare)`,
+      );
   }
 }
 
@@ -312,6 +323,9 @@ function writeOutputs(flags: Flags, result: BenchResult): void {
 /** `starling bench ...`: returns the exit code. */
 export async function runBenchCommand(argv: readonly string[]): Promise<number> {
   const [sub, ...rest] = argv;
+  // These two have their own flags and help.
+  if (sub === 'keepalive') return runBenchKeepaliveCommand(rest);
+  if (sub === 'compare') return runBenchCompareCommand(rest);
   if (
     sub === undefined ||
     sub === '-h' ||

@@ -84,8 +84,37 @@ export interface StressScenario {
   readonly maxInflight: number;
 }
 
+/** Settings the fan-out and fan-in scenarios share; every message carries its send time. */
+interface FanSettings {
+  readonly clientId: string;
+  readonly publisherQos: 0 | 1 | 2;
+  readonly subscriberQos: 0 | 1 | 2;
+  /** Messages each publisher sends. */
+  readonly messagesPerClient: number;
+  /** How long subscribers wait for the messages to arrive once publishing has ended. */
+  readonly timeoutMs: number;
+  /** Every payload the same size (no Gaussian spread). */
+  readonly constantPayload: boolean;
+  readonly payloadBytes: number;
+  readonly maxInflight: number;
+}
+
+/** `bench compare --scenario fan-out`: per process, one publisher to `clientsPerProcess` subscribers of one topic. */
+export interface FanOutScenario extends FanSettings {
+  readonly kind: 'fan-out';
+  /** Subscribers per process. */
+  readonly clientsPerProcess: number;
+}
+
+/** `bench compare --scenario fan-in`: per process, `clientsPerProcess` publishers to one wildcard subscriber. */
+export interface FanInScenario extends FanSettings {
+  readonly kind: 'fan-in';
+  /** Publishers per process. */
+  readonly clientsPerProcess: number;
+}
+
 /** One of the scenarios. */
-export type Scenario = PublishScenario | SubscribeScenario | StressScenario;
+export type Scenario = PublishScenario | SubscribeScenario | StressScenario | FanOutScenario | FanInScenario;
 
 /** What one process is asked to do. Plain JSON. */
 export interface ShareTask {

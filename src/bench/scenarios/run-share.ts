@@ -6,6 +6,8 @@ import type { ClientResult } from '../bench-result.js';
 import { LatencyHistogram } from '../histogram.js';
 import { ThroughputTimeSeries } from '../timeseries.js';
 import type { ShareContext, ShareControl, ShareResult, ShareTask, SubscriberDeliveries } from './common.js';
+import { runFanInShare } from './fan-in.js';
+import { runFanOutShare } from './fan-out.js';
 import { runPublishShare } from './publish.js';
 import { runStressShare } from './stress.js';
 import { runSubscribeShare } from './subscribe.js';
@@ -30,6 +32,12 @@ export async function runShare(task: ShareTask, control: ShareControl): Promise<
       break;
     case 'stress':
       clients = await runStressShare(scenario, ctx);
+      break;
+    case 'fan-out':
+      clients = await runFanOutShare(scenario, ctx);
+      break;
+    case 'fan-in':
+      clients = await runFanInShare(scenario, ctx);
       break;
     case 'subscribe': {
       const outcome = await runSubscribeShare(scenario, ctx);
