@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 const TAG = /\[(MQTT-\d+(?:\.\d+)*-\d+)\]/g;
 /** How far before a tag we look for a "3.1.1" marker. */
 const MARKER_WINDOW = 16;
+const FIXTURE_NAME = /\bname:\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
 const TITLE = /\b(?:it|test|describe)\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/gs;
 
 /** Every .ts file under `dir`, recursively, in a stable order. */
@@ -69,8 +70,11 @@ export function analyse(root) {
   const tested = new Map();
   for (const file of tsFiles(join(root, 'test'))) {
     const text = readFileSync(file, 'utf8');
-    for (const t of text.matchAll(TITLE)) {
-      const title = t[2];
+    // Fixture names become test titles (`decode refuses: <name>` in test/packets/fixtures.test.ts and the
+    // broker tests that replay fixtures), so a tag in a fixture name counts like one in a test title.
+    const titles = [...text.matchAll(TITLE)].map((t) => t[2]);
+    if (file.endsWith(join('fixtures', 'packets.ts'))) titles.push(...[...text.matchAll(FIXTURE_NAME)].map((t) => t[2]));
+    for (const title of titles) {
       const ref = { file: relative(root, file), title };
       for (const m of title.matchAll(TAG)) {
         const version = versionAt(title, m.index);

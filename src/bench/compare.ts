@@ -170,7 +170,9 @@ function failureOf(result: BenchResult): string | undefined {
 /** The row of a run: the broker's name, with the failed clients counted when some failed. */
 function rowOf(broker: CompareBroker, result: BenchResult, failedClients: number): CompareRow {
   const label =
-    failedClients > 0 ? `${broker.name} (${failedClients} of ${result.clients.length} clients failed)` : broker.name;
+    failedClients > 0
+      ? `${broker.name} (${failedClients} of ${result.clients.length} clients failed)`
+      : broker.name;
   return compareRowFromResult(result, label);
 }
 
@@ -203,7 +205,12 @@ async function runOne(
       : { broker, row: failedCompareRow(broker.name, error), result, error, failedClients };
   } catch (error) {
     if (!(error instanceof BenchSetupError)) throw error;
-    return { broker, row: failedCompareRow(broker.name, error.message), error: error.message, failedClients: 0 };
+    return {
+      broker,
+      row: failedCompareRow(broker.name, error.message),
+      error: error.message,
+      failedClients: 0,
+    };
   } finally {
     hooks.signal?.removeEventListener('abort', onAbort);
   }

@@ -281,9 +281,7 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
       };
     }
     default:
-      throw new UsageError(
-        `unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare)`,
-      );
+      throw new UsageError(`unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare)`);
   }
 }
 

@@ -4,12 +4,12 @@
  */
 import { writeFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { parseEndpoint } from '../client/options.js';
-import { type CompareBroker, type CompareOutcome, CompareScenario, runCompare } from '../bench/compare.js';
 import { BENCH_RESULT_FORMAT } from '../bench/bench-result.js';
+import { type CompareBroker, type CompareOutcome, CompareScenario, runCompare } from '../bench/compare.js';
 import { BarProgress, LineProgress, type ProgressDisplay } from '../bench/progress.js';
 import { renderSummaryCsv } from '../bench/report-csv.js';
 import { renderCompareTable } from '../bench/report-text.js';
+import { parseEndpoint } from '../client/options.js';
 import { normaliseSingleDashFlags, parseDuration } from './bench-command.js';
 import { intFlag, UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
@@ -222,7 +222,9 @@ export async function runBenchCompareCommand(
         signal: stop.signal,
         onBrokerStart: (broker) => {
           if (quiet) return;
-          io.stderr.write(`${scenario} against ${broker.name} (${broker.url ?? 'embedded Starling broker'})\n`);
+          io.stderr.write(
+            `${scenario} against ${broker.name} (${broker.url ?? 'embedded Starling broker'})\n`,
+          );
           display = io.stderr.isTTY === true ? new BarProgress(io.stderr) : new LineProgress(io.stderr);
         },
         onStage: (stage) => {
@@ -232,7 +234,8 @@ export async function runBenchCompareCommand(
         onBrokerDone: (entry) => {
           display?.stop();
           display = undefined;
-          if (entry.error !== undefined) io.stderr.write(`starling bench compare: ${entry.broker.name}: ${entry.error}\n`);
+          if (entry.error !== undefined)
+            io.stderr.write(`starling bench compare: ${entry.broker.name}: ${entry.error}\n`);
         },
       },
     );

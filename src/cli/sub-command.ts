@@ -2,7 +2,7 @@
  * `starling sub`: subscribe and print messages like `mosquitto_sub`, with its flags, output and exit
  * codes. Unlike mosquitto_sub, which block-buffers stdout on a pipe, every message is written at once.
  */
-import { type Client, connect } from '../client/client.js';
+import { type Client, connect, testHooks } from '../client/client.js';
 import { topicMatches } from '../client/subscription.js';
 import type { Message } from '../client/types.js';
 import { isValidTopicFilter } from '../packets/topic.js';
@@ -22,7 +22,7 @@ import {
   qosValue,
 } from './mqtt-client-flags.js';
 import { type CommandIo, usageFailure } from './pub-command.js';
-import { formatMessage, type OutputFormat, PayloadNotJsonError } from './sub-format.js';
+import { compileFormat, formatMessage, type OutputFormat, type ReceiveTime, receiveTime } from './sub-format.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `starling sub: subscribe and print the messages received, as mosquitto_sub does.
@@ -123,7 +123,7 @@ function parseSubArgs(argv: readonly string[]): { plan: SubPlan; flags: ClientFl
         break;
       }
       case '-F':
-        plan.output.format = flagValue(argv, i, 'format');
+        plan.output.format = compileFormat(flagValue(argv, i, 'format'));
         break;
       case '-v':
       case '--verbose':
@@ -201,29 +201,51 @@ async function receive(
     settle = resolve;
   });
   let printed = 0;
-  const handle = (message: Message): void => {
+  let finished = false;
+  const finish = (outcome: Outcome): void => {
+    finished = true;
+    settle(outcome);
+  };
+  const handle = (message: Message, time: ReceiveTime): void => {
+    if (finished) return;
     if (!plan.topics.some((filter) => topicMatches(filter, message.topic))) return;
     if (plan.filterOut.some((filter) => topicMatches(filter, message.topic))) return;
     if (plan.removeRetained && message.retain && message.payload.length > 0) {
       client.publish(message.topic, Buffer.alloc(0), { retain: true }).catch(() => undefined);
     }
     if (plan.retainedOnly && !message.retain) {
-      settle({ code: 0 });
+      finish({ code: 0 });
       return;
     }
     if (plan.noRetained && message.retain) return;
-    try {
-      io.stdout.write(formatMessage(plan.output, message));
-    } catch (error) {
-      if (!(error instanceof PayloadNotJsonError)) throw error;
-      if (!flags.quiet) io.stderr.write(`${error.message}\n`);
-    }
+    const warn = (line: string): void => {
+      if (!flags.quiet) io.stderr.write(`${line}\n`);
+    };
+    io.stdout.write(formatMessage(plan.output, message, time, warn));
     printed++;
-    if (plan.count !== undefined && printed >= plan.count) settle({ code: 0 });
+    if (plan.count !== undefined && printed >= plan.count) finish({ code: 0 });
   };
-  client.onMessage(handle);
+  // mosquitto's library hands a message over once its acknowledgement is sent (QoS 1: after the PUBACK,
+  // QoS 2: after the PUBREL, with the PUBCOMP): the -d lines keep that order, and -C ends only after the
+  // last QoS 2 exchange completed. Our client delivers on PUBLISH, so messages wait here for that point.
+  const acknowledged: [Message, ReceiveTime][] = [];
+  const awaitingRelease = new Map<number, [Message, ReceiveTime]>();
+  client.onMessage((message) => {
+    const entry: [Message, ReceiveTime] = [message, receiveTime()];
+    if (message.qos === 2) awaitingRelease.set(message.packetId ?? 0, entry);
+    else acknowledged.push(entry);
+  });
+  client[testHooks].afterInbound = (packet) => {
+    if (packet.type === 'publish') {
+      for (const [message, time] of acknowledged.splice(0)) handle(message, time);
+    } else if (packet.type === 'pubrel') {
+      const entry = awaitingRelease.get(packet.packetId);
+      awaitingRelease.delete(packet.packetId);
+      if (entry !== undefined) handle(...entry);
+    }
+  };
   client.onEvent((event) => {
-    if (event.type === 'closed') settle({ code: 1, message: 'Error: The connection was lost.' });
+    if (event.type === 'closed') finish({ code: 1, message: 'Error: The connection was lost.' });
   });
   const v5 = flags.protocolVersion === 5;
   for (const filter of plan.unsubscribe) {

@@ -12,11 +12,30 @@
  * - time: `%I` ISO 8601 local time with offset, `%U` Unix time with nanoseconds, `%j` / `%J` a JSON object
  *   with the time, topic, QoS, retain flag, payload length and payload (as a JSON string for `%j`, as raw
  *   JSON for `%J`, which must then be valid JSON)
- * - `@X` strftime conversions: `@Y @m @d @H @M @S @y @j @F @T @s @z @N` (nanoseconds) and `@@`
+ * - `@X` strftime conversions (C locale): `@a @A @b @B @c @C @d @D @e @F @h @H @I @j @k @l @m @M @n @p @R
+ *   @s @S @t @T @u @w @y @Y @z @Z`, `@N` nanoseconds and `@@`; an unknown one prints as `%X`, as strftime does
  * - escapes: `\\ \0 \a \e \n \r \t \v`
- * - printf-style flags, width and precision: `%-10t`, `%05l`, `%10.10t`
+ * - flags, width and precision: `%[-][0][width][.precision]c`. Width pads `%A %C %E %F %I %l %m %S %t`
+ *   (`%R` only when present) and cuts `%p %x %X` as mosquitto does; precision cuts `%C %I %R %t`; the
+ *   other conversions ignore both.
+ *
+ * The format is checked once, before connecting ({@link compileFormat}), with mosquitto's error texts.
  */
 import type { Message } from '../client/types.js';
+import { UsageError } from './usage-error.js';
+
+/** One piece of a compiled `-F` format. */
+export type FormatToken =
+  | { kind: 'text'; text: string }
+  | {
+      kind: 'field';
+      conversion: string;
+      leftAlign: boolean;
+      zeroPad: boolean;
+      width: number;
+      precision: number | undefined;
+    }
+  | { kind: 'time'; spec: string };
 
 /** How messages are printed. */
 export interface OutputFormat {
@@ -24,22 +43,81 @@ export interface OutputFormat {
   verbose: boolean;
   /** -N: no newline after each message. */
   noEol: boolean;
-  /** -F */
-  format: string | undefined;
+  /** -F, compiled. */
+  format: readonly FormatToken[] | undefined;
 }
 
-/** Thrown for a %J message whose payload is not JSON: mosquitto prints it to stderr and skips the message. */
-export class PayloadNotJsonError extends Error {
-  constructor(topic: string) {
-    super(`Error: Message payload is not valid JSON on topic ${topic}`);
-    this.name = 'PayloadNotJsonError';
-  }
+/** When a message was received: `nanos` is the same instant in nanoseconds since the epoch. */
+export interface ReceiveTime {
+  now: Date;
+  nanos: bigint;
 }
 
-const NUMERIC = new Set(['A', 'E', 'F', 'l', 'm', 'S', 'X', 'x']);
+const CONVERSIONS = new Set('ACDEFIJPRSUXjlmpqrtx%');
+const NUMERIC = new Set(['A', 'E', 'F', 'l', 'm', 'S']);
 const TRUNCATABLE = new Set(['C', 'I', 'R', 't']);
-/** The conversions that take a field width (mosquitto ignores it on the others, e.g. %q). */
-const WIDTHABLE = new Set(['A', 'C', 'E', 'F', 'I', 'l', 'm', 'p', 'R', 'S', 't', 'x', 'X']);
+/** Conversions padded to the field width like printf's `%s`/`%d`; `%p %x %X` have their own rule. */
+const PADDED = new Set(['A', 'C', 'E', 'F', 'I', 'l', 'm', 'R', 'S', 't']);
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  '\\': '\\',
+  '0': '\0',
+  a: '\x07',
+  e: '\x1b',
+  n: '\n',
+  r: '\r',
+  t: '\t',
+  v: '\v',
+};
+
+/** Parses and checks a `-F` format; a UsageError carries mosquitto's text for a bad one. */
+export function compileFormat(format: string): FormatToken[] {
+  const tokens: FormatToken[] = [];
+  let text = '';
+  const flush = (): void => {
+    if (text !== '') tokens.push({ kind: 'text', text });
+    text = '';
+  };
+  // Bounded by the format's length: every step consumes at least one character.
+  for (let i = 0; i < format.length; i++) {
+    const ch = format[i] as string;
+    if (ch === '%') {
+      // One '-', one or more '0', digits, '.' digits, then the conversion: anything else is reported at
+      // the character where the grammar stops.
+      const m = /^(-?)(0*)(\d*)(?:\.(\d*))?/.exec(format.slice(i + 1)) as RegExpExecArray;
+      const c = format[i + 1 + m[0].length];
+      if (c === undefined) throw new UsageError('Incomplete format specifier.');
+      if (!CONVERSIONS.has(c)) throw new UsageError(`Invalid format specifier '${c}'.`);
+      flush();
+      tokens.push({
+        kind: 'field',
+        conversion: c,
+        leftAlign: m[1] === '-',
+        zeroPad: (m[2] ?? '') !== '',
+        width: m[3] === undefined || m[3] === '' ? 0 : Number(m[3]),
+        precision: m[4] === undefined ? undefined : Number(m[4] === '' ? 0 : m[4]),
+      });
+      i += m[0].length + 1;
+    } else if (ch === '@') {
+      const spec = format[i + 1];
+      if (spec === undefined) throw new UsageError('Incomplete format specifier.');
+      flush();
+      tokens.push({ kind: 'time', spec });
+      i++;
+    } else if (ch === '\\') {
+      const escaped = format[i + 1];
+      if (escaped === undefined) throw new UsageError('Incomplete escape specifier.');
+      const value = ESCAPES[escaped];
+      if (value === undefined) throw new UsageError(`Invalid escape specifier '${escaped}'.`);
+      text += value;
+      i++;
+    } else {
+      text += ch;
+    }
+  }
+  flush();
+  return tokens;
+}
 
 function pad2(n: number): string {
   return n.toString().padStart(2, '0');
@@ -60,74 +138,142 @@ function isoLocal(now: Date): string {
   );
 }
 
-/** `now` with microseconds, as mosquitto's JSON `tst`. */
-function jsonTime(now: Date, nanos: bigint): string {
-  const micros = ((nanos / 1000n) % 1_000_000n).toString().padStart(6, '0');
-  return `${isoLocal(now).slice(0, 19)}.${micros}${offset(now)}`;
+/** mosquitto's JSON `tst`: local time with microseconds, then a literal `Z` and the offset. */
+function jsonTime(time: ReceiveTime): string {
+  const micros = ((time.nanos / 1000n) % 1_000_000n).toString().padStart(6, '0');
+  return `${isoLocal(time.now).slice(0, 19)}.${micros}Z${offset(time.now)}`;
 }
 
-function strftime(spec: string, now: Date, nanos: bigint): string {
+const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+
+/** The local time zone's abbreviation where the platform knows one (e.g. UTC, CET), else `GMT+1` style. */
+function zoneName(now: Date): string {
+  const parts = new Intl.DateTimeFormat('en-US', { timeZoneName: 'short' }).formatToParts(now);
+  return parts.find((part) => part.type === 'timeZoneName')?.value ?? '';
+}
+
+/** One `@X` sequence: strftime's conversion `%X` in the C locale, plus `@N` nanoseconds. */
+function strftime(spec: string, time: ReceiveTime): string {
+  const now = time.now;
+  const hour12 = now.getHours() % 12 === 0 ? 12 : now.getHours() % 12;
+  const hms = `${pad2(now.getHours())}:${pad2(now.getMinutes())}:${pad2(now.getSeconds())}`;
+  const day = DAYS[now.getDay()] as string;
+  const month = MONTHS[now.getMonth()] as string;
   switch (spec) {
-    case 'Y':
-      return String(now.getFullYear());
-    case 'y':
-      return pad2(now.getFullYear() % 100);
-    case 'm':
-      return pad2(now.getMonth() + 1);
+    case 'a':
+      return day.slice(0, 3);
+    case 'A':
+      return day;
+    case 'b':
+    case 'h':
+      return month.slice(0, 3);
+    case 'B':
+      return month;
+    case 'c':
+      return `${day.slice(0, 3)} ${month.slice(0, 3)} ${now.getDate().toString().padStart(2, ' ')} ${hms} ${now.getFullYear()}`;
+    case 'C':
+      return pad2(Math.floor(now.getFullYear() / 100));
     case 'd':
       return pad2(now.getDate());
-    case 'H':
-      return pad2(now.getHours());
-    case 'M':
-      return pad2(now.getMinutes());
-    case 'S':
-      return pad2(now.getSeconds());
-    case 'j': {
-      const start = new Date(now.getFullYear(), 0, 1);
-      const day = Math.floor((now.getTime() - start.getTime()) / 86_400_000) + 1;
-      return day.toString().padStart(3, '0');
-    }
+    case 'D':
+      return `${pad2(now.getMonth() + 1)}/${pad2(now.getDate())}/${pad2(now.getFullYear() % 100)}`;
+    case 'e':
+      return now.getDate().toString().padStart(2, ' ');
     case 'F':
       return `${now.getFullYear()}-${pad2(now.getMonth() + 1)}-${pad2(now.getDate())}`;
-    case 'T':
-      return `${pad2(now.getHours())}:${pad2(now.getMinutes())}:${pad2(now.getSeconds())}`;
+    case 'H':
+      return pad2(now.getHours());
+    case 'I':
+      return pad2(hour12);
+    case 'j': {
+      // Calendar days, counted in UTC so that a DST change in between does not shift the count.
+      const y = now.getFullYear();
+      const dayOfYear = (Date.UTC(y, now.getMonth(), now.getDate()) - Date.UTC(y, 0, 1)) / 86_400_000 + 1;
+      return dayOfYear.toString().padStart(3, '0');
+    }
+    case 'k':
+      return now.getHours().toString().padStart(2, ' ');
+    case 'l':
+      return hour12.toString().padStart(2, ' ');
+    case 'm':
+      return pad2(now.getMonth() + 1);
+    case 'M':
+      return pad2(now.getMinutes());
+    case 'n':
+      return '\n';
+    case 'N':
+      return (time.nanos % 1_000_000_000n).toString().padStart(9, '0');
+    case 'p':
+      return now.getHours() < 12 ? 'AM' : 'PM';
+    case 'R':
+      return hms.slice(0, 5);
     case 's':
       return String(Math.floor(now.getTime() / 1000));
+    case 'S':
+      return pad2(now.getSeconds());
+    case 't':
+      return '\t';
+    case 'T':
+      return hms;
+    case 'u':
+      return String(now.getDay() === 0 ? 7 : now.getDay());
+    case 'w':
+      return String(now.getDay());
+    case 'y':
+      return pad2(now.getFullYear() % 100);
+    case 'Y':
+      return String(now.getFullYear());
     case 'z':
       return offset(now);
-    case 'N':
-      return (nanos % 1_000_000_000n).toString().padStart(9, '0');
+    case 'Z':
+      return zoneName(now);
     case '@':
       return '@';
     default:
-      return `@${spec}`;
+      return `%${spec}`;
   }
 }
 
-function jsonObject(message: Message, now: Date, nanos: bigint, rawPayload: boolean): string {
+/** The JSON object of `%j` / `%J`, or undefined when `%J` finds a payload that is not JSON. */
+function jsonObject(message: Message, time: ReceiveTime, rawPayload: boolean): string | undefined {
   const head =
-    `{"tst":${JSON.stringify(jsonTime(now, nanos))},"topic":${JSON.stringify(message.topic)},` +
+    `{"tst":${JSON.stringify(jsonTime(time))},"topic":${JSON.stringify(message.topic)},` +
     `"qos":${message.qos},"retain":${message.retain ? 1 : 0},"payloadlen":${message.payload.length}`;
   const text = message.payload.toString('utf8');
   if (rawPayload) {
     try {
       JSON.parse(text);
     } catch {
-      throw new PayloadNotJsonError(message.topic);
+      return undefined;
     }
     return `${head},"payload":${text}}`;
   }
   return `${head},"payload":${JSON.stringify(text)}}`;
 }
 
-/** The value of one `%` conversion, or undefined for an unknown one (printed literally). */
-function conversion(c: string, message: Message, now: Date, nanos: bigint): string | Buffer | undefined {
+/**
+ * The value of one `%` conversion; undefined for an absent `%R`, which mosquitto leaves out entirely
+ * (no padding), unlike the other absent properties.
+ */
+function conversion(c: string, message: Message, time: ReceiveTime): string | undefined {
   const p = message.properties;
   switch (c) {
     case 't':
       return message.topic;
-    case 'p':
-      return message.payload;
     case 'q':
       return String(message.qos);
     case 'r':
@@ -136,16 +282,10 @@ function conversion(c: string, message: Message, now: Date, nanos: bigint): stri
       return String(message.payload.length);
     case 'm':
       return String(message.packetId ?? 0);
-    case 'x':
-      return message.payload.toString('hex');
-    case 'X':
-      return message.payload.toString('hex').toUpperCase();
     case 'A':
       return p?.topicAlias === undefined ? '' : String(p.topicAlias);
     case 'C':
       return p?.contentType ?? '';
-    case 'D':
-      return p?.correlationData ?? '';
     case 'E':
       return p?.messageExpiryInterval === undefined ? '' : String(p.messageExpiryInterval);
     case 'F':
@@ -153,98 +293,98 @@ function conversion(c: string, message: Message, now: Date, nanos: bigint): stri
     case 'P':
       return (p?.userProperties ?? []).map(([k, v]) => `${k}:${v}`).join(' ');
     case 'R':
-      return p?.responseTopic ?? '';
+      return p?.responseTopic;
     case 'S':
       return (p?.subscriptionIdentifiers ?? []).join(',');
     case 'I':
-      return isoLocal(now);
+      return isoLocal(time.now);
     case 'U':
-      return `${nanos / 1_000_000_000n}.${(nanos % 1_000_000_000n).toString().padStart(9, '0')}`;
-    case 'j':
-      return jsonObject(message, now, nanos, false);
-    case 'J':
-      return jsonObject(message, now, nanos, true);
-    case '%':
-      return '%';
+      return `${time.nanos / 1_000_000_000n}.${(time.nanos % 1_000_000_000n).toString().padStart(9, '0')}`;
     default:
-      return undefined;
+      return '%';
   }
 }
 
-const ESCAPES: Readonly<Record<string, string>> = {
-  '\\': '\\',
-  '0': '\0',
-  a: '\x07',
-  e: '\x1b',
-  n: '\n',
-  r: '\r',
-  t: '\t',
-  v: '\v',
-};
+type Field = Extract<FormatToken, { kind: 'field' }>;
 
-/** Applies width/precision/flags to a converted value. */
-function applyWidth(c: string, value: string | Buffer, spec: string): string | Buffer {
-  if (spec === '' || typeof value !== 'string' || !WIDTHABLE.has(c)) return value;
-  const m = /^([-0]*)(\d*)(?:\.(\d+))?$/.exec(spec);
-  if (m === null) return value;
-  const [, flags = '', width = '', precision] = m;
-  let text = value;
-  if (precision !== undefined && TRUNCATABLE.has(c)) text = text.slice(0, Number(precision));
-  const w = width === '' ? 0 : Number(width);
-  if (flags.includes('-')) return text.padEnd(w, ' ');
-  return text.padStart(w, flags.includes('0') && NUMERIC.has(c) ? '0' : ' ');
+/**
+ * `%p %x %X` with a width, as mosquitto: at most `width` payload bytes are shown (for hex, half of that,
+ * rounded down), padded to the width with the pad character (spaces after the value when left-aligned).
+ */
+function payloadField(field: Field, payload: Buffer): Buffer {
+  const hex = field.conversion !== 'p';
+  const encode = (bytes: Buffer): Buffer => {
+    if (!hex) return bytes;
+    const digits = bytes.toString('hex');
+    return Buffer.from(field.conversion === 'X' ? digits.toUpperCase() : digits);
+  };
+  if (field.width === 0) return encode(payload);
+  let shown = Math.min(payload.length, field.width);
+  if (hex) shown = Math.floor(shown / 2);
+  const padding = field.width - (hex ? shown * 2 : shown);
+  const body = encode(payload.subarray(0, shown));
+  if (field.leftAlign) return Buffer.concat([body, Buffer.from(' '.repeat(padding))]);
+  return Buffer.concat([Buffer.from((field.zeroPad ? '0' : ' ').repeat(padding)), body]);
 }
 
-/** Renders one message with a `-F` format string; `now`/`nanos` are the receive time. */
-export function renderFormat(format: string, message: Message, now: Date, nanos: bigint): Buffer {
-  const parts: (string | Buffer)[] = [];
-  let text = '';
-  const flush = (): void => {
-    if (text !== '') parts.push(text);
-    text = '';
-  };
-  // Bounded by the format's length: every step consumes at least one character.
-  for (let i = 0; i < format.length; i++) {
-    const ch = format[i] as string;
-    if (ch === '%') {
-      const m = /^([-0]*\d*(?:\.\d+)?)([^-0-9.])/.exec(format.slice(i + 1));
-      const c = m?.[2];
-      const value = m === null || c === undefined ? undefined : conversion(c, message, now, nanos);
-      if (m === null || c === undefined || value === undefined) {
-        text += ch;
-        continue;
-      }
-      const shaped = applyWidth(c, value, m[1] ?? '');
-      if (typeof shaped === 'string') text += shaped;
-      else {
-        flush();
-        parts.push(shaped);
-      }
-      i += m[0].length;
-    } else if (ch === '@' && i + 1 < format.length) {
-      text += strftime(format[i + 1] as string, now, nanos);
-      i++;
-    } else if (ch === '\\' && i + 1 < format.length) {
-      const escaped = ESCAPES[format[i + 1] as string];
-      text += escaped ?? `\\${format[i + 1]}`;
-      i++;
+/** Width and precision for the printf-like conversions. */
+function shape(field: Field, value: string): string {
+  if (!PADDED.has(field.conversion)) return value;
+  let text = value;
+  if (field.precision !== undefined && TRUNCATABLE.has(field.conversion)) {
+    text = text.slice(0, field.precision);
+  }
+  if (field.leftAlign) return text.padEnd(field.width, ' ');
+  return text.padStart(field.width, field.zeroPad && NUMERIC.has(field.conversion) ? '0' : ' ');
+}
+
+/**
+ * Renders one message with a compiled `-F` format. `warn` receives mosquitto's error line for a `%J`
+ * payload that is not JSON; the conversion is then left out and the rest is printed.
+ */
+export function renderFormat(
+  tokens: readonly FormatToken[],
+  message: Message,
+  time: ReceiveTime,
+  warn: (line: string) => void,
+): Buffer {
+  const parts: Buffer[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'text') parts.push(Buffer.from(token.text));
+    else if (token.kind === 'time') parts.push(Buffer.from(strftime(token.spec, time)));
+    else if (token.conversion === 'p' || token.conversion === 'x' || token.conversion === 'X') {
+      parts.push(payloadField(token, message.payload));
+    } else if (token.conversion === 'D') {
+      // Binary: the bytes as they are, no width.
+      parts.push(message.properties?.correlationData ?? Buffer.alloc(0));
+    } else if (token.conversion === 'j' || token.conversion === 'J') {
+      const json = jsonObject(message, time, token.conversion === 'J');
+      if (json === undefined) warn(`Error: Message payload is not valid JSON on topic ${message.topic}.`);
+      else parts.push(Buffer.from(json));
     } else {
-      text += ch;
+      const value = conversion(token.conversion, message, time);
+      if (value !== undefined) parts.push(Buffer.from(shape(token, value)));
     }
   }
-  flush();
-  return Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : part)));
+  return Buffer.concat(parts);
+}
+
+/** The current time with nanoseconds counted from a monotonic clock anchored to the wall clock once. */
+const anchor = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+export function receiveTime(): ReceiveTime {
+  const nanos = anchor + process.hrtime.bigint();
+  return { now: new Date(Number(nanos / 1_000_000n)), nanos };
 }
 
 /** The bytes printed for one message (including the newline unless -N). */
 export function formatMessage(
   output: OutputFormat,
   message: Message,
-  now: Date = new Date(),
-  nanos: bigint = BigInt(now.getTime()) * 1_000_000n,
+  time: ReceiveTime = receiveTime(),
+  warn: (line: string) => void = () => undefined,
 ): Buffer {
   let body: Buffer;
-  if (output.format !== undefined) body = renderFormat(output.format, message, now, nanos);
+  if (output.format !== undefined) body = renderFormat(output.format, message, time, warn);
   else if (output.verbose) {
     const payload = message.payload.length === 0 ? Buffer.from('(null)') : message.payload;
     body = Buffer.concat([Buffer.from(`${message.topic} `), payload]);

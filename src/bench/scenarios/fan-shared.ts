@@ -114,7 +114,10 @@ export function fanRow(
   published: StreamOutcome,
   ctx: ShareContext,
 ): ClientResult {
-  const endMs = Math.max(Number.isNaN(tally.lastReceiveMs) ? published.endMs : tally.lastReceiveMs, published.endMs);
+  const endMs = Math.max(
+    Number.isNaN(tally.lastReceiveMs) ? published.endMs : tally.lastReceiveMs,
+    published.endMs,
+  );
   ctx.lastEndMs = Math.max(ctx.lastEndMs, endMs);
   ctx.histogram.merge(tally.recorder.histogram);
   const row: ClientResult = {
