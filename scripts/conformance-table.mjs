@@ -73,7 +73,8 @@ export function analyse(root) {
     // Fixture names become test titles (`decode refuses: <name>` in test/packets/fixtures.test.ts and the
     // broker tests that replay fixtures), so a tag in a fixture name counts like one in a test title.
     const titles = [...text.matchAll(TITLE)].map((t) => t[2]);
-    if (file.endsWith(join('fixtures', 'packets.ts'))) titles.push(...[...text.matchAll(FIXTURE_NAME)].map((t) => t[2]));
+    if (file.endsWith(join('fixtures', 'packets.ts')))
+      titles.push(...[...text.matchAll(FIXTURE_NAME)].map((t) => t[2]));
     for (const title of titles) {
       const ref = { file: relative(root, file), title };
       for (const m of title.matchAll(TAG)) {

@@ -223,6 +223,19 @@ function timeseries(value: Json, at: Reader): BenchResult['timeseries'] {
   };
 }
 
+function delivery(value: Json, at: Reader): NonNullable<BenchResult['delivery']> {
+  const o = object(value, at);
+  return {
+    streams: finite(o.streams, at.at('streams')),
+    received: finite(o.received, at.at('received')),
+    unique: finite(o.unique, at.at('unique')),
+    missing: finite(o.missing, at.at('missing')),
+    duplicated: finite(o.duplicated, at.at('duplicated')),
+    outOfOrder: finite(o.outOfOrder, at.at('outOfOrder')),
+    foreign: finite(o.foreign, at.at('foreign')),
+  };
+}
+
 /** Parses and checks a result file's text; throws TypeError naming the first bad field. */
 export function parseBenchResult(text: string): BenchResult {
   const root = new Reader('$');
@@ -237,6 +250,8 @@ export function parseBenchResult(text: string): BenchResult {
   const aggAt = root.at('aggregate');
   const agg = object(o.aggregate, aggAt);
   const stresserFigures = optional(agg, 'stresser', aggAt, stresser);
+  // Absent in results written before the field existed, and in every scenario but subscribe.
+  const deliveryTotals = optional(o, 'delivery', root, delivery);
   return {
     format: BENCH_RESULT_FORMAT,
     scenario: oneOf(o.scenario, Object.values(BenchScenario), root.at('scenario')),
@@ -255,5 +270,6 @@ export function parseBenchResult(text: string): BenchResult {
     latency: latency(o.latency, root.at('latency')),
     timeseries: timeseries(o.timeseries, root.at('timeseries')),
     generator: generator(o.generator, root.at('generator')),
+    ...(deliveryTotals === undefined ? {} : { delivery: deliveryTotals }),
   };
 }

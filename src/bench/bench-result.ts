@@ -116,6 +116,27 @@ export interface GeneratorUsage {
   readonly peakRssBytes?: number;
 }
 
+/**
+ * What the subscribers of `bench subscribe` received, summed over every (subscriber, publisher) pair and
+ * accounted from the sequence numbers in the payloads.
+ */
+export interface DeliveryTotals {
+  /** Distinct (subscriber, publisher) streams seen. */
+  readonly streams: number;
+  /** Every arrival, duplicates included. */
+  readonly received: number;
+  /** Distinct sequence numbers received. */
+  readonly unique: number;
+  /** Messages sent (when the publisher count is known) or numbered below the highest seen, never received. */
+  readonly missing: number;
+  /** Arrivals of a sequence number already received. */
+  readonly duplicated: number;
+  /** First arrivals of a number lower than one already received from the same publisher. */
+  readonly outOfOrder: number;
+  /** Messages on the subscribed topics that were not bench payloads. */
+  readonly foreign: number;
+}
+
 /** Everything a bench run produced; see the module comment for units. */
 export interface BenchResult {
   readonly format: typeof BENCH_RESULT_FORMAT;
@@ -129,4 +150,6 @@ export interface BenchResult {
   readonly latency: LatencySummary | null;
   readonly timeseries: TimeSeriesSnapshot | null;
   readonly generator: GeneratorUsage | null;
+  /** Subscribe scenario only: delivery accounting of all subscribers. */
+  readonly delivery?: DeliveryTotals;
 }

@@ -8,7 +8,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { connect } from '../client/index.js';
 import { MqttError } from '../packets/errors.js';
-import type { BenchConfig, BenchResult, ClientResult } from './bench-result.js';
+import type { BenchConfig, BenchResult, ClientResult, DeliveryTotals } from './bench-result.js';
 import { type EmbeddedBroker, siblingModule, startEmbeddedBroker } from './embedded-broker.js';
 import { LatencyHistogram } from './histogram.js';
 import { nowMillis } from './payload.js';
@@ -331,12 +331,13 @@ export class Bench extends EventEmitter<BenchEvents> {
     return buildBenchResult({
       scenario: this.options.scenario.kind,
       startedAt,
-      config: this.#config(url, deliveries),
+      config: this.#config(url),
       clients,
       wallClockMs,
       latencyHistogram: histogram,
       timeseries,
       generator: generatorUsage(cpu, Date.now() - startedAt.getTime(), peakRss),
+      ...(this.options.scenario.kind === 'subscribe' ? { delivery: deliveryTotals(deliveries) } : {}),
     });
   }
 
@@ -347,7 +348,7 @@ export class Bench extends EventEmitter<BenchEvents> {
     );
   }
 
-  #config(url: string, deliveries: readonly SubscriberDeliveries[]): BenchConfig {
+  #config(url: string): BenchConfig {
     const { scenario, publisher } = this.options;
     const processes = this.options.processes ?? 1;
     const options: Record<string, string | number | boolean> = { processes };
@@ -379,25 +380,11 @@ export class Bench extends EventEmitter<BenchEvents> {
         if (scenario.kind === 'fan-out') options.publishers = processes;
         else options.subscribers = processes;
         break;
-      case 'subscribe': {
+      case 'subscribe':
         qos = scenario.qos;
         options.topic = scenario.topic;
         if (publisher !== undefined) options.publishers = publisher.clientsPerProcess * processes;
-        let received = 0;
-        let missing = 0;
-        let duplicates = 0;
-        let outOfOrder = 0;
-        for (const subscriber of deliveries) {
-          for (const p of subscriber.publishers) {
-            received += p.received;
-            missing += p.missing;
-            duplicates += p.duplicates;
-            outOfOrder += p.outOfOrder;
-          }
-        }
-        Object.assign(options, { received, missing, duplicates, outOfOrder });
         break;
-      }
     }
     const clients =
       scenario.clientsPerProcess * (scenario.kind === 'subscribe' && publisher !== undefined ? 1 : processes);
@@ -413,6 +400,29 @@ export class Bench extends EventEmitter<BenchEvents> {
       options,
     };
   }
+}
+
+/** Sums the subscribers' per-publisher accounting into the result's delivery totals. */
+export function deliveryTotals(deliveries: readonly SubscriberDeliveries[]): DeliveryTotals {
+  let streams = 0;
+  let received = 0;
+  let unique = 0;
+  let missing = 0;
+  let duplicated = 0;
+  let outOfOrder = 0;
+  let foreign = 0;
+  for (const subscriber of deliveries) {
+    foreign += subscriber.foreign;
+    for (const p of subscriber.publishers) {
+      streams++;
+      received += p.received;
+      unique += p.unique;
+      missing += p.missing;
+      duplicated += p.duplicates;
+      outOfOrder += p.outOfOrder;
+    }
+  }
+  return { streams, received, unique, missing, duplicated, outOfOrder, foreign };
 }
 
 function emptyHistogram(): string {

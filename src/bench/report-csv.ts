@@ -129,6 +129,10 @@ export function renderSummaryCsv(results: readonly BenchResult[]): string {
       'receive_median',
       'receive_slowest',
       'generator_cpu_pct',
+      'received',
+      'missing',
+      'duplicated',
+      'out_of_order',
     ],
     results.map((result) => {
       const { aggregate, latency } = result;
@@ -158,6 +162,11 @@ export function renderSummaryCsv(results: readonly BenchResult[]): string {
         stresser?.receive.median,
         stresser?.receive.slowest,
         result.generator?.cpuPercentOfOneCore,
+        // Subscribe runs only; empty for the other scenarios.
+        result.delivery?.received,
+        result.delivery?.missing,
+        result.delivery?.duplicated,
+        result.delivery?.outOfOrder,
       ];
     }),
   );

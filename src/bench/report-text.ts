@@ -15,9 +15,14 @@ export function formatFixed(value: number, digits = 2): string {
   return value.toFixed(digits);
 }
 
-/** Integer with comma thousands separators, as the mqtt-stresser comparison tables print rates. */
+/**
+ * Integer with comma thousands separators, as the mqtt-stresser comparison tables print rates. NaN (no
+ * figure) prints `-`; infinities print as Go's `%.0f` prints them (`+Inf`, `-Inf`), because mqtt-stresser's
+ * receive rate is +Inf when every message arrived before publishing ended.
+ */
 export function formatThousands(value: number): string {
-  if (!Number.isFinite(value)) return '-';
+  if (Number.isNaN(value)) return '-';
+  if (!Number.isFinite(value)) return value > 0 ? '+Inf' : '-Inf';
   const rounded = Math.round(value);
   const digits = String(Math.abs(rounded)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
   return rounded < 0 ? `-${digits}` : digits;

@@ -8,6 +8,7 @@ import {
   type BenchResult,
   type BenchScenario,
   type ClientResult,
+  type DeliveryTotals,
   type GeneratorUsage,
   type LatencySummary,
 } from './bench-result.js';
@@ -106,6 +107,8 @@ export interface BenchRunData {
   readonly histogramBuckets?: number;
   /** Spacing of the histogram bars; log by default (latency tails are long). */
   readonly bucketScale?: BucketScale;
+  /** Subscribe scenario: delivery accounting, copied to the result as is. */
+  readonly delivery?: DeliveryTotals;
 }
 
 const usToMs = (us: number): number => us / 1000;
@@ -184,5 +187,6 @@ export function buildBenchResult(data: BenchRunData): BenchResult {
       : null,
     timeseries,
     generator: data.generator ?? null,
+    ...(data.delivery === undefined ? {} : { delivery: data.delivery }),
   };
 }

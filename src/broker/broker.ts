@@ -6,7 +6,7 @@ import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/lis
 import { MqttError } from '../packets/errors.js';
 import { encode, encodePublish } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
-import type { ConnectPacket, Packet, Properties, QoS } from '../packets/types.js';
+import type { ConnectPacket, Packet, Properties, QoS, Subscription } from '../packets/types.js';
 import { Connection, type ConnectionFacts } from './connection.js';
 import { deliver, drainSession, drop, resumeSession } from './delivery.js';
 import { EnhancedAuth } from './enhanced-auth.js';
@@ -290,6 +290,7 @@ export class Broker {
     session.expiryInterval = expiry;
     session.link = conn;
     conn.session = session;
+    this.sessionChanged(session);
     return { session, sessionPresent };
   }
 
@@ -322,6 +323,7 @@ export class Broker {
     if (session.link !== conn) return;
     session.link = undefined;
     session.disconnectedAt = Date.now();
+    this.sessionChanged(session);
     const will = conn.will;
     if (will !== undefined) {
       // [MQTT-3.1.3-9] The will waits for the Will Delay Interval, or until the session ends.
@@ -338,7 +340,7 @@ export class Broker {
       }
     }
     if (session.expiryInterval === 0) {
-      // [MQTT-3.1.2-?] Session Expiry 0 (v3 clean session): the session ends with the connection.
+      // [MQTT-4.1.0-2] (3.1.1: [MQTT-3.1.2-6]) Session Expiry 0 (v3 clean session): the session ends with the connection.
       this.endSession(session);
     } else if (session.expiryInterval !== NEVER_EXPIRES) {
       this.armExpiry(session, session.expiryInterval * 1000);
@@ -408,22 +410,44 @@ export class Broker {
     const session = record.session;
     session.subscriptions.set(record.key, record);
     this.index.subscribe(session.clientId, record.filter, record, record.shareGroup);
+    const hooks = this.hooks.on.onSubscriptionChanged;
+    if (hooks.length > 0) {
+      const subscription: Subscription = {
+        topicFilter: record.key,
+        qos: record.qos,
+        noLocal: record.noLocal,
+        retainAsPublished: record.retainAsPublished,
+        retainHandling: record.retainHandling,
+      };
+      for (const hook of hooks) hook.onSubscriptionChanged(session.clientId, record.key, subscription);
+    }
   }
 
   removeSubscription(record: SessionSubscription): void {
     const session = record.session;
     session.subscriptions.delete(record.key);
     this.index.unsubscribe(session.clientId, record.filter, record.shareGroup);
+    for (const hook of this.hooks.on.onSubscriptionChanged)
+      hook.onSubscriptionChanged(session.clientId, record.key, undefined);
+  }
+
+  /** Storage hooks: a session was attached, detached, or its expiry changed. */
+  sessionChanged(session: Session): void {
+    const hooks = this.hooks.on.onSessionChanged;
+    if (hooks.length === 0) return;
+    const state = { expiryInterval: session.expiryInterval, connected: session.link !== undefined };
+    for (const hook of hooks) hook.onSessionChanged(session.clientId, state);
   }
 
   /** Store, replace, or (empty payload) delete a retained message. [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7] */
   retain(message: Message): void {
-    if (message.payload.length === 0) {
-      this.index.setRetained(message.topic, undefined);
-    } else {
+    let stored: Message | undefined;
+    if (message.payload.length > 0) {
       const kept = detached(message);
-      this.index.setRetained(message.topic, kept.retain ? kept : { ...kept, retain: true });
+      stored = kept.retain ? kept : { ...kept, retain: true };
     }
+    this.index.setRetained(message.topic, stored);
+    for (const hook of this.hooks.on.onRetainedChanged) hook.onRetainedChanged(message.topic, stored);
     for (const hook of this.hooks.on.onRetainMessage) hook.onRetainMessage(message);
   }
 
@@ -442,6 +466,7 @@ export class Broker {
     for (const topic of expired) {
       this.index.setRetained(topic, undefined);
       for (const hook of this.hooks.on.onRetainedExpired) hook.onRetainedExpired(topic);
+      for (const hook of this.hooks.on.onRetainedChanged) hook.onRetainedChanged(topic, undefined);
     }
   }
 
@@ -525,6 +550,8 @@ export class Broker {
 
   qosComplete(session: Session, packetId: number): void {
     for (const hook of this.hooks.on.onQosComplete) hook.onQosComplete(session.clientId, packetId);
+    for (const hook of this.hooks.on.onInflightChanged)
+      hook.onInflightChanged(session.clientId, packetId, undefined);
   }
 
   dropMessage(session: Session, message: Message, reason: Parameters<typeof drop>[3]): void {

@@ -42,10 +42,11 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
   conn.clientId = clientId;
   broker.checkConnectionLimits(conn);
   // The will lives as long as the connection: it must not pin the chunk the CONNECT arrived in.
-  conn.will = packet.will === undefined ? undefined : { ...packet.will, payload: ownBytes(packet.will.payload) };
+  conn.will =
+    packet.will === undefined ? undefined : { ...packet.will, payload: ownBytes(packet.will.payload) };
   if (v5) {
     const p = packet.properties;
-    // [MQTT-3.1.2-?] Receive Maximum of the client bounds our QoS 1/2 sends in flight.
+    // [MQTT-3.3.4-9] Receive Maximum of the client bounds our QoS 1/2 sends in flight.
     conn.sendQuota = p?.receiveMaximum ?? 65_535;
     if (p?.maximumPacketSize !== undefined) conn.clientMaximumPacketSize = p.maximumPacketSize;
     conn.clientTopicAliasMaximum = p?.topicAliasMaximum ?? 0;

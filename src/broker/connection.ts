@@ -226,7 +226,7 @@ export class Connection implements ClientInfo, SessionLink {
       case 'auth':
         return this.broker.auth.onAuthPacket(this, packet);
       default:
-        // [MQTT-3.2.2-?] CONNACK, SUBACK, UNSUBACK, PINGRESP are sent only by a server.
+        // (spec 2.1.2, no statement id) CONNACK, SUBACK, UNSUBACK, PINGRESP are sent only by a server.
         throw MqttError.protocol(`a client must not send ${packet.type.toUpperCase()}`);
     }
   }
@@ -236,7 +236,7 @@ export class Connection implements ClientInfo, SessionLink {
   private onPuback(packetId: number): void {
     const session = this.session;
     const out = session?.inflight.get(packetId);
-    // [MQTT-4.3.2-?] An acknowledgement for an unknown packet identifier is ignored.
+    // (spec 4.3.2, no statement id) An acknowledgement for an unknown packet identifier is ignored.
     if (session === undefined || out === undefined || out.qos !== 1) return;
     session.inflight.delete(packetId);
     this.broker.qosComplete(session, packetId);
@@ -247,7 +247,7 @@ export class Connection implements ClientInfo, SessionLink {
     const session = this.session;
     const out = session?.inflight.get(packetId);
     if (session === undefined || out === undefined || out.qos !== 2) {
-      // [MQTT-4.3.3-?] Unknown identifier: answer PUBREL 0x92 in v5 so the client can finish its flow.
+      // (spec 3.6.2.1, no statement id) Unknown identifier: answer PUBREL 0x92 in v5 so the client can finish its flow.
       if (this.protocolVersion === 5) {
         this.send({ type: 'pubrel', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
       } else {
@@ -256,7 +256,7 @@ export class Connection implements ClientInfo, SessionLink {
       return;
     }
     if (reasonCode >= 0x80) {
-      // [MQTT-4.3.3-?] A PUBREC with an error reason code ends the QoS 2 flow.
+      // [MQTT-4.4.0-2] A PUBREC with an error reason code ends the QoS 2 flow: acknowledged, never re-sent.
       session.inflight.delete(packetId);
       this.broker.qosComplete(session, packetId);
       this.broker.drainSession(session);
@@ -286,6 +286,7 @@ export class Connection implements ClientInfo, SessionLink {
         throw MqttError.protocol('session expiry interval changed from 0 at DISCONNECT');
       }
       session.expiryInterval = this.broker.capExpiry(newExpiry);
+      this.broker.sessionChanged(session);
     }
     // [MQTT-3.14.4-3] On a normal DISCONNECT the will is discarded; v5 reason 0x04 asks for it.
     if (reasonCode !== ReasonCode.DisconnectWithWillMessage) this.will = undefined;
@@ -331,7 +332,7 @@ export class Connection implements ClientInfo, SessionLink {
     const at = this.writer.append(header);
     if (templatePacketIdAt >= 0) this.writer.patchUint16(at + templatePacketIdAt, packetId);
     if (message.payload.length > 0) this.writer.append(message.payload);
-    this.afterWrite(qos);
+    this.afterWrite(qos, message.payload.length);
     return true;
   }
 
@@ -390,7 +391,7 @@ export class Connection implements ClientInfo, SessionLink {
     }
     this.writer.append(encoded.header);
     if (encoded.payload.length > 0) this.writer.append(encoded.payload);
-    this.afterWrite(qos);
+    this.afterWrite(qos, encoded.payload.length);
     return true;
   }
 
@@ -412,8 +413,8 @@ export class Connection implements ClientInfo, SessionLink {
     this.scheduleWrite();
   }
 
-  private afterWrite(qos: QoS): void {
-    this.broker.stats.countPublishOut(qos);
+  private afterWrite(qos: QoS, payloadBytes: number): void {
+    this.broker.stats.countPublishOut(qos, payloadBytes);
     this.scheduleWrite();
   }
 
@@ -431,7 +432,7 @@ export class Connection implements ClientInfo, SessionLink {
   // ---- ending ----
 
   /**
-   * Server-initiated disconnect: v5 clients get DISCONNECT with the reason code first. [MQTT-3.14.2-?]
+   * Server-initiated disconnect: v5 clients get DISCONNECT with the reason code first. [MQTT-3.14.2-1]
    * The will is published unless the client sent a normal DISCONNECT. [MQTT-3.1.2-8]
    */
   disconnect(reasonCode: number, reasonString?: string): void {

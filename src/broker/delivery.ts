@@ -43,7 +43,7 @@ export function deliver(
     return true;
   }
   const out: Outbound = { message, qos, retain, subscriptionIds, packetId: 0, state: 'publish' };
-  // [MQTT-4.9.0-?] Beyond the client's Receive Maximum, messages wait in order; nothing is dropped here.
+  // [MQTT-4.9.0-2] Beyond the client's Receive Maximum, messages wait in order; nothing is dropped here.
   if (
     link !== undefined &&
     session.queuedCount === 0 &&
@@ -84,8 +84,10 @@ function sendOutbound(broker: Broker, session: Session, link: SessionLink, out: 
     drop(broker, session, out.message, 'packet-too-large');
     return false;
   }
-  const hooks = broker.hooks.on.onQosPublish;
-  for (const hook of hooks) hook.onQosPublish(session.clientId, packetId, out.message, out.qos);
+  for (const hook of broker.hooks.on.onQosPublish)
+    hook.onQosPublish(session.clientId, packetId, out.message, out.qos);
+  for (const hook of broker.hooks.on.onInflightChanged)
+    hook.onInflightChanged(session.clientId, packetId, out.message);
   return true;
 }
 
@@ -114,6 +116,10 @@ export function resumeSession(broker: Broker, session: Session): void {
     } else if (!link.sendPublish(out.message, out.qos, out.retain, out.subscriptionIds, out.packetId, true)) {
       session.inflight.delete(out.packetId);
       drop(broker, session, out.message, 'packet-too-large');
+      for (const hook of broker.hooks.on.onQosDropped)
+        hook.onQosDropped(session.clientId, out.packetId, 'packet-too-large');
+      for (const hook of broker.hooks.on.onInflightChanged)
+        hook.onInflightChanged(session.clientId, out.packetId, undefined);
     }
   }
   drainSession(broker, session);

@@ -78,7 +78,7 @@ export class EnhancedAuth {
       const step = await hook.onAuthPacket(conn, method, data, reauth);
       if (step !== undefined) return step;
     }
-    // [MQTT-4.12.0-?] A method no hook supports: 0x8C Bad authentication method.
+    // [MQTT-4.12.0-1] A method no hook supports: 0x8C Bad authentication method.
     return { action: 'fail', reasonCode: ReasonCode.BadAuthenticationMethod };
   }
 }

@@ -23,7 +23,7 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
       }
       if (packet.topic.length === 0) {
         const topic = conn.inboundAliases.get(alias);
-        // [MQTT-3.3.2-?] An alias never set on this connection is a Protocol Error.
+        // (spec 3.3.4, no statement id) An alias never set on this connection is a Protocol Error.
         if (topic === undefined) throw MqttError.protocol(`topic alias ${alias} is not set`);
         packet = { ...packet, topic };
       } else {

@@ -13,7 +13,10 @@ export class BrokerStats {
   readonly publishIn: [number, number, number] = [0, 0, 0];
   /** PUBLISH packets sent, by QoS. */
   readonly publishOut: [number, number, number] = [0, 0, 0];
-  publishBytesIn = 0;
+  /** PUBLISH payload bytes received, by QoS (topic, properties and framing not included). */
+  readonly publishPayloadBytesIn: [number, number, number] = [0, 0, 0];
+  /** PUBLISH payload bytes sent, by QoS: one count per delivery, so a fan-out to n clients counts n times. */
+  readonly publishPayloadBytesOut: [number, number, number] = [0, 0, 0];
   readonly packetsIn: Partial<Record<PacketTypeName, number>> = {};
   readonly packetsOut: Partial<Record<PacketTypeName, number>> = {};
   readonly dropped: Record<DropReason, number> = {
@@ -36,11 +39,24 @@ export class BrokerStats {
 
   countPublishIn(qos: QoS, payloadBytes: number): void {
     this.publishIn[qos]++;
-    this.publishBytesIn += payloadBytes;
+    this.publishPayloadBytesIn[qos] += payloadBytes;
   }
 
-  countPublishOut(qos: QoS): void {
+  countPublishOut(qos: QoS, payloadBytes: number): void {
     this.publishOut[qos]++;
+    this.publishPayloadBytesOut[qos] += payloadBytes;
+  }
+
+  /** PUBLISH payload bytes received, all QoS levels together. */
+  get publishBytesIn(): number {
+    const [q0, q1, q2] = this.publishPayloadBytesIn;
+    return q0 + q1 + q2;
+  }
+
+  /** PUBLISH payload bytes sent, all QoS levels together. */
+  get publishBytesOut(): number {
+    const [q0, q1, q2] = this.publishPayloadBytesOut;
+    return q0 + q1 + q2;
   }
 
   get messagesReceived(): number {

@@ -16,7 +16,7 @@ const V3_FAILURE = 0x80;
 export function handleSubscribe(conn: Connection, packet: SubscribePacket): Promise<void> | undefined {
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
   if (subscriptionId !== undefined && !conn.broker.options.subscriptionIdentifiersAvailable) {
-    // [MQTT-3.2.2-?] Subscription identifiers when not available: DISCONNECT 0xA1.
+    // (spec 3.2.2.3.12, no statement id) Subscription identifiers when not available: DISCONNECT 0xA1.
     throw new MqttError(
       ReasonCode.SubscriptionIdentifiersNotSupported,
       'subscription identifiers not supported',
@@ -46,7 +46,7 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): Prom
       const { record, existed } = store(conn, subscription, subscriptionId);
       codes[index] = record.qos;
       // [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0: send; 1: only if new; 2: never.
-      // [MQTT-3.8.4-?] Retained messages are not sent for shared subscriptions.
+      // (spec 4.8.2, no statement id) Retained messages are not sent for shared subscriptions.
       const rh = record.retainHandling;
       if (record.shareGroup === undefined && (rh === 0 || (rh === 1 && !existed))) retainedTo.push(record);
     }

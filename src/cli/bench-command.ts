@@ -18,6 +18,7 @@ import type {
   SubscribeScenario,
 } from '../bench/scenarios/common.js';
 import { runBenchCompareCommand } from './bench-compare-command.js';
+import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
 import { runBenchKeepaliveCommand } from './bench-keepalive-command.js';
 import { UsageError } from './usage-error.js';
 
@@ -122,21 +123,6 @@ function parseFlags(argv: readonly string[]) {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-}
-
-/** mqtt-stresser writes `-num-clients=10`; parseArgs wants `--num-clients`. Single letters stay as they are. */
-export function normaliseSingleDashFlags(argv: readonly string[]): string[] {
-  return argv.map((arg) => (/^-[a-z][a-z-]+(=.*)?$/i.test(arg) && !/^-\d/.test(arg) ? `-${arg}` : arg));
-}
-
-/** A duration: `500ms`, `5s`, `2m`, `1h`, or plain seconds. */
-export function parseDuration(name: string, text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (match === null)
-    throw new UsageError(`--${name} must be a duration like 500ms, 5s or 2m, got '${text}'`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
 }
 
 function int(name: string, text: string | undefined, fallback: number, min: number, max: number): number {

@@ -10,7 +10,7 @@ import { BarProgress, LineProgress, type ProgressDisplay } from '../bench/progre
 import { renderSummaryCsv } from '../bench/report-csv.js';
 import { renderCompareTable } from '../bench/report-text.js';
 import { parseEndpoint } from '../client/options.js';
-import { normaliseSingleDashFlags, parseDuration } from './bench-command.js';
+import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
 import { intFlag, UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
 

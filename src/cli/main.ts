@@ -14,7 +14,7 @@ Usage: starling <command> [options]
 Commands:
   broker        run the MQTT broker (3.1, 3.1.1, 5.0) on TCP        starling broker --help
   passwd        hash a password for the auth ledger                 starling passwd --help
-  bench         load toolkit: publish, subscribe, stress            starling bench --help
+  bench         load toolkit: publish, subscribe, keepalive, stress, compare  starling bench --help
   pub           publish messages, flags of mosquitto_pub            starling pub --help
   sub           subscribe and print messages, flags of mosquitto_sub  starling sub --help
   watch         live view of a broker's $SYS rates, clients, drops   starling watch --help

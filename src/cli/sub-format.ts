@@ -248,12 +248,36 @@ function strftime(spec: string, time: ReceiveTime): string {
   }
 }
 
+/**
+ * The v5 properties in `%j` / `%J`, in the order mosquitto prints them; undefined when there are none.
+ * Topic alias and subscription identifiers are not included.
+ */
+function jsonProperties(message: Message): string | undefined {
+  const p = message.properties;
+  if (p === undefined) return undefined;
+  const entries: string[] = [];
+  const add = (name: string, value: unknown): void => {
+    if (value !== undefined) entries.push(`${JSON.stringify(name)}:${JSON.stringify(value)}`);
+  };
+  add('content-type', p.contentType);
+  if (p.userProperties !== undefined && p.userProperties.length > 0) {
+    add('user-properties', Object.fromEntries(p.userProperties));
+  }
+  add('response-topic', p.responseTopic);
+  add('correlation-data', p.correlationData?.toString('utf8'));
+  add('payload-format-indicator', p.payloadFormatIndicator);
+  add('message-expiry-interval', p.messageExpiryInterval);
+  return entries.length === 0 ? undefined : `{${entries.join(',')}}`;
+}
+
 /** The JSON object of `%j` / `%J`, or undefined when `%J` finds a payload that is not JSON. */
 function jsonObject(message: Message, time: ReceiveTime, rawPayload: boolean): string | undefined {
-  const head =
+  let head =
     `{"tst":${JSON.stringify(jsonTime(time))},"topic":${JSON.stringify(message.topic)},` +
     `"qos":${message.qos},"retain":${message.retain ? 1 : 0},"payloadlen":${message.payload.length}`;
+  const properties = jsonProperties(message);
   const text = message.payload.toString('utf8');
+  if (properties !== undefined) head += `,"properties":${properties}`;
   if (rawPayload) {
     try {
       JSON.parse(text);

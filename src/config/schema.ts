@@ -12,7 +12,8 @@ const common = {
   name: z.string().min(1).optional(),
   allowAnonymous: z.boolean().optional(),
   maxConnections: positiveInt.optional(),
-  connectionRate: positiveInt.optional(),
+  /** CONNECTs per second; fractions allowed (0.5: one every two seconds). */
+  connectionRate: z.number().min(0).optional(),
 };
 
 const network = {

@@ -27,10 +27,17 @@ export class HttpListener implements Listener {
   private server: Server | undefined;
   private gateway: WebSocketGateway | undefined;
   private loopDelay: IntervalHistogram | undefined;
+  private readonly gate: ConnectionRateGate;
 
   constructor(private readonly config: HttpListenerConfig) {
     this.name = config.name ?? 'http';
     this.maxConnections = config.maxConnections ?? 0;
+    this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
+  }
+
+  /** Take one token from the connection-rate budget of MQTT over WebSocket on this port. */
+  admitConnect(): boolean {
+    return this.gate.admit();
   }
 
   async start(broker: Broker): Promise<ListenerAddress> {
@@ -38,12 +45,7 @@ export class HttpListener implements Listener {
     loopDelay.enable();
     const server = createServer((req, res) => this.route(broker, loopDelay, req, res));
     if (this.config.websocket !== undefined) {
-      const gateway = new WebSocketGateway(
-        broker,
-        this.name,
-        this.config.websocket,
-        new ConnectionRateGate(this.config.connectionRate ?? 0),
-      );
+      const gateway = new WebSocketGateway(broker, this.name, this.config.websocket);
       attachGateway(server, gateway);
       this.gateway = gateway;
     }

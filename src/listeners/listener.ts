@@ -27,6 +27,11 @@ export interface Listener {
   readonly maxConnections: number;
   /** True between a successful `start` and `close`. */
   readonly listening: boolean;
+  /**
+   * Called by the broker for each CONNECT on this listener: false when the listener's connection rate is
+   * exceeded, and the CONNECT is refused (v5 CONNACK 0x9F, v3 return code 3). Absent: no rate limit.
+   */
+  admitConnect?(): boolean;
   start(broker: Broker): Promise<ListenerAddress>;
   /** Stop accepting; open connections are the broker's to end. */
   close(): Promise<void>;
@@ -40,7 +45,10 @@ export interface CommonListenerConfig {
   allowAnonymous?: boolean;
   /** Most connections admitted at once; beyond it CONNECT is refused (v5 0x97, v3 return code 3). 0: no limit. */
   maxConnections?: number;
-  /** New connections accepted per second; beyond it sockets are closed at once. 0: no limit. */
+  /**
+   * CONNECTs admitted per second (fractions allowed: 0.5 is one every two seconds); beyond it the CONNECT
+   * is refused with v5 CONNACK 0x9F Connection rate exceeded or v3 return code 3. 0: no limit.
+   */
   connectionRate?: number;
 }
 
@@ -118,22 +126,26 @@ export type ListenerConfig =
 export const DEFAULT_WS_PATH = '/mqtt';
 
 /**
- * Admits at most `perSecond` new connections in any one-second window (a token bucket refilled
- * continuously), so a reconnect storm cannot starve the event loop.
+ * Admits at most `perSecond` new connections per second on average (a token bucket refilled
+ * continuously, holding at most one second's worth and never less than one token), so a reconnect
+ * storm cannot starve the event loop.
  */
 export class ConnectionRateGate {
   private tokens: number;
+  private readonly capacity: number;
   private last = Date.now();
 
   constructor(private readonly perSecond: number) {
-    this.tokens = perSecond;
+    // At least one token fits, or a rate below 1/s could never admit anyone.
+    this.capacity = Math.max(1, perSecond);
+    this.tokens = this.capacity;
   }
 
-  /** True when one more connection may be accepted now. */
+  /** True when one more connection may be admitted now (and takes its token). */
   admit(): boolean {
     if (this.perSecond <= 0) return true;
     const now = Date.now();
-    this.tokens = Math.min(this.perSecond, this.tokens + ((now - this.last) / 1000) * this.perSecond);
+    this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.perSecond);
     this.last = now;
     if (this.tokens < 1) return false;
     this.tokens -= 1;

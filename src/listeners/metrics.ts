@@ -18,7 +18,10 @@ export interface BrokerSnapshot {
   readonly messages: {
     readonly receivedByQos: readonly [number, number, number];
     readonly sentByQos: readonly [number, number, number];
-    readonly payloadBytesReceived: number;
+    /** PUBLISH payload bytes received, by QoS. */
+    readonly payloadBytesReceivedByQos: readonly [number, number, number];
+    /** PUBLISH payload bytes sent, by QoS (each delivery counted). */
+    readonly payloadBytesSentByQos: readonly [number, number, number];
   };
   readonly bytes: { readonly received: number; readonly sent: number };
   readonly packets: {
@@ -74,7 +77,8 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
     messages: {
       receivedByQos: [...stats.publishIn],
       sentByQos: [...stats.publishOut],
-      payloadBytesReceived: stats.publishBytesIn,
+      payloadBytesReceivedByQos: [...stats.publishPayloadBytesIn],
+      payloadBytesSentByQos: [...stats.publishPayloadBytesOut],
     },
     bytes: { received: stats.bytesReceived, sent: stats.bytesSent },
     packets: { received: { ...stats.packetsIn }, sent: { ...stats.packetsOut } },
@@ -101,7 +105,9 @@ class PrometheusText {
     help: string,
     samples: readonly [Record<string, string>, number][],
   ): void {
-    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    // The format reserves backslash and newline in HELP text; both must be escaped.
+    const escapedHelp = help.replaceAll('\\', '\\\\').replaceAll('\n', '\\n');
+    this.lines.push(`# HELP ${name} ${escapedHelp}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples)
       this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
   }
@@ -185,11 +191,17 @@ export function renderPrometheus(s: BrokerSnapshot): string {
     'PUBLISH packets sent, by QoS.',
     byQos(s.messages.sentByQos),
   );
-  out.single(
+  out.metric(
     'starling_payload_bytes_received_total',
     'counter',
-    'PUBLISH payload bytes received.',
-    s.messages.payloadBytesReceived,
+    'PUBLISH payload bytes received, by QoS.',
+    byQos(s.messages.payloadBytesReceivedByQos),
+  );
+  out.metric(
+    'starling_payload_bytes_sent_total',
+    'counter',
+    'PUBLISH payload bytes sent, by QoS; a message delivered to n clients counts n times.',
+    byQos(s.messages.payloadBytesSentByQos),
   );
   out.single('starling_bytes_received_total', 'counter', 'Bytes read from clients.', s.bytes.received);
   out.single('starling_bytes_sent_total', 'counter', 'Bytes written to clients.', s.bytes.sent);

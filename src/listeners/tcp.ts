@@ -29,12 +29,13 @@ export class TcpListener implements Listener {
     this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
   }
 
+  /** Take one token from this listener's connection-rate budget; false when it is spent. */
+  admitConnect(): boolean {
+    return this.gate.admit();
+  }
+
   async start(broker: Broker): Promise<ListenerAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
-      if (!this.gate.admit()) {
-        socket.destroy();
-        return;
-      }
       if (this.config.proxyProtocol === true) readProxyHeader(socket, broker, this.name);
       else
         broker.handleConnection(socket, {

@@ -45,12 +45,13 @@ export class TlsListener implements Listener {
     this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
   }
 
+  /** Take one token from this listener's connection-rate budget; false when it is spent. */
+  admitConnect(): boolean {
+    return this.gate.admit();
+  }
+
   async start(broker: Broker): Promise<ListenerAddress> {
     const server = createServer(tlsServerOptions(this.config), (socket) => {
-      if (!this.gate.admit()) {
-        socket.destroy();
-        return;
-      }
       socket.setNoDelay(true);
       broker.handleConnection(socket, {
         listener: this.name,

@@ -23,12 +23,13 @@ export class UnixListener implements Listener {
     this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
   }
 
+  /** Take one token from this listener's connection-rate budget; false when it is spent. */
+  admitConnect(): boolean {
+    return this.gate.admit();
+  }
+
   async start(broker: Broker): Promise<ListenerAddress> {
     const server = createServer((socket) => {
-      if (!this.gate.admit()) {
-        socket.destroy();
-        return;
-      }
       // A Unix socket has no remote address; the path tells where the client came in.
       broker.handleConnection(socket, { listener: this.name, remoteAddress: this.config.path });
     });

@@ -99,7 +99,6 @@ export class WebSocketGateway {
     private readonly broker: Broker,
     private readonly listener: string,
     private readonly options: WebSocketOptions,
-    private readonly gate: ConnectionRateGate,
   ) {
     this.path = options.path ?? DEFAULT_WS_PATH;
     this.wss = new WebSocketServer({
@@ -116,10 +115,6 @@ export class WebSocketGateway {
   handleUpgrade(request: IncomingMessage, socket: NetDuplex, head: Buffer): boolean {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== this.path) return false;
-    if (!this.gate.admit()) {
-      socket.destroy();
-      return true;
-    }
     this.wss.handleUpgrade(request, socket, head, (ws) => {
       const tlsSocket = request.socket as { authorized?: boolean };
       const peerCertificate =
@@ -156,11 +151,18 @@ export class WebSocketListener implements Listener {
   listening = false;
   private server: HttpServer | undefined;
   private gateway: WebSocketGateway | undefined;
+  private readonly gate: ConnectionRateGate;
 
   constructor(private readonly config: WsListenerConfig | WssListenerConfig) {
     this.kind = config.type;
     this.name = config.name ?? config.type;
     this.maxConnections = config.maxConnections ?? 0;
+    this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
+  }
+
+  /** Take one token from this listener's connection-rate budget; false when it is spent. */
+  admitConnect(): boolean {
+    return this.gate.admit();
   }
 
   async start(broker: Broker): Promise<ListenerAddress> {
@@ -173,12 +175,7 @@ export class WebSocketListener implements Listener {
       config.type === 'wss'
         ? (createHttpsServer(tlsServerOptions(config), onRequest) as unknown as HttpServer)
         : createHttpServer(onRequest);
-    const gateway = new WebSocketGateway(
-      broker,
-      this.name,
-      config,
-      new ConnectionRateGate(config.connectionRate ?? 0),
-    );
+    const gateway = new WebSocketGateway(broker, this.name, config);
     attachGateway(server, gateway);
     server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, { port: config.port, host: config.host ?? '0.0.0.0' });

@@ -15,6 +15,25 @@ describe('BenchResult JSON', () => {
     assert.equal(LatencyHistogram.decode(back.latency!.histogramUs).count, 220);
   });
 
+  it('round-trips subscribe delivery totals and reads files without them', () => {
+    const delivery = {
+      streams: 3,
+      received: 910,
+      unique: 900,
+      missing: 4,
+      duplicated: 10,
+      outOfOrder: 2,
+      foreign: 0,
+    };
+    const result = { ...sampleResult(), scenario: 'subscribe' as const, delivery };
+    const back = parseBenchResult(serializeBenchResult(result));
+    assert.deepEqual(back.delivery, delivery);
+    assert.equal(parseBenchResult(serializeBenchResult(sampleResult())).delivery, undefined);
+    const damaged = JSON.parse(serializeBenchResult(result));
+    damaged.delivery.missing = 'none';
+    assert.throws(() => parseBenchResult(JSON.stringify(damaged)), /\$\.delivery\.missing/);
+  });
+
   it('names the first bad field', () => {
     const good = JSON.parse(serializeBenchResult(sampleResult()));
     const cases: [string, (o: typeof good) => void, RegExp][] = [

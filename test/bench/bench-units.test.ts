@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bench } from '../../src/bench/bench.js';
+import { Bench, deliveryTotals } from '../../src/bench/bench.js';
 import { gaussianSize, PayloadWriter, readPayloadHeader } from '../../src/bench/payload.js';
 import { SequenceTracker } from '../../src/bench/scenarios/sequence-tracker.js';
 import { DropWatcher } from '../../src/bench/scenarios/subscribe.js';
-import { normaliseSingleDashFlags, parseDuration } from '../../src/cli/bench-command.js';
+import { normaliseSingleDashFlags, parseDuration } from '../../src/cli/bench-flags.js';
 
 describe('SequenceTracker', () => {
   it('counts missing, duplicated and out-of-order messages per publisher', () => {
@@ -29,6 +29,29 @@ describe('SequenceTracker', () => {
       outOfOrder: 0,
       missing: 4,
       expected: 7,
+    });
+  });
+
+  it('sums into the result delivery totals across subscribers and publishers', () => {
+    const first = new SequenceTracker();
+    for (const seq of [0, 1, 3, 2, 2, 5]) first.record('a', seq);
+    for (const seq of [0, 1, 2]) first.record('b', seq);
+    const second = new SequenceTracker();
+    for (const seq of [1, 0, 0]) second.record('a', seq);
+    const totals = deliveryTotals([
+      { subscriber: 's0', publishers: first.deliveries(7), foreign: 2 },
+      { subscriber: 's1', publishers: second.deliveries(7), foreign: 0 },
+    ]);
+    // s0<-a: 6 arrivals, 5 distinct, 1 dup, 1 late, 2 missing; s0<-b: 3/3, 4 missing;
+    // s1<-a: 3 arrivals, 2 distinct, 1 dup, 1 late (0 after 1), 5 missing.
+    assert.deepEqual(totals, {
+      streams: 3,
+      received: 12,
+      unique: 10,
+      missing: 11,
+      duplicated: 2,
+      outOfOrder: 2,
+      foreign: 2,
     });
   });
 

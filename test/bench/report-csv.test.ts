@@ -77,5 +77,29 @@ describe('CSV reports', () => {
     assert.equal(cell('throughput_msgs_per_sec'), '55');
     assert.equal(cell('publish_fastest'), '1000');
     assert.equal(cell('generator_cpu_pct'), '50');
+    // Not a subscribe run: the delivery columns exist but stay empty.
+    assert.equal(header.at(-1), 'out_of_order');
+    assert.equal(cell('received'), '');
+    assert.equal(cell('missing'), '');
+  });
+
+  it('summary carries the delivery totals of a subscribe run', () => {
+    const delivery = {
+      streams: 2,
+      received: 203,
+      unique: 198,
+      missing: 2,
+      duplicated: 5,
+      outOfOrder: 3,
+      foreign: 1,
+    };
+    const lines = rows(renderSummaryCsv([{ ...result, scenario: 'subscribe', delivery }]));
+    const header = lines[0]!.split(',');
+    const first = lines[1]!.split(',');
+    const cell = (name: string): string => first[header.indexOf(name)]!;
+    assert.equal(cell('received'), '203');
+    assert.equal(cell('missing'), '2');
+    assert.equal(cell('duplicated'), '5');
+    assert.equal(cell('out_of_order'), '3');
   });
 });

@@ -188,5 +188,7 @@ describe('number formatting', () => {
     assert.equal(formatThousands(999), '999');
     assert.equal(formatThousands(-1234), '-1,234');
     assert.equal(formatThousands(Number.NaN), '-');
+    assert.equal(formatThousands(Number.POSITIVE_INFINITY), '+Inf');
+    assert.equal(formatThousands(Number.NEGATIVE_INFINITY), '-Inf');
   });
 });

@@ -30,7 +30,7 @@ describe('limits', () => {
     await client.expectClosed();
   });
 
-  it('[MQTT-3.2.2-?] packet bigger than the server Maximum Packet Size: v5 DISCONNECT 0x95, v3 closed', async () => {
+  it('[MQTT-4.13.1-1] (spec 3.2.2.3.6, no statement id) packet bigger than the server Maximum Packet Size: v5 DISCONNECT 0x95, v3 closed', async () => {
     const h = await broker({ maximumPacketSize: 64 });
     const big = Buffer.concat([
       Buffer.from('30 44 00 01 74 00'.replace(/ /g, ''), 'hex'),

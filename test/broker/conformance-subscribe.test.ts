@@ -284,7 +284,7 @@ describe('v5 subscription options', () => {
     await never.expectNothing();
   });
 
-  it('[MQTT-3.8.2-?] subscription identifier is sent with matching messages', async () => {
+  it('[MQTT-3.3.4-4] subscription identifier is sent with matching messages', async () => {
     const h = await broker();
     const client = await subscribed(h, 'c', [{ topicFilter: 't', qos: 0 }], 5, 5);
     const { client: pub } = await h.connect('pub', { version: 5 });

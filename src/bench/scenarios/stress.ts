@@ -17,6 +17,7 @@ import {
   type StressScenario,
   sleep,
 } from './common.js';
+import { publishingContext } from './fan-shared.js';
 import { publishStream } from './publish.js';
 
 const POLL_MS = 10;
@@ -76,7 +77,8 @@ async function runWorker(scenario: StressScenario, ctx: ShareContext, index: num
         jitter: 0,
         maxInflight: scenario.publisherQos === 0 ? Number.POSITIVE_INFINITY : scenario.maxInflight,
       },
-      ctx,
+      // Progress counts deliveries (the subscriber above); acknowledged publishes must not count again.
+      publishingContext(ctx),
     );
     const receiveDeadline = published.endMs + scenario.timeoutMs;
     // Bounded by the worker timeout and the run deadline.
