@@ -248,11 +248,24 @@ export class Bench extends EventEmitter<BenchEvents> {
   #runLocal(task: ShareTask, extra: Pick<ShareControl, 'onReady' | 'publishersDone'>): Promise<ShareResult> {
     const counters = emptyCounters();
     this.#counters.push(counters);
+    const { scenario } = task;
+    // Tells whoever starts publishers separately (another `bench publish`) that nothing sent from now on is lost.
+    const onReady =
+      scenario.kind === 'subscribe'
+        ? () => {
+            this.emit(
+              'stage',
+              `subscribed: ${scenario.clientsPerProcess} subscriber(s) on ${scenario.topic}`,
+            );
+            extra.onReady?.();
+          }
+        : extra.onReady;
     return runShare(task, {
       signal: this.#controller.signal,
       counters,
       requestStop: (reason) => this.abort(reason),
       ...extra,
+      ...(onReady === undefined ? {} : { onReady }),
     });
   }
 

@@ -3,7 +3,7 @@
  * font or image fetched, so it can be archived with the run and opened anywhere. Charts carry stable ids
  * (`latency-histogram`, `percentile-curve`, `throughput-timeseries`) for tests and for headless checks.
  */
-import type { BenchResult, ClientResult, LatencySummary } from './bench-result.js';
+import { type BenchResult, BenchScenario, type ClientResult, type LatencySummary } from './bench-result.js';
 import { formatFixed, formatThousands } from './report-text.js';
 import type { SummaryFigures } from './stats.js';
 import { type AxisTick, escapeXml, renderBarChart, renderLineChart } from './svg-charts.js';
@@ -35,6 +35,51 @@ svg .bar:hover { fill: #1b4fa8; }
 svg .series { stroke: var(--accent); stroke-width: 2; fill: none; }
 svg .series.received { stroke: var(--accent2); }
 `;
+
+/** The words a report uses for what a run counts: messages, or connections for `bench keepalive`. */
+interface RunVocabulary {
+  /** Plural noun of a counted item. */
+  readonly items: string;
+  /** Capitalised, for headings and table labels. */
+  readonly Items: string;
+  /** What the latency measures. */
+  readonly latency: string;
+  readonly Latency: string;
+  /** Rate unit. */
+  readonly rate: string;
+  /** Heading of the time series section. */
+  readonly overTime: string;
+  /** Names of the two throughput lines (sent, received). */
+  readonly sent: string;
+  readonly received: string;
+}
+
+const MESSAGE_RUN: RunVocabulary = {
+  items: 'messages',
+  Items: 'Messages',
+  latency: 'latency',
+  Latency: 'Latency',
+  rate: 'msg/s',
+  overTime: 'Throughput over time',
+  sent: 'sent',
+  received: 'received',
+};
+
+/** A keepalive run's BenchResult counts connections: latency is socket open to CONNACK. */
+const CONNECTION_RUN: RunVocabulary = {
+  items: 'connections',
+  Items: 'Connections',
+  latency: 'connect latency',
+  Latency: 'Connect latency',
+  rate: 'conn/s',
+  overTime: 'Connections over time',
+  sent: 'attempted',
+  received: 'connected',
+};
+
+function vocabularyOf(result: BenchResult): RunVocabulary {
+  return result.scenario === BenchScenario.Keepalive ? CONNECTION_RUN : MESSAGE_RUN;
+}
 
 function ms(value: number): string {
   return formatFixed(value, value < 10 ? 3 : 2);
@@ -70,14 +115,20 @@ function figureRow(label: string, figures: SummaryFigures): string[] {
   return [label, ms(figures.mean), ms(figures.stddev), ms(figures.min), ms(figures.max)];
 }
 
-function aggregateSection(result: BenchResult): string {
+function aggregateSection(result: BenchResult, words: RunVocabulary): string {
   const { aggregate, generator } = result;
   const rate =
     aggregate.messagesTotal > 0 ? (100 * aggregate.messagesOk) / aggregate.messagesTotal : Number.NaN;
   const facts: [string, string][] = [
-    ['Messages completed', `${aggregate.messagesOk} / ${aggregate.messagesTotal} (${formatFixed(rate)} %)`],
+    [
+      `${words.Items} completed`,
+      `${aggregate.messagesOk} / ${aggregate.messagesTotal} (${formatFixed(rate)} %)`,
+    ],
     ['Wall clock', `${formatFixed(aggregate.wallClockMs / 1000)} s`],
-    ['Throughput (completed / wall clock)', `${formatThousands(aggregate.throughputMsgsPerSec)} msg/s`],
+    [
+      'Throughput (completed / wall clock)',
+      `${formatThousands(aggregate.throughputMsgsPerSec)} ${words.rate}`,
+    ],
   ];
   if (generator) {
     facts.push([
@@ -86,7 +137,7 @@ function aggregateSection(result: BenchResult): string {
     ]);
   }
   const timing = table(
-    ['Latency (ms)', 'mean', 'stddev', 'min', 'max'],
+    [`${words.Latency} (ms)`, 'mean', 'stddev', 'min', 'max'],
     [
       figureRow('Pooled (correct)', aggregate.timingMs),
       figureRow('Simple avg of clients (mqtt-malaria)', aggregate.simpleAverageMs),
@@ -115,7 +166,7 @@ function aggregateSection(result: BenchResult): string {
       ) +
       '<p class="note">Per-client rates as mqtt-stresser computes them; the receive clock starts after publishing ends, so these are not broker throughput.</p>';
   }
-  return `<h2>Aggregate</h2>${table(['Figure', 'Value'], facts)}${timing}<p class="note">The simple average weighs every client equally whatever its message count, and its min/max are averages of extremes; the pooled row is the distribution of all messages.</p>${stresser}`;
+  return `<h2>Aggregate</h2>${table(['Figure', 'Value'], facts)}${timing}<p class="note">The simple average weighs every client equally whatever its ${words.items.slice(0, -1)} count, and its min/max are averages of extremes; the pooled row is the distribution of all ${words.items}.</p>${stresser}`;
 }
 
 /** x position of a percentile on the "nines" axis: 0 % -> 0, 90 % -> 1, 99 % -> 2, 99.9 % -> 3. */
@@ -123,12 +174,12 @@ function nines(percentile: number): number {
   return -Math.log10(1 - Math.min(percentile, 99.999999) / 100);
 }
 
-function latencySection(latency: LatencySummary): string {
+function latencySection(latency: LatencySummary, words: RunVocabulary): string {
   const percentiles = table(
     ['Percentile', 'p50', 'p90', 'p99', 'p99.9', 'max'],
     [
       [
-        'Latency (ms)',
+        `${words.Latency} (ms)`,
         ms(latency.p50Ms),
         ms(latency.p90Ms),
         ms(latency.p99Ms),
@@ -142,9 +193,9 @@ function latencySection(latency: LatencySummary): string {
     : [];
   const histogram = renderBarChart({
     id: 'latency-histogram',
-    title: `Latency histogram (${latency.bucketScale} buckets)`,
-    xTitle: 'latency (ms)',
-    yTitle: 'messages',
+    title: `${words.Latency} histogram (${latency.bucketScale} buckets)`,
+    xTitle: `${words.latency} (ms)`,
+    yTitle: words.items,
     bars: latency.buckets.map((bucket) => ({
       label: `${ms(bucket.lowMs)}-${ms(bucket.highMs)} ms`,
       value: bucket.count,
@@ -157,12 +208,12 @@ function latencySection(latency: LatencySummary): string {
   }
   const curve = renderLineChart({
     id: 'percentile-curve',
-    title: 'Latency by percentile',
+    title: `${words.Latency} by percentile`,
     xTitle: 'percentile (log scale of nines)',
-    yTitle: 'latency (ms)',
+    yTitle: `${words.latency} (ms)`,
     series: [
       {
-        name: 'latency',
+        name: words.latency,
         className: 'latency',
         points: latency.curve
           .filter((point) => nines(point.percentile) <= PERCENTILE_NINES + 1e-9)
@@ -173,13 +224,13 @@ function latencySection(latency: LatencySummary): string {
     xMax: PERCENTILE_NINES,
     xTicks,
   });
-  return `<h2>Latency</h2>${percentiles}${histogram}${curve}`;
+  return `<h2>${words.Latency}</h2>${percentiles}${histogram}${curve}`;
 }
 
-function throughputSection(result: BenchResult): string {
+function throughputSection(result: BenchResult, words: RunVocabulary): string {
   const series = result.timeseries;
-  if (!series || series.sent.length === 0)
-    return '<h2>Throughput over time</h2><p class="note">No time series recorded.</p>';
+  const heading = `<h2>${words.overTime}</h2>`;
+  if (!series || series.sent.length === 0) return `${heading}<p class="note">No time series recorded.</p>`;
   const perSec = 1000 / series.intervalMs;
   const seconds = (i: number): number => (i * series.intervalMs) / 1000;
   const last = seconds(Math.max(series.sent.length - 1, 1));
@@ -191,15 +242,15 @@ function throughputSection(result: BenchResult): string {
     id: 'throughput-timeseries',
     title: `Throughput per ${series.intervalMs} ms interval`,
     xTitle: 'time since start (s)',
-    yTitle: 'msg/s',
+    yTitle: words.rate,
     series: [
       {
-        name: 'sent',
+        name: words.sent,
         className: 'sent',
         points: series.sent.map((count, i) => ({ x: seconds(i), y: count * perSec })),
       },
       {
-        name: 'received',
+        name: words.received,
         className: 'received',
         points: series.received.map((count, i) => ({ x: seconds(i), y: count * perSec })),
       },
@@ -208,7 +259,7 @@ function throughputSection(result: BenchResult): string {
     xMax: last,
     xTicks,
   });
-  return `<h2>Throughput over time</h2>${chart}`;
+  return `${heading}${chart}`;
 }
 
 function clientRow(client: ClientResult): string[] {
@@ -242,15 +293,16 @@ function clientsSection(result: BenchResult): string {
 /** The complete HTML page of a run. */
 export function renderHtmlReport(result: BenchResult): string {
   const title = `Starling bench: ${result.scenario} against ${result.config.brokerLabel ?? result.config.brokerUrl}`;
+  const words = vocabularyOf(result);
   const body = [
     `<h1>${escapeXml(title)}</h1>`,
     `<p class="meta">${escapeXml(result.startedAt)} &middot; ${result.config.clients} clients</p>`,
     configSection(result),
-    aggregateSection(result),
+    aggregateSection(result, words),
     result.latency
-      ? latencySection(result.latency)
-      : '<h2>Latency</h2><p class="note warn">No message completed.</p>',
-    throughputSection(result),
+      ? latencySection(result.latency, words)
+      : `<h2>${words.Latency}</h2><p class="note warn">No ${words.items.slice(0, -1)} completed.</p>`,
+    throughputSection(result, words),
     clientsSection(result),
   ].join('\n');
   return `<!doctype html>

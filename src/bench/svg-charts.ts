@@ -38,8 +38,21 @@ interface Frame {
 const DEFAULT_WIDTH = 720;
 const DEFAULT_HEIGHT = 300;
 
-function frameOf(width: number, height: number): Frame {
-  return { width, height, left: 64, right: width - 16, top: 16, bottom: height - 44 };
+/** Height of the strip above the plot that holds a line chart's legend. */
+const LEGEND_STRIP = 22;
+
+/**
+ * The plot area. The right margin is wide enough for half of the widest x label (e.g. `99.99%`), which is
+ * centred on the right edge of the plot; a legend gets its own strip above the plot so it never covers a line.
+ */
+function frameOf(width: number, height: number, legend = false): Frame {
+  const top = legend ? 16 + LEGEND_STRIP : 16;
+  return { width, height, left: 64, right: width - 36, top, bottom: height - 44 };
+}
+
+/** Rough width of a legend label at the charts' 11px font, so entries can be laid side by side. */
+function legendTextWidth(text: string): number {
+  return text.length * 7;
 }
 
 /** Round tick values (1, 2, 5 x 10^k steps) from 0 to at least `max`, about `target` of them. */
@@ -169,7 +182,7 @@ export interface LineChartOptions {
 
 /** A line chart with one `<polyline class="series NAME">` per series and a legend. */
 export function renderLineChart(options: LineChartOptions): string {
-  const frame = frameOf(options.width ?? DEFAULT_WIDTH, options.height ?? DEFAULT_HEIGHT);
+  const frame = frameOf(options.width ?? DEFAULT_WIDTH, options.height ?? DEFAULT_HEIGHT, true);
   const all = options.series.flatMap((series) => series.points.map((point) => point.y));
   const yTicks = niceTicks(Math.max(0, ...all.filter(Number.isFinite)));
   const yMax = yTicks[yTicks.length - 1]!;
@@ -183,9 +196,13 @@ export function renderLineChart(options: LineChartOptions): string {
       .join(' ');
     return `<polyline class="series ${escapeXml(series.className)}" fill="none" points="${points}"><title>${escapeXml(series.name)}</title></polyline>`;
   });
-  const legend = options.series.map((series, i) => {
-    const x = frame.left + 12 + i * 120;
-    return `<g class="legend ${escapeXml(series.className)}"><line class="series ${escapeXml(series.className)}" x1="${x}" y1="${frame.top + 8}" x2="${x + 18}" y2="${frame.top + 8}"/><text x="${x + 24}" y="${frame.top + 8}" dominant-baseline="middle">${escapeXml(series.name)}</text></g>`;
+  // Entries sit side by side in the strip above the plot, each as wide as its label.
+  const legendY = coord(frame.top - LEGEND_STRIP / 2 - 2);
+  let legendX = frame.left;
+  const legend = options.series.map((series) => {
+    const x = legendX;
+    legendX += 24 + legendTextWidth(series.name) + 16;
+    return `<g class="legend ${escapeXml(series.className)}"><line class="series ${escapeXml(series.className)}" x1="${x}" y1="${legendY}" x2="${x + 18}" y2="${legendY}"/><text x="${x + 24}" y="${legendY}" dominant-baseline="middle">${escapeXml(series.name)}</text></g>`;
   });
   return `${svgOpen(options.id, frame, options.title)}${axes(frame, options.xTicks, xPos, yTicks, yPos, options.xTitle, options.yTitle)}${lines.join('')}${legend.join('')}</svg>`;
 }

@@ -4,7 +4,9 @@ import { HookRegistry } from '../hooks/registry.js';
 import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { MqttError } from '../packets/errors.js';
+import { fixedHeaderLength, writeFixedHeader } from '../packets/fixed-header.js';
 import { encode, encodePublish } from '../packets/index.js';
+import { utf8Length, writeUtf8 } from '../packets/primitives.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { ConnectPacket, Packet, Properties, QoS, Subscription } from '../packets/types.js';
 import { Connection, type ConnectionFacts } from './connection.js';
@@ -155,7 +157,8 @@ export class Broker {
 
   /**
    * Refuse a CONNECT beyond the global or per-listener connection limit (v5 CONNACK 0x97, v3 return
-   * code 3). A client taking over its own live connection on the same listener is not counted twice.
+   * code 3) or the listener's connection rate (v5 CONNACK 0x9F, v3 return code 3). A client taking
+   * over its own live connection on the same listener is not counted twice.
    */
   checkConnectionLimits(conn: Connection): void {
     const previous = this.sessions.get(conn.clientId)?.link;
@@ -164,13 +167,21 @@ export class Broker {
     if (global > 0 && this.stats.clientsConnected - (takesOver ? 1 : 0) >= global) {
       throw new MqttError(ReasonCode.QuotaExceeded, 'server connection limit reached');
     }
-    const limit = this.listeners.find((l) => l.name === conn.listener)?.maxConnections ?? 0;
+    const listener = this.listeners.find((l) => l.name === conn.listener);
+    const limit = listener?.maxConnections ?? 0;
     if (limit > 0) {
       const sameListener = takesOver && previous.listener === conn.listener;
       const count = (this.connectedByListener.get(conn.listener) ?? 0) - (sameListener ? 1 : 0);
       if (count >= limit) {
         throw new MqttError(ReasonCode.QuotaExceeded, `listener ${conn.listener} connection limit reached`);
       }
+    }
+    // Checked last so a CONNECT refused for another reason does not spend a token of the rate.
+    if (listener?.admitConnect?.() === false) {
+      throw new MqttError(
+        ReasonCode.ConnectionRateExceeded,
+        `listener ${conn.listener} connection rate exceeded`,
+      );
     }
   }
 
@@ -213,13 +224,18 @@ export class Broker {
     return conn;
   }
 
-  /** Stop listening, tell v5 clients the server is shutting down (0x8B), flush, and close. */
+  /**
+   * Stop listening, tell v5 clients the server is shutting down (0x8B), flush, and close. HTTP listeners
+   * close last, once every other listener has let go of its connections, so `/healthz` answers 503
+   * through the whole grace period instead of refusing connections.
+   */
   async close(): Promise<void> {
     this.closing = true;
     const closed = this.servers.map(
       (server) => new Promise<void>((resolve) => server.close(() => resolve())),
     );
-    for (const listener of this.listeners) closed.push(listener.close());
+    const operations = this.listeners.filter((l) => l.kind === 'http');
+    for (const listener of this.listeners) if (listener.kind !== 'http') closed.push(listener.close());
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
     this.flushAll();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
@@ -230,6 +246,7 @@ export class Broker {
       if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
     }
     await Promise.all(closed);
+    await Promise.all(operations.map((listener) => listener.close()));
     this.servers.length = 0;
     this.listeners.length = 0;
     for (const hook of this.hooks.on.onStopped) hook.onStopped();
@@ -533,12 +550,31 @@ export class Broker {
     const key = (v5 ? 16 : 0) | (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0);
     let header = this.headerCache[key];
     if (header === undefined) {
-      header = encodePublish(
-        qos > 0
-          ? { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup, packetId: 1 }
-          : { type: 'publish', topic: message.topic, payload: message.payload, qos, retain, dup },
-        v5 ? 5 : 4,
-      ).header;
+      const topic = message.topic;
+      if (topic.length === 0 || topic.includes('+') || topic.includes('#') || (dup && qos === 0)) {
+        // Only the inline client's publish() can bring such a topic here (clients' topics were checked on
+        // the way in): encodePublish refuses it with its usual error.
+        header = encodePublish(
+          qos > 0
+            ? { type: 'publish', topic, payload: message.payload, qos, retain, dup, packetId: 1 }
+            : { type: 'publish', topic, payload: message.payload, qos, retain, dup },
+          v5 ? 5 : 4,
+        ).header;
+      } else {
+        // Written directly: the shared header never has properties, so encodePublish's packet object,
+        // checks and property measuring are pure overhead on the per-message path.
+        const variableLength = 2 + utf8Length(topic, 'topic name') + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0);
+        const remainingLength = variableLength + message.payload.length;
+        header = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + variableLength);
+        const first = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+        let offset = writeUtf8(header, writeFixedHeader(header, first, remainingLength), topic);
+        if (qos > 0) {
+          // Packet identifier slot, patched per subscriber; 1 as a valid placeholder.
+          header[offset++] = 0;
+          header[offset++] = 1;
+        }
+        if (v5) header[offset] = 0; // property length 0
+      }
       this.headerCache[key] = header;
     }
     return header;

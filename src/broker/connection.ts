@@ -37,6 +37,9 @@ export interface ConnectionFacts {
 
 type ConnectionState = 'connecting' | 'connected' | 'closing' | 'closed';
 
+/** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
+const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
+
 /**
  * One network connection: parses bytes into packets, runs the protocol for them against the broker,
  * and writes replies through a coalescing writer. Packets are handled strictly in order; when a
@@ -138,6 +141,9 @@ export class Connection implements ClientInfo, SessionLink {
   }
 
   private onPacket(packet: Packet): void {
+    // [MQTT-3.1.4-6] (3.1.1: [MQTT-3.1.4-5]) Packets that shared a chunk with the one that closed the
+    // connection (a refused CONNECT, a DISCONNECT, a protocol error) are not processed.
+    if (this.state === 'closed' || this.state === 'closing') return;
     this.broker.stats.countPacketIn(packet.type);
     if (this.busy) {
       this.backlog.push(packet);
@@ -404,6 +410,29 @@ export class Connection implements ClientInfo, SessionLink {
     if (this.state === 'closed') return;
     let packet: Packet | undefined = input;
     const encodeHooks = this.broker.hooks.on.onPacketEncode;
+    // Every QoS 1/2 message costs one or two acknowledgements: stage their 4 bytes directly when no hook
+    // may see or change the packet. Anything encode() would refuse or write longer takes the full path.
+    if (
+      encodeHooks.length === 0 &&
+      (input.type === 'puback' ||
+        input.type === 'pubrec' ||
+        input.type === 'pubrel' ||
+        input.type === 'pubcomp')
+    ) {
+      const packetId = input.packetId;
+      if (
+        (packetId & 0xffff) === packetId &&
+        packetId !== 0 &&
+        // v5 may drop the reason code and property length when the reason is Success and there are no
+        // properties (3.4.2.1); v3 acknowledgements are always this form.
+        (this.protocolVersion !== 5 || ((input.reasonCode ?? 0) === 0 && input.properties === undefined))
+      ) {
+        this.writer.appendAck(ACK_FIRST_BYTE[input.type], packetId);
+        this.broker.stats.countPacketOut(input.type);
+        this.scheduleWrite();
+        return;
+      }
+    }
     for (const hook of encodeHooks) {
       packet = hook.onPacketEncode(this, packet);
       if (packet === undefined) return;

@@ -41,18 +41,26 @@ export class OutboundWriter {
       this.chunks.push(buffer);
       return -1;
     }
-    let stage = this.stage;
-    if (stage === undefined || this.stageLength + length > stage.length) {
-      this.cutStage();
-      stage = Buffer.allocUnsafe(Math.max(STAGE_SIZE, length));
-      this.stage = stage;
-      this.stageStart = 0;
-      this.stageLength = 0;
-    }
+    const stage = this.reserve(length);
     const at = this.stageLength;
     buffer.copy(stage, at);
     this.stageLength = at + length;
     return at;
+  }
+
+  /**
+   * Stage a 4-byte acknowledgement (first byte, Remaining Length 2, packet identifier) in place: the
+   * PUBACK/PUBREC/PUBREL/PUBCOMP short form, written without allocating a Buffer per acknowledgement.
+   */
+  appendAck(firstByte: number, packetId: number): void {
+    this.pendingBytes += 4;
+    const stage = this.reserve(4);
+    const at = this.stageLength;
+    stage[at] = firstByte;
+    stage[at + 1] = 2;
+    stage[at + 2] = packetId >>> 8;
+    stage[at + 3] = packetId & 0xff;
+    this.stageLength = at + 4;
   }
 
   /** Overwrite two bytes just appended (a packet identifier patched into a shared header template). */
@@ -86,6 +94,18 @@ export class OutboundWriter {
     this.stage = undefined;
     this.stageLength = 0;
     this.pendingBytes = 0;
+  }
+
+  /** The stage, replaced by a fresh one when `length` more bytes would not fit in it. */
+  private reserve(length: number): Buffer {
+    const stage = this.stage;
+    if (stage !== undefined && this.stageLength + length <= stage.length) return stage;
+    this.cutStage();
+    const fresh = Buffer.allocUnsafe(Math.max(STAGE_SIZE, length));
+    this.stage = fresh;
+    this.stageStart = 0;
+    this.stageLength = 0;
+    return fresh;
   }
 
   /** Move the filled part of the stage into the chunk list; the rest of the stage stays for reuse. */

@@ -271,8 +271,14 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
   }
 }
 
-function deliveryReport(bench: Bench, limit = 50): string {
+function deliveryReport(bench: Bench, result: BenchResult, limit = 50): string {
   const lines: string[] = [];
+  const totals = result.delivery;
+  if (totals !== undefined && totals.streams > 0) {
+    lines.push(
+      `Delivery totals (${totals.streams} publisher stream${totals.streams === 1 ? '' : 's'}): received ${totals.received} (${totals.unique} distinct), missing ${totals.missing}, duplicated ${totals.duplicated}, out of order ${totals.outOfOrder}`,
+    );
+  }
   for (const subscriber of bench.deliveries) {
     for (const p of subscriber.publishers) {
       if (lines.length >= limit) break;
@@ -352,7 +358,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   if (interrupted) report += 'Interrupted: partial results\n';
   else if (bench.stopReason !== undefined) report += `Stopped early: ${bench.stopReason}\n`;
   report += renderTextReport(result);
-  if (options.scenario.kind === 'subscribe') report += deliveryReport(bench);
+  if (options.scenario.kind === 'subscribe') report += deliveryReport(bench, result);
   if (options.scenario.kind === 'stress') report += stressTruth(result);
   process.stdout.write(report);
   writeOutputs(flags, result);

@@ -3,7 +3,6 @@
  * switch by changing the command name.
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { type Client, connect } from '../client/client.js';
 import { isValidTopicName } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
@@ -210,10 +209,19 @@ async function publishAll(
 ): Promise<void> {
   const options = { qos: plan.qos, retain: plan.retain, properties };
   if (plan.source === 'lines') {
-    // One message per line as lines arrive; the line ending (\n) is not part of the message.
-    const lines = createInterface({ input: io.stdin, crlfDelay: Number.POSITIVE_INFINITY });
+    // One message per line as lines arrive. Only the \n is removed: like mosquitto_pub, a \r before it
+    // stays in the message. A last line without a newline is sent too.
     const pending: Promise<void>[] = [];
-    for await (const line of lines) pending.push(client.publish(topic, line, options));
+    let rest = Buffer.alloc(0);
+    for await (const chunk of io.stdin) {
+      rest = Buffer.concat([rest, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+      // Bounded by the newlines in the data read so far.
+      for (let end = rest.indexOf(10); end !== -1; end = rest.indexOf(10)) {
+        pending.push(client.publish(topic, rest.subarray(0, end), options));
+        rest = rest.subarray(end + 1);
+      }
+    }
+    if (rest.length > 0) pending.push(client.publish(topic, rest, options));
     await Promise.all(pending);
     return;
   }

@@ -22,7 +22,13 @@ import {
   qosValue,
 } from './mqtt-client-flags.js';
 import { type CommandIo, usageFailure } from './pub-command.js';
-import { compileFormat, formatMessage, type OutputFormat, type ReceiveTime, receiveTime } from './sub-format.js';
+import {
+  compileFormat,
+  formatMessage,
+  type OutputFormat,
+  type ReceiveTime,
+  receiveTime,
+} from './sub-format.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `starling sub: subscribe and print the messages received, as mosquitto_sub does.

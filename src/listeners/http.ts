@@ -87,12 +87,16 @@ export class HttpListener implements Listener {
     switch (path) {
       case '/healthz': {
         const up = !broker.shuttingDown && broker.listeners.every((l) => l.listening);
-        send(res, up ? 200 : 503, 'text/plain', up ? 'ok\n' : 'unavailable\n');
+        // During shutdown the connection is not kept alive: it would only hold the server's close open.
+        const extra: Record<string, string> = broker.shuttingDown ? { connection: 'close' } : {};
+        send(res, up ? 200 : 503, 'text/plain', up ? 'ok\n' : 'unavailable\n', extra);
         return;
       }
       case '/metrics': {
         const snapshot = takeSnapshot(broker, sampleOf(loopDelay));
-        // Lag is reported per scrape interval, so a past stall does not haunt every later scrape.
+        // Lag is reported per scrape interval, so a past stall does not haunt every later scrape. A reset
+        // also drops the timer interval in progress, so a stall starting within one resolution period
+        // after a scrape can go unseen; the price of a per-scrape figure from this histogram.
         loopDelay.reset();
         send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheus(snapshot));
         return;
@@ -106,8 +110,15 @@ export class HttpListener implements Listener {
   }
 }
 
+/**
+ * The histogram's figures as lag, in nanoseconds. It records the whole time between two ticks of its
+ * timer, so the timer's own period is taken off (an idle loop reads 0, not the resolution). An empty
+ * histogram (right after a reset) reads 0 rather than its placeholder values.
+ */
 function sampleOf(histogram: IntervalHistogram): LoopDelaySample {
-  return { mean: histogram.mean, p99: histogram.percentile(99), max: histogram.max };
+  if (histogram.count === 0) return { mean: 0, p99: 0, max: 0 };
+  const lag = (recorded: number): number => Math.max(0, recorded - LOOP_DELAY_RESOLUTION_MS * 1e6);
+  return { mean: lag(histogram.mean), p99: lag(histogram.percentile(99)), max: lag(histogram.max) };
 }
 
 function send(

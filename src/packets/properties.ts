@@ -159,6 +159,41 @@ export function readProperties(r: PacketReader, context: PropertyContext): Prope
   return props;
 }
 
+/** Property definitions by property name; null prototype so inherited names never match. */
+const definitionByName: Readonly<Record<string, PropertyDefinition | undefined>> = (() => {
+  const table: Record<string, PropertyDefinition | undefined> = Object.create(null);
+  for (const def of PropertyDefinitions) table[def.name] = def;
+  return table;
+})();
+
+/**
+ * Scratch list filled by collectPresent. Shared module state is safe because measuring and writing are
+ * synchronous and each call uses the list only until it returns.
+ */
+const present: PropertyDefinition[] = [];
+
+/**
+ * Put the definitions of the properties `props` actually holds into `present`, in identifier order, and
+ * return how many. A packet carries a handful of the 27 properties, so walking its own keys and
+ * insertion-sorting the few found is much cheaper than probing every definition by name; the order
+ * keeps the encoding deterministic (the fixtures compare bytes) and the first error the same.
+ */
+function collectPresent(props: Properties): number {
+  let count = 0;
+  const record = props as Readonly<Record<string, unknown>>;
+  for (const name in record) {
+    const def = definitionByName[name];
+    if (def === undefined || record[name] === undefined) continue;
+    let at = count++;
+    while (at > 0 && present[at - 1]!.id > def.id) {
+      present[at] = present[at - 1]!;
+      at--;
+    }
+    present[at] = def;
+  }
+  return count;
+}
+
 /** Refuse a number that does not fit the property's wire type. */
 function checkEncodable(def: PropertyDefinition, value: unknown, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > max) {
@@ -176,9 +211,10 @@ export function propertiesLength(props: Properties | undefined, context: Propert
   if (props === undefined) return 0;
   const allowed = allowedIn[context];
   let length = 0;
-  for (const def of PropertyDefinitions) {
+  const count = collectPresent(props);
+  for (let i = 0; i < count; i++) {
+    const def = present[i]!;
     const value = props[def.name];
-    if (value === undefined) continue;
     if (allowed[def.id] !== 1) throw MqttError.malformed(`property ${def.name} is not allowed in ${context}`);
     switch (def.dataType) {
       case 'byte':
@@ -234,9 +270,10 @@ export function writeProperties(
 ): number {
   offset = writeVarint(buf, offset, contentLength);
   if (props === undefined || contentLength === 0) return offset;
-  for (const def of PropertyDefinitions) {
+  const count = collectPresent(props);
+  for (let i = 0; i < count; i++) {
+    const def = present[i]!;
     const value = props[def.name];
-    if (value === undefined) continue;
     const id = def.id;
     switch (def.dataType) {
       case 'byte':

@@ -186,7 +186,7 @@ describe('starling bench (CLI)', { concurrency: 2, timeout: 40_000 }, () => {
   });
 });
 
-describe('starling bench against mosquitto', { timeout: 30_000 }, () => {
+describe('starling bench against mosquitto', { concurrency: 2, timeout: 40_000 }, () => {
   it('publish at QoS 1 gets every message acknowledged', async (t) => {
     const mosquitto = await startMosquitto();
     t.after(() => mosquitto.stop());
@@ -208,5 +208,159 @@ describe('starling bench against mosquitto', { timeout: 30_000 }, () => {
       run.stdout,
       /Aggregate stats \(pooled, correct\) for 2 clients\nMessage succes rate: 100\.00% \(200\/200 messages\)/,
     );
+  });
+
+  it('subscribe --publish counts every message exactly, end to end', async (t) => {
+    const mosquitto = await startMosquitto();
+    t.after(() => mosquitto.stop());
+    const json = join(dir, 'subscribe-mosquitto.json');
+    const run = await runStarling([
+      'bench',
+      'subscribe',
+      '--url',
+      mosquitto.url,
+      '--publish',
+      '--publishers',
+      '2',
+      '-n',
+      '150',
+      '-q',
+      '1',
+      '-V',
+      '311',
+      '--quiet',
+      '--json',
+      json,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stdout,
+      /Delivery totals \(2 publisher streams\): received 300 \(300 distinct\), missing 0, duplicated 0, out of order 0/,
+    );
+    const lines = run.stdout.split('\n').filter((line) => line.startsWith('Publisher '));
+    assert.equal(lines.length, 2);
+    for (const line of lines)
+      assert.match(line, /received 150 \(150\/150 distinct\), missing 0, duplicated 0, out of order 0/);
+    assert.match(
+      run.stdout,
+      /Aggregate stats \(pooled, correct\) for 2 clients\nMessage succes rate: 100\.00% \(300\/300 messages\)/,
+    );
+    const result = parseBenchResult(readFileSync(json, 'utf8'));
+    assert.equal(result.scenario, 'subscribe');
+    assert.equal(result.config.brokerUrl, mosquitto.url);
+    assert.deepEqual(result.delivery, {
+      streams: 2,
+      received: 300,
+      unique: 300,
+      missing: 0,
+      duplicated: 0,
+      outOfOrder: 0,
+      foreign: 0,
+    });
+    assert.equal(result.latency?.count, 300);
+  });
+
+  it('stress prints exact counts and both stresser and true figures', async (t) => {
+    const mosquitto = await startMosquitto();
+    t.after(() => mosquitto.stop());
+    const json = join(dir, 'stress-mosquitto.json');
+    const run = await runStarling([
+      'bench',
+      'stress',
+      '-broker',
+      mosquitto.url,
+      '-num-clients=4',
+      '-num-messages',
+      '50',
+      '-publisher-qos',
+      '1',
+      '-subscriber-qos',
+      '1',
+      '-rampup-size',
+      '2',
+      '-rampup-delay',
+      '20ms',
+      '-constant-payload',
+      '--quiet',
+      '--json',
+      json,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(
+      run.stdout,
+      /Aggregate stats \(pooled, correct\) for 4 clients\nMessage succes rate: 100\.00% \(200\/200 messages\)/,
+    );
+    assert.equal((run.stdout.match(/\(50\/50 messages\)/g) ?? []).length, 4);
+    assert.match(run.stdout, /Publish fastest [\d,]+ \| median [\d,]+ \| slowest [\d,]+ msg\/s/);
+    assert.match(run.stdout, /Receive fastest ([\d,]+|\+Inf) \| median ([\d,]+|\+Inf) \| slowest /);
+    assert.match(run.stdout, /True figures: delivered [\d,]+ msg\/s .*p99 [\d.]+ ms/);
+    const result = parseBenchResult(readFileSync(json, 'utf8'));
+    assert.equal(result.aggregate.stresser?.aggregate.published, 200);
+    assert.equal(result.aggregate.stresser?.aggregate.delivered, 200);
+    assert.equal(result.latency?.count, 200);
+    assert.ok(result.clients.every((client) => client.failed !== true));
+  });
+
+  it('a separate bench subscribe sees every message of a bench publish -t, with latency', async (t) => {
+    const mosquitto = await startMosquitto();
+    t.after(() => mosquitto.stop());
+    const json = join(dir, 'two-process-subscriber.json');
+    // Subscriber first, bounded by --count; the publisher starts once it says it is subscribed.
+    const subscriber = startStarling([
+      'bench',
+      'subscribe',
+      '--url',
+      mosquitto.url,
+      '--count',
+      '200',
+      '-q',
+      '1',
+      '--timeout',
+      '20s',
+      '--json',
+      json,
+    ]);
+    t.after(() => {
+      if (subscriber.exitCode === null) subscriber.kill('SIGKILL');
+    });
+    let subscribed: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => (subscribed = resolve));
+    const subscriberRun = finish(subscriber, (stderr) => {
+      if (/^subscribed: /m.test(stderr)) subscribed();
+    });
+    await Promise.race([ready, subscriberRun]);
+    const publisher = await runStarling([
+      'bench',
+      'publish',
+      '--url',
+      mosquitto.url,
+      '-t',
+      '-n',
+      '100',
+      '--clients',
+      '2',
+      '-q',
+      '1',
+      '--quiet',
+    ]);
+    assert.equal(publisher.code, 0, publisher.stderr);
+    assert.match(publisher.stdout, /for 2 clients\nMessage succes rate: 100\.00% \(200\/200 messages\)/);
+    const run = await subscriberRun;
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /^subscribed: 1 subscriber\(s\) on mqtt-malaria\/#$/m);
+    assert.match(
+      run.stdout,
+      /Delivery totals \(2 publisher streams\): received 200 \(200 distinct\), missing 0, duplicated 0, out of order 0/,
+    );
+    const lines = run.stdout.split('\n').filter((line) => line.startsWith('Publisher starling.loadr-'));
+    assert.equal(lines.length, 2);
+    for (const line of lines) assert.match(line, /received 100 \(100\/100 distinct\), missing 0/);
+    assert.match(run.stdout, /Message timing p50 +[\d.]+ ms/);
+    const result = parseBenchResult(readFileSync(json, 'utf8'));
+    assert.equal(result.delivery?.received, 200);
+    assert.equal(result.delivery?.missing, 0);
+    // Every message carried its send time, so every one has an end-to-end latency.
+    assert.equal(result.latency?.count, 200);
+    assert.ok((result.latency?.maxMs ?? -1) >= 0);
   });
 });

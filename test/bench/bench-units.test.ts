@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Bench, deliveryTotals } from '../../src/bench/bench.js';
+import { Bench, type BenchProgress, deliveryTotals } from '../../src/bench/bench.js';
 import { gaussianSize, PayloadWriter, readPayloadHeader } from '../../src/bench/payload.js';
 import { SequenceTracker } from '../../src/bench/scenarios/sequence-tracker.js';
 import { DropWatcher } from '../../src/bench/scenarios/subscribe.js';
 import { normaliseSingleDashFlags, parseDuration } from '../../src/cli/bench-flags.js';
+import { Broker } from '../../src/index.js';
 
 describe('SequenceTracker', () => {
   it('counts missing, duplicated and out-of-order messages per publisher', () => {
@@ -172,5 +173,42 @@ describe('Bench with worker processes', () => {
       result.timeseries?.sent.reduce((a, b) => a + b, 0),
       200,
     );
+  });
+});
+
+describe('Bench stress progress', () => {
+  it('counts each delivery once, so progress ends exactly at its total', { timeout: 20_000 }, async (t) => {
+    const broker = new Broker({ sysInterval: 0 });
+    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
+    t.after(() => broker.close());
+    const bench = new Bench({
+      scenario: {
+        kind: 'stress',
+        clientId: 'progress-test',
+        clientsPerProcess: 4,
+        messagesPerClient: 200,
+        // QoS 1 both ways: every publish is acknowledged as well as delivered, the case that counted twice.
+        publisherQos: 1,
+        subscriberQos: 1,
+        rampupSize: 4,
+        rampupDelayMs: 0,
+        timeoutMs: 5000,
+        constantPayload: true,
+        payloadBytes: 32,
+        maxInflight: 50,
+      },
+      connection: { url: `mqtt://127.0.0.1:${address.port}`, protocolVersion: 5 },
+      timeoutMs: 15_000,
+      progressIntervalMs: 20,
+    });
+    const seen: BenchProgress[] = [];
+    bench.on('progress', (progress) => seen.push(progress));
+    const result = await bench.run();
+    assert.equal(result.aggregate.messagesOk, 800);
+    const last = seen.at(-1);
+    assert.equal(last?.total, 800);
+    assert.equal(last?.done, 800);
+    assert.equal(last?.sent, 800);
+    for (const progress of seen) assert.ok(progress.done <= 800, `progress ${progress.done}/800`);
   });
 });

@@ -77,6 +77,44 @@ describe('renderHtmlReport', () => {
     assert.ok(html.includes('failed: ECONNREFUSED'));
   });
 
+  it('labels a keepalive run in connections and connect latency', () => {
+    // A keepalive run has no mqtt-stresser phases, hence no stresser table.
+    const { stresser: _stresser, ...aggregate } = result.aggregate;
+    const page = renderHtmlReport({ ...result, aggregate, scenario: BenchScenario.Keepalive });
+    assert.ok(page.includes('<td>Connections completed</td>'));
+    assert.ok(page.includes('<h2>Connect latency</h2>'));
+    assert.ok(page.includes('<h2>Connections over time</h2>'));
+    assert.ok(page.includes('conn/s'));
+    const histogram = svgById(page, 'latency-histogram');
+    assert.ok(histogram.includes('>connect latency (ms)</text>'));
+    assert.ok(histogram.includes('>connections</text>'));
+    const throughput = svgById(page, 'throughput-timeseries');
+    assert.ok(throughput.includes('>attempted</text>') && throughput.includes('>connected</text>'));
+    // The message words belong to message runs only.
+    assert.ok(!page.includes('Messages completed') && !page.includes('msg/s'));
+    assert.ok(html.includes('<td>Messages completed</td>'));
+    assert.ok(html.includes('<h2>Throughput over time</h2>'));
+  });
+
+  it('keeps x labels inside the chart and the legend above the plot', () => {
+    for (const id of ['percentile-curve', 'throughput-timeseries']) {
+      const svg = svgById(html, id);
+      const width = Number(/viewBox="0 0 (\d+) /.exec(svg)?.[1]);
+      const plotTop = Math.min(
+        ...[...svg.matchAll(/<line class="axis" x1="[\d.]+" y1="([\d.]+)"/g)].map((m) => Number(m[1])),
+      );
+      // A centred label about 7 px per character must end before the right edge of the SVG.
+      for (const [, x, label] of svg.matchAll(/<text class="tick x" x="([\d.]+)"[^>]*>([^<]*)<\/text>/g))
+        assert.ok(Number(x) + (label!.length * 7) / 2 <= width, `${id}: "${label}" at ${x} is clipped`);
+      const legendYs = [...svg.matchAll(/<g class="legend[^"]*"><line[^>]* y1="([\d.]+)"/g)].map((m) =>
+        Number(m[1]),
+      );
+      assert.ok(legendYs.length > 0, `${id} has a legend`);
+      for (const y of legendYs)
+        assert.ok(y < plotTop, `${id}: legend at y=${y} is inside the plot (top ${plotTop})`);
+    }
+  });
+
   it('renders a run where nothing completed', () => {
     const empty = buildBenchResult({
       scenario: BenchScenario.Keepalive,
@@ -86,7 +124,7 @@ describe('renderHtmlReport', () => {
       wallClockMs: 0,
     });
     const page = renderHtmlReport(empty);
-    assert.ok(page.includes('No message completed.'));
+    assert.ok(page.includes('No connection completed.'));
     assert.ok(page.includes('No time series recorded.'));
     assert.ok(!page.includes('<svg'));
     assertBalanced(page.replace(/<!doctype html>/i, ''));

@@ -290,3 +290,27 @@ describe('keep alive', () => {
     assert.equal(c.isClosed, false);
   });
 });
+
+describe('CONNECT framing', () => {
+  it('[MQTT-3.1.4-5] (3.1.1: [MQTT-3.1.4-4]) a CONNECT arriving one byte per TCP segment is accepted', async () => {
+    const h = await broker();
+    const c = await h.open(4);
+    const connect = Buffer.from(CONNECT_V311.replace(/[\s|]/g, ''), 'hex');
+    // A short pause between bytes keeps the kernel from coalescing them: the parser really sees 1-byte chunks.
+    for (const byte of connect) {
+      c.write([byte]);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    await c.expectBytes(CONNACK_V3_OK);
+    c.write('c0 00');
+    await c.expectBytes('d0 00');
+  });
+
+  it('[MQTT-3.1.0-1] a stream whose first byte is not 0x10 is closed at once, long before the connect timeout', async () => {
+    const h = await broker({ connectTimeoutMs: 10_000 });
+    const c = await h.open(4);
+    // 0x82 is a SUBSCRIBE header; only its first byte arrives, so nothing but the type can be judged.
+    c.write('82');
+    await c.expectClosed(2000);
+  });
+});

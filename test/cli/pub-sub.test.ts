@@ -226,7 +226,7 @@ for (const [brokerName, start] of BROKERS) {
         [[...p, '-C', '3'], false],
         [[...p, '-C', '3', '-v'], false],
         [[...p, '-C', '3', '-N'], false],
-        [[...p, '-C', '3', '-q', '1', '-F', '%t|%p|%q|%r|%l|%x|%X|%%|\\t|\\e\\0|@@|@Q|%I'], false],
+        [[...p, '-C', '3', '-q', '1', '-F', '%t|%p|%q|%r|%l|%x|%X|%%|\\t|\\e\\0|@@|@Q'], false],
         [[...p, '-C', '3', '-q', '1', '-F', widths], false],
         [[...p, '-C', '3', '-V', '5', '-F', '%t|%8R|%5A|%-11C|%D|%F|%P|%.5R|%J'], false],
         [[...p, '-C', '2', '-v', '-T', `${base}/r1`], false],
@@ -255,7 +255,10 @@ for (const [brokerName, start] of BROKERS) {
       );
       assert.equal(results[7]?.[0]?.code, 27);
       assert.match(results[5]?.[0]?.stderr ?? '', /^Error: Message payload is not valid JSON on topic /);
-      assert.match(results[10]?.[0]?.stdout ?? '', /sending PUBREC[^]*received PUBREL[^]*sending PUBCOMP/);
+      assert.match(
+        results[10]?.[0]?.stdout ?? '',
+        /sending PUBREC[\s\S]*received PUBREL[\s\S]*sending PUBCOMP/,
+      );
     });
 
     it('publishes -m, -n, -f, -l, -s, -r, QoS 2 and v5 -D properties like mosquitto_pub', async () => {

@@ -161,6 +161,23 @@ describe('loadConfig', () => {
     );
   });
 
+  test('connectionRate takes fractions of a connection per second and refuses negatives', () => {
+    const slow = writeConfig(
+      'rate.yaml',
+      'listeners:\n  - type: tcp\n    port: 0\n    connectionRate: 0.5\n',
+    );
+    const [tcp] = loadConfig({ argv: ['--config', slow], env: {} }).listeners;
+    assert.equal(tcp?.connectionRate, 0.5);
+    const negative = writeConfig(
+      'rate2.yaml',
+      'listeners:\n  - type: tcp\n    port: 0\n    connectionRate: -1\n',
+    );
+    assert.throws(
+      () => loadConfig({ argv: ['--config', negative], env: {} }),
+      /'listeners\[0\]\.connectionRate'/,
+    );
+  });
+
   test('an unknown listener type, bad YAML and a missing file are refused', () => {
     const badType = writeConfig('type.yaml', 'listeners:\n  - type: quic\n    port: 1\n');
     assert.throws(() => loadConfig({ argv: ['--config', badType], env: {} }), /'listeners\[0\]\.type'/);

@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect } from 'node:net';
 import { describe, test } from 'node:test';
 import mqtt, { type IClientOptions, type IDisconnectPacket, type MqttClient } from 'mqtt';
 import { publishRateLimiter } from '../../src/config/publish-rate.js';
 import { Broker } from '../../src/index.js';
 import type { ListenerAddress, ListenerConfig } from '../../src/listeners/listener.js';
-import { encode } from '../../src/packets/index.js';
 
 const portOf = (address: ListenerAddress | undefined): number => {
   assert.ok(address !== undefined && typeof address !== 'string');
@@ -84,33 +81,56 @@ describe('connection limits', () => {
     });
   });
 
-  test('connectionRate: sockets beyond the rate are closed before any CONNACK', async () => {
-    await withBroker({ listeners: [tcp({ connectionRate: 1 })] }, async ([port = 0]) => {
-      const first = await open(port, { clientId: 'r1' });
-      try {
-        const socket = connect(port, '127.0.0.1');
-        const received: Buffer[] = [];
-        socket.on('data', (chunk: Buffer) => received.push(chunk));
-        socket.on('error', () => {});
-        socket.write(
-          encode(
-            {
-              type: 'connect',
-              protocolName: 'MQTT',
-              protocolVersion: 4,
-              clientId: 'r2',
-              clean: true,
-              keepalive: 0,
-            },
-            4,
-          ),
-        );
-        await once(socket, 'close');
-        assert.equal(Buffer.concat(received).length, 0);
-      } finally {
-        first.end(true);
-      }
-    });
+  test('connectionRate: beyond the rate v5 gets CONNACK 0x9F, v3 return code 3; other listeners are not held back', async () => {
+    // 0.01 per second: the bucket's one token is back only after 100 s, far beyond this test.
+    await withBroker(
+      { listeners: [tcp({ name: 'slow', connectionRate: 0.01 }), tcp({ name: 'free' })] },
+      async ([slow = 0, free = 0]) => {
+        const first = await open(slow, { clientId: 'r1', protocolVersion: 5 });
+        try {
+          await assertRefused(slow, { clientId: 'r2', protocolVersion: 5 }, 0x9f);
+          await assertRefused(slow, { clientId: 'r3', protocolVersion: 4 }, 3);
+          const other = await open(free, { clientId: 'r4', protocolVersion: 5 });
+          other.end(true);
+        } finally {
+          first.end(true);
+        }
+      },
+    );
+  });
+
+  test('connectionRate: a CONNECT refused for the connection limit does not spend a token', async () => {
+    await withBroker(
+      { maxConnections: 1, listeners: [tcp({ name: 'rated', connectionRate: 0.01 }), tcp({ name: 'free' })] },
+      async ([rated = 0, free = 0], broker) => {
+        const squatter = await open(free, { clientId: 'q0', protocolVersion: 5 });
+        await assertRefused(rated, { clientId: 'q1', protocolVersion: 5 }, 0x97);
+        await squatter.endAsync();
+        for (let i = 0; i < 100 && broker.stats.clientsConnected > 0; i++)
+          await new Promise((r) => setTimeout(r, 10));
+        const admitted = await open(rated, { clientId: 'q2', protocolVersion: 5 });
+        admitted.end(true);
+      },
+    );
+  });
+
+  test('connectionRate also applies to MQTT over WebSocket on the HTTP port', async () => {
+    await withBroker(
+      { listeners: [{ type: 'http', host: '127.0.0.1', port: 0, connectionRate: 0.01, websocket: {} }] },
+      async ([port = 0]) => {
+        const url = `ws://127.0.0.1:${port}/mqtt`;
+        const options: IClientOptions = { reconnectPeriod: 0, connectTimeout: 3000 };
+        const first = await mqtt.connectAsync(url, { ...options, clientId: 'w1', protocolVersion: 5 });
+        try {
+          await assert.rejects(
+            mqtt.connectAsync(url, { ...options, clientId: 'w2', protocolVersion: 5 }),
+            (err: Error & { code?: number }) => err.code === 0x9f,
+          );
+        } finally {
+          first.end(true);
+        }
+      },
+    );
   });
 });
 
