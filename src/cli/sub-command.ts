@@ -195,13 +195,7 @@ type Outcome = { code: number; message?: string };
  * Subscribes, prints, and settles with the exit code once -C/-E/-W/--retained-only/a signal/a lost
  * connection ends the run.
  */
-async function receive(
-  client: Client,
-  plan: SubPlan,
-  flags: ClientFlags,
-  io: CommandIo,
-  debug: DebugLog,
-): Promise<Outcome> {
+async function receive(client: Client, plan: SubPlan, flags: ClientFlags, io: CommandIo): Promise<Outcome> {
   let settle!: (outcome: Outcome) => void;
   const done = new Promise<Outcome>((resolve) => {
     settle = resolve;
@@ -241,8 +235,15 @@ async function receive(
     if (message.qos === 2) awaitingRelease.set(message.packetId ?? 0, entry);
     else acknowledged.push(entry);
   });
+  // -d's "Subscribed" line belongs to the SUBACK of the -t subscriptions, printed as it is read (before
+  // the retained messages that follow it), as mosquitto_sub does.
+  let announceSuback = false;
   client[testHooks].afterInbound = (packet) => {
-    if (packet.type === 'publish') {
+    if (packet.type === 'suback' && announceSuback) {
+      announceSuback = false;
+      if (flags.debug)
+        io.stdout.write(`Subscribed (mid: ${packet.packetId}): ${packet.reasonCodes.join(', ')}\n`);
+    } else if (packet.type === 'publish') {
       for (const [message, time] of acknowledged.splice(0)) handle(message, time);
     } else if (packet.type === 'pubrel') {
       const entry = awaitingRelease.get(packet.packetId);
@@ -261,18 +262,16 @@ async function receive(
   }
   if (plan.topics.length > 0) {
     const properties = v5 ? flags.properties.subscribe : {};
-    let granted: readonly number[];
+    announceSuback = true;
     try {
-      const subscription = await client.subscribe(plan.topics, {
+      await client.subscribe(plan.topics, {
         qos: plan.qos,
         ...(Object.keys(properties).length > 0 ? { properties } : {}),
       });
-      granted = subscription.granted;
     } catch (error) {
       if ((error as { reasonCode?: number }).reasonCode === undefined) throw error;
       return { code: 1, message: 'All subscription requests were denied.' };
     }
-    if (flags.debug) io.stdout.write(`Subscribed (mid: ${debug.lastSubscribeId}): ${granted.join(', ')}\n`);
   }
   if (plan.exitAfterSubscribe) return { code: 0 };
   return done;
@@ -324,7 +323,7 @@ export async function runSubCommand(argv: readonly string[], io: CommandIo = pro
             );
           });
     const outcome = await Promise.race([
-      receive(client, plan, flags, io, debug),
+      receive(client, plan, flags, io),
       timedOut,
       signals.signalled.then((): Outcome => ({ code: 0 })),
     ]);

@@ -248,25 +248,33 @@ function strftime(spec: string, time: ReceiveTime): string {
   }
 }
 
+/** mosquitto's names for the properties `%j` / `%J` show. */
+const JSON_PROPERTY_NAMES: Readonly<Record<string, string>> = {
+  payloadFormatIndicator: 'payload-format-indicator',
+  messageExpiryInterval: 'message-expiry-interval',
+  contentType: 'content-type',
+  responseTopic: 'response-topic',
+  correlationData: 'correlation-data',
+  userProperties: 'user-properties',
+};
+
 /**
- * The v5 properties in `%j` / `%J`, in the order mosquitto prints them; undefined when there are none.
- * Topic alias and subscription identifiers are not included.
+ * The v5 properties in `%j` / `%J`, in the order they came on the wire (the decoder fills the object in
+ * that order), as mosquitto prints them; undefined when there are none. Topic alias and subscription
+ * identifiers are left out.
  */
 function jsonProperties(message: Message): string | undefined {
-  const p = message.properties;
-  if (p === undefined) return undefined;
   const entries: string[] = [];
-  const add = (name: string, value: unknown): void => {
-    if (value !== undefined) entries.push(`${JSON.stringify(name)}:${JSON.stringify(value)}`);
-  };
-  add('content-type', p.contentType);
-  if (p.userProperties !== undefined && p.userProperties.length > 0) {
-    add('user-properties', Object.fromEntries(p.userProperties));
+  for (const [field, value] of Object.entries(message.properties ?? {})) {
+    const name = JSON_PROPERTY_NAMES[field];
+    if (name === undefined || value === undefined) continue;
+    const shown = Buffer.isBuffer(value)
+      ? value.toString('utf8')
+      : field === 'userProperties'
+        ? Object.fromEntries(value as [string, string][])
+        : value;
+    entries.push(`${JSON.stringify(name)}:${JSON.stringify(shown)}`);
   }
-  add('response-topic', p.responseTopic);
-  add('correlation-data', p.correlationData?.toString('utf8'));
-  add('payload-format-indicator', p.payloadFormatIndicator);
-  add('message-expiry-interval', p.messageExpiryInterval);
   return entries.length === 0 ? undefined : `{${entries.join(',')}}`;
 }
 

@@ -27,7 +27,7 @@ import type {
 import { checkReasonCode, checkReceivedPacketId } from './validate.js';
 
 /** Recently decoded topic names, shared by every parser (topics repeat across connections). */
-const topicCache = new TopicNameCache(256);
+const topicCache = new TopicNameCache(1024);
 
 /** Decoding is synchronous and never re-entered, so one reader serves every packet. */
 const reader = new PacketReader();

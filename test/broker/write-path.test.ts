@@ -1,0 +1,115 @@
+/**
+ * The broker's write-path shortcuts produce exactly the bytes the codec would: the shared PUBLISH header
+ * written without encodePublish, and acknowledgements staged in place by OutboundWriter.appendAck.
+ */
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { after, describe, test } from 'node:test';
+import { Broker } from '../../src/broker/broker.js';
+import { createMessage } from '../../src/broker/message.js';
+import { OutboundWriter } from '../../src/broker/outbound-writer.js';
+import { encode, encodePublish, MqttError, type QoS } from '../../src/packets/index.js';
+
+describe('Broker.publishHeader', () => {
+  const broker = new Broker();
+  after(() => broker.close());
+
+  const topics = [
+    'a',
+    'sensors/building-7/floor-3/temperature',
+    'caf\u00e9/\u00fcber/\u{1f600}',
+    'x'.repeat(300),
+  ];
+  const payloadSizes = [0, 100, 200, 20_000];
+
+  test('matches encodePublish for every version, QoS, retain and dup, with the packet id slot holding 1', () => {
+    let checked = 0;
+    for (const topic of topics) {
+      for (const size of payloadSizes) {
+        const payload = Buffer.alloc(size, 0x61);
+        const message = createMessage(topic, payload, 2, false, undefined, undefined, Date.now());
+        for (const v5 of [false, true]) {
+          for (const qos of [0, 1, 2] as QoS[]) {
+            for (const retain of [false, true]) {
+              for (const dup of qos > 0 ? [false, true] : [false]) {
+                const expected = encodePublish(
+                  qos > 0
+                    ? { type: 'publish', topic, payload, qos, retain, dup, packetId: 1 }
+                    : { type: 'publish', topic, payload, qos, retain, dup },
+                  v5 ? 5 : 4,
+                ).header;
+                const header = broker.publishHeader(message, v5, qos, retain, dup);
+                assert.deepEqual(
+                  header,
+                  expected,
+                  `${topic.slice(0, 20)} ${size} v5=${v5} qos=${qos} ${retain} ${dup}`,
+                );
+                checked++;
+              }
+            }
+          }
+        }
+      }
+    }
+    assert.equal(checked, topics.length * payloadSizes.length * 2 * (2 + 4 + 4));
+  });
+
+  test('a topic encodePublish refuses (inline publish) still throws its error', () => {
+    for (const topic of ['', 'a/+/b', 'a/#']) {
+      const message = createMessage(topic, Buffer.from('p'), 0, false, undefined, undefined, Date.now());
+      assert.throws(
+        () => broker.publishHeader(message, false, 0, false, false),
+        (err: unknown) => err instanceof MqttError,
+      );
+    }
+  });
+});
+
+describe('OutboundWriter.appendAck', () => {
+  function capture(): { writer: OutboundWriter; written: () => Buffer } {
+    const stream = new PassThrough();
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    return { writer: new OutboundWriter(stream), written: () => Buffer.concat(chunks) };
+  }
+
+  test('writes the same bytes as encode() for the four acknowledgements, between other appends', async () => {
+    const { writer, written } = capture();
+    const expected: Buffer[] = [];
+    const acks = [
+      [0x40, 'puback'],
+      [0x50, 'pubrec'],
+      [0x62, 'pubrel'],
+      [0x70, 'pubcomp'],
+    ] as const;
+    for (const packetId of [1, 255, 256, 4242, 65_535]) {
+      for (const [firstByte, type] of acks) {
+        writer.appendAck(firstByte, packetId);
+        expected.push(encode({ type, packetId }, 4), encode({ type, packetId }, 5));
+        writer.appendAck(firstByte, packetId);
+      }
+      const ping = encode({ type: 'pingresp' }, 4);
+      writer.append(ping);
+      expected.push(ping);
+    }
+    assert.equal(writer.pendingBytes, Buffer.concat(expected).length);
+    assert.equal(writer.flush(), Buffer.concat(expected).length);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(written(), Buffer.concat(expected));
+  });
+
+  test('continues in a fresh stage when the current one is full', async () => {
+    const { writer, written } = capture();
+    // 10 000 acknowledgements are 40 000 bytes: more than one 16 KiB stage.
+    const count = 10_000;
+    const expected = Buffer.alloc(count * 4);
+    for (let i = 0; i < count; i++) {
+      const packetId = (i % 65_535) + 1;
+      writer.appendAck(0x40, packetId);
+      expected.set([0x40, 2, packetId >>> 8, packetId & 0xff], i * 4);
+    }
+    assert.equal(writer.flush(), expected.length);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(written(), expected);
+  });
+});
