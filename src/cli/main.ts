@@ -1,30 +1,24 @@
-import { runBenchCommand } from './bench-command.js';
-import { runBrokerCommand } from './broker-command.js';
-import { runPasswdCommand } from './passwd-command.js';
-import { runPubCommand } from './pub-command.js';
-import { runSubCommand } from './sub-command.js';
 import { UsageError } from './usage-error.js';
 import { VERSION } from './version.js';
-import { runWatchCommand } from './watch-command.js';
 
 const HELP = `starling ${VERSION}: MQTT broker, client and load-testing toolkit
 
 Usage: starling <command> [options]
 
-Commands:
-  broker        run the MQTT broker (3.1, 3.1.1, 5.0) on TCP        starling broker --help
-  passwd        hash a password for the auth ledger                 starling passwd --help
-  bench         load toolkit: publish, subscribe, keepalive, stress, compare  starling bench --help
-  pub           publish messages, flags of mosquitto_pub            starling pub --help
-  sub           subscribe and print messages, flags of mosquitto_sub  starling sub --help
-  watch         live view of a broker's $SYS rates, clients, drops   starling watch --help
+Commands (each has --help):
+  broker    run the MQTT broker (3.1, 3.1.1, 5.0): TCP, TLS, WebSocket, Unix socket, HTTP metrics
+  pub       publish messages, with the flags of mosquitto_pub
+  sub       subscribe and print messages, with the flags of mosquitto_sub
+  bench     load toolkit: publish, subscribe, keepalive, stress, compare
+  watch     live view of a broker's $SYS rates, clients and drops
+  passwd    hash a password for the auth ledger
 
 Options:
   -h, --help     show this help
   -v, --version  print the version
 `;
 
-/** The CLI entry: returns the process exit code. */
+/** The CLI entry: returns the process exit code. Each command's module is loaded only when it runs. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   try {
@@ -40,17 +34,17 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.stdout.write(`${VERSION}\n`);
         return 0;
       case 'broker':
-        return await runBrokerCommand(rest);
+        return await (await import('./broker-command.js')).runBrokerCommand(rest);
       case 'passwd':
-        return await runPasswdCommand(rest);
+        return await (await import('./passwd-command.js')).runPasswdCommand(rest);
       case 'bench':
-        return await runBenchCommand(rest);
+        return await (await import('./bench-command.js')).runBenchCommand(rest);
       case 'pub':
-        return await runPubCommand(rest);
+        return await (await import('./pub-command.js')).runPubCommand(rest);
       case 'sub':
-        return await runSubCommand(rest);
+        return await (await import('./sub-command.js')).runSubCommand(rest);
       case 'watch':
-        return await runWatchCommand(rest);
+        return await (await import('./watch-command.js')).runWatchCommand(rest);
       default:
         throw new UsageError(`unknown command '${command}'`);
     }
