@@ -4,13 +4,11 @@ import { HookRegistry } from '../hooks/registry.js';
 import type { AclAccess, ClientInfo, DisconnectInfo, Hook } from '../hooks/types.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import { MqttError } from '../packets/errors.js';
-import { fixedHeaderLength, writeFixedHeader } from '../packets/fixed-header.js';
-import { encode, encodePublish } from '../packets/index.js';
-import { utf8Length, writeUtf8 } from '../packets/primitives.js';
+import { encode, isValidTopicName } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { ConnectPacket, Packet, Properties, QoS, Subscription } from '../packets/types.js';
 import { Connection, type ConnectionFacts } from './connection.js';
-import { deliver, drainSession, drop, resumeSession } from './delivery.js';
+import { drainSession, drop, resumeSession } from './delivery.js';
 import { EnhancedAuth } from './enhanced-auth.js';
 import {
   createInProcessClient,
@@ -25,17 +23,16 @@ import {
   subscribeInline,
   type Unsubscribe,
 } from './inline-client.js';
-import { createMessage, detached, isExpired, type Message } from './message.js';
+import { createMessage, detached, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
-import { Session, type SessionSubscription } from './session.js';
+import { Router } from './router.js';
+import type { Session, SessionSubscription } from './session.js';
+import { SessionLifecycle } from './session-lifecycle.js';
 import { BrokerStats } from './stats.js';
 import { SysTopics } from './sys-topics.js';
-import { type MatchResult, TopicIndex } from './topic-index.js';
+import { TopicIndex } from './topic-index.js';
 
-const NEVER_EXPIRES = 0xffffffff;
 const SWEEP_INTERVAL_MS = 500;
-/** setTimeout's largest delay; longer session expiries are re-armed in steps. */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** Where the broker writes what it has to say; the CLI passes pino, the library defaults to silence. */
 export interface BrokerLogger {
@@ -78,16 +75,13 @@ export class Broker {
   readonly sessions = new Map<string, Session>();
   readonly connections = new Set<Connection>();
   readonly auth = new EnhancedAuth(this);
+  private readonly router = new Router(this);
+  private readonly lifecycle = new SessionLifecycle(this);
   logger: BrokerLogger;
   private readonly servers: Server[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private flushList: Connection[] = [];
   private flushScheduled = false;
-  private readonly matchResult: MatchResult<SessionSubscription> = { subscribers: [], shared: [] };
-  private readonly routeTargets: Session[] = [];
-  private routeEpoch = 0;
-  private headerCacheMessage: Message | undefined;
-  private readonly headerCache: (Buffer | undefined)[] = new Array(32).fill(undefined);
   private closing = false;
   /** Listeners started through `start` or `addListener`, in start order. */
   readonly listeners: Listener[] = [];
@@ -279,36 +273,12 @@ export class Broker {
     clean: boolean,
     expiry: number,
   ): { session: Session; sessionPresent: boolean } {
-    let session = this.sessions.get(conn.clientId);
-    const previous = session?.link;
-    if (previous instanceof Connection && previous !== conn) {
-      // [MQTT-3.1.4-3] The existing connection is closed (v5: DISCONNECT 0x8E Session taken over).
-      previous.disconnect(ReasonCode.SessionTakenOver);
-      session = this.sessions.get(conn.clientId);
-    }
-    if (session !== undefined && clean) {
-      // [MQTT-3.1.2-4] Clean Start: the existing session is discarded.
-      this.endSession(session);
-      session = undefined;
-    }
-    let sessionPresent = false;
-    if (session === undefined) {
-      session = new Session(conn.clientId);
-      this.sessions.set(conn.clientId, session);
-    } else {
-      // [MQTT-3.2.2-3] Session Present is 1 when a session is resumed.
-      sessionPresent = true;
-      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
-      session.expiryTimer = undefined;
-      // [MQTT-3.1.3-9] A will waiting for its delay is cancelled when the session resumes in time.
-      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
-      session.pendingWill = undefined;
-    }
-    session.expiryInterval = expiry;
-    session.link = conn;
-    conn.session = session;
-    this.sessionChanged(session);
-    return { session, sessionPresent };
+    return this.lifecycle.attach(conn, clean, expiry);
+  }
+
+  /** Remove a session: its subscriptions leave the index; a will still waiting is published now. */
+  endSession(session: Session): void {
+    this.lifecycle.end(session);
   }
 
   onSessionEstablished(conn: Connection, session: Session, sessionPresent: boolean): void {
@@ -337,88 +307,7 @@ export class Broker {
       { clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by },
       'client disconnected',
     );
-    if (session.link !== conn) return;
-    session.link = undefined;
-    session.disconnectedAt = Date.now();
-    this.sessionChanged(session);
-    const will = conn.will;
-    if (will !== undefined) {
-      // [MQTT-3.1.3-9] The will waits for the Will Delay Interval, or until the session ends.
-      const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval);
-      if (delay === 0) {
-        this.publishWill(session.clientId, conn, will);
-      } else {
-        const timer = setTimeout(() => {
-          session.pendingWill = undefined;
-          this.publishWill(session.clientId, conn, will);
-        }, delay * 1000);
-        timer.unref();
-        session.pendingWill = { will, timer };
-      }
-    }
-    if (session.expiryInterval === 0) {
-      // [MQTT-4.1.0-2] (3.1.1: [MQTT-3.1.2-6]) Session Expiry 0 (v3 clean session): the session ends with the connection.
-      this.endSession(session);
-    } else if (session.expiryInterval !== NEVER_EXPIRES) {
-      this.armExpiry(session, session.expiryInterval * 1000);
-    }
-  }
-
-  private armExpiry(session: Session, ms: number): void {
-    const step = Math.min(ms, MAX_TIMER_MS);
-    session.expiryTimer = setTimeout(() => {
-      if (ms > step) this.armExpiry(session, ms - step);
-      else {
-        this.endSession(session);
-        for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
-      }
-    }, step);
-    session.expiryTimer.unref();
-  }
-
-  /** Remove a session: its subscriptions leave the index; a will still waiting is published now. */
-  endSession(session: Session): void {
-    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
-    session.expiryTimer = undefined;
-    for (const record of session.subscriptions.values()) {
-      this.index.unsubscribe(session.clientId, record.filter, record.shareGroup);
-    }
-    const pending = session.pendingWill;
-    session.pendingWill = undefined;
-    if (pending !== undefined) {
-      clearTimeout(pending.timer);
-      this.publishWill(session.clientId, undefined, pending.will);
-    }
-    session.reset();
-    for (const hook of this.hooks.on.onSessionRemoved) hook.onSessionRemoved(session.clientId);
-  }
-
-  private publishWill(
-    clientId: string,
-    client: ClientInfo | undefined,
-    will: NonNullable<Connection['will']>,
-  ): void {
-    let message: Message | undefined = createMessage(
-      will.topic,
-      will.payload,
-      will.qos,
-      will.retain,
-      will.properties,
-      clientId,
-      Date.now(),
-    );
-    for (const hook of this.hooks.on.onWill) {
-      message = hook.onWill(clientId, message);
-      if (message === undefined) return;
-    }
-    if (client !== undefined) {
-      const allowed = this.authorize(client, message.topic, 'write');
-      if (allowed === false) return;
-    }
-    if (message.retain) this.retain(message);
-    this.route(message);
-    for (const hook of this.hooks.on.onWillSent) hook.onWillSent(clientId, message);
+    this.lifecycle.detach(conn, session);
   }
 
   // ---- subscriptions and retained messages ----
@@ -470,114 +359,17 @@ export class Broker {
 
   /** Send the retained messages matching a new subscription, RETAIN set. [MQTT-3.3.1-8] */
   deliverRetained(record: SessionSubscription): void {
-    const now = Date.now();
-    const expired: string[] = [];
-    const ids = record.subscriptionId === undefined ? undefined : [record.subscriptionId];
-    this.index.matchRetained(record.filter, (topic, message) => {
-      if (isExpired(message, now)) {
-        expired.push(topic);
-        return;
-      }
-      deliver(this, record.session, message, Math.min(message.qos, record.qos) as QoS, true, ids);
-    });
-    for (const topic of expired) {
-      this.index.setRetained(topic, undefined);
-      for (const hook of this.hooks.on.onRetainedExpired) hook.onRetainedExpired(topic);
-      for (const hook of this.hooks.on.onRetainedChanged) hook.onRetainedChanged(topic, undefined);
-    }
+    this.router.deliverRetained(record);
   }
 
-  // ---- routing ----
-
-  /**
-   * Deliver a message to every matching subscription: one delivery per session at the highest matching
-   * QoS, carrying every matching subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; one member of each
-   * shared group, round-robin among connected members. Returns the number of deliveries.
-   */
+  /** Deliver a message to every matching subscription; returns the number of deliveries. */
   route(message: Message): number {
-    const result = this.matchResult;
-    result.subscribers.length = 0;
-    result.shared.length = 0;
-    this.index.match(message.topic, result);
-    const epoch = ++this.routeEpoch;
-    const targets = this.routeTargets;
-    targets.length = 0;
-    for (const entry of result.subscribers) {
-      const sub = entry.value;
-      // [MQTT-3.8.3-3] No Local: not sent back to the publisher.
-      if (sub.noLocal && message.origin === entry.clientId) continue;
-      const session = sub.session;
-      if (session.routeEpoch !== epoch) {
-        session.routeEpoch = epoch;
-        session.routeQos = sub.qos;
-        session.routeRetain = sub.retainAsPublished;
-        session.routeIds = sub.subscriptionId === undefined ? undefined : [sub.subscriptionId];
-        targets.push(session);
-      } else {
-        if (sub.qos > session.routeQos) session.routeQos = sub.qos;
-        if (sub.retainAsPublished) session.routeRetain = true;
-        if (sub.subscriptionId !== undefined) {
-          if (session.routeIds === undefined) session.routeIds = [sub.subscriptionId];
-          else session.routeIds.push(sub.subscriptionId);
-        }
-      }
-    }
-    let deliveries = 0;
-    for (const session of targets) {
-      // [MQTT-3.8.4-8] QoS is the lower of the message's and the subscription's.
-      const qos = (message.qos < session.routeQos ? message.qos : session.routeQos) as QoS;
-      // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
-      if (deliver(this, session, message, qos, session.routeRetain && message.retain, session.routeIds))
-        deliveries++;
-    }
-    for (const group of result.shared) {
-      const chosen = pickSharedMember(group.members, group);
-      if (chosen === undefined) continue;
-      const qos = (message.qos < chosen.qos ? message.qos : chosen.qos) as QoS;
-      const ids = chosen.subscriptionId === undefined ? undefined : [chosen.subscriptionId];
-      if (deliver(this, chosen.session, message, qos, chosen.retainAsPublished && message.retain, ids))
-        deliveries++;
-    }
-    return deliveries;
+    return this.router.route(message);
   }
 
-  /** A PUBLISH header (fixed header, topic, packet id slot) for a message, cached while it fans out. */
+  /** The PUBLISH header shared by every subscriber of one message (packet id patched per subscriber). */
   publishHeader(message: Message, v5: boolean, qos: QoS, retain: boolean, dup: boolean): Buffer {
-    if (message !== this.headerCacheMessage) {
-      this.headerCacheMessage = message;
-      this.headerCache.fill(undefined);
-    }
-    const key = (v5 ? 16 : 0) | (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0);
-    let header = this.headerCache[key];
-    if (header === undefined) {
-      const topic = message.topic;
-      if (topic.length === 0 || topic.includes('+') || topic.includes('#') || (dup && qos === 0)) {
-        // Only the inline client's publish() can bring such a topic here (clients' topics were checked on
-        // the way in): encodePublish refuses it with its usual error.
-        header = encodePublish(
-          qos > 0
-            ? { type: 'publish', topic, payload: message.payload, qos, retain, dup, packetId: 1 }
-            : { type: 'publish', topic, payload: message.payload, qos, retain, dup },
-          v5 ? 5 : 4,
-        ).header;
-      } else {
-        // Written directly: the shared header never has properties, so encodePublish's packet object,
-        // checks and property measuring are pure overhead on the per-message path.
-        const variableLength = 2 + utf8Length(topic, 'topic name') + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0);
-        const remainingLength = variableLength + message.payload.length;
-        header = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + variableLength);
-        const first = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
-        let offset = writeUtf8(header, writeFixedHeader(header, first, remainingLength), topic);
-        if (qos > 0) {
-          // Packet identifier slot, patched per subscriber; 1 as a valid placeholder.
-          header[offset++] = 0;
-          header[offset++] = 1;
-        }
-        if (v5) header[offset] = 0; // property length 0
-      }
-      this.headerCache[key] = header;
-    }
-    return header;
+    return this.router.publishHeader(message, v5, qos, retain, dup);
   }
 
   drainSession(session: Session): void {
@@ -604,6 +396,8 @@ export class Broker {
     options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
   ): number {
     this.requireInlineClient('publish');
+    // [MQTT-3.3.2-2] The inline client bypasses the ACL, not the topic rules: no wildcards, not empty.
+    if (!isValidTopicName(topic)) throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const message = createMessage(
       topic,
@@ -735,25 +529,6 @@ export class Broker {
       }
     }
   }
-}
-
-function pickSharedMember(
-  members: Map<string, SessionSubscription>,
-  group: { cursor: number },
-): SessionSubscription | undefined {
-  const all = [...members.values()];
-  if (all.length === 0) return undefined;
-  // Round-robin among connected members; an offline member's queue only when none is connected.
-  for (let i = 0; i < all.length; i++) {
-    const candidate = all[(group.cursor + i) % all.length] as SessionSubscription;
-    if (candidate.session.link !== undefined) {
-      group.cursor = (group.cursor + i + 1) % all.length;
-      return candidate;
-    }
-  }
-  const fallback = all[group.cursor % all.length] as SessionSubscription;
-  group.cursor = (group.cursor + 1) % all.length;
-  return fallback;
 }
 
 /** Allow if any hook allows; hooks are asked in order and stop at the first yes. */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { Broker, MqttError, ReasonCode } from '../../src/index.js';
 import { collect, waitFor } from './helpers.js';
@@ -121,4 +121,20 @@ describe('packet injection and in-process clients', () => {
       return true;
     });
   });
+});
+
+test('the inline client refuses a topic name with wildcards or an empty one (0x90), bypassing only the ACL', async () => {
+  const local = new Broker({ sysInterval: 0 });
+  try {
+    for (const topic of ['a/+', 'a/#', '']) {
+      assert.throws(
+        () => local.publish(topic, 'x'),
+        (err: unknown) => err instanceof MqttError && err.reasonCode === 0x90,
+        `topic '${topic}'`,
+      );
+    }
+    assert.equal(local.publish('$SYS/ok', 'x'), 0);
+  } finally {
+    await local.close();
+  }
 });
