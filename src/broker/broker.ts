@@ -397,7 +397,8 @@ export class Broker {
   ): number {
     this.requireInlineClient('publish');
     // [MQTT-3.3.2-2] The inline client bypasses the ACL, not the topic rules: no wildcards, not empty.
-    if (!isValidTopicName(topic)) throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
+    if (!isValidTopicName(topic))
+      throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
     const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const message = createMessage(
       topic,
