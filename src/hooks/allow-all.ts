@@ -10,6 +10,14 @@ export const allowAll: Hook = {
   onAclCheck: () => true,
 };
 
+/**
+ * True for a peer on this machine: a loopback address, or a Unix socket peer (the Unix listener reports its
+ * socket path as the address; in-process streams have none).
+ */
+export function isLocalPeer(address: string | undefined): boolean {
+  return address === undefined || address.startsWith('/') || isLoopbackAddress(address);
+}
+
 /** True for IPv4 127.0.0.0/8, IPv6 ::1 and IPv4-mapped loopback addresses. */
 export function isLoopbackAddress(address: string | undefined): boolean {
   if (address === undefined) return false;
@@ -23,8 +31,6 @@ export function isLoopbackAddress(address: string | undefined): boolean {
  */
 export const loopbackOnly: Hook = {
   id: 'loopback-only',
-  // A Unix socket peer has no remote address: it is on this machine too.
-  onConnectAuthenticate: (client) =>
-    client.inline || client.remoteAddress === undefined || isLoopbackAddress(client.remoteAddress),
+  onConnectAuthenticate: (client) => client.inline || isLocalPeer(client.remoteAddress),
   onAclCheck: () => true,
 };

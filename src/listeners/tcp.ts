@@ -1,13 +1,8 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import type { Broker } from '../broker/broker.js';
-import {
-  ConnectionRateGate,
-  type Listener,
-  type ListenerAddress,
-  type TcpListenerConfig,
-} from './listener.js';
+import type { ListenerAddress, TcpListenerConfig } from './listener.js';
 import { parseProxyHeader } from './proxy-protocol.js';
-import { bindServer, closeServer } from './server-lifecycle.js';
+import { SocketListener } from './socket-listener.js';
 
 /** Bytes we wait for a PROXY header before giving up on the connection. */
 const PROXY_HEADER_LIMIT = 536;
@@ -15,23 +10,11 @@ const PROXY_HEADER_LIMIT = 536;
 const PROXY_HEADER_TIMEOUT_MS = 5000;
 
 /** Plain MQTT over TCP, optionally behind a load balancer speaking the PROXY protocol. */
-export class TcpListener implements Listener {
+export class TcpListener extends SocketListener {
   readonly kind = 'tcp';
-  readonly name: string;
-  readonly maxConnections: number;
-  listening = false;
-  private server: Server | undefined;
-  private readonly gate: ConnectionRateGate;
 
   constructor(private readonly config: TcpListenerConfig) {
-    this.name = config.name ?? 'tcp';
-    this.maxConnections = config.maxConnections ?? 0;
-    this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
-  }
-
-  /** Take one token from this listener's connection-rate budget; false when it is spent. */
-  admitConnect(): boolean {
-    return this.gate.admit();
+    super(config, 'tcp');
   }
 
   async start(broker: Broker): Promise<ListenerAddress> {
@@ -44,17 +27,7 @@ export class TcpListener implements Listener {
           remotePort: socket.remotePort,
         });
     });
-    server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
-    const address = await bindServer(server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
-    this.server = server;
-    this.listening = true;
-    return address;
-  }
-
-  async close(): Promise<void> {
-    this.listening = false;
-    if (this.server !== undefined) await closeServer(this.server);
-    this.server = undefined;
+    return this.bind(broker, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
   }
 }
 

@@ -1,13 +1,7 @@
-import { createServer, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
+import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import type { Broker } from '../broker/broker.js';
-import {
-  ConnectionRateGate,
-  type Listener,
-  type ListenerAddress,
-  type TlsListenerConfig,
-  type TlsMaterial,
-} from './listener.js';
-import { bindServer, closeServer } from './server-lifecycle.js';
+import type { ListenerAddress, TlsListenerConfig, TlsMaterial } from './listener.js';
+import { SocketListener } from './socket-listener.js';
 
 /** Node TLS server options for a certificate, key, CA and client-certificate policy. */
 export function tlsServerOptions(material: TlsMaterial): TlsOptions {
@@ -31,23 +25,11 @@ export function verifiedPeerCertificate(socket: TLSSocket): unknown {
 }
 
 /** MQTT over TLS (`mqtts://`, usually port 8883). */
-export class TlsListener implements Listener {
+export class TlsListener extends SocketListener {
   readonly kind = 'tls';
-  readonly name: string;
-  readonly maxConnections: number;
-  listening = false;
-  private server: Server | undefined;
-  private readonly gate: ConnectionRateGate;
 
   constructor(private readonly config: TlsListenerConfig) {
-    this.name = config.name ?? 'tls';
-    this.maxConnections = config.maxConnections ?? 0;
-    this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
-  }
-
-  /** Take one token from this listener's connection-rate budget; false when it is spent. */
-  admitConnect(): boolean {
-    return this.gate.admit();
+    super(config, 'tls');
   }
 
   async start(broker: Broker): Promise<ListenerAddress> {
@@ -63,16 +45,6 @@ export class TlsListener implements Listener {
     server.on('tlsClientError', (err) =>
       broker.logger.debug({ err, listener: this.name }, 'TLS handshake failed'),
     );
-    server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
-    const address = await bindServer(server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
-    this.server = server;
-    this.listening = true;
-    return address;
-  }
-
-  async close(): Promise<void> {
-    this.listening = false;
-    if (this.server !== undefined) await closeServer(this.server);
-    this.server = undefined;
+    return this.bind(broker, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
   }
 }

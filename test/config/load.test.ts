@@ -242,6 +242,11 @@ describe('authFromConfig', () => {
     assert.match(setup.warning ?? '', /loopback/);
     assert.equal(await allows(setup.hooks, 'tcp', connect(), '127.0.0.1'), true);
     assert.equal(await allows(setup.hooks, 'tcp', connect(), '10.0.0.9'), false);
+    assert.equal(
+      await allows(setup.hooks, 'unix', connect(), '/tmp/starling.sock'),
+      true,
+      'a Unix socket peer',
+    );
   });
 
   test('users are checked against scrypt hashes; anonymous follows the listener, then auth.anonymous', async () => {
