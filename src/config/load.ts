@@ -101,6 +101,42 @@ const SETTINGS = {
     arg: 'N',
     help: 'ms to wait for CONNECT (default 10000)',
   },
+  maxQueuedBytes: {
+    flag: 'max-queued-bytes',
+    kind: 'int',
+    arg: 'N',
+    help: 'per-session queue limit in payload bytes (0: none)',
+  },
+  receiveMaximum: {
+    flag: 'receive-maximum',
+    kind: 'int',
+    arg: 'N',
+    help: 'QoS 1/2 PUBLISH a client may have unacknowledged (default 1024)',
+  },
+  maxSessionExpiry: {
+    flag: 'max-session-expiry',
+    kind: 'int',
+    arg: 'S',
+    help: 'cap on the session expiry interval clients ask for, seconds',
+  },
+  publishRateAction: {
+    flag: 'publish-rate-action',
+    kind: 'string',
+    arg: 'ACTION',
+    help: 'beyond --publish-rate: disconnect (v5 0x96) or throttle',
+  },
+  shutdownTimeoutMs: {
+    flag: 'shutdown-timeout-ms',
+    kind: 'int',
+    arg: 'N',
+    help: 'ms shutdown may take before sockets are dropped (default 10000)',
+  },
+  authFile: {
+    flag: 'auth-file',
+    kind: 'string',
+    arg: 'FILE',
+    help: 'users and ACL ledger (YAML/JSON), re-read on SIGHUP',
+  },
   logLevel: {
     flag: 'log-level',
     kind: 'level',
@@ -157,20 +193,39 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
   if (overrides.maxConnections !== undefined) limits.maxConnections = overrides.maxConnections;
   if (overrides.connectTimeoutMs !== undefined) limits.connectTimeoutMs = overrides.connectTimeoutMs;
   if (overrides.publishRate !== undefined) limits.publishRate = overrides.publishRate;
+  if (overrides.maxQueuedBytes !== undefined) limits.maxQueuedBytes = overrides.maxQueuedBytes;
+  if (overrides.receiveMaximum !== undefined) {
+    if (overrides.receiveMaximum < 1 || overrides.receiveMaximum > 65_535) {
+      throw new ConfigError(`receive maximum must be from 1 to 65535, got ${overrides.receiveMaximum}`);
+    }
+    limits.receiveMaximum = overrides.receiveMaximum;
+  }
+  if (overrides.maxSessionExpiry !== undefined) limits.maxSessionExpiry = overrides.maxSessionExpiry;
+  if (overrides.publishRateAction !== undefined) {
+    const action = overrides.publishRateAction;
+    if (action !== 'disconnect' && action !== 'throttle') {
+      throw new ConfigError(`publish rate action must be disconnect or throttle, got '${action}'`);
+    }
+    limits.publishRateAction = action;
+  }
+  const fileAuth = file.auth ?? {};
+  // A ledger file is found relative to the config file (like TLS files), or to the working directory from a flag.
+  const authFile =
+    overrides.authFile !== undefined
+      ? resolve(cwd, overrides.authFile)
+      : fileAuth.file === undefined
+        ? undefined
+        : resolve(fileDir, fileAuth.file);
   return {
     listeners,
     broker: brokerOptionsFrom(limits),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
-    // A separate ledger file is found relative to the config file, like TLS files.
-    auth:
-      file.auth?.file === undefined
-        ? (file.auth ?? {})
-        : { ...file.auth, file: resolve(fileDir, file.auth.file) },
+    auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined
         : { perSecond: limits.publishRate, action: limits.publishRateAction ?? 'disconnect' },
-    shutdownTimeoutMs: file.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? file.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
     configFile,
     help,
   };

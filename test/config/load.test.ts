@@ -72,6 +72,39 @@ describe('loadConfig', () => {
     assert.equal(withFlags.logLevel, 'error');
   });
 
+  test('the queue, flow-control, session, shutdown and auth settings have flags and variables too', () => {
+    const config = loadConfig({
+      argv: [
+        '--receive-maximum',
+        '20',
+        '--max-queued-bytes',
+        '4096',
+        '--publish-rate',
+        '5',
+        '--auth-file',
+        'ledger.yaml',
+      ],
+      env: {
+        STARLING_RECEIVE_MAXIMUM: '99',
+        STARLING_MAX_SESSION_EXPIRY: '3600',
+        STARLING_SHUTDOWN_TIMEOUT_MS: '2500',
+        STARLING_PUBLISH_RATE_ACTION: 'throttle',
+      },
+      cwd: '/srv/starling',
+    });
+    assert.equal(config.broker.receiveMaximum, 20, 'the flag beats the variable');
+    assert.equal(config.broker.maxQueuedBytes, 4096);
+    assert.equal(config.broker.maximumSessionExpiryInterval, 3600);
+    assert.equal(config.shutdownTimeoutMs, 2500);
+    assert.deepEqual(config.publishRate, { perSecond: 5, action: 'throttle' });
+    assert.equal(config.auth.file, '/srv/starling/ledger.yaml');
+    assert.throws(
+      () => loadConfig({ argv: ['--publish-rate-action', 'drop'], env: {} }),
+      /disconnect or throttle/,
+    );
+    assert.throws(() => loadConfig({ argv: ['--receive-maximum', '0'], env: {} }), /receive maximum/);
+  });
+
   test('listener flags add listeners of each kind', () => {
     const argv = [
       '--host',
