@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { serializeBenchResult } from '../bench/bench-result-json.js';
+import { type EmbeddedBroker, startEmbeddedBroker } from '../bench/embedded-broker.js';
 import { type KeepaliveProgress, type KeepaliveResult, runKeepalive } from '../bench/keepalive.js';
 import { keepaliveBenchResult, renderKeepaliveText } from '../bench/keepalive-report.js';
 import { renderHtmlReport } from '../bench/report-html.js';
 import { describePlan, planConnections, readSystemLimits } from '../bench/system-limits.js';
-import { Broker } from '../broker/broker.js';
 import { parseEndpoint } from '../client/options.js';
 import { UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
@@ -15,7 +15,7 @@ const HELP = `Usage: starling bench keepalive [options]
 Opens N idle clients at a set connection rate, holds them for a duration with a keep alive, and reports
 connect latency percentiles, failures by reason, unexpected disconnects and PINGRESP latency. Before
 starting it checks ulimit -n and the local port range and says how to raise them. Without -H or --url
-it runs against an embedded Starling broker in this process, on a free loopback port.
+it runs against an embedded Starling broker in its own process, on a free loopback port.
 
 Options:
   -H, --host HOST        broker host (default: embedded broker)
@@ -151,21 +151,20 @@ export async function runBenchKeepaliveCommand(
 
   const limits = readSystemLimits();
   const host = given === undefined ? '127.0.0.1' : parseEndpoint(given).host;
-  const plan = planConnections({ clients, host, brokerInProcess: given === undefined }, limits);
+  const plan = planConnections({ clients, host, brokerInProcess: false }, limits);
   io.stderr.write(describePlan(limits, plan));
   if (!plan.ok) {
     io.stderr.write('starling bench keepalive: refusing to start: the run does not fit the limits above\n');
     return 1;
   }
 
-  let broker: Broker | undefined;
+  let broker: EmbeddedBroker | undefined;
   let url = given;
   if (url === undefined) {
-    // The embedded broker shares this process: its memory shows in the generator's RSS (the report says so).
-    broker = new Broker({ sysInterval: 0 });
-    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
-    url = `mqtt://127.0.0.1:${address.port}`;
-    io.stderr.write(`embedded Starling broker on ${url}\n`);
+    // The embedded broker runs in a process of its own, so the generator's CPU and memory are its own.
+    broker = await startEmbeddedBroker({ sysIntervalSeconds: 0 });
+    url = broker.url;
+    io.stderr.write(`embedded Starling broker on ${url} (pid ${broker.pid})\n`);
   }
   const stop = new AbortController();
   const onSigint = (): void => stop.abort();
@@ -182,7 +181,7 @@ export async function runBenchKeepaliveCommand(
         durationMs,
         keepalive,
         protocolVersion,
-        brokerInProcess: broker !== undefined,
+        brokerInProcess: false,
         sourceAddresses: plan.sourceAddresses,
         limits,
         ...(values.username === undefined ? {} : { username: values.username }),
@@ -206,7 +205,7 @@ export async function runBenchKeepaliveCommand(
     io.stdout.write(
       renderKeepaliveText(result, {
         ...(label === undefined ? {} : { brokerLabel: label }),
-        brokerInProcess: broker !== undefined,
+        brokerInProcess: false,
       }),
     );
     if (values.json !== undefined || values.html !== undefined) {
@@ -221,6 +220,6 @@ export async function runBenchKeepaliveCommand(
   } finally {
     process.removeListener('SIGINT', onSigint);
     io.signal?.removeEventListener('abort', onSigint);
-    await broker?.close();
+    await broker?.stop();
   }
 }
