@@ -468,7 +468,12 @@ export class Connection implements ClientInfo, SessionLink {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.protocolVersion === 5 && this.state === 'connected') {
       const packet: DisconnectPacket = { type: 'disconnect', reasonCode };
-      if (reasonString !== undefined && this.problemInformation) packet.properties = { reasonString };
+      if (reasonString !== undefined && this.problemInformation) {
+        packet.properties = { reasonString };
+        // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
+        // Maximum Packet Size, so the reason code still gets through.
+        if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
+      }
       this.send(packet);
     }
     this.disconnectInfo = { reasonCode, by: 'server' };

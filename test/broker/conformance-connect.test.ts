@@ -176,7 +176,7 @@ describe('CONNECT and CONNACK', () => {
     await c.expectClosed();
   });
 
-  it('[MQTT-3.1.0-2] second CONNECT is a protocol error (v5: DISCONNECT 0x82)', async () => {
+  it('[MQTT-3.1.0-2] [MQTT-3.2.0-2] second CONNECT is a protocol error (v5: DISCONNECT 0x82), no second CONNACK', async () => {
     const h = await broker();
     const c = await h.open(5);
     c.write(CONNECT_V5);
@@ -266,7 +266,7 @@ describe('keep alive', () => {
     assert.ok(Date.now() - started >= 1400, `closed after ${Date.now() - started} ms`);
   });
 
-  it('[MQTT-3.1.2-22] keep alive timeout in v5: DISCONNECT 0x8D, then close', async () => {
+  it("[MQTT-3.1.2-22] [MQTT-3.2.2-22] keep alive timeout in v5, no Server Keep Alive so the client's 1 s applies: DISCONNECT 0x8D", async () => {
     const h = await broker();
     const c = await h.open(5);
     c.write('10 0f | 00 04 4d 51 54 54 | 05 | 02 | 00 01 | 00 | 00 02 63 31');

@@ -110,7 +110,7 @@ describe('Clean Session / Clean Start and Session Present', () => {
     assert.equal((await again.expectPacket('connack')).sessionPresent, false);
   });
 
-  it('[MQTT-3.2.2-2] v5 Clean Start 1 with a stored session: Session Present 0', async () => {
+  it('[MQTT-3.1.4-4] [MQTT-3.2.2-2] v5 Clean Start 1 with a stored session: Session Present 0', async () => {
     const h = await broker();
     const s = await h.open(5);
     s.write(connectV5Expiry('00 00 00 3c'));
@@ -137,7 +137,7 @@ describe('offline queue', () => {
     await waitFor(() => h.broker.sessions.get('s1')?.link === undefined);
   }
 
-  it('[MQTT-3.1.2-5] (3.1.1) QoS 1 and 2 messages are queued for an offline session; QoS 0 is not', async () => {
+  it('[MQTT-4.5.0-1] [MQTT-3.1.2-5] (3.1.1) QoS 1 and 2 messages are queued for an offline session; QoS 0 is not', async () => {
     const h = await broker();
     await offlineSubscriber(h, SUBSCRIBE_T_QOS2, SUBACK_QOS2);
     const pub = await publisher(h);

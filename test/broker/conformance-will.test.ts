@@ -36,7 +36,7 @@ async function watcher(h: BrokerHarness, qos: 0 | 1 | 2 = 0, version: 4 | 5 = 4)
 }
 
 describe('will message', () => {
-  it('[MQTT-3.1.2-8] published when the network connection drops (socket destroyed)', async () => {
+  it('[MQTT-3.1.2-7] [MQTT-3.1.2-8] stored with the session at CONNECT, published when the network connection drops', async () => {
     const h = await broker();
     const w = await watcher(h);
     const c = await h.open(4);
@@ -106,7 +106,7 @@ describe('will message', () => {
     await w.expectBytes(WILL_PUBLISH);
   });
 
-  it('[MQTT-3.1.2-17] will retain: the will is stored as retained and sent with RETAIN 1 to later subscribers', async () => {
+  it('[MQTT-3.1.2-15] (3.1.1: [MQTT-3.1.2-17]) will retain: the will is stored as retained and sent with RETAIN 1 to later subscribers', async () => {
     const h = await broker();
     const c = await h.open(4);
     // Will flag 04 + will retain 20 + clean 02 = 26.

@@ -202,7 +202,7 @@ describe('listeners from the `listeners` option', () => {
     }
   });
 
-  test('WebSocket: a packet split over frames, several packets in one frame, mqttv3.1 negotiated', async () => {
+  test('[MQTT-6.0.0-2] WebSocket: a packet split over frames, several packets in one frame, mqttv3.1 negotiated', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${portOf(addresses[2])}/mqtt`, ['mqttv3.1']);
     await once(ws, 'open');
     assert.equal(ws.protocol, 'mqttv3.1');
@@ -232,9 +232,10 @@ describe('listeners from the `listeners` option', () => {
     ws.close();
   });
 
-  test('WebSocket: a text frame closes the connection; other paths get 404', async () => {
+  test('[MQTT-6.0.0-1] [MQTT-6.0.0-4] WebSocket: "mqtt" selected; a text frame closes the connection; other paths get 404', async () => {
     const ws = new WebSocket(`ws://127.0.0.1:${portOf(addresses[2])}/mqtt`, ['mqtt']);
     await once(ws, 'open');
+    assert.equal(ws.protocol, 'mqtt');
     ws.send('not binary');
     const [code] = (await once(ws, 'close')) as [number];
     assert.equal(code, 1003);

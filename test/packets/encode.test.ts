@@ -72,7 +72,7 @@ describe('encode refuses packets that cannot be encoded validly', () => {
     assertMqttError(() => encodePublish({ ...publish, payload: huge }, 4), PacketTooLarge);
   });
 
-  test('topic names: wildcards, empty topic (v5: unless a topic alias is given)', () => {
+  test('[MQTT-3.3.2-2] [MQTT-4.7.0-1] topic names: wildcards, empty topic (v5: unless a topic alias is given)', () => {
     assertMqttError(() => encode({ ...publish, topic: 'a/+' }, 5), TopicNameInvalid);
     assertMqttError(() => encode({ ...publish, topic: '#' }, 4), TopicNameInvalid);
     assertMqttError(() => encode({ ...publish, topic: '' }, 4), TopicNameInvalid);
@@ -94,7 +94,7 @@ describe('encode refuses packets that cannot be encoded validly', () => {
     assert.deepEqual(decode(encode(v5, 5), 5), v5);
   });
 
-  test('SUBSCRIBE / UNSUBSCRIBE without filters, bad subscription options', () => {
+  test('[MQTT-3.8.3-2] [MQTT-3.10.3-2] SUBSCRIBE / UNSUBSCRIBE without filters, bad subscription options', () => {
     assertMqttError(() => encode({ type: 'subscribe', packetId: 1, subscriptions: [] }, 5), ProtocolError);
     assertMqttError(() => encode({ type: 'unsubscribe', packetId: 1, topicFilters: [] }, 4), ProtocolError);
     const sub = { topicFilter: 'a', qos: 0 as const };
@@ -109,8 +109,11 @@ describe('encode refuses packets that cannot be encoded validly', () => {
     );
   });
 
-  test('v5 reason codes not defined for the packet', () => {
+  test('[MQTT-3.2.2-8] [MQTT-3.4.2-1] [MQTT-3.5.2-1] [MQTT-3.6.2-1] [MQTT-3.7.2-1] [MQTT-3.9.3-2] [MQTT-3.11.3-2] [MQTT-3.15.2-1] v5 reason codes not defined for the packet', () => {
     assertMqttError(() => encode({ type: 'puback', packetId: 1, reasonCode: 0x01 }, 5), ProtocolError);
+    assertMqttError(() => encode({ type: 'pubrec', packetId: 1, reasonCode: 0x8f }, 5), ProtocolError);
+    assertMqttError(() => encode({ type: 'pubrel', packetId: 1, reasonCode: 0x80 }, 5), ProtocolError);
+    assertMqttError(() => encode({ type: 'pubcomp', packetId: 1, reasonCode: 0x10 }, 5), ProtocolError);
     assertMqttError(() => encode({ type: 'disconnect', reasonCode: 0x05 }, 5), ProtocolError);
     assertMqttError(
       () => encode({ type: 'connack', sessionPresent: false, reasonCode: 0x10 }, 5),
@@ -121,7 +124,7 @@ describe('encode refuses packets that cannot be encoded validly', () => {
     assertMqttError(() => encode({ type: 'auth', reasonCode: 0x87 }, 5), ProtocolError);
   });
 
-  test('properties: not allowed in the packet, out of range, repeated where not repeatable', () => {
+  test('[MQTT-3.3.2-8] properties: not allowed in the packet, out of range (Topic Alias 0 among them), repeated where not repeatable', () => {
     assertMqttError(
       () => encode({ ...publish, properties: { sessionExpiryInterval: 1 } }, 5),
       MalformedPacket,
@@ -193,7 +196,7 @@ describe('version-specific encoding', () => {
     assert.equal(hex({ type: 'auth', reasonCode: 0x18 }, 5), 'f00118');
   });
 
-  test('v5 packets with a property list always carry its length, even when empty', () => {
+  test('[MQTT-2.2.2-1] v5 packets with a property list always carry its length, even when empty', () => {
     const qos0: PublishPacket = {
       type: 'publish',
       topic: 'a/b',

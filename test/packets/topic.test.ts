@@ -12,7 +12,7 @@ describe('isValidTopicName', () => {
   for (const topic of invalid) {
     test(`refuses ${JSON.stringify(topic)}`, () => assert.equal(isValidTopicName(topic), false));
   }
-  test('refuses more than 65535 UTF-8 bytes, accepts exactly 65535', () => {
+  test('[MQTT-4.7.3-3] refuses more than 65535 UTF-8 bytes, accepts exactly 65535', () => {
     assert.equal(isValidTopicName('x'.repeat(65_535)), true);
     assert.equal(isValidTopicName('x'.repeat(65_536)), false);
     // '€' is 3 bytes in UTF-8 but one UTF-16 code unit.
@@ -77,9 +77,44 @@ describe('isValidTopicFilter', () => {
   for (const filter of invalid) {
     test(`refuses ${JSON.stringify(filter)}`, () => assert.equal(isValidTopicFilter(filter), false));
   }
-  test('refuses more than 65535 UTF-8 bytes', () => {
+  test('[MQTT-4.7.3-3] refuses more than 65535 UTF-8 bytes', () => {
     assert.equal(isValidTopicFilter(`${'a/'.repeat(32_767)}#`), true);
     assert.equal(isValidTopicFilter(`${'a/'.repeat(32_767)}ab`), false);
+  });
+});
+
+describe('topic rules shared by names and filters', () => {
+  test('[MQTT-4.7.3-2] U+0000 anywhere refuses a name and a filter', () => {
+    for (const value of ['\u0000', 'a\u0000', '\u0000/a', 'a/\u0000/b']) {
+      assert.equal(isValidTopicName(value), false, JSON.stringify(value));
+      assert.equal(isValidTopicFilter(value), false, JSON.stringify(value));
+    }
+    assert.equal(isValidTopicFilter('$share/g/a\u0000'), false);
+    assert.equal(isValidTopicFilter('$share/g\u0000/a'), false);
+  });
+});
+
+describe('shared subscription filters', () => {
+  test('[MQTT-4.8.2-1] starts with $share/ and a ShareName of at least one character', () => {
+    assert.equal(isValidTopicFilter('$share/g/a'), true);
+    assert.equal(isValidTopicFilter('$share//a'), false);
+    assert.equal(isValidTopicFilter('$share/'), false);
+    // Not $share/ exactly: an ordinary filter, judged by the ordinary rules.
+    assert.equal(isValidTopicFilter('$Share/g/a'), true);
+    assert.equal(parseSharedFilter('$Share/g/a'), undefined);
+  });
+  test('[MQTT-4.8.2-2] the ShareName holds no / + #, and is followed by / and a valid filter', () => {
+    for (const bad of ['$share/g+/a', '$share/+/a', '$share/#/a', '$share/g#/a', '$share/g', '$share/g/']) {
+      assert.equal(isValidTopicFilter(bad), false, bad);
+    }
+    for (const bad of ['$share/g/a/#/b', '$share/g/a+', '$share/g/#a']) {
+      assert.equal(isValidTopicFilter(bad), false, bad);
+    }
+    // The first '/' after the ShareName ends it, so a '/' can never be part of one.
+    assert.deepEqual(parseSharedFilter('$share/g/h/a'), { group: 'g', filter: 'h/a' });
+    for (const good of ['$share/g/#', '$share/g/+/a', '$share/g//']) {
+      assert.equal(isValidTopicFilter(good), true, good);
+    }
   });
 });
 
