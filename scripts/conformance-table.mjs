@@ -6,10 +6,9 @@
 //   node scripts/conformance-table.mjs --check  exit 1 if a server statement tagged in src/ has neither a
 //                                               test nor a written reason, or src/ tags an unknown id
 //
-// Which version a tag means: MQTT 5.0 unless "3.1.1" appears just before it (`3.1.1 [MQTT-x]`,
-// `(3.1.1: [MQTT-x])`), the house style for tagging both numberings. A test title that mentions 3.1.1
-// anywhere also counts for the 3.1.1 statement with the same id, and a 3.1.1 statement is also covered by
-// the tests of its MQTT 5.0 counterpart (`v5` in the JSON).
+// Which version a tag means: MQTT 5.0 unless a "3.1.1" marker stands before it in the same group
+// (`3.1.1 [MQTT-x]`, `(3.1.1: [MQTT-x] [MQTT-y])`), the house style for tagging both numberings. A 3.1.1
+// statement is also covered by the tests of its MQTT 5.0 counterpart (`v5` in the JSON).
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -17,8 +16,6 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const TAG = /\[(MQTT-\d+(?:\.\d+)*-\d+)\]/g;
-/** How far before a tag we look for a "3.1.1" marker. */
-const MARKER_WINDOW = 16;
 const FIXTURE_NAME = /\bname:\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/g;
 const TITLE = /\b(?:it|test|describe)\(\s*(['"`])((?:\\.|(?!\1)[^\\])*)\1/gs;
 
@@ -36,7 +33,11 @@ function tsFiles(dir) {
 }
 
 function versionAt(text, index) {
-  return text.slice(Math.max(0, index - MARKER_WINDOW), index).includes('3.1.1') ? '3.1.1' : '5.0';
+  // A "3.1.1" marker applies to the tags after it until the group closes (`)`), the line ends, or a `;`.
+  const before = text.slice(0, index);
+  const marker = before.lastIndexOf('3.1.1');
+  if (marker < 0) return '5.0';
+  return /[)\n;]/.test(before.slice(marker)) ? '5.0' : '3.1.1';
 }
 
 function lineOf(text, index) {
@@ -80,7 +81,6 @@ export function analyse(root) {
       for (const m of title.matchAll(TAG)) {
         const version = versionAt(title, m.index);
         push(tested, key(version, m[1]), ref);
-        if (version === '5.0' && title.includes('3.1.1')) push(tested, key('3.1.1', m[1]), ref);
       }
     }
   }

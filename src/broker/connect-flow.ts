@@ -24,7 +24,7 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
       throw new MqttError(ReasonCode.ClientIdentifierNotValid, 'MQTT 3.1 requires a client identifier');
     }
     if (!packet.clean && packet.protocolVersion === 4) {
-      // [MQTT-3.1.3-8] An empty ClientId with CleanSession 0 is refused with return code 0x02.
+      // (3.1.1: [MQTT-3.1.3-8]) An empty ClientId with CleanSession 0 is refused with return code 0x02.
       throw new MqttError(
         ReasonCode.ClientIdentifierNotValid,
         'empty client identifier requires clean session',

@@ -15,6 +15,15 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
   const session = conn.session!;
   let packet = input;
   if (conn.protocolVersion === 5) {
+    const responseTopic = packet.properties?.responseTopic;
+    // [MQTT-3.3.2-14] A Response Topic is a topic name: wildcards in it are a Protocol Error.
+    if (responseTopic !== undefined && (responseTopic.includes('+') || responseTopic.includes('#'))) {
+      throw MqttError.protocol('response topic with wildcards');
+    }
+    // [MQTT-3.3.4-6] Subscription Identifiers go from server to client only.
+    if (packet.properties?.subscriptionIdentifiers !== undefined) {
+      throw MqttError.protocol('subscription identifier in a PUBLISH from a client');
+    }
     const alias = packet.properties?.topicAlias;
     if (alias !== undefined) {
       // [MQTT-3.3.2-9] [MQTT-3.3.2-10] An alias of 0 or above our Topic Alias Maximum: DISCONNECT 0x94.

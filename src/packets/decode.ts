@@ -282,7 +282,7 @@ function decodeSubscribe(r: PacketReader, version: ProtocolVersionNumber): Subsc
     const options = r.readByte('subscription options');
     const qos = options & 3;
     if (version < 5) {
-      // 3.1.1 [MQTT-3-8.3-4]: reserved bits non-zero or QoS 3 is malformed.
+      // 3.1.1 [MQTT-3.8.3-4]: reserved bits non-zero or QoS 3 is malformed.
       if ((options & 0xfc) !== 0) throw MqttError.malformed('SUBSCRIBE reserved option bits set');
       if (qos === 3) throw MqttError.malformed('SUBSCRIBE requested QoS 3');
       subscriptions.push({ topicFilter, qos: qos as QoS });

@@ -97,7 +97,7 @@ describe('CONNECT and CONNACK', () => {
     assert.ok(h.broker.sessions.has(assigned), 'the session is known under the assigned id');
   });
 
-  it('[MQTT-3.1.3-8] 3.1.1 empty client id with Clean Session 0: CONNACK 0x02, then close', async () => {
+  it('(3.1.1: [MQTT-3.1.3-8]) empty client id with Clean Session 0: CONNACK 0x02, then close', async () => {
     const h = await broker();
     const c = await h.open(4);
     c.write('10 0c | 00 04 4d 51 54 54 | 04 | 00 | 00 00 | 00 00');
@@ -105,7 +105,7 @@ describe('CONNECT and CONNACK', () => {
     await c.expectClosed();
   });
 
-  it('MQTT 3.1 empty client id (3.1 requires 1-23 characters): CONNACK 0x02, then close', async () => {
+  it('[MQTT-3.1.3-8] (3.1.1: [MQTT-3.1.3-9]) a rejected client id (MQTT 3.1, empty; 3.1 requires 1-23 characters): CONNACK 0x02, then close', async () => {
     const h = await broker();
     const c = await h.open(3);
     c.write('10 0e | 00 06 4d 51 49 73 64 70 | 03 | 02 | 00 00 | 00 00');
