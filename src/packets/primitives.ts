@@ -71,12 +71,22 @@ export function utf8Length(value: string, field: string): number {
   const units = value.length;
   if (units <= SHORT_STRING) {
     let i = 0;
-    while (i < units && value.charCodeAt(i) < 0x80) i++;
+    for (; i < units; i++) {
+      const c = value.charCodeAt(i);
+      if (c === 0) throw nullCharacter(field);
+      if (c >= 0x80) break;
+    }
     if (i === units) return units;
   }
+  // [MQTT-1.5.4-2] A UTF-8 string we send never holds U+0000 (the decoder refuses it from peers too).
+  if (value.indexOf('\u0000') !== -1) throw nullCharacter(field);
   const length = Buffer.byteLength(value, 'utf8');
   if (length > MAX_UINT16) throw MqttError.malformed(`${field} is ${length} bytes, more than 65535`);
   return length;
+}
+
+function nullCharacter(field: string): MqttError {
+  return MqttError.malformed(`${field} contains U+0000, which MQTT strings must not hold`);
 }
 
 /** Byte length of Binary Data, refusing data too long for the 2-byte length prefix (spec 1.5.6). */

@@ -50,6 +50,16 @@ describe('encode refuses packets that cannot be encoded validly', () => {
     assertMqttError(() => encode({ ...publish, qos: 0, dup: true }, 4), MalformedPacket);
   });
 
+  test('[MQTT-1.5.4-2] an outgoing string holding U+0000 (short ASCII, long, or non-ASCII)', () => {
+    assertMqttError(() => encode({ ...connect, clientId: 'a\u0000b' }, 4), MalformedPacket);
+    assertMqttError(() => encode({ ...connect, clientId: `${'x'.repeat(200)}\u0000` }, 4), MalformedPacket);
+    assertMqttError(
+      () => encode({ type: 'disconnect', reasonCode: 0x80, properties: { reasonString: 'é\u0000' } }, 5),
+      MalformedPacket,
+    );
+    assert.equal(decode(encode({ ...connect, clientId: 'é-ok' }, 4), 4).type, 'connect');
+  });
+
   test('strings and binary data longer than 65535 bytes', () => {
     assertMqttError(() => encode({ ...publish, topic: 'x'.repeat(65_536) }, 4), MalformedPacket);
     assertMqttError(() => encode({ ...connect, clientId: 'é'.repeat(32_768) }, 4), MalformedPacket);
