@@ -6,19 +6,18 @@ import { readFileSync } from 'node:fs';
 import { type Client, connect } from '../client/client.js';
 import { isValidTopicName } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
+import { DebugLog } from './debug-log.js';
+import { connectFailure, reasonText } from './mosquitto-text.js';
 import {
   brokerUrl,
   checkClientFlags,
   clientIdFor,
   clientOptions,
-  connectFailure,
-  DebugLog,
   defaultClientFlags,
   flagValue,
   intValue,
   parseClientFlag,
   qosValue,
-  reasonText,
 } from './mqtt-client-flags.js';
 import { UsageError } from './usage-error.js';
 
@@ -252,14 +251,15 @@ export async function runPubCommand(argv: readonly string[], io: CommandIo = pro
   const complain = (text: string): void => {
     if (!flags.quiet) io.stderr.write(`${text}\n`);
   };
-  const debug = new DebugLog(io.stdout, flags.debug, clientIdFor(flags, 'starling_pub'));
-  debug.line('sending CONNECT');
+  if (flags.debug) {
+    const debug = new DebugLog(io.stdout, clientIdFor(flags, 'starling_pub'));
+    options.onPacket = (direction, packet) => debug.packet(direction, packet);
+  }
   let client: Client;
   try {
     client = await connect(brokerUrl(flags), options);
   } catch (error) {
     const failure = connectFailure(error, flags.protocolVersion);
-    if (failure.connackCode !== undefined) debug.line(`received CONNACK (${failure.connackCode})`);
     complain(failure.line);
     if (failure.connackCode !== undefined) {
       complain(
@@ -270,9 +270,6 @@ export async function runPubCommand(argv: readonly string[], io: CommandIo = pro
     }
     return failure.exitCode;
   }
-  debug.setId(client.clientId);
-  debug.line('received CONNACK (0)');
-  debug.attach(client);
   const publishProperties = flags.protocolVersion === 5 ? flags.properties.publish : {};
   let code = 0;
   try {

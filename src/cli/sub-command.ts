@@ -2,19 +2,19 @@
  * `starling sub`: subscribe and print messages like `mosquitto_sub`, with its flags, output and exit
  * codes. Unlike mosquitto_sub, which block-buffers stdout on a pipe, every message is written at once.
  */
-import { type Client, connect, testHooks } from '../client/client.js';
+import { type Client, connect } from '../client/client.js';
 import { topicMatches } from '../client/subscription.js';
-import type { Message } from '../client/types.js';
+import type { Message, PacketObserver } from '../client/types.js';
 import { isValidTopicFilter } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
+import { DebugLog } from './debug-log.js';
+import { connectFailure } from './mosquitto-text.js';
 import {
   brokerUrl,
   type ClientFlags,
   checkClientFlags,
   clientIdFor,
   clientOptions,
-  connectFailure,
-  DebugLog,
   defaultClientFlags,
   flagValue,
   intValue,
@@ -191,11 +191,22 @@ function onSignal(): { signalled: Promise<void>; dispose(): void } {
 /** Why the receive loop ended: the exit code. */
 type Outcome = { code: number; message?: string };
 
+/** Where `receive` follows the packets on the wire; set once it runs (the client observes from CONNECT). */
+interface WireWatch {
+  observe: PacketObserver | undefined;
+}
+
 /**
  * Subscribes, prints, and settles with the exit code once -C/-E/-W/--retained-only/a signal/a lost
  * connection ends the run.
  */
-async function receive(client: Client, plan: SubPlan, flags: ClientFlags, io: CommandIo): Promise<Outcome> {
+async function receive(
+  client: Client,
+  plan: SubPlan,
+  flags: ClientFlags,
+  io: CommandIo,
+  wire: WireWatch,
+): Promise<Outcome> {
   let settle!: (outcome: Outcome) => void;
   const done = new Promise<Outcome>((resolve) => {
     settle = resolve;
@@ -225,31 +236,36 @@ async function receive(client: Client, plan: SubPlan, flags: ClientFlags, io: Co
     printed++;
     if (plan.count !== undefined && printed >= plan.count) finish({ code: 0 });
   };
-  // mosquitto's library hands a message over once its acknowledgement is sent (QoS 1: after the PUBACK,
-  // QoS 2: after the PUBREL, with the PUBCOMP): the -d lines keep that order, and -C ends only after the
-  // last QoS 2 exchange completed. Our client delivers on PUBLISH, so messages wait here for that point.
-  const acknowledged: [Message, ReceiveTime][] = [];
-  const awaitingRelease = new Map<number, [Message, ReceiveTime]>();
+  // mosquitto's library hands a message over once its acknowledgement is sent (QoS 1: the PUBACK, QoS 2:
+  // the PUBCOMP answering the PUBREL): the -d lines keep that order, and -C ends only after the last QoS 2
+  // exchange completed. Our client delivers on PUBLISH, so QoS 1/2 messages wait here for that packet.
+  const awaitingPuback = new Map<number, [Message, ReceiveTime]>();
+  const awaitingPubcomp = new Map<number, [Message, ReceiveTime]>();
   client.onMessage((message) => {
-    const entry: [Message, ReceiveTime] = [message, receiveTime()];
-    if (message.qos === 2) awaitingRelease.set(message.packetId ?? 0, entry);
-    else acknowledged.push(entry);
+    if (message.qos === 0) handle(message, receiveTime());
+    else {
+      const awaiting = message.qos === 1 ? awaitingPuback : awaitingPubcomp;
+      awaiting.set(message.packetId ?? 0, [message, receiveTime()]);
+    }
   });
   // -d's "Subscribed" line belongs to the SUBACK of the -t subscriptions, printed as it is read (before
   // the retained messages that follow it), as mosquitto_sub does.
   let announceSuback = false;
-  client[testHooks].afterInbound = (packet) => {
-    if (packet.type === 'suback' && announceSuback) {
-      announceSuback = false;
-      if (flags.debug)
-        io.stdout.write(`Subscribed (mid: ${packet.packetId}): ${packet.reasonCodes.join(', ')}\n`);
-    } else if (packet.type === 'publish') {
-      for (const [message, time] of acknowledged.splice(0)) handle(message, time);
-    } else if (packet.type === 'pubrel') {
-      const entry = awaitingRelease.get(packet.packetId);
-      awaitingRelease.delete(packet.packetId);
-      if (entry !== undefined) handle(...entry);
+  wire.observe = (direction, packet) => {
+    if (direction === 'in') {
+      if (packet.type === 'suback' && announceSuback) {
+        announceSuback = false;
+        if (flags.debug)
+          io.stdout.write(`Subscribed (mid: ${packet.packetId}): ${packet.reasonCodes.join(', ')}\n`);
+      }
+      return;
     }
+    if (packet.type !== 'puback' && packet.type !== 'pubcomp') return;
+    const awaiting = packet.type === 'puback' ? awaitingPuback : awaitingPubcomp;
+    const entry = awaiting.get(packet.packetId);
+    if (entry === undefined) return;
+    awaiting.delete(packet.packetId);
+    handle(...entry);
   };
   client.onEvent((event) => {
     if (event.type === 'closed') finish({ code: 1, message: 'Error: The connection was lost.' });
@@ -297,21 +313,21 @@ export async function runSubCommand(argv: readonly string[], io: CommandIo = pro
     if (!flags.quiet) io.stderr.write(`${text}\n`);
   };
   const signals = onSignal();
-  const debug = new DebugLog(io.stdout, flags.debug, clientIdFor(flags, 'starling_sub'));
+  const debug = flags.debug ? new DebugLog(io.stdout, clientIdFor(flags, 'starling_sub')) : undefined;
+  const wire: WireWatch = { observe: undefined };
+  options.onPacket = (direction, packet) => {
+    debug?.packet(direction, packet);
+    wire.observe?.(direction, packet);
+  };
   try {
-    debug.line('sending CONNECT');
     let client: Client;
     try {
       client = await connect(brokerUrl(flags), options);
     } catch (error) {
       const failure = connectFailure(error, flags.protocolVersion);
-      if (failure.connackCode !== undefined) debug.line(`received CONNACK (${failure.connackCode})`);
       complain(failure.line);
       return failure.exitCode;
     }
-    debug.setId(client.clientId);
-    debug.line('received CONNACK (0)');
-    debug.attach(client);
     let timer: NodeJS.Timeout | undefined;
     const timedOut =
       plan.timeoutSeconds === undefined
@@ -323,7 +339,7 @@ export async function runSubCommand(argv: readonly string[], io: CommandIo = pro
             );
           });
     const outcome = await Promise.race([
-      receive(client, plan, flags, io),
+      receive(client, plan, flags, io, wire),
       timedOut,
       signals.signalled.then((): Outcome => ({ code: 0 })),
     ]);

@@ -6,6 +6,7 @@ import { encode, encodePublish, MqttError, PacketParser } from '../packets/index
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { Packet, ProtocolVersionNumber, PublishPacket } from '../packets/types.js';
 import type { Transport } from './transport.js';
+import type { PacketObserver } from './types.js';
 
 /** What a connection reports to its client. */
 export interface ConnectionEvents {
@@ -17,7 +18,10 @@ export interface ConnectionEvents {
   closed(reason: Error | undefined): void;
 }
 
-/** Observers of the packets a connection sends and receives (tests use them to see the wire). */
+/**
+ * Test-only observers of the packets a connection sends and receives; unlike the public `onPacket`
+ * observer they may drop the connection, and `afterInbound` runs once the client processed a packet.
+ */
 export interface PacketHooks {
   outbound?(packet: Packet): void;
   inbound?(packet: Packet): void;
@@ -50,6 +54,7 @@ export class Connection {
 
   private readonly onPacket = (packet: Packet): void => {
     if (this.closed) return;
+    if (this.observer !== undefined) this.observer('in', packet);
     this.hooks.inbound?.(packet);
     // A hook may have dropped the connection: the packet is then lost, as on a real network failure.
     if (this.closed) return;
@@ -83,6 +88,7 @@ export class Connection {
     maximumPacketSize: number | undefined,
     private readonly events: ConnectionEvents,
     private readonly hooks: PacketHooks,
+    private readonly observer: PacketObserver | undefined,
   ) {
     this.parser = new PacketParser({ protocolVersion: version, maximumPacketSize });
     transport.on('data', (chunk) => this.receive(chunk));
@@ -112,7 +118,10 @@ export class Connection {
   send(packet: Packet): boolean {
     if (this.closed) return false;
     this.beginWrite(packet);
-    return this.transport.write(encode(packet, this.version));
+    const ok = this.transport.write(encode(packet, this.version));
+    // After the write: an observer that sends in turn (a reply to what it saw) must not overtake it.
+    if (this.observer !== undefined) this.observer('out', packet);
+    return ok;
   }
 
   /**
@@ -130,8 +139,10 @@ export class Connection {
       );
     }
     this.beginWrite(packet);
-    const ok = this.transport.write(header);
-    return payload.length === 0 ? ok : this.transport.write(payload);
+    let ok = this.transport.write(header);
+    if (payload.length > 0) ok = this.transport.write(payload);
+    if (this.observer !== undefined) this.observer('out', packet);
+    return ok;
   }
 
   /** Starts sending PINGREQ when idle; the interval is half the keep alive so no gap exceeds it. */

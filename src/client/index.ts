@@ -23,6 +23,8 @@ export type {
   ClientStatus,
   EndOptions,
   Message,
+  PacketDirection,
+  PacketObserver,
   PublishOptions,
   ReconnectOptions,
   ServerCapabilities,

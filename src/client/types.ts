@@ -2,7 +2,7 @@
  * Public types of the Starling MQTT client: options, messages, events.
  */
 import type { MqttError } from '../packets/errors.js';
-import type { Properties, ProtocolVersionNumber, QoS } from '../packets/types.js';
+import type { Packet, Properties, ProtocolVersionNumber, QoS } from '../packets/types.js';
 
 /** The Last Will and Testament the server publishes when the connection ends abnormally. */
 export interface WillOptions {
@@ -43,6 +43,18 @@ export interface AuthChallenge {
 
 /** Answers one server AUTH challenge with the client's next authentication data. */
 export type AuthHandler = (challenge: AuthChallenge) => Promise<Buffer | undefined>;
+
+/** Which way a packet went: `'in'` from the server, `'out'` to it. */
+export type PacketDirection = 'in' | 'out';
+
+/**
+ * Sees every packet a client sends and receives, CONNECT and CONNACK included. Inbound packets are reported
+ * as they are parsed, before the client acts on them (so a PUBLISH comes before the PUBACK it causes);
+ * outbound packets once handed to the transport. Called synchronously: keep it fast. The packet must not be kept
+ * or changed: the client reuses the object of QoS 0 publishes. A throwing observer is reported as an
+ * 'error' event.
+ */
+export type PacketObserver = (direction: PacketDirection, packet: Packet) => void;
 
 /** Options of {@link connect}. Everything is optional. */
 export interface ClientOptions {
@@ -91,6 +103,11 @@ export interface ClientOptions {
   auth?: AuthHandler;
   /** v5: replace repeated topic names by topic aliases, within the server's Topic Alias Maximum. */
   autoAssignTopicAlias?: boolean;
+  /**
+   * Observes the packets on the wire (debug output, tracing, counting). Without it the client does no
+   * observation work at all.
+   */
+  onPacket?: PacketObserver;
 }
 
 /** Options of {@link Client.publish}. */

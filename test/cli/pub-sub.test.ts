@@ -24,7 +24,15 @@ const TOOLS: readonly Tool[] = ['starling', 'mosquitto'];
  * code (and did: a fix in sub-format.ts seemed to have no effect), so the sources are used then.
  */
 const BUILD_IS_CURRENT = (() => {
-  const files = ['main', 'mqtt-client-flags', 'pub-command', 'sub-command', 'sub-format'];
+  const files = [
+    'main',
+    'mqtt-client-flags',
+    'debug-log',
+    'mosquitto-text',
+    'pub-command',
+    'sub-command',
+    'sub-format',
+  ];
   return files.every((name) => {
     const built = join(REPO_ROOT, 'dist', 'src', 'cli', `${name}.js`);
     const source = join(REPO_ROOT, 'src', 'cli', `${name}.ts`);
