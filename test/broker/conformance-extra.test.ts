@@ -5,50 +5,16 @@
  * session expiry (4.1) and enhanced authentication through a hook (4.12).
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Hook } from '../../src/index.js';
 import { encode } from '../../src/packets/index.js';
-import type { ProtocolVersionNumber, PublishPacket, QoS } from '../../src/packets/types.js';
-import { type BrokerHarness, type ConnectOptions, startBroker } from '../support/broker-harness.js';
+import type { QoS } from '../../src/packets/types.js';
+import { brokerPerTest, publishPacket, rawSubscriber } from '../support/broker-harness.js';
 import { type RawClient, waitFor } from '../support/raw-client.js';
 
-let harness: BrokerHarness | undefined;
-async function broker(options: Parameters<typeof startBroker>[0] = {}): Promise<BrokerHarness> {
-  harness = await startBroker(options);
-  return harness;
-}
-afterEach(async () => {
-  await harness?.stop();
-  harness = undefined;
-});
-
-/** A connected client subscribed to `filter` at `qos`. */
-async function subscriber(
-  h: BrokerHarness,
-  id: string,
-  filter: string,
-  qos: QoS,
-  version: ProtocolVersionNumber = 4,
-  options: ConnectOptions = {},
-): Promise<RawClient> {
-  const { client } = await h.connect(id, { ...options, version });
-  client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: filter, qos }] });
-  assert.deepEqual((await client.expectPacket('suback')).reasonCodes, [qos]);
-  return client;
-}
-
-function publish(topic: string, payload: string, qos: QoS = 0, packetId?: number): PublishPacket {
-  const packet: PublishPacket = {
-    type: 'publish',
-    topic,
-    payload: Buffer.from(payload),
-    qos,
-    retain: false,
-    dup: false,
-  };
-  if (packetId !== undefined) packet.packetId = packetId;
-  return packet;
-}
+const broker = brokerPerTest();
+const subscriber = rawSubscriber;
+const publish = publishPacket;
 
 describe('PINGREQ, SUBSCRIBE and UNSUBSCRIBE bookkeeping', () => {
   it('[MQTT-3.12.4-1] PINGREQ is answered with PINGRESP in 3.1.1 and 5.0', async () => {

@@ -3,20 +3,12 @@
  * CONNECT validation, 3.1.1 refusals without an applicable return code, and a transient processing error.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Hook } from '../../src/hooks/types.js';
-import { type BrokerHarness, startBroker } from '../support/broker-harness.js';
+import { brokerPerTest } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
 
-let harness: BrokerHarness | undefined;
-async function broker(options: Parameters<typeof startBroker>[0] = {}): Promise<BrokerHarness> {
-  harness = await startBroker(options);
-  return harness;
-}
-afterEach(async () => {
-  await harness?.stop();
-  harness = undefined;
-});
+const broker = brokerPerTest();
 
 describe('PUBLISH properties a client must not send', () => {
   it('[MQTT-3.3.2-14] a Response Topic with wildcards is a Protocol Error: DISCONNECT 0x82', async () => {

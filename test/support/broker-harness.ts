@@ -2,12 +2,16 @@
  * A broker on 127.0.0.1 and a free port for one test, plus the raw clients the test opens against it;
  * `stop()` destroys every client and closes the broker, so a test's teardown is one call.
  */
+import assert from 'node:assert/strict';
+import { afterEach } from 'node:test';
 import { Broker } from '../../src/index.js';
 import type {
   ConnackPacket,
   ConnectPacket,
   Properties,
   ProtocolVersionNumber,
+  PublishPacket,
+  QoS,
   WillMessage,
 } from '../../src/packets/types.js';
 import { RawClient } from './raw-client.js';
@@ -77,4 +81,54 @@ export async function startBroker(options: HarnessBrokerOptions = {}): Promise<B
       await broker.close();
     },
   };
+}
+
+/**
+ * For a test file: a `broker(options)` that starts a harness and stops it after each test (one at a time).
+ * Call at the top level of the file; it registers the `afterEach` teardown.
+ */
+export function brokerPerTest(): (options?: HarnessBrokerOptions) => Promise<BrokerHarness> {
+  let current: BrokerHarness | undefined;
+  afterEach(async () => {
+    await current?.stop();
+    current = undefined;
+  });
+  return async (options = {}) => {
+    current = await startBroker(options);
+    return current;
+  };
+}
+
+/** A connected raw client subscribed to `filter` at `qos` (SUBACK checked). */
+export async function rawSubscriber(
+  h: BrokerHarness,
+  id: string,
+  filter: string,
+  qos: QoS,
+  version: ProtocolVersionNumber = 4,
+  options: ConnectOptions = {},
+): Promise<RawClient> {
+  const { client } = await h.connect(id, { ...options, version });
+  client.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: filter, qos }] });
+  assert.deepEqual((await client.expectPacket('suback')).reasonCodes, [qos]);
+  return client;
+}
+
+/** A PUBLISH packet with a text payload (packet id only when given). */
+export function publishPacket(
+  topic: string,
+  payload: string,
+  qos: QoS = 0,
+  packetId?: number,
+): PublishPacket {
+  const packet: PublishPacket = {
+    type: 'publish',
+    topic,
+    payload: Buffer.from(payload),
+    qos,
+    retain: false,
+    dup: false,
+  };
+  if (packetId !== undefined) packet.packetId = packetId;
+  return packet;
 }
