@@ -135,21 +135,46 @@ export class Router {
   }
 }
 
+/**
+ * The member of a shared group to deliver to: round-robin among connected members from the group's cursor;
+ * an offline member's queue only when none is connected (spec 4.8.2, no statement id). One pass, no copy.
+ */
 function pickSharedMember(
   members: Map<string, SessionSubscription>,
   group: { cursor: number },
 ): SessionSubscription | undefined {
-  const all = [...members.values()];
-  if (all.length === 0) return undefined;
-  // Round-robin among connected members; an offline member's queue only when none is connected.
-  for (let i = 0; i < all.length; i++) {
-    const candidate = all[(group.cursor + i) % all.length] as SessionSubscription;
-    if (candidate.session.link !== undefined) {
-      group.cursor = (group.cursor + i + 1) % all.length;
-      return candidate;
+  const size = members.size;
+  if (size === 0) return undefined;
+  const start = group.cursor % size;
+  let atStart: SessionSubscription | undefined;
+  let after: SessionSubscription | undefined;
+  let afterIndex = 0;
+  let before: SessionSubscription | undefined;
+  let beforeIndex = 0;
+  let index = 0;
+  for (const member of members.values()) {
+    if (index === start) atStart = member;
+    if (member.session.link !== undefined) {
+      if (index >= start) {
+        if (after === undefined) {
+          after = member;
+          afterIndex = index;
+        }
+      } else if (before === undefined) {
+        before = member;
+        beforeIndex = index;
+      }
     }
+    index++;
   }
-  const fallback = all[group.cursor % all.length] as SessionSubscription;
-  group.cursor = (group.cursor + 1) % all.length;
-  return fallback;
+  if (after !== undefined) {
+    group.cursor = (afterIndex + 1) % size;
+    return after;
+  }
+  if (before !== undefined) {
+    group.cursor = (beforeIndex + 1) % size;
+    return before;
+  }
+  group.cursor = (start + 1) % size;
+  return atStart;
 }
