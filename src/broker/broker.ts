@@ -251,13 +251,13 @@ export class Broker {
   authenticate(client: ClientInfo, packet: ConnectPacket): boolean | Promise<boolean> {
     const hooks = this.hooks.on.onConnectAuthenticate;
     if (hooks.length === 0) return true;
-    return anyAllows(hooks.map((hook) => () => hook.onConnectAuthenticate(client, packet)));
+    return anyAllows(hooks, (hook) => hook.onConnectAuthenticate(client, packet));
   }
 
   authorize(client: ClientInfo, topic: string, access: AclAccess): boolean | Promise<boolean> {
     const hooks = this.hooks.on.onAclCheck;
     if (hooks.length === 0) return true;
-    return anyAllows(hooks.map((hook) => () => hook.onAclCheck(client, topic, access)));
+    return anyAllows(hooks, (hook) => hook.onAclCheck(client, topic, access));
   }
 
   // ---- sessions ----
@@ -532,16 +532,21 @@ export class Broker {
   }
 }
 
-/** Allow if any hook allows; hooks are asked in order and stop at the first yes. */
-function anyAllows(asks: (() => boolean | Promise<boolean>)[]): boolean | Promise<boolean> {
-  for (let i = 0; i < asks.length; i++) {
-    const answer = (asks[i] as () => boolean | Promise<boolean>)();
+/**
+ * Allow if any hook allows: hooks are asked in order and the first yes stops the asking. Synchronous
+ * while every answer is; from the first promise on, the rest are asked after it settles.
+ */
+function anyAllows<H>(
+  hooks: readonly H[],
+  ask: (hook: H) => boolean | Promise<boolean>,
+): boolean | Promise<boolean> {
+  for (let i = 0; i < hooks.length; i++) {
+    const answer = ask(hooks[i] as H);
     if (answer === true) return true;
     if (answer instanceof Promise) {
       return answer.then(async (ok) => {
         if (ok) return true;
-        for (let j = i + 1; j < asks.length; j++)
-          if (await (asks[j] as () => boolean | Promise<boolean>)()) return true;
+        for (let j = i + 1; j < hooks.length; j++) if (await ask(hooks[j] as H)) return true;
         return false;
       });
     }
