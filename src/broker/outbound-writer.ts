@@ -3,6 +3,11 @@ import type { Duplex } from 'node:stream';
 /** Payloads at least this large go to the socket by reference instead of being copied into the stage. */
 export const COPY_LIMIT = 8 * 1024;
 const STAGE_SIZE = 16 * 1024;
+/**
+ * The first stage of a quiet connection: small enough to come from Node's shared allocation pool, so an
+ * idle client (a CONNACK, a SUBACK, a message now and then) does not hold a 16 KiB buffer of its own.
+ */
+const SMALL_STAGE_SIZE = 1024;
 /** A turn's batch beyond this goes to the socket at once, so the socket's own buffer shows the real backlog. */
 export const EARLY_FLUSH_BYTES = 64 * 1024;
 
@@ -17,6 +22,8 @@ export class OutboundWriter {
   private stage: Buffer | undefined;
   private stageStart = 0;
   private stageLength = 0;
+  /** Size of the next stage: grows while a connection is busy, back to small after a quiet turn. */
+  private nextStageSize = SMALL_STAGE_SIZE;
   /** Bytes appended and not yet handed to the socket. */
   pendingBytes = 0;
   /** True while this writer sits in the broker's flush list. */
@@ -85,6 +92,11 @@ export class OutboundWriter {
       for (const chunk of chunks) stream.write(chunk);
       stream.uncork();
     }
+    if (bytes < SMALL_STAGE_SIZE) {
+      // A quiet turn: keep no stage while the connection idles; a busy one keeps its stage for reuse.
+      this.stage = undefined;
+      this.nextStageSize = SMALL_STAGE_SIZE;
+    }
     return bytes;
   }
 
@@ -101,7 +113,8 @@ export class OutboundWriter {
     const stage = this.stage;
     if (stage !== undefined && this.stageLength + length <= stage.length) return stage;
     this.cutStage();
-    const fresh = Buffer.allocUnsafe(Math.max(STAGE_SIZE, length));
+    const fresh = Buffer.allocUnsafe(Math.max(this.nextStageSize, length));
+    this.nextStageSize = Math.min(this.nextStageSize * 4, STAGE_SIZE);
     this.stage = fresh;
     this.stageStart = 0;
     this.stageLength = 0;
