@@ -6,13 +6,13 @@ import { readFileSync } from 'node:fs';
 import { type Client, connect } from '../client/client.js';
 import { isValidTopicName } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
+import { type CommandIo, prepareClientCommand } from './command-io.js';
 import { DebugLog } from './debug-log.js';
 import { connectFailure, reasonText } from './mosquitto-text.js';
 import {
   brokerUrl,
   checkClientFlags,
   clientIdFor,
-  clientOptions,
   defaultClientFlags,
   flagValue,
   intValue,
@@ -76,19 +76,6 @@ interface PubPlan {
   message: Buffer;
   repeat: number;
   repeatDelayMs: number;
-}
-
-/** Standard streams, replaceable for tests. */
-export interface CommandIo {
-  stdin: NodeJS.ReadableStream;
-  stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream;
-}
-
-/** Prints a usage error as mosquitto does; exit code 1. */
-export function usageFailure(io: CommandIo, tool: string, error: UsageError): number {
-  io.stderr.write(`Error: ${error.message}\n\nUse 'starling ${tool} --help' to see usage.\n`);
-  return 1;
 }
 
 function setSource(plan: PubPlan, source: MessageSourceName): void {
@@ -233,24 +220,10 @@ async function publishAll(
 
 /** `starling pub`: returns the exit code (0, a CONNACK code when refused, 1 for other failures). */
 export async function runPubCommand(argv: readonly string[], io: CommandIo = process): Promise<number> {
-  if (argv.includes('--help')) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  let parsed: ReturnType<typeof parsePubArgs>;
-  let options: ReturnType<typeof clientOptions>;
-  try {
-    parsed = parsePubArgs(argv);
-    options = clientOptions(parsed.flags, 'starling_pub');
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(io, 'pub', error);
-    throw error;
-  }
-  const { plan, flags } = parsed;
+  const prepared = prepareClientCommand(argv, io, 'pub', HELP, parsePubArgs);
+  if (typeof prepared === 'number') return prepared;
+  const { plan, flags, options, complain } = prepared;
   const topic = plan.topic as string;
-  const complain = (text: string): void => {
-    if (!flags.quiet) io.stderr.write(`${text}\n`);
-  };
   if (flags.debug) {
     const debug = new DebugLog(io.stdout, clientIdFor(flags, 'starling_pub'));
     options.onPacket = (direction, packet) => debug.packet(direction, packet);

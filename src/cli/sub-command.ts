@@ -7,6 +7,7 @@ import { topicMatches } from '../client/subscription.js';
 import type { Message, PacketObserver } from '../client/types.js';
 import { isValidTopicFilter } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
+import { type CommandIo, prepareClientCommand } from './command-io.js';
 import { DebugLog } from './debug-log.js';
 import { connectFailure } from './mosquitto-text.js';
 import {
@@ -14,14 +15,12 @@ import {
   type ClientFlags,
   checkClientFlags,
   clientIdFor,
-  clientOptions,
   defaultClientFlags,
   flagValue,
   intValue,
   parseClientFlag,
   qosValue,
 } from './mqtt-client-flags.js';
-import { type CommandIo, usageFailure } from './pub-command.js';
 import {
   compileFormat,
   formatMessage,
@@ -295,23 +294,9 @@ async function receive(
 
 /** `starling sub`: returns the exit code (0, 27 on -W timeout, a CONNACK code when refused, else 1). */
 export async function runSubCommand(argv: readonly string[], io: CommandIo = process): Promise<number> {
-  if (argv.includes('--help')) {
-    io.stdout.write(HELP);
-    return 0;
-  }
-  let parsed: ReturnType<typeof parseSubArgs>;
-  let options: ReturnType<typeof clientOptions>;
-  try {
-    parsed = parseSubArgs(argv);
-    options = clientOptions(parsed.flags, 'starling_sub');
-  } catch (error) {
-    if (error instanceof UsageError) return usageFailure(io, 'sub', error);
-    throw error;
-  }
-  const { plan, flags } = parsed;
-  const complain = (text: string): void => {
-    if (!flags.quiet) io.stderr.write(`${text}\n`);
-  };
+  const prepared = prepareClientCommand(argv, io, 'sub', HELP, parseSubArgs);
+  if (typeof prepared === 'number') return prepared;
+  const { plan, flags, options, complain } = prepared;
   const signals = onSignal();
   const debug = flags.debug ? new DebugLog(io.stdout, clientIdFor(flags, 'starling_sub')) : undefined;
   const wire: WireWatch = { observe: undefined };

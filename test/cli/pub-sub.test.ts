@@ -27,6 +27,7 @@ const BUILD_IS_CURRENT = (() => {
   const files = [
     'main',
     'mqtt-client-flags',
+    'command-io',
     'debug-log',
     'mosquitto-text',
     'pub-command',

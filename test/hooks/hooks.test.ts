@@ -1,35 +1,16 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import { describe, it } from 'node:test';
 import { allowAll, Broker, type ClientInfo, type Hook, type Message, ReasonCode } from '../../src/index.js';
-import { collect, waitFor } from './helpers.js';
+import { brokerPerTest, collect, waitFor } from './helpers.js';
 
 describe('hooks', () => {
   let broker: Broker;
-  let url: string;
-  const clients: MqttClient[] = [];
-
-  beforeEach(async () => {
-    broker = new Broker({ sysInterval: 0 });
-    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
-    url = `mqtt://127.0.0.1:${address.port}`;
-  });
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.endAsync(true);
-    await broker.close();
-  });
-
-  async function connect(clientId: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, {
-      clientId,
-      reconnectPeriod: 0,
-      connectTimeout: 3000,
-      ...extra,
-    });
-    clients.push(client);
-    return client;
-  }
+  const connect = brokerPerTest(
+    (b) => {
+      broker = b;
+    },
+    { connectTimeout: 3000 },
+  );
 
   it('runs hooks in the order added, and init gets the config', async () => {
     const calls: string[] = [];
@@ -249,25 +230,12 @@ describe('hooks', () => {
 
 describe('inline client', () => {
   let broker: Broker;
-  let url: string;
-  const clients: MqttClient[] = [];
-
-  beforeEach(async () => {
-    broker = new Broker({ sysInterval: 0 });
-    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
-    url = `mqtt://127.0.0.1:${address.port}`;
-  });
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.endAsync(true);
-    await broker.close();
-  });
-
-  async function connect(clientId: string): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, protocolVersion: 5 });
-    clients.push(client);
-    return client;
-  }
+  const connect = brokerPerTest(
+    (b) => {
+      broker = b;
+    },
+    { protocolVersion: 5 },
+  );
 
   it('broker.publish reaches MQTT.js subscribers, retained ones included', async () => {
     const live = await connect('live');

@@ -1,30 +1,16 @@
 import assert from 'node:assert/strict';
-import { afterEach, beforeEach, describe, it, test } from 'node:test';
-import mqtt, { type MqttClient } from 'mqtt';
+import { describe, it, test } from 'node:test';
 import { Broker, MqttError, ReasonCode } from '../../src/index.js';
-import { collect, waitFor } from './helpers.js';
+import { brokerPerTest, collect, waitFor } from './helpers.js';
 
 describe('packet injection and in-process clients', () => {
   let broker: Broker;
-  let url: string;
-  const clients: MqttClient[] = [];
-
-  beforeEach(async () => {
-    broker = new Broker({ sysInterval: 0 });
-    const address = await broker.listen({ host: '127.0.0.1', port: 0 });
-    url = `mqtt://127.0.0.1:${address.port}`;
-  });
-
-  afterEach(async () => {
-    for (const client of clients.splice(0)) await client.endAsync(true);
-    await broker.close();
-  });
-
-  async function connect(clientId: string): Promise<MqttClient> {
-    const client = await mqtt.connectAsync(url, { clientId, reconnectPeriod: 0, protocolVersion: 5 });
-    clients.push(client);
-    return client;
-  }
+  const connect = brokerPerTest(
+    (b) => {
+      broker = b;
+    },
+    { protocolVersion: 5 },
+  );
 
   it('a packet injected as an in-process client reaches MQTT.js subscribers and is acknowledged to it', async () => {
     const sub = await connect('inj-sub');
