@@ -82,6 +82,8 @@ export class Connection implements ClientInfo, SessionLink {
   problemInformation = true;
   private backlog: Packet[] = [];
   private receivedAny = false;
+  /** Made once per connection, so parsing a chunk allocates no callback. */
+  private readonly packetHandler = (packet: Packet): void => this.onPacket(packet);
   private busy = false;
   private disconnectInfo: DisconnectInfo | undefined;
 
@@ -134,7 +136,7 @@ export class Connection implements ClientInfo, SessionLink {
       }
     }
     try {
-      this.parser.push(chunk, (packet) => this.onPacket(packet));
+      this.parser.push(chunk, this.packetHandler);
     } catch (err) {
       this.onProtocolError(err);
     }
