@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MqttError } from '../packets/errors.js';
+import { isValidTopicName } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
 import type { Connection } from './connection.js';
@@ -53,6 +54,10 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
     conn.problemInformation = p?.requestProblemInformation !== 0;
   } else {
     conn.sendQuota = broker.options.receiveMaximum;
+  }
+  if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
+    // The will is published like a PUBLISH, so its topic follows the topic name rules (spec 3.1.3.3, 4.7).
+    throw new MqttError(ReasonCode.TopicNameInvalid, 'will topic is not a valid topic name');
   }
   if (packet.will !== undefined && packet.will.qos > broker.options.maximumQoS) {
     // [MQTT-3.2.2-12] A will QoS above Maximum QoS is refused with 0x9B.

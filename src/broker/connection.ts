@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientInfo, DisconnectInfo } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
-import { encode, encodePublish, PacketParser } from '../packets/index.js';
+import { decode, encode, encodePublish, PacketParser } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type {
   ConnectPacket,
@@ -120,7 +120,16 @@ export class Connection implements ClientInfo, SessionLink {
   inject(packet: Packet): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.lastActivity = Date.now();
-    this.onPacket(packet);
+    // Through the codec and back, so an injected packet meets every check a received one does.
+    const version = packet.type === 'connect' ? packet.protocolVersion : this.protocolVersion;
+    let checked: Packet;
+    try {
+      checked = decode(encode(packet, version), version);
+    } catch (err) {
+      this.onProtocolError(err);
+      return;
+    }
+    this.onPacket(checked);
   }
 
   private onData(chunk: Buffer): void {

@@ -1,4 +1,3 @@
-import { encodePublish } from '../packets/encode.js';
 import { fixedHeaderLength, writeFixedHeader } from '../packets/fixed-header.js';
 import { utf8Length, writeUtf8 } from '../packets/primitives.js';
 import type { QoS } from '../packets/types.js';
@@ -104,31 +103,20 @@ export class Router {
     const key = (v5 ? 16 : 0) | (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0);
     let header = this.headerCache[key];
     if (header === undefined) {
+      // Every topic routed here was checked on the way in (decoder, will at CONNECT, inline publish), so the
+      // shared header is written directly, without encodePublish's packet object, checks and measuring.
       const topic = message.topic;
-      if (topic.length === 0 || topic.includes('+') || topic.includes('#') || (dup && qos === 0)) {
-        // Only the inline client's publish() can bring such a topic here (clients' topics were checked on
-        // the way in): encodePublish refuses it with its usual error.
-        header = encodePublish(
-          qos > 0
-            ? { type: 'publish', topic, payload: message.payload, qos, retain, dup, packetId: 1 }
-            : { type: 'publish', topic, payload: message.payload, qos, retain, dup },
-          v5 ? 5 : 4,
-        ).header;
-      } else {
-        // Written directly: the shared header never has properties, so encodePublish's packet object,
-        // checks and property measuring are pure overhead on the per-message path.
-        const variableLength = 2 + utf8Length(topic, 'topic name') + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0);
-        const remainingLength = variableLength + message.payload.length;
-        header = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + variableLength);
-        const first = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
-        let offset = writeUtf8(header, writeFixedHeader(header, first, remainingLength), topic);
-        if (qos > 0) {
-          // Packet identifier slot, patched per subscriber; 1 as a valid placeholder.
-          header[offset++] = 0;
-          header[offset++] = 1;
-        }
-        if (v5) header[offset] = 0; // property length 0
+      const variableLength = 2 + utf8Length(topic, 'topic name') + (qos > 0 ? 2 : 0) + (v5 ? 1 : 0);
+      const remainingLength = variableLength + message.payload.length;
+      header = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + variableLength);
+      const first = 0x30 | (dup ? 8 : 0) | (qos << 1) | (retain ? 1 : 0);
+      let offset = writeUtf8(header, writeFixedHeader(header, first, remainingLength), topic);
+      if (qos > 0) {
+        // Packet identifier slot, patched per subscriber; 1 as a valid placeholder.
+        header[offset++] = 0;
+        header[offset++] = 1;
       }
+      if (v5) header[offset] = 0; // property length 0
       this.headerCache[key] = header;
     }
     return header;

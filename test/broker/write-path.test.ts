@@ -54,14 +54,34 @@ describe('Broker.publishHeader', () => {
     assert.equal(checked, topics.length * payloadSizes.length * 2 * (2 + 4 + 4));
   });
 
-  test('a topic encodePublish refuses (inline publish) still throws its error', () => {
+  test('a topic the codec refuses never reaches the shared header: every way in checks it', async () => {
+    // The inline client refuses it (0x90).
     for (const topic of ['', 'a/+/b', 'a/#']) {
-      const message = createMessage(topic, Buffer.from('p'), 0, false, undefined, undefined, Date.now());
       assert.throws(
-        () => broker.publishHeader(message, false, 0, false, false),
-        (err: unknown) => err instanceof MqttError,
+        () => broker.publish(topic, 'p'),
+        (err: unknown) => err instanceof MqttError && err.reasonCode === 0x90,
       );
     }
+    // A will with a wildcard topic is refused at CONNECT (v5 CONNACK 0x90).
+    await assert.rejects(
+      broker.createClient('bad-will', {
+        protocolVersion: 5,
+        will: { topic: 'w/#', payload: Buffer.from('x'), qos: 0, retain: false },
+      }),
+      (err: unknown) => err instanceof MqttError && err.reasonCode === 0x90,
+    );
+    // An injected PUBLISH goes through the codec like a received one: a wildcard topic ends the connection.
+    const client = await broker.createClient('injector', { protocolVersion: 5 });
+    client.inject({
+      type: 'publish',
+      topic: 'a/+',
+      payload: Buffer.from('x'),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    assert.equal(client.received.at(-1)?.type, 'disconnect');
+    assert.equal(broker.sessions.has('injector'), false);
   });
 });
 
