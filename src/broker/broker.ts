@@ -302,12 +302,16 @@ export class Broker {
     if (!wasConnected || session === undefined) return;
     this.stats.clientsConnected--;
     this.connectedByListener.set(conn.listener, (this.connectedByListener.get(conn.listener) ?? 1) - 1);
-    for (const hook of this.hooks.on.onDisconnect) hook.onDisconnect(conn, info);
-    this.logger.debug(
-      { clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by },
-      'client disconnected',
-    );
-    this.lifecycle.detach(conn, session);
+    try {
+      for (const hook of this.hooks.on.onDisconnect) hook.onDisconnect(conn, info);
+    } finally {
+      // A hook that throws is the caller's to log; the session is detached and its will settled regardless.
+      this.logger.debug(
+        { clientId: conn.clientId, reasonCode: info.reasonCode, by: info.by },
+        'client disconnected',
+      );
+      this.lifecycle.detach(conn, session);
+    }
   }
 
   // ---- subscriptions and retained messages ----

@@ -527,10 +527,15 @@ export class Connection implements ClientInfo, SessionLink {
     this.stream.end();
     // A socket that does not finish closing in time is destroyed.
     setTimeout(() => this.stream.destroy(), 2000).unref();
-    this.broker.onConnectionClosed(
-      this,
-      wasConnected,
-      this.disconnectInfo ?? { reasonCode: 0, by: 'network' },
-    );
+    try {
+      this.broker.onConnectionClosed(
+        this,
+        wasConnected,
+        this.disconnectInfo ?? { reasonCode: 0, by: 'network' },
+      );
+    } catch (err) {
+      // This runs from socket events: a hook or will that throws here must not take the process down.
+      this.broker.logError(err, this);
+    }
   }
 }

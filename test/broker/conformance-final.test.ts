@@ -107,3 +107,20 @@ describe('errors while processing', () => {
     await other.expectBytes('d0 00'); // PINGRESP: the broker is still serving
   });
 });
+
+describe('a throwing hook while a connection closes', () => {
+  it('is logged, and the broker goes on serving', async () => {
+    const h = await broker();
+    await h.broker.addHook({
+      onDisconnect: () => {
+        throw new Error('hook bug');
+      },
+    });
+    const { client: leaving } = await h.connect('leaving', { version: 4 });
+    leaving.destroy();
+    await waitFor(() => !h.broker.sessions.has('leaving'), 2000, 'the closed session ended');
+    const { client: next } = await h.connect('next', { version: 4 });
+    next.write('c0 00'); // PINGREQ
+    await next.expectBytes('d0 00');
+  });
+});
