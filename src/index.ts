@@ -2,13 +2,8 @@
  * Starling: an MQTT 3.1 / 3.1.1 / 5.0 broker, client library and load-testing toolkit.
  * This is the package's main entry (`import { Broker } from 'starling'`).
  */
-export {
-  Broker,
-  type BrokerConstructorOptions,
-  type BrokerLogger,
-  type ListenOptions,
-} from './broker/broker.js';
-export type { ConnectionFacts } from './broker/connection.js';
+
+export type * from './broker/hooks.js';
 export type { InjectTarget, InProcessClient, InProcessClientOptions } from './broker/injection.js';
 export type {
   InlineDelivery,
@@ -19,7 +14,8 @@ export type {
 export type { Message } from './broker/message.js';
 export type { BrokerOptions } from './broker/options.js';
 export { DEFAULT_BROKER_OPTIONS } from './broker/options.js';
-export type { BrokerStats } from './broker/stats.js';
+export type { ConnectionFacts, ConnectionPort, ListenerAdmission } from './broker/port.js';
+export type * from './broker/storage.js';
 export { ConfigError, loadConfig } from './config/load.js';
 export { publishRateLimiter } from './config/publish-rate.js';
 export { allowAll, isLoopbackAddress, loopbackOnly } from './hooks/allow-all.js';
@@ -32,8 +28,14 @@ export {
   type LedgerUser,
 } from './hooks/auth-ledger.js';
 export { hashPassword, verifyPassword } from './hooks/password.js';
-export type * from './hooks/types.js';
 export type { Listener, ListenerAddress, ListenerConfig } from './listeners/listener.js';
 export { MqttError } from './packets/errors.js';
 export { ReasonCode } from './packets/reason-codes.js';
 export type { Packet, Properties, QoS } from './packets/types.js';
+export {
+  Broker,
+  type BrokerConstructorOptions,
+  type BrokerLogger,
+  type BrokerStatsView,
+  type ListenOptions,
+} from './server/broker.js';

@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Broker } from '../broker/broker.js';
+import { Broker } from '../index.js';
 
 /** A running embedded broker. */
 export interface EmbeddedBroker {

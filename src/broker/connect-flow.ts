@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { MqttError } from '../packets/errors.js';
 import { isValidTopicName } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
-import type { ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
-import type { Connection } from './connection.js';
+import type { AuthPacket, ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
+import type { AuthStep } from './hooks.js';
 import { ownBytes } from './message.js';
+import type { ProtocolPeer } from './protocol-peer.js';
 
 const NEVER_EXPIRES = 0xffffffff;
 
@@ -12,8 +13,9 @@ const NEVER_EXPIRES = 0xffffffff;
  * CONNECT: validate the client identifier, authenticate (hooks, possibly async or an AUTH exchange),
  * take over an existing connection of the same client, resume or start the session, answer CONNACK.
  */
-export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<void> | undefined {
-  const broker = conn.broker;
+export function handleConnect(conn: ProtocolPeer, packet: ConnectPacket): Promise<void> | undefined {
+  const services = conn.services;
+  const options = services.options;
   conn.connect = packet;
   conn.protocolVersion = packet.protocolVersion;
   conn.username = packet.username;
@@ -32,16 +34,16 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
       );
     }
     // [MQTT-3.1.3-6] [MQTT-3.1.3-7] The server assigns a unique identifier (v5: returned in CONNACK).
-    clientId = `${broker.options.assignedClientIdPrefix}${randomBytes(8).toString('hex')}`;
+    clientId = `${options.assignedClientIdPrefix}${randomBytes(8).toString('hex')}`;
     conn.assignedClientId = clientId;
-  } else if (packet.protocolVersion === 3 && clientId.length > 23 && !broker.options.allowLongV31ClientIds) {
+  } else if (packet.protocolVersion === 3 && clientId.length > 23 && !options.allowLongV31ClientIds) {
     throw new MqttError(
       ReasonCode.ClientIdentifierNotValid,
       'MQTT 3.1 client identifiers are at most 23 characters',
     );
   }
   conn.clientId = clientId;
-  broker.checkConnectionLimits(conn);
+  services.admission.check(conn);
   // The will lives as long as the connection: it must not pin the chunk the CONNECT arrived in.
   conn.will =
     packet.will === undefined ? undefined : { ...packet.will, payload: ownBytes(packet.will.payload) };
@@ -53,39 +55,36 @@ export function handleConnect(conn: Connection, packet: ConnectPacket): Promise<
     conn.clientTopicAliasMaximum = p?.topicAliasMaximum ?? 0;
     conn.problemInformation = p?.requestProblemInformation !== 0;
   } else {
-    conn.sendQuota = broker.options.receiveMaximum;
+    conn.sendQuota = options.receiveMaximum;
   }
   if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
     // The will is published like a PUBLISH, so its topic follows the topic name rules (spec 3.1.3.3, 4.7).
     throw new MqttError(ReasonCode.TopicNameInvalid, 'will topic is not a valid topic name');
   }
-  if (packet.will !== undefined && packet.will.qos > broker.options.maximumQoS) {
+  if (packet.will !== undefined && packet.will.qos > options.maximumQoS) {
     // [MQTT-3.2.2-12] A will QoS above Maximum QoS is refused with 0x9B.
     throw new MqttError(ReasonCode.QoSNotSupported, 'will QoS above the maximum QoS');
   }
-  if (packet.will?.retain === true && !broker.options.retainAvailable) {
+  if (packet.will?.retain === true && !options.retainAvailable) {
     // [MQTT-3.2.2-13] A retained will when retain is not available is refused with 0x9A.
     throw new MqttError(ReasonCode.RetainNotSupported, 'retained will not supported');
   }
   const method = packet.properties?.authenticationMethod;
   if (v5 && method !== undefined) {
-    return broker.auth.startConnectAuth(conn, packet, method).then((properties) => {
-      if (properties !== undefined) completeConnect(conn, packet, properties);
-    });
+    return startConnectAuth(conn, packet, method).then((properties) =>
+      properties === undefined ? undefined : completeConnect(conn, packet, properties),
+    );
   }
-  const verdict = broker.authenticate(conn, packet);
-  if (verdict === true) {
-    completeConnect(conn, packet, undefined);
-    return undefined;
-  }
+  const verdict = services.access.authenticate(conn, packet);
+  if (verdict === true) return completeConnect(conn, packet, undefined);
   if (verdict === false) throw authFailure(conn, packet);
   return verdict.then((ok) => {
     if (!ok) throw authFailure(conn, packet);
-    completeConnect(conn, packet, undefined);
+    return completeConnect(conn, packet, undefined);
   });
 }
 
-function authFailure(conn: Connection, packet: ConnectPacket): MqttError {
+function authFailure(conn: ProtocolPeer, packet: ConnectPacket): MqttError {
   const code =
     packet.username !== undefined || packet.password !== undefined
       ? ReasonCode.BadUserNameOrPassword
@@ -95,13 +94,30 @@ function authFailure(conn: Connection, packet: ConnectPacket): MqttError {
 
 /** Authentication passed: attach the session and send CONNACK. Extra CONNACK properties come from AUTH. */
 export function completeConnect(
-  conn: Connection,
+  conn: ProtocolPeer,
+  packet: ConnectPacket,
+  authProperties: Properties | undefined,
+): Promise<void> | undefined {
+  if (conn.state !== 'connecting') return undefined;
+  // A session resumed is answered with Session Present only once its stored state is committed (with a
+  // persistent store): wait for the commit before attaching, so nothing reaches the client before CONNACK.
+  const resuming = !packet.clean && conn.services.sessions.get(conn.clientId) !== undefined;
+  const committed = resuming ? conn.services.turn.barrier() : undefined;
+  if (committed === undefined) {
+    attachAndAnswer(conn, packet, authProperties);
+    return undefined;
+  }
+  return committed.then(() => attachAndAnswer(conn, packet, authProperties));
+}
+
+function attachAndAnswer(
+  conn: ProtocolPeer,
   packet: ConnectPacket,
   authProperties: Properties | undefined,
 ): void {
   if (conn.state !== 'connecting') return;
-  const broker = conn.broker;
-  const options = broker.options;
+  const services = conn.services;
+  const options = services.options;
   const v5 = packet.protocolVersion === 5;
   // v3: Clean Session 0 means the session never expires; v5: the Session Expiry Interval says. [MQTT-3.1.2-23]
   const requestedExpiry = v5
@@ -109,8 +125,9 @@ export function completeConnect(
     : packet.clean
       ? 0
       : NEVER_EXPIRES;
-  const expiry = broker.capExpiry(requestedExpiry);
-  const { session, sessionPresent } = broker.attachSession(conn, packet.clean, expiry);
+  const expiry = capExpiry(options.maximumSessionExpiryInterval, requestedExpiry);
+  const { session, sessionPresent } = services.sessions.attach(conn, packet.clean, expiry);
+  conn.session = session;
   let keepalive = packet.keepalive;
   if (options.serverKeepAlive !== undefined && v5) keepalive = options.serverKeepAlive;
   conn.keepaliveMs = keepalive * 1000;
@@ -139,5 +156,88 @@ export function completeConnect(
   }
   conn.state = 'connected';
   conn.send(connack);
-  broker.onSessionEstablished(conn, session, sessionPresent);
+  conn.established(session, sessionPresent);
+}
+
+/** Cap a requested Session Expiry Interval at the configured maximum. */
+export function capExpiry(cap: number | undefined, requested: number): number {
+  return cap !== undefined && requested > cap ? cap : requested;
+}
+
+// ---- MQTT 5 enhanced authentication (spec 4.12), driven by the first `onAuthPacket` hook that answers ----
+
+/** CONNECT carried an Authentication Method: resolves to CONNACK properties, or undefined while continuing. */
+async function startConnectAuth(
+  conn: ProtocolPeer,
+  packet: ConnectPacket,
+  method: string,
+): Promise<Properties | undefined> {
+  conn.authMethod = method;
+  const step = await authStep(conn, method, packet.properties?.authenticationData, false);
+  return applyConnectStep(conn, method, step);
+}
+
+/** An AUTH packet from the client, during connect or for re-authentication. */
+export function handleAuthPacket(conn: ProtocolPeer, packet: AuthPacket): Promise<void> {
+  const method = packet.properties?.authenticationMethod;
+  const reasonCode = packet.reasonCode ?? 0;
+  // [MQTT-4.12.0-1] [MQTT-4.12.1-1] The method must be the one the connection started with.
+  if (conn.authMethod === undefined || method !== conn.authMethod) {
+    throw MqttError.protocol('AUTH without the authentication method of this connection');
+  }
+  const data = packet.properties?.authenticationData;
+  if (conn.state === 'connecting') {
+    if (reasonCode !== ReasonCode.ContinueAuthentication)
+      throw MqttError.protocol('unexpected AUTH reason code');
+    return authStep(conn, method, data, false).then((step) => {
+      const properties = applyConnectStep(conn, method, step);
+      if (properties !== undefined && conn.connect !== undefined)
+        return completeConnect(conn, conn.connect, properties);
+      return undefined;
+    });
+  }
+  if (reasonCode !== ReasonCode.ReAuthenticate && reasonCode !== ReasonCode.ContinueAuthentication) {
+    throw MqttError.protocol('unexpected AUTH reason code');
+  }
+  return authStep(conn, method, data, true).then((step) => {
+    if (step.action === 'continue') {
+      conn.send(authPacket(ReasonCode.ContinueAuthentication, method, step.data));
+    } else if (step.action === 'success') {
+      conn.send(authPacket(ReasonCode.Success, method, step.data));
+    } else {
+      // [MQTT-4.12.1-2] A failed re-authentication ends the connection with DISCONNECT.
+      conn.disconnect(step.reasonCode);
+    }
+  });
+}
+
+function applyConnectStep(conn: ProtocolPeer, method: string, step: AuthStep): Properties | undefined {
+  if (step.action === 'fail') throw new MqttError(step.reasonCode, 'authentication failed');
+  if (step.action === 'continue') {
+    conn.send(authPacket(ReasonCode.ContinueAuthentication, method, step.data));
+    return undefined;
+  }
+  const properties: Properties = { authenticationMethod: method };
+  if (step.data !== undefined) properties.authenticationData = step.data;
+  return properties;
+}
+
+async function authStep(
+  conn: ProtocolPeer,
+  method: string,
+  data: Buffer | undefined,
+  reauth: boolean,
+): Promise<AuthStep> {
+  for (const hook of conn.services.hooks.on.onAuthPacket) {
+    const step = await hook.onAuthPacket(conn, method, data, reauth);
+    if (step !== undefined) return step;
+  }
+  // [MQTT-4.12.0-1] A method no hook supports: 0x8C Bad authentication method.
+  return { action: 'fail', reasonCode: ReasonCode.BadAuthenticationMethod };
+}
+
+function authPacket(reasonCode: number, method: string, data: Buffer | undefined): AuthPacket {
+  const properties: Properties = { authenticationMethod: method };
+  if (data !== undefined) properties.authenticationData = data;
+  return { type: 'auth', reasonCode, properties };
 }

@@ -1,17 +1,17 @@
-import type { PublishVerdict } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { PublishPacket } from '../packets/types.js';
-import type { Connection } from './connection.js';
+import type { PublishVerdict } from './hooks.js';
 import { createMessage } from './message.js';
+import type { ProtocolPeer } from './protocol-peer.js';
 
 /**
  * A PUBLISH from a client: resolve its topic alias, enforce the server's limits, run publish hooks and
  * the ACL, route it, and acknowledge per its QoS. Returns a promise only when a hook went async.
  */
-export function handleInboundPublish(conn: Connection, input: PublishPacket): Promise<void> | undefined {
-  const broker = conn.broker;
-  const options = broker.options;
+export function handleInboundPublish(conn: ProtocolPeer, input: PublishPacket): Promise<void> | undefined {
+  const services = conn.services;
+  const options = services.options;
   const session = conn.session!;
   let packet = input;
   if (conn.protocolVersion === 5) {
@@ -31,12 +31,12 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
         throw new MqttError(ReasonCode.TopicAliasInvalid, `topic alias ${alias} out of range`);
       }
       if (packet.topic.length === 0) {
-        const topic = conn.inboundAliases.get(alias);
+        const topic = conn.inboundAlias(alias);
         // (spec 3.3.4, no statement id) An alias never set on this connection is a Protocol Error.
         if (topic === undefined) throw MqttError.protocol(`topic alias ${alias} is not set`);
         packet = { ...packet, topic };
       } else {
-        conn.inboundAliases.set(alias, packet.topic);
+        conn.setInboundAlias(alias, packet.topic);
       }
     }
   }
@@ -49,12 +49,12 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
     // [MQTT-3.2.2-14] RETAIN when retain is not available: DISCONNECT 0x9A.
     throw new MqttError(ReasonCode.RetainNotSupported, 'retain not supported');
   }
-  broker.stats.countPublishIn(packet.qos, packet.payload.length);
+  services.stats.countPublishIn(packet.qos, packet.payload.length);
   if (packet.qos === 2) {
     const packetId = packet.packetId!;
     if (session.inboundQos2.has(packetId)) {
       // [MQTT-4.3.3-9] A re-sent QoS 2 PUBLISH is acknowledged again but not delivered twice.
-      conn.send({ type: 'pubrec', packetId });
+      conn.acknowledge('pubrec', packetId);
       return undefined;
     }
     // [MQTT-3.3.4-7] More unacknowledged QoS 2 messages than our Receive Maximum: DISCONNECT 0x93.
@@ -68,7 +68,12 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
     refusePublish(conn, packet, ReasonCode.NotAuthorized);
     return undefined;
   }
-  const hooks = broker.hooks.on.onPublish;
+  if (packet.qos > 0 && services.turn.failing) {
+    // The store cannot commit (disk full, ...): nothing that would need it is acknowledged.
+    storeUnavailable(conn, packet);
+    return undefined;
+  }
+  const hooks = services.hooks.on.onPublish;
   if (hooks.length === 0) {
     return authorizeAndRoute(conn, packet);
   }
@@ -76,8 +81,8 @@ export function handleInboundPublish(conn: Connection, input: PublishPacket): Pr
 }
 
 /** Chain the publish hooks: each sees the previous one's packet; the first reject stops the chain. */
-function runPublishHooks(conn: Connection, packet: PublishPacket, from: number): Promise<void> | undefined {
-  const hooks = conn.broker.hooks.on.onPublish;
+function runPublishHooks(conn: ProtocolPeer, packet: PublishPacket, from: number): Promise<void> | undefined {
+  const hooks = conn.services.hooks.on.onPublish;
   for (let i = from; i < hooks.length; i++) {
     const verdict = (hooks[i] as (typeof hooks)[number]).onPublish(conn, packet);
     if (verdict instanceof Promise) {
@@ -95,7 +100,7 @@ function runPublishHooks(conn: Connection, packet: PublishPacket, from: number):
 }
 
 function applyVerdict(
-  conn: Connection,
+  conn: ProtocolPeer,
   packet: PublishPacket,
   verdict: PublishVerdict,
 ): PublishPacket | undefined {
@@ -104,8 +109,8 @@ function applyVerdict(
   return undefined;
 }
 
-function authorizeAndRoute(conn: Connection, packet: PublishPacket): Promise<void> | undefined {
-  const allowed = conn.broker.authorize(conn, packet.topic, 'write');
+function authorizeAndRoute(conn: ProtocolPeer, packet: PublishPacket): Promise<void> | undefined {
+  const allowed = conn.services.access.authorize(conn, packet.topic, 'write');
   if (allowed === true) {
     acceptPublish(conn, packet);
     return undefined;
@@ -124,7 +129,7 @@ function authorizeAndRoute(conn: Connection, packet: PublishPacket): Promise<voi
  * A refused PUBLISH: v5 acknowledges it with the reason code; v3 has no way to say no, so QoS 1/2 are
  * acknowledged as usual and the message is discarded (as Mosquitto does). [MQTT-3.3.5-2]
  */
-function refusePublish(conn: Connection, packet: PublishPacket, reasonCode: number): void {
+function refusePublish(conn: ProtocolPeer, packet: PublishPacket, reasonCode: number): void {
   const v5 = conn.protocolVersion === 5;
   if (packet.qos === 1) {
     conn.send(
@@ -143,9 +148,18 @@ function refusePublish(conn: Connection, packet: PublishPacket, reasonCode: numb
   }
 }
 
-function acceptPublish(conn: Connection, packet: PublishPacket): void {
-  const broker = conn.broker;
-  const now = Date.now();
+/** A QoS 1/2 PUBLISH while the store fails: v5 PUBACK/PUBREC 0x97 Quota exceeded; v3 cannot refuse, so it is closed. */
+function storeUnavailable(conn: ProtocolPeer, packet: PublishPacket): void {
+  if (conn.protocolVersion !== 5) {
+    conn.disconnect(ReasonCode.QuotaExceeded);
+    return;
+  }
+  const packetId = packet.packetId!;
+  conn.send({ type: packet.qos === 1 ? 'puback' : 'pubrec', packetId, reasonCode: ReasonCode.QuotaExceeded });
+}
+
+function acceptPublish(conn: ProtocolPeer, packet: PublishPacket): void {
+  const services = conn.services;
   const message = createMessage(
     packet.topic,
     packet.payload,
@@ -153,30 +167,34 @@ function acceptPublish(conn: Connection, packet: PublishPacket): void {
     packet.retain,
     packet.properties,
     conn.clientId,
-    now,
+    Date.now(),
   );
-  if (packet.retain) broker.retain(message);
-  const deliveries = broker.route(message);
-  const published = broker.hooks.on.onPublished;
-  for (const hook of published) hook.onPublished(conn, message, deliveries);
+  services.pipeline.publish(message, conn);
   if (packet.qos === 1) {
-    // [MQTT-4.3.2-2] PUBACK after taking ownership of the message.
-    conn.send({ type: 'puback', packetId: packet.packetId! });
+    // [MQTT-4.3.2-2] PUBACK after taking ownership of the message (with a store: once it is committed).
+    conn.acknowledge('puback', packet.packetId!);
   } else if (packet.qos === 2) {
     // [MQTT-4.3.3-8] Hold the packet identifier until PUBREL; answer PUBREC.
-    conn.session!.inboundQos2.add(packet.packetId!);
-    conn.send({ type: 'pubrec', packetId: packet.packetId! });
+    const session = conn.session!;
+    session.inboundQos2.add(packet.packetId!);
+    services.durable.inboundQos2Added(session, packet.packetId!);
+    conn.acknowledge('pubrec', packet.packetId!);
   }
 }
 
 /** PUBREL: release the QoS 2 packet identifier and answer PUBCOMP (0x92 in v5 when unknown). */
-export function handlePubrel(conn: Connection, packetId: number): void {
+export function handlePubrel(conn: ProtocolPeer, packetId: number): void {
   const session = conn.session!;
   // [MQTT-4.3.3-11] After PUBREL the identifier may be reused; PUBCOMP completes the flow.
   const known = session.inboundQos2.delete(packetId);
-  if (!known && conn.protocolVersion === 5) {
-    conn.send({ type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound });
+  if (!known) {
+    conn.send(
+      conn.protocolVersion === 5
+        ? { type: 'pubcomp', packetId, reasonCode: ReasonCode.PacketIdentifierNotFound }
+        : { type: 'pubcomp', packetId },
+    );
     return;
   }
-  conn.send({ type: 'pubcomp', packetId });
+  conn.services.durable.inboundQos2Released(session, packetId);
+  conn.acknowledge('pubcomp', packetId);
 }

@@ -1,5 +1,4 @@
 import { Duplex } from 'node:stream';
-import type { ClientInfo } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { PacketParser } from '../packets/index.js';
 import type {
@@ -10,8 +9,9 @@ import type {
   ProtocolVersionNumber,
   WillMessage,
 } from '../packets/types.js';
-import type { Broker } from './broker.js';
-import { Connection } from './connection.js';
+import type { Connection } from './connection.js';
+import type { ClientInfo } from './hooks.js';
+import type { ConnectionFacts } from './port.js';
 
 /** What `broker.createClient` puts in the CONNECT it injects. */
 export interface InProcessClientOptions {
@@ -35,7 +35,8 @@ export interface InProcessClientOptions {
  */
 export interface InProcessClient {
   readonly clientId: string;
-  readonly connection: Connection;
+  /** The broker's side of it, as hooks see it, and where it stands. */
+  readonly connection: ClientInfo & { readonly state: 'connecting' | 'connected' | 'closing' | 'closed' };
   /** Every packet the broker sent to this client, in order. */
   readonly received: Packet[];
   /** Same as `broker.injectPacket(this, packet)`. */
@@ -43,6 +44,9 @@ export interface InProcessClient {
   /** End the connection as if the network dropped (the will, if any, is published). */
   close(): void;
 }
+
+/** The connection behind each in-process client (kept out of the public interface). */
+const inProcessConnections = new WeakMap<object, Connection>();
 
 /** Who a packet is injected as: a client id, a ClientInfo a hook was given, a Connection or an in-process client. */
 export type InjectTarget = string | ClientInfo | InProcessClient;
@@ -52,7 +56,7 @@ export type InjectTarget = string | ClientInfo | InProcessClient;
  * MqttError carrying the CONNACK reason code when the broker refuses it.
  */
 export function createInProcessClient(
-  broker: Broker,
+  accept: (stream: Duplex, facts: ConnectionFacts) => Connection,
   clientId: string,
   options: InProcessClientOptions = {},
 ): Promise<InProcessClient> {
@@ -82,7 +86,7 @@ export function createInProcessClient(
       callback();
     },
   });
-  const connection = broker.handleConnection(stream, { listener: 'in-process', inline: true });
+  const connection = accept(stream, { listener: 'in-process', inline: true });
   const connect: ConnectPacket = {
     type: 'connect',
     protocolName: version === 3 ? 'MQIsdp' : 'MQTT',
@@ -105,6 +109,7 @@ export function createInProcessClient(
       stream.destroy();
     },
   };
+  inProcessConnections.set(client, connection);
   return new Promise((resolve, reject) => {
     onConnack = (packet) => {
       if (packet.reasonCode === 0) resolve(client);
@@ -116,16 +121,15 @@ export function createInProcessClient(
 }
 
 /** The live connection a target names. Throws RangeError when no such client is connected. */
-export function resolveInjectTarget(broker: Broker, target: InjectTarget): Connection {
-  if (target instanceof Connection) return target;
-  if (typeof target === 'object' && 'connection' in target && target.connection instanceof Connection) {
-    return target.connection;
-  }
+export function resolveInjectTarget(
+  connected: (clientId: string) => Connection | undefined,
+  target: InjectTarget,
+): Connection {
   const clientId = typeof target === 'string' ? target : target.clientId;
-  const link = broker.sessions.get(clientId)?.link;
-  if (link instanceof Connection && link.state === 'connected') return link;
-  for (const conn of broker.connections) {
-    if (conn.clientId === clientId && conn.state === 'connected') return conn;
-  }
+  const connection =
+    typeof target === 'object'
+      ? (inProcessConnections.get(target) ?? connected(clientId))
+      : connected(clientId);
+  if (connection !== undefined && connection.state === 'connected') return connection;
   throw new RangeError(`no connected client '${clientId}' to inject as`);
 }

@@ -1,9 +1,9 @@
-import type { ClientInfo } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, Subscription } from '../packets/types.js';
-import type { Broker } from './broker.js';
+import type { EngineServices } from './engine-services.js';
+import type { ClientInfo, DropReason } from './hooks.js';
 import type { Message } from './message.js';
 import { Session, type SessionLink, type SessionSubscription } from './session.js';
 
@@ -35,11 +35,12 @@ export type Unsubscribe = () => void;
 export const INLINE_CLIENT_ID = '$inline';
 
 /**
- * The in-process end of one inline subscription: a SessionLink whose `sendPublish` calls the handler. QoS 1/2
- * flows complete on the next microtask, as if acknowledged at once, so the session's inflight window never
- * fills.
+ * The in-process end of one inline subscription: a SessionLink whose `sendPublish` calls the handler. The
+ * QoS 1/2 flows go through the same state machine as a network client's, acknowledged on the next
+ * microtask (after the state machine registered the flow), so the inflight window never fills.
  */
 export class InlineLink implements SessionLink, ClientInfo {
+  readonly kind = 'inline';
   readonly clientId = INLINE_CLIENT_ID;
   readonly username = undefined;
   readonly protocolVersion = 5;
@@ -50,7 +51,7 @@ export class InlineLink implements SessionLink, ClientInfo {
   readonly sendQuota = 65_535;
 
   constructor(
-    private readonly broker: Broker,
+    private readonly services: EngineServices,
     readonly session: Session,
     private readonly handler: InlineHandler,
   ) {}
@@ -65,27 +66,27 @@ export class InlineLink implements SessionLink, ClientInfo {
     retain: boolean,
     subscriptionIds: readonly number[] | undefined,
     packetId: number,
-  ): boolean {
+  ): DropReason | undefined {
     try {
       this.handler(message, { qos, retain, subscriptionIds });
     } catch (err) {
-      this.broker.logger.error({ err, topic: message.topic }, 'inline subscriber threw');
+      this.services.logger.error({ err, topic: message.topic }, 'inline subscriber threw');
     }
-    if (qos > 0) this.complete(packetId);
-    return true;
+    if (qos === 1) queueMicrotask(() => this.services.outbound.puback(this.session, packetId));
+    else if (qos === 2) queueMicrotask(() => this.acknowledgeQos2(packetId));
+    return undefined;
   }
 
   sendPubrel(packetId: number): void {
-    this.complete(packetId);
+    queueMicrotask(() => this.services.outbound.pubcomp(this.session, packetId));
   }
 
-  /** Acknowledge after the current delivery returns: the session engine registers the flow first. */
-  private complete(packetId: number): void {
-    queueMicrotask(() => {
-      if (!this.session.inflight.delete(packetId)) return;
-      this.broker.qosComplete(this.session, packetId);
-      this.broker.drainSession(this.session);
-    });
+  /** An inline subscription ends when its `Unsubscribe` is called; nothing to disconnect. */
+  disconnect(): void {}
+
+  private acknowledgeQos2(packetId: number): void {
+    const outbound = this.services.outbound;
+    if (outbound.pubrec(this.session, packetId, 0) === 'release') outbound.pubcomp(this.session, packetId);
   }
 }
 
@@ -97,7 +98,7 @@ let nextInlineSession = 1;
  * the filter are delivered before the promise resolves.
  */
 export async function subscribeInline(
-  broker: Broker,
+  services: EngineServices,
   filter: string,
   handler: InlineHandler,
   options: InlineSubscribeOptions = {},
@@ -107,7 +108,8 @@ export async function subscribeInline(
     throw new MqttError(ReasonCode.TopicFilterInvalid, `invalid topic filter '${filter}'`);
   // Each inline subscription has a session of its own, so equal filters with different handlers coexist.
   const session = new Session(`${INLINE_CLIENT_ID}/${nextInlineSession++}`);
-  const link = new InlineLink(broker, session, handler);
+  session.inline = true;
+  const link = new InlineLink(services, session, handler);
   session.link = link;
   let subscription: Subscription = {
     topicFilter: filter,
@@ -115,7 +117,7 @@ export async function subscribeInline(
     retainAsPublished: options.retainAsPublished ?? false,
     retainHandling: options.retainHandling ?? 0,
   };
-  for (const hook of broker.hooks.on.onSubscribe) {
+  for (const hook of services.hooks.on.onSubscribe) {
     const verdict = await hook.onSubscribe(link, subscription);
     if (verdict.action === 'reject') {
       throw new MqttError(verdict.reasonCode, `subscription to '${filter}' refused by a hook`);
@@ -129,23 +131,23 @@ export async function subscribeInline(
     key,
     filter: shared === undefined ? key : shared.filter,
     shareGroup: shared?.group,
-    qos: Math.min(subscription.qos, broker.options.maximumQoS) as QoS,
+    qos: Math.min(subscription.qos, services.options.maximumQoS) as QoS,
     noLocal: false,
     retainAsPublished: subscription.retainAsPublished === true,
     retainHandling: subscription.retainHandling ?? 0,
     subscriptionId: undefined,
   };
-  broker.addSubscription(record);
-  for (const hook of broker.hooks.on.onSubscribed) hook.onSubscribed(link, [subscription], [record.qos]);
+  services.subscriptions.add(record);
+  for (const hook of services.hooks.on.onSubscribed) hook.onSubscribed(link, [subscription], [record.qos]);
   // [MQTT-3.3.1-9] Retain Handling 0 sends the retained messages; shared subscriptions get none.
-  if (record.shareGroup === undefined && record.retainHandling === 0) broker.deliverRetained(record);
+  if (record.shareGroup === undefined && record.retainHandling === 0) services.router.deliverRetained(record);
   let active = true;
   return () => {
     if (!active) return;
     active = false;
-    broker.removeSubscription(record);
+    services.subscriptions.remove(record);
     session.link = undefined;
     session.reset();
-    for (const hook of broker.hooks.on.onUnsubscribed) hook.onUnsubscribed(link, [key]);
+    for (const hook of services.hooks.on.onUnsubscribed) hook.onUnsubscribed(link, [key]);
   };
 }

@@ -1,5 +1,7 @@
 import type { QoS, WillMessage } from '../packets/types.js';
+import type { DropReason } from './hooks.js';
 import type { Message } from './message.js';
+import type { SharedPublishHeaders } from './shared-header.js';
 
 /** One subscription of one session, as stored in the topic index. */
 export interface SessionSubscription {
@@ -25,15 +27,23 @@ export interface Outbound {
   packetId: number;
   /** `publish` until PUBACK/PUBREC; `pubrel` after PUBREC until PUBCOMP. */
   state: 'publish' | 'pubrel';
+  /** Its key in the store (0: not stored, the session is not persistent). */
+  seq: number;
 }
 
-/** What the session needs from the live connection it is attached to. */
+/** What the session engine needs from the live end of a session: a network connection or an inline handler. */
 export interface SessionLink {
+  readonly kind: 'network' | 'inline';
+  /** The listener the client came in on (`inline` for the inline client). */
+  readonly listener: string;
   /** The client's Receive Maximum: how many QoS 1/2 messages may be in flight towards it. */
   readonly sendQuota: number;
-  /** True while the connection's write buffer is over the limit (slow reader). */
+  /** True while the link's write buffer is over the limit (slow reader). */
   congested(): boolean;
-  /** Write one PUBLISH (first send or resend). Returns false when the message was not sent (too large). */
+  /**
+   * Write one PUBLISH (first send or resend). `headers` is the fan-out's shared header cache, handed down by
+   * the router so the link never asks back for it. Returns why the message was not sent, or undefined.
+   */
   sendPublish(
     message: Message,
     qos: QoS,
@@ -41,8 +51,11 @@ export interface SessionLink {
     subscriptionIds: readonly number[] | undefined,
     packetId: number,
     dup: boolean,
-  ): boolean;
+    headers: SharedPublishHeaders,
+  ): DropReason | undefined;
   sendPubrel(packetId: number): void;
+  /** End the link (v5: DISCONNECT with this reason code first). */
+  disconnect(reasonCode: number, reasonString?: string): void;
 }
 
 /**
@@ -56,7 +69,7 @@ export class Session {
   readonly inflight = new Map<number, Outbound>();
   /** Inbound QoS 2 packet identifiers received and not yet released by PUBREL. [MQTT-4.3.3-3] */
   readonly inboundQos2 = new Set<number>();
-  /** The live connection, when the client is connected. */
+  /** The live end, when the client is connected. */
   link: SessionLink | undefined;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
   expiryInterval = 0;
@@ -64,8 +77,16 @@ export class Session {
   disconnectedAt = 0;
   expiryTimer: NodeJS.Timeout | undefined;
   /** A will waiting for its Will Delay Interval. */
-  pendingWill: { will: WillMessage; timer: NodeJS.Timeout } | undefined;
-  /** Counts of what this session dropped, by reason. */
+  pendingWill: { will: WillMessage; dueAt: number; timer: NodeJS.Timeout } | undefined;
+  /** What the store knows of the connection (protocol version, username, will), kept for its records. */
+  protocolVersion: 3 | 4 | 5 = 4;
+  username: string | undefined;
+  will: WillMessage | undefined;
+  /** True for sessions of the inline client (never stored). */
+  inline = false;
+  /** The store holds a record of this session (so ending it must delete the record). */
+  storedOnce = false;
+  /** Messages this session did not get, all reasons together. */
   dropped = 0;
   /** Scratch fields of the router: merging overlapping subscriptions without allocating. */
   routeEpoch = 0;
@@ -80,6 +101,11 @@ export class Session {
 
   constructor(clientId: string) {
     this.clientId = clientId;
+  }
+
+  /** A session the store keeps: it may outlive its connection. Inline sessions are never stored. */
+  get persistent(): boolean {
+    return this.expiryInterval > 0 && !this.inline;
   }
 
   get queuedCount(): number {
@@ -131,18 +157,14 @@ export class Session {
     return this.queue.slice(this.queueHead);
   }
 
-  clearQueue(): void {
-    this.queue = [];
-    this.queueHead = 0;
-    this.queuedBytes = 0;
-  }
-
   /** Forget everything: a clean start or an expired session. */
   reset(): void {
     this.subscriptions.clear();
     this.inflight.clear();
     this.inboundQos2.clear();
-    this.clearQueue();
+    this.queue = [];
+    this.queueHead = 0;
+    this.queuedBytes = 0;
     this.nextPacketId = 1;
   }
 }

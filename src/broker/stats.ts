@@ -1,5 +1,5 @@
-import type { DropReason } from '../hooks/types.js';
 import type { PacketTypeName, QoS } from '../packets/types.js';
+import type { DropReason } from './hooks.js';
 
 /** The broker's counters: plain fields bumped on the hot path, read by $SYS, metrics and tests. */
 export class BrokerStats {
@@ -24,10 +24,32 @@ export class BrokerStats {
     'slow-client': 0,
     expired: 0,
     'packet-too-large': 0,
-    'no-subscribers': 0,
-    'offline-qos0': 0,
-    rejected: 0,
+    'encode-hook': 0,
   };
+  /** Hooks that threw where the broker went on regardless, by event. */
+  readonly hookErrors: Record<string, number> = {};
+  /** Store commits that returned, and those that failed. */
+  commits = 0;
+  commitFailures = 0;
+  /** The latest commit latencies (ms), a ring for percentiles. */
+  private readonly commitLatency = new Float64Array(1024);
+
+  recordCommit(ms: number): void {
+    this.commitLatency[this.commits % this.commitLatency.length] = ms;
+    this.commits++;
+  }
+
+  /** A percentile (0..100) of the latest commit latencies, in ms; 0 before the first commit. */
+  commitLatencyPercentile(p: number): number {
+    const n = Math.min(this.commits, this.commitLatency.length);
+    if (n === 0) return 0;
+    const sorted = this.commitLatency.slice(0, n).sort();
+    return sorted[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)] as number;
+  }
+
+  countHookError(event: string): void {
+    this.hookErrors[event] = (this.hookErrors[event] ?? 0) + 1;
+  }
 
   countPacketIn(type: PacketTypeName): void {
     this.packetsIn[type] = (this.packetsIn[type] ?? 0) + 1;

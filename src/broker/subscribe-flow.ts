@@ -1,21 +1,28 @@
-import type { SubscribeVerdict } from '../hooks/types.js';
 import { MqttError } from '../packets/errors.js';
 import { isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
-import type { Connection } from './connection.js';
+import type { SubscribeVerdict } from './hooks.js';
+import type { ProtocolPeer } from './protocol-peer.js';
 import type { SessionSubscription } from './session.js';
 
 const V3_FAILURE = 0x80;
+
+/** A filter of this SUBSCRIBE now stored, at its position in the packet. */
+interface StoredFilter {
+  readonly record: SessionSubscription;
+  readonly existed: boolean;
+  readonly index: number;
+}
 
 /**
  * SUBSCRIBE: each filter is checked, passed through the subscribe hooks and the ACL, and stored or refused
  * on its own; an invalid filter never drops the valid ones. SUBACK carries one code per filter
  * [MQTT-3.8.4-6], then the retained messages matching the new subscriptions are sent.
  */
-export function handleSubscribe(conn: Connection, packet: SubscribePacket): Promise<void> | undefined {
+export function handleSubscribe(conn: ProtocolPeer, packet: SubscribePacket): Promise<void> | undefined {
   const subscriptionId = packet.properties?.subscriptionIdentifiers?.[0];
-  if (subscriptionId !== undefined && !conn.broker.options.subscriptionIdentifiersAvailable) {
+  if (subscriptionId !== undefined && !conn.services.options.subscriptionIdentifiersAvailable) {
     // (spec 3.2.2.3.12, no statement id) Subscription identifiers when not available: DISCONNECT 0xA1.
     throw new MqttError(
       ReasonCode.SubscriptionIdentifiersNotSupported,
@@ -39,34 +46,62 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): Prom
     if (outcome instanceof Promise) pending.push(outcome.then(settle));
     else settle(outcome);
   });
-  const finish = (): void => {
+  const finish = (): Promise<void> | undefined => {
     accepted.sort((a, b) => a.index - b.index);
-    const retainedTo: SessionSubscription[] = [];
+    const stored: StoredFilter[] = [];
     for (const { index, subscription } of accepted) {
-      const { record, existed } = store(conn, subscription, subscriptionId);
-      codes[index] = record.qos;
-      // [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0: send; 1: only if new; 2: never.
-      // (spec 4.8.2, no statement id) Retained messages are not sent for shared subscriptions.
-      const rh = record.retainHandling;
-      if (record.shareGroup === undefined && (rh === 0 || (rh === 1 && !existed))) retainedTo.push(record);
+      const result = store(conn, subscription, subscriptionId);
+      codes[index] = result.record.qos;
+      stored.push({ ...result, index });
     }
-    const v3 = conn.protocolVersion !== 5;
-    const reasonCodes = v3 ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c)) : codes;
-    conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
-    const subscribed = conn.broker.hooks.on.onSubscribed;
-    for (const hook of subscribed) hook.onSubscribed(conn, packet.subscriptions, reasonCodes);
-    for (const record of retainedTo) conn.broker.deliverRetained(record);
+    // With a persistent store, SUBACK waits for the commit holding the subscriptions.
+    const committed = stored.length > 0 ? conn.services.turn.barrier() : undefined;
+    if (committed === undefined) {
+      answer(conn, packet, codes, stored, true);
+      return undefined;
+    }
+    return committed.then((ok) => answer(conn, packet, codes, stored, ok));
   };
-  if (pending.length === 0) {
-    finish();
-    return undefined;
-  }
+  if (pending.length === 0) return finish();
   return Promise.all(pending).then(finish);
 }
 
+/**
+ * SUBACK, then the retained messages matching the new subscriptions. When the commit failed, the new
+ * subscriptions are taken back and refused (v5 0x97 Quota exceeded, v3 0x80).
+ */
+function answer(
+  conn: ProtocolPeer,
+  packet: SubscribePacket,
+  codes: number[],
+  stored: readonly StoredFilter[],
+  committed: boolean,
+): void {
+  const services = conn.services;
+  if (!committed) {
+    for (const { record, index } of stored) {
+      if (conn.session?.subscriptions.get(record.key) === record) services.subscriptions.remove(record);
+      codes[index] = ReasonCode.QuotaExceeded;
+    }
+  }
+  const v3 = conn.protocolVersion !== 5;
+  const reasonCodes = v3 ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c)) : codes;
+  conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
+  for (const hook of services.hooks.on.onSubscribed)
+    hook.onSubscribed(conn, packet.subscriptions, reasonCodes);
+  if (!committed) return;
+  for (const { record, existed } of stored) {
+    // [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0: send; 1: only if new; 2: never.
+    // (spec 4.8.2, no statement id) Retained messages are not sent for shared subscriptions.
+    const rh = record.retainHandling;
+    if (record.shareGroup === undefined && (rh === 0 || (rh === 1 && !existed)))
+      services.router.deliverRetained(record);
+  }
+}
+
 /** The refusal code for a filter the broker cannot accept, or undefined when it is acceptable. */
-function checkFilter(conn: Connection, requested: Subscription): number | undefined {
-  const options = conn.broker.options;
+function checkFilter(conn: ProtocolPeer, requested: Subscription): number | undefined {
+  const options = conn.services.options;
   const filter = requested.topicFilter;
   // [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.3-1] Malformed filters are refused with 0x8F (v3: 0x80).
   if (!isValidTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
@@ -85,14 +120,14 @@ function checkFilter(conn: Connection, requested: Subscription): number | undefi
 
 /** Subscribe hooks (chain, stop on reject) then the ACL read check. */
 function decide(
-  conn: Connection,
+  conn: ProtocolPeer,
   requested: Subscription,
 ): number | Subscription | Promise<number | Subscription> {
-  const hooks = conn.broker.hooks.on.onSubscribe;
+  const hooks = conn.services.hooks.on.onSubscribe;
   const afterHooks = (subscription: Subscription): number | Subscription | Promise<number | Subscription> => {
     const shared = parseSharedFilter(subscription.topicFilter);
     const topic = shared === undefined ? subscription.topicFilter : shared.filter;
-    const allowed = conn.broker.authorize(conn, topic, 'read');
+    const allowed = conn.services.access.authorize(conn, topic, 'read');
     if (allowed === true) return subscription;
     if (allowed === false) return ReasonCode.NotAuthorized;
     return allowed.then((ok) => (ok ? subscription : ReasonCode.NotAuthorized));
@@ -119,16 +154,15 @@ function decide(
 }
 
 function store(
-  conn: Connection,
+  conn: ProtocolPeer,
   subscription: Subscription,
   subscriptionId: number | undefined,
 ): { record: SessionSubscription; existed: boolean } {
-  const broker = conn.broker;
+  const services = conn.services;
   const session = conn.session!;
   const key = subscription.topicFilter;
   const shared = parseSharedFilter(key);
-  const granted = Math.min(subscription.qos, broker.options.maximumQoS) as QoS;
-  const existing = session.subscriptions.get(key);
+  const granted = Math.min(subscription.qos, services.options.maximumQoS) as QoS;
   // [MQTT-3.8.4-3] A subscription with the same filter replaces the existing one (retained messages aside).
   const record: SessionSubscription = {
     session,
@@ -141,17 +175,17 @@ function store(
     retainHandling: subscription.retainHandling ?? 0,
     subscriptionId,
   };
-  broker.addSubscription(record);
-  return { record, existed: existing !== undefined };
+  const existed = services.subscriptions.add(record);
+  return { record, existed };
 }
 
 /** UNSUBSCRIBE: remove each filter; UNSUBACK with 0x00 or 0x11 No subscription existed per filter (v5). */
-export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): void {
+export function handleUnsubscribe(conn: ProtocolPeer, packet: UnsubscribePacket): void {
   const session = conn.session!;
   const reasonCodes = packet.topicFilters.map((filter) => {
     const record = session.subscriptions.get(filter);
     if (record === undefined) return ReasonCode.NoSubscriptionExisted;
-    conn.broker.removeSubscription(record);
+    conn.services.subscriptions.remove(record);
     return ReasonCode.Success;
   });
   // [MQTT-3.10.4-4] [MQTT-3.10.4-5] UNSUBACK is sent even when no filter matched.
@@ -160,6 +194,6 @@ export function handleUnsubscribe(conn: Connection, packet: UnsubscribePacket): 
       ? { type: 'unsuback', packetId: packet.packetId, reasonCodes }
       : { type: 'unsuback', packetId: packet.packetId },
   );
-  const hooks = conn.broker.hooks.on.onUnsubscribed;
+  const hooks = conn.services.hooks.on.onUnsubscribed;
   for (const hook of hooks) hook.onUnsubscribed(conn, packet.topicFilters);
 }

@@ -1,6 +1,17 @@
-import { VERSION } from '../cli/version.js';
-import type { Broker } from './broker.js';
-import { createMessage } from './message.js';
+import type { HookRegistry } from './hook-registry.js';
+import { createMessage, type Message } from './message.js';
+import type { BrokerStats } from './stats.js';
+
+/** What the `$SYS` publisher reads and where it publishes. */
+export interface SysSource {
+  readonly stats: BrokerStats;
+  readonly hooks: HookRegistry;
+  /** `starling version x.y.z` names this. */
+  readonly version: string;
+  counts(): { sessions: number; subscriptions: number; stored: number; retained: number };
+  /** Through the publish pipeline, as the `$sys` client. */
+  publish(message: Message): void;
+}
 
 /** Averaging windows of the `load/...` topics, in seconds (Mosquitto's 1, 5 and 15 minutes). */
 const LOAD_WINDOWS = [
@@ -27,7 +38,7 @@ export class SysTopics {
   private readonly loadSent = [0, 0, 0];
 
   constructor(
-    private readonly broker: Broker,
+    private readonly source: SysSource,
     readonly intervalSeconds: number,
   ) {}
 
@@ -47,21 +58,16 @@ export class SysTopics {
 
   /** The current figures, keyed by topic below `$SYS/broker/`. */
   snapshot(now = Date.now()): Record<string, number | string> {
-    const broker = this.broker;
-    const stats = broker.stats;
-    let subscriptions = 0;
-    let stored = broker.index.retainedCount;
-    for (const session of broker.sessions.values()) {
-      subscriptions += session.subscriptions.size;
-      stored += session.inflight.size + session.queuedCount;
-    }
+    const source = this.source;
+    const stats = source.stats;
+    const counts = source.counts();
     let packetsIn = 0;
     for (const count of Object.values(stats.packetsIn)) packetsIn += count;
     let packetsOut = 0;
     for (const count of Object.values(stats.packetsOut)) packetsOut += count;
-    const total = broker.sessions.size;
+    const total = counts.sessions;
     const info: Record<string, number | string> = {
-      version: `starling version ${VERSION}`,
+      version: `starling version ${source.version}`,
       uptime: `${Math.floor((now - stats.startedAt) / 1000)} seconds`,
       'clients/connected': stats.clientsConnected,
       'clients/disconnected': Math.max(0, total - stats.clientsConnected),
@@ -70,12 +76,12 @@ export class SysTopics {
       // Mosquitto counts every MQTT packet here, and PUBLISH alone under publish/messages/.
       'messages/received': packetsIn,
       'messages/sent': packetsOut + stats.messagesSent,
-      'messages/stored': stored,
+      'messages/stored': counts.stored,
       'publish/messages/dropped': stats.droppedTotal,
       'publish/messages/received': stats.messagesReceived,
       'publish/messages/sent': stats.messagesSent,
-      'subscriptions/count': subscriptions,
-      'retained messages/count': broker.index.retainedCount,
+      'subscriptions/count': counts.subscriptions,
+      'retained messages/count': counts.retained,
       'bytes/received': stats.bytesReceived,
       'bytes/sent': stats.bytesSent,
       'heap/current': process.memoryUsage().heapUsed,
@@ -89,7 +95,7 @@ export class SysTopics {
 
   /** Update the load averages, publish what changed, tell the hooks. */
   tick(now = Date.now()): void {
-    const stats = this.broker.stats;
+    const stats = this.source.stats;
     const elapsed = (now - this.lastAt) / 1000;
     if (elapsed > 0) {
       const receivedRate = ((stats.messagesReceived - this.lastReceived) / elapsed) * 60;
@@ -117,10 +123,15 @@ export class SysTopics {
         undefined,
         now,
       );
-      this.broker.retain(message);
-      this.broker.route(message);
+      this.source.publish(message);
     }
-    for (const hook of this.broker.hooks.on.onSysInfoTick) hook.onSysInfoTick(info);
+    for (const hook of this.source.hooks.on.onSysInfoTick) {
+      try {
+        hook.onSysInfoTick(info);
+      } catch (err) {
+        this.source.hooks.reportError(err, 'onSysInfoTick');
+      }
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 import { pino } from 'pino';
-import { Broker, type BrokerLogger } from '../broker/broker.js';
 import { authFromConfig } from '../config/auth.js';
 import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
+import { Broker, type BrokerLogger } from '../server/broker.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -74,29 +74,9 @@ export async function runBrokerCommand(
   }
   const signal = await signalled;
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
-  await shutdown(broker, config.shutdownTimeoutMs);
+  await broker.close({ timeoutMs: config.shutdownTimeoutMs });
   logger.info({}, 'stopped');
   return 0;
-}
-
-/**
- * Stop accepting, send v5 clients DISCONNECT 0x8B, flush and close; wills of the disconnected clients
- * follow the spec. Sockets still open after `timeoutMs` are destroyed so the process can exit.
- */
-async function shutdown(broker: Broker, timeoutMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(true), timeoutMs);
-  });
-  const timedOutFirst = await Promise.race([broker.close().then(() => false), timedOut]);
-  clearTimeout(timer);
-  if (timedOutFirst) {
-    broker.logger.warn(
-      { open: broker.connections.size },
-      'shutdown timed out; destroying remaining connections',
-    );
-    for (const conn of broker.connections) conn.stream.destroy();
-  }
 }
 
 /** The `auth` section of the config file, re-read for SIGHUP (the ledger validates it). */

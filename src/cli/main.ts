@@ -1,5 +1,5 @@
+import { VERSION } from '../server/version.js';
 import { UsageError } from './usage-error.js';
-import { VERSION } from './version.js';
 
 const HELP = `starling ${VERSION}: MQTT broker, client and load-testing toolkit
 

@@ -1,6 +1,6 @@
+import type { ClientInfo, Hook } from '../broker/hooks.js';
 import { isLoopbackAddress, loopbackOnly } from '../hooks/allow-all.js';
 import { AuthLedger } from '../hooks/auth-ledger.js';
-import type { ClientInfo, Hook } from '../hooks/types.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import type { ConnectPacket } from '../packets/types.js';
 import type { AuthConfig } from './schema.js';

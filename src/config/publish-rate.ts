@@ -1,4 +1,4 @@
-import type { ClientInfo, DisconnectInfo, Hook, PublishVerdict } from '../hooks/types.js';
+import type { ClientInfo, DisconnectInfo, Hook, PublishVerdict } from '../broker/hooks.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 
 /** What happens to a client publishing faster than allowed. */

@@ -1,4 +1,4 @@
-import type { Hook } from './types.js';
+import type { Hook } from '../broker/hooks.js';
 
 /**
  * Allows every connection and every publish/subscribe. With auth hooks, deny is the default once any

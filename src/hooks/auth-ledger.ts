@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
+import type { AclAccess, ClientInfo, Hook } from '../broker/hooks.js';
 import type { ConnectPacket } from '../packets/types.js';
 import { parsePasswordHash, verifyPassword } from './password.js';
-import type { AclAccess, ClientInfo, Hook } from './types.js';
 
 /** One user of the ledger. `clientId` and `remoteAddress` are optional extra conditions (`*` matches any run). */
 export interface LedgerUser {

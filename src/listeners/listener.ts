@@ -1,4 +1,4 @@
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort, ListenerAdmission } from '../broker/port.js';
 
 /** The transports a listener can speak. */
 export const ListenerKind = {
@@ -17,22 +17,16 @@ export type ListenerAddress =
   | string;
 
 /**
- * A source of byte streams for the broker. The core never imports a transport: it calls `start` with
- * itself and the listener hands every accepted stream to `broker.handleConnection`.
+ * A source of byte streams for the broker. The engine never imports a transport: the server starts each
+ * listener with the engine's narrow port, and the listener hands every accepted stream to `port.accept`
+ * with the facts it knows (address, TLS identity, WebSocket request) and itself as the admission policy.
  */
-export interface Listener {
+export interface Listener extends ListenerAdmission {
   readonly name: string;
   readonly kind: ListenerKind;
-  /** Connections admitted at once on this listener (0: no per-listener limit). */
-  readonly maxConnections: number;
   /** True between a successful `start` and `close`. */
   readonly listening: boolean;
-  /**
-   * Called by the broker for each CONNECT on this listener: false when the listener's connection rate is
-   * exceeded, and the CONNECT is refused (v5 CONNACK 0x9F, v3 return code 3). Absent: no rate limit.
-   */
-  admitConnect?(): boolean;
-  start(broker: Broker): Promise<ListenerAddress>;
+  start(port: ConnectionPort): Promise<ListenerAddress>;
   /** Stop accepting; open connections are the broker's to end. */
   close(): Promise<void>;
 }

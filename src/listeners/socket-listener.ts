@@ -1,6 +1,6 @@
 import type { Server as NetServer } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort } from '../broker/port.js';
 import {
   type CommonListenerConfig,
   ConnectionRateGate,
@@ -33,15 +33,15 @@ export abstract class SocketListener implements Listener {
     return this.gate.admit();
   }
 
-  abstract start(broker: Broker): Promise<ListenerAddress>;
+  abstract start(port: ConnectionPort): Promise<ListenerAddress>;
 
   /** Bind a server made by `start`, logging its errors; resolves to the bound address. */
   protected async bind(
-    broker: Broker,
+    port: ConnectionPort,
     server: NetServer | TlsServer,
     where: { port: number; host: string } | { path: string },
   ): Promise<ListenerAddress> {
-    server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
+    server.on('error', (err) => port.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, where);
     this.server = server;
     this.listening = true;

@@ -1,5 +1,5 @@
 import { createServer, type Socket } from 'node:net';
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort } from '../broker/port.js';
 import type { ListenerAddress, TcpListenerConfig } from './listener.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import { SocketListener } from './socket-listener.js';
@@ -17,22 +17,23 @@ export class TcpListener extends SocketListener {
     super(config, 'tcp');
   }
 
-  async start(broker: Broker): Promise<ListenerAddress> {
+  async start(port: ConnectionPort): Promise<ListenerAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
-      if (this.config.proxyProtocol === true) readProxyHeader(socket, broker, this.name);
+      if (this.config.proxyProtocol === true) readProxyHeader(socket, port, this);
       else
-        broker.handleConnection(socket, {
+        port.accept(socket, {
           listener: this.name,
           remoteAddress: socket.remoteAddress,
           remotePort: socket.remotePort,
+          admission: this,
         });
     });
-    return this.bind(broker, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
+    return this.bind(port, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
   }
 }
 
 /** Collect the PROXY header, then hand the socket (with the rest of the bytes put back) to the broker. */
-function readProxyHeader(socket: Socket, broker: Broker, listener: string): void {
+function readProxyHeader(socket: Socket, port: ConnectionPort, listener: TcpListener): void {
   let buffered: Buffer = Buffer.alloc(0);
   const timer = setTimeout(() => socket.destroy(), PROXY_HEADER_TIMEOUT_MS);
   timer.unref();
@@ -43,7 +44,7 @@ function readProxyHeader(socket: Socket, broker: Broker, listener: string): void
     socket.off('data', onData);
     clearTimeout(timer);
     if (header.kind === 'incomplete' || header.kind === 'invalid') {
-      broker.logger.debug({ listener, remoteAddress: socket.remoteAddress }, 'bad PROXY protocol header');
+      port.logger.debug({ listener, remoteAddress: socket.remoteAddress }, 'bad PROXY protocol header');
       socket.destroy();
       return;
     }
@@ -51,8 +52,9 @@ function readProxyHeader(socket: Socket, broker: Broker, listener: string): void
     const rest = buffered.subarray(header.length);
     if (rest.length > 0) socket.unshift(rest);
     const proxied = header.kind === 'proxied';
-    broker.handleConnection(socket, {
-      listener,
+    port.accept(socket, {
+      listener: listener.name,
+      admission: listener,
       remoteAddress: proxied ? header.remoteAddress : socket.remoteAddress,
       remotePort: proxied ? header.remotePort : socket.remotePort,
     });

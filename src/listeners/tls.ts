@@ -1,5 +1,5 @@
 import { createServer, type TLSSocket, type TlsOptions } from 'node:tls';
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort } from '../broker/port.js';
 import type { ListenerAddress, TlsListenerConfig, TlsMaterial } from './listener.js';
 import { SocketListener } from './socket-listener.js';
 
@@ -32,19 +32,20 @@ export class TlsListener extends SocketListener {
     super(config, 'tls');
   }
 
-  async start(broker: Broker): Promise<ListenerAddress> {
+  async start(port: ConnectionPort): Promise<ListenerAddress> {
     const server = createServer(tlsServerOptions(this.config), (socket) => {
       socket.setNoDelay(true);
-      broker.handleConnection(socket, {
+      port.accept(socket, {
         listener: this.name,
+        admission: this,
         remoteAddress: socket.remoteAddress,
         remotePort: socket.remotePort,
         peerCertificate: verifiedPeerCertificate(socket),
       });
     });
     server.on('tlsClientError', (err) =>
-      broker.logger.debug({ err, listener: this.name }, 'TLS handshake failed'),
+      port.logger.debug({ err, listener: this.name }, 'TLS handshake failed'),
     );
-    return this.bind(broker, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
+    return this.bind(port, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
   }
 }

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort } from '../broker/port.js';
 import type { ListenerAddress, UnixListenerConfig } from './listener.js';
 import { SocketListener } from './socket-listener.js';
 
@@ -11,11 +11,11 @@ export class UnixListener extends SocketListener {
     super(config, 'unix');
   }
 
-  async start(broker: Broker): Promise<ListenerAddress> {
+  async start(port: ConnectionPort): Promise<ListenerAddress> {
     const server = createServer((socket) => {
       // A Unix socket has no remote address; the path tells where the client came in.
-      broker.handleConnection(socket, { listener: this.name, remoteAddress: this.config.path });
+      port.accept(socket, { listener: this.name, remoteAddress: this.config.path, admission: this });
     });
-    return this.bind(broker, server, { path: this.config.path });
+    return this.bind(port, server, { path: this.config.path });
   }
 }

@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { Duplex as NetDuplex } from 'node:stream';
 import { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import type { Broker } from '../broker/broker.js';
+import type { ConnectionPort, ListenerAdmission } from '../broker/port.js';
 import {
   ConnectionRateGate,
   DEFAULT_WS_PATH,
@@ -96,15 +96,15 @@ export class WebSocketGateway {
   private readonly wss: WebSocketServer;
 
   constructor(
-    private readonly broker: Broker,
-    private readonly listener: string,
+    private readonly port: ConnectionPort,
+    private readonly listener: ListenerAdmission & { readonly name: string },
     private readonly options: WebSocketOptions,
   ) {
     this.path = options.path ?? DEFAULT_WS_PATH;
     this.wss = new WebSocketServer({
       noServer: true,
       // Several packets may share a frame, so allow some room over one maximum-size packet.
-      maxPayload: Math.min(broker.options.maximumPacketSize * 2, 512 * 1024 * 1024),
+      maxPayload: Math.min(port.maximumPacketSize * 2, 512 * 1024 * 1024),
       perMessageDeflate: false,
       // [MQTT-6.0.0-4] The server selects `mqtt`; `mqttv3.1` only for MQTT 3.1 clients that offer nothing else.
       handleProtocols: (offered) => SUBPROTOCOLS.find((p) => offered.has(p)) ?? false,
@@ -119,8 +119,9 @@ export class WebSocketGateway {
       const tlsSocket = request.socket as { authorized?: boolean };
       const peerCertificate =
         tlsSocket.authorized === undefined ? undefined : verifiedPeerCertificate(request.socket as never);
-      this.broker.handleConnection(new WebSocketStream(ws), {
-        listener: this.listener,
+      this.port.accept(new WebSocketStream(ws), {
+        listener: this.listener.name,
+        admission: this.listener,
         ...clientAddress(request, this.options.trustForwardedFor === true),
         headers: request.headers,
         ...(peerCertificate === undefined ? {} : { peerCertificate }),
@@ -165,7 +166,7 @@ export class WebSocketListener implements Listener {
     return this.gate.admit();
   }
 
-  async start(broker: Broker): Promise<ListenerAddress> {
+  async start(port: ConnectionPort): Promise<ListenerAddress> {
     const config = this.config;
     const onRequest = (_req: IncomingMessage, res: import('node:http').ServerResponse): void => {
       res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket' });
@@ -175,9 +176,9 @@ export class WebSocketListener implements Listener {
       config.type === 'wss'
         ? (createHttpsServer(tlsServerOptions(config), onRequest) as unknown as HttpServer)
         : createHttpServer(onRequest);
-    const gateway = new WebSocketGateway(broker, this.name, config);
+    const gateway = new WebSocketGateway(port, this, config);
     attachGateway(server, gateway);
-    server.on('error', (err) => broker.logger.error({ err, listener: this.name }, 'listener error'));
+    server.on('error', (err) => port.logger.error({ err, listener: this.name }, 'listener error'));
     const address = await bindServer(server, { port: config.port, host: config.host ?? '0.0.0.0' });
     this.server = server;
     this.gateway = gateway;

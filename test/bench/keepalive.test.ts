@@ -16,6 +16,7 @@ import {
 } from '../../src/bench/system-limits.js';
 import { runBenchKeepaliveCommand } from '../../src/cli/bench-keepalive-command.js';
 import { Broker } from '../../src/index.js';
+import { engineOf } from '../../src/server/broker.js';
 import { freePort, startMosquitto } from '../support/mosquitto.js';
 
 /** Captures what a command writes. */
@@ -126,9 +127,9 @@ describe('runKeepalive', () => {
       assert.ok(result.memory.rssPeakBytes >= result.memory.rssBeforeBytes);
       assert.equal(result.aborted, false);
       // Every connection was closed by the run: the broker is empty again.
-      for (let i = 0; i < 100 && broker.connections.size > 0; i++)
+      for (let i = 0; i < 100 && engineOf(broker).connections.size > 0; i++)
         await new Promise((r) => setTimeout(r, 20));
-      assert.equal(broker.connections.size, 0);
+      assert.equal(engineOf(broker).connections.size, 0);
       const text = renderKeepaliveText(result);
       assert.match(text, /200 connected, 0 failed, 0 unexpected disconnects/);
       assert.match(text, /PINGRESP latency \(ms\): p50/);
@@ -237,7 +238,7 @@ describe('runKeepalive', () => {
           signal: controller.signal,
           onProgress: (progress) => {
             if (progress.phase !== KeepalivePhase.Holding) return;
-            for (const connection of broker.connections) seen.add(String(connection.remoteAddress));
+            for (const connection of engineOf(broker).connections) seen.add(String(connection.remoteAddress));
             controller.abort();
           },
         },

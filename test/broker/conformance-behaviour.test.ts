@@ -41,7 +41,7 @@ describe('topic aliases, problem information and subscription identifiers (v5)',
     pub.write('30 05 | 00 01 74 | 00 | 61');
     await sub.expectBytes('30 08 | 00 01 74 | 03 23 00 01 | 61'); // alias 1, not 0
     sub.destroy();
-    await waitFor(() => h.broker.sessions.get('sub')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('sub')?.link === undefined);
     const { client: again } = await h.connect('sub', { version: 5, ...persistent });
     pub.write('30 05 | 00 01 74 | 00 | 62');
     // A new connection: the topic is set up again rather than sent as the old alias alone.
@@ -105,7 +105,7 @@ describe('subscription replacement, unsubscribe and expiry during QoS flows', ()
     const h = await broker();
     const { client: pub } = await h.connect('pub', { version: 5 });
     pub.write('31 05 | 00 01 74 | 00 | 72'); // retained "r"
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     const { client } = await h.connect('c', { version: 5 });
     client.write('82 07 | 00 01 | 00 | 00 01 74 | 01'); // "t" QoS 1, Retain Handling 0
     await client.expectBytes('90 04 00 01 00 01');
@@ -139,7 +139,7 @@ describe('subscription replacement, unsubscribe and expiry during QoS flows', ()
     s.write('70 02 00 01');
     // QoS 1: still unacknowledged, so it is sent again when the session resumes.
     s.destroy();
-    await waitFor(() => h.broker.sessions.get('s')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('s')?.link === undefined);
     const { client: again } = await h.connect('s', { clean: false });
     await again.expectBytes('3a 08 | 00 01 74 | 00 02 | 6f 6e 65');
     again.write('40 02 00 02');
@@ -154,7 +154,7 @@ describe('subscription replacement, unsubscribe and expiry during QoS flows', ()
     const { client: pub } = await h.connect('pub', { version: 5 });
     pub.write('34 0c | 00 01 74 | 00 07 | 05 02 00 00 00 01 | 78'); // QoS 2, id 7, expiry 1 s
     await pub.expectBytes('50 02 00 07');
-    const first = h.broker.sessions.get('s');
+    const first = h.engine.sessions.get('s');
     await waitFor(() => first?.inflight.size === 1, 2000, 'QoS 2 PUBLISH sent to s');
     await new Promise((resolve) => setTimeout(resolve, 1100));
     // Receiver side: the PUBREL after the expiry still completes the flow (no 0x92).
@@ -203,7 +203,7 @@ describe('server DISCONNECT size, shared members and sessions', () => {
     assert.equal((await a.expectPacket('publish')).payload.toString(), 'm1');
     const b = await subscriber(h, 'b', '$share/g/t', 1, 5);
     a.destroy(); // Session Expiry 0: the session of "a" ends with its connection
-    await waitFor(() => !h.broker.sessions.has('a'), 2000, 'session of a ended');
+    await waitFor(() => !h.engine.sessions.has('a'), 2000, 'session of a ended');
     await b.expectNothing();
     pub.send(publish('t', 'm2', 1, 2), 5);
     assert.equal((await b.expectPacket('publish')).payload.toString(), 'm2');
@@ -232,7 +232,7 @@ describe('MQTT 3.1.1 retained messages, authorization and wildcard support', () 
     pub.write('31 05 | 00 01 74 | 76 31');
     pub.write('e0 00');
     await pub.expectClosed();
-    await waitFor(() => !h.broker.sessions.has('pub'), 2000, 'publisher session ended');
+    await waitFor(() => !h.engine.sessions.has('pub'), 2000, 'publisher session ended');
     const { client } = await h.connect('c');
     client.write('82 06 | 00 01 | 00 01 74 | 00');
     await client.expectBytes('90 03 00 01 00');

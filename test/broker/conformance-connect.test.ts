@@ -80,8 +80,8 @@ describe('CONNECT and CONNACK', () => {
     const c = await h.open(4);
     c.write('10 0c | 00 04 4d 51 54 54 | 04 | 02 | 00 00 | 00 00');
     await c.expectBytes(CONNACK_V3_OK);
-    await waitFor(() => h.broker.sessions.size === 1);
-    const [id] = h.broker.sessions.keys();
+    await waitFor(() => h.engine.sessions.size === 1);
+    const [id] = h.engine.sessions.keys();
     assert.ok(id?.startsWith('starling-'), `assigned id ${id}`);
   });
 
@@ -94,7 +94,7 @@ describe('CONNECT and CONNACK', () => {
     assert.equal(connack.sessionPresent, false);
     const assigned = connack.properties?.assignedClientIdentifier;
     assert.ok(assigned !== undefined && assigned.length > 0);
-    assert.ok(h.broker.sessions.has(assigned), 'the session is known under the assigned id');
+    assert.ok(h.engine.sessions.has(assigned), 'the session is known under the assigned id');
   });
 
   it('(3.1.1: [MQTT-3.1.3-8]) empty client id with Clean Session 0: CONNACK 0x02, then close', async () => {
@@ -164,7 +164,7 @@ describe('CONNECT and CONNACK', () => {
     const c = await h.open(4);
     c.write('82 06 00 01 00 01 61 00');
     await c.expectClosed();
-    assert.equal(h.broker.sessions.size, 0);
+    assert.equal(h.engine.sessions.size, 0);
   });
 
   it('[MQTT-3.1.0-2] second CONNECT on 3.1.1 is a protocol violation: closed', async () => {

@@ -153,9 +153,9 @@ describe('session state', () => {
   it('3.1.1 [MQTT-3.1.2-6] Clean Session 1: the session ends with the connection', async () => {
     const h = await broker();
     const { client: v3 } = await h.connect('v3', { clean: true });
-    assert.ok(h.broker.sessions.has('v3'));
+    assert.ok(h.engine.sessions.has('v3'));
     v3.destroy();
-    await waitFor(() => !h.broker.sessions.has('v3'), 2000, 'v3 session removed');
+    await waitFor(() => !h.engine.sessions.has('v3'), 2000, 'v3 session removed');
   });
 
   it('[MQTT-4.1.0-2] the session is discarded once the Session Expiry Interval after close has passed', async () => {
@@ -166,9 +166,9 @@ describe('session state', () => {
       properties: { sessionExpiryInterval: 1 },
     });
     client.destroy();
-    await waitFor(() => h.broker.sessions.get('v5')?.link === undefined, 2000, 'v5 session offline');
-    assert.ok(h.broker.sessions.has('v5'), 'kept while the interval runs');
-    await waitFor(() => !h.broker.sessions.has('v5'), 4000, 'v5 session expired');
+    await waitFor(() => h.engine.sessions.get('v5')?.link === undefined, 2000, 'v5 session offline');
+    assert.ok(h.engine.sessions.has('v5'), 'kept while the interval runs');
+    await waitFor(() => !h.engine.sessions.has('v5'), 4000, 'v5 session expired');
     const again = await h.connect('v5', {
       version: 5,
       clean: false,
@@ -265,7 +265,7 @@ describe('packet identifiers and QoS flows', () => {
     const { client: again } = await h.connect('sub', { clean: false });
     await again.expectBytes('3a 06 | 00 01 74 | 00 01 | 61');
     again.write('40 02 00 01');
-    await waitFor(() => h.broker.sessions.get('sub')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('sub')?.inflight.size === 0);
   });
 
   it('[MQTT-4.3.3-3] [MQTT-4.3.3-4] [MQTT-4.3.3-5] [MQTT-4.3.3-6] (3.1.1: [MQTT-4.3.3-1]) QoS 2 sender: PUBLISH until PUBREC, then PUBREL until PUBCOMP', async () => {
@@ -286,7 +286,7 @@ describe('packet identifiers and QoS flows', () => {
     const { client: third } = await h.connect('sub', { clean: false });
     await third.expectBytes('62 02 00 01'); // PUBREL again, never the PUBLISH
     third.write('70 02 00 01'); // PUBCOMP
-    await waitFor(() => h.broker.sessions.get('sub')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('sub')?.inflight.size === 0);
     await third.expectNothing(100);
   });
 
@@ -303,8 +303,8 @@ describe('packet identifiers and QoS flows', () => {
     sub2.send({ type: 'pubrec', packetId: m2.packetId ?? 0, reasonCode: 0x80 });
     sub1.send({ type: 'puback', packetId: m1.packetId ?? 0, reasonCode: 0x80 });
     await sub2.expectNothing(100);
-    await waitFor(() => h.broker.sessions.get('q2')?.inflight.size === 0, 2000, 'q2 inflight empty');
-    await waitFor(() => h.broker.sessions.get('q1')?.inflight.size === 0, 2000, 'q1 inflight empty');
+    await waitFor(() => h.engine.sessions.get('q2')?.inflight.size === 0, 2000, 'q2 inflight empty');
+    await waitFor(() => h.engine.sessions.get('q1')?.inflight.size === 0, 2000, 'q1 inflight empty');
     sub2.destroy();
     sub1.destroy();
     for (const id of ['q2', 'q1']) {
@@ -384,7 +384,7 @@ describe('shared subscriptions', () => {
     const h = await broker();
     const { client: pub } = await h.connect('pub', { version: 5 });
     pub.write('31 05 | 00 01 74 | 00 | 72'); // retained "r"
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     const member = await subscriber(h, 'm', '$share/g/t', 0, 5);
     await member.expectNothing();
     const plain = await subscriber(h, 'p', 't', 0, 5);

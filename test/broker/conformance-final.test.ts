@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Hook } from '../../src/hooks/types.js';
+import type { Hook } from '../../src/broker/hooks.js';
 import { brokerPerTest } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
 
@@ -84,7 +84,7 @@ describe('will', () => {
     await watcher.expectBytes('90 03 00 01 00');
     const { client: quiet } = await h.connect('no-will', { version: 4 });
     quiet.destroy();
-    await waitFor(() => !h.broker.sessions.has('no-will'), 2000, 'the dropped session ended');
+    await waitFor(() => !h.engine.sessions.has('no-will'), 2000, 'the dropped session ended');
     await watcher.expectNothing(300);
   });
 });
@@ -118,7 +118,7 @@ describe('a throwing hook while a connection closes', () => {
     });
     const { client: leaving } = await h.connect('leaving', { version: 4 });
     leaving.destroy();
-    await waitFor(() => !h.broker.sessions.has('leaving'), 2000, 'the closed session ended');
+    await waitFor(() => !h.engine.sessions.has('leaving'), 2000, 'the closed session ended');
     const { client: next } = await h.connect('next', { version: 4 });
     next.write('c0 00'); // PINGREQ
     await next.expectBytes('d0 00');

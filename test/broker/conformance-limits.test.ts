@@ -105,7 +105,7 @@ describe('bad input', () => {
     const { client } = await h.connect('good');
     client.write('c0 00');
     await client.expectBytes('d0 00');
-    await waitFor(() => h.broker.connections.size === 1, 3000, 'garbage connections closed');
+    await waitFor(() => h.engine.connections.size === 1, 3000, 'garbage connections closed');
   });
 
   it('slow client: QoS 0 to it dropped and counted, others get everything, it is disconnected', async () => {
@@ -139,6 +139,6 @@ describe('bad input', () => {
     }
     assert.equal(fast.receivedTotal - before, count * one.length);
     assert.ok(h.broker.stats.dropped['slow-client'] > 0, 'drops counted');
-    await waitFor(() => !h.broker.sessions.has('slow'), 3000, 'slow client disconnected');
+    await waitFor(() => !h.engine.sessions.has('slow'), 3000, 'slow client disconnected');
   });
 });

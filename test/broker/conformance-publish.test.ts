@@ -52,7 +52,7 @@ describe('PUBLISH QoS flows, MQTT 3.1.1', () => {
     await pub.expectBytes('40 02 00 05'); // PUBACK 5
     await sub.expectBytes('32 07 | 00 01 74 | 00 01 | 68 69'); // the broker's packet id 1
     sub.write('40 02 00 01');
-    await waitFor(() => h.broker.sessions.get('sub')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('sub')?.inflight.size === 0);
   });
 
   it('[MQTT-4.3.3-1] [MQTT-4.3.3-2] QoS 2: PUBREC/PUBREL/PUBCOMP on both sides', async () => {
@@ -67,7 +67,7 @@ describe('PUBLISH QoS flows, MQTT 3.1.1', () => {
     sub.write('50 02 00 01'); // PUBREC from the subscriber
     await sub.expectBytes('62 02 00 01'); // PUBREL from the broker
     sub.write('70 02 00 01'); // PUBCOMP
-    await waitFor(() => h.broker.sessions.get('sub')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('sub')?.inflight.size === 0);
   });
 
   it('[MQTT-3.3.1-4] QoS 3 is malformed: the connection is closed', async () => {

@@ -80,7 +80,7 @@ describe('Clean Session / Clean Start and Session Present', () => {
     assert.equal(first.sessionPresent, false);
     s.write(DISCONNECT);
     await s.expectClosed();
-    await waitFor(() => !h.broker.sessions.has('s1'));
+    await waitFor(() => !h.engine.sessions.has('s1'));
     const again = await h.open(5);
     again.write(connectV5Expiry('00 00 00 00'));
     assert.equal((await again.expectPacket('connack')).sessionPresent, false);
@@ -104,7 +104,7 @@ describe('Clean Session / Clean Start and Session Present', () => {
     s.write(connectV5Expiry('00 00 00 01'));
     await s.expectPacket('connack');
     s.destroy();
-    await waitFor(() => !h.broker.sessions.has('s1'), 3000, 'session expiry');
+    await waitFor(() => !h.engine.sessions.has('s1'), 3000, 'session expiry');
     const again = await h.open(5);
     again.write(connectV5Expiry('00 00 00 01'));
     assert.equal((await again.expectPacket('connack')).sessionPresent, false);
@@ -134,7 +134,7 @@ describe('offline queue', () => {
     await s.expectBytes(suback);
     s.write(DISCONNECT);
     await s.expectClosed();
-    await waitFor(() => h.broker.sessions.get('s1')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('s1')?.link === undefined);
   }
 
   it('[MQTT-4.5.0-1] [MQTT-3.1.2-5] (3.1.1) QoS 1 and 2 messages are queued for an offline session; QoS 0 is not', async () => {
@@ -161,7 +161,7 @@ describe('offline queue', () => {
     await offlineSubscriber(h, SUBSCRIBE_T_QOS1, SUBACK_QOS1);
     const pub = await publisher(h);
     pub.write('30 05 | 00 01 74 | 71 30');
-    await waitFor(() => h.broker.sessions.get('s1')?.queuedCount === 1);
+    await waitFor(() => h.engine.sessions.get('s1')?.queuedCount === 1);
     const s = await h.open(4);
     s.write(CONNECT_S1_PERSISTENT);
     await s.expectBytes('20 02 01 00');
@@ -219,7 +219,7 @@ describe('resend on session resume', () => {
     await s.expectBytes('32 06 | 00 01 74 | 00 02 | 62');
     // No PUBACK; the network drops.
     s.destroy();
-    await waitFor(() => h.broker.sessions.get('s1')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('s1')?.link === undefined);
     const again = await h.open(4);
     again.write(CONNECT_S1_PERSISTENT);
     await again.expectBytes('20 02 01 00');
@@ -228,7 +228,7 @@ describe('resend on session resume', () => {
     await again.expectBytes('3a 06 | 00 01 74 | 00 02 | 62');
     again.write('40 02 00 01');
     again.write('40 02 00 02');
-    await waitFor(() => h.broker.sessions.get('s1')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('s1')?.inflight.size === 0);
   });
 
   it('[MQTT-4.4.0-1] QoS 2 past PUBREC: PUBREL is resent (not the PUBLISH) on resume', async () => {
@@ -244,13 +244,13 @@ describe('resend on session resume', () => {
     s.write('50 02 00 01'); // PUBREC
     await s.expectBytes('62 02 00 01'); // PUBREL
     s.destroy();
-    await waitFor(() => h.broker.sessions.get('s1')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('s1')?.link === undefined);
     const again = await h.open(4);
     again.write(CONNECT_S1_PERSISTENT);
     await again.expectBytes('20 02 01 00');
     await again.expectBytes('62 02 00 01');
     again.write('70 02 00 01'); // PUBCOMP ends the flow
-    await waitFor(() => h.broker.sessions.get('s1')?.inflight.size === 0);
+    await waitFor(() => h.engine.sessions.get('s1')?.inflight.size === 0);
     await again.expectNothing();
   });
 });

@@ -212,7 +212,7 @@ describe('topic matching end to end', () => {
     const on = await subscribed(h, 'on', [{ topicFilter: '$share/g/t', qos: 1 }]);
     off.write('e0 00');
     await off.expectClosed();
-    await waitFor(() => h.broker.sessions.get('off')?.link === undefined);
+    await waitFor(() => h.engine.sessions.get('off')?.link === undefined);
     const { client: pub } = await h.connect('pub');
     for (let i = 1; i <= 3; i++) {
       pub.write(`32 06 | 00 01 74 | 00 0${i} | 3${i}`);
@@ -221,12 +221,12 @@ describe('topic matching end to end', () => {
     await on.expectBytes('32 06 | 00 01 74 | 00 01 | 31');
     await on.expectBytes('32 06 | 00 01 74 | 00 02 | 32');
     await on.expectBytes('32 06 | 00 01 74 | 00 03 | 33');
-    assert.equal(h.broker.sessions.get('off')?.queuedCount, 0);
+    assert.equal(h.engine.sessions.get('off')?.queuedCount, 0);
     on.destroy();
-    await waitFor(() => !h.broker.sessions.has('on'));
+    await waitFor(() => !h.engine.sessions.has('on'));
     pub.write('32 06 | 00 01 74 | 00 04 | 34');
     await pub.expectBytes('40 02 00 04');
-    assert.equal(h.broker.sessions.get('off')?.queuedCount, 1);
+    assert.equal(h.engine.sessions.get('off')?.queuedCount, 1);
   });
 });
 
@@ -262,7 +262,7 @@ describe('v5 subscription options', () => {
     const h = await broker();
     const { client: pub } = await h.connect('pub', { version: 5 });
     pub.write('31 05 | 00 01 74 | 00 | 72');
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     const { client } = await h.connect('c', { version: 5 });
     const subscribeWith = async (packetId: number, options: number): Promise<void> => {
       client.write(Buffer.from([0x82, 0x07, 0x00, packetId, 0x00, 0x00, 0x01, 0x74, options]));
@@ -311,7 +311,7 @@ describe('retained messages', () => {
     const h = await broker();
     const { client: pub } = await h.connect('pub');
     pub.write('31 05 | 00 01 74 | 76 31'); // retained "v1"
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     const { client } = await h.connect('c');
     client.write('82 06 | 00 01 | 00 01 74 | 00');
     await client.expectBytes('90 03 00 01 00');
@@ -335,12 +335,12 @@ describe('retained messages', () => {
     const h = await broker();
     const { client: pub } = await h.connect('pub');
     pub.write('31 05 | 00 01 74 | 76 31');
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     const current = await subscribed(h, 'cur', [{ topicFilter: 't', qos: 0 }]);
     await current.expectBytes('31 05 | 00 01 74 | 76 31');
     pub.write('31 03 | 00 01 74'); // empty payload, RETAIN 1
     await current.expectBytes('30 03 | 00 01 74');
-    await waitFor(() => h.broker.index.retainedCount === 0);
+    await waitFor(() => h.engine.index.retainedCount === 0);
     const { client } = await h.connect('c');
     client.write('82 06 | 00 01 | 00 01 74 | 00');
     await client.expectBytes('90 03 00 01 00');
@@ -351,7 +351,7 @@ describe('retained messages', () => {
     const h = await broker();
     const { client: pub } = await h.connect('pub', { version: 5 });
     pub.write('31 0a | 00 01 74 | 05 02 00 00 00 01 | 76'); // Message Expiry Interval 1 s
-    await waitFor(() => h.broker.index.retainedCount === 1);
+    await waitFor(() => h.engine.index.retainedCount === 1);
     await new Promise((resolve) => setTimeout(resolve, 1100));
     const { client } = await h.connect('c', { version: 5 });
     client.write('82 07 | 00 01 | 00 | 00 01 74 | 00');

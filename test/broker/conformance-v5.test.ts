@@ -30,7 +30,7 @@ async function offlineSubscriber(h: BrokerHarness): Promise<void> {
   await client.expectPacket('suback');
   client.write('e0 00');
   await client.expectClosed();
-  await waitFor(() => h.broker.sessions.get('s')?.link === undefined);
+  await waitFor(() => h.engine.sessions.get('s')?.link === undefined);
 }
 
 async function reconnect(h: BrokerHarness): Promise<RawClient> {
@@ -167,7 +167,7 @@ describe('session expiry at DISCONNECT', () => {
     });
     client.write('e0 07 | 00 | 05 11 00 00 00 00'); // Normal, Session Expiry 0
     await client.expectClosed();
-    await waitFor(() => !h.broker.sessions.has('c'));
+    await waitFor(() => !h.engine.sessions.has('c'));
   });
 
   it('[MQTT-3.14.2-2] Session Expiry 0 at CONNECT, non-zero at DISCONNECT: DISCONNECT 0x82', async () => {
@@ -187,7 +187,7 @@ describe('session expiry at DISCONNECT', () => {
     });
     client.write('e0 07 | 00 | 05 11 00 00 00 3c');
     await client.expectClosed();
-    await waitFor(() => h.broker.sessions.get('c')?.link === undefined);
-    assert.equal(h.broker.sessions.get('c')?.expiryInterval, 60);
+    await waitFor(() => h.engine.sessions.get('c')?.link === undefined);
+    assert.equal(h.engine.sessions.get('c')?.expiryInterval, 60);
   });
 });

@@ -113,7 +113,7 @@ describe('will message', () => {
     c.write('10 16 | 00 04 4d 51 54 54 | 04 | 26 | 00 00 | 00 02 77 63 | 00 01 77 | 00 03 62 79 65');
     await c.expectBytes('20 02 00 00');
     c.destroy();
-    await waitFor(() => h.broker.index.retainedCount > 0, 2000, 'retained will');
+    await waitFor(() => h.engine.index.retainedCount > 0, 2000, 'retained will');
     const { client: late } = await h.connect('late');
     late.write('82 06 | 00 01 | 00 01 77 | 00');
     await late.expectBytes('90 03 00 01 00');
@@ -178,7 +178,7 @@ describe('will message', () => {
       properties: { sessionExpiryInterval: 60 },
     });
     first.client.destroy();
-    await waitFor(() => h.broker.sessions.get('wc')?.pendingWill !== undefined);
+    await waitFor(() => h.engine.sessions.get('wc')?.pendingWill !== undefined);
     const again = await h.connect('wc', {
       version: 5,
       clean: false,

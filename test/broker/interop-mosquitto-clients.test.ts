@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type IPublishPacket, type MqttClient } from 'mqtt';
 import { Broker } from '../../src/index.js';
+import { engineOf } from '../../src/server/broker.js';
 
 /**
  * Interop with the Mosquitto command line clients (Debian `mosquitto-clients`, installed by `.ci/run`):
@@ -82,7 +83,7 @@ class MosquittoSub {
    */
   async subscribed(): Promise<void> {
     await waitFor(() => {
-      const session = this.broker.sessions.get(this.clientId);
+      const session = engineOf(this.broker).sessions.get(this.clientId);
       return session?.link !== undefined && session.subscriptions.size >= this.filters;
     }, `${this.clientId} subscribed; stderr: ${this.stderr}`);
   }
@@ -285,7 +286,7 @@ describe('interop: mosquitto_pub / mosquitto_sub against the broker', () => {
     await first.subscribed();
     first.child.kill('SIGKILL');
     await first.exited;
-    await waitFor(() => broker.sessions.get('mq-offline')?.link === undefined, 'session offline');
+    await waitFor(() => engineOf(broker).sessions.get('mq-offline')?.link === undefined, 'session offline');
     await pub(['-t', topic, '-q', '1', '-m', 'queued-1']);
     await pub(['-t', topic, '-q', '1', '-m', 'queued-2']);
     const second = sub(['-c', '-i', 'mq-offline', '-q', '1', '-t', topic, '-C', '2']);

@@ -5,13 +5,16 @@
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { after, describe, test } from 'node:test';
-import { Broker } from '../../src/broker/broker.js';
 import { createMessage } from '../../src/broker/message.js';
 import { OutboundWriter } from '../../src/broker/outbound-writer.js';
+import { SharedPublishHeaders } from '../../src/broker/shared-header.js';
+import { Broker } from '../../src/index.js';
 import { encode, encodePublish, MqttError, type QoS } from '../../src/packets/index.js';
+import { engineOf } from '../../src/server/broker.js';
 
-describe('Broker.publishHeader', () => {
+describe('SharedPublishHeaders', () => {
   const broker = new Broker();
+  const headers = new SharedPublishHeaders();
   after(() => broker.close());
 
   const topics = [
@@ -38,7 +41,7 @@ describe('Broker.publishHeader', () => {
                     : { type: 'publish', topic, payload, qos, retain, dup },
                   v5 ? 5 : 4,
                 ).header;
-                const header = broker.publishHeader(message, v5, qos, retain, dup);
+                const header = headers.get(message, v5, qos, retain, dup);
                 assert.deepEqual(
                   header,
                   expected,
@@ -81,7 +84,7 @@ describe('Broker.publishHeader', () => {
       dup: false,
     });
     assert.equal(client.received.at(-1)?.type, 'disconnect');
-    assert.equal(broker.sessions.has('injector'), false);
+    assert.equal(engineOf(broker).sessions.has('injector'), false);
   });
 });
 

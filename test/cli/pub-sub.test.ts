@@ -9,10 +9,10 @@ import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { Broker } from '../../src/broker/broker.js';
 import { type Client, connect, type Message } from '../../src/client/index.js';
 import { AuthLedger } from '../../src/hooks/auth-ledger.js';
 import { hashPassword } from '../../src/hooks/password.js';
+import { Broker } from '../../src/index.js';
 import { type CliResult, cliCommand, collect, REPO_ROOT } from '../support/cli.js';
 import { freePort, startMosquitto } from '../support/mosquitto.js';
 

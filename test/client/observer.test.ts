@@ -3,8 +3,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Broker } from '../../src/broker/broker.js';
 import { type ClientEvent, connect, type PacketDirection } from '../../src/client/index.js';
+import { Broker } from '../../src/index.js';
 import type { Packet } from '../../src/packets/types.js';
 
 /** A packet as the observer saw it: direction, type, and the fields a test checks. */

@@ -2,9 +2,10 @@
  * The client suite against Starling's own broker: TCP and WebSocket listeners on loopback, users through
  * the AuthLedger hook when the suite asks for credentials.
  */
-import { Broker } from '../../src/broker/broker.js';
+
 import { AuthLedger } from '../../src/hooks/auth-ledger.js';
 import { hashPassword } from '../../src/hooks/password.js';
+import { Broker } from '../../src/index.js';
 import { runClientSuite, type SuiteBroker } from './suite.js';
 
 runClientSuite('starling', async (options = {}): Promise<SuiteBroker> => {

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { Hook } from '../../src/broker/hooks.js';
 import { authFromConfig } from '../../src/config/auth.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import type { Hook } from '../../src/hooks/types.js';
 import type { ConnectPacket } from '../../src/packets/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-config-'));

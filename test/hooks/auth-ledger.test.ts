@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { runPasswdCommand } from '../../src/cli/passwd-command.js';
 import { filterCovers } from '../../src/hooks/auth-ledger.js';
 import { AuthLedger, Broker, hashPassword, LedgerConfigError, verifyPassword } from '../../src/index.js';
+import { engineOf } from '../../src/server/broker.js';
 import { waitFor } from './helpers.js';
 
 const haveClients = spawnSync('mosquitto_pub', ['--help']).error === undefined;
@@ -191,10 +192,10 @@ describe('auth ledger', () => {
     sub.stderr.on('data', (d: Buffer) => (err += d.toString()));
     try {
       await waitFor(
-        () => broker.sessions.get('bob-sub')?.subscriptions.size === 2,
+        () => engineOf(broker).sessions.get('bob-sub')?.subscriptions.size === 2,
         'bob-sub to hold its 2 allowed subscriptions',
       );
-      assert.deepEqual([...(broker.sessions.get('bob-sub')?.subscriptions.keys() ?? [])].sort(), [
+      assert.deepEqual([...(engineOf(broker).sessions.get('bob-sub')?.subscriptions.keys() ?? [])].sort(), [
         'public/#',
         'users/bob/#',
       ]);

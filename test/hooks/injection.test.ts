@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
 import { Broker, MqttError, ReasonCode } from '../../src/index.js';
+import { engineOf } from '../../src/server/broker.js';
 import { brokerPerTest, collect, waitFor } from './helpers.js';
 
 describe('packet injection and in-process clients', () => {
@@ -68,7 +69,7 @@ describe('packet injection and in-process clients', () => {
       retain: false,
       dup: false,
     });
-    const info = broker.sessions.get('real')?.link;
+    const info = engineOf(broker).sessions.get('real')?.link;
     assert.ok(info !== undefined);
     broker.injectPacket(info as never, {
       type: 'publish',

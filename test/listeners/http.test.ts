@@ -6,6 +6,7 @@ import mqtt from 'mqtt';
 import { Broker } from '../../src/index.js';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import { encode } from '../../src/packets/index.js';
+import { listenersOf } from '../../src/server/broker.js';
 
 const portOf = (address: ListenerAddress | undefined): number => {
   assert.ok(address !== undefined && typeof address !== 'string');
@@ -181,7 +182,7 @@ describe('HTTP listener', () => {
   });
 
   test('/healthz is 503 once a listener is down', async () => {
-    const tcp = broker.listeners.find((l) => l.name === 'tcp');
+    const tcp = listenersOf(broker).find((l) => l.name === 'tcp');
     assert.ok(tcp !== undefined);
     await tcp.close();
     const res = await get('/healthz');

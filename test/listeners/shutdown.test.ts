@@ -4,6 +4,7 @@ import { once } from 'node:events';
 import { describe, test } from 'node:test';
 import mqtt, { type IDisconnectPacket } from 'mqtt';
 import { Broker } from '../../src/index.js';
+import { engineOf } from '../../src/server/broker.js';
 import { waitFor } from '../support/raw-client.js';
 
 /** Run `starling broker` from source in a child process (no build needed). */
@@ -138,7 +139,7 @@ describe('Broker.close with connected v3 and v5 clients', () => {
     await waitFor(() => broker.stats.clientsConnected === 2, 2000, 'polite client gone');
     await broker.close();
     assert.deepEqual(wills.sort(), ['w3', 'w5']);
-    assert.equal(broker.connections.size, 0);
+    assert.equal(engineOf(broker).connections.size, 0);
     v5.end(true);
     v3.end(true);
   });

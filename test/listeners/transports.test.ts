@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
 import { WebSocket } from 'ws';
-import type { ConnectionFacts } from '../../src/broker/connection.js';
+import type { ConnectionFacts } from '../../src/broker/port.js';
 import type { ClientInfo } from '../../src/index.js';
 import { Broker } from '../../src/index.js';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import { encode } from '../../src/packets/index.js';
+import { engineOf, listenersOf } from '../../src/server/broker.js';
 import { waitFor } from '../support/raw-client.js';
 import { makeTestPki, type TestPki } from './certs.js';
 
@@ -43,7 +44,7 @@ function mosquittoSub(args: string[]): { done: Promise<{ stdout: string; code: n
 
 const subscriptionCount = (broker: Broker): number => {
   let n = 0;
-  for (const session of broker.sessions.values()) n += session.subscriptions.size;
+  for (const session of engineOf(broker).sessions.values()) n += session.subscriptions.size;
   return n;
 };
 
@@ -101,7 +102,7 @@ describe('listeners from the `listeners` option', () => {
 
   test('every listener is up, named after its kind unless named', () => {
     assert.deepEqual(
-      broker.listeners.map((l) => [l.name, l.kind, l.listening]),
+      listenersOf(broker).map((l) => [l.name, l.kind, l.listening]),
       [
         ['tcp', 'tcp', true],
         ['tls', 'tls', true],
@@ -289,7 +290,7 @@ describe('start() failures', () => {
     });
     try {
       await assert.rejects(second.start(), /EADDRINUSE/);
-      assert.equal(second.listeners.length, 0);
+      assert.equal(listenersOf(second).length, 0);
     } finally {
       await second.close();
       await first.close();

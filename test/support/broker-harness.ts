@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterEach } from 'node:test';
+import type { Engine } from '../../src/broker/engine.js';
 import { Broker } from '../../src/index.js';
 import type {
   ConnackPacket,
@@ -14,6 +15,7 @@ import type {
   QoS,
   WillMessage,
 } from '../../src/packets/types.js';
+import { engineOf } from '../../src/server/broker.js';
 import { RawClient } from './raw-client.js';
 
 /** What a connected test client asks for in its CONNECT (everything optional). */
@@ -27,6 +29,8 @@ export interface ConnectOptions {
 
 export interface BrokerHarness {
   readonly broker: Broker;
+  /** The engine behind it, for assertions on internal state (sessions, retained messages, connections). */
+  readonly engine: Engine;
   readonly port: number;
   /** Open a raw connection (no CONNECT sent); destroyed by `stop()`. */
   open(version?: ProtocolVersionNumber): Promise<RawClient>;
@@ -55,6 +59,7 @@ export async function startBroker(options: HarnessBrokerOptions = {}): Promise<B
   };
   return {
     broker,
+    engine: engineOf(broker),
     port,
     open,
     async connect(clientId, connectOptions = {}) {

@@ -1,6 +1,6 @@
-import type { Broker } from '../broker/broker.js';
+import type { Engine } from '../broker/engine.js';
 
-/** Everything /metrics and /api/v1/stats report, gathered in one pass over the broker. */
+/** Everything /metrics and /api/v1/stats report, gathered in one pass over the engine. */
 export interface BrokerSnapshot {
   readonly uptimeSeconds: number;
   readonly connections: {
@@ -29,6 +29,18 @@ export interface BrokerSnapshot {
     readonly sent: Readonly<Record<string, number>>;
   };
   readonly dropped: Readonly<Record<string, number>>;
+  /** Hooks that threw where the broker went on regardless, by event. */
+  readonly hookErrors: Readonly<Record<string, number>>;
+  /** The persistent store; undefined when state lives in memory only. */
+  readonly store:
+    | {
+        readonly name: string;
+        readonly commits: number;
+        readonly commitFailures: number;
+        readonly commitLatencyP99Seconds: number;
+        readonly bytes: number | undefined;
+      }
+    | undefined;
   readonly eventLoopLagSeconds: { readonly mean: number; readonly p99: number; readonly max: number };
   readonly memory: {
     readonly rss: number;
@@ -46,7 +58,7 @@ export interface LoopDelaySample {
 }
 
 /** Read the broker's counters and walk its sessions once. */
-export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): BrokerSnapshot {
+export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): BrokerSnapshot {
   const stats = broker.stats;
   const byListener: Record<string, number> = {};
   for (const conn of broker.connections) byListener[conn.listener] = (byListener[conn.listener] ?? 0) + 1;
@@ -71,7 +83,7 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
     connectionsByListener: byListener,
     sessions: broker.sessions.size,
     subscriptions,
-    retainedMessages: broker.index.retainedCount,
+    retainedMessages: broker.router.count,
     inflightMessages: inflight,
     queuedMessages: queued,
     messages: {
@@ -83,6 +95,8 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
     bytes: { received: stats.bytesReceived, sent: stats.bytesSent },
     packets: { received: { ...stats.packetsIn }, sent: { ...stats.packetsOut } },
     dropped: { ...stats.dropped },
+    hookErrors: { ...stats.hookErrors },
+    store: storeFigures(broker),
     eventLoopLagSeconds: { mean: ns(loopDelay.mean), p99: ns(loopDelay.p99), max: ns(loopDelay.max) },
     memory: {
       rss: memory.rss,
@@ -90,6 +104,19 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
       heapTotal: memory.heapTotal,
       external: memory.external,
     },
+  };
+}
+
+function storeFigures(engine: Engine): BrokerSnapshot['store'] {
+  const info = engine.storeInfo();
+  if (info === undefined) return undefined;
+  const stats = engine.stats;
+  return {
+    name: info.name,
+    commits: stats.commits,
+    commitFailures: stats.commitFailures,
+    commitLatencyP99Seconds: stats.commitLatencyPercentile(99) / 1000,
+    bytes: info.bytes,
   };
 }
 
@@ -229,5 +256,29 @@ export function renderPrometheus(s: BrokerSnapshot): string {
     [{ stat: 'max' }, s.eventLoopLagSeconds.max],
   ]);
   out.metric('starling_memory_bytes', 'gauge', 'Process memory, by kind.', byKey('kind', s.memory));
+  out.metric(
+    'starling_hook_errors_total',
+    'counter',
+    'Hooks that threw where the broker went on without them, by event.',
+    byKey('event', s.hookErrors),
+  );
+  const store = s.store;
+  if (store !== undefined) {
+    const label = { store: store.name };
+    out.metric('starling_store_commits_total', 'counter', 'Store commits that returned.', [
+      [label, store.commits],
+    ]);
+    out.metric('starling_store_commit_failures_total', 'counter', 'Store commits that failed.', [
+      [label, store.commitFailures],
+    ]);
+    out.metric(
+      'starling_store_commit_latency_seconds',
+      'gauge',
+      'Commit latency, p99 of the latest commits.',
+      [[{ ...label, stat: 'p99' }, store.commitLatencyP99Seconds]],
+    );
+    if (store.bytes !== undefined)
+      out.metric('starling_store_bytes', 'gauge', 'Bytes the store takes on disk.', [[label, store.bytes]]);
+  }
   return out.toString();
 }

@@ -1,4 +1,3 @@
-import type { Message } from '../broker/message.js';
 import type {
   ConnectPacket,
   Packet,
@@ -7,6 +6,7 @@ import type {
   QoS,
   Subscription,
 } from '../packets/types.js';
+import type { Message } from './message.js';
 
 /** What the broker tells hooks about a connected (or connecting) client. */
 export interface ClientInfo {
@@ -42,13 +42,16 @@ export type AuthStep =
 
 /** Why a message was not delivered to a client. */
 export type DropReason =
+  /** The session's queue is at its message or byte limit. */
   | 'queue-full'
+  /** A QoS 0 message for a reader that fell behind. */
   | 'slow-client'
+  /** The Message Expiry Interval ran out before it could be sent. */
   | 'expired'
+  /** Larger than the client's Maximum Packet Size. */
   | 'packet-too-large'
-  | 'no-subscribers'
-  | 'offline-qos0'
-  | 'rejected';
+  /** An `onPacketEncode` hook declined the message for this client, or threw. */
+  | 'encode-hook';
 
 export interface DisconnectInfo {
   /** The reason code sent or received (0 for a normal DISCONNECT). */
@@ -91,7 +94,12 @@ export interface Hook {
 
   /** Chain, stop on the first reject: may modify the packet or refuse it with a reason code. */
   onPublish?(client: ClientInfo, packet: PublishPacket): MaybePromise<PublishVerdict>;
-  /** Notification: the message was routed (delivered or queued) to `deliveries` sessions. */
+  /**
+   * Notification: the message was routed (delivered or queued) to `deliveries` sessions on this broker. Every
+   * message goes through here: client publishes, wills (`client` is the departed client), the inline client
+   * (`clientId` `$inline`), `$SYS` updates (`$sys`) and, in a cluster, messages from other nodes (`listener`
+   * `cluster`).
+   */
   onPublished?(client: ClientInfo, message: Message, deliveries: number): void;
   /** Notification: a message was not delivered to `clientId`. */
   onPublishDropped?(clientId: string, message: Message, reason: DropReason): void;
@@ -136,14 +144,23 @@ export interface Hook {
   /** Notification every $SYS interval with the broker's counters. */
   onSysInfoTick?(info: Readonly<Record<string, number | string>>): void;
 
-  /** Storage events for persistence hooks. */
+  /** Storage events: each change of durable state, reported once, in the order it happened. */
   onSessionChanged?(
     clientId: string,
     state: { readonly expiryInterval: number; readonly connected: boolean },
   ): void;
   onSessionRemoved?(clientId: string): void;
   onSubscriptionChanged?(clientId: string, filter: string, subscription: Subscription | undefined): void;
-  onInflightChanged?(clientId: string, packetId: number, message: Message | undefined): void;
+  /**
+   * An outbound QoS 1/2 message was sent (`stage` `publish`), got its PUBREC (`pubrel`), or finished
+   * (message undefined: acknowledged, refused by PUBREC, or dropped).
+   */
+  onInflightChanged?(
+    clientId: string,
+    packetId: number,
+    message: Message | undefined,
+    stage?: 'publish' | 'pubrel',
+  ): void;
   onRetainedChanged?(topic: string, message: Message | undefined): void;
 }
 

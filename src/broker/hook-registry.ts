@@ -1,4 +1,4 @@
-import { HOOK_EVENTS, type Hook, type HookEvent } from './types.js';
+import { HOOK_EVENTS, type Hook, type HookEvent } from './hooks.js';
 
 type HookArrays = { readonly [E in HookEvent]: Required<Pick<Hook, E>>[] };
 
@@ -9,6 +9,11 @@ type HookArrays = { readonly [E in HookEvent]: Required<Pick<Hook, E>>[] };
 export class HookRegistry {
   readonly all: Hook[] = [];
   readonly on: HookArrays;
+  /**
+   * Where a hook that threw is reported on paths that must go on regardless (fan-out to subscribers,
+   * notifications): the engine logs and counts it; the publisher and the other subscribers are unharmed.
+   */
+  reportError: (err: unknown, event: HookEvent) => void = () => {};
 
   constructor() {
     const arrays: Record<string, Hook[]> = {};

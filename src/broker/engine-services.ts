@@ -1,0 +1,33 @@
+import type { AccessControl } from './access.js';
+import type { Admission } from './admission.js';
+import type { DurableState } from './durable-state.js';
+import type { EndOfTurn } from './end-of-turn.js';
+import type { HookRegistry } from './hook-registry.js';
+import type { LocalRouter } from './local-router.js';
+import type { BrokerLogger } from './logger.js';
+import type { ResolvedBrokerOptions } from './options.js';
+import type { OutboundQos } from './outbound-qos.js';
+import type { PublishPipeline } from './publish-pipeline.js';
+import type { SessionRegistry } from './session-registry.js';
+import type { BrokerStats } from './stats.js';
+import type { Subscriptions } from './subscriptions.js';
+
+/**
+ * The engine's parts a connection and its protocol flows use, each a narrow object of its own (no engine
+ * class passed around as a service locator).
+ */
+export interface EngineServices {
+  readonly options: ResolvedBrokerOptions;
+  readonly stats: BrokerStats;
+  readonly hooks: HookRegistry;
+  readonly logger: BrokerLogger;
+  readonly access: AccessControl;
+  readonly admission: Admission;
+  readonly sessions: SessionRegistry;
+  readonly subscriptions: Subscriptions;
+  readonly outbound: OutboundQos;
+  readonly pipeline: PublishPipeline;
+  readonly router: LocalRouter;
+  readonly durable: DurableState;
+  readonly turn: EndOfTurn;
+}

@@ -1,0 +1,333 @@
+import type { Duplex } from 'node:stream';
+import { MqttError } from '../packets/errors.js';
+import { isValidTopicName } from '../packets/index.js';
+import { ReasonCode } from '../packets/reason-codes.js';
+import type { Packet, Properties, QoS } from '../packets/types.js';
+import { AccessControl } from './access.js';
+import { Admission } from './admission.js';
+import { Connection } from './connection.js';
+import { DurableState } from './durable-state.js';
+import { EndOfTurn } from './end-of-turn.js';
+import type { EngineServices } from './engine-services.js';
+import { HookRegistry } from './hook-registry.js';
+import type { ClientInfo, Hook } from './hooks.js';
+import {
+  createInProcessClient,
+  type InjectTarget,
+  type InProcessClient,
+  type InProcessClientOptions,
+  resolveInjectTarget,
+} from './injection.js';
+import {
+  INLINE_CLIENT_ID,
+  type InlineHandler,
+  type InlineSubscribeOptions,
+  subscribeInline,
+  type Unsubscribe,
+} from './inline-client.js';
+import { LocalRouter } from './local-router.js';
+import { type BrokerLogger, silentLogger } from './logger.js';
+import { createMessage, type Message } from './message.js';
+import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
+import { OutboundQos } from './outbound-qos.js';
+import type { ConnectionFacts, ConnectionPort } from './port.js';
+import { PublishPipeline } from './publish-pipeline.js';
+import { type RestoreSummary, restoreState } from './restore.js';
+import type { Session } from './session.js';
+import { SessionRegistry } from './session-registry.js';
+import { SharedPublishHeaders } from './shared-header.js';
+import { BrokerStats } from './stats.js';
+import type { SessionStore } from './storage.js';
+import { Subscriptions } from './subscriptions.js';
+import { SysTopics } from './sys-topics.js';
+
+const SWEEP_INTERVAL_MS = 500;
+
+/** What an engine is built from. */
+export interface EngineOptions extends BrokerOptions {
+  readonly logger?: BrokerLogger;
+  /** Where durable state goes; absent: memory only (nothing survives a restart). */
+  readonly storage?: SessionStore;
+  /** Seconds between `$SYS/broker/...` updates (fractions allowed); 0 turns `$SYS` off. */
+  readonly sysInterval: number;
+  /** Reported in `$SYS/broker/version`. */
+  readonly version: string;
+}
+
+/** Who the inline client and `$SYS` publish as, for hooks. */
+const inlineClient = internalClient(INLINE_CLIENT_ID, 'inline');
+const sysClient = internalClient('$sys', 'sys');
+
+/**
+ * The MQTT engine: sessions, subscriptions, retained messages, the publish pipeline and the QoS flows, for
+ * MQTT 3.1, 3.1.1 and 5.0. It knows no listener: byte streams come in through `accept` (its
+ * {@link ConnectionPort}); durable state goes out through the storage seam. Built by the server layer.
+ */
+export class Engine implements ConnectionPort {
+  readonly options: ResolvedBrokerOptions;
+  readonly hooks = new HookRegistry();
+  readonly stats = new BrokerStats();
+  readonly connections = new Set<Connection>();
+  readonly services: EngineServices;
+  readonly router: LocalRouter;
+  readonly pipeline: PublishPipeline;
+  readonly sys: SysTopics;
+  logger: BrokerLogger;
+  private readonly store: SessionStore | undefined;
+  private readonly turn: EndOfTurn;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private opened: Promise<RestoreSummary> | undefined;
+  private closing = false;
+  private readonly forget = (conn: Connection): void => {
+    this.connections.delete(conn);
+  };
+
+  constructor(options: EngineOptions) {
+    const { logger, storage, sysInterval, version, ...protocol } = options;
+    this.options = resolveBrokerOptions(protocol);
+    if (!(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
+    this.logger = logger ?? silentLogger;
+    this.store = storage;
+    this.hooks.reportError = (err, event) => {
+      this.stats.countHookError(event);
+      this.logger.error({ err, hook: event }, `hook ${event} threw; the broker went on without it`);
+    };
+    const turn = new EndOfTurn(storage, this.stats, this.logging());
+    this.turn = turn;
+    const durable = new DurableState(storage, this.hooks, turn);
+    const outbound = new OutboundQos(
+      this.options,
+      this.stats,
+      this.hooks,
+      durable,
+      new SharedPublishHeaders(),
+    );
+    const router = new LocalRouter(outbound, this.hooks, durable);
+    const pipeline = new PublishPipeline(router, router, durable, this.hooks);
+    const subscriptions = new Subscriptions(router, durable);
+    const access = new AccessControl(this.hooks);
+    const sessions = new SessionRegistry(subscriptions, pipeline, access, durable, this.hooks);
+    this.router = router;
+    this.pipeline = pipeline;
+    this.services = {
+      options: this.options,
+      stats: this.stats,
+      hooks: this.hooks,
+      logger: this.logging(),
+      access,
+      admission: new Admission(this.options, this.stats, sessions),
+      sessions,
+      subscriptions,
+      outbound,
+      pipeline,
+      router,
+      durable,
+      turn,
+    };
+    this.sys = new SysTopics(
+      {
+        stats: this.stats,
+        hooks: this.hooks,
+        version,
+        counts: () => this.counts(),
+        publish: (message) => pipeline.publish(message, sysClient),
+      },
+      sysInterval,
+    );
+  }
+
+  get maximumPacketSize(): number {
+    return this.options.maximumPacketSize;
+  }
+
+  get sessions(): ReadonlyMap<string, Session> {
+    return this.services.sessions.sessions;
+  }
+
+  get index(): LocalRouter['index'] {
+    return this.router.index;
+  }
+
+  /** The store's name and size, for metrics (undefined without a store). */
+  storeInfo(): { name: string; bytes: number | undefined } | undefined {
+    const store = this.store;
+    if (store === undefined) return undefined;
+    return { name: store.name, bytes: store.sizeBytes?.() };
+  }
+
+  /** True once `close` has begun. */
+  get shuttingDown(): boolean {
+    return this.closing;
+  }
+
+  /**
+   * Load the stored state (once; later calls share the first). Connections are served only after it
+   * resolves: the server opens its listeners after this.
+   */
+  open(): Promise<RestoreSummary> {
+    this.opened ??= this.load();
+    return this.opened;
+  }
+
+  /** ConnectionPort: serve one byte stream. */
+  accept(stream: Duplex, facts: ConnectionFacts): Connection {
+    const conn = new Connection(this.services, stream, facts, this.forget);
+    this.connections.add(conn);
+    this.stats.connectionsTotal++;
+    this.startTimers();
+    if (this.closing) conn.close();
+    return conn;
+  }
+
+  async addHook(hook: Hook, config?: unknown): Promise<void> {
+    if (hook.init !== undefined) await hook.init(config);
+    this.hooks.add(hook);
+  }
+
+  /** Publish from inside the server: bypasses the ACL and may publish to `$SYS/`. */
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
+  ): number {
+    // [MQTT-3.3.2-2] The inline client bypasses the ACL, not the topic rules: no wildcards, not empty.
+    if (!isValidTopicName(topic))
+      throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const message = createMessage(
+      topic,
+      body,
+      options.qos ?? 0,
+      options.retain ?? false,
+      options.properties,
+      undefined,
+      Date.now(),
+    );
+    return this.pipeline.publish(message, inlineClient);
+  }
+
+  /** A message another node of a cluster routed here: delivered to local subscribers only. */
+  publishRemote(message: Message, from: string): number {
+    return this.pipeline.publish(message, internalClient(message.origin ?? '', `cluster:${from}`), 'remote');
+  }
+
+  subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {
+    return subscribeInline(this.services, filter, handler, options);
+  }
+
+  injectPacket(client: InjectTarget, packet: Packet): void {
+    resolveInjectTarget((clientId) => this.connectionOf(clientId), client).inject(packet);
+  }
+
+  createClient(clientId: string, options?: InProcessClientOptions): Promise<InProcessClient> {
+    return createInProcessClient((stream, facts) => this.accept(stream, facts), clientId, options);
+  }
+
+  /** The connected client with this id. */
+  connectionOf(clientId: string): Connection | undefined {
+    const link = this.services.sessions.get(clientId)?.link;
+    if (link !== undefined && this.connections.has(link as Connection)) return link as Connection;
+    for (const conn of this.connections)
+      if (conn.clientId === clientId && conn.state === 'connected') return conn;
+    return undefined;
+  }
+
+  /**
+   * Tell v5 clients the server is shutting down (0x8B), flush, commit and release the store. The server
+   * closes its listeners first.
+   */
+  async close(): Promise<void> {
+    this.closing = true;
+    for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
+    this.turn.run();
+    if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+    this.sys.stop();
+    this.services.sessions.stopTimers();
+    this.turn.stop();
+    await this.turn.settle();
+    if (this.store !== undefined && this.opened !== undefined) {
+      await this.opened.catch(() => undefined);
+      await this.store.close();
+    }
+  }
+
+  /** Start the `$SYS` publisher and the sweep (idempotent; not after close). */
+  startTimers(): void {
+    if (this.closing) return;
+    this.sys.start();
+    if (this.sweepTimer !== undefined) return;
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
+  }
+
+  private async load(): Promise<RestoreSummary> {
+    if (this.store === undefined) return { sessions: 0, subscriptions: 0, deliveries: 0, retained: 0 };
+    const state = await this.store.open();
+    const services = this.services;
+    return restoreState(state, {
+      sessions: services.sessions,
+      subscriptions: services.subscriptions,
+      retained: this.router,
+      durable: services.durable,
+    });
+  }
+
+  private counts(): { sessions: number; subscriptions: number; stored: number; retained: number } {
+    let subscriptions = 0;
+    let stored = this.router.count;
+    for (const session of this.sessions.values()) {
+      subscriptions += session.subscriptions.size;
+      stored += session.inflight.size + session.queuedCount;
+    }
+    return { sessions: this.sessions.size, subscriptions, stored, retained: this.router.count };
+  }
+
+  /** The logger as it is now (the server may swap it after construction). */
+  private logging(): BrokerLogger {
+    return {
+      info: (obj, msg) => this.logger.info(obj, msg),
+      warn: (obj, msg) => this.logger.warn(obj, msg),
+      error: (obj, msg) => this.logger.error(obj, msg),
+      debug: (obj, msg) => this.logger.debug(obj, msg),
+    };
+  }
+
+  /** One coarse timer for every connection: keep alive, connect timeout, stuck slow readers. */
+  private sweep(): void {
+    const now = Date.now();
+    const options = this.options;
+    for (const conn of this.connections) {
+      if (conn.state === 'connecting') {
+        if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
+        continue;
+      }
+      if (conn.state !== 'connected') continue;
+      // (3.1.1: [MQTT-3.1.2-24]) No packet within 1.5 times the keep alive: the connection is closed (v5: 0x8D).
+      if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
+        conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
+        continue;
+      }
+      if (conn.writer.backlog > options.maxWriteBuffer) {
+        if (conn.congestedSince === 0) conn.congestedSince = now;
+        else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
+          conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
+        }
+      } else {
+        conn.congestedSince = 0;
+      }
+    }
+  }
+}
+
+function internalClient(clientId: string, listener: string): ClientInfo {
+  return {
+    clientId,
+    username: undefined,
+    protocolVersion: 5,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    listener,
+    inline: true,
+  };
+}

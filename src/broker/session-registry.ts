@@ -1,0 +1,222 @@
+import { ReasonCode } from '../packets/reason-codes.js';
+import type { WillMessage } from '../packets/types.js';
+import type { AccessControl } from './access.js';
+import type { DurableState } from './durable-state.js';
+import type { HookRegistry } from './hook-registry.js';
+import type { ClientInfo } from './hooks.js';
+import { createMessage, type Message } from './message.js';
+import type { PublishPipeline } from './publish-pipeline.js';
+import { Session, type SessionLink } from './session.js';
+import type { Subscriptions } from './subscriptions.js';
+
+const NEVER_EXPIRES = 0xffffffff;
+/** setTimeout's largest delay; longer session expiries are re-armed in steps. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The live end of a session as the registry sees it when a client connects. */
+export interface AttachingClient extends SessionLink, ClientInfo {
+  readonly will: WillMessage | undefined;
+}
+
+/**
+ * Every session, and its life around its connections (spec 4.1): take-over, resume or clean start at
+ * CONNECT; at disconnect the will (with its delay) and the expiry timer; at the end, subscriptions out of
+ * the router and a will still waiting published.
+ */
+export class SessionRegistry {
+  readonly sessions = new Map<string, Session>();
+
+  constructor(
+    private readonly subscriptions: Subscriptions,
+    private readonly pipeline: PublishPipeline,
+    private readonly access: AccessControl,
+    private readonly durable: DurableState,
+    private readonly hooks: HookRegistry,
+  ) {}
+
+  get(clientId: string): Session | undefined {
+    return this.sessions.get(clientId);
+  }
+
+  /** Take over any live connection of this client id, then resume or start its session. */
+  attach(
+    client: AttachingClient,
+    clean: boolean,
+    expiry: number,
+  ): { session: Session; sessionPresent: boolean } {
+    let session = this.sessions.get(client.clientId);
+    const previous = session?.link;
+    if (previous !== undefined && previous !== client && previous.kind === 'network') {
+      // [MQTT-3.1.4-3] The existing connection is closed (v5: DISCONNECT 0x8E Session taken over).
+      previous.disconnect(ReasonCode.SessionTakenOver);
+      session = this.sessions.get(client.clientId);
+    }
+    if (session !== undefined && clean) {
+      // [MQTT-3.1.2-4] Clean Start: the existing session is discarded.
+      this.end(session);
+      session = undefined;
+    }
+    let sessionPresent = false;
+    if (session === undefined) {
+      session = new Session(client.clientId);
+      this.sessions.set(client.clientId, session);
+    } else {
+      // [MQTT-3.2.2-3] Session Present is 1 when a session is resumed.
+      sessionPresent = true;
+      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      session.expiryTimer = undefined;
+      // [MQTT-3.1.3-9] A will waiting for its delay is cancelled when the session resumes in time.
+      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+      session.pendingWill = undefined;
+    }
+    session.expiryInterval = expiry;
+    session.protocolVersion = client.protocolVersion;
+    session.username = client.username;
+    session.will = client.will;
+    session.link = client;
+    this.durable.sessionSaved(session, true);
+    return { session, sessionPresent };
+  }
+
+  /** The connection of a session ended: publish or schedule its will, start the session's expiry. */
+  detach(client: AttachingClient, session: Session): void {
+    if (session.link !== client) return;
+    session.link = undefined;
+    session.disconnectedAt = Date.now();
+    const will = client.will;
+    session.will = undefined;
+    if (will !== undefined) {
+      // [MQTT-3.1.3-9] The will waits for the Will Delay Interval, or until the session ends.
+      const delay = Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval);
+      if (delay === 0) this.publishWill(session, client, will);
+      else this.scheduleWill(session, client, will, delay * 1000);
+    }
+    this.durable.sessionSaved(session, false);
+    if (session.expiryInterval === 0) {
+      // [MQTT-4.1.0-2] (3.1.1: [MQTT-3.1.2-6]) Session Expiry 0 (v3 clean session): the session ends with the connection.
+      this.end(session);
+    } else if (session.expiryInterval !== NEVER_EXPIRES) {
+      this.armExpiry(session, session.expiryInterval * 1000);
+    }
+  }
+
+  /** The expiry interval changed at DISCONNECT [MQTT-3.14.2-2]. */
+  expiryChanged(session: Session, expiry: number): void {
+    session.expiryInterval = expiry;
+    this.durable.sessionSaved(session, session.link !== undefined);
+  }
+
+  /** Remove a session: its subscriptions leave the router; a will still waiting is published now. */
+  end(session: Session): void {
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+    session.expiryTimer = undefined;
+    this.subscriptions.removeAll(session);
+    const pending = session.pendingWill;
+    session.pendingWill = undefined;
+    if (pending !== undefined) {
+      clearTimeout(pending.timer);
+      this.publishWill(session, undefined, pending.will);
+    }
+    this.durable.sessionEnded(session);
+    session.reset();
+  }
+
+  /** Stop every timer (the broker is closing; the store keeps what it has). */
+  stopTimers(): void {
+    for (const session of this.sessions.values()) {
+      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+    }
+  }
+
+  /** An offline session read from the store: arm its expiry (counted from when it went away) and its will. */
+  restoreOffline(session: Session, now: number, willDueAt: number | undefined): void {
+    this.sessions.set(session.clientId, session);
+    const will = session.will;
+    session.will = undefined;
+    if (will !== undefined) {
+      const due =
+        willDueAt ?? now + Math.min(will.properties?.willDelayInterval ?? 0, session.expiryInterval) * 1000;
+      if (due <= now) {
+        this.publishWill(session, undefined, will);
+        this.durable.sessionSaved(session, false);
+      } else {
+        this.scheduleWill(session, undefined, will, due - now);
+      }
+    }
+    if (session.expiryInterval === NEVER_EXPIRES) return;
+    const left = session.expiryInterval * 1000 - (now - session.disconnectedAt);
+    if (left <= 0) this.end(session);
+    else this.armExpiry(session, left);
+  }
+
+  private scheduleWill(
+    session: Session,
+    client: ClientInfo | undefined,
+    will: WillMessage,
+    ms: number,
+  ): void {
+    const timer = setTimeout(() => {
+      session.pendingWill = undefined;
+      this.publishWill(session, client, will);
+      this.durable.sessionSaved(session, session.link !== undefined);
+    }, ms);
+    timer.unref();
+    session.pendingWill = { will, dueAt: Date.now() + ms, timer };
+  }
+
+  private armExpiry(session: Session, ms: number): void {
+    const step = Math.min(ms, MAX_TIMER_MS);
+    session.expiryTimer = setTimeout(() => {
+      if (ms > step) this.armExpiry(session, ms - step);
+      else {
+        this.end(session);
+        for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
+      }
+    }, step);
+    session.expiryTimer.unref();
+  }
+
+  private publishWill(session: Session, client: ClientInfo | undefined, will: WillMessage): void {
+    const clientId = session.clientId;
+    let message: Message | undefined = createMessage(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      will.properties,
+      clientId,
+      Date.now(),
+    );
+    for (const hook of this.hooks.on.onWill) {
+      message = hook.onWill(clientId, message);
+      if (message === undefined) return;
+    }
+    const ready = message;
+    const publisher = client ?? willClient(session);
+    // The will is published with its client's write permission, as its own PUBLISH would be.
+    const allowed = client === undefined ? true : this.access.authorize(client, ready.topic, 'write');
+    if (allowed === true) this.sendWill(clientId, publisher, ready);
+    else if (allowed instanceof Promise)
+      allowed.then((ok) => ok && this.sendWill(clientId, publisher, ready));
+  }
+
+  private sendWill(clientId: string, publisher: ClientInfo, message: Message): void {
+    this.pipeline.publish(message, publisher);
+    for (const hook of this.hooks.on.onWillSent) hook.onWillSent(clientId, message);
+  }
+}
+
+/** Who a will is published as when its connection is long gone (a delayed will, or one restored at start). */
+function willClient(session: Session): ClientInfo {
+  return {
+    clientId: session.clientId,
+    username: session.username,
+    protocolVersion: session.protocolVersion,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    listener: 'will',
+    inline: false,
+  };
+}

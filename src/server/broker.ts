@@ -1,0 +1,263 @@
+import type { AddressInfo } from 'node:net';
+import { Engine } from '../broker/engine.js';
+import type { Hook } from '../broker/hooks.js';
+import type { InjectTarget, InProcessClient, InProcessClientOptions } from '../broker/injection.js';
+import type { InlineHandler, InlineSubscribeOptions, Unsubscribe } from '../broker/inline-client.js';
+import type { BrokerLogger } from '../broker/logger.js';
+import type { BrokerOptions } from '../broker/options.js';
+import type { BrokerStats } from '../broker/stats.js';
+import type { SessionStore } from '../broker/storage.js';
+import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
+import type { Packet, Properties, QoS } from '../packets/types.js';
+import { createListener } from './listener-factory.js';
+import { OperationsEndpoints } from './ops-http.js';
+import { VERSION } from './version.js';
+
+export type { BrokerLogger } from '../broker/logger.js';
+
+/** Where `listen` binds its TCP listener. */
+export interface ListenOptions {
+  host?: string;
+  port?: number;
+  /** Listener name, reported to hooks and logs. Default `tcp` (`tcp-2`, ... when taken). */
+  name?: string;
+}
+
+/** Broker construction options: the protocol options plus logging, listeners and storage. */
+export interface BrokerConstructorOptions extends BrokerOptions {
+  logger?: BrokerLogger;
+  /** Listeners opened by `start()` (TCP, TLS, WebSocket, Unix socket, HTTP). */
+  listeners?: ListenerConfig[];
+  /** Allow `publish` / `subscribe` from inside the process. Default true; false makes both throw. */
+  inlineClient?: boolean;
+  /** Seconds between `$SYS/broker/...` updates (fractions allowed). Default 10; 0 turns $SYS off. */
+  sysInterval?: number;
+  /**
+   * Where sessions, subscriptions, queued and in-flight messages and retained messages are kept (see
+   * `sqliteStorage`). Default: memory only, so nothing survives a restart.
+   */
+  storage?: SessionStore;
+}
+
+/** The broker's counters, read-only: connections, messages and bytes by QoS, drops by reason. */
+export type BrokerStatsView = Readonly<
+  Pick<
+    BrokerStats,
+    | 'startedAt'
+    | 'bytesReceived'
+    | 'bytesSent'
+    | 'clientsConnected'
+    | 'clientsMaximum'
+    | 'connectionsTotal'
+    | 'publishIn'
+    | 'publishOut'
+    | 'publishPayloadBytesIn'
+    | 'publishPayloadBytesOut'
+    | 'dropped'
+    | 'messagesReceived'
+    | 'messagesSent'
+    | 'droppedTotal'
+  >
+>;
+
+let internalsOf: (broker: Broker) => { engine: Engine; listeners: readonly Listener[] };
+
+/**
+ * An MQTT broker: the engine with its listeners, operations endpoints and storage. Construct it, add hooks,
+ * then `start()` the configured listeners (or `listen()` for one TCP port); `close()` shuts down cleanly.
+ */
+export class Broker {
+  readonly #engine: Engine;
+  readonly #listeners: Listener[] = [];
+  readonly #configs: readonly ListenerConfig[];
+  readonly #inlineClient: boolean;
+  readonly #ops: OperationsEndpoints;
+  #startedHooksFired = false;
+
+  static {
+    internalsOf = (broker) => ({ engine: broker.#engine, listeners: broker.#listeners });
+  }
+
+  constructor(options: BrokerConstructorOptions = {}) {
+    const { logger, listeners, inlineClient, sysInterval, storage, ...protocol } = options;
+    this.#engine = new Engine({
+      ...protocol,
+      ...(logger === undefined ? {} : { logger }),
+      ...(storage === undefined ? {} : { storage }),
+      sysInterval: sysInterval ?? 10,
+      version: VERSION,
+    });
+    this.#configs = listeners ?? [];
+    this.#inlineClient = inlineClient ?? true;
+    this.#ops = new OperationsEndpoints(this.#engine, () => this.#isUp());
+  }
+
+  /** The broker's counters. */
+  get stats(): BrokerStatsView {
+    return this.#engine.stats;
+  }
+
+  /**
+   * Load the stored state, then open every listener of the `listeners` option, in order. If one fails,
+   * those already started are closed again and the error is rethrown. Resolves to the bound addresses.
+   */
+  async start(): Promise<ListenerAddress[]> {
+    const addresses: ListenerAddress[] = [];
+    const started: Listener[] = [];
+    try {
+      for (const config of this.#configs) {
+        const listener = createListener(config, this.#ops.handle);
+        addresses.push(await this.addListener(listener));
+        started.push(listener);
+      }
+    } catch (err) {
+      await Promise.all(started.map((listener) => listener.close()));
+      for (const listener of started) this.#listeners.splice(this.#listeners.indexOf(listener), 1);
+      throw err;
+    }
+    this.#started();
+    return addresses;
+  }
+
+  /** Start a TCP listener (the same path as a `tcp` entry of `listeners`); port 0 picks a free port. */
+  async listen(options: ListenOptions = {}): Promise<AddressInfo> {
+    const address = await this.addListener({
+      type: 'tcp',
+      name: options.name ?? this.#freeName('tcp'),
+      host: options.host ?? '0.0.0.0',
+      port: options.port ?? 1883,
+    });
+    this.#started();
+    return address as AddressInfo;
+  }
+
+  /** Start one more listener (a config entry, or a `Listener` of your own). Names must be unique. */
+  async addListener(listener: Listener | ListenerConfig): Promise<ListenerAddress> {
+    const instance = 'start' in listener ? listener : createListener(listener, this.#ops.handle);
+    if (this.#listeners.some((l) => l.name === instance.name)) {
+      throw new RangeError(`a listener named '${instance.name}' already exists`);
+    }
+    const engine = this.#engine;
+    await engine.open();
+    const address = await instance.start(engine);
+    this.#listeners.push(instance);
+    if (instance.kind === 'http') this.#ops.start();
+    engine.startTimers();
+    const where =
+      typeof address === 'string' ? { path: address } : { address: address.address, port: address.port };
+    engine.logger.info(
+      { listener: instance.name, kind: instance.kind, ...where },
+      `listener ${instance.name} started`,
+    );
+    return address;
+  }
+
+  /**
+   * Stop listening, tell v5 clients the server is shutting down (0x8B), flush, commit and close. HTTP
+   * listeners close last, once every other listener has let go of its connections, so `/healthz` answers
+   * 503 through the whole grace period. With `timeoutMs`, connections still open after it are destroyed.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    const engine = this.#engine;
+    const http = this.#listeners.filter((l) => l.kind === 'http');
+    const closed = this.#listeners.filter((l) => l.kind !== 'http').map((l) => l.close());
+    const done = engine.close();
+    let timer: NodeJS.Timeout | undefined;
+    if (options.timeoutMs !== undefined) {
+      const timeoutMs = options.timeoutMs;
+      const timedOut = new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      });
+      const first = await Promise.race([
+        Promise.all(closed).then(() => 'closed'),
+        timedOut.then(() => 'timeout'),
+      ]);
+      if (first === 'timeout') {
+        engine.logger.warn(
+          { open: engine.connections.size },
+          'shutdown timed out; destroying remaining connections',
+        );
+        for (const conn of engine.connections) conn.stream.destroy();
+      }
+    }
+    await Promise.all(closed);
+    clearTimeout(timer);
+    await done;
+    await Promise.all(http.map((listener) => listener.close()));
+    this.#ops.stop();
+    this.#listeners.length = 0;
+    for (const hook of engine.hooks.on.onStopped) hook.onStopped();
+  }
+
+  /** Add a hook; its `init` gets `config`. Hooks run in the order added. */
+  addHook(hook: Hook, config?: unknown): Promise<void> {
+    return this.#engine.addHook(hook, config);
+  }
+
+  /**
+   * Publish from inside the server: bypasses the ACL and may publish to `$SYS/`. Returns the number of
+   * sessions it was delivered or queued to. Throws when the `inlineClient` option is false.
+   */
+  publish(
+    topic: string,
+    payload: Buffer | string,
+    options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
+  ): number {
+    this.#requireInlineClient('publish');
+    return this.#engine.publish(topic, payload, options);
+  }
+
+  /**
+   * Subscribe from inside the server through the same topic index, subscribe hooks and retained delivery as
+   * a network client (the ACL is bypassed). Resolves, after the retained messages went to `handler`, to the
+   * function that unsubscribes. Throws when the `inlineClient` option is false.
+   */
+  subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {
+    this.#requireInlineClient('subscribe');
+    return this.#engine.subscribe(filter, handler, options);
+  }
+
+  /**
+   * Process `packet` exactly as if `client` had sent it: a client id, the ClientInfo a hook was given, or a
+   * client from `createClient`. Throws RangeError when that client is not connected.
+   */
+  injectPacket(client: InjectTarget, packet: Packet): void {
+    this.#engine.injectPacket(client, packet);
+  }
+
+  /** Connect an in-process client (no socket) to inject packets as; resolves once the broker sent CONNACK. */
+  createClient(clientId: string, options?: InProcessClientOptions): Promise<InProcessClient> {
+    return this.#engine.createClient(clientId, options);
+  }
+
+  #isUp(): boolean {
+    return !this.#engine.shuttingDown && this.#listeners.every((l) => l.listening);
+  }
+
+  #started(): void {
+    if (this.#startedHooksFired) return;
+    this.#startedHooksFired = true;
+    for (const hook of this.#engine.hooks.on.onStarted) hook.onStarted();
+  }
+
+  #freeName(kind: string): string {
+    let name = kind;
+    for (let n = 2; this.#listeners.some((l) => l.name === name); n++) name = `${kind}-${n}`;
+    return name;
+  }
+
+  #requireInlineClient(what: string): void {
+    if (!this.#inlineClient)
+      throw new Error(`broker.${what}: the inline client is disabled (inlineClient: false)`);
+  }
+}
+
+/** The engine behind a broker: for the server layer's own parts (admin API) and the tests; not package API. */
+export function engineOf(broker: Broker): Engine {
+  return internalsOf(broker).engine;
+}
+
+/** The listeners a broker runs, in start order: for the server layer's own parts and the tests. */
+export function listenersOf(broker: Broker): readonly Listener[] {
+  return internalsOf(broker).listeners;
+}
