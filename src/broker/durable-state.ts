@@ -15,10 +15,15 @@ export class DurableState {
   nextSeq = 1;
 
   constructor(
-    private readonly store: SessionStore | undefined,
+    private store: SessionStore | undefined,
     private readonly hooks: HookRegistry,
     private readonly turn: EndOfTurn,
   ) {}
+
+  /** The broker closed its store: later changes (sockets still closing) only reach the hooks. */
+  detachStore(): void {
+    this.store = undefined;
+  }
 
   /** The session was attached, detached, or its expiry or will changed. */
   sessionSaved(session: Session, connected: boolean): void {

@@ -239,17 +239,21 @@ export class Engine implements ConnectionPort {
   async close(): Promise<void> {
     this.closing = true;
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
+    // The last turn commits what the disconnects changed; nothing reaches the store after it.
     this.turn.run();
+    this.services.durable.detachStore();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
     this.sys.stop();
     this.services.sessions.stopTimers();
     this.turn.stop();
-    await this.turn.settle();
+    const settled = this.turn.settle();
     if (this.store !== undefined && this.opened !== undefined) {
       await this.opened.catch(() => undefined);
+      // The store finishes the commits it has started, then lets go.
       await this.store.close();
     }
+    await settled;
   }
 
   /** Start the `$SYS` publisher and the sweep (idempotent; not after close). */

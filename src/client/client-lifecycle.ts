@@ -15,7 +15,8 @@ import { buildConnectPacket, type ResolvedOptions, randomClientId } from './opti
 import { Outbound } from './outbound.js';
 import { backoffDelay, shouldReconnect } from './reconnect.js';
 import { subscribePacket } from './requests.js';
-import { openTransport, type Transport } from './transport.js';
+import type { Transport } from './transport.js';
+import { openTransport } from './transport-open.js';
 import type { ClientStatus, PacketObserver } from './types.js';
 
 /** @internal Test hook: the client's `PacketHooks`, to observe packets on the wire. */

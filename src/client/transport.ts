@@ -1,10 +1,7 @@
 /**
  * The byte-stream contract between the client protocol and its network: a TCP or TLS socket satisfies it
- * as is, WebSockets through a small adapter. `openTransport` picks the module by URL scheme.
+ * as is, WebSockets through a small adapter. `openTransport` (transport-open.ts) picks one by URL scheme.
  */
-import type { Endpoint } from './options.js';
-import { connectTcp } from './transport-tcp.js';
-import { connectTls } from './transport-tls.js';
 import type { ClientOptions } from './types.js';
 
 /** A connected, bidirectional byte stream. */
@@ -27,28 +24,6 @@ export interface Transport {
 
 /** The TLS part of the client options. */
 export type TlsOptions = Pick<ClientOptions, 'ca' | 'cert' | 'key' | 'rejectUnauthorized' | 'servername'>;
-
-/**
- * Opens a transport to `endpoint`; rejects on failure or when `signal` aborts. The WebSocket module (and
- * the `ws` library) is loaded only when a ws/wss URL is used.
- */
-export async function openTransport(
-  endpoint: Endpoint,
-  tls: TlsOptions,
-  signal: AbortSignal,
-): Promise<Transport> {
-  switch (endpoint.kind) {
-    case 'tcp':
-      return connectTcp(endpoint, signal);
-    case 'tls':
-      return connectTls(endpoint, tls, signal);
-    case 'ws':
-    case 'wss': {
-      const { connectWebSocket } = await import('./transport-ws.js');
-      return connectWebSocket(endpoint, tls, signal);
-    }
-  }
-}
 
 /** Resolves with `socket` once `readyEvent` fires; rejects (and destroys it) on error or abort. */
 export function whenOpen<S extends Transport>(
