@@ -35,6 +35,7 @@ interface Analysis {
 interface ConformanceScript {
   analyse(root: string): Analysis;
   render(analysis: Analysis): string;
+  formatted(root: string, text: string): string;
 }
 
 async function loadScript(): Promise<ConformanceScript> {
@@ -91,5 +92,12 @@ describe('CONFORMANCE.md inputs', () => {
       else assert.ok(text.includes(tableRow), `${row.version} ${row.id} missing from the tables`);
     }
     assert.match(text, /\*\*not tested\*\*/, 'untested statements are marked as such');
+  });
+
+  it('CONFORMANCE.md is exactly what the generator writes today (regenerate it after moving a tag)', async () => {
+    const { analyse, render, formatted } = await loadScript();
+    const expected = formatted(REPO_ROOT, render(analyse(REPO_ROOT)));
+    const committed = readFileSync(join(REPO_ROOT, 'CONFORMANCE.md'), 'utf8');
+    assert.ok(committed === expected, 'CONFORMANCE.md is stale: run `node scripts/conformance-table.mjs`');
   });
 });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MqttError } from '../packets/errors.js';
-import { isValidTopicName } from '../packets/index.js';
-import { ReasonCode } from '../packets/reason-codes.js';
+import { encode, isValidTopicName } from '../packets/index.js';
+import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { AuthPacket, ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
 import type { AuthStep } from './hooks.js';
 import { ownBytes } from './message.js';
@@ -157,6 +157,31 @@ function attachAndAnswer(
   conn.state = 'connected';
   conn.send(connack);
   conn.established(session, sessionPresent);
+}
+
+/** A CONNECT that cannot be accepted: CONNACK with the reason (v3: the mapped return code), then close. */
+export function refuseConnect(conn: ProtocolPeer, error: MqttError): void {
+  let code = error.reasonCode;
+  let version = conn.protocolVersion;
+  if (code === ReasonCode.UnsupportedProtocolVersion) {
+    // [MQTT-3.1.2-2] Unsupported level: CONNACK 0x84 (v5) or return code 0x01 (v3), then close.
+    version = (error.protocolLevel ?? 4) >= 5 ? 5 : 4;
+  } else if (conn.connect === undefined) {
+    // [MQTT-3.1.4-1] A CONNECT that does not parse: close without CONNACK.
+    conn.close();
+    return;
+  }
+  if (version !== 5) {
+    const v3 = toV3ConnackCode(code);
+    if (v3 === undefined) {
+      conn.close();
+      return;
+    }
+    code = v3;
+  }
+  conn.protocolVersion = version;
+  conn.writer.append(encode({ type: 'connack', sessionPresent: false, reasonCode: code }, version));
+  conn.close();
 }
 
 /** Cap a requested Session Expiry Interval at the configured maximum. */

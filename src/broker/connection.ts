@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { MqttError } from '../packets/errors.js';
 import { decode, encode, PacketParser } from '../packets/index.js';
-import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
+import { ReasonCode } from '../packets/reason-codes.js';
 import type {
   ConnectPacket,
   DisconnectPacket,
@@ -10,19 +10,18 @@ import type {
   QoS,
   WillMessage,
 } from '../packets/types.js';
-import { handleAuthPacket, handleConnect } from './connect-flow.js';
+import { refuseConnect } from './connect-flow.js';
 import type { HeldAck, TurnTarget } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
 import type { DisconnectInfo, DropReason } from './hooks.js';
-import { handleInboundPublish, handlePubrel } from './inbound-publish.js';
 import type { Message } from './message.js';
 import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
+import { dispatchPacket } from './packet-dispatch.js';
 import type { ConnectionFacts } from './port.js';
 import type { ConnectionState, ProtocolPeer } from './protocol-peer.js';
 import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
-import { handleSubscribe, handleUnsubscribe } from './subscribe-flow.js';
 
 /** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
 const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
@@ -67,6 +66,12 @@ export class Connection implements ProtocolPeer, TurnTarget {
   private readonly packetHandler = (packet: Packet): void => this.onPacket(packet);
   private busy = false;
   private disconnectInfo: DisconnectInfo | undefined;
+
+  /** The client ended the connection with DISCONNECT: remember its reason for the hooks, then close. */
+  closeByClient(reasonCode: number): void {
+    this.disconnectInfo = { reasonCode, by: 'client' };
+    this.close();
+  }
 
   constructor(
     services: EngineServices,
@@ -163,7 +168,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
   private run(packet: Packet): void {
     let pending: Promise<void> | undefined;
     try {
-      pending = this.dispatch(packet);
+      pending = dispatchPacket(this, packet);
     } catch (err) {
       this.onProtocolError(err);
       return;
@@ -188,91 +193,6 @@ export class Connection implements ProtocolPeer, TurnTarget {
       this.run(backlog.shift() as Packet);
     }
     if (!this.busy && this.state !== 'closed') this.stream.resume();
-  }
-
-  /** Route one packet to its handler. Returns a promise only when a handler went async. */
-  private dispatch(input: Packet): Promise<void> | undefined {
-    let packet: Packet | undefined = input;
-    const readHooks = this.services.hooks.on.onPacketRead;
-    if (readHooks.length > 0) {
-      for (const hook of readHooks) {
-        packet = hook.onPacketRead(this, packet);
-        if (packet === undefined) return undefined;
-      }
-    }
-    if (this.state === 'connecting') {
-      // [MQTT-3.1.0-1] The first packet sent from the Client to the Server MUST be a CONNECT packet.
-      if (packet.type === 'auth' && this.authMethod !== undefined) return handleAuthPacket(this, packet);
-      if (packet.type !== 'connect' || this.connect !== undefined) {
-        throw MqttError.protocol(`expected CONNECT as the first packet, got ${packet.type.toUpperCase()}`);
-      }
-      return handleConnect(this, packet);
-    }
-    const session = this.session as Session;
-    const outbound = this.services.outbound;
-    switch (packet.type) {
-      case 'publish':
-        return handleInboundPublish(this, packet);
-      case 'puback':
-        outbound.puback(session, packet.packetId);
-        return undefined;
-      case 'pubrec': {
-        const outcome = outbound.pubrec(session, packet.packetId, packet.reasonCode ?? 0);
-        if (outcome === 'release') this.sendPubrel(packet.packetId);
-        else if (outcome === 'unknown') {
-          // (spec 3.6.2.1, no statement id) Unknown identifier: answer PUBREL 0x92 in v5 so the client can finish.
-          this.send(
-            this.protocolVersion === 5
-              ? { type: 'pubrel', packetId: packet.packetId, reasonCode: ReasonCode.PacketIdentifierNotFound }
-              : { type: 'pubrel', packetId: packet.packetId },
-          );
-        }
-        return undefined;
-      }
-      case 'pubrel':
-        handlePubrel(this, packet.packetId);
-        return undefined;
-      case 'pubcomp':
-        outbound.pubcomp(session, packet.packetId);
-        return undefined;
-      case 'subscribe':
-        return handleSubscribe(this, packet);
-      case 'unsubscribe':
-        handleUnsubscribe(this, packet);
-        return undefined;
-      case 'pingreq':
-        this.send({ type: 'pingresp' });
-        return undefined;
-      case 'disconnect':
-        this.onClientDisconnect(packet);
-        return undefined;
-      case 'connect':
-        // [MQTT-3.1.0-2] A second CONNECT packet is a Protocol Error.
-        throw MqttError.protocol('second CONNECT on one connection');
-      case 'auth':
-        return handleAuthPacket(this, packet);
-      default:
-        // (spec 2.1.2, no statement id) CONNACK, SUBACK, UNSUBACK, PINGRESP are sent only by a server.
-        throw MqttError.protocol(`a client must not send ${packet.type.toUpperCase()}`);
-    }
-  }
-
-  private onClientDisconnect(packet: DisconnectPacket): void {
-    const reasonCode = packet.reasonCode ?? 0;
-    const session = this.session;
-    const newExpiry = packet.properties?.sessionExpiryInterval;
-    if (session !== undefined && newExpiry !== undefined) {
-      // [MQTT-3.14.2-2] Session Expiry 0 at CONNECT may not become non-zero at DISCONNECT.
-      if (session.expiryInterval === 0 && newExpiry !== 0) {
-        throw MqttError.protocol('session expiry interval changed from 0 at DISCONNECT');
-      }
-      const cap = this.services.options.maximumSessionExpiryInterval;
-      this.services.sessions.expiryChanged(session, cap !== undefined && newExpiry > cap ? cap : newExpiry);
-    }
-    // [MQTT-3.14.4-3] On a normal DISCONNECT the will is discarded; v5 reason 0x04 asks for it.
-    if (reasonCode !== ReasonCode.DisconnectWithWillMessage) this.will = undefined;
-    this.disconnectInfo = { reasonCode, by: 'client' };
-    this.close();
   }
 
   /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
@@ -422,34 +342,10 @@ export class Connection implements ProtocolPeer, TurnTarget {
       return;
     }
     if (this.state === 'connecting') {
-      this.refuseConnect(error);
+      refuseConnect(this, error);
       return;
     }
     this.disconnect(error.reasonCode, error.message);
-  }
-
-  refuseConnect(error: MqttError): void {
-    let code = error.reasonCode;
-    let version = this.protocolVersion;
-    if (code === ReasonCode.UnsupportedProtocolVersion) {
-      // [MQTT-3.1.2-2] Unsupported level: CONNACK 0x84 (v5) or return code 0x01 (v3), then close.
-      version = (error.protocolLevel ?? 4) >= 5 ? 5 : 4;
-    } else if (this.connect === undefined) {
-      // [MQTT-3.1.4-1] A CONNECT that does not parse: close without CONNACK.
-      this.close();
-      return;
-    }
-    if (version !== 5) {
-      const v3 = toV3ConnackCode(code);
-      if (v3 === undefined) {
-        this.close();
-        return;
-      }
-      code = v3;
-    }
-    this.protocolVersion = version;
-    this.writer.append(encode({ type: 'connack', sessionPresent: false, reasonCode: code }, version));
-    this.close();
   }
 
   private logError(err: unknown): void {

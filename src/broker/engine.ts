@@ -307,7 +307,7 @@ export class Engine implements ConnectionPort {
         continue;
       }
       if (conn.state !== 'connected') continue;
-      // (3.1.1: [MQTT-3.1.2-24]) No packet within 1.5 times the keep alive: the connection is closed (v5: 0x8D).
+      // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) Nothing within 1.5 times the keep alive: closed (v5: 0x8D).
       if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
         conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
         continue;

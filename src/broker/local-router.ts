@@ -95,7 +95,7 @@ export class LocalRouter implements Router, RetainedMessages {
     );
   }
 
-  /** Send the retained messages matching a new subscription, RETAIN set. [MQTT-3.3.1-9] */
+  /** Send the retained messages matching a new subscription, RETAIN set. [MQTT-3.3.1-9] (3.1.1: [MQTT-3.3.1-8]) */
   deliverRetained(record: SessionSubscription): void {
     const now = Date.now();
     const expired: string[] = [];

@@ -1,8 +1,8 @@
-import type { MqttError } from '../packets/errors.js';
 import type { ConnectPacket, Packet, ProtocolVersionNumber, WillMessage } from '../packets/types.js';
 import type { HeldAck } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
 import type { ClientInfo } from './hooks.js';
+import type { OutboundWriter } from './outbound-writer.js';
 import type { ConnectionFacts } from './port.js';
 import type { Session, SessionLink } from './session.js';
 
@@ -15,6 +15,8 @@ export type ConnectionState = 'connecting' | 'connected' | 'closing' | 'closed';
 export interface ProtocolPeer extends ClientInfo, SessionLink {
   readonly services: EngineServices;
   readonly facts: ConnectionFacts;
+  /** Where this turn's bytes for the client are staged. */
+  readonly writer: OutboundWriter;
   state: ConnectionState;
   clientId: string;
   username: string | undefined;
@@ -27,11 +29,11 @@ export interface ProtocolPeer extends ClientInfo, SessionLink {
   authMethod: string | undefined;
   /** The will of this connection, cleared by a normal DISCONNECT. */
   will: WillMessage | undefined;
-  /** Keep alive in effect, in ms (0: none); enforced at 1.5 times. [MQTT-3.1.2-22] */
+  /** Keep alive in effect, in ms (0: none); enforced at 1.5 times (engine.ts, the sweep). */
   keepaliveMs: number;
   /** The client's Receive Maximum (v5) or the broker's default window for v3. */
   sendQuota: number;
-  /** The client's Maximum Packet Size (v5); we never send more. [MQTT-3.1.2-25] */
+  /** The client's Maximum Packet Size (v5); we never send more. [MQTT-3.1.2-24] */
   clientMaximumPacketSize: number;
   clientTopicAliasMaximum: number;
   /** Whether the client allows reason strings and user properties (v5 Request Problem Information). */
@@ -47,8 +49,8 @@ export interface ProtocolPeer extends ClientInfo, SessionLink {
    * commit holding its state returned (refused with 0x97, or the connection closed for v3, if it failed).
    */
   acknowledge(kind: HeldAck, packetId: number): void;
-  /** A CONNECT that cannot be accepted: CONNACK with the reason (v3: the mapped return code), then close. */
-  refuseConnect(error: MqttError): void;
+  /** The client sent DISCONNECT with this reason code: close, reporting it to the hooks. */
+  closeByClient(reasonCode: number): void;
   /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
   established(session: Session, sessionPresent: boolean): void;
   close(): void;
