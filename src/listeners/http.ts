@@ -11,6 +11,15 @@ import { type LoopDelaySample, renderPrometheus, takeSnapshot } from './metrics.
 import { bindServer, closeServer } from './server-lifecycle.js';
 import { attachGateway, WebSocketGateway } from './websocket.js';
 
+/**
+ * Routes served on this port ahead of the built-in ones (the dashboard): `handle` returns true when it
+ * answered the request; `close` is called before the server closes (to end long-lived streams).
+ */
+export interface HttpRouteExtension {
+  handle(req: IncomingMessage, res: ServerResponse): boolean;
+  close?(): void;
+}
+
 /** Resolution of the event-loop delay histogram, in ms. */
 const LOOP_DELAY_RESOLUTION_MS = 20;
 
@@ -29,7 +38,10 @@ export class HttpListener implements Listener {
   private loopDelay: IntervalHistogram | undefined;
   private readonly gate: ConnectionRateGate;
 
-  constructor(private readonly config: HttpListenerConfig) {
+  constructor(
+    private readonly config: HttpListenerConfig,
+    private readonly extension?: HttpRouteExtension,
+  ) {
     this.name = config.name ?? 'http';
     this.maxConnections = config.maxConnections ?? 0;
     this.gate = new ConnectionRateGate(config.connectionRate ?? 0);
@@ -67,6 +79,7 @@ export class HttpListener implements Listener {
 
   async close(): Promise<void> {
     this.listening = false;
+    this.extension?.close?.();
     this.gateway?.close();
     this.loopDelay?.disable();
     if (this.server !== undefined) await closeServer(this.server);
@@ -79,6 +92,7 @@ export class HttpListener implements Listener {
     req: IncomingMessage,
     res: ServerResponse,
   ): void {
+    if (this.extension?.handle(req, res) === true) return;
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
