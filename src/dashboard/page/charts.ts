@@ -64,6 +64,15 @@ export class LineChart {
     );
     if (this.plot === undefined) this.create();
     else this.plot.setData(this.data);
+    this.showLatest();
+  }
+
+  /** While the pointer is not over the chart, the legend shows the newest values. */
+  private showLatest(): void {
+    const plot = this.plot;
+    const last = this.data[0].length - 1;
+    if (plot === undefined || last < 0 || (plot.cursor.left ?? -1) >= 0) return;
+    plot.setLegend({ idx: last });
   }
 
   private create(): void {
@@ -87,7 +96,7 @@ export class LineChart {
         {
           stroke: '#6b7280',
           grid: { stroke: '#eef0f3' },
-          size: 60,
+          size: 84,
           values: (_u: uPlot, ticks: number[]) => ticks.map(format),
         },
       ],
@@ -102,6 +111,7 @@ export class LineChart {
         })),
       ],
       legend: { live: true },
+      hooks: { ready: [() => this.showLatest()] },
       cursor: { drag: { x: false, y: false } },
     };
     this.plot = new uPlot(options, this.data, this.body);
