@@ -46,7 +46,6 @@ interface ChartDef extends Omit<ChartSpec, 'lines' | 'x'> {
 }
 
 const rate = (v: number): string => `${compact(v)}/s`;
-const mib = (v: number): string => `${compact(v / 1_048_576)} MiB`;
 
 const CHARTS: readonly ChartDef[] = [
   {
@@ -81,6 +80,7 @@ const CHARTS: readonly ChartDef[] = [
   {
     key: 'bytes',
     title: 'Bytes',
+    binary: true,
     format: (v) => `${bytes(v)}/s`,
     lines: [
       ['in', 'bytesIn'],
@@ -100,7 +100,8 @@ const CHARTS: readonly ChartDef[] = [
   {
     key: 'memory',
     title: 'Memory',
-    format: mib,
+    binary: true,
+    format: bytes,
     lines: [
       ['rss', 'rssBytes'],
       ['heap used', 'heapUsedBytes'],

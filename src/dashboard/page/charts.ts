@@ -15,7 +15,12 @@ export interface ChartSpec {
   readonly format: (value: number) => string;
   /** `time`: x values are epoch seconds; `elapsed`: seconds since a run started. */
   readonly x: 'time' | 'elapsed';
+  /** Byte values: y ticks at powers of two (64 KiB, 128 MiB), not at 97.7 KiB. */
+  readonly binary?: boolean;
 }
+
+/** Tick steps for byte axes: 1, 2, 4, ... bytes up to 2^50. */
+const BINARY_STEPS = Array.from({ length: 51 }, (_, i) => 2 ** i);
 
 /**
  * A line chart (uPlot on a canvas) that sizes itself to its card. The newest values are mirrored into
@@ -97,6 +102,7 @@ export class LineChart {
           stroke: '#6b7280',
           grid: { stroke: '#eef0f3' },
           size: 84,
+          ...(this.spec.binary === true ? { incrs: BINARY_STEPS } : {}),
           values: (_u: uPlot, ticks: number[]) => ticks.map(format),
         },
       ],
