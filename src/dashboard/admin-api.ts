@@ -30,6 +30,8 @@ interface Route {
   readonly path: readonly string[];
   /** Whether the caller must be authenticated (everything but whoami and login). */
   readonly auth: boolean;
+  /** A write only role admin may make (all but logout). */
+  readonly needsAdmin: boolean;
   run(call: Call): Promise<void>;
 }
 
@@ -44,7 +46,8 @@ export interface ApiLogger {
  * the CSRF checks, 429 while an address is locked out for wrong passwords.
  */
 export class AdminApi {
-  private readonly streams = new Set<EventStream>();
+  /** Open live streams, each with the check that its caller may still read. */
+  private readonly streams = new Map<EventStream, () => boolean>();
   private readonly routes: readonly Route[];
   private readonly stopPoints: () => void;
 
@@ -55,7 +58,11 @@ export class AdminApi {
     private readonly logger: ApiLogger,
   ) {
     this.stopPoints = recorder.onPoint((point) => {
-      for (const stream of this.streams) stream.send('sample', point);
+      for (const [stream, allowed] of this.streams) {
+        // A stream outlives nothing it was authorized by: logout, expiry or a removed user ends it.
+        if (allowed()) stream.send('sample', point);
+        else stream.close();
+      }
     });
     this.routes = this.buildRoutes();
   }
@@ -80,7 +87,7 @@ export class AdminApi {
   /** End every live stream (before the HTTP server closes, or it would wait for them). */
   close(): void {
     this.stopPoints();
-    for (const stream of this.streams) stream.close();
+    for (const stream of this.streams.keys()) stream.close();
     this.streams.clear();
   }
 
@@ -132,7 +139,7 @@ export class AdminApi {
       return;
     }
     if (method !== 'GET') {
-      const refusal = this.auth.refuseWrite(req, outcome);
+      const refusal = this.auth.refuseWrite(req, outcome, route.needsAdmin);
       if (refusal !== undefined) {
         sendError(res, 403, refusal);
         return;
@@ -147,32 +154,25 @@ export class AdminApi {
       method: 'GET',
       path: path.split('/'),
       auth: true,
+      needsAdmin: false,
       run,
     });
     const write = (method: Method, path: string, run: (call: Call) => Promise<void>): Route => ({
       method,
       path: path.split('/'),
       auth: true,
+      needsAdmin: true,
       run,
     });
     return [
-      { method: 'GET', path: ['whoami'], auth: false, run: (call) => this.whoami(call) },
-      { method: 'POST', path: ['login'], auth: false, run: (call) => this.login(call) },
-      write('POST', 'logout', async ({ req, res, query }) => {
-        query.done();
-        this.auth.logout(req);
-        sendJson(
-          res,
-          200,
-          { loggedOut: true },
-          { 'set-cookie': `${SESSION_COOKIE}=; ${cookieAttributes(req)}; Max-Age=0` },
-        );
-      }),
+      { method: 'GET', path: ['whoami'], auth: false, needsAdmin: false, run: (call) => this.whoami(call) },
+      { method: 'POST', path: ['login'], auth: false, needsAdmin: false, run: (call) => this.login(call) },
+      { ...write('POST', 'logout', (call) => this.logout(call)), needsAdmin: false },
       get('stats/history', async ({ res, query }) => {
         query.done();
         sendJson(res, 200, this.recorder.history());
       }),
-      get('live', async ({ req, res, query }) => this.live(req, res, query)),
+      get('live', async ({ req, res, query, principal }) => this.live(req, res, query, principal)),
       get('clients', async ({ res, query }) => {
         const search = query.text('search');
         const page = query.page();
@@ -271,6 +271,13 @@ export class AdminApi {
     ];
   }
 
+  private async logout({ req, res, query }: Call): Promise<void> {
+    query.done();
+    this.auth.logout(req);
+    const cookie = `${SESSION_COOKIE}=; ${cookieAttributes(req)}; Max-Age=0`;
+    sendJson(res, 200, { loggedOut: true }, { 'set-cookie': cookie });
+  }
+
   private async whoami({ req, res, query }: Call): Promise<void> {
     query.done();
     sendJson(res, 200, this.auth.whoami(await this.auth.authenticate(req)));
@@ -302,7 +309,12 @@ export class AdminApi {
   }
 
   /** Server-sent events: `history` (everything kept) once, then a `sample` each second. */
-  private async live(req: IncomingMessage, res: ServerResponse, query: QueryParams): Promise<void> {
+  private async live(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: QueryParams,
+    principal: Principal,
+  ): Promise<void> {
     query.done();
     if (this.streams.size >= MAX_STREAMS) {
       sendError(res, 503, `too many live streams open (${MAX_STREAMS})`);
@@ -313,7 +325,7 @@ export class AdminApi {
       return;
     }
     const stream = new EventStream(res);
-    this.streams.add(stream);
+    this.streams.set(stream, () => this.auth.stillValid(req, principal));
     stream.onClose(() => this.streams.delete(stream));
     stream.send('history', this.recorder.history());
   }

@@ -172,16 +172,32 @@ export class AdminAuth {
   /**
    * The reason to refuse a state-changing request (403), or undefined to let it through: another site's
    * page (Origin or Sec-Fetch-Site), a missing or wrong CSRF token on cookie and open sessions, a read-only
-   * role. HTTP Basic needs no token: a browser never adds our credentials to another site's request unasked.
+   * role where `needsAdmin` (everything but logout). HTTP Basic needs no token: a browser never adds our
+   * credentials to another site's request unasked.
    */
-  refuseWrite(req: IncomingMessage, principal: Principal): string | undefined {
+  refuseWrite(req: IncomingMessage, principal: Principal, needsAdmin: boolean): string | undefined {
     const crossSite = refuseCrossSite(req);
     if (crossSite !== undefined) return crossSite;
     if (principal.csrfToken !== undefined && req.headers['x-csrf-token'] !== principal.csrfToken)
       return 'missing or wrong CSRF token (send the token from GET /api/v1/whoami as X-CSRF-Token)';
-    if (principal.role !== 'admin')
+    if (needsAdmin && principal.role !== 'admin')
       return `user '${principal.username ?? ''}' has role ${principal.role}; this needs role admin`;
     return undefined;
+  }
+
+  /**
+   * Whether a principal authenticated earlier may still read: its login session has not ended (logout,
+   * expiry) and its user is still configured. A live stream asks this before each event.
+   */
+  stillValid(req: IncomingMessage, principal: Principal): boolean {
+    if (principal.mode === 'open') return this.open;
+    if (principal.username === undefined || !this.users.has(principal.username)) return false;
+    if (principal.mode === 'basic') return true;
+    const value = cookieValue(req.headers.cookie, SESSION_COOKIE);
+    const session = value === undefined ? undefined : this.sessions.get(value);
+    return (
+      session !== undefined && session.username === principal.username && !this.expired(session, Date.now())
+    );
   }
 
   /** What GET /api/v1/whoami answers. */
@@ -209,12 +225,16 @@ export class AdminAuth {
     const session = this.sessions.get(value);
     if (session === undefined) return undefined;
     const now = Date.now();
-    if (now - session.lastSeen > this.idleMs || now - session.createdAt > this.maxMs) {
+    if (this.expired(session, now)) {
       this.sessions.delete(value);
       return undefined;
     }
     session.lastSeen = now;
     return session;
+  }
+
+  private expired(session: LoginSession, now: number): boolean {
+    return now - session.lastSeen > this.idleMs || now - session.createdAt > this.maxMs;
   }
 
   private async checkBasic(req: IncomingMessage, username: string, password: string): Promise<AuthOutcome> {

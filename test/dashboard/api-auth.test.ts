@@ -166,6 +166,25 @@ describe('admin API: login, roles and CSRF', () => {
     }
   });
 
+  test('logging out ends the live stream it opened', async () => {
+    const { cookie, token } = await login(b.baseUrl, 'viewer', 'viewer-pw');
+    const response = await fetch(`${b.baseUrl}/api/v1/live`, { headers: { cookie } });
+    assert.equal(response.status, 200);
+    assert.ok(response.body !== null);
+    const reader = response.body.getReader();
+    const first = await reader.read();
+    assert.equal(first.done, false);
+    const out = await call(b.baseUrl, 'POST', '/api/v1/logout', {
+      headers: { cookie, 'x-csrf-token': token },
+    });
+    assert.equal(out.status, 200);
+    // The stream ends at its next sample (every 200 ms here) instead of sending it.
+    let ended = false;
+    const deadline = Date.now() + 5_000;
+    while (!ended && Date.now() < deadline) ended = (await reader.read()).done;
+    assert.equal(ended, true);
+  });
+
   test('the live stream sends the history, then a sample each interval', async () => {
     const { cookie } = await login(b.baseUrl, 'viewer', 'viewer-pw');
     const controller = new AbortController();
