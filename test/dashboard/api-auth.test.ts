@@ -59,6 +59,19 @@ describe('admin API: login, roles and CSRF', () => {
     ]) {
       assert.equal((await call(b.baseUrl, 'GET', path)).status, 401, path);
     }
+    for (const [method, path] of [
+      ['POST', '/api/v1/clients/watched/disconnect'],
+      ['POST', '/api/v1/publish'],
+      ['DELETE', '/api/v1/retained/message?topic=a'],
+      ['DELETE', '/api/v1/sessions/watched'],
+    ] as const) {
+      assert.equal(
+        (await call(b.baseUrl, method, path, { body: { topic: 'a' } })).status,
+        401,
+        `${method} ${path}`,
+      );
+    }
+    assert.equal(client.connected, true);
     // The page itself is public: it shows the login form.
     assert.equal((await fetch(`${b.baseUrl}/`)).status, 200);
   });
