@@ -26,6 +26,19 @@ import {
 
 export type { SharedGroupEntry, SubscriberEntry } from './topic-node.js';
 
+/** One level of the trie as `children` describes it. */
+export interface TopicLevel {
+  readonly level: string;
+  /** Levels directly below. */
+  readonly children: number;
+  /** A retained message is stored at exactly this level. */
+  readonly retained: boolean;
+  /** Retained messages at this level and below. */
+  readonly retainedBelow: number;
+  /** Subscriptions whose filter ends exactly here (shared members counted one by one). */
+  readonly subscriptions: number;
+}
+
 /** Where `match` puts its results; reused across calls, cleared by the caller. */
 export interface MatchResult<S> {
   subscribers: SubscriberEntry<S>[];
@@ -246,6 +259,28 @@ export class TopicIndex<S, R> {
   }
 
   /** The node of a filter: `+` and `#` levels go to the wildcard slots. */
+  /**
+   * The levels directly below `parent` (a filter; undefined for the root), literal levels sorted, then `+`
+   * and `#`: what an operator's topic tree shows. Undefined when `parent` is not in the trie.
+   */
+  children(parent: string | undefined): TopicLevel[] | undefined {
+    const node = parent === undefined ? this.root : this.filterNode(parent, false);
+    if (node === undefined) return undefined;
+    const entries: [string, TopicNode<S, R>][] = [...(node.children ?? [])];
+    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    if (node.plus !== undefined) entries.push(['+', node.plus]);
+    if (node.hash !== undefined) entries.push(['#', node.hash]);
+    return entries.map(([level, child]) => ({
+      level,
+      children: (child.children?.size ?? 0) + (child.plus ? 1 : 0) + (child.hash ? 1 : 0),
+      retained: child.retained !== undefined,
+      retainedBelow: child.retainedBelow,
+      subscriptions:
+        (child.subscribers?.size ?? 0) +
+        (child.shared?.items.reduce((sum, group) => sum + group.members.size, 0) ?? 0),
+    }));
+  }
+
   private filterNode(filter: string, create: boolean): TopicNode<S, R> | undefined {
     let node = this.root;
     let start = 0;

@@ -2,7 +2,7 @@ import { pino } from 'pino';
 import { authFromConfig } from '../config/auth.js';
 import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
-import { Broker, type BrokerLogger } from '../server/broker.js';
+import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -35,7 +35,12 @@ export async function runBrokerCommand(
   );
   let broker: Broker;
   try {
-    broker = new Broker({ ...config.broker, logger, listeners: config.listeners });
+    broker = new Broker({
+      ...config.broker,
+      logger,
+      listeners: config.listeners,
+      dashboard: { users: config.admin.users ?? [] },
+    });
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message);
     throw err;
@@ -61,6 +66,19 @@ export async function runBrokerCommand(
         () => logger.info({ users: ledger.userCount }, 'auth reloaded'),
         (err: unknown) => logger.error({ err }, 'auth reload failed; previous rules kept'),
       );
+    });
+  }
+  const configFile = config.configFile;
+  if (configFile !== undefined) {
+    // SIGHUP also re-reads the dashboard's admin users; a broken file keeps the previous ones.
+    process.on('SIGHUP', () => {
+      try {
+        const users = loadConfig({ argv: ['--config', configFile], env: {} }).admin.users ?? [];
+        dashboardOf(broker)?.setUsers(users);
+        logger.info({ users: users.length }, 'admin users reloaded');
+      } catch (err) {
+        logger.error({ err }, 'admin users reload failed; previous users kept');
+      }
     });
   }
   if (config.publishRate !== undefined) await broker.addHook(publishRateLimiter(config.publishRate));

@@ -6,6 +6,7 @@ import type { BrokerOptions } from '../broker/options.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import type { PublishRateLimit } from './publish-rate.js';
 import {
+  type AdminConfig,
   type AuthConfig,
   type ConfigFile,
   configFileSchema,
@@ -30,6 +31,8 @@ export interface StarlingConfig {
   readonly broker: BrokerOptions;
   readonly logLevel: LogLevel;
   readonly auth: AuthConfig;
+  /** Dashboard and admin API users (the file's `admin` section). */
+  readonly admin: AdminConfig;
   /** Per-client publish rate limit, when configured. */
   readonly publishRate: PublishRateLimit | undefined;
   /** Milliseconds graceful shutdown may take before remaining sockets are destroyed. */
@@ -221,6 +224,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     broker: brokerOptionsFrom(limits),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
+    admin: file.admin ?? {},
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined

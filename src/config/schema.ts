@@ -98,6 +98,25 @@ export const authSchema = z.strictObject({
 });
 export type AuthConfig = z.infer<typeof authSchema>;
 
+/** Who may use the web dashboard and the admin REST API on the HTTP listener. */
+export const adminSchema = z.strictObject({
+  /** Users with `$scrypt$...` hashes made by `starling passwd`; none: loopback callers only, no login. */
+  users: z
+    .array(
+      z.strictObject({
+        username: z.string().min(1),
+        password: z.string().startsWith('$scrypt$', 'a hash made by `starling passwd`'),
+        role: z.enum(['admin', 'read-only']),
+      }),
+    )
+    .refine(
+      (users) => new Set(users.map((u) => u.username)).size === users.length,
+      'a username is listed twice',
+    )
+    .optional(),
+});
+export type AdminConfig = z.infer<typeof adminSchema>;
+
 /** Sessions and retained messages live in memory; it is the only store so far. */
 export const persistenceSchema = z.strictObject({
   type: z.literal('memory'),
@@ -107,6 +126,7 @@ export const configFileSchema = z.strictObject({
   listeners: z.array(listenerFileSchema).optional(),
   limits: limitsSchema.optional(),
   auth: authSchema.optional(),
+  admin: adminSchema.optional(),
   persistence: persistenceSchema.optional(),
   logging: loggingSchema.optional(),
   /** Milliseconds shutdown may take before remaining connections are dropped. */

@@ -7,10 +7,11 @@ import type { BrokerLogger } from '../broker/logger.js';
 import type { BrokerOptions } from '../broker/options.js';
 import type { BrokerStats } from '../broker/stats.js';
 import type { SessionStore } from '../broker/storage.js';
+import type { DashboardHandler } from '../dashboard/dashboard-handler.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import type { Packet, Properties, QoS } from '../packets/types.js';
+import { type DashboardSetting, HttpApp } from './http-app.js';
 import { createListener } from './listener-factory.js';
-import { OperationsEndpoints } from './ops-http.js';
 import { VERSION } from './version.js';
 
 export type { BrokerLogger } from '../broker/logger.js';
@@ -37,6 +38,12 @@ export interface BrokerConstructorOptions extends BrokerOptions {
    * `sqliteStorage`). Default: memory only, so nothing survives a restart.
    */
   storage?: SessionStore;
+  /**
+   * The dashboard and admin API on every HTTP listener, with its admin users (scrypt hashes from `starling
+   * passwd`, role `admin` or `read-only`); without users it answers loopback clients only, without login.
+   * `false` serves only `/healthz`, `/metrics` and `/api/v1/stats`. Default on, no users.
+   */
+  dashboard?: DashboardSetting;
 }
 
 /** The broker's counters, read-only: connections, messages and bytes by QoS, drops by reason. */
@@ -60,7 +67,7 @@ export type BrokerStatsView = Readonly<
   >
 >;
 
-let internalsOf: (broker: Broker) => { engine: Engine; listeners: readonly Listener[] };
+let internalsOf: (broker: Broker) => { engine: Engine; listeners: readonly Listener[]; http: HttpApp };
 
 /**
  * An MQTT broker: the engine with its listeners, operations endpoints and storage. Construct it, add hooks,
@@ -69,17 +76,18 @@ let internalsOf: (broker: Broker) => { engine: Engine; listeners: readonly Liste
 export class Broker {
   readonly #engine: Engine;
   readonly #listeners: Listener[] = [];
+  readonly #addresses = new Map<Listener, ListenerAddress>();
   readonly #configs: readonly ListenerConfig[];
   readonly #inlineClient: boolean;
-  readonly #ops: OperationsEndpoints;
+  readonly #http: HttpApp;
   #startedHooksFired = false;
 
   static {
-    internalsOf = (broker) => ({ engine: broker.#engine, listeners: broker.#listeners });
+    internalsOf = (broker) => ({ engine: broker.#engine, listeners: broker.#listeners, http: broker.#http });
   }
 
   constructor(options: BrokerConstructorOptions = {}) {
-    const { logger, listeners, inlineClient, sysInterval, storage, ...protocol } = options;
+    const { logger, listeners, inlineClient, sysInterval, storage, dashboard, ...protocol } = options;
     this.#engine = new Engine({
       ...protocol,
       ...(logger === undefined ? {} : { logger }),
@@ -89,7 +97,12 @@ export class Broker {
     });
     this.#configs = listeners ?? [];
     this.#inlineClient = inlineClient ?? true;
-    this.#ops = new OperationsEndpoints(this.#engine, () => this.#isUp());
+    this.#http = new HttpApp(this.#engine, dashboard ?? {}, {
+      listeners: () =>
+        this.#listeners.map((listener) => ({ listener, address: this.#addresses.get(listener) })),
+      isUp: () => this.#isUp(),
+      clusterNodes: async () => [],
+    });
   }
 
   /** The broker's counters. */
@@ -106,7 +119,7 @@ export class Broker {
     const started: Listener[] = [];
     try {
       for (const config of this.#configs) {
-        const listener = createListener(config, this.#ops.handle);
+        const listener = createListener(config, this.#http.handle);
         addresses.push(await this.addListener(listener));
         started.push(listener);
       }
@@ -133,7 +146,7 @@ export class Broker {
 
   /** Start one more listener (a config entry, or a `Listener` of your own). Names must be unique. */
   async addListener(listener: Listener | ListenerConfig): Promise<ListenerAddress> {
-    const instance = 'start' in listener ? listener : createListener(listener, this.#ops.handle);
+    const instance = 'start' in listener ? listener : createListener(listener, this.#http.handle);
     if (this.#listeners.some((l) => l.name === instance.name)) {
       throw new RangeError(`a listener named '${instance.name}' already exists`);
     }
@@ -141,7 +154,8 @@ export class Broker {
     await engine.open();
     const address = await instance.start(engine);
     this.#listeners.push(instance);
-    if (instance.kind === 'http') this.#ops.start();
+    this.#addresses.set(instance, address);
+    if (instance.kind === 'http') this.#http.start();
     engine.startTimers();
     const where =
       typeof address === 'string' ? { path: address } : { address: address.address, port: address.port };
@@ -183,8 +197,8 @@ export class Broker {
     await Promise.all(closed);
     clearTimeout(timer);
     await done;
+    this.#http.close();
     await Promise.all(http.map((listener) => listener.close()));
-    this.#ops.stop();
     this.#listeners.length = 0;
     for (const hook of engine.hooks.on.onStopped) hook.onStopped();
   }
@@ -260,4 +274,9 @@ export function engineOf(broker: Broker): Engine {
 /** The listeners a broker runs, in start order: for the server layer's own parts and the tests. */
 export function listenersOf(broker: Broker): readonly Listener[] {
   return internalsOf(broker).listeners;
+}
+
+/** The dashboard mounted on the broker's HTTP listeners, once one is open (for the CLI's reload and tests). */
+export function dashboardOf(broker: Broker): DashboardHandler | undefined {
+  return internalsOf(broker).http.dashboardHandler;
 }

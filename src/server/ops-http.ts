@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Engine } from '../broker/engine.js';
+import { type LoopDelaySample, takeSnapshot } from '../broker/snapshot.js';
 import type { HttpRequestHandler } from '../listeners/http.js';
-import { type LoopDelaySample, renderPrometheus, takeSnapshot } from './metrics.js';
+import { renderPrometheus } from './metrics.js';
 
 /** Resolution of the event-loop delay histogram, in ms. */
 const LOOP_DELAY_RESOLUTION_MS = 20;
