@@ -39,3 +39,10 @@ export {
   type BrokerStatsView,
   type ListenOptions,
 } from './server/broker.js';
+export {
+  type Durability,
+  type SqliteStorageOptions,
+  SqliteStore,
+  StorageOpenError,
+  sqliteStorage,
+} from './storage/sqlite.js';

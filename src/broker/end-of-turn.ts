@@ -52,8 +52,12 @@ export class EndOfTurn {
     return this.store !== undefined;
   }
 
-  /** Durable state changed this turn: commit at its end. */
+  /** Changes reported since the last commit that returned (rows of the next commit). */
+  private changes = 0;
+
+  /** Durable state changed this turn (one change): commit at its end. */
   markDirty(): void {
+    this.changes++;
     if (this.dirty) return;
     this.dirty = true;
     this.schedule();
@@ -144,17 +148,21 @@ export class EndOfTurn {
       return;
     }
     this.dirty = false;
+    const rows = this.changes;
+    this.changes = 0;
     const started = performance.now();
     let pending: Promise<void> | undefined;
     try {
       pending = store.commit();
     } catch (err) {
+      // The store keeps the batch: its changes count again with the retry.
+      this.changes += rows;
       this.failed(err);
       this.settleBatch(targets, kinds, ids, waiters, false);
       return;
     }
     if (pending === undefined) {
-      this.committed(started);
+      this.committed(started, rows);
       this.settleBatch(targets, kinds, ids, waiters, true);
       return;
     }
@@ -163,7 +171,7 @@ export class EndOfTurn {
       pending.then(
         () => {
           this.inFlightCount--;
-          this.committed(started);
+          this.committed(started, rows);
           this.settleBatch(targets, kinds, ids, waiters, true);
           this.schedule();
         },
@@ -204,8 +212,8 @@ export class EndOfTurn {
     for (const resolve of waiters) resolve(committed);
   }
 
-  private committed(started: number): void {
-    this.stats.recordCommit(performance.now() - started);
+  private committed(started: number, rows: number): void {
+    this.stats.recordCommit(performance.now() - started, rows);
     if (this.failing) {
       this.failing = false;
       this.logger.info({ store: this.store?.name }, 'store commits again; QoS 1/2 publishes accepted');

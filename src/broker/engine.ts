@@ -77,6 +77,8 @@ export class Engine implements ConnectionPort {
   private readonly turn: EndOfTurn;
   private sweepTimer: NodeJS.Timeout | undefined;
   private opened: Promise<RestoreSummary> | undefined;
+  /** The stored state is loaded (always true without a store). */
+  private loaded: boolean;
   private closing = false;
   private readonly forget = (conn: Connection): void => {
     this.connections.delete(conn);
@@ -88,6 +90,7 @@ export class Engine implements ConnectionPort {
     if (!(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
     this.logger = logger ?? silentLogger;
     this.store = storage;
+    this.loaded = storage === undefined;
     this.hooks.reportError = (err, event) => {
       this.stats.countHookError(event);
       this.logger.error({ err, hook: event }, `hook ${event} threw; the broker went on without it`);
@@ -130,6 +133,7 @@ export class Engine implements ConnectionPort {
         hooks: this.hooks,
         version,
         counts: () => this.counts(),
+        storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
         publish: (message) => pipeline.publish(message, sysClient),
       },
       sysInterval,
@@ -190,6 +194,7 @@ export class Engine implements ConnectionPort {
     payload: Buffer | string,
     options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
   ): number {
+    this.requireLoaded('publish');
     // [MQTT-3.3.2-2] The inline client bypasses the ACL, not the topic rules: no wildcards, not empty.
     if (!isValidTopicName(topic))
       throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
@@ -212,6 +217,7 @@ export class Engine implements ConnectionPort {
   }
 
   subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {
+    this.requireLoaded('subscribe');
     return subscribeInline(this.services, filter, handler, options);
   }
 
@@ -269,12 +275,20 @@ export class Engine implements ConnectionPort {
     if (this.store === undefined) return { sessions: 0, subscriptions: 0, deliveries: 0, retained: 0 };
     const state = await this.store.open();
     const services = this.services;
-    return restoreState(state, {
+    const summary = restoreState(state, {
       sessions: services.sessions,
       subscriptions: services.subscriptions,
       retained: this.router,
       durable: services.durable,
     });
+    this.loaded = true;
+    return summary;
+  }
+
+  /** With a store, nothing may change before the stored state is loaded (it would be overwritten). */
+  private requireLoaded(what: string): void {
+    if (!this.loaded)
+      throw new Error(`broker.${what}: start the broker first, its stored state is not loaded yet`);
   }
 
   private counts(): { sessions: number; subscriptions: number; stored: number; retained: number } {

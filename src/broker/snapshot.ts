@@ -38,6 +38,7 @@ export interface BrokerSnapshot {
         readonly commits: number;
         readonly commitFailures: number;
         readonly commitLatencyP99Seconds: number;
+        readonly commitRows: number;
         readonly bytes: number | undefined;
       }
     | undefined;
@@ -116,6 +117,7 @@ function storeFigures(engine: Engine): BrokerSnapshot['store'] {
     commits: stats.commits,
     commitFailures: stats.commitFailures,
     commitLatencyP99Seconds: stats.commitLatencyPercentile(99) / 1000,
+    commitRows: stats.commitRows,
     bytes: info.bytes,
   };
 }

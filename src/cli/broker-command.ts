@@ -1,8 +1,16 @@
 import { pino } from 'pino';
+import type { SessionStore } from '../broker/storage.js';
 import { authFromConfig } from '../config/auth.js';
-import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
+import {
+  ConfigError,
+  loadConfig,
+  optionsHelp,
+  type PersistenceSetting,
+  type StarlingConfig,
+} from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
+import { sqliteStorage } from '../storage/sqlite.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -40,6 +48,7 @@ export async function runBrokerCommand(
       logger,
       listeners: config.listeners,
       dashboard: { users: config.admin.users ?? [] },
+      ...storageFrom(config.persistence),
     });
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message);
@@ -83,11 +92,23 @@ export async function runBrokerCommand(
   }
   if (config.publishRate !== undefined) await broker.addHook(publishRateLimiter(config.publishRate));
   if (config.configFile !== undefined) logger.info({ file: config.configFile }, 'configuration loaded');
+  const persistence = config.persistence;
+  if (persistence.type === 'sqlite')
+    logger.info(
+      { dir: persistence.dir, durability: persistence.durability },
+      `state kept in ${persistence.dir} (SQLite, durability ${persistence.durability})`,
+    );
+  else
+    logger.warn(
+      {},
+      'state kept in memory only (--memory): sessions and retained messages do not survive a restart',
+    );
   try {
     await broker.start();
   } catch (err) {
-    logger.error({ err }, 'cannot start listeners');
+    logger.error({ err }, 'cannot start');
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
+    await broker.close().catch(() => undefined);
     return 1;
   }
   const signal = await signalled;
@@ -95,6 +116,17 @@ export async function runBrokerCommand(
   await broker.close({ timeoutMs: config.shutdownTimeoutMs });
   logger.info({}, 'stopped');
   return 0;
+}
+
+/** The store of the `persistence` setting (none: memory only). */
+function storageFrom(persistence: PersistenceSetting): { storage?: SessionStore } {
+  if (persistence.type === 'memory') return {};
+  return {
+    storage: sqliteStorage(persistence.dir, {
+      durability: persistence.durability,
+      ...(persistence.maxBytes === undefined ? {} : { maxBytes: persistence.maxBytes }),
+    }),
+  };
 }
 
 /** The `auth` section of the config file, re-read for SIGHUP (the ledger validates it). */

@@ -15,6 +15,7 @@ import {
   type ListenerFileConfig,
   LOG_LEVELS,
   type LogLevel,
+  type PersistenceConfig,
 } from './schema.js';
 
 /** A configuration that cannot be used: bad flag, bad environment variable, bad or unreadable file. */
@@ -31,6 +32,8 @@ export interface StarlingConfig {
   readonly broker: BrokerOptions;
   readonly logLevel: LogLevel;
   readonly auth: AuthConfig;
+  /** Where state is kept: a SQLite data directory, or memory only. */
+  readonly persistence: PersistenceSetting;
   /** Dashboard and admin API users (the file's `admin` section). */
   readonly admin: AdminConfig;
   /** Per-client publish rate limit, when configured. */
@@ -43,6 +46,19 @@ export interface StarlingConfig {
   readonly help: boolean;
 }
 
+/** The store `starling broker` runs with. */
+export type PersistenceSetting =
+  | { readonly type: 'memory' }
+  | {
+      readonly type: 'sqlite';
+      readonly dir: string;
+      readonly durability: 'process' | 'power';
+      readonly maxBytes: number | undefined;
+    };
+
+/** The data directory when nothing says otherwise. */
+export const DEFAULT_DATA_DIR = 'data';
+
 export interface LoadConfigInput {
   readonly argv: readonly string[];
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -53,7 +69,7 @@ export interface LoadConfigInput {
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-type SettingKind = 'string' | 'port' | 'int' | 'level';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -134,6 +150,24 @@ const SETTINGS = {
     arg: 'N',
     help: 'ms shutdown may take before sockets are dropped (default 10000)',
   },
+  data: {
+    flag: 'data',
+    kind: 'string',
+    arg: 'DIR',
+    help: 'keep sessions and retained messages in DIR (SQLite; default ./data)',
+  },
+  memory: {
+    flag: 'memory',
+    kind: 'boolean',
+    arg: '',
+    help: 'keep everything in memory: nothing survives a restart',
+  },
+  durability: {
+    flag: 'durability',
+    kind: 'string',
+    arg: 'LEVEL',
+    help: 'process (default: survives kill -9) or power (fsync per commit)',
+  },
   authFile: {
     flag: 'auth-file',
     kind: 'string',
@@ -151,9 +185,11 @@ type SettingName = keyof typeof SETTINGS;
 type Overrides = {
   -readonly [K in SettingName]?: (typeof SETTINGS)[K]['kind'] extends 'string'
     ? string
-    : K extends 'logLevel'
-      ? LogLevel
-      : number;
+    : (typeof SETTINGS)[K]['kind'] extends 'boolean'
+      ? boolean
+      : K extends 'logLevel'
+        ? LogLevel
+        : number;
 };
 
 /** The environment variable of a setting: `--max-packet-size` is `STARLING_MAX_PACKET_SIZE`. */
@@ -164,7 +200,7 @@ export function envName(flag: string): string {
 /** Usage text for the flags, one line each, with the matching variable. */
 export function optionsHelp(): string {
   const settings = Object.values(SETTINGS);
-  const heads = settings.map((s) => `--${s.flag} ${s.arg}`);
+  const heads = settings.map((s) => `--${s.flag} ${s.arg}`.trimEnd());
   const width = Math.max(...heads.map((h) => h.length)) + 2;
   const lines = settings.map(
     (s, i) => `  ${(heads[i] as string).padEnd(width)}${s.help} [${envName(s.flag)}]`,
@@ -225,6 +261,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     admin: file.admin ?? {},
+    persistence: persistenceFrom(file.persistence ?? {}, overrides, cwd, fileDir),
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined
@@ -239,7 +276,8 @@ function readFlags(argv: readonly string[]): { flags: Overrides; help: boolean }
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };
-  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  for (const setting of Object.values(SETTINGS))
+    options[setting.flag] = { type: setting.kind === 'boolean' ? 'boolean' : 'string' };
   (options.port as { short?: string }).short = 'p';
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -251,6 +289,7 @@ function readFlags(argv: readonly string[]): { flags: Overrides; help: boolean }
   for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
     const raw = values[setting.flag];
     if (typeof raw === 'string') setValue(flags, name, raw, `--${setting.flag}`);
+    else if (raw === true) (flags as Record<string, boolean>)[name] = true;
   }
   return { flags, help: values.help === true };
 }
@@ -269,6 +308,10 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
   const target = out as Record<string, string | number>;
   if (kind === 'string') {
     target[name] = raw;
+  } else if (kind === 'boolean') {
+    if (!/^(1|0|true|false|yes|no)$/i.test(raw))
+      throw new ConfigError(`${source} must be true or false, got '${raw}'`);
+    (out as Record<string, boolean>)[name] = /^(1|true|yes)$/i.test(raw);
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -370,6 +413,28 @@ function applyListenerOverrides(listeners: ListenerConfig[], o: Overrides, cwd: 
     if (existing?.type === 'unix') existing.path = o.unix;
     else listeners.push({ type: 'unix', path: resolve(cwd, o.unix) });
   }
+}
+
+function persistenceFrom(
+  file: PersistenceConfig,
+  o: Overrides,
+  cwd: string,
+  fileDir: string,
+): PersistenceSetting {
+  if (o.memory === true && o.data !== undefined)
+    throw new ConfigError('--memory and --data exclude each other');
+  if (o.durability !== undefined && o.durability !== 'process' && o.durability !== 'power') {
+    throw new ConfigError(`durability must be process or power, got '${o.durability}'`);
+  }
+  const memory = o.memory === true || (o.data === undefined && file.type === 'memory');
+  if (memory) return { type: 'memory' };
+  const dir = o.data !== undefined ? resolve(cwd, o.data) : resolve(fileDir, file.dir ?? DEFAULT_DATA_DIR);
+  return {
+    type: 'sqlite',
+    dir,
+    durability: (o.durability as 'process' | 'power' | undefined) ?? file.durability ?? 'process',
+    maxBytes: file.maxBytes,
+  };
 }
 
 function brokerOptionsFrom(limits: LimitsConfig): BrokerOptions {

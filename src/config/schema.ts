@@ -117,10 +117,18 @@ export const adminSchema = z.strictObject({
 });
 export type AdminConfig = z.infer<typeof adminSchema>;
 
-/** Sessions and retained messages live in memory; it is the only store so far. */
+/** Where sessions, subscriptions, queued and in-flight messages and retained messages are kept. */
 export const persistenceSchema = z.strictObject({
-  type: z.literal('memory'),
+  /** `sqlite` (default): a database in `dir`; `memory`: nothing survives a restart. */
+  type: z.enum(['sqlite', 'memory']).optional(),
+  /** Data directory (relative to the config file). Default `./data`. */
+  dir: z.string().min(1).optional(),
+  /** `process` (default): survives a crash of the process; `power`: survives power loss too. */
+  durability: z.enum(['process', 'power']).optional(),
+  /** Largest database size in bytes; beyond it QoS 1/2 publishes are refused as on a full disk. */
+  maxBytes: z.number().int().min(65_536).optional(),
 });
+export type PersistenceConfig = z.infer<typeof persistenceSchema>;
 
 export const configFileSchema = z.strictObject({
   listeners: z.array(listenerFileSchema).optional(),
