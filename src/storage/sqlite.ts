@@ -93,6 +93,7 @@ export class SqliteStore implements SessionStore {
   async open(): Promise<StoredState> {
     const db = this.openDatabase();
     this.db = db;
+    this.setMaxBytes(this.options.maxBytes);
     this.statements = prepare(db);
     const loaded = loadState(db, this.messageIds);
     this.nextMessageId = loaded.maxMessageId + 1;
@@ -218,6 +219,16 @@ export class SqliteStore implements SessionStore {
     }
   }
 
+  /** Change the database size cap while running (undefined: no cap); a batch kept by a full commit then fits. */
+  setMaxBytes(maxBytes: number | undefined): void {
+    const db = this.db;
+    if (db === undefined) return;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    // 2^31 - 2 pages is SQLite's own ceiling, which stands for "no cap".
+    const pages = maxBytes === undefined ? 2_147_483_646 : Math.max(1, Math.ceil(maxBytes / pageSize));
+    db.pragma(`max_page_count = ${pages}`);
+  }
+
   sizeBytes(): number {
     let bytes = 0;
     for (const file of [this.file, `${this.file}-wal`]) {
@@ -331,10 +342,6 @@ export class SqliteStore implements SessionStore {
       // Set explicitly on every open: this build of SQLite defaults WAL to NORMAL already, but the
       // durability promise must not depend on a build option.
       db.pragma(`synchronous = ${this.options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
-      if (this.options.maxBytes !== undefined) {
-        const pageSize = db.pragma('page_size', { simple: true }) as number;
-        db.pragma(`max_page_count = ${Math.max(1, Math.ceil(this.options.maxBytes / pageSize))}`);
-      }
       db.exec('BEGIN IMMEDIATE');
       db.exec(SCHEMA);
       const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
