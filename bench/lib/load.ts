@@ -108,13 +108,14 @@ async function connectAll(
   count: number,
   prefix: string,
   setup: (client: RawClient, index: number) => Promise<void>,
+  persistent = false,
 ): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   for (let start = 0; start < count; start += CONNECT_WAVE) {
     const wave: Promise<RawClient>[] = [];
     for (let i = start; i < Math.min(count, start + CONNECT_WAVE); i++) {
       wave.push(
-        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS).then(async (client) => {
+        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS, persistent).then(async (client) => {
           await setup(client, i);
           return client;
         }),
@@ -165,6 +166,8 @@ export async function runWorkload(
   };
   const { qos, publishers: publisherCount, messagesPerPublisher: total, window } = workload;
   const fanout = fanoutOf(workload);
+  // Persistent workloads measure the acknowledgement path too: their window bounds unacknowledged messages.
+  const inflightLimit = workload.persistent === true ? Math.min(window, QOS1_INFLIGHT) : QOS1_INFLIGHT;
   const sent = new Float64Array(publisherCount);
   const acked = new Float64Array(publisherCount);
   const delivered = new Float64Array(publisherCount);
@@ -215,7 +218,7 @@ export async function runWorkload(
       dirty[p] = 0;
       const s = sent[p] as number;
       let credit = Math.min(total - s, window - (s - Math.floor((delivered[p] as number) / fanout)));
-      if (qos > 0) credit = Math.min(credit, QOS1_INFLIGHT - (s - (acked[p] as number)));
+      if (qos > 0) credit = Math.min(credit, inflightLimit - (s - (acked[p] as number)));
       while (credit > 0) {
         const count = Math.min(credit, MAX_BATCH);
         send(p, count);
@@ -243,14 +246,26 @@ export async function runWorkload(
   const prefix = `sb-${workload.name}-${process.pid}-`;
   let subscriberClients: RawClient[] = [];
   try {
-    subscriberClients = await connectAll(port, workload.subscribers, `${prefix}s`, async (client, i) => {
-      await client.subscribe(subscriberFilter(workload, i), qos, HANDSHAKE_TIMEOUT_MS);
-      client.startScanning(sink);
-    });
-    publisherClients = await connectAll(port, publisherCount, `${prefix}p`, async (client, i) => {
-      client.publisherIndex = i;
-      client.startScanning(sink);
-    });
+    subscriberClients = await connectAll(
+      port,
+      workload.subscribers,
+      `${prefix}s`,
+      async (client, i) => {
+        await client.subscribe(subscriberFilter(workload, i), qos, HANDSHAKE_TIMEOUT_MS);
+        client.startScanning(sink);
+      },
+      workload.persistent === true,
+    );
+    publisherClients = await connectAll(
+      port,
+      publisherCount,
+      `${prefix}p`,
+      async (client, i) => {
+        client.publisherIndex = i;
+        client.startScanning(sink);
+      },
+      workload.persistent === true,
+    );
   } catch (err) {
     for (const client of subscriberClients) client.close();
     return { ...base, status: crashed() !== undefined ? 'crashed' : 'error', error: String(err) };

@@ -4,6 +4,9 @@
  */
 import type { QoS } from '../../src/packets/index.js';
 
+/** The brokers a persistent workload is run against, when they are installed. */
+export const DURABLE_BROKERS = ['starling', 'starling-sqlite', 'mosquitto-persist'] as const;
+
 /** How publishers and subscribers are wired. */
 export const Topology = {
   /** mqtt-stresser: worker i publishes to its own topic and its own subscriber reads it. */
@@ -30,6 +33,11 @@ export interface Workload {
    * every subscriber, so latency measures the broker rather than a backlog in the generator's buffers.
    */
   window: number;
+  /**
+   * Every client keeps a session (Clean Session 0): what a persistent store writes. Run against Starling in
+   * memory, Starling with SQLite and Mosquitto with `persistence true`.
+   */
+  persistent?: boolean;
 }
 
 /** Unacknowledged QoS 1 PUBLISH per publisher (on top of `window`). */
@@ -84,6 +92,25 @@ export function workloads(quick: boolean): Workload[] {
       messagesPerPublisher: m,
       window: 10,
     });
+  }
+  // What durability costs: every client keeps its session, so each QoS 1/2 message is written to the store
+  // (in flight) and deleted on its acknowledgement. 100 pairs with several messages in flight (batched
+  // commits), and 100 pairs with one message in flight each (a commit per message, at worst).
+  for (const qos of [1, 2] as const) {
+    for (const window of [20, 1] as const) {
+      const m = scale(window === 1 ? 500 : 2000);
+      list.push({
+        name: `durable-qos${qos}-w${window}`,
+        title: `persistent sessions, QoS ${qos}: 100 pairs x ${m} messages, ${window} in flight per publisher`,
+        topology: 'pairs',
+        qos,
+        publishers: 100,
+        subscribers: 100,
+        messagesPerPublisher: m,
+        window,
+        persistent: true,
+      });
+    }
   }
   return list;
 }

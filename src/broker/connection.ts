@@ -285,9 +285,9 @@ export class Connection implements ProtocolPeer, TurnTarget {
 
   refuseAck(kind: HeldAck, packetId: number): void {
     if (this.state !== 'connected') return;
-    if (kind === 'pubcomp') {
-      // The identifier is released in memory; its record goes when the store commits again.
-      this.send({ type: 'pubcomp', packetId });
+    if (kind === 'pubcomp' || kind === 'pubrel') {
+      // The state changed in memory; its record follows when the store commits again.
+      this.send({ type: kind, packetId });
     } else if (this.protocolVersion === 5) {
       this.send({ type: kind, packetId, reasonCode: ReasonCode.QuotaExceeded });
     } else {

@@ -2,8 +2,12 @@ import type { BrokerLogger } from './logger.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
 
-/** The acknowledgements that wait for the commit holding their state. */
-export type HeldAck = 'puback' | 'pubrec' | 'pubcomp';
+/**
+ * The packets that wait for the commit holding their state: acknowledgements of inbound PUBLISH and PUBREL,
+ * and our PUBREL (once sent, the PUBLISH must never be sent again [MQTT-4.3.3-5], so the PUBREC stage is
+ * stored first).
+ */
+export type HeldAck = 'puback' | 'pubrec' | 'pubcomp' | 'pubrel';
 
 /** A connection as the end of a turn sees it: something to flush, and acknowledgements to release. */
 export interface TurnTarget {
@@ -19,6 +23,11 @@ export interface TurnTarget {
 
 /** How long a store that failed to commit rests before the held batch is tried again. */
 const RETRY_MS = 1000;
+/**
+ * How long changes nobody waits for (a subscriber's acknowledgement deleting a row, a session going
+ * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
+ */
+const DEFER_MS = 25;
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -38,6 +47,7 @@ export class EndOfTurn {
   private inFlight: Promise<void> = Promise.resolve();
   private inFlightCount = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
   /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
   failing = false;
 
@@ -89,10 +99,24 @@ export class EndOfTurn {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Run the end of the turn now (also used on close). */
-  run(): void {
+  /**
+   * Run the end of the turn now. The turn's changes are committed when something waits for them (held
+   * acknowledgements, a barrier) or when `force`d (the deferral ran out, the broker closes); otherwise they
+   * wait at most DEFER_MS for a commit that is needed anyway.
+   */
+  run(force = false): void {
     this.scheduled = false;
-    this.commit();
+    if (force || !this.dirty || this.heldTargets.length > 0 || this.waiters.length > 0) {
+      if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
+      this.commit();
+    } else if (this.deferTimer === undefined) {
+      this.deferTimer = setTimeout(() => {
+        this.deferTimer = undefined;
+        this.run(true);
+      }, DEFER_MS);
+      this.deferTimer.unref();
+    }
     const list = this.flushList;
     this.flushList = [];
     let bytes = 0;
@@ -107,6 +131,8 @@ export class EndOfTurn {
   stop(): void {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
   }
 
   /** Wait for the commits already started (on close). */

@@ -246,7 +246,7 @@ export class Engine implements ConnectionPort {
     this.closing = true;
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
     // The last turn commits what the disconnects changed; nothing reaches the store after it.
-    this.turn.run();
+    this.turn.run(true);
     this.services.durable.detachStore();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
