@@ -87,9 +87,10 @@ describe('storage seam', () => {
       properties: { sessionExpiryInterval: 60 },
     });
     const { client: pub } = await h.connect('pub', { version: 5 });
-    pub.send(publishPacket('p/1', 'x', 1, 1));
-    await pub.expectPacket('puback');
+    pub.send(publishPacket('p/1', 'x', 2, 1));
+    await pub.expectPacket('pubrec');
     const message = await sub.expectPacket('publish');
+    assert.equal(message.qos, 2);
     store.mode = 'async';
     sub.send({ type: 'pubrec', packetId: message.packetId! });
     await waitFor(() => store.waitingCommits === 1, 2000, 'the PUBREC stage commit started');
