@@ -166,8 +166,11 @@ export async function runWorkload(
   };
   const { qos, publishers: publisherCount, messagesPerPublisher: total, window } = workload;
   const fanout = fanoutOf(workload);
-  // Persistent workloads measure the acknowledgement path too: their window bounds unacknowledged messages.
-  const inflightLimit = workload.persistent === true ? Math.min(window, QOS1_INFLIGHT) : QOS1_INFLIGHT;
+  const inflightLimit = workload.inflight ?? QOS1_INFLIGHT;
+  // Pacing: each publisher may have sent at most its share of `ratePerSecond` times the elapsed time.
+  const perPublisherRate = workload.ratePerSecond === undefined ? 0 : workload.ratePerSecond / publisherCount;
+  let pacedFrom = 0;
+  let paceTimer: NodeJS.Timeout | undefined;
   const sent = new Float64Array(publisherCount);
   const acked = new Float64Array(publisherCount);
   const delivered = new Float64Array(publisherCount);
@@ -219,6 +222,18 @@ export async function runWorkload(
       const s = sent[p] as number;
       let credit = Math.min(total - s, window - (s - Math.floor((delivered[p] as number) / fanout)));
       if (qos > 0) credit = Math.min(credit, inflightLimit - (s - (acked[p] as number)));
+      if (perPublisherRate > 0) {
+        const allowed = Math.floor(((performance.now() - pacedFrom) / 1000) * perPublisherRate) + 1;
+        if (allowed - s < credit) {
+          credit = allowed - s;
+          // Come back when the next message is due.
+          if (paceTimer === undefined)
+            paceTimer = setTimeout(() => {
+              paceTimer = undefined;
+              for (let q = 0; q < publisherCount; q++) markDirty(q);
+            }, 1);
+        }
+      }
       while (credit > 0) {
         const count = Math.min(credit, MAX_BATCH);
         send(p, count);
@@ -293,8 +308,10 @@ export async function runWorkload(
       clearInterval(watchdog);
       resolve(outcome);
     };
+    pacedFrom = performance.now();
     for (let p = 0; p < publisherCount; p++) markDirty(p);
   });
+  if (paceTimer !== undefined) clearTimeout(paceTimer);
   const endMs = status === 'ok' ? lastDeliveryMs : performance.now();
   const cpu = process.cpuUsage(cpuBefore);
   const brokerAfter = processCpuMs(brokerPid);

@@ -38,6 +38,10 @@ export interface Workload {
    * memory, Starling with SQLite and Mosquitto with `persistence true`.
    */
   persistent?: boolean;
+  /** Unacknowledged QoS 1/2 PUBLISH per publisher; default QOS1_INFLIGHT. 1 is mqtt-stresser's one in flight. */
+  inflight?: number;
+  /** Messages per second over all publishers (paced); absent: as fast as the windows allow. */
+  ratePerSecond?: number;
 }
 
 /** Unacknowledged QoS 1 PUBLISH per publisher (on top of `window`). */
@@ -108,10 +112,38 @@ export function workloads(quick: boolean): Workload[] {
         subscribers: 100,
         messagesPerPublisher: m,
         window,
+        inflight: window,
         persistent: true,
       });
     }
   }
+  // The per-message path, as mqtt-stresser measures it: one QoS 1 message in flight per publisher, so each
+  // PUBACK's latency is the throughput.
+  const lone = scale(1000);
+  list.push({
+    name: 'lone-qos1-n100',
+    title: `mqtt-stresser one in flight, QoS 1: 100 pairs x ${lone} messages, 1 unacknowledged per publisher`,
+    topology: 'pairs',
+    qos: 1,
+    publishers: 100,
+    subscribers: 100,
+    messagesPerPublisher: lone,
+    window: 1,
+    inflight: 1,
+  });
+  // Latency at a steady rate rather than at saturation: 10 pairs, 10 000 msg/s in all, QoS 0.
+  const paced = scale(20_000);
+  list.push({
+    name: 'paced-qos0-10k',
+    title: `latency at 10 000 msg/s, QoS 0: 10 pairs x ${paced} messages, paced`,
+    topology: 'pairs',
+    qos: 0,
+    publishers: 10,
+    subscribers: 10,
+    messagesPerPublisher: paced,
+    window: 50,
+    ratePerSecond: 10_000,
+  });
   return list;
 }
 

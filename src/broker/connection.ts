@@ -23,6 +23,23 @@ import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
 
+/** Where a stream keeps its connection, for the shared listeners. */
+const CONNECTION = Symbol('starling.connection');
+type OwnedStream = Duplex & { [CONNECTION]?: Connection };
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onStreamError(this: OwnedStream, err: Error): void {
+  this[CONNECTION]?.onNetworkEnd(err);
+}
+function onStreamEnd(this: OwnedStream): void {
+  this[CONNECTION]?.onNetworkEnd(undefined);
+}
+function onStreamDrain(this: OwnedStream): void {
+  this[CONNECTION]?.onDrain();
+}
+
 /** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
 const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
 
@@ -84,11 +101,14 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.facts = facts;
     this.parser = new PacketParser({ maximumPacketSize: services.options.maximumPacketSize });
     this.writer = new OutboundWriter(stream);
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', (err: Error) => this.onNetworkEnd(err));
-    stream.on('close', () => this.onNetworkEnd(undefined));
-    stream.on('end', () => this.onNetworkEnd(undefined));
-    stream.on('drain', () => this.onDrain());
+    // One set of listener functions for every connection (no closures per connection): each finds its
+    // connection on the stream.
+    (stream as OwnedStream)[CONNECTION] = this;
+    stream.on('data', onStreamData);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamEnd);
+    stream.on('end', onStreamEnd);
+    stream.on('drain', onStreamDrain);
   }
 
   get remoteAddress(): string | undefined {
@@ -132,7 +152,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.onPacket(checked);
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes from the stream (called by the shared stream listeners). */
+  onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.lastActivity = Date.now();
     this.services.stats.bytesReceived += chunk.length;
@@ -144,11 +165,14 @@ export class Connection implements ProtocolPeer, TurnTarget {
         return;
       }
     }
+    const turn = this.services.turn;
+    turn.chunkBegins();
     try {
       this.parser.push(chunk, this.packetHandler);
     } catch (err) {
       this.onProtocolError(err);
     }
+    turn.chunkDone();
   }
 
   private onPacket(packet: Packet): void {
@@ -200,6 +224,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     const services = this.services;
     services.admission.connected(this.listener);
     for (const hook of services.hooks.on.onConnect) hook.onConnect(this, this.connect!);
+    // The CONNECT packet has served (hooks, enhanced auth): an idle connection does not keep it.
+    this.connect = undefined;
     if (sessionPresent) services.outbound.resume(session);
     for (const hook of services.hooks.on.onSessionEstablished)
       hook.onSessionEstablished(this, sessionPresent);
@@ -306,7 +332,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     else this.services.turn.scheduleFlush(this);
   }
 
-  private onDrain(): void {
+  /** The stream's write buffer drained: send what waited. */
+  onDrain(): void {
     this.congestedSince = 0;
     if (this.session !== undefined && this.state === 'connected') this.services.outbound.drain(this.session);
   }
@@ -352,7 +379,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.services.logger.error({ err, clientId: this.clientId }, 'unexpected error while handling a packet');
   }
 
-  private onNetworkEnd(err: Error | undefined): void {
+  /** The stream ended, closed or failed. */
+  onNetworkEnd(err: Error | undefined): void {
     if (this.state === 'closed') return;
     if (this.disconnectInfo === undefined) {
       this.disconnectInfo = {

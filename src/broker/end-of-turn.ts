@@ -28,6 +28,13 @@ const RETRY_MS = 1000;
  * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
  */
 const DEFER_MS = 25;
+/**
+ * Chunks read in one turn up to which the replies to a chunk are written at once instead of at the end of
+ * the turn: a lone QoS 1 publish gets its PUBACK (and its few subscribers their copy) without waiting for the
+ * other sockets of the turn; past it, the turn is busy and everything is coalesced into one write per
+ * connection at its end.
+ */
+const FAST_PATH_CHUNKS = 4;
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -73,6 +80,26 @@ export class EndOfTurn {
     this.schedule();
   }
 
+  /** Chunks read in this turn, and where the flush list stood when the current one started. */
+  private chunks = 0;
+  private chunkStart = 0;
+
+  /** A chunk is about to be processed (paired with `chunkDone`). */
+  chunkBegins(): void {
+    this.chunks++;
+    this.chunkStart = this.flushList.length;
+    this.schedule();
+  }
+
+  /** The chunk is processed: on a quiet turn, write what it produced now. */
+  chunkDone(): void {
+    if (this.chunks > FAST_PATH_CHUNKS) return;
+    const list = this.flushList;
+    let bytes = 0;
+    for (let i = this.chunkStart; i < list.length; i++) bytes += (list[i] as TurnTarget).flushWrites();
+    this.stats.bytesSent += bytes;
+  }
+
   /** Flush `target` with the rest of this turn's writes. */
   scheduleFlush(target: TurnTarget): void {
     if (target.flushScheduled) return;
@@ -106,6 +133,7 @@ export class EndOfTurn {
    */
   run(force = false): void {
     this.scheduled = false;
+    this.chunks = 0;
     if (force || !this.dirty || this.heldTargets.length > 0 || this.waiters.length > 0) {
       if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
