@@ -214,5 +214,6 @@ export function mergeKeepaliveParts(
     },
     cpu,
     aborted: ordered.some((part) => part.aborted),
+    processes: ordered.length + (info.coordinatorCpu === undefined ? 0 : 1),
   };
 }

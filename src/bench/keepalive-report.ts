@@ -72,7 +72,10 @@ export function keepaliveBenchResult(result: KeepaliveResult, brokerLabel?: stri
     wallClockMs: result.rampMs,
     latencyHistogram: result.connectLatency,
     timeseries: result.timeseries,
-    generator: generatorUsage([result.cpu], result.wallClockMs, result.memory.rssPeakBytes),
+    generator: {
+      ...generatorUsage([result.cpu], result.wallClockMs, result.memory.rssPeakBytes),
+      processes: result.processes ?? 1,
+    },
   });
 }
 
@@ -93,6 +96,11 @@ function reasonTable(title: string, table: Readonly<Record<string, number>>): st
   const rows = Object.entries(table).sort((a, b) => b[1] - a[1]);
   if (rows.length === 0) return [];
   return [`${title}:`, ...rows.map(([reason, count]) => `  ${String(count).padStart(8)}  ${reason}`)];
+}
+
+function processesNote(result: KeepaliveResult): string {
+  const processes = result.processes ?? 1;
+  return processes > 1 ? ` (${processes} processes)` : '';
 }
 
 /** Options of {@link renderKeepaliveText}. */
@@ -124,7 +132,7 @@ export function renderKeepaliveText(result: KeepaliveResult, options: KeepaliveT
     `${percentileLine('PINGRESP latency', result.pingLatency)}; ${result.pingsAnswered} of ${result.pingsSent} PINGREQ answered`,
     ...reasonTable('connect failures', result.failures),
     ...reasonTable('unexpected disconnects', result.disconnects),
-    `generator: CPU ${formatFixed(cpuPercent, 1)} % of one core, RSS ${mib(result.memory.rssBeforeBytes)} before, ` +
+    `generator${processesNote(result)}: CPU ${formatFixed(cpuPercent, 1)} % of one core, RSS ${mib(result.memory.rssBeforeBytes)} before, ` +
       `${mib(result.memory.rssPeakBytes)} peak, ~${formatFixed(result.memory.bytesPerConnection / 1024, 2)} KiB per connection` +
       (options.brokerInProcess === true ? ' (includes the embedded broker)' : ''),
   ];

@@ -148,9 +148,11 @@ export interface KeepaliveResult {
   /** Per connection: connect latency in us (NaN when it failed) and its failure or disconnect reason. */
   readonly perClient: readonly { readonly latencyUs: number; readonly error?: string }[];
   readonly memory: KeepaliveMemory;
-  /** CPU of this process over the run, microseconds. */
+  /** CPU of the generator over the run (every process of it), microseconds. */
   readonly cpu: { readonly user: number; readonly system: number };
   readonly aborted: boolean;
+  /** Generator processes the connections were split over; absent for a run in this process alone. */
+  readonly processes?: number;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
