@@ -33,8 +33,13 @@ export type CompareConnection = Omit<ConnectionSettings, 'url'>;
 export interface CompareOptions {
   readonly brokers: readonly CompareBroker[];
   readonly scenario: CompareScenario;
-  /** Workers (stress), subscribers (fan-out) or publishers (fan-in, publish). Default 10. */
+  /** Workers (stress), subscribers (fan-out) or publishers (fan-in, publish), per process. Default 10. */
   readonly clients?: number;
+  /**
+   * Generator processes of each broker's run, each running `clients` (fan-out and fan-in: one group each).
+   * Default 1, or one per agent.
+   */
+  readonly processes?: number;
   /** Messages per publisher. Default 10. */
   readonly messages?: number;
   /** QoS of publishing and subscribing. Default 0. */
@@ -191,6 +196,7 @@ async function runOne(
     },
     timeoutMs: options.runTimeoutMs ?? 60_000,
     brokerLabel: broker.name,
+    ...(options.processes === undefined ? {} : { processes: options.processes }),
   });
   if (hooks.onStage) bench.on('stage', hooks.onStage);
   if (hooks.onProgress) bench.on('progress', hooks.onProgress);

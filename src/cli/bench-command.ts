@@ -29,7 +29,8 @@ With no -H/--url, each command starts an embedded Starling broker on a free loop
 Connection (all commands):
   -H, --host HOST          broker host (default: embedded broker)
   -p, --port PORT          broker port (default 1883)
-      --url URL            mqtt://, mqtts://, ws://, wss:// (overrides -H/-p)
+      --url URL[,URL..]    mqtt://, mqtts://, ws://, wss:// (overrides -H/-p); several (comma-separated
+                           or repeated) spread the clients: client n connects to URL n mod count
   -V, --protocol-version   311 or 5 (default 5)
   -u, --username NAME      --password PASS
       --cafile F --cert F --key F --insecure      TLS files; --insecure skips verification
@@ -72,7 +73,7 @@ Exit status: 0 done, 1 cannot connect / every client failed, 2 bad usage, 130 in
 const COMMON = {
   host: { type: 'string', short: 'H' },
   port: { type: 'string', short: 'p' },
-  url: { type: 'string' },
+  url: { type: 'string', multiple: true },
   broker: { type: 'string' },
   'protocol-version': { type: 'string', short: 'V' },
   username: { type: 'string', short: 'u' },
@@ -148,7 +149,12 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
           ? 3
           : undefined;
   if (protocolVersion === undefined) throw new UsageError(`-V must be 311 or 5, got '${version}'`);
-  let url = flags.url ?? flags.broker;
+  // Several URLs spread the clients over several brokers (the nodes of a cluster): client n to URL n mod count.
+  const urls = [...(flags.url ?? []), ...(flags.broker === undefined ? [] : [flags.broker])]
+    .flatMap((text) => text.split(','))
+    .map((text) => text.trim())
+    .filter((text) => text !== '');
+  let url = urls[0];
   if (url === undefined && (flags.host !== undefined || flags.port !== undefined)) {
     const port = int('port', flags.port, 1883, 1, 65535);
     url = `mqtt://${flags.host ?? 'localhost'}:${port}`;
@@ -156,6 +162,7 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
   const settings: Omit<ConnectionSettings, 'url'> & { url?: string } = {
     protocolVersion,
     ...(url === undefined ? {} : { url }),
+    ...(urls.length > 1 ? { urls } : {}),
     ...(flags.username === undefined ? {} : { username: flags.username }),
     ...(flags.password === undefined ? {} : { password: flags.password }),
     ...(flags.cafile === undefined ? {} : { caFile: flags.cafile }),

@@ -29,7 +29,8 @@ Workload:
                            fan-out: 1 publisher -> N subscribers of one topic
                            fan-in: N publishers -> 1 subscriber of a wildcard
                            publish: N publishers, acknowledgement latency (no receive columns)
-  --clients N, -num-clients N      clients (default 10)
+  --clients N, -num-clients N      clients per process (default 10)
+  -P, --processes N        generator processes, each running --clients (default 1)
   --messages N, -num-messages N    messages per publisher (default 10)
   -q, --qos 0|1|2          publish and subscribe QoS (default 0)
   -s, --msg-size N         payload bytes, Gaussian at (N, N/20) (default 100); -constant-payload for exact
@@ -51,6 +52,7 @@ const OPTIONS = {
   scenario: { type: 'string' },
   clients: { type: 'string' },
   'num-clients': { type: 'string' },
+  processes: { type: 'string', short: 'P' },
   messages: { type: 'string' },
   'num-messages': { type: 'string' },
   qos: { type: 'string', short: 'q' },
@@ -125,14 +127,21 @@ function scenarioFrom(text: string | undefined): CompareScenario {
 }
 
 /** One line saying what ran, above the table. */
-function caption(outcome: CompareOutcome, clients: number, messages: number, qos: number): string {
+function caption(
+  outcome: CompareOutcome,
+  clients: number,
+  messages: number,
+  qos: number,
+  processes: number,
+): string {
   const what = {
     stress: `${clients} clients each publishing ${messages} messages to its own topic`,
     'fan-out': `1 publisher sending ${messages} messages to ${clients} subscribers`,
     'fan-in': `${clients} publishers sending ${messages} messages each to 1 wildcard subscriber`,
     publish: `${clients} publishers sending ${messages} messages each`,
   }[outcome.scenario];
-  return `bench compare: ${outcome.scenario}, ${what}, QoS ${qos}\n`;
+  const times = processes > 1 ? ` (per process, ${processes} processes)` : '';
+  return `bench compare: ${outcome.scenario}, ${what}${times}, QoS ${qos}\n`;
 }
 
 /** What the columns mean, below the table. */
@@ -185,6 +194,7 @@ export async function runBenchCompareCommand(
   const brokers = brokersFrom(values.broker);
   const scenario = scenarioFrom(values.scenario);
   const clients = intFlag('clients', values.clients ?? values['num-clients'], 1, 100_000) ?? 10;
+  const processes = intFlag('processes', values.processes, 1, 256) ?? 1;
   const messages = intFlag('messages', values.messages ?? values['num-messages'], 1, 2 ** 31) ?? 10;
   const qos = (intFlag('qos', values.qos, 0, 2) ?? 0) as 0 | 1 | 2;
   const payloadBytes = intFlag('msg-size', values['msg-size'], 0, 256 * 1024 * 1024) ?? 100;
@@ -205,6 +215,7 @@ export async function runBenchCompareCommand(
         brokers,
         scenario,
         clients,
+        processes,
         messages,
         qos,
         payloadBytes,
@@ -245,7 +256,7 @@ export async function runBenchCompareCommand(
     io.signal?.removeEventListener('abort', onSigint);
   }
   let report = outcome.aborted ? 'Interrupted: partial results\n' : '';
-  report += caption(outcome, clients, messages, qos);
+  report += caption(outcome, clients, messages, qos, processes);
   report += renderCompareTable(outcome.rows);
   report += legend(outcome);
   io.stdout.write(report);
