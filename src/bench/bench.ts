@@ -6,6 +6,7 @@
  * runs, a Bench emits `progress` for displays and one `interval` sample per interval for live dashboards.
  */
 import { EventEmitter } from 'node:events';
+import { type AgentRunOptions, DistributedBench } from './agent/distributed-bench.js';
 import { mergeShares } from './bench-merge.js';
 import { expectedTotal, planBench } from './bench-plan.js';
 import type { BenchResult } from './bench-result.js';
@@ -22,6 +23,7 @@ import type {
   SubscriberDeliveries,
 } from './scenarios/common.js';
 
+export type { AgentRunOptions } from './agent/distributed-bench.js';
 export { deliveryTotals } from './bench-merge.js';
 export { BenchSetupError, describeConnectError, probeBroker } from './bench-setup.js';
 export type { BenchLiveAgentRow, BenchLiveSample } from './live-sample.js';
@@ -47,7 +49,7 @@ export interface BenchOptions {
   readonly progressIntervalMs?: number;
   readonly brokerLabel?: string;
   /** Run on these agents (`starling bench agent`) instead of this machine. */
-  readonly agents?: { readonly endpoints: readonly string[] };
+  readonly agents?: AgentRunOptions;
   /** Keep every latency sample ({@link Bench.rawLatencyUs}); memory grows with the run, so for tests. */
   readonly recordRawLatency?: boolean;
 }
@@ -69,6 +71,7 @@ export class Bench extends EventEmitter<BenchEvents> {
   #started = false;
   #aborted = false;
   #runner: LocalRunner | undefined;
+  #distributed: DistributedBench | undefined;
   #deliveries: readonly SubscriberDeliveries[] = [];
   #raw: number[] | undefined;
   #stopReason: string | undefined;
@@ -109,6 +112,7 @@ export class Bench extends EventEmitter<BenchEvents> {
     this.#stopReason = reason;
     this.emit('stage', `stopping: ${reason}`);
     this.#runner?.stop(reason);
+    this.#distributed?.stop(reason);
   }
 
   /** Runs the scenario to its end and returns the merged result. Throws {@link BenchSetupError}. */
@@ -132,6 +136,7 @@ export class Bench extends EventEmitter<BenchEvents> {
         this.emit('stage', `embedded Starling broker on ${url} (pid ${broker.pid})`);
       }
       const connection: ConnectionSettings = { ...this.options.connection, url };
+      if (this.options.agents !== undefined) return await this.#runDistributed(connection, startedAt);
       await probeBroker(connection, this.options.scenario.clientId);
       return await this.#runLocal(connection, startedAt, cpuStart);
     } finally {
@@ -214,6 +219,20 @@ export class Bench extends EventEmitter<BenchEvents> {
     });
     this.#finish(merged, outcome.shares);
     return merged.result;
+  }
+
+  async #runDistributed(connection: ConnectionSettings, startedAt: Date): Promise<BenchResult> {
+    const distributed = new DistributedBench(this.options, this.options.agents!, this.processes, {
+      onStage: (stage) => this.emit('stage', stage),
+      onProgress: (progress) => this.emit('progress', progress),
+      onInterval: (sample) => this.emit('interval', sample),
+      onStopRequest: (reason) => this.abort(reason),
+    });
+    this.#distributed = distributed;
+    if (this.#aborted) distributed.stop(this.#stopReason ?? 'aborted');
+    const outcome = await distributed.run(connection, startedAt);
+    this.#finish(outcome.merged, outcome.shares);
+    return outcome.merged.result;
   }
 
   #finish(

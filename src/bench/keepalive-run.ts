@@ -6,6 +6,7 @@
  * connect latency as latency), as for the other bench commands.
  */
 import { EventEmitter } from 'node:events';
+import { type AgentRunOptions, DistributedKeepalive } from './agent/distributed-keepalive.js';
 import { type KeepaliveLoad, planKeepalive } from './bench-plan.js';
 import type { KeepaliveResult } from './keepalive.js';
 import { mergeKeepaliveParts } from './keepalive-part.js';
@@ -43,17 +44,21 @@ export interface KeepaliveBenchOptions {
   readonly intervalMs?: number;
   /** Progress interval, default 1000 ms. */
   readonly progressIntervalMs?: number;
+  /** Run on these agents (`starling bench agent`); `processes` then counts the whole run's, default one per agent. */
+  readonly agents?: AgentRunOptions;
 }
 
 /** One keepalive run; one `run()` per instance. */
 export class KeepaliveBench extends EventEmitter<KeepaliveBenchEvents> {
   readonly options: KeepaliveBenchOptions;
   #runner: LocalRunner | undefined;
+  #distributed: DistributedKeepalive | undefined;
   #stopReason: string | undefined;
+  #heldAtOnce = 0;
 
   constructor(options: KeepaliveBenchOptions) {
     super();
-    const processes = options.processes ?? 1;
+    const processes = options.processes ?? options.agents?.endpoints.length ?? 1;
     if (!Number.isInteger(processes) || processes < 1 || processes > 256) {
       throw new RangeError(`processes must be 1..256, got ${processes}`);
     }
@@ -70,10 +75,44 @@ export class KeepaliveBench extends EventEmitter<KeepaliveBenchEvents> {
     if (this.#stopReason !== undefined) return;
     this.#stopReason = reason;
     this.#runner?.stop(reason);
+    this.#distributed?.stop(reason);
   }
 
   /** Runs to the end of the hold. Rejects when a part cannot run (bad options, system limits). */
   async run(): Promise<KeepaliveResult> {
+    // The most connections held at one instant is read off the live samples, whoever emits them.
+    this.on('interval', (sample) => {
+      this.#heldAtOnce = Math.max(this.#heldAtOnce, sample.connected);
+    });
+    const result =
+      this.options.agents === undefined
+        ? await this.#runLocal()
+        : await this.#runDistributed(this.options.agents);
+    return { ...result, heldAtOnce: this.#heldAtOnce };
+  }
+
+  async #runDistributed(agents: AgentRunOptions): Promise<KeepaliveResult> {
+    const startedAt = Date.now();
+    const distributed = new DistributedKeepalive(agents, {
+      onStage: (stage) => this.emit('stage', stage),
+      onInterval: (sample) => this.emit('interval', sample),
+      onCounters: (counters) =>
+        this.emit('progress', {
+          elapsedMs: Date.now() - startedAt,
+          requested: this.options.load.clients,
+          attempted: counters.sent,
+          connected: counters.received,
+          open: counters.connected,
+          errors: counters.errors,
+        }),
+    });
+    this.#distributed = distributed;
+    if (this.#stopReason !== undefined) distributed.stop(this.#stopReason);
+    const processes = this.options.processes ?? agents.endpoints.length;
+    return distributed.run(this.options.load, processes, this.options.intervalMs ?? 1000);
+  }
+
+  async #runLocal(): Promise<KeepaliveResult> {
     const { load } = this.options;
     const processes = this.options.processes ?? 1;
     const startedAt = new Date();

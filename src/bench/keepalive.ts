@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { parseEndpoint } from '../client/options.js';
 import type { ProtocolVersionNumber } from '../packets/types.js';
+import type { AgentSummary } from './bench-result.js';
 import { LatencyHistogram } from './histogram.js';
 import { IdleConnection, type IdleConnectionObserver } from './idle-connection.js';
 import { nowMillis } from './payload.js';
@@ -153,6 +154,13 @@ export interface KeepaliveResult {
   readonly aborted: boolean;
   /** Generator processes the connections were split over; absent for a run in this process alone. */
   readonly processes?: number;
+  /**
+   * Most connections open at one instant over every process and agent, from the live samples (the sum
+   * of `peakOpen` over parts could count peaks that never coincided).
+   */
+  readonly heldAtOnce?: number;
+  /** Distributed runs: one line per agent. */
+  readonly agents?: readonly AgentSummary[];
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;

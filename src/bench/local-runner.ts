@@ -149,11 +149,14 @@ export class LocalRunner {
     }
   }
 
-  /** Runs the plan to its end. */
-  async run(): Promise<LocalOutcome> {
+  /**
+   * Runs the plan to its end. With `startAtMs` (epoch ms on this machine's bench clock) every process
+   * starts its load at that instant rather than as soon as it can.
+   */
+  async run(startAtMs?: number): Promise<LocalOutcome> {
     await this.prepare();
     const workers = [...(this.#workers ?? [])];
-    const plan = this.plan;
+    const plan = withStart(this.plan, startAtMs);
     if (plan.kind === 'keepalive') {
       const outcomes = await Promise.all(plan.parts.map((part) => this.#runKeepalive(part, workers.shift())));
       return this.#outcome(outcomes);
@@ -308,6 +311,22 @@ export class LocalRunner {
     }
     return { shares, keepalive, workerCpu, peakRssBytes };
   }
+}
+
+/** The plan with every process told to start at `startAtMs` (unchanged without it). */
+function withStart(plan: LocalPlan, startAtMs: number | undefined): LocalPlan {
+  if (startAtMs === undefined) return plan;
+  if (plan.kind === 'keepalive') {
+    return {
+      kind: 'keepalive',
+      parts: plan.parts.map((part) => ({ ...part, options: { ...part.options, startAtMs } })),
+    };
+  }
+  return {
+    ...plan,
+    shares: plan.shares.map((task) => ({ ...task, startAtMs })),
+    ...(plan.subscribers === undefined ? {} : { subscribers: { ...plan.subscribers, startAtMs } }),
+  };
 }
 
 /** The result of a worker process that died or failed: one failed row saying why. */

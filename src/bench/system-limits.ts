@@ -169,3 +169,29 @@ export function describePlan(limits: SystemLimits, plan: ConnectionPlan): string
   for (const hint of plan.advice) lines.push(`  hint: ${hint}`);
   return `${lines.join('\n')}\n`;
 }
+
+/**
+ * Distinct local TCP ports within `range` that sockets use now (any state, IPv4 and IPv6), read from
+ * /proc/net/tcp and tcp6: what is left of the ephemeral range is what new connections can take.
+ * Undefined when the tables cannot be read.
+ */
+export function localPortsInUse(
+  range: { readonly low: number; readonly high: number },
+  tables: readonly string[] = ['/proc/net/tcp', '/proc/net/tcp6'],
+): number | undefined {
+  const ports = new Set<number>();
+  let readAny = false;
+  for (const table of tables) {
+    const text = readText(table);
+    if (text === undefined) continue;
+    readAny = true;
+    // Each row: "sl local_address rem_address st ...", the local address as HEXIP:HEXPORT.
+    for (const line of text.split('\n').slice(1)) {
+      const local = line.trim().split(/\s+/)[1];
+      const port =
+        local === undefined ? Number.NaN : Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
+      if (port >= range.low && port <= range.high) ports.add(port);
+    }
+  }
+  return readAny ? ports.size : undefined;
+}

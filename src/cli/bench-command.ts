@@ -8,6 +8,7 @@ import { Bench, type BenchOptions, BenchSetupError } from '../bench/bench.js';
 import type { BenchResult } from '../bench/bench-result.js';
 import { serializeBenchResult } from '../bench/bench-result-json.js';
 import { progressFor } from '../bench/progress.js';
+import { renderAgentsText } from '../bench/report-agents.js';
 import { renderClientsCsv } from '../bench/report-csv.js';
 import { renderHtmlReport } from '../bench/report-html.js';
 import { formatFixed, formatThousands, renderTextReport } from '../bench/report-text.js';
@@ -17,12 +18,19 @@ import type {
   StressScenario,
   SubscribeScenario,
 } from '../bench/scenarios/common.js';
+import { runBenchAgentCommand } from './bench-agent-command.js';
 import { runBenchCompareCommand } from './bench-compare-command.js';
-import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
+import {
+  AGENT_FLAGS,
+  AGENT_FLAGS_HELP,
+  agentsFrom,
+  normaliseSingleDashFlags,
+  parseDuration,
+} from './bench-flags.js';
 import { runBenchKeepaliveCommand } from './bench-keepalive-command.js';
 import { UsageError } from './usage-error.js';
 
-const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare> [options]
+const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare|agent> [options]
 
 With no -H/--url, each command starts an embedded Starling broker on a free loopback port.
 
@@ -67,7 +75,12 @@ bench compare (one scenario against several brokers in turn; see starling bench 
   --broker NAME=URL ...    repeatable; --broker starling alone = the embedded broker
   --scenario stress|fan-out|fan-in|publish   --clients N --messages N -q Q -s N --json F --csv F
 
-Exit status: 0 done, 1 cannot connect / every client failed, 2 bad usage, 130 interrupted (partial results printed).
+bench agent (a load-generation agent for --agents; see starling bench agent --help):
+  --listen HOST:PORT (127.0.0.1:7883) --token T --source A[,A..]
+
+${AGENT_FLAGS_HELP}
+Exit status: 0 done, 1 cannot connect / every client failed / agents refused, 2 bad usage,
+130 interrupted (partial results printed).
 `;
 
 const COMMON = {
@@ -114,6 +127,7 @@ const COMMON = {
   'rampup-delay': { type: 'string' },
   'global-timeout': { type: 'string' },
   'constant-payload': { type: 'boolean' },
+  ...AGENT_FLAGS,
 } as const;
 
 type Flags = ReturnType<typeof parseFlags>;
@@ -203,9 +217,19 @@ function publishScenarioFrom(
 function benchOptionsFor(sub: string, argv: readonly string[]): { options: BenchOptions; flags: Flags } {
   const flags = parseFlags(sub === 'stress' ? normaliseSingleDashFlags(argv) : argv);
   const connection = connectionFrom(flags);
-  const processes = int('processes', flags.processes, 1, 1, 256);
+  const agents = agentsFrom(flags);
+  // On agents, -P counts the processes of the whole run; by default each agent runs one.
+  const processes = int('processes', flags.processes, agents?.endpoints.length ?? 1, 1, 256);
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const durationMs = parseDuration('duration', flags.duration);
-  const common = { connection, processes, ...(durationMs === undefined ? {} : { durationMs }) };
+  const common = {
+    connection,
+    processes,
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(agents === undefined ? {} : { agents }),
+  };
   const timeoutMs = parseDuration('timeout', flags.timeout) ?? 600_000;
   switch (sub) {
     case 'publish':
@@ -274,7 +298,9 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
       };
     }
     default:
-      throw new UsageError(`unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare)`);
+      throw new UsageError(
+        `unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare, agent)`,
+      );
   }
 }
 
@@ -323,6 +349,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   // These two have their own flags and help.
   if (sub === 'keepalive') return runBenchKeepaliveCommand(rest);
   if (sub === 'compare') return runBenchCompareCommand(rest);
+  if (sub === 'agent') return runBenchAgentCommand(rest);
   if (
     sub === undefined ||
     sub === '-h' ||
@@ -367,6 +394,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   report += renderTextReport(result);
   if (options.scenario.kind === 'subscribe') report += deliveryReport(bench, result);
   if (options.scenario.kind === 'stress') report += stressTruth(result);
+  report += renderAgentsText(result);
   process.stdout.write(report);
   writeOutputs(flags, result);
   if (interrupted) return 130;

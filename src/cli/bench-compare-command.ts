@@ -10,7 +10,13 @@ import { BarProgress, LineProgress, type ProgressDisplay } from '../bench/progre
 import { renderSummaryCsv } from '../bench/report-csv.js';
 import { renderCompareTable } from '../bench/report-text.js';
 import { parseEndpoint } from '../client/options.js';
-import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
+import {
+  AGENT_FLAGS,
+  AGENT_FLAGS_HELP,
+  agentsFrom,
+  normaliseSingleDashFlags,
+  parseDuration,
+} from './bench-flags.js';
 import { intFlag, UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
 
@@ -44,6 +50,7 @@ Output:
   --csv F                  one summary line per broker
   --quiet                  no progress on stderr
 
+${AGENT_FLAGS_HELP}
 Exit status: 0 every broker ran, 1 a broker failed (its row says why), 2 bad usage, 130 interrupted.
 `;
 
@@ -68,6 +75,7 @@ const OPTIONS = {
   csv: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...AGENT_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 /** Where the command writes; the process streams by default, replaceable in tests. */
@@ -194,7 +202,11 @@ export async function runBenchCompareCommand(
   const brokers = brokersFrom(values.broker);
   const scenario = scenarioFrom(values.scenario);
   const clients = intFlag('clients', values.clients ?? values['num-clients'], 1, 100_000) ?? 10;
-  const processes = intFlag('processes', values.processes, 1, 256) ?? 1;
+  const agents = agentsFrom(values);
+  const processes = intFlag('processes', values.processes, 1, 256) ?? agents?.endpoints.length ?? 1;
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const messages = intFlag('messages', values.messages ?? values['num-messages'], 1, 2 ** 31) ?? 10;
   const qos = (intFlag('qos', values.qos, 0, 2) ?? 0) as 0 | 1 | 2;
   const payloadBytes = intFlag('msg-size', values['msg-size'], 0, 256 * 1024 * 1024) ?? 100;
@@ -216,6 +228,7 @@ export async function runBenchCompareCommand(
         scenario,
         clients,
         processes,
+        ...(agents === undefined ? {} : { agents }),
         messages,
         qos,
         payloadBytes,

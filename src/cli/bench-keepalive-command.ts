@@ -10,6 +10,7 @@ import { KeepaliveBench, type KeepaliveLiveProgress } from '../bench/keepalive-r
 import { renderHtmlReport } from '../bench/report-html.js';
 import { describePlan, planConnections, readSystemLimits } from '../bench/system-limits.js';
 import { parseEndpoint } from '../client/options.js';
+import { AGENT_FLAGS, AGENT_FLAGS_HELP, agentsFrom } from './bench-flags.js';
 import { UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
 
@@ -40,6 +41,7 @@ Options:
       --html FILE        write a self-contained HTML report
       --help             show this help
 
+${AGENT_FLAGS_HELP}
 Exit status: 0 when every client connected and stayed connected, 1 otherwise, 2 for bad options.
 `;
 
@@ -60,6 +62,7 @@ const OPTIONS = {
   json: { type: 'string' },
   html: { type: 'string' },
   help: { type: 'boolean' },
+  ...AGENT_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 /** Where the command writes; the process streams by default, replaceable in tests. */
@@ -165,10 +168,15 @@ export async function runBenchKeepaliveCommand(
     return 0;
   }
   const given = targetUrls(values);
+  const agents = agentsFrom(values);
   const clients = intFlag('clients', values.clients, 100, 1, 1_000_000);
-  const processes = intFlag('processes', values.processes, 1, 1, 256);
+  // On agents, -P counts the processes of the whole run; by default each agent runs one.
+  const processes = intFlag('processes', values.processes, agents?.endpoints.length ?? 1, 1, 256);
   if (processes > clients)
     throw new UsageError(`-P ${processes} is more processes than the ${clients} clients`);
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const rate = numberFlag('rate', values.rate, 100, 0.001, 1_000_000);
   const durationMs = numberFlag('duration', values.duration, 10, 0, 7 * 24 * 3600) * 1000;
   const keepalive = intFlag('keepalive', values.keepalive, 10, 0, 65_535);
@@ -183,8 +191,9 @@ export async function runBenchKeepaliveCommand(
     { clients: perProcess, host, brokerInProcess: false, ...(sourceAddresses ? { sourceAddresses } : {}) },
     limits,
   );
-  io.stderr.write(describePlan(limits, plan));
-  if (!plan.ok) {
+  // Agents check their parts against their own limits before the start.
+  if (agents === undefined) io.stderr.write(describePlan(limits, plan));
+  if (agents === undefined && !plan.ok) {
     io.stderr.write('starling bench keepalive: refusing to start: the run does not fit the limits above\n');
     return 1;
   }
@@ -199,6 +208,7 @@ export async function runBenchKeepaliveCommand(
   }
   const bench = new KeepaliveBench({
     processes,
+    ...(agents === undefined ? {} : { agents }),
     load: {
       url: urls[0]!,
       ...(urls.length > 1 ? { urls } : {}),
