@@ -112,7 +112,7 @@ export class AgentFleet {
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
       await Promise.all(links.map((link) => fleet.#check(link, version)));
     } catch (error) {
-      fleet.close();
+      await fleet.close();
       throw error;
     }
     return fleet;
@@ -146,9 +146,9 @@ export class AgentFleet {
     for (const link of this.links) link.stop(runId, reason);
   }
 
-  /** Closes every connection. */
-  close(): void {
-    for (const link of this.links) link.close();
+  /** Closes every connection; resolves once they are closed. */
+  async close(): Promise<void> {
+    await Promise.all(this.links.map((link) => link.close()));
   }
 
   /** The clock table agent `index` corrects latency with. */

@@ -238,12 +238,21 @@ export class AgentLink extends EventEmitter<AgentLinkEvents> {
     this.#send({ type: 'stop', runId, reason });
   }
 
-  /** Closes the connection (the agent stops whatever it still runs for us). */
-  close(): void {
+  /**
+   * Closes the connection (the agent stops whatever it still runs for us) and resolves once it is closed,
+   * so the agent is free for the next controller.
+   */
+  async close(): Promise<void> {
     clearInterval(this.#pinger);
     this.#lost ??= 'closed by the controller';
-    if (this.#ws.readyState === this.#ws.OPEN || this.#ws.readyState === this.#ws.CONNECTING)
-      this.#ws.close(1000);
+    const ws = this.#ws;
+    if (ws.readyState === ws.CLOSED) return;
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    if (ws.readyState === ws.OPEN) ws.close(1000);
+    else if (ws.readyState === ws.CONNECTING) ws.terminate();
+    const timer = setTimeout(() => ws.terminate(), 2000);
+    await closed;
+    clearTimeout(timer);
   }
 
   /** Declares the agent lost (e.g. killed by the test, or no result in time). */

@@ -90,8 +90,9 @@ export class BenchAgent {
   readonly options: BenchAgentOptions;
   readonly #http: Server;
   readonly #wss = new WebSocketServer({ noServer: true, maxPayload: MAX_MESSAGE_BYTES });
-  #busy = false;
   readonly #sessions = new Set<Session>();
+  /** The previous controller's part, still winding down; the next controller's waits for it. */
+  #windingDown: Promise<void> = Promise.resolve();
 
   constructor(options: BenchAgentOptions) {
     if (options.token === undefined && !isLoopbackAddress(options.host)) {
@@ -150,20 +151,19 @@ export class BenchAgent {
       refuseUpgrade(socket, 401, 'Unauthorized');
       return;
     }
-    if (this.#busy) {
+    // A controller whose connection is already closing no longer counts: it is on its way out.
+    if ([...this.#sessions].some((session) => session.open)) {
       this.#log(`refused ${peer}: busy with another controller`);
       refuseUpgrade(socket, 409, 'Busy');
       return;
     }
-    this.#busy = true;
     this.#wss.handleUpgrade(request, socket, head, (ws) => {
       this.#log(`controller ${peer} connected`);
-      const session = new Session(ws, this.options, (line) => this.#log(line));
+      const session = new Session(ws, this.options, (line) => this.#log(line), this.#windingDown);
       this.#sessions.add(session);
       ws.once('close', () => {
         this.#sessions.delete(session);
-        this.#busy = false;
-        void session.close('controller gone');
+        this.#windingDown = session.close('controller gone');
         this.#log(`controller ${peer} disconnected`);
       });
     });
@@ -175,12 +175,20 @@ class Session {
   readonly #ws: WebSocket;
   readonly #options: BenchAgentOptions;
   readonly #log: (line: string) => void;
+  readonly #previous: Promise<void>;
   #part: AgentPart | undefined;
+  #running: Promise<void> = Promise.resolve();
 
-  constructor(ws: WebSocket, options: BenchAgentOptions, log: (line: string) => void) {
+  constructor(
+    ws: WebSocket,
+    options: BenchAgentOptions,
+    log: (line: string) => void,
+    previous: Promise<void>,
+  ) {
     this.#ws = ws;
     this.#options = options;
     this.#log = log;
+    this.#previous = previous;
     ws.on('message', (data: RawData, isBinary: boolean) => {
       // Stamped first, so the time exchange's t2 is as close to the arrival as it can be.
       const receivedAt = nowMillis();
@@ -199,12 +207,19 @@ class Session {
     });
   }
 
+  /** True while the controller's connection is open. */
+  get open(): boolean {
+    return this.#ws.readyState === this.#ws.OPEN;
+  }
+
   /** Stops the part (its result still goes out if the socket is open) and closes the connection. */
   async close(reason: string): Promise<void> {
     const part = this.#part;
     if (part !== undefined) {
       part.stop(reason);
       await part.dismiss();
+      // A stopped part ends within its clients' close timeouts; bounded all the same.
+      await Promise.race([this.#running, new Promise((resolve) => setTimeout(resolve, 15_000).unref())]);
     }
     if (this.#ws.readyState === this.#ws.OPEN) this.#ws.close(1000, reason.slice(0, 100));
   }
@@ -263,7 +278,8 @@ class Session {
         const part = this.#current(message.runId);
         if (part === undefined) return;
         this.#log(`run ${message.runId}: starting`);
-        await part.start(message.atMs);
+        this.#running = part.start(message.atMs);
+        await this.#running;
         this.#log(`run ${message.runId}: done`);
         if (this.#part === part) this.#part = undefined;
         return;

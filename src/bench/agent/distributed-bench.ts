@@ -166,7 +166,7 @@ export class DistributedBench {
       });
       return { merged, shares };
     } finally {
-      fleet.close();
+      await fleet.close();
     }
   }
 }

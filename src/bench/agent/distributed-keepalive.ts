@@ -144,7 +144,7 @@ export class DistributedKeepalive {
         agents: summaries,
       };
     } finally {
-      fleet.close();
+      await fleet.close();
     }
   }
 }
