@@ -257,6 +257,8 @@ class Session {
           this.#send({ type: 'refused', runId: message.runId, reason: 'a run is already in progress here' });
           return;
         }
+        // The previous controller's processes must be gone before this one's are counted against the limits.
+        await this.#previous;
         const part = await AgentPart.prepare(
           message,
           (reply) => this.#send(reply),
