@@ -16,6 +16,7 @@ import {
   splitKeepalivePlan,
 } from '../../src/bench/bench-plan.js';
 import { LatencyHistogram } from '../../src/bench/histogram.js';
+import { crossAgentLines } from '../../src/bench/report-agents.js';
 import type { PublishScenario, SubscribeScenario } from '../../src/bench/scenarios/common.js';
 import { emptyCounters } from '../../src/bench/scenarios/common.js';
 import { CrossAgentLatency } from '../../src/bench/scenarios/cross-agent-latency.js';
@@ -180,6 +181,30 @@ describe('splitting a run over agents', () => {
         [4, 5],
       ],
     );
+  });
+});
+
+describe('the agents report', () => {
+  it('warns when the clock uncertainty is larger than the cross-agent p50', () => {
+    const summary = {
+      count: 10,
+      p50Ms: 0.4,
+      p90Ms: 0.9,
+      p99Ms: 2,
+      maxMs: 3,
+      uncertaintyMs: 0.75,
+      sameAgentCount: 5,
+    };
+    const [line, warning] = crossAgentLines(summary);
+    assert.match(
+      line ?? '',
+      /each figure \+- 0\.750 ms\): p50 0\.40 ms, p90 0\.90 ms, p99 2\.00 ms, max 3\.00 ms \(10 messages; 5 more/,
+    );
+    assert.match(
+      warning ?? '',
+      /^Warning: the clock uncertainty \(\+- 0\.750 ms\) is larger than the cross-agent p50/,
+    );
+    assert.equal(crossAgentLines({ ...summary, uncertaintyMs: 0.1 }).length, 1);
   });
 });
 

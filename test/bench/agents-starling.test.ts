@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { AgentRunOptions } from '../../src/bench/bench.js';
 import { parseBenchResult } from '../../src/bench/bench-result-json.js';
+import { runCompare } from '../../src/bench/compare.js';
 import { Broker } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { type AgentProcess, startThreeAgents } from './agent-fixtures.js';
@@ -75,6 +76,25 @@ describe('three agents against Starling', { timeout: 120_000 }, () => {
   it('keepalive: the three agents hold their connections at once', async () => {
     const result = await keepaliveOnAgents(options, url, 'ag-ka-');
     assert.equal(result.processes, 4, 'three agents and the controller');
+  });
+
+  it('compare runs each broker on the agents', async () => {
+    const outcome = await runCompare({
+      brokers: [{ name: 'starling', url }],
+      scenario: 'fan-out',
+      clients: 4,
+      messages: 25,
+      agents: options,
+    });
+    assert.equal(outcome.anyFailed, false);
+    const result = outcome.results[0]!;
+    // One fan-out group per process, one process per agent: 3 publishers to 4 subscribers each.
+    assert.equal(result.aggregate.messagesOk, 3 * 4 * 25);
+    assert.deepEqual(
+      result.agents?.map((agent) => agent.received),
+      [100, 100, 100],
+    );
+    assert.ok(Number.isFinite(outcome.rows[0]?.p99Ms));
   });
 
   it('the CLI prints the agents table and writes it to --json, --csv and --html', async () => {
