@@ -170,16 +170,33 @@ export function describePlan(limits: SystemLimits, plan: ConnectionPlan): string
   return `${lines.join('\n')}\n`;
 }
 
+/** `/proc/net/tcp`'s little-endian hex form of an IPv4 address, e.g. 127.0.0.1 -> 0100007F. */
+function procHexAddress(address: string): string | undefined {
+  if (isIP(address) !== 4) return undefined;
+  return address
+    .split('.')
+    .reverse()
+    .map((byte) => Number(byte).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
+}
+
+/** The TIME_WAIT state in /proc/net/tcp: such a port can be bound again (libuv binds with SO_REUSEADDR). */
+const TIME_WAIT = '06';
+const WILDCARDS = new Set(['00000000', '00000000000000000000000000000000']);
+
 /**
- * Distinct local TCP ports within `range` that sockets use now (any state, IPv4 and IPv6), read from
- * /proc/net/tcp and tcp6: what is left of the ephemeral range is what new connections can take.
- * Undefined when the tables cannot be read.
+ * Distinct local TCP ports within `range` that live sockets hold now (IPv4 and IPv6, TIME_WAIT left out),
+ * read from /proc/net/tcp and tcp6: what is left of the ephemeral range is what new connections can take.
+ * With `address` (IPv4), only sockets bound to it or to the wildcard count. Undefined when unreadable.
  */
 export function localPortsInUse(
   range: { readonly low: number; readonly high: number },
+  address?: string,
   tables: readonly string[] = ['/proc/net/tcp', '/proc/net/tcp6'],
 ): number | undefined {
   const ports = new Set<number>();
+  const wanted = address === undefined ? undefined : procHexAddress(address);
   let readAny = false;
   for (const table of tables) {
     const text = readText(table);
@@ -187,10 +204,15 @@ export function localPortsInUse(
     readAny = true;
     // Each row: "sl local_address rem_address st ...", the local address as HEXIP:HEXPORT.
     for (const line of text.split('\n').slice(1)) {
-      const local = line.trim().split(/\s+/)[1];
-      const port =
-        local === undefined ? Number.NaN : Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
-      if (port >= range.low && port <= range.high) ports.add(port);
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (local === undefined || fields[3] === TIME_WAIT) continue;
+      const separator = local.lastIndexOf(':');
+      const port = Number.parseInt(local.slice(separator + 1), 16);
+      if (!(port >= range.low && port <= range.high)) continue;
+      const host = local.slice(0, separator);
+      if (wanted !== undefined && host !== wanted && !WILDCARDS.has(host)) continue;
+      ports.add(port);
     }
   }
   return readAny ? ports.size : undefined;

@@ -37,14 +37,19 @@ export function partDoesNotFit(plan: LocalPlan, sourceAddresses: readonly string
       'or give the run more processes (-P)'
     );
   }
-  if (limits.portRange !== undefined) {
-    const size = limits.portRange.high - limits.portRange.low + 1;
-    const free = size - (localPortsInUse(limits.portRange) ?? 0);
-    const sources = Math.max(1, sourceAddresses.length);
-    if (total > free * sources) {
+  const range = limits.portRange;
+  if (range !== undefined) {
+    const size = range.high - range.low + 1;
+    // Each source address has the whole range to itself; without any, the kernel picks from one range.
+    const sources = plan.kind === 'keepalive' ? (plan.parts[0]?.options.sourceAddresses ?? sourceAddresses) : [];
+    const free =
+      sources.length === 0
+        ? size - (localPortsInUse(range) ?? 0)
+        : sources.reduce((sum, address) => sum + size - (localPortsInUse(range, address) ?? 0), 0);
+    if (total > free) {
       return (
-        `this part opens ${total} connections but only ${free} local ports of ${limits.portRange.low}-${limits.portRange.high} ` +
-        `are free${sources > 1 ? ` on each of ${sources} source addresses` : ''}: widen the port range, ` +
+        `this part opens ${total} connections but only ${free} local ports of ${range.low}-${range.high} ` +
+        `are free${sources.length > 1 ? ` over its ${sources.length} source addresses` : ''}: widen the port range, ` +
         'give the agent more source addresses (--source) or spread the run over more agents'
       );
     }
