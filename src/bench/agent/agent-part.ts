@@ -41,7 +41,8 @@ export function partDoesNotFit(plan: LocalPlan, sourceAddresses: readonly string
   if (range !== undefined) {
     const size = range.high - range.low + 1;
     // Each source address has the whole range to itself; without any, the kernel picks from one range.
-    const sources = plan.kind === 'keepalive' ? (plan.parts[0]?.options.sourceAddresses ?? sourceAddresses) : [];
+    const sources =
+      plan.kind === 'keepalive' ? (plan.parts[0]?.options.sourceAddresses ?? sourceAddresses) : [];
     const free =
       sources.length === 0
         ? size - (localPortsInUse(range) ?? 0)
