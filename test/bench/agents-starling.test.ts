@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { AgentRunOptions } from '../../src/bench/bench.js';
+import { type AgentRunOptions, Bench } from '../../src/bench/bench.js';
 import { parseBenchResult } from '../../src/bench/bench-result-json.js';
 import { runCompare } from '../../src/bench/compare.js';
 import { Broker } from '../../src/index.js';
@@ -67,6 +67,43 @@ describe('three agents against Starling', { timeout: 120_000 }, () => {
       `cross-agent max ${result.crossAgentLatency.maxMs} ms`,
     );
     assert.ok(result.latency !== undefined && result.latency !== null && result.latency.maxMs < SKEW_MS / 2);
+  });
+
+  it('-P 6 on three agents: each agent forks two worker processes of its own', async () => {
+    const bench = new Bench({
+      scenario: {
+        kind: 'publish',
+        clientId: 'ag-p6',
+        clientsPerProcess: 2,
+        messagesPerClient: 15,
+        qos: 1,
+        payloadBytes: 20,
+        ratePerClient: 0,
+        jitter: 0,
+        timestamp: false,
+        topic: 'ag-p6/{client}',
+        maxInflight: 5,
+      },
+      connection: { url, protocolVersion: 5 },
+      processes: 6,
+      agents: options,
+    });
+    const result = await bench.run();
+    assert.equal(result.aggregate.messagesOk, 6 * 2 * 15);
+    assert.deepEqual(
+      result.agents?.map((agent) => [agent.processes, agent.connections, agent.sent]),
+      [
+        [3, 4, 60],
+        [3, 4, 60],
+        [3, 4, 60],
+      ],
+    );
+    // Processes 0-1 ran on the first agent, 2-3 on the second, 4-5 on the third.
+    for (const client of result.clients) {
+      const process = Number(client.clientId.split('-')[2]);
+      assert.equal(client.agent, options.endpoints[Math.floor(process / 2)]);
+    }
+    assert.equal(result.generator?.processes, 10, 'the controller and three agents with two workers each');
   });
 
   it('stress: workers spread over the agents, merged like one machine', async () => {
