@@ -166,6 +166,8 @@ export interface KeepaliveResult {
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Bound on waiting for every connection to close at the end. */
 const CLOSE_ALL_TIMEOUT_MS = 5_000;
+/** Connections opened in one turn of the event loop at most (pings, progress and the controller wait). */
+const MAX_OPENS_PER_TURN = 100;
 /** Largest run accepted; far beyond what one process can hold anyway. */
 const MAX_CLIENTS = 1_000_000;
 
@@ -355,11 +357,16 @@ export async function runKeepalive(
   };
 
   try {
-    // Ramp: connection i is due at start + i / rate; each wake-up opens every connection that is due.
+    // Ramp: connection i is due at start + i / rate; each wake-up opens what is due, at most a burst's
+    // worth, so a ramp that fell behind (slow binds, a busy machine) never blocks the loop for long.
     const intervalMs = 1000 / options.rate;
     while (connections.length < options.clients && signal?.aborted !== true) {
       const now = performance.now();
-      const due = Math.min(options.clients, Math.floor((now - start) / intervalMs) + 1);
+      const due = Math.min(
+        options.clients,
+        Math.floor((now - start) / intervalMs) + 1,
+        connections.length + MAX_OPENS_PER_TURN,
+      );
       while (connections.length < due) openOne();
       if (connections.length >= options.clients) break;
       const nextAt = start + connections.length * intervalMs;

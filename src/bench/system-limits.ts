@@ -30,6 +30,13 @@ export const RESERVED_FILE_DESCRIPTORS = 64;
  * and other programs' connections take the rest.
  */
 export const PORT_RANGE_USABLE_SHARE = 0.9;
+/**
+ * Share of the ephemeral range a plan puts on one source address it binds to. Measured here (Linux 6.18,
+ * 28 232-port range), bind() to port 0 on one address stays cheap up to about a quarter of the range, then
+ * costs milliseconds a call; the binds of a ramp then stall the generator's event loop for seconds.
+ * Connections that do not bind (the kernel's choice) are not affected.
+ */
+export const PORT_RANGE_BIND_SHARE = 0.2;
 /** Most loopback source addresses a plan spreads over (127.0.0.1 ... 127.0.0.64). */
 export const MAX_LOOPBACK_SOURCES = 64;
 
@@ -135,9 +142,17 @@ export function planConnections(options: PlanOptions, limits: SystemLimits): Con
   if (limits.portRange !== undefined) {
     const ports = limits.portRange.high - limits.portRange.low + 1;
     const usable = Math.max(1, Math.floor(ports * PORT_RANGE_USABLE_SHARE));
+    const bindable = Math.max(1, Math.floor(ports * PORT_RANGE_BIND_SHARE));
     const given = Math.max(1, sourceAddresses.length);
+    if (sourceAddresses.length > 0 && options.clients > bindable * sourceAddresses.length) {
+      advice.push(
+        `${Math.ceil(options.clients / sourceAddresses.length)} connections per source address: beyond about ` +
+          `${bindable} each, binding gets slow and can stall the generator; give more source addresses`,
+      );
+    }
     if (options.clients > usable * given) {
-      const needed = Math.ceil(options.clients / usable);
+      // Spreading means binding, so each address takes no more than binding stays cheap for.
+      const needed = Math.ceil(options.clients / bindable);
       if (sourceAddresses.length === 0 && isLoopbackHost(options.host) && needed <= MAX_LOOPBACK_SOURCES) {
         sourceAddresses = Array.from({ length: needed }, (_, i) => `127.0.0.${i + 1}`);
       } else {
