@@ -86,8 +86,7 @@ async function startAgent(i: number, run: number): Promise<{ endpoint: string; c
       `127.0.0.${i + 1}:0`,
       '--token',
       TOKEN,
-      '--source',
-      source,
+      ...(SOURCES > 0 ? ['--source', source] : []),
       '--quiet',
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
@@ -163,6 +162,10 @@ async function measure(
         connectTimeoutMs: 15_000,
       },
     });
+    const begun = Date.now();
+    bench.on('stage', (stage) =>
+      process.stderr.write(`  [${((Date.now() - begun) / 1000).toFixed(1)} s] ${stage}\n`),
+    );
     bench.on('interval', () => {
       for (const [i, broker] of brokers.entries()) brokerRss[i] = Math.max(brokerRss[i]!, rssMiB(broker.pid));
     });

@@ -39,7 +39,10 @@ export interface AgentConnectOptions {
   readonly token?: string;
   /** Bound on connecting and on each answer, default 10 000 ms. */
   readonly timeoutMs?: number;
-  /** An agent that answers no ping for this long is lost, default 10 000 ms. */
+  /**
+   * An agent that sends nothing and answers no ping for this long is lost, default 30 000 ms: a generator
+   * on a saturated machine can stall for seconds (slow binds, CPU starvation) and still be working.
+   */
   readonly livenessMs?: number;
 }
 
@@ -86,7 +89,11 @@ export class AgentLink extends EventEmitter<AgentLinkEvents> {
     this.name = name;
     this.#ws = ws;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
-    ws.on('message', (data: RawData) => this.#onMessage(data.toString()));
+    ws.on('message', (data: RawData) => {
+      // Any message shows the agent alive, as a pong does.
+      this.#lastPongAt = Date.now();
+      this.#onMessage(data.toString());
+    });
     ws.on('pong', () => {
       this.#lastPongAt = Date.now();
     });
@@ -94,7 +101,7 @@ export class AgentLink extends EventEmitter<AgentLinkEvents> {
       this.#onLost(`connection closed (${code}${reason.length > 0 ? ` ${reason.toString()}` : ''})`),
     );
     ws.on('error', (error) => this.#onLost(`connection error: ${error.message}`));
-    const liveness = options.livenessMs ?? 10_000;
+    const liveness = options.livenessMs ?? 30_000;
     this.#pinger = setInterval(
       () => {
         if (Date.now() - this.#lastPongAt > liveness) {
