@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { type AgentRunOptions, Bench } from '../../src/bench/bench.js';
 import { parseBenchResult } from '../../src/bench/bench-result-json.js';
 import { runCompare } from '../../src/bench/compare.js';
+import { PayloadWriter } from '../../src/bench/payload.js';
 import { Broker } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
 import { type AgentProcess, startThreeAgents } from './agent-fixtures.js';
@@ -104,6 +105,39 @@ describe('three agents against Starling', { timeout: 120_000 }, () => {
       assert.equal(client.agent, options.endpoints[Math.floor(process / 2)]);
     }
     assert.equal(result.generator?.processes, 10, 'the controller and three agents with two workers each');
+  });
+
+  it("subscribe alone: the controller says when every agent's subscribers are subscribed", async () => {
+    const bench = new Bench({
+      scenario: {
+        kind: 'subscribe',
+        clientId: 'ag-sub-only',
+        clientsPerProcess: 2,
+        topic: 'ag-sub-only/#',
+        qos: 0,
+        count: 1,
+        abortOnDrops: false,
+        idleTimeoutMs: 5000,
+      },
+      connection: { url, protocolVersion: 5 },
+      durationMs: 20_000,
+      agents: options,
+    });
+    const subscribed = new Promise<string>((resolve) =>
+      bench.on('stage', (stage) => {
+        if (stage.startsWith('subscribed:')) resolve(stage);
+      }),
+    );
+    const run = bench.run();
+    assert.equal(await subscribed, 'subscribed: 6 subscriber(s) on ag-sub-only/#');
+    // Nothing sent from now on is lost: one bench message ends every subscriber's --count 1.
+    broker.publish('ag-sub-only/x', new PayloadWriter('outside').write(0, 30), { qos: 0 });
+    const result = await run;
+    assert.equal(result.delivery?.received, 6);
+    assert.deepEqual(
+      result.agents?.map((agent) => agent.received),
+      [2, 2, 2],
+    );
   });
 
   it('stress: workers spread over the agents, merged like one machine', async () => {

@@ -33,6 +33,8 @@ export interface FleetHooks {
   readonly onInterval?: (sample: import('../live-sample.js').BenchLiveSample) => void;
   /** An agent asked the whole run to stop (its broker dropped messages). */
   readonly onStopRequest?: (reason: string) => void;
+  /** Subscribe runs without publishers: every agent's subscribers are subscribed. */
+  readonly onSubscribed?: () => void;
 }
 
 /** A run to spread: one plan per agent, times on this machine's clock. */
@@ -257,6 +259,13 @@ export class AgentFleet {
     );
     try {
       if (run.endToEnd) await this.#endToEnd(runId, links);
+      else if (this.#hooks.onSubscribed !== undefined) {
+        const onSubscribed = this.#hooks.onSubscribed;
+        void allOf(links, 'subscribed').then(() => {
+          // Only when every agent is there: a lost one must not pass for subscribed.
+          if (links.every((link) => link.lost === undefined)) onSubscribed();
+        });
+      }
       const settled = await Promise.allSettled(results);
       return settled.map((outcome, index): AgentOutcome => {
         const link = links[index]!;

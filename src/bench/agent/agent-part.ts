@@ -155,6 +155,10 @@ export class AgentPart {
         return new Promise((resolve) => (this.#publishersDone = resolve));
       },
       onStopRequest: (reason) => send({ type: 'stop-request', runId: this.runId, reason }),
+      // Subscribe runs without publishers: the controller says when every agent's subscribers are ready.
+      ...(plan.kind === 'bench' && plan.endToEnd !== true
+        ? { onSubscribed: () => send({ type: 'subscribed', runId: this.runId }) }
+        : {}),
     });
   }
 

@@ -75,6 +75,16 @@ export class DistributedBench {
         onStage: this.#hooks.onStage,
         onInterval: this.#hooks.onInterval,
         onStopRequest: this.#hooks.onStopRequest,
+        ...(options.scenario.kind === 'subscribe' && options.publisher === undefined
+          ? {
+              onSubscribed: () => {
+                const scenario = options.scenario;
+                this.#hooks.onStage(
+                  `subscribed: ${scenario.clientsPerProcess * this.#processes} subscriber(s) on ${scenario.kind === 'subscribe' ? scenario.topic : ''}`,
+                );
+              },
+            }
+          : {}),
         onCounters: ({ sent, done, connected }) =>
           this.#hooks.onProgress({
             sent,
