@@ -69,11 +69,11 @@ bench stress (mqtt-stresser; single-dash long flags accepted):
   -constant-payload        -broker URL (same as --url)   -s N payload bytes (default 100)
 
 bench keepalive (N idle clients held open; own flags, see starling bench keepalive --help):
-  -n, --clients N (100) --rate R conn/s (100) --duration S (10) -k, --keepalive S (10)
+  -n, --clients N (100) -P N --rate R conn/s (100) --duration S (10) -k, --keepalive S (10) --source A,..
 
 bench compare (one scenario against several brokers in turn; see starling bench compare --help):
   --broker NAME=URL ...    repeatable; --broker starling alone = the embedded broker
-  --scenario stress|fan-out|fan-in|publish   --clients N --messages N -q Q -s N --json F --csv F
+  --scenario stress|fan-out|fan-in|publish   --clients N -P N --messages N -q Q -s N --json F --csv F
 
 bench agent (a load-generation agent for --agents; see starling bench agent --help):
   --listen HOST:PORT (127.0.0.1:7883) --token T --source A[,A..]
