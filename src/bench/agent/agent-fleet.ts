@@ -171,6 +171,15 @@ export class AgentFleet {
     const { links } = this;
     if (run.plans.length !== links.length) throw new RangeError('one plan per agent is needed');
     const runId = randomBytes(6).toString('hex');
+    for (const [index, link] of links.entries()) {
+      const plan = run.plans[index]!;
+      const processes = plan.kind === 'bench' ? plan.shares.length : plan.parts.length;
+      const cores = link.info?.cores ?? Number.POSITIVE_INFINITY;
+      // Processes beyond the cores share them: the agent then measures its own contention too.
+      if (processes > cores) {
+        this.#hooks.onStage?.(`warning: agent ${link.name} gets ${processes} processes on ${cores} cores`);
+      }
+    }
     const plans = run.plans.map((plan, index) =>
       withClock(plan, run.clockTable && this.#clockTable(index, run.clockTable)),
     );
