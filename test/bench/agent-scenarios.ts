@@ -218,7 +218,7 @@ export async function keepaliveOnAgents(
   const bench = new KeepaliveBench({
     agents,
     intervalMs: 250,
-    load: { url, clients: 90, rate: 300, durationMs: 800, keepalive: 1, clientIdPrefix: prefix },
+    load: { url, clients: 90, rate: 300, durationMs: 1500, keepalive: 1, clientIdPrefix: prefix },
   });
   const samples: BenchLiveSample[] = [];
   bench.on('interval', (sample) => samples.push(sample));
