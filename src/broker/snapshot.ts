@@ -1,4 +1,5 @@
 import type { Engine } from './engine.js';
+import { memoryUsage } from './memory-usage.js';
 
 /** Everything /metrics and /api/v1/stats report, gathered in one pass over the engine. */
 export interface BrokerSnapshot {
@@ -71,7 +72,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
     inflight += session.inflight.size;
     queued += session.queuedCount;
   }
-  const memory = process.memoryUsage();
+  const memory = memoryUsage();
   const ns = (value: number): number => (Number.isFinite(value) ? value / 1e9 : 0);
   return {
     uptimeSeconds: (Date.now() - stats.startedAt) / 1000,

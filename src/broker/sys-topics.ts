@@ -1,4 +1,5 @@
 import type { HookRegistry } from './hook-registry.js';
+import { memoryUsage } from './memory-usage.js';
 import { createMessage, type Message } from './message.js';
 import type { BrokerStats } from './stats.js';
 
@@ -86,7 +87,7 @@ export class SysTopics {
       'retained messages/count': counts.retained,
       'bytes/received': stats.bytesReceived,
       'bytes/sent': stats.bytesSent,
-      'heap/current': process.memoryUsage().heapUsed,
+      'heap/current': memoryUsage().heapUsed,
     };
     const bytes = source.storeBytes();
     if (bytes !== undefined) {
