@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { MqttError } from '../packets/errors.js';
 import { decode, encode, PacketParser } from '../packets/index.js';
-import { ReasonCode } from '../packets/reason-codes.js';
+import { ReasonCode, ReasonCodesByPacket } from '../packets/reason-codes.js';
 import type {
   ConnectPacket,
   DisconnectPacket,
@@ -22,6 +22,8 @@ import type { ConnectionState, ProtocolPeer } from './protocol-peer.js';
 import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
+
+const DISCONNECT_CODES: ReadonlySet<number> = new Set(ReasonCodesByPacket.disconnect);
 
 /** Where a stream keeps its connection, for the shared listeners. */
 const CONNECTION = Symbol('starling.connection');
@@ -347,14 +349,23 @@ export class Connection implements ProtocolPeer, TurnTarget {
   disconnect(reasonCode: number, reasonString?: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.protocolVersion === 5 && this.state === 'connected') {
-      const packet: DisconnectPacket = { type: 'disconnect', reasonCode };
-      if (reasonString !== undefined && this.problemInformation) {
-        packet.properties = { reasonString };
-        // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
-        // Maximum Packet Size, so the reason code still gets through.
-        if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
+      // A code DISCONNECT cannot carry (0x84 from a second CONNECT's protocol level, say) is a Protocol
+      // Error there [MQTT-3.1.0-2].
+      const code = DISCONNECT_CODES.has(reasonCode) ? reasonCode : ReasonCode.ProtocolError;
+      const packet: DisconnectPacket = { type: 'disconnect', reasonCode: code };
+      try {
+        if (reasonString !== undefined && this.problemInformation) {
+          packet.properties = { reasonString };
+          // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
+          // Maximum Packet Size, so the reason code still gets through.
+          if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
+        }
+        this.send(packet);
+      } catch (err) {
+        // Ending a connection must not fail on its last packet (an encode hook, a reason string the codec
+        // refuses): the connection closes without it.
+        this.logError(err);
       }
-      this.send(packet);
     }
     this.disconnectInfo = { reasonCode, by: 'server' };
     this.close();
