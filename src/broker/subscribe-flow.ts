@@ -51,7 +51,12 @@ export function handleSubscribe(conn: Connection, packet: SubscribePacket): Prom
       if (record.shareGroup === undefined && (rh === 0 || (rh === 1 && !existed))) retainedTo.push(record);
     }
     const v3 = conn.protocolVersion !== 5;
-    const reasonCodes = v3 ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c)) : codes;
+    // compatUnspecifiedSubscribeError: a v5 refusal by the ACL or a hook says 0x80 rather than 0x87.
+    const reasonCodes = v3
+      ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c))
+      : conn.broker.options.compatUnspecifiedSubscribeError
+        ? codes.map((c) => (c === ReasonCode.NotAuthorized ? ReasonCode.UnspecifiedError : c))
+        : codes;
     conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
     const subscribed = conn.broker.hooks.on.onSubscribed;
     for (const hook of subscribed) hook.onSubscribed(conn, packet.subscriptions, reasonCodes);

@@ -7,6 +7,7 @@ import type { ListenerConfig } from '../listeners/listener.js';
 import type { PublishRateLimit } from './publish-rate.js';
 import {
   type AuthConfig,
+  type CompatibilityConfig,
   type ConfigFile,
   configFileSchema,
   describeIssues,
@@ -50,7 +51,7 @@ export interface LoadConfigInput {
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-type SettingKind = 'string' | 'port' | 'int' | 'level';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'bool';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -125,6 +126,18 @@ const SETTINGS = {
     arg: 'ACTION',
     help: 'beyond --publish-rate: disconnect (v5 0x96) or throttle',
   },
+  serverKeepAlive: {
+    flag: 'server-keep-alive',
+    kind: 'int',
+    arg: 'S',
+    help: 'keep alive imposed on v5 clients, seconds (CONNACK Server Keep Alive)',
+  },
+  compatUnspecifiedSubscribeError: {
+    flag: 'compat-unspecified-subscribe-error',
+    kind: 'bool',
+    arg: 'BOOL',
+    help: 'v5 SUBACK 0x80 instead of 0x87 Not Authorized (true|false)',
+  },
   shutdownTimeoutMs: {
     flag: 'shutdown-timeout-ms',
     kind: 'int',
@@ -148,9 +161,11 @@ type SettingName = keyof typeof SETTINGS;
 type Overrides = {
   -readonly [K in SettingName]?: (typeof SETTINGS)[K]['kind'] extends 'string'
     ? string
-    : K extends 'logLevel'
-      ? LogLevel
-      : number;
+    : (typeof SETTINGS)[K]['kind'] extends 'bool'
+      ? boolean
+      : K extends 'logLevel'
+        ? LogLevel
+        : number;
 };
 
 /** The environment variable of a setting: `--max-packet-size` is `STARLING_MAX_PACKET_SIZE`. */
@@ -201,6 +216,16 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     limits.receiveMaximum = overrides.receiveMaximum;
   }
   if (overrides.maxSessionExpiry !== undefined) limits.maxSessionExpiry = overrides.maxSessionExpiry;
+  if (overrides.serverKeepAlive !== undefined) {
+    if (overrides.serverKeepAlive > 65_535) {
+      throw new ConfigError(`server keep alive must be from 0 to 65535, got ${overrides.serverKeepAlive}`);
+    }
+    limits.serverKeepAlive = overrides.serverKeepAlive;
+  }
+  const compatibility = { ...file.compatibility };
+  if (overrides.compatUnspecifiedSubscribeError !== undefined) {
+    compatibility.unspecifiedSubscribeError = overrides.compatUnspecifiedSubscribeError;
+  }
   if (overrides.publishRateAction !== undefined) {
     const action = overrides.publishRateAction;
     if (action !== 'disconnect' && action !== 'throttle') {
@@ -218,7 +243,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
         : resolve(fileDir, fileAuth.file);
   return {
     listeners,
-    broker: brokerOptionsFrom(limits),
+    broker: brokerOptionsFrom(limits, compatibility),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     publishRate:
@@ -262,9 +287,13 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): Overrides {
 
 function setValue(out: Overrides, name: SettingName, raw: string, source: string): void {
   const kind: SettingKind = SETTINGS[name].kind;
-  const target = out as Record<string, string | number>;
+  const target = out as Record<string, string | number | boolean>;
   if (kind === 'string') {
     target[name] = raw;
+  } else if (kind === 'bool') {
+    if (raw !== 'true' && raw !== 'false')
+      throw new ConfigError(`${source} must be true or false, got '${raw}'`);
+    target[name] = raw === 'true';
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -368,8 +397,12 @@ function applyListenerOverrides(listeners: ListenerConfig[], o: Overrides, cwd: 
   }
 }
 
-function brokerOptionsFrom(limits: LimitsConfig): BrokerOptions {
+function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {
   const options: BrokerOptions = {};
+  if (limits.serverKeepAlive !== undefined) options.serverKeepAlive = limits.serverKeepAlive;
+  if (compatibility.unspecifiedSubscribeError !== undefined) {
+    options.compatUnspecifiedSubscribeError = compatibility.unspecifiedSubscribeError;
+  }
   if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
   if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
   if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;
