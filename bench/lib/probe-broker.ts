@@ -28,6 +28,8 @@ export interface ProbeReport {
   readonly arrayBuffers: number;
   /** Open connections (past accept, before close), sessions held, retained messages stored. */
   readonly connections: number;
+  /** Connections accepted since start. */
+  readonly connectionsTotal: number;
   readonly clientsConnected: number;
   readonly sessions: number;
   readonly retained: number;
@@ -114,6 +116,7 @@ function probe(gc: boolean, clearRetained: boolean): ProbeReport {
     external: memory.external,
     arrayBuffers: memory.arrayBuffers,
     connections: broker.connections.size,
+    connectionsTotal: stats.connectionsTotal,
     clientsConnected: stats.clientsConnected,
     sessions: broker.sessions.size,
     retained: retainedTopics.size,
