@@ -12,6 +12,8 @@ const { values } = parseArgs({
   options: {
     attempts: { type: 'string', default: '20000' },
     processes: { type: 'string', default: '4' },
+    'attempt-rate': { type: 'string', default: '0' },
+    'sys-interval': { type: 'string', default: '10' },
     publishers: { type: 'string', default: '100' },
     rate: { type: 'string', default: '10' },
     'connect-timeout-ms': { type: 'string', default: '10000' },
@@ -26,8 +28,10 @@ if (values.help === true) {
   process.stdout.write(`Usage: node dist/bench/flood.js [options]
   --attempts N            connection attempts in the burst, half silent (default 20000)
   --processes N           generator processes, one source address each (default 4)
+  --attempt-rate N        attempts per second in all (default 0: as fast as the generators can)
   --publishers N          clients publishing and timing their messages (default 100)
   --rate N                messages per second per publisher, QoS 0 (default 10)
+  --sys-interval S        the broker's $SYS interval, seconds; 0 turns $SYS off (default 10)
   --connect-timeout-ms N  the broker's connect timeout (default 10000, the broker's own)
   --before-ms N           latency baseline before the burst (default 3000)
   --after-ms N            latency after the burst settled (default 3000)
@@ -38,12 +42,14 @@ if (values.help === true) {
   const connectTimeoutMs = Number(values['connect-timeout-ms']);
   console.log(
     `flood: ${attempts} attempts (${Math.ceil(attempts / 2)} send CONNECT, ${Math.floor(attempts / 2)} stay silent) ` +
-      `from ${values.processes} processes; ${values.publishers} publishers at ${values.rate} msg/s each; ` +
+      `from ${values.processes} processes${values['attempt-rate'] === '0' ? '' : ` at ${values['attempt-rate']}/s`}; ${values.publishers} publishers at ${values.rate} msg/s each; ` +
       `connect timeout ${connectTimeoutMs} ms`,
   );
   const report = await runFlood({
     attempts,
     processes: Number(values.processes),
+    attemptRate: Number(values['attempt-rate']),
+    broker: { sysInterval: Number(values['sys-interval']) },
     publishers: Number(values.publishers),
     publishRate: Number(values.rate),
     connectTimeoutMs,

@@ -21,6 +21,8 @@ export interface FloodOptions {
   /** Messages per second per publisher. */
   readonly publishRate: number;
   readonly connectTimeoutMs: number;
+  /** Attempts per second over all processes; 0 (default): as fast as they can. */
+  readonly attemptRate?: number;
   readonly beforeMs: number;
   readonly afterMs: number;
   /** Longest wait, after the burst, for every silent connection to be closed. */
@@ -243,6 +245,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
   let peakConnections = 0;
   let brokerPeakConnections = 0;
   let brokerAccepted = 0;
+  let listenerErrors: Readonly<Record<string, number>> = {};
   const rssTimer = setInterval(() => {
     rssPeakKiB = Math.max(rssPeakKiB, broker.rssKiB() || 0);
   }, 250);
@@ -258,6 +261,7 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
           count,
           localAddress: `127.0.0.${2 + p}`,
           idPrefix: `flood-${p}`,
+          attemptRate: (options.attemptRate ?? 0) / options.processes,
         }),
       );
     }
@@ -289,7 +293,11 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
       const stillOpen = reports.reduce((total, r) => total + r.silentStillOpen, 0);
       const acked = reports.reduce((total, r) => total + r.connackOk, 0);
       peakConnections = Math.max(peakConnections, connected);
-      if (held !== undefined) brokerPeakConnections = Math.max(brokerPeakConnections, held.connections);
+      if (held !== undefined) {
+        brokerPeakConnections = Math.max(brokerPeakConnections, held.connections);
+        brokerAccepted = held.connectionsTotal;
+        listenerErrors = held.listenerErrors;
+      }
       log(
         `  ${((performance.now() - burstAt) / 1000).toFixed(1)} s: client side established ${connected}, failed ${failed}, ` +
           `silent still open ${stillOpen}; broker holds ${held?.connections ?? '?'} (accepted ${held?.connectionsTotal ?? '?'})`,
@@ -317,7 +325,6 @@ export async function runFlood(options: FloodOptions): Promise<FloodReport> {
     if (broker.crashed() === undefined) reports = await Promise.all(workers.map((w) => w.report()));
     const crash = broker.crashed();
     let roundTripAfterMs: number | undefined;
-    let listenerErrors: Readonly<Record<string, number>> = {};
     if (crash === undefined) {
       try {
         roundTripAfterMs = await roundTrip(broker.port, 'flood-probe', 4, 5000);

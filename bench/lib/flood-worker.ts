@@ -14,6 +14,8 @@ export interface FloodWorkerConfig {
   readonly localAddress: string;
   /** Prefix of the client ids of the connecting half. */
   readonly idPrefix: string;
+  /** Connection attempts per second from this process; 0 opens them as fast as the loop allows. */
+  readonly attemptRate: number;
 }
 
 export interface FloodWorkerReport {
@@ -118,9 +120,15 @@ function open(i: number): void {
 async function burst(): Promise<void> {
   burstStart = performance.now();
   // In slices, so the loop can take in connects and answers while the burst goes on.
-  for (let i = 0; i < config.count; i += 250) {
-    for (let k = i; k < Math.min(config.count, i + 250); k++) open(k);
-    await new Promise((resolve) => setImmediate(resolve));
+  const slice = config.attemptRate > 0 ? Math.max(1, Math.round(config.attemptRate / 100)) : 250;
+  for (let i = 0; i < config.count; i += slice) {
+    for (let k = i; k < Math.min(config.count, i + slice); k++) open(k);
+    if (config.attemptRate > 0) {
+      const due = burstStart + ((i + slice) / config.attemptRate) * 1000;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+    } else {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 }
 

@@ -10,6 +10,7 @@
  * Errors the broker itself caught and logged are counted and the first few are kept for the report.
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { Broker, type BrokerConstructorOptions, type BrokerLogger } from '../../src/index.js';
 
 /** What the parent sends. */
@@ -97,6 +98,22 @@ const address = await broker.listen({ host: host ?? '127.0.0.1', port: 0 });
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 
+/** process.memoryUsage needs a descriptor for /proc; when the process has none left, heap figures only. */
+function memoryUsage(): NodeJS.MemoryUsage {
+  try {
+    return process.memoryUsage();
+  } catch {
+    const heap = getHeapStatistics();
+    return {
+      rss: Number.NaN,
+      heapUsed: heap.used_heap_size,
+      heapTotal: heap.total_heap_size,
+      external: heap.external_memory,
+      arrayBuffers: Number.NaN,
+    };
+  }
+}
+
 function probe(gc: boolean, clearRetained: boolean): ProbeReport {
   if (clearRetained) {
     for (const topic of [...retainedTopics]) broker.publish(topic, Buffer.alloc(0), { retain: true });
@@ -106,7 +123,7 @@ function probe(gc: boolean, clearRetained: boolean): ProbeReport {
     collect();
     collect();
   }
-  const memory = process.memoryUsage();
+  const memory = memoryUsage();
   const stats = broker.stats;
   const report: ProbeReport = {
     type: 'probe',
