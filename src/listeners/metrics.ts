@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import type { Broker } from '../broker/broker.js';
 
 /** Everything /metrics and /api/v1/stats report, gathered in one pass over the broker. */
@@ -45,6 +46,25 @@ export interface LoopDelaySample {
   readonly max: number;
 }
 
+/**
+ * Process memory. process.memoryUsage() reads /proc and so needs a free file descriptor; when a connection
+ * flood has taken the last one it throws EMFILE, and a scrape must not end the broker: the V8 heap figures
+ * need no descriptor, RSS is then unknown (NaN).
+ */
+function memoryUsage(): BrokerSnapshot['memory'] {
+  try {
+    return process.memoryUsage();
+  } catch {
+    const heap = getHeapStatistics();
+    return {
+      rss: Number.NaN,
+      heapUsed: heap.used_heap_size,
+      heapTotal: heap.total_heap_size,
+      external: heap.external_memory,
+    };
+  }
+}
+
 /** Read the broker's counters and walk its sessions once. */
 export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): BrokerSnapshot {
   const stats = broker.stats;
@@ -58,7 +78,7 @@ export function takeSnapshot(broker: Broker, loopDelay: LoopDelaySample): Broker
     inflight += session.inflight.size;
     queued += session.queuedCount;
   }
-  const memory = process.memoryUsage();
+  const memory = memoryUsage();
   const ns = (value: number): number => (Number.isFinite(value) ? value / 1e9 : 0);
   return {
     uptimeSeconds: (Date.now() - stats.startedAt) / 1000,
