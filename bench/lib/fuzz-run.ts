@@ -11,10 +11,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCorpus, type Corpus, corpusSummary, FUZZ_VERSIONS } from './fuzz-corpus.js';
-import { Rng } from './fuzz-mutate.js';
 import { pickTemper, runSession, SessionRecord } from './fuzz-session.js';
 import { roundTrip } from './probe-client.js';
 import { launchProbeBroker, type ProbeBroker, type ProbeBrokerOptions } from './probe-launcher.js';
+import { Rng } from './rng.js';
 
 export interface FuzzOptions {
   /** Frames to send in all (at least; the last batch may round up a little). */

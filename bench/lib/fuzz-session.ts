@@ -11,7 +11,8 @@ import { encode, type Packet, PacketParser } from '../../src/packets/index.js';
 import type { ConnectPacket, PacketTypeName } from '../../src/packets/types.js';
 import type { CorpusFrame, FuzzVersion, VersionCorpus } from './fuzz-corpus.js';
 import { fieldMap } from './fuzz-grammar.js';
-import { mutate, type Rng } from './fuzz-mutate.js';
+import { mutate } from './fuzz-mutate.js';
+import type { Rng } from './rng.js';
 
 export type Temper = 'calm' | 'mixed' | 'hostile' | 'no-connect' | 'noise';
 
