@@ -1,5 +1,5 @@
 /**
- * Connection flood benchmark: `npm run build && node dist/bench/flood.js [--attempts 20000]`.
+ * Connection flood benchmark: `npm run flood -- [--attempts 20000]`.
  * 20 000 connection attempts in a burst from several processes (source addresses 127.0.0.2, ...), half of
  * them never sending CONNECT, while 100 clients keep publishing and timing their own messages. Prints the
  * publishers' latency before, during and after the burst, what happened to the connections, how long the
