@@ -82,7 +82,11 @@ if (values.help === true) {
   console.log(
     `  silent half: established ${report.silentConnected}, accepted by the broker ${report.silentAcceptedByBroker}, ` +
       `closed by the broker ${closed.length}, still open ${report.silentStillOpen} ` +
-      `(${report.silentStillOpen - Math.max(0, report.silentAcceptedByBroker - closed.length)} never reached it: accept queue overflow, SYN cookies)`,
+      `${
+        report.brokerCrash === undefined
+          ? `(${report.silentStillOpen - Math.max(0, report.silentAcceptedByBroker - closed.length)} never reached it: accept queue overflow, SYN cookies)`
+          : '(the broker crashed)'
+      }`,
   );
   console.log(
     `  silent connections kept open, from connect() [from the connect event]: min ${ms(closed, 0)} [${ms(closedLow, 0)}] ` +
