@@ -1,14 +1,21 @@
+import { getHeapStatistics } from 'node:v8';
+
 /**
  * `process.memoryUsage()` reads /proc: with every file descriptor in use (a broker at its open-file limit)
- * it throws EMFILE. Statistics must never take the broker down, so the last reading stands in.
+ * it throws EMFILE. Statistics must never take the broker down: the heap figures come from V8 then (no
+ * descriptor needed) and the RSS is unknown (NaN).
  */
-let last: NodeJS.MemoryUsage = { rss: 0, heapTotal: 0, heapUsed: 0, external: 0, arrayBuffers: 0 };
-
 export function memoryUsage(): NodeJS.MemoryUsage {
   try {
-    last = process.memoryUsage();
+    return process.memoryUsage();
   } catch {
-    // Out of file descriptors (EMFILE) or /proc unreadable: report the last reading.
+    const heap = getHeapStatistics();
+    return {
+      rss: Number.NaN,
+      heapTotal: heap.total_heap_size,
+      heapUsed: heap.used_heap_size,
+      external: heap.external_memory,
+      arrayBuffers: 0,
+    };
   }
-  return last;
 }

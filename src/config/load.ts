@@ -8,6 +8,7 @@ import type { PublishRateLimit } from './publish-rate.js';
 import {
   type AdminConfig,
   type AuthConfig,
+  type CompatibilityConfig,
   type ConfigFile,
   configFileSchema,
   describeIssues,
@@ -69,7 +70,7 @@ export interface LoadConfigInput {
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -144,6 +145,18 @@ const SETTINGS = {
     arg: 'ACTION',
     help: 'beyond --publish-rate: disconnect (v5 0x96) or throttle',
   },
+  serverKeepAlive: {
+    flag: 'server-keep-alive',
+    kind: 'int',
+    arg: 'S',
+    help: 'keep alive imposed on v5 clients, seconds (CONNACK Server Keep Alive)',
+  },
+  compatUnspecifiedSubscribeError: {
+    flag: 'compat-unspecified-subscribe-error',
+    kind: 'bool',
+    arg: 'BOOL',
+    help: 'v5 SUBACK 0x80 instead of 0x87 Not Authorized (true|false)',
+  },
   shutdownTimeoutMs: {
     flag: 'shutdown-timeout-ms',
     kind: 'int',
@@ -185,7 +198,7 @@ type SettingName = keyof typeof SETTINGS;
 type Overrides = {
   -readonly [K in SettingName]?: (typeof SETTINGS)[K]['kind'] extends 'string'
     ? string
-    : (typeof SETTINGS)[K]['kind'] extends 'boolean'
+    : (typeof SETTINGS)[K]['kind'] extends 'boolean' | 'bool'
       ? boolean
       : K extends 'logLevel'
         ? LogLevel
@@ -240,6 +253,16 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     limits.receiveMaximum = overrides.receiveMaximum;
   }
   if (overrides.maxSessionExpiry !== undefined) limits.maxSessionExpiry = overrides.maxSessionExpiry;
+  if (overrides.serverKeepAlive !== undefined) {
+    if (overrides.serverKeepAlive > 65_535) {
+      throw new ConfigError(`server keep alive must be from 0 to 65535, got ${overrides.serverKeepAlive}`);
+    }
+    limits.serverKeepAlive = overrides.serverKeepAlive;
+  }
+  const compatibility = { ...file.compatibility };
+  if (overrides.compatUnspecifiedSubscribeError !== undefined) {
+    compatibility.unspecifiedSubscribeError = overrides.compatUnspecifiedSubscribeError;
+  }
   if (overrides.publishRateAction !== undefined) {
     const action = overrides.publishRateAction;
     if (action !== 'disconnect' && action !== 'throttle') {
@@ -257,7 +280,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
         : resolve(fileDir, fileAuth.file);
   return {
     listeners,
-    broker: brokerOptionsFrom(limits),
+    broker: brokerOptionsFrom(limits, compatibility),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     admin: file.admin ?? {},
@@ -305,13 +328,17 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): Overrides {
 
 function setValue(out: Overrides, name: SettingName, raw: string, source: string): void {
   const kind: SettingKind = SETTINGS[name].kind;
-  const target = out as Record<string, string | number>;
+  const target = out as Record<string, string | number | boolean>;
   if (kind === 'string') {
     target[name] = raw;
   } else if (kind === 'boolean') {
     if (!/^(1|0|true|false|yes|no)$/i.test(raw))
       throw new ConfigError(`${source} must be true or false, got '${raw}'`);
     (out as Record<string, boolean>)[name] = /^(1|true|yes)$/i.test(raw);
+  } else if (kind === 'bool') {
+    if (raw !== 'true' && raw !== 'false')
+      throw new ConfigError(`${source} must be true or false, got '${raw}'`);
+    target[name] = raw === 'true';
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -437,8 +464,12 @@ function persistenceFrom(
   };
 }
 
-function brokerOptionsFrom(limits: LimitsConfig): BrokerOptions {
+function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {
   const options: BrokerOptions = {};
+  if (limits.serverKeepAlive !== undefined) options.serverKeepAlive = limits.serverKeepAlive;
+  if (compatibility.unspecifiedSubscribeError !== undefined) {
+    options.compatUnspecifiedSubscribeError = compatibility.unspecifiedSubscribeError;
+  }
   if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
   if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
   if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;

@@ -59,6 +59,8 @@ export const limitsSchema = z.strictObject({
   publishRate: positiveInt.optional(),
   /** Beyond the rate: `disconnect` (v5 DISCONNECT 0x96) or `throttle` (stop reading the client for a while). */
   publishRateAction: z.enum(['disconnect', 'throttle']).optional(),
+  /** Seconds of keep alive the server imposes on v5 clients (CONNACK Server Keep Alive). Default: the client's. */
+  serverKeepAlive: z.number().int().min(0).max(65_535).optional(),
 });
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 
@@ -130,6 +132,13 @@ export const persistenceSchema = z.strictObject({
 });
 export type PersistenceConfig = z.infer<typeof persistenceSchema>;
 
+/** Switches that trade a strict or informative answer for what some peers expect. */
+export const compatibilitySchema = z.strictObject({
+  /** v5 SUBACK says 0x80 Unspecified Error where it would say 0x87 Not Authorized (Paho interop suite). */
+  unspecifiedSubscribeError: z.boolean().optional(),
+});
+export type CompatibilityConfig = z.infer<typeof compatibilitySchema>;
+
 export const configFileSchema = z.strictObject({
   listeners: z.array(listenerFileSchema).optional(),
   limits: limitsSchema.optional(),
@@ -137,6 +146,7 @@ export const configFileSchema = z.strictObject({
   admin: adminSchema.optional(),
   persistence: persistenceSchema.optional(),
   logging: loggingSchema.optional(),
+  compatibility: compatibilitySchema.optional(),
   /** Milliseconds shutdown may take before remaining connections are dropped. */
   shutdownTimeoutMs: z.number().int().min(0).optional(),
 });
