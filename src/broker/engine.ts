@@ -27,6 +27,7 @@ import {
 } from './inline-client.js';
 import { LocalRouter } from './local-router.js';
 import { type BrokerLogger, silentLogger } from './logger.js';
+import { MemoryBudget } from './memory-budget.js';
 import { createMessage, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { OutboundQos } from './outbound-qos.js';
@@ -98,12 +99,14 @@ export class Engine implements ConnectionPort {
     const turn = new EndOfTurn(storage, this.stats, this.logging());
     this.turn = turn;
     const durable = new DurableState(storage, this.hooks, turn);
+    const memory = new MemoryBudget(this.options.maxMemory);
     const outbound = new OutboundQos(
       this.options,
       this.stats,
       this.hooks,
       durable,
       new SharedPublishHeaders(),
+      memory,
     );
     const router = new LocalRouter(outbound, this.hooks, durable);
     const pipeline = new PublishPipeline(router, router, durable, this.hooks);
@@ -126,6 +129,7 @@ export class Engine implements ConnectionPort {
       router,
       durable,
       turn,
+      memory,
     };
     this.sys = new SysTopics(
       {
@@ -134,6 +138,7 @@ export class Engine implements ConnectionPort {
         version,
         counts: () => this.counts(),
         storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
+        budget: () => ({ budget: memory.budget, buffered: memory.buffered, queued: memory.queued }),
         publish: (message) => pipeline.publish(message, sysClient),
       },
       sysInterval,
@@ -320,6 +325,11 @@ export class Engine implements ConnectionPort {
   private sweep(): void {
     const now = Date.now();
     const options = this.options;
+    let buffered = 0;
+    let queued = 0;
+    for (const session of this.sessions.values()) queued += session.queuedByteCount;
+    for (const conn of this.connections) buffered += conn.writer.backlog;
+    this.services.memory.reset(buffered, queued);
     for (const conn of this.connections) {
       if (conn.state === 'connecting') {
         if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
@@ -331,7 +341,7 @@ export class Engine implements ConnectionPort {
         conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
         continue;
       }
-      if (conn.writer.backlog > options.maxWriteBuffer) {
+      if (conn.congested()) {
         if (conn.congestedSince === 0) conn.congestedSince = now;
         else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
           conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
