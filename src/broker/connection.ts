@@ -349,6 +349,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
   /** The stream's write buffer drained: send what waited. */
   onDrain(): void {
     this.congestedSince = 0;
+    if (this.session?.muted === true) this.services.router.unmute(this.session);
     if (this.session !== undefined && this.state === 'connected') this.services.outbound.drain(this.session);
   }
 
@@ -441,6 +442,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
       { clientId: this.clientId, reasonCode: info.reasonCode, by: info.by },
       'client disconnected',
     );
+    if (session.muted) services.router.unmute(session);
     try {
       services.sessions.detach(this, session);
     } catch (err) {

@@ -108,7 +108,7 @@ export class Engine implements ConnectionPort {
       new SharedPublishHeaders(),
       memory,
     );
-    const router = new LocalRouter(outbound, this.hooks, durable);
+    const router = new LocalRouter(outbound, this.hooks, durable, this.stats);
     const pipeline = new PublishPipeline(router, router, durable, this.hooks);
     const subscriptions = new Subscriptions(router, durable);
     const access = new AccessControl(this.hooks);
@@ -330,6 +330,10 @@ export class Engine implements ConnectionPort {
     for (const session of this.sessions.values()) queued += session.queuedByteCount;
     for (const conn of this.connections) buffered += conn.writer.backlog;
     this.services.memory.reset(buffered, queued);
+    // Muted readers that caught up (or went away) take messages again.
+    for (const session of this.router.mutedSessions) {
+      if (session.link === undefined || !session.link.congested()) this.router.unmute(session);
+    }
     for (const conn of this.connections) {
       if (conn.state === 'connecting') {
         if (now - conn.openedAt > options.connectTimeoutMs) conn.close();

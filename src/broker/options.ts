@@ -31,7 +31,7 @@ export interface BrokerOptions {
   /**
    * Bytes all slow readers together may hold: output written and not yet taken by the peers, plus messages
    * queued for sessions. Over it, readers holding more than 64 KiB count as slow (QoS 0 to them is dropped,
-   * QoS 1/2 waits in their queue). Default a sixteenth of the machine's memory, 64 to 128 MiB.
+   * QoS 1/2 waits in their queue). Default a sixty-fourth of the machine's memory, 32 to 64 MiB.
    */
   maxMemory?: number;
   /** Milliseconds a client may stay over `maxWriteBuffer` before it is disconnected. Default 30 000. */

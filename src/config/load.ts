@@ -113,7 +113,7 @@ const SETTINGS = {
     flag: 'max-memory',
     kind: 'bytes',
     arg: 'BYTES',
-    help: 'what slow readers may hold in all (e.g. 256MiB; default 1/16 of RAM, 64-128 MiB)',
+    help: 'what slow readers may hold in all (e.g. 256MiB; default 1/64 of RAM, 32-64 MiB)',
   },
   maxConnections: {
     flag: 'max-connections',

@@ -83,6 +83,15 @@ describe('memory budget', () => {
         'every QoS 1 message is in flight or queued: none dropped',
       );
       assert.equal(engine.stats.dropped['queue-full'], 0);
+      assert.ok(engine.router.mutedSessions.size >= 4, 'the stalled QoS 0 readers cost nothing per message');
+      // One stalled reader reads again: it takes messages again, and what it missed is counted.
+      const before = engine.sessions.get('stalled-0')?.dropped ?? 0;
+      stalled[0]?.resumeReading();
+      await waitFor(() => !engine.sessions.get('stalled-0')?.muted, 5000, 'stalled-0 unmuted');
+      assert.ok(
+        (engine.sessions.get('stalled-0')?.dropped ?? 0) > before,
+        'the messages it missed are counted',
+      );
     } finally {
       await h.stop();
     }
