@@ -1,15 +1,25 @@
 /**
  * Memory per idle connected client, broker side: Starling, Mosquitto and Aedes each in a process of its
- * own, N raw clients connected (CONNECT + one SUBSCRIBE each), the broker's RSS read from /proc before and
- * after. Run: `npm run build && node dist/bench/broker-footprint.js [--clients 5000]`.
+ * own, N raw clients connected (CONNECT, and one SUBSCRIBE each unless --no-subscribe), the broker's RSS
+ * read from /proc before and after. With several counts (`--clients 5000,19000`) it also prints the
+ * marginal cost between them, which leaves out what a process grows once (the V8 young generation).
+ * Run: `npm run build && node dist/bench/broker-footprint.js [--clients 5000,19000] [--no-subscribe]`.
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { type BrokerName, launchBroker, mosquittoPath } from './lib/brokers.js';
 
-const { values } = parseArgs({ options: { clients: { type: 'string' } } });
-const CLIENTS = Math.min(Number(values.clients ?? 5000), 15_000);
+const { values } = parseArgs({
+  options: {
+    clients: { type: 'string' },
+    'no-subscribe': { type: 'boolean', default: false },
+    brokers: { type: 'string', default: 'starling,mosquitto,aedes' },
+  },
+});
+// The generator holds every socket too: one process stays below its 20 000 open files.
+const COUNTS = (values.clients ?? '5000').split(',').map((n) => Math.min(Number(n), 19_000));
+const SUBSCRIBE = values['no-subscribe'] !== true;
 const BATCH = 200;
 const TIME_LIMIT_MS = 60_000;
 
@@ -33,21 +43,23 @@ function connectIdle(port: number, i: number, sockets: net.Socket[]): Promise<vo
         Buffer.concat([
           Buffer.from([0x10, connectBody.length]),
           connectBody,
-          Buffer.from([0x82, subscribeBody.length]),
-          subscribeBody,
+          ...(SUBSCRIBE ? [Buffer.from([0x82, subscribeBody.length]), subscribeBody] : []),
         ]),
       );
     });
     let received = 0;
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
-      if (received >= 9) resolve(); // CONNACK (4 bytes) + SUBACK (5 bytes)
+      if (received >= (SUBSCRIBE ? 9 : 4)) resolve(); // CONNACK (4 bytes) + SUBACK (5 bytes)
     });
     socket.once('error', reject);
   });
 }
 
-async function measure(name: BrokerName): Promise<string> {
+async function measure(
+  name: BrokerName,
+  CLIENTS: number,
+): Promise<{ clients: number; kib: number; line: string }> {
   const broker = await launchBroker(name);
   const sockets: net.Socket[] = [];
   try {
@@ -62,17 +74,39 @@ async function measure(name: BrokerName): Promise<string> {
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const after = rssKiB(broker.pid);
     const perClient = (after - before) / sockets.length;
-    return `${name.padEnd(10)} ${String(sockets.length).padStart(6)} clients  RSS ${String(before).padStart(7)} -> ${String(after).padStart(7)} KiB  ${perClient.toFixed(2).padStart(6)} KiB per idle client`;
+    return {
+      clients: sockets.length,
+      kib: after - before,
+      line: `${name.padEnd(10)} ${String(sockets.length).padStart(6)} clients  RSS ${String(before).padStart(7)} -> ${String(after).padStart(7)} KiB  ${perClient.toFixed(2).padStart(6)} KiB per idle client`,
+    };
   } finally {
     for (const socket of sockets) socket.destroy();
     await broker.stop();
   }
 }
 
-const names: BrokerName[] = [
-  'starling',
-  ...(mosquittoPath() === undefined ? [] : ['mosquitto' as const]),
-  'aedes',
-];
-console.log(`broker memory per idle client (CONNECT + one QoS 1 subscription each), ${CLIENTS} clients`);
-for (const name of names) console.log(await measure(name));
+const names = (values.brokers ?? '')
+  .split(',')
+  .filter(
+    (n): n is BrokerName =>
+      n === 'starling' || n === 'aedes' || (n === 'mosquitto' && mosquittoPath() !== undefined),
+  );
+console.log(
+  `broker memory per idle client (CONNECT${SUBSCRIBE ? ' + one QoS 1 subscription' : ''} each), ${COUNTS.join(' and ')} clients`,
+);
+for (const name of names) {
+  const results = [];
+  for (const count of COUNTS) {
+    const result = await measure(name, count);
+    console.log(result.line);
+    results.push(result);
+  }
+  const first = results[0];
+  const last = results.at(-1);
+  if (first !== undefined && last !== undefined && last.clients > first.clients) {
+    const marginal = (last.kib - first.kib) / (last.clients - first.clients);
+    console.log(
+      `${name.padEnd(10)} marginal ${first.clients} -> ${last.clients}: ${marginal.toFixed(2)} KiB per idle client`,
+    );
+  }
+}

@@ -177,7 +177,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     } catch (err) {
       this.onProtocolError(err);
     }
-    turn.chunkDone();
+    turn.chunkDone(this);
   }
 
   private onPacket(packet: Packet): void {

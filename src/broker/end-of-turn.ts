@@ -29,10 +29,11 @@ const RETRY_MS = 1000;
  */
 const DEFER_MS = 25;
 /**
- * Chunks read in one turn up to which the replies to a chunk are written at once instead of at the end of
- * the turn: a lone QoS 1 publish gets its PUBACK (and its few subscribers their copy) without waiting for the
- * other sockets of the turn; past it, the turn is busy and everything is coalesced into one write per
- * connection at its end.
+ * Chunks read in one turn up to which a connection's own replies to a chunk (its PUBACK, SUBACK, PINGRESP)
+ * are written at once instead of at the end of the turn: a lone QoS 1 publish is acknowledged without waiting
+ * for the other sockets of the turn. Deliveries to other connections always wait for the turn's end, where
+ * everything one connection got from many publishers goes out in one write; past the threshold the turn is
+ * busy and the replies are coalesced too.
  */
 const FAST_PATH_CHUNKS = 4;
 
@@ -80,24 +81,19 @@ export class EndOfTurn {
     this.schedule();
   }
 
-  /** Chunks read in this turn, and where the flush list stood when the current one started. */
+  /** Chunks read in this turn. */
   private chunks = 0;
-  private chunkStart = 0;
 
   /** A chunk is about to be processed (paired with `chunkDone`). */
   chunkBegins(): void {
     this.chunks++;
-    this.chunkStart = this.flushList.length;
     this.schedule();
   }
 
-  /** The chunk is processed: on a quiet turn, write what it produced now. */
-  chunkDone(): void {
-    if (this.chunks > FAST_PATH_CHUNKS) return;
-    const list = this.flushList;
-    let bytes = 0;
-    for (let i = this.chunkStart; i < list.length; i++) bytes += (list[i] as TurnTarget).flushWrites();
-    this.stats.bytesSent += bytes;
+  /** `reader`'s chunk is processed: on a quiet turn, write its own replies now. */
+  chunkDone(reader: TurnTarget): void {
+    if (this.chunks > FAST_PATH_CHUNKS || !reader.flushScheduled) return;
+    this.stats.bytesSent += reader.flushWrites();
   }
 
   /** Flush `target` with the rest of this turn's writes. */
