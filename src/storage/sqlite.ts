@@ -4,8 +4,9 @@
  * event-loop turn); a commit that fails (disk full) keeps its changes and is retried with the next one.
  */
 import { mkdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
 import type {
   SessionStore,
@@ -40,6 +41,21 @@ export class StorageOpenError extends Error {
 }
 
 export const DATABASE_FILE = 'starling.db';
+
+/**
+ * better-sqlite3 is an optional dependency (a native module): loaded when a store opens, so the package
+ * (and the client, which never needs it) works without it.
+ */
+function loadSqlite(): typeof Database {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  } catch (err) {
+    throw new StorageOpenError(
+      `the SQLite store needs the better-sqlite3 package (an optional dependency): ${(err as Error).message}; install it, or keep state in memory (--memory)`,
+      { cause: err },
+    );
+  }
+}
 
 /** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
 export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
@@ -328,9 +344,10 @@ export class SqliteStore implements SessionStore {
         cause: err,
       });
     }
+    const Sqlite = loadSqlite();
     let db: Database.Database;
     try {
-      db = new Database(this.file, { timeout: 200 });
+      db = new Sqlite(this.file, { timeout: 200 });
     } catch (err) {
       throw new StorageOpenError(`cannot open ${this.file}: ${(err as Error).message}`, { cause: err });
     }
