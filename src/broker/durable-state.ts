@@ -3,7 +3,7 @@ import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { Message } from './message.js';
 import type { Outbound, Session, SessionSubscription } from './session.js';
-import type { SessionStore, StoredSession, StoredSubscription } from './storage.js';
+import type { SessionStore, StoredSession, StoredSessionState, StoredSubscription } from './storage.js';
 
 /**
  * The one place every change of durable state goes through: it tells the storage-event hooks (once per
@@ -19,6 +19,14 @@ export class DurableState {
     private readonly hooks: HookRegistry,
     private readonly turn: EndOfTurn,
   ) {}
+
+  /**
+   * A store shared by a cluster: take ownership of a client's session at CONNECT (see
+   * `SessionStore.claimSession`). Undefined when the store is not shared.
+   */
+  claim(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined> | undefined {
+    return this.store?.claimSession?.(clientId, cleanStart);
+  }
 
   /** The broker closed its store: later changes (sockets still closing) only reach the hooks. */
   detachStore(): void {
