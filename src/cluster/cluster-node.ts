@@ -1,0 +1,390 @@
+import { hostname } from 'node:os';
+import type { Engine } from '../broker/engine.js';
+import type { Hook } from '../broker/hooks.js';
+import type { LocalRouter } from '../broker/local-router.js';
+import { createMessage } from '../broker/message.js';
+import type { Router } from '../broker/routing.js';
+import type { StoredWill } from '../broker/storage.js';
+import type { ClusterBackend, ClusterEvents, InboxEntry, NodeInfo, NodeRecord } from './backend.js';
+import { ClusterRouter } from './cluster-router.js';
+import { ClusterStats } from './cluster-stats.js';
+import { decodeDelivery, decodeFrames } from './codec.js';
+import { RouteTable } from './route-table.js';
+
+/** What a node says about the cluster, for the dashboard and `/metrics`. */
+export interface ClusterNodeView {
+  readonly id: string;
+  readonly alive: boolean;
+  readonly self: boolean;
+  readonly host: string | undefined;
+  readonly clients: number | undefined;
+}
+
+/** Pause between the two passes over a dead node's inbox: messages routed to it before its routes went. */
+const DRAIN_SETTLE_MS = 500;
+
+/**
+ * One broker as a node of a cluster: it routes through a {@link ClusterRouter}, stores through the backend's
+ * store, processes its inbox (messages, take-overs of its sessions, deliveries handed over), takes over
+ * the sessions of nodes that die, and publishes `$SYS/broker/cluster/...` totals. Lifecycle: `routing` and
+ * `store` go into the engine's options, `attach(engine)` once it is built, `start()` before the engine
+ * loads its state, `serve()` after, `stop()` after the engine closed.
+ */
+export class ClusterNode {
+  readonly stats = new ClusterStats();
+  readonly table: RouteTable;
+  private engine: Engine | undefined;
+  private watcher: NodeJS.Timeout | undefined;
+  private sysTimer: NodeJS.Timeout | undefined;
+  private readonly sysPublished = new Map<string, string>();
+  private adopting = false;
+  private stopped = false;
+  private lastNodes: NodeRecord[] = [];
+
+  /** For the engine's `routing` option. */
+  readonly routing = (local: LocalRouter): Router =>
+    new ClusterRouter(local, this.table, this.backend, this.stats, () => this.markDirty());
+
+  constructor(readonly backend: ClusterBackend) {
+    this.table = new RouteTable(backend.nodeId);
+    backend.store.onSkipped = (clients, nodes) => {
+      this.stats.fencedWrites += clients.length;
+      for (const node of nodes) this.table.dropNode(node);
+    };
+  }
+
+  get nodeId(): string {
+    return this.backend.nodeId;
+  }
+
+  /** The engine this node serves; its sessions decide which ownership releases are moot. */
+  attach(engine: Engine): void {
+    this.engine = engine;
+    this.backend.store.isHeld = (id) => engine.sessions.has(id);
+    engine.hooks.add(this.sessionHook(engine));
+  }
+
+  /** Reach the backend, take the node id, read the route table. Before the engine loads its state. */
+  async start(): Promise<void> {
+    await this.backend.connect();
+    const snapshot = await this.backend.join(this.events(), () => this.info());
+    this.table.replaceRemote(snapshot);
+    this.log(
+      'info',
+      { cluster: this.backend.location, node: this.nodeId, nodes: snapshot.size },
+      'joined the cluster',
+    );
+  }
+
+  /** The engine loaded its state: read the inbox, watch the other nodes, publish the totals. */
+  serve(): void {
+    const engine = this.requireEngine();
+    // Clients connected here when this node last stopped, without a stored session: their wills now.
+    for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
+      this.publishWill(clientId, will);
+    this.backend.readInbox((entry) => this.onInbox(entry));
+    this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
+    this.watcher.unref();
+    const sysSeconds = engine.sys.intervalSeconds;
+    if (sysSeconds > 0) {
+      this.sysTimer = setInterval(() => void this.publishTotals(), sysSeconds * 1000);
+      this.sysTimer.unref();
+      void this.publishTotals();
+    }
+  }
+
+  /** After the engine closed (its last commit made): leave the cluster. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.watcher !== undefined) clearInterval(this.watcher);
+    if (this.sysTimer !== undefined) clearInterval(this.sysTimer);
+    await this.backend.close();
+  }
+
+  /** The nodes as the registry has them. */
+  async nodes(): Promise<ClusterNodeView[]> {
+    const records = await this.backend.nodes();
+    return records.map((r) => ({
+      id: r.id,
+      alive: r.alive,
+      self: r.id === this.nodeId,
+      host: r.info?.host,
+      clients: r.info?.clients,
+    }));
+  }
+
+  /** `/metrics` lines of the cluster (Prometheus text). */
+  metricsText(): string {
+    const s = this.stats;
+    const lines: string[] = [];
+    const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
+    };
+    const node = `node="${this.nodeId.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+    metric('starling_cluster_nodes', 'gauge', 'Nodes alive in the cluster, as last seen.', [
+      [`{${node}}`, this.lastNodes.filter((n) => n.alive).length],
+    ]);
+    metric(
+      'starling_cluster_forwarded_total',
+      'counter',
+      'Messages sent to other nodes (one per message and node), by QoS.',
+      s.forwarded.map((v, qos) => [`{${node},qos="${qos}"}`, v] as [string, number]),
+    );
+    const counters: [string, string, number][] = [
+      ['starling_cluster_received_total', 'Messages from other nodes processed here.', s.received],
+      [
+        'starling_cluster_qos0_dropped_total',
+        'QoS 0 messages for other nodes dropped while the backend was away.',
+        s.qos0Dropped,
+      ],
+      [
+        'starling_cluster_handoffs_total',
+        "Deliveries handed over by a session's previous owner.",
+        s.handoffs,
+      ],
+      ['starling_cluster_evictions_total', 'Sessions other nodes took over from this one.', s.evictions],
+      ['starling_cluster_sessions_adopted_total', 'Sessions taken over from dead nodes.', s.sessionsAdopted],
+      [
+        'starling_cluster_fenced_writes_total',
+        'Writes skipped for sessions this node no longer owned.',
+        s.fencedWrites,
+      ],
+      ['starling_cluster_reconnects_total', 'Times the backend connection came back.', s.reconnects],
+    ];
+    for (const [name, help, value] of counters) metric(name, 'counter', help, [[`{${node}}`, value]]);
+    metric('starling_cluster_backend_up', 'gauge', '1 while the cluster backend answers.', [
+      [`{${node}}`, this.backend.available ? 1 : 0],
+    ]);
+    return `${lines.join('\n')}\n`;
+  }
+
+  private events(): ClusterEvents {
+    return {
+      route: (node, key, added) => this.table.setRemote(node, key, added),
+      nodeGone: (node) => this.table.dropNode(node),
+      retained: (topic, message) => this.engine?.router.set(topic, message),
+      qos0: (batch) => this.deliverBatch(batch, 'qos0'),
+      reconnected: () => void this.refresh(),
+    };
+  }
+
+  /** After the backend came back: routes and retained messages may have changed unseen; ours go again. */
+  private async refresh(): Promise<void> {
+    this.stats.reconnects++;
+    const store = this.backend.store;
+    for (const key of this.table.localKeys()) store.addRoute(key);
+    this.markDirty();
+    try {
+      this.table.replaceRemote(await this.backend.loadRoutes());
+      const engine = this.engine;
+      if (engine === undefined) return;
+      const fresh = await this.backend.loadRetained();
+      const topics = new Set(fresh.map((m) => m.topic));
+      const gone: string[] = [];
+      engine.router.match('#', (topic) => {
+        if (!topics.has(topic)) gone.push(topic);
+      });
+      for (const topic of gone) engine.router.set(topic, undefined);
+      for (const message of fresh) engine.router.set(message.topic, message);
+    } catch (err) {
+      this.log('warn', { err }, 'cluster refresh after reconnect failed');
+    }
+  }
+
+  private onInbox(entry: InboxEntry): void {
+    const engine = this.engine;
+    if (engine === undefined) return;
+    if (entry.kind === 'batch') this.deliverBatch(entry.batch, entry.from);
+    else if (entry.kind === 'evict') {
+      const store = this.backend.store;
+      // A stale notice (this node took the session back since) changes nothing.
+      if (store.epochOf(entry.clientId) < entry.epoch) {
+        store.lost(entry.clientId);
+        if (engine.evictSession(entry.clientId)) this.stats.evictions++;
+      }
+    } else {
+      const d = decodeDelivery(entry.delivery);
+      if (engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds))
+        this.stats.handoffs++;
+    }
+    this.backend.store.checkpoint(entry.id);
+    this.markDirty();
+  }
+
+  private deliverBatch(batch: Buffer, from: string, sessions?: ReadonlySet<string>): void {
+    const engine = this.engine;
+    if (engine === undefined) return;
+    for (const { message, target } of decodeFrames(batch)) {
+      this.stats.received++;
+      if (sessions === undefined && target.subscribers && target.shared.length === 0)
+        engine.publishRemote(message, from);
+      else engine.publishRemote(message, from, sessions === undefined ? target : { ...target, sessions });
+    }
+  }
+
+  /** Look for dead nodes (no heartbeat) and take one over. */
+  private async watch(): Promise<void> {
+    if (this.stopped || this.adopting || !this.backend.available) return;
+    try {
+      this.lastNodes = await this.backend.nodes();
+      const dead = this.lastNodes.find((n) => !n.alive && n.id !== this.nodeId);
+      if (dead !== undefined) await this.adopt(dead.id);
+    } catch (err) {
+      this.log('warn', { err }, 'cluster watch failed');
+    }
+  }
+
+  /**
+   * Take a dead node over: its sessions (wills of its clients published, routes now this node's), then the
+   * messages in its inbox for those sessions, then its routes and inbox go.
+   */
+  private async adopt(dead: string): Promise<void> {
+    const engine = this.requireEngine();
+    this.adopting = true;
+    try {
+      if (!(await this.backend.lockDeadNode(dead))) return;
+      const claimed = await this.backend.claimDeadSessions(dead);
+      const stored = claimed.flatMap((c) => (c.state === undefined ? [] : [c.state]));
+      engine.adoptSessions(stored);
+      for (const c of claimed)
+        if (c.state === undefined && c.will !== undefined) this.publishWill(c.clientId, c.will);
+      const adopted = new Set(stored.map((s) => s.session.clientId));
+      let after: string | undefined;
+      for (let pass = 0; pass < 2; pass++) {
+        for (const entry of await this.backend.readDeadInbox(dead, after)) {
+          after = entry.id;
+          if (entry.kind === 'batch') this.deliverBatch(entry.batch, dead, adopted);
+          else if (entry.kind === 'handoff' && adopted.has(entry.clientId)) {
+            const d = decodeDelivery(entry.delivery);
+            engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds);
+          }
+        }
+        if (pass === 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_SETTLE_MS));
+      }
+      // The deliveries made above are committed before the inbox they came from goes.
+      this.markDirty();
+      await engine.services.turn.barrier();
+      await this.backend.forgetNode(dead);
+      this.table.dropNode(dead);
+      this.stats.nodesAdopted++;
+      this.stats.sessionsAdopted += adopted.size;
+      this.log(
+        'warn',
+        { node: dead, sessions: adopted.size, clients: claimed.length },
+        'took over a dead cluster node',
+      );
+    } finally {
+      this.adopting = false;
+    }
+  }
+
+  private publishWill(clientId: string, will: StoredWill): void {
+    const engine = this.requireEngine();
+    const message = createMessage(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      will.properties,
+      clientId,
+      Date.now(),
+    );
+    engine.pipeline.publish(message, {
+      clientId,
+      username: undefined,
+      protocolVersion: 5,
+      remoteAddress: undefined,
+      remotePort: undefined,
+      listener: 'will',
+      inline: false,
+    });
+  }
+
+  /** `$SYS/broker/cluster/...`: this node's id and the cluster's totals, published here when they change. */
+  private async publishTotals(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined || this.stopped) return;
+    let nodes: NodeRecord[];
+    try {
+      nodes = await this.backend.nodes();
+    } catch {
+      return;
+    }
+    this.lastNodes = nodes;
+    const alive = nodes.filter((n) => n.alive && n.info !== undefined);
+    const sum = (pick: (info: NodeInfo) => number): number =>
+      alive.reduce((total, n) => total + pick(n.info as NodeInfo), 0);
+    const values: Record<string, string | number> = {
+      node: this.nodeId,
+      nodes: alive.length,
+      'clients/connected': sum((i) => i.clients),
+      'clients/total': sum((i) => i.sessions),
+      'subscriptions/count': sum((i) => i.subscriptions),
+      'publish/messages/received': sum((i) => i.messagesReceived),
+      'publish/messages/sent': sum((i) => i.messagesSent),
+      'forwarded/messages': this.stats.forwarded[0] + this.stats.forwarded[1] + this.stats.forwarded[2],
+      'forwarded/dropped': this.stats.qos0Dropped,
+    };
+    for (const [name, value] of Object.entries(values)) {
+      const text = String(value);
+      if (this.sysPublished.get(name) === text) continue;
+      this.sysPublished.set(name, text);
+      engine.publish(`$SYS/broker/cluster/${name}`, text, { retain: true });
+    }
+  }
+
+  private info(): NodeInfo {
+    const engine = this.engine;
+    let subscriptions = 0;
+    if (engine !== undefined) for (const s of engine.sessions.values()) subscriptions += s.subscriptions.size;
+    return {
+      startedAt: engine?.stats.startedAt ?? Date.now(),
+      pid: process.pid,
+      host: hostname(),
+      clients: engine?.stats.clientsConnected ?? 0,
+      sessions: engine?.sessions.size ?? 0,
+      subscriptions,
+      retained: engine?.router.count ?? 0,
+      messagesReceived: engine?.stats.messagesReceived ?? 0,
+      messagesSent: engine?.stats.messagesSent ?? 0,
+    };
+  }
+
+  /**
+   * The hook that keeps ownership in step with the engine's sessions: a session gone from this node lets
+   * go of its ownership; the will of a connected client whose session is not stored is kept in the backend
+   * (published by whoever takes this node over if it dies).
+   */
+  private sessionHook(engine: Engine): Hook {
+    const store = this.backend.store;
+    return {
+      id: 'cluster',
+      onSessionRemoved: (clientId) => {
+        store.release(clientId);
+        this.markDirty();
+      },
+      onSessionEstablished: (client) => {
+        const session = engine.sessions.get(client.clientId);
+        if (session === undefined || session.persistent || session.inline || session.will === undefined)
+          return;
+        const { topic, payload, qos, retain, properties } = session.will;
+        store.setWill(client.clientId, { topic, payload, qos, retain, properties });
+        this.markDirty();
+      },
+    };
+  }
+
+  private markDirty(): void {
+    this.engine?.services.turn.markDirty();
+  }
+
+  private requireEngine(): Engine {
+    if (this.engine === undefined) throw new Error('cluster: no engine attached');
+    return this.engine;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
+    this.engine?.logger[level](obj, msg);
+  }
+}

@@ -1,0 +1,414 @@
+import { randomBytes } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { BrokerLogger } from '../broker/logger.js';
+import type { Message } from '../broker/message.js';
+import {
+  type ClaimedSession,
+  type ClusterBackend,
+  type ClusterEvents,
+  ClusterUnavailableError,
+  type InboxEntry,
+  type NodeInfo,
+  type NodeRecord,
+  type RouteTableSnapshot,
+} from './backend.js';
+import { decodeMessage } from './codec.js';
+import {
+  ADOPT_LOCK_SCRIPT,
+  CLAIM_SCRIPT,
+  COMMIT_SCRIPT,
+  FORGET_NODE_SCRIPT,
+  HEARTBEAT_SCRIPT,
+  JOIN_SCRIPT,
+} from './redis-scripts.js';
+import { RedisSessionStore, type ScriptedRedis } from './redis-store.js';
+
+/** Where a cluster node meets the others, and how it shows it is alive. */
+export interface RedisClusterOptions {
+  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. */
+  readonly url: string;
+  /** This node's id, unique in the cluster; a node restarted under the same id takes back its sessions. */
+  readonly nodeId: string;
+  /** Prefix of every key and channel, so clusters can share a Redis. Default `starling:`. */
+  readonly keyPrefix?: string;
+  /** Milliseconds between heartbeats (and checks of the other nodes). Default 1000. */
+  readonly heartbeatMs?: number;
+  /** A node whose heartbeat is this old (ms) is dead: its sessions are taken over. Default 5000. */
+  readonly nodeTimeoutMs?: number;
+  /** How long to try reaching Redis at start (ms). Default 5000. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Lock on a dead node while one node takes it over. */
+const ADOPT_LOCK_MS = 30_000;
+const INBOX_BATCH = 256;
+const INBOX_BLOCK_MS = 1000;
+
+/**
+ * The cluster backend on Redis 7: three connections (commands and commits; pub/sub events; the blocking
+ * inbox read), the scripts of `redis-scripts.ts`, and a heartbeat. While Redis is away, ioredis queues
+ * commands and resends them once it is back, so commits (and the acknowledgements waiting for them) wait
+ * rather than fail.
+ */
+export class RedisBackend implements ClusterBackend {
+  readonly nodeId: string;
+  readonly location: string;
+  readonly store: RedisSessionStore;
+  readonly heartbeatMs: number;
+  readonly nodeTimeoutMs: number;
+  private readonly prefix: string;
+  private readonly token = randomBytes(8).toString('hex');
+  private cmd: ScriptedRedis | undefined;
+  private sub: Redis | undefined;
+  private reader: Redis | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private closing = false;
+  private everReady = false;
+  private readonly lastErrors = new Map<Redis, Error>();
+
+  constructor(
+    private readonly options: RedisClusterOptions,
+    private readonly logger: () => BrokerLogger,
+  ) {
+    this.nodeId = options.nodeId;
+    this.location = redactUrl(options.url);
+    this.prefix = options.keyPrefix ?? 'starling:';
+    this.heartbeatMs = options.heartbeatMs ?? 1000;
+    this.nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
+    if (!(this.heartbeatMs > 0) || !(this.nodeTimeoutMs > this.heartbeatMs))
+      throw new RangeError('cluster: nodeTimeoutMs must be greater than heartbeatMs (both > 0)');
+    if (this.nodeId.length === 0 || /[|\n]/.test(this.nodeId))
+      throw new RangeError(`cluster: invalid node id '${this.nodeId}' (empty, or with '|' or a newline)`);
+    this.store = new RedisSessionStore(() => this.commands(), this.prefix, this.nodeId);
+  }
+
+  get available(): boolean {
+    return this.cmd?.status === 'ready';
+  }
+
+  async connect(): Promise<void> {
+    const cmd = this.open('commands') as ScriptedRedis;
+    cmd.defineCommand('starlingCommit', { numberOfKeys: 0, lua: COMMIT_SCRIPT });
+    cmd.defineCommand('starlingClaim', { numberOfKeys: 0, lua: CLAIM_SCRIPT });
+    this.cmd = cmd;
+    this.sub = this.open('events');
+    this.reader = this.open('inbox');
+    const connections = [cmd, this.sub, this.reader];
+    try {
+      await Promise.all(connections.map((c) => c.connect()));
+    } catch (err) {
+      const cause = connections.map((c) => this.lastErrors.get(c)).find((e) => e !== undefined) ?? err;
+      for (const c of connections) c.disconnect();
+      throw new ClusterUnavailableError(this.location, cause);
+    }
+    this.everReady = true;
+  }
+
+  async join(events: ClusterEvents, info: () => NodeInfo): Promise<RouteTableSnapshot> {
+    const cmd = this.commands();
+    const deadline = Date.now() + this.nodeTimeoutMs + ADOPT_LOCK_MS;
+    // A node of the same id that died moments ago still has its heartbeat, or is being taken over: wait.
+    for (;;) {
+      const joined = await cmd.eval(
+        JOIN_SCRIPT,
+        0,
+        this.prefix,
+        this.nodeId,
+        this.token,
+        this.nodeTimeoutMs,
+        JSON.stringify(info()),
+      );
+      if (joined === 1) break;
+      if (Date.now() > deadline)
+        throw new Error(`cluster: node id '${this.nodeId}' is in use by a running node`);
+      await sleep(Math.min(500, this.heartbeatMs));
+    }
+    this.listen(events);
+    this.heartbeat = setInterval(() => this.beat(info), this.heartbeatMs);
+    this.heartbeat.unref();
+    cmd.on('ready', () => {
+      if (this.closing) return;
+      this.logger().info({ cluster: this.location }, 'cluster backend reachable again');
+      events.reconnected();
+    });
+    return this.loadRoutes();
+  }
+
+  sendQos0(node: string, batch: Buffer): boolean {
+    const cmd = this.cmd;
+    if (cmd === undefined || cmd.status !== 'ready') return false;
+    cmd.publish(`${this.prefix}q0:${node}`, batch).catch(() => undefined);
+    return true;
+  }
+
+  readInbox(handle: (entry: InboxEntry) => void): void {
+    void this.inboxLoop(handle);
+  }
+
+  async nodes(): Promise<NodeRecord[]> {
+    const cmd = this.commands();
+    const registered = await cmd.hgetall(`${this.prefix}nodes`);
+    const ids = Object.keys(registered);
+    if (ids.length === 0) return [];
+    const beats = await cmd.mget(ids.map((id) => `${this.prefix}hb:${id}`));
+    return ids.map((id, i) => ({ id, alive: beats[i] !== null, info: parseInfo(registered[id]) }));
+  }
+
+  async lockDeadNode(dead: string): Promise<boolean> {
+    const locked = await this.commands().eval(
+      ADOPT_LOCK_SCRIPT,
+      0,
+      this.prefix,
+      this.nodeId,
+      dead,
+      ADOPT_LOCK_MS,
+    );
+    return locked === 1;
+  }
+
+  async claimDeadSessions(dead: string): Promise<ClaimedSession[]> {
+    const ids = await this.commands().smembers(`${this.prefix}own:${dead}`);
+    const claimed: ClaimedSession[] = [];
+    for (const clientId of ids) {
+      const session = await this.store.claim(clientId, 'adopt', false, dead);
+      if (session !== undefined) claimed.push(session);
+    }
+    return claimed;
+  }
+
+  async readDeadInbox(dead: string, after: string | undefined): Promise<InboxEntry[]> {
+    const cmd = this.commands();
+    const start = after ?? (await cmd.get(`${this.prefix}cp:${dead}`)) ?? '0-0';
+    const reply = await cmd.xrangeBuffer(`${this.prefix}in:${dead}`, `(${start}`, '+');
+    return reply.map(([id, fields]) => parseEntry(id.toString(), fields));
+  }
+
+  async forgetNode(dead: string): Promise<void> {
+    await this.commands().eval(FORGET_NODE_SCRIPT, 0, this.prefix, this.nodeId, dead);
+  }
+
+  async loadRetained(): Promise<Message[]> {
+    return this.store.loadRetained();
+  }
+
+  async loadRoutes(): Promise<RouteTableSnapshot> {
+    const cmd = this.commands();
+    const nodes = await cmd.hkeys(`${this.prefix}nodes`);
+    const snapshot: RouteTableSnapshot = new Map();
+    if (nodes.length === 0) return snapshot;
+    const pipeline = cmd.pipeline();
+    for (const node of nodes) pipeline.smembers(`${this.prefix}r:${node}`);
+    const replies = (await pipeline.exec()) ?? [];
+    nodes.forEach((node, i) => {
+      const [err, keys] = replies[i] ?? [null, []];
+      if (err === null && Array.isArray(keys) && keys.length > 0) snapshot.set(node, keys as string[]);
+    });
+    return snapshot;
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    const cmd = this.cmd;
+    if (cmd !== undefined && cmd.status === 'ready') {
+      // Leaving: the heartbeat goes, so another node takes this node's sessions over at once.
+      await cmd
+        .eval(
+          "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+          1,
+          `${this.prefix}hb:${this.nodeId}`,
+          this.token,
+        )
+        .catch(() => undefined);
+    }
+    this.reader?.disconnect();
+    this.sub?.disconnect();
+    if (cmd !== undefined) await cmd.quit().catch(() => cmd.disconnect());
+  }
+
+  private commands(): ScriptedRedis {
+    if (this.cmd === undefined) throw new Error('cluster: not connected');
+    return this.cmd;
+  }
+
+  private open(role: string): Redis {
+    const options: RedisOptions = {
+      lazyConnect: true,
+      connectionName: `starling:${this.nodeId}:${role}`,
+      connectTimeout: this.options.connectTimeoutMs ?? 5000,
+      // Commands wait for Redis to come back rather than fail: commits (and acknowledgements) wait.
+      maxRetriesPerRequest: null,
+      // At start, one failed attempt is an error (reported by the caller); later, retry for ever.
+      retryStrategy: (times) => (this.everReady && !this.closing ? Math.min(50 * times, 1000) : null),
+    };
+    const redis = new Redis(this.options.url, options);
+    let lost = false;
+    redis.on('error', (err: Error) => {
+      this.lastErrors.set(redis, err);
+      if (this.everReady && !this.closing && !lost) {
+        lost = true;
+        this.logger().warn({ err, cluster: this.location, role }, 'cluster backend unreachable; retrying');
+      }
+    });
+    redis.on('ready', () => {
+      lost = false;
+    });
+    return redis;
+  }
+
+  private listen(events: ClusterEvents): void {
+    const sub = this.sub;
+    if (sub === undefined) return;
+    const routes = `${this.prefix}ev:routes`;
+    const retained = `${this.prefix}ev:retained`;
+    const qos0 = `${this.prefix}q0:${this.nodeId}`;
+    sub.subscribe(routes, retained, qos0).catch(() => undefined);
+    sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
+      const channel = channelBuffer.toString();
+      if (channel === qos0) events.qos0(data);
+      else if (channel === routes) this.routeEvent(events, data.toString());
+      else if (channel === retained) this.retainedEvent(events, data);
+    });
+  }
+
+  /** `+node\nkey`, `-node\nkey`, or `xnode` (the node is gone). */
+  private routeEvent(events: ClusterEvents, text: string): void {
+    const kind = text[0];
+    if (kind === 'x') {
+      events.nodeGone(text.slice(1));
+      return;
+    }
+    const newline = text.indexOf('\n');
+    if (newline < 0) return;
+    const node = text.slice(1, newline);
+    if (node === this.nodeId) return;
+    events.route(node, text.slice(newline + 1), kind === '+');
+  }
+
+  /** `node\ntopic\nmessage` (an empty message deletes). */
+  private retainedEvent(events: ClusterEvents, data: Buffer): void {
+    const first = data.indexOf(0x0a);
+    const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
+    if (second < 0) return;
+    if (data.toString('utf8', 0, first) === this.nodeId) return;
+    const topic = data.toString('utf8', first + 1, second);
+    const blob = data.subarray(second + 1);
+    events.retained(topic, blob.length === 0 ? undefined : decodeMessage(Buffer.from(blob)).message);
+  }
+
+  private beat(info: () => NodeInfo): void {
+    const cmd = this.cmd;
+    if (cmd === undefined || cmd.status !== 'ready') return;
+    cmd
+      .eval(
+        HEARTBEAT_SCRIPT,
+        0,
+        this.prefix,
+        this.nodeId,
+        this.token,
+        this.nodeTimeoutMs,
+        JSON.stringify(info()),
+      )
+      .then(
+        (kept) => {
+          if (kept !== 1 && !this.closing)
+            this.logger().error(
+              { cluster: this.location, node: this.nodeId },
+              'cluster heartbeat lost (this node was taken for dead); its sessions may have moved',
+            );
+        },
+        () => undefined,
+      );
+  }
+
+  private async inboxLoop(handle: (entry: InboxEntry) => void): Promise<void> {
+    const reader = this.reader;
+    if (reader === undefined) return;
+    const key = `${this.prefix}in:${this.nodeId}`;
+    let last =
+      (await this.commands()
+        .get(`${this.prefix}cp:${this.nodeId}`)
+        .catch(() => null)) ?? '0-0';
+    while (!this.closing) {
+      let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+      try {
+        reply = (await reader.xreadBuffer(
+          'COUNT',
+          INBOX_BATCH,
+          'BLOCK',
+          INBOX_BLOCK_MS,
+          'STREAMS',
+          key,
+          last,
+        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      } catch (err) {
+        if (this.closing) return;
+        this.logger().warn({ err, cluster: this.location }, 'cluster inbox read failed; retrying');
+        await sleep(200);
+        continue;
+      }
+      if (reply === null || this.closing) continue;
+      for (const [, entries] of reply) {
+        for (const [id, fields] of entries) {
+          last = id.toString();
+          try {
+            handle(parseEntry(last, fields));
+          } catch (err) {
+            this.logger().error({ err, entry: last }, 'cluster inbox entry could not be processed');
+          }
+        }
+      }
+    }
+  }
+}
+
+/** An inbox stream entry (field/value list) by its first field: `b` batch, `e` evict, `h` handoff. */
+function parseEntry(id: string, fields: Buffer[]): InboxEntry {
+  const values = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    values.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
+  const from = values.get('f')?.toString() ?? '';
+  const batch = values.get('b');
+  if (batch !== undefined) return { kind: 'batch', id, from, batch };
+  const evicted = values.get('e');
+  if (evicted !== undefined)
+    return {
+      kind: 'evict',
+      id,
+      from,
+      clientId: evicted.toString(),
+      epoch: Number(values.get('ep')?.toString()),
+    };
+  return {
+    kind: 'handoff',
+    id,
+    from,
+    clientId: values.get('h')?.toString() ?? '',
+    delivery: values.get('d') ?? Buffer.alloc(0),
+  };
+}
+
+function parseInfo(text: string | undefined): NodeInfo | undefined {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text) as NodeInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
