@@ -3,6 +3,7 @@ import { authFromConfig } from '../config/auth.js';
 import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
+import { isWorker, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -33,6 +34,13 @@ export async function runBrokerCommand(
     { level: config.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: 2, sync: true }),
   );
+  const workerNodeId = env[WORKER_NODE_ID_ENV];
+  if (config.workers !== undefined && config.cluster !== undefined && !isWorker())
+    return runWorkers(config.workers, config.cluster.nodeId, logger, config.shutdownTimeoutMs);
+  const cluster =
+    config.cluster === undefined || workerNodeId === undefined || !isWorker()
+      ? config.cluster
+      : { ...config.cluster, nodeId: workerNodeId };
   let broker: Broker;
   try {
     broker = new Broker({
@@ -40,6 +48,7 @@ export async function runBrokerCommand(
       logger,
       listeners: config.listeners,
       dashboard: { users: config.admin.users ?? [] },
+      ...(cluster === undefined ? {} : { cluster }),
     });
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message);
@@ -88,8 +97,10 @@ export async function runBrokerCommand(
   } catch (err) {
     logger.error({ err }, 'cannot start listeners');
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
+    await broker.close().catch(() => undefined);
     return 1;
   }
+  reportReady();
   const signal = await signalled;
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   await broker.close({ timeoutMs: config.shutdownTimeoutMs });

@@ -1,5 +1,5 @@
 import type { Message } from '../broker/message.js';
-import type { SessionStore, StoredSessionState, StoredWill } from '../broker/storage.js';
+import type { SessionStore, StoredSessionState, StoredSubscription, StoredWill } from '../broker/storage.js';
 
 /**
  * What a cluster node needs from the shared system its nodes meet in (Redis now; NATS JetStream could be a
@@ -17,6 +17,8 @@ export interface ClusterBackend {
   readonly available: boolean;
   /** Milliseconds between heartbeats; the other nodes are checked as often. */
   readonly heartbeatMs: number;
+  /** A node without a heartbeat for this long (ms) is dead. */
+  readonly nodeTimeoutMs: number;
 
   /** Reach the backend. Rejects with a {@link ClusterUnavailableError} when it cannot be reached. */
   connect(): Promise<void>;
@@ -37,6 +39,10 @@ export interface ClusterBackend {
   claimDeadSessions(dead: string): Promise<ClaimedSession[]>;
   /** Every entry of a dead node's inbox after its checkpoint (and after `after`, when given). */
   readDeadInbox(dead: string, after: string | undefined): Promise<InboxEntry[]>;
+  /** Who owns these sessions now, and their subscriptions (sessions taken from a dead node by others). */
+  ownedElsewhere(
+    clientIds: readonly string[],
+  ): Promise<{ clientId: string; owner: string; subscriptions: StoredSubscription[] }[]>;
   /** Remove a dead (or departed) node: routes, inbox, registration. */
   forgetNode(dead: string): Promise<void>;
   /** Every retained message, for a refresh after the connection came back. */
@@ -57,6 +63,8 @@ export interface ClusterStore extends SessionStore {
   readonly loadedWills: { clientId: string; will: StoredWill }[];
   /** A frame for another node's inbox (QoS 1/2), batched per node per turn. */
   appendInbox(node: string, frame: readonly Buffer[]): void;
+  /** A delivery for a session another node owns now (it was due to the session's previous owner). */
+  handOff(node: string, clientId: string, delivery: Buffer): void;
   /** This node got its first local subscriber for a route key (a filter, or `$share/G/F`). */
   addRoute(key: string): void;
   /** ... or lost its last one. */

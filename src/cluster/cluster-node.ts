@@ -10,6 +10,7 @@ import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats } from './cluster-stats.js';
 import { decodeDelivery, decodeFrames } from './codec.js';
 import { RouteTable } from './route-table.js';
+import { takeOver } from './take-over.js';
 
 /** What a node says about the cluster, for the dashboard and `/metrics`. */
 export interface ClusterNodeView {
@@ -38,6 +39,8 @@ export class ClusterNode {
   private sysTimer: NodeJS.Timeout | undefined;
   private readonly sysPublished = new Map<string, string>();
   private adopting = false;
+  /** No node is taken for dead before this time (the backend just came back: everyone beats again first). */
+  private graceUntil = 0;
   private stopped = false;
   private lastNodes: NodeRecord[] = [];
 
@@ -172,6 +175,7 @@ export class ClusterNode {
   /** After the backend came back: routes and retained messages may have changed unseen; ours go again. */
   private async refresh(): Promise<void> {
     this.stats.reconnects++;
+    this.graceUntil = Date.now() + this.backend.nodeTimeoutMs;
     const store = this.backend.store;
     for (const key of this.table.localKeys()) store.addRoute(key);
     this.markDirty();
@@ -225,7 +229,7 @@ export class ClusterNode {
 
   /** Look for dead nodes (no heartbeat) and take one over. */
   private async watch(): Promise<void> {
-    if (this.stopped || this.adopting || !this.backend.available) return;
+    if (this.stopped || this.adopting || !this.backend.available || Date.now() < this.graceUntil) return;
     try {
       this.lastNodes = await this.backend.nodes();
       const dead = this.lastNodes.find((n) => !n.alive && n.id !== this.nodeId);
@@ -235,45 +239,22 @@ export class ClusterNode {
     }
   }
 
-  /**
-   * Take a dead node over: its sessions (wills of its clients published, routes now this node's), then the
-   * messages in its inbox for those sessions, then its routes and inbox go.
-   */
+  /** Take a dead node over (see `takeOver`), holding its lock. */
   private async adopt(dead: string): Promise<void> {
     const engine = this.requireEngine();
     this.adopting = true;
     try {
       if (!(await this.backend.lockDeadNode(dead))) return;
-      const claimed = await this.backend.claimDeadSessions(dead);
-      const stored = claimed.flatMap((c) => (c.state === undefined ? [] : [c.state]));
-      engine.adoptSessions(stored);
-      for (const c of claimed)
-        if (c.state === undefined && c.will !== undefined) this.publishWill(c.clientId, c.will);
-      const adopted = new Set(stored.map((s) => s.session.clientId));
-      let after: string | undefined;
-      for (let pass = 0; pass < 2; pass++) {
-        for (const entry of await this.backend.readDeadInbox(dead, after)) {
-          after = entry.id;
-          if (entry.kind === 'batch') this.deliverBatch(entry.batch, dead, adopted);
-          else if (entry.kind === 'handoff' && adopted.has(entry.clientId)) {
-            const d = decodeDelivery(entry.delivery);
-            engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds);
-          }
-        }
-        if (pass === 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_SETTLE_MS));
-      }
-      // The deliveries made above are committed before the inbox they came from goes.
-      this.markDirty();
-      await engine.services.turn.barrier();
-      await this.backend.forgetNode(dead);
+      const summary = await takeOver(dead, {
+        backend: this.backend,
+        engine,
+        publishWill: (clientId, will) => this.publishWill(clientId, will),
+        settleMs: DRAIN_SETTLE_MS,
+      });
       this.table.dropNode(dead);
       this.stats.nodesAdopted++;
-      this.stats.sessionsAdopted += adopted.size;
-      this.log(
-        'warn',
-        { node: dead, sessions: adopted.size, clients: claimed.length },
-        'took over a dead cluster node',
-      );
+      this.stats.sessionsAdopted += summary.sessions;
+      this.log('warn', { node: dead, ...summary }, 'took over a dead cluster node');
     } finally {
       this.adopting = false;
     }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BrokerLogger } from '../broker/logger.js';
 import type { Message } from '../broker/message.js';
+import type { StoredSubscription } from '../broker/storage.js';
 import {
   type ClaimedSession,
   type ClusterBackend,
@@ -12,7 +13,7 @@ import {
   type NodeRecord,
   type RouteTableSnapshot,
 } from './backend.js';
-import { decodeMessage } from './codec.js';
+import { decodeMessage, decodeSubscription } from './codec.js';
 import {
   ADOPT_LOCK_SCRIPT,
   CLAIM_SCRIPT,
@@ -94,11 +95,13 @@ export class RedisBackend implements ClusterBackend {
     this.sub = this.open('events');
     this.reader = this.open('inbox');
     const connections = [cmd, this.sub, this.reader];
-    try {
-      await Promise.all(connections.map((c) => c.connect()));
-    } catch (err) {
-      const cause = connections.map((c) => this.lastErrors.get(c)).find((e) => e !== undefined) ?? err;
-      for (const c of connections) c.disconnect();
+    // Every attempt settles before giving up, so no socket is left connecting behind the error.
+    const results = await Promise.allSettled(connections.map((c) => c.connect()));
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed !== undefined) {
+      const cause =
+        connections.map((c) => this.lastErrors.get(c)).find((e) => e !== undefined) ?? failed.reason;
+      for (const c of connections) hangUp(c);
       throw new ClusterUnavailableError(this.location, cause);
     }
     this.everReady = true;
@@ -129,6 +132,8 @@ export class RedisBackend implements ClusterBackend {
     cmd.on('ready', () => {
       if (this.closing) return;
       this.logger().info({ cluster: this.location }, 'cluster backend reachable again');
+      // Beat at once: the other nodes, back too, must not take this one for dead.
+      this.beat(info);
       events.reconnected();
     });
     return this.loadRoutes();
@@ -183,6 +188,23 @@ export class RedisBackend implements ClusterBackend {
     return reply.map(([id, fields]) => parseEntry(id.toString(), fields));
   }
 
+  async ownedElsewhere(
+    clientIds: readonly string[],
+  ): Promise<{ clientId: string; owner: string; subscriptions: StoredSubscription[] }[]> {
+    const cmd = this.commands();
+    const out: { clientId: string; owner: string; subscriptions: StoredSubscription[] }[] = [];
+    for (const clientId of clientIds) {
+      const owner = (await cmd.get(`${this.prefix}o:${clientId}`))?.replace(/\|[^|]*$/, '');
+      if (owner === undefined) continue;
+      const fields = await cmd.hgetall(`${this.prefix}s:${clientId}`);
+      const subscriptions = Object.entries(fields)
+        .filter(([name]) => name.startsWith('sub:'))
+        .map(([, value]) => decodeSubscription(value));
+      out.push({ clientId, owner, subscriptions });
+    }
+    return out;
+  }
+
   async forgetNode(dead: string): Promise<void> {
     await this.commands().eval(FORGET_NODE_SCRIPT, 0, this.prefix, this.nodeId, dead);
   }
@@ -222,9 +244,10 @@ export class RedisBackend implements ClusterBackend {
         )
         .catch(() => undefined);
     }
-    this.reader?.disconnect();
-    this.sub?.disconnect();
-    if (cmd !== undefined) await cmd.quit().catch(() => cmd.disconnect());
+    if (this.reader !== undefined) hangUp(this.reader);
+    if (this.sub !== undefined) hangUp(this.sub);
+    if (cmd !== undefined && cmd.status === 'ready') await cmd.quit().catch(() => hangUp(cmd));
+    else if (cmd !== undefined) hangUp(cmd);
   }
 
   private commands(): ScriptedRedis {
@@ -407,6 +430,11 @@ export function redactUrl(url: string): string {
   } catch {
     return url;
   }
+}
+
+/** Close a connection unless it is already closed (ioredis would otherwise hold a 2 s timer for nothing). */
+function hangUp(redis: Redis): void {
+  if (redis.status !== 'end') redis.disconnect();
 }
 
 function sleep(ms: number): Promise<void> {

@@ -38,7 +38,8 @@ end
  * (subscription), Q id ep seq blob state (delivery), U id ep seq state (delivery state), q id ep seq,
  * I id ep pid / i id ep pid (inbound QoS 2 id), W id ep blob (will of an unstored session; empty deletes),
  * L id ep (ownership released), R topic blob / r topic (retained), X node batch (inbox append), A key / a key
- * (route of this node), C id (inbox checkpoint). Session operations of a node that no longer owns the
+ * (route of this node), H node id blob (a delivery handed to the node that owns session id), C id (inbox
+ * checkpoint). Session operations of a node that no longer owns the
  * session are skipped; a delivery among them is handed to the session's new owner through its inbox.
  * Returns the client ids whose writes were skipped, then `!node` for each inbox append to a node gone.
  */
@@ -74,6 +75,11 @@ while i <= n do
       redis.call('PUBLISH', p .. 'ev:routes', '-' .. me .. '\\n' .. ARGV[i + 1])
     end
     i = i + 2
+  elseif op == 'H' then
+    if redis.call('HEXISTS', p .. 'nodes', ARGV[i + 1]) == 1 then
+      redis.call('XADD', p .. 'in:' .. ARGV[i + 1], '*', 'h', ARGV[i + 2], 'd', ARGV[i + 3], 'f', me)
+    end
+    i = i + 4
   elseif op == 'C' then
     redis.call('SET', p .. 'cp:' .. me, ARGV[i + 1])
     redis.call('XTRIM', p .. 'in:' .. me, 'MINID', ARGV[i + 1])

@@ -191,6 +191,10 @@ export class RedisSessionStore implements ClusterStore {
     else for (const part of frame) parts.push(part);
   }
 
+  handOff(node: string, clientId: string, delivery: Buffer): void {
+    this.ops.push('H', node, clientId, delivery);
+  }
+
   addRoute(key: string): void {
     this.ops.push('A', key);
   }

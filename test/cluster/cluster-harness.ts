@@ -2,7 +2,7 @@
  * Cluster test fixtures: brokers in this process as nodes of one cluster on a real redis-server, MQTT.js
  * clients that collect what they receive, and bounded waits.
  */
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as netConnect } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { RedisClusterOptions } from '../../src/cluster/redis-backend.js';
 import { Broker, clusterOf, engineOf } from '../../src/server/broker.js';
@@ -40,6 +40,24 @@ export async function until(check: () => boolean, what: string, timeoutMs = 5000
   }
 }
 
+/** Wait until something accepts TCP connections on a loopback port. */
+export async function listening(port: number, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = netConnect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** True once `node` knows that `other` has a route for `key`. */
 export function knowsRoute(node: Node, other: string, key: string): boolean {
   const cluster = clusterOf(node.broker);
@@ -74,11 +92,13 @@ export class Client {
 
   static async connect(node: Node, options: IClientOptions = {}): Promise<Client> {
     const client = mqtt.connect(node.url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+    // Listening from the start: a resumed session's messages may come in the same read as CONNACK.
+    const made = new Client(client);
     await new Promise<void>((resolve, reject) => {
       client.once('connect', () => resolve());
       client.once('error', reject);
     });
-    return new Client(client);
+    return made;
   }
 
   async subscribe(filter: string, qos: 0 | 1 | 2 = 1): Promise<void> {

@@ -1,0 +1,166 @@
+/**
+ * Faults: Redis restarted in the middle of a QoS 1 stream (AOF, everysec) loses no acknowledged message; a
+ * node killed with -9 in the middle of a stream (a real process): another node takes its sessions over and
+ * its clients resume there, reconnecting before or after the take-over, with nothing acknowledged lost.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { startCli } from '../support/cli.js';
+import { freePort } from '../support/mosquitto.js';
+import { startRedis } from '../support/redis.js';
+import {
+  Client,
+  clusterOf,
+  FAST,
+  listening,
+  type Node,
+  routeKnown,
+  startNode,
+  until,
+} from './cluster-harness.js';
+
+const expected = (count: number): string[] => Array.from({ length: count }, (_, i) => `m-${i}`);
+
+/** Every payload of `wanted` was received at least once. */
+function missing(wanted: readonly string[], ...clients: Client[]): string[] {
+  const got = new Set(clients.flatMap((c) => c.payloads()));
+  return wanted.filter((p) => !got.has(p));
+}
+
+describe('cluster faults', () => {
+  test('Redis restarted mid-stream: every acknowledged QoS 1 message arrives', async () => {
+    const redis = await startRedis({ aof: true });
+    const nodes = await Promise.all(['a', 'b'].map((id) => startNode(redis, id, 'restart:')));
+    const [a, b] = nodes as [Node, Node];
+    const sub = await Client.connect(a, { clientId: 'steady', clean: false });
+    const pub = await Client.connect(b, { clientId: 'streamer' });
+    try {
+      await sub.subscribe('flow/#', 1);
+      await routeKnown(nodes, a, 'flow/#');
+      const count = 150;
+      let restarted: Promise<void> | undefined;
+      for (let i = 0; i < count; i++) {
+        if (i === 50) restarted = redis.restart(200);
+        await pub.publish(`flow/${i % 5}`, `m-${i}`, 1);
+      }
+      await restarted;
+      await until(
+        () => missing(expected(count), sub).length === 0,
+        'every message after the restart',
+        10_000,
+      );
+      assert.deepEqual(missing(expected(count), sub), []);
+      assert.ok((clusterOf(b.broker)?.stats.reconnects ?? 0) >= 1, 'node B saw Redis come back');
+    } finally {
+      await sub.end();
+      await pub.end();
+      await Promise.all(nodes.map((n) => n.broker.close()));
+      await redis.stop();
+    }
+  });
+
+  test('a node killed with -9 mid-stream: its clients resume on another node, nothing acknowledged lost', async () => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'starling-victim-'));
+    const port = await freePort();
+    const config = join(dir, 'victim.yaml');
+    writeFileSync(
+      config,
+      [
+        'listeners:',
+        '  - type: tcp',
+        '    host: 127.0.0.1',
+        `    port: ${port}`,
+        'cluster:',
+        `  url: ${redis.url}`,
+        '  nodeId: victim',
+        "  keyPrefix: 'kill:'",
+        `  heartbeatMs: ${FAST.heartbeatMs}`,
+        `  nodeTimeoutMs: ${FAST.nodeTimeoutMs}`,
+        'logging:',
+        '  level: error',
+        '',
+      ].join('\n'),
+    );
+    let victim: ChildProcess | undefined = startCli(['broker', '--config', config]);
+    const survivor = await startNode(redis, 'survivor', 'kill:');
+    const victimNode: Node = { id: 'victim', broker: survivor.broker, port, url: `mqtt://127.0.0.1:${port}` };
+    const clients: Client[] = [];
+    try {
+      await listening(port, 10_000);
+      // `early` comes back at once (before the take-over), `late` once the survivor took the victim over.
+      const early = await Client.connect(victimNode, { clientId: 'early', clean: false, protocolVersion: 4 });
+      const late = await Client.connect(victimNode, {
+        clientId: 'late',
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 300 },
+      });
+      clients.push(early, late);
+      await early.subscribe('line/#', 1);
+      await late.subscribe('line/+', 1);
+      await until(
+        () => (clusterOf(survivor.broker)?.table.routesOf('victim') ?? 0) === 2,
+        'the victim routes',
+      );
+      const pub = await Client.connect(survivor, { clientId: 'feeder' });
+      clients.push(pub);
+      const count = 120;
+      let earlyAgain: Promise<Client> | undefined;
+      for (let i = 0; i < count; i++) {
+        if (i === 40) {
+          victim?.kill('SIGKILL');
+          victim = undefined;
+          earlyAgain = reconnect(survivor, { clientId: 'early', clean: false, protocolVersion: 4 });
+        }
+        await pub.publish(`line/${i % 7}`, `m-${i}`, 1);
+      }
+      const earlyResumed = await (earlyAgain as Promise<Client>);
+      clients.push(earlyResumed);
+      await until(() => clusterOf(survivor.broker)?.stats.nodesAdopted === 1, 'the take-over', 10_000);
+      const lateResumed = await Client.connect(survivor, {
+        clientId: 'late',
+        clean: false,
+        protocolVersion: 5,
+        properties: { sessionExpiryInterval: 300 },
+      });
+      clients.push(lateResumed);
+      await until(
+        () => missing(expected(count), early, earlyResumed).length === 0,
+        'every message for the client back before the take-over',
+        10_000,
+      );
+      await until(
+        () => missing(expected(count), late, lateResumed).length === 0,
+        'every message for the client back after the take-over',
+        10_000,
+      );
+      assert.deepEqual(missing(expected(count), late, lateResumed), []);
+      assert.deepEqual(missing(expected(count), early, earlyResumed), []);
+      assert.ok(late.received.length < count, 'the victim died mid-stream');
+      assert.equal(clusterOf(survivor.broker)?.table.routesOf('victim'), 0, 'the victim routes are gone');
+    } finally {
+      victim?.kill('SIGKILL');
+      for (const client of clients) await client.end().catch(() => undefined);
+      await survivor.broker.close();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Connect again until a node accepts (the first attempts may race the kill). */
+async function reconnect(node: Node, options: Parameters<typeof Client.connect>[1]): Promise<Client> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await Client.connect(node, options);
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
