@@ -3,7 +3,7 @@ import { authFromConfig } from '../config/auth.js';
 import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
-import { isWorker, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
+import { isWorker, leavePrimary, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -98,6 +98,7 @@ export async function runBrokerCommand(
     logger.error({ err }, 'cannot start listeners');
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
     await broker.close().catch(() => undefined);
+    leavePrimary();
     return 1;
   }
   reportReady();
@@ -105,6 +106,8 @@ export async function runBrokerCommand(
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   await broker.close({ timeoutMs: config.shutdownTimeoutMs });
   logger.info({}, 'stopped');
+  // A worker's channel to its primary would keep the process alive.
+  leavePrimary();
   return 0;
 }
 

@@ -87,3 +87,8 @@ export function isWorker(): boolean {
 export function reportReady(): void {
   if (cluster.isWorker) process.send?.(WORKER_READY);
 }
+
+/** A worker that stopped: close its channel to the primary, so the process can end. */
+export function leavePrimary(): void {
+  if (cluster.isWorker) process.disconnect?.();
+}

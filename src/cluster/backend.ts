@@ -90,7 +90,7 @@ export interface ClusterEvents {
   /** A retained message changed on another node (undefined: deleted). */
   retained(topic: string, message: Message | undefined): void;
   /** A batch of QoS 0 frames from another node. */
-  qos0(batch: Buffer): void;
+  qos0(from: string, batch: Buffer): void;
   /** The connection to the backend came back after a loss: caches may have missed events. */
   reconnected(): void;
 }

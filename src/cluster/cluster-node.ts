@@ -96,11 +96,16 @@ export class ClusterNode {
     }
   }
 
-  /** After the engine closed (its last commit made): leave the cluster. */
-  async stop(): Promise<void> {
+  /** The broker begins to close: take no node over and publish no totals any more. */
+  quiesce(): void {
     this.stopped = true;
     if (this.watcher !== undefined) clearInterval(this.watcher);
     if (this.sysTimer !== undefined) clearInterval(this.sysTimer);
+  }
+
+  /** After the engine closed (its last commit made): leave the cluster. */
+  async stop(): Promise<void> {
+    this.quiesce();
     await this.backend.close();
   }
 
@@ -167,7 +172,7 @@ export class ClusterNode {
       route: (node, key, added) => this.table.setRemote(node, key, added),
       nodeGone: (node) => this.table.dropNode(node),
       retained: (topic, message) => this.engine?.router.set(topic, message),
-      qos0: (batch) => this.deliverBatch(batch, 'qos0'),
+      qos0: (from, batch) => this.deliverBatch(batch, from),
       reconnected: () => void this.refresh(),
     };
   }
@@ -216,14 +221,13 @@ export class ClusterNode {
     this.markDirty();
   }
 
-  private deliverBatch(batch: Buffer, from: string, sessions?: ReadonlySet<string>): void {
+  private deliverBatch(batch: Buffer, from: string): void {
     const engine = this.engine;
     if (engine === undefined) return;
     for (const { message, target } of decodeFrames(batch)) {
       this.stats.received++;
-      if (sessions === undefined && target.subscribers && target.shared.length === 0)
-        engine.publishRemote(message, from);
-      else engine.publishRemote(message, from, sessions === undefined ? target : { ...target, sessions });
+      if (target.subscribers && target.shared.length === 0) engine.publishRemote(message, from);
+      else engine.publishRemote(message, from, target);
     }
   }
 

@@ -59,6 +59,7 @@ export class RedisBackend implements ClusterBackend {
   readonly nodeTimeoutMs: number;
   private readonly prefix: string;
   private readonly token = randomBytes(8).toString('hex');
+  private readonly senderTag: Buffer;
   private cmd: ScriptedRedis | undefined;
   private sub: Redis | undefined;
   private reader: Redis | undefined;
@@ -80,6 +81,7 @@ export class RedisBackend implements ClusterBackend {
       throw new RangeError('cluster: nodeTimeoutMs must be greater than heartbeatMs (both > 0)');
     if (this.nodeId.length === 0 || /[|\n]/.test(this.nodeId))
       throw new RangeError(`cluster: invalid node id '${this.nodeId}' (empty, or with '|' or a newline)`);
+    this.senderTag = Buffer.from(`${this.nodeId}\n`);
     this.store = new RedisSessionStore(() => this.commands(), this.prefix, this.nodeId);
   }
 
@@ -142,7 +144,8 @@ export class RedisBackend implements ClusterBackend {
   sendQos0(node: string, batch: Buffer): boolean {
     const cmd = this.cmd;
     if (cmd === undefined || cmd.status !== 'ready') return false;
-    cmd.publish(`${this.prefix}q0:${node}`, batch).catch(() => undefined);
+    // `sender\n` then the frames.
+    cmd.publish(`${this.prefix}q0:${node}`, Buffer.concat([this.senderTag, batch])).catch(() => undefined);
     return true;
   }
 
@@ -289,8 +292,10 @@ export class RedisBackend implements ClusterBackend {
     sub.subscribe(routes, retained, qos0).catch(() => undefined);
     sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
       const channel = channelBuffer.toString();
-      if (channel === qos0) events.qos0(data);
-      else if (channel === routes) this.routeEvent(events, data.toString());
+      if (channel === qos0) {
+        const newline = data.indexOf(0x0a);
+        if (newline > 0) events.qos0(data.toString('utf8', 0, newline), data.subarray(newline + 1));
+      } else if (channel === routes) this.routeEvent(events, data.toString());
       else if (channel === retained) this.retainedEvent(events, data);
     });
   }

@@ -215,6 +215,7 @@ export class Broker {
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     const engine = this.#engine;
+    this.#cluster?.quiesce();
     const http = this.#listeners.filter((l) => l.kind === 'http');
     const closed = this.#listeners.filter((l) => l.kind !== 'http').map((l) => l.close());
     const done = engine.close();

@@ -31,12 +31,22 @@ export async function startNode(redis: RedisServer, id: string, prefix: string):
   return { id, broker, port: address.port, url: `mqtt://127.0.0.1:${address.port}` };
 }
 
-/** Wait until `check` holds (polled every 10 ms), or fail after `timeoutMs`. */
-export async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+/**
+ * Wait until `check` holds (polled every 10 ms; with `poll`, which refreshes what `check` reads, every
+ * 50 ms), or fail after `timeoutMs`.
+ */
+export async function until(
+  check: () => boolean,
+  what: string,
+  timeoutMs = 5000,
+  poll?: () => Promise<void>,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  for (;;) {
+    if (poll !== undefined) await poll().catch(() => undefined);
+    if (check()) return;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, poll === undefined ? 10 : 50));
   }
 }
 
@@ -90,7 +100,7 @@ export class Client {
     });
   }
 
-  static async connect(node: Node, options: IClientOptions = {}): Promise<Client> {
+  static async connect(node: Pick<Node, 'url'>, options: IClientOptions = {}): Promise<Client> {
     const client = mqtt.connect(node.url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
     // Listening from the start: a resumed session's messages may come in the same read as CONNACK.
     const made = new Client(client);
