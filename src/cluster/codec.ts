@@ -207,7 +207,9 @@ export function decodeWill(text: string): StoredWill {
 }
 
 export function decodeSubscription(text: string): StoredSubscription {
-  return JSON.parse(text) as StoredSubscription;
+  const stored = JSON.parse(text) as StoredSubscription;
+  // JSON drops an undefined identifier; the record says it has none.
+  return { ...stored, subscriptionId: stored.subscriptionId };
 }
 
 /** Buffers in JSON as `{"$b": base64}` (read from the holder: `toJSON` has already run on `value`). */
