@@ -83,6 +83,9 @@ export class RedisSessionStore implements ClusterStore {
   }
 
   async claimSession(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined> {
+    // While Redis is away no session can be taken over safely: the CONNECT is refused (0x88) at once
+    // rather than left waiting; clients already connected go on.
+    if (this.redis().status !== 'ready') throw new Error('the cluster backend is unavailable');
     // A release still waiting for the turn's commit is moot: the client is back.
     this.releases.delete(clientId);
     const claimed = await this.claim(clientId, 'connect', cleanStart, '');

@@ -63,6 +63,36 @@ describe('cluster faults', () => {
     }
   });
 
+  test('Redis down: each node serves its local clients; QoS 0 for other nodes is dropped and counted', async () => {
+    const redis = await startRedis();
+    const nodes = await Promise.all(['a', 'b'].map((id) => startNode(redis, id, 'down:')));
+    const [a, b] = nodes as [Node, Node];
+    const remote = await Client.connect(a, { clientId: 'far' });
+    const local = await Client.connect(b, { clientId: 'near' });
+    const pub = await Client.connect(b, { clientId: 'talker' });
+    try {
+      await remote.subscribe('talk/#', 0);
+      await local.subscribe('talk/#', 0);
+      await routeKnown(nodes, a, 'talk/#');
+      await pub.publish('talk/1', 'before', 0);
+      await until(() => remote.received.length === 1 && local.received.length === 1, 'the first message');
+      await redis.halt();
+      await until(() => clusterOf(b.broker)?.backend.available === false, 'B to notice');
+      await pub.publish('talk/2', 'during', 0);
+      await until(() => local.received.length === 2, 'the local subscriber served while Redis is down');
+      assert.equal(clusterOf(b.broker)?.stats.qos0Dropped, 1, 'the copy for node A dropped and counted');
+      await redis.start();
+      await until(() => clusterOf(b.broker)?.backend.available === true, 'B reconnected', 10_000);
+      await pub.publish('talk/3', 'after', 0);
+      await until(() => remote.payloads().includes('after'), 'cross-node again after Redis came back');
+      assert.deepEqual(remote.payloads(), ['before', 'after']);
+    } finally {
+      for (const client of [remote, local, pub]) await client.end();
+      await Promise.all(nodes.map((n) => n.broker.close()));
+      await redis.stop();
+    }
+  });
+
   test('a node killed with -9 mid-stream: its clients resume on another node, nothing acknowledged lost', async () => {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'starling-victim-'));
@@ -99,8 +129,17 @@ describe('cluster faults', () => {
         clean: false,
         protocolVersion: 5,
         properties: { sessionExpiryInterval: 300 },
+        will: { topic: 'wills/late', payload: Buffer.from('late gone'), qos: 1, retain: false },
       });
-      clients.push(early, late);
+      // A client without a stored session, with a will: published by the node that takes the victim over.
+      const mortal = await Client.connect(victimNode, {
+        clientId: 'mortal',
+        clean: true,
+        will: { topic: 'wills/mortal', payload: Buffer.from('mortal gone'), qos: 1, retain: false },
+      });
+      const witness = await Client.connect(survivor, { clientId: 'witness' });
+      await witness.subscribe('wills/#', 1);
+      clients.push(early, late, mortal, witness);
       await early.subscribe('line/#', 1);
       await late.subscribe('line/+', 1);
       await until(
@@ -143,6 +182,8 @@ describe('cluster faults', () => {
       assert.deepEqual(missing(expected(count), early, earlyResumed), []);
       assert.ok(late.received.length < count, 'the victim died mid-stream');
       assert.equal(clusterOf(survivor.broker)?.table.routesOf('victim'), 0, 'the victim routes are gone');
+      await until(() => witness.payloads().length === 2, 'the wills of the victim clients');
+      assert.deepEqual(witness.payloads().sort(), ['late gone', 'mortal gone']);
     } finally {
       victim?.kill('SIGKILL');
       for (const client of clients) await client.end().catch(() => undefined);
