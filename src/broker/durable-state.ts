@@ -53,6 +53,37 @@ export class DurableState {
     }
   }
 
+  /**
+   * Report a persistent session's whole state again, as if every part had just changed: for a shared store
+   * that lost it (a cluster's Redis restarted without its data).
+   */
+  resave(session: Session): void {
+    const store = this.store;
+    if (store === undefined || !session.persistent) return;
+    const clientId = session.clientId;
+    store.saveSession(storedSession(session, session.link !== undefined));
+    for (const record of session.subscriptions.values())
+      store.saveSubscription(clientId, storedSubscription(record));
+    const deliveries: [Outbound, 'queued' | 'publish' | 'pubrel'][] = [
+      ...[...session.inflight.values()].map((out): [Outbound, 'publish' | 'pubrel'] => [out, out.state]),
+      ...session.queuedMessages().map((out): [Outbound, 'queued'] => [out, 'queued']),
+    ];
+    for (const [out, state] of deliveries) {
+      if (out.seq === 0) out.seq = this.nextSeq++;
+      store.saveDelivery(clientId, {
+        seq: out.seq,
+        message: out.message,
+        qos: out.qos,
+        retain: out.retain,
+        subscriptionIds: out.subscriptionIds,
+        packetId: state === 'queued' ? 0 : out.packetId,
+        state,
+      });
+    }
+    for (const packetId of session.inboundQos2) store.addInboundQos2(clientId, packetId);
+    this.turn.markDirty();
+  }
+
   sessionEnded(session: Session): void {
     for (const hook of this.hooks.on.onSessionRemoved) hook.onSessionRemoved(session.clientId);
     if (this.store === undefined || !session.storedOnce) return;

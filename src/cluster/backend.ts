@@ -27,6 +27,8 @@ export interface ClusterBackend {
    * the events, and read the route table. Call after `connect`.
    */
   join(events: ClusterEvents, info: () => NodeInfo): Promise<RouteTableSnapshot>;
+  /** Join again after the membership was lost (see `ClusterEvents.membershipLost`). */
+  rejoin(info: () => NodeInfo): Promise<void>;
   /** Send a batch of QoS 0 frames to a node; false (nothing sent) when the backend is unavailable. */
   sendQos0(node: string, batch: Buffer): boolean;
   /** Start reading this node's inbox after its checkpoint; entries go to `handle` in order. */
@@ -61,6 +63,8 @@ export interface ClusterStore extends SessionStore {
   onSkipped: (clientIds: string[], nodesGone: string[]) => void;
   /** Wills of clients connected here without a stored session when this node last stopped (found by `open`). */
   readonly loadedWills: { clientId: string; will: StoredWill }[];
+  /** Take back the sessions this node owns (see `open`), after it joined again. */
+  loadOwnSessions(): Promise<StoredSessionState[]>;
   /** A frame for another node's inbox (QoS 1/2), batched per node per turn. */
   appendInbox(node: string, frame: readonly Buffer[]): void;
   /** A delivery for a session another node owns now (it was due to the session's previous owner). */
@@ -77,6 +81,11 @@ export interface ClusterStore extends SessionStore {
   release(clientId: string): void;
   /** Another node took the session: writes from here for it stop. */
   lost(clientId: string): void;
+  /**
+   * Of these sessions held here, take ownership again of those whose record is gone from the backend (it
+   * restarted without its data); returns them, for their state to be written again.
+   */
+  reclaimLost(clientIds: readonly string[]): Promise<string[]>;
   /** The take-over epoch this node holds the session at (0: none). */
   epochOf(clientId: string): number;
 }
@@ -93,6 +102,11 @@ export interface ClusterEvents {
   qos0(from: string, batch: Buffer): void;
   /** The connection to the backend came back after a loss: caches may have missed events. */
   reconnected(): void;
+  /**
+   * This node was taken for dead (silent longer than the node timeout: a pause, a partition) and another
+   * node took its sessions over: its local copies are stale. The node lets them go and joins again.
+   */
+  membershipLost(): void;
 }
 
 /** An entry of a node's inbox. */

@@ -7,7 +7,7 @@ import type { Router } from '../broker/routing.js';
 import type { StoredWill } from '../broker/storage.js';
 import type { ClusterBackend, ClusterEvents, InboxEntry, NodeInfo, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
-import { ClusterStats } from './cluster-stats.js';
+import { ClusterStats, clusterMetrics } from './cluster-stats.js';
 import { decodeDelivery, decodeFrames } from './codec.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
@@ -123,48 +123,8 @@ export class ClusterNode {
 
   /** `/metrics` lines of the cluster (Prometheus text). */
   metricsText(): string {
-    const s = this.stats;
-    const lines: string[] = [];
-    const metric = (name: string, type: string, help: string, samples: [string, number][]): void => {
-      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-      for (const [labels, value] of samples) lines.push(`${name}${labels} ${value}`);
-    };
-    const node = `node="${this.nodeId.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
-    metric('starling_cluster_nodes', 'gauge', 'Nodes alive in the cluster, as last seen.', [
-      [`{${node}}`, this.lastNodes.filter((n) => n.alive).length],
-    ]);
-    metric(
-      'starling_cluster_forwarded_total',
-      'counter',
-      'Messages sent to other nodes (one per message and node), by QoS.',
-      s.forwarded.map((v, qos) => [`{${node},qos="${qos}"}`, v] as [string, number]),
-    );
-    const counters: [string, string, number][] = [
-      ['starling_cluster_received_total', 'Messages from other nodes processed here.', s.received],
-      [
-        'starling_cluster_qos0_dropped_total',
-        'QoS 0 messages for other nodes dropped while the backend was away.',
-        s.qos0Dropped,
-      ],
-      [
-        'starling_cluster_handoffs_total',
-        "Deliveries handed over by a session's previous owner.",
-        s.handoffs,
-      ],
-      ['starling_cluster_evictions_total', 'Sessions other nodes took over from this one.', s.evictions],
-      ['starling_cluster_sessions_adopted_total', 'Sessions taken over from dead nodes.', s.sessionsAdopted],
-      [
-        'starling_cluster_fenced_writes_total',
-        'Writes skipped for sessions this node no longer owned.',
-        s.fencedWrites,
-      ],
-      ['starling_cluster_reconnects_total', 'Times the backend connection came back.', s.reconnects],
-    ];
-    for (const [name, help, value] of counters) metric(name, 'counter', help, [[`{${node}}`, value]]);
-    metric('starling_cluster_backend_up', 'gauge', '1 while the cluster backend answers.', [
-      [`{${node}}`, this.backend.available ? 1 : 0],
-    ]);
-    return `${lines.join('\n')}\n`;
+    const alive = this.lastNodes.filter((n) => n.alive).length;
+    return clusterMetrics(this.nodeId, this.stats, alive, this.backend.available);
   }
 
   private events(): ClusterEvents {
@@ -174,7 +134,34 @@ export class ClusterNode {
       retained: (topic, message) => this.engine?.router.set(topic, message),
       qos0: (from, batch) => this.deliverBatch(batch, from),
       reconnected: () => void this.refresh(),
+      membershipLost: () => void this.rejoin(),
     };
+  }
+
+  /**
+   * Another node took this one's sessions while it was cut off: close their connections here (0x8E, the
+   * session was taken over) and forget the copies, then join again and announce the routes left (inline
+   * subscriptions).
+   */
+  private async rejoin(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined || this.stopped) return;
+    const store = this.backend.store;
+    for (const session of [...engine.sessions.values()]) {
+      if (session.inline) continue;
+      store.lost(session.clientId);
+      if (engine.evictSession(session.clientId)) this.stats.evictions++;
+    }
+    try {
+      await this.backend.rejoin(() => this.info());
+      // What is still this node's in the backend (nobody took it meanwhile) comes back, as at a restart.
+      engine.adoptSessions(await store.loadOwnSessions());
+      for (const { clientId, will } of store.loadedWills.splice(0)) this.publishWill(clientId, will);
+      await this.refresh();
+      this.log('warn', { node: this.nodeId }, 'joined the cluster again');
+    } catch (err) {
+      this.log('error', { err }, 'cluster rejoin failed');
+    }
   }
 
   /** After the backend came back: routes and retained messages may have changed unseen; ours go again. */
@@ -185,9 +172,19 @@ export class ClusterNode {
     for (const key of this.table.localKeys()) store.addRoute(key);
     this.markDirty();
     try {
-      this.table.replaceRemote(await this.backend.loadRoutes());
       const engine = this.engine;
       if (engine === undefined) return;
+      // Redis came back without its data: the sessions held here are written again, under new ownership.
+      const held = [...engine.sessions.values()].filter((s) => !s.inline).map((s) => s.clientId);
+      for (const clientId of await store.reclaimLost(held)) {
+        const session = engine.sessions.get(clientId);
+        if (session === undefined) continue;
+        engine.services.durable.resave(session);
+        const will = session.persistent || session.link === undefined ? undefined : session.will;
+        if (will !== undefined) store.setWill(clientId, will);
+      }
+      this.markDirty();
+      this.table.replaceRemote(await this.backend.loadRoutes());
       const fresh = await this.backend.loadRetained();
       const topics = new Set(fresh.map((m) => m.topic));
       const gone: string[] = [];

@@ -5,8 +5,7 @@ import type { SessionSubscription } from '../broker/session.js';
 import type { MatchResult, SharedGroupEntry } from '../broker/topic-index.js';
 import type { ClusterBackend } from './backend.js';
 import type { ClusterStats } from './cluster-stats.js';
-import { encodeFrame, encodeMessage, type SharedChoice } from './codec.js';
-import { isNodeLocalTopic } from './redis-store.js';
+import { encodeFrame, encodeMessage, isNodeLocalTopic, type SharedChoice } from './codec.js';
 import type { RouteTable } from './route-table.js';
 
 /** Where one message goes on one other node. */

@@ -9,6 +9,11 @@ import type { QoS } from '../packets/types.js';
  * of the buffer they came in (no copy); the engine detaches what it keeps for long.
  */
 
+/** Topics that stay on their node (neither forwarded nor stored in the backend): each node has its own `$SYS/broker/...`. */
+export function isNodeLocalTopic(topic: string): boolean {
+  return topic.startsWith('$SYS/');
+}
+
 const FLAG_RETAIN = 0x01;
 const FLAG_EXPIRES = 0x08;
 const FLAG_ORIGIN = 0x10;

@@ -13,7 +13,8 @@ import {
   type NodeRecord,
   type RouteTableSnapshot,
 } from './backend.js';
-import { decodeMessage, decodeSubscription } from './codec.js';
+import { decodeSubscription } from './codec.js';
+import { hangUp, listenToEvents, parseEntry, readInboxLoop, redactUrl, sleep } from './redis-channels.js';
 import {
   ADOPT_LOCK_SCRIPT,
   CLAIM_SCRIPT,
@@ -42,8 +43,6 @@ export interface RedisClusterOptions {
 
 /** Lock on a dead node while one node takes it over. */
 const ADOPT_LOCK_MS = 30_000;
-const INBOX_BATCH = 256;
-const INBOX_BLOCK_MS = 1000;
 
 /**
  * The cluster backend on Redis 7: three connections (commands and commits; pub/sub events; the blocking
@@ -66,6 +65,9 @@ export class RedisBackend implements ClusterBackend {
   private heartbeat: NodeJS.Timeout | undefined;
   private closing = false;
   private everReady = false;
+  private events: ClusterEvents | undefined;
+  /** The heartbeat was found taken: no more beats until the node has joined again. */
+  private membershipLost = false;
   private readonly lastErrors = new Map<Redis, Error>();
 
   constructor(
@@ -111,24 +113,9 @@ export class RedisBackend implements ClusterBackend {
 
   async join(events: ClusterEvents, info: () => NodeInfo): Promise<RouteTableSnapshot> {
     const cmd = this.commands();
-    const deadline = Date.now() + this.nodeTimeoutMs + ADOPT_LOCK_MS;
-    // A node of the same id that died moments ago still has its heartbeat, or is being taken over: wait.
-    for (;;) {
-      const joined = await cmd.eval(
-        JOIN_SCRIPT,
-        0,
-        this.prefix,
-        this.nodeId,
-        this.token,
-        this.nodeTimeoutMs,
-        JSON.stringify(info()),
-      );
-      if (joined === 1) break;
-      if (Date.now() > deadline)
-        throw new Error(`cluster: node id '${this.nodeId}' is in use by a running node`);
-      await sleep(Math.min(500, this.heartbeatMs));
-    }
-    this.listen(events);
+    await this.register(info, this.nodeTimeoutMs + ADOPT_LOCK_MS);
+    this.events = events;
+    listenToEvents(this.sub as Redis, this.prefix, this.nodeId, events);
     this.heartbeat = setInterval(() => this.beat(info), this.heartbeatMs);
     this.heartbeat.unref();
     cmd.on('ready', () => {
@@ -141,6 +128,11 @@ export class RedisBackend implements ClusterBackend {
     return this.loadRoutes();
   }
 
+  async rejoin(info: () => NodeInfo): Promise<void> {
+    await this.register(info, Number.POSITIVE_INFINITY);
+    this.membershipLost = false;
+  }
+
   sendQos0(node: string, batch: Buffer): boolean {
     const cmd = this.cmd;
     if (cmd === undefined || cmd.status !== 'ready') return false;
@@ -150,7 +142,17 @@ export class RedisBackend implements ClusterBackend {
   }
 
   readInbox(handle: (entry: InboxEntry) => void): void {
-    void this.inboxLoop(handle);
+    const reader = this.reader;
+    if (reader === undefined) return;
+    void (async () => {
+      const checkpoint = await this.commands()
+        .get(`${this.prefix}cp:${this.nodeId}`)
+        .catch(() => null);
+      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, {
+        closing: () => this.closing,
+        logger: this.logger,
+      });
+    })();
   }
 
   async nodes(): Promise<NodeRecord[]> {
@@ -253,6 +255,30 @@ export class RedisBackend implements ClusterBackend {
     else if (cmd !== undefined) hangUp(cmd);
   }
 
+  /**
+   * Take the node id: wait while a node of that id still has its heartbeat (it died moments ago) or is being
+   * taken over, up to `waitMs`.
+   */
+  private async register(info: () => NodeInfo, waitMs: number): Promise<void> {
+    const cmd = this.commands();
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const joined = await cmd.eval(
+        JOIN_SCRIPT,
+        0,
+        this.prefix,
+        this.nodeId,
+        this.token,
+        this.nodeTimeoutMs,
+        JSON.stringify(info()),
+      );
+      if (joined === 1 || this.closing) return;
+      if (Date.now() > deadline)
+        throw new Error(`cluster: node id '${this.nodeId}' is in use by a running node`);
+      await sleep(Math.min(500, this.heartbeatMs));
+    }
+  }
+
   private commands(): ScriptedRedis {
     if (this.cmd === undefined) throw new Error('cluster: not connected');
     return this.cmd;
@@ -283,51 +309,9 @@ export class RedisBackend implements ClusterBackend {
     return redis;
   }
 
-  private listen(events: ClusterEvents): void {
-    const sub = this.sub;
-    if (sub === undefined) return;
-    const routes = `${this.prefix}ev:routes`;
-    const retained = `${this.prefix}ev:retained`;
-    const qos0 = `${this.prefix}q0:${this.nodeId}`;
-    sub.subscribe(routes, retained, qos0).catch(() => undefined);
-    sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
-      const channel = channelBuffer.toString();
-      if (channel === qos0) {
-        const newline = data.indexOf(0x0a);
-        if (newline > 0) events.qos0(data.toString('utf8', 0, newline), data.subarray(newline + 1));
-      } else if (channel === routes) this.routeEvent(events, data.toString());
-      else if (channel === retained) this.retainedEvent(events, data);
-    });
-  }
-
-  /** `+node\nkey`, `-node\nkey`, or `xnode` (the node is gone). */
-  private routeEvent(events: ClusterEvents, text: string): void {
-    const kind = text[0];
-    if (kind === 'x') {
-      events.nodeGone(text.slice(1));
-      return;
-    }
-    const newline = text.indexOf('\n');
-    if (newline < 0) return;
-    const node = text.slice(1, newline);
-    if (node === this.nodeId) return;
-    events.route(node, text.slice(newline + 1), kind === '+');
-  }
-
-  /** `node\ntopic\nmessage` (an empty message deletes). */
-  private retainedEvent(events: ClusterEvents, data: Buffer): void {
-    const first = data.indexOf(0x0a);
-    const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
-    if (second < 0) return;
-    if (data.toString('utf8', 0, first) === this.nodeId) return;
-    const topic = data.toString('utf8', first + 1, second);
-    const blob = data.subarray(second + 1);
-    events.retained(topic, blob.length === 0 ? undefined : decodeMessage(Buffer.from(blob)).message);
-  }
-
   private beat(info: () => NodeInfo): void {
     const cmd = this.cmd;
-    if (cmd === undefined || cmd.status !== 'ready') return;
+    if (cmd === undefined || cmd.status !== 'ready' || this.membershipLost) return;
     cmd
       .eval(
         HEARTBEAT_SCRIPT,
@@ -340,81 +324,17 @@ export class RedisBackend implements ClusterBackend {
       )
       .then(
         (kept) => {
-          if (kept !== 1 && !this.closing)
-            this.logger().error(
-              { cluster: this.location, node: this.nodeId },
-              'cluster heartbeat lost (this node was taken for dead); its sessions may have moved',
-            );
+          if (kept === 1 || this.closing || this.membershipLost) return;
+          this.membershipLost = true;
+          this.logger().error(
+            { cluster: this.location, node: this.nodeId },
+            'cluster heartbeat lost: this node was taken for dead and its sessions moved; rejoining',
+          );
+          this.events?.membershipLost();
         },
         () => undefined,
       );
   }
-
-  private async inboxLoop(handle: (entry: InboxEntry) => void): Promise<void> {
-    const reader = this.reader;
-    if (reader === undefined) return;
-    const key = `${this.prefix}in:${this.nodeId}`;
-    let last =
-      (await this.commands()
-        .get(`${this.prefix}cp:${this.nodeId}`)
-        .catch(() => null)) ?? '0-0';
-    while (!this.closing) {
-      let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
-      try {
-        reply = (await reader.xreadBuffer(
-          'COUNT',
-          INBOX_BATCH,
-          'BLOCK',
-          INBOX_BLOCK_MS,
-          'STREAMS',
-          key,
-          last,
-        )) as [Buffer, [Buffer, Buffer[]][]][] | null;
-      } catch (err) {
-        if (this.closing) return;
-        this.logger().warn({ err, cluster: this.location }, 'cluster inbox read failed; retrying');
-        await sleep(200);
-        continue;
-      }
-      if (reply === null || this.closing) continue;
-      for (const [, entries] of reply) {
-        for (const [id, fields] of entries) {
-          last = id.toString();
-          try {
-            handle(parseEntry(last, fields));
-          } catch (err) {
-            this.logger().error({ err, entry: last }, 'cluster inbox entry could not be processed');
-          }
-        }
-      }
-    }
-  }
-}
-
-/** An inbox stream entry (field/value list) by its first field: `b` batch, `e` evict, `h` handoff. */
-function parseEntry(id: string, fields: Buffer[]): InboxEntry {
-  const values = new Map<string, Buffer>();
-  for (let i = 0; i + 1 < fields.length; i += 2)
-    values.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
-  const from = values.get('f')?.toString() ?? '';
-  const batch = values.get('b');
-  if (batch !== undefined) return { kind: 'batch', id, from, batch };
-  const evicted = values.get('e');
-  if (evicted !== undefined)
-    return {
-      kind: 'evict',
-      id,
-      from,
-      clientId: evicted.toString(),
-      epoch: Number(values.get('ep')?.toString()),
-    };
-  return {
-    kind: 'handoff',
-    id,
-    from,
-    clientId: values.get('h')?.toString() ?? '',
-    delivery: values.get('d') ?? Buffer.alloc(0),
-  };
 }
 
 function parseInfo(text: string | undefined): NodeInfo | undefined {
@@ -424,24 +344,4 @@ function parseInfo(text: string | undefined): NodeInfo | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The URL without its password, for logs and errors. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
-}
-
-/** Close a connection unless it is already closed (ioredis would otherwise hold a 2 s timer for nothing). */
-function hangUp(redis: Redis): void {
-  if (redis.status !== 'end') redis.disconnect();
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -8,7 +8,8 @@
  * of whoever takes over a dead node), `epoch` (counter of session take-overs), `o:C` (owner of client C's
  * session: `node|epoch`), `s:C` (the session: `session`, `sub:K`, `d:SEQ` + `p:SEQ`, `q2:ID`), `w:C` (the
  * will of a connected client whose session is not stored), `own:N` (client ids node N owns), `r:N` (route
- * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream), `cp:N` (inbox checkpoint), `retained`
+ * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream), `cp:N` (inbox checkpoint), `gone:N` (node N
+ * was taken over), `retained`
  * (hash topic -> message). Channels: `ev:routes`, `ev:retained`, `q0:N`.
  */
 
@@ -210,18 +211,21 @@ local p, me, token, ttl, info = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if redis.call('EXISTS', p .. 'adopt:' .. me) == 1 then return 0 end
 if not redis.call('SET', p .. 'hb:' .. me, token, 'NX', 'PX', ttl) then return 0 end
 redis.call('HSET', p .. 'nodes', me, info)
+redis.call('DEL', p .. 'gone:' .. me)
 return 1
 `;
 
 /**
  * One heartbeat: renew this node's heartbeat (only while it is ours) and its info. ARGV: prefix, node id,
- * instance token, TTL ms, info JSON. Returns 1, or 0 when the heartbeat was lost (expired and taken).
+ * instance token, TTL ms, info JSON. Returns 1, or 0 when the membership was lost: the heartbeat is
+ * another instance's, or it expired and the node is being taken over or was taken over (`gone:N`, left by
+ * the node that did). A heartbeat missing for another reason (Redis restarted empty) is simply renewed.
  */
 export const HEARTBEAT_SCRIPT = `
 local p, me, token, ttl, info = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local cur = redis.call('GET', p .. 'hb:' .. me)
 if cur and cur ~= token then return 0 end
-if not cur and redis.call('EXISTS', p .. 'adopt:' .. me) == 1 then return 0 end
+if not cur and redis.call('EXISTS', p .. 'adopt:' .. me, p .. 'gone:' .. me) > 0 then return 0 end
 redis.call('SET', p .. 'hb:' .. me, token, 'PX', ttl)
 redis.call('HSET', p .. 'nodes', me, info)
 return 1
@@ -247,6 +251,8 @@ export const FORGET_NODE_SCRIPT = `
 local p, me, dead = ARGV[1], ARGV[2], ARGV[3]
 redis.call('DEL', p .. 'r:' .. dead, p .. 'in:' .. dead, p .. 'cp:' .. dead, p .. 'own:' .. dead)
 redis.call('HDEL', p .. 'nodes', dead)
+-- The node, if only paused, learns from this that its sessions moved (a day is longer than any pause).
+redis.call('SET', p .. 'gone:' .. dead, me, 'PX', 86400000)
 redis.call('PUBLISH', p .. 'ev:routes', 'x' .. dead)
 if redis.call('GET', p .. 'adopt:' .. dead) == me then redis.call('DEL', p .. 'adopt:' .. dead) end
 return 1

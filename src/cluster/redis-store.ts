@@ -18,6 +18,7 @@ import {
   encodeDelivery,
   encodeMessage,
   encodeRecord,
+  isNodeLocalTopic,
 } from './codec.js';
 
 /** The connection with the backend's scripts defined on it (see `redis-scripts.ts`). */
@@ -27,11 +28,6 @@ export interface ScriptedRedis extends Redis {
 }
 
 type Arg = string | Buffer;
-
-/** Topics that stay on their node: each node has its own `$SYS/broker/...`. */
-export function isNodeLocalTopic(topic: string): boolean {
-  return topic.startsWith('$SYS/');
-}
 
 /**
  * The session store of a cluster on Redis. Every change is queued and goes out at the end of the turn as one
@@ -66,6 +62,14 @@ export class RedisSessionStore implements ClusterStore {
   /** The retained messages, and the sessions this node owned before (a restart under the same id). */
   async open(): Promise<StoredState> {
     const retained = await this.loadRetained();
+    return { sessions: await this.loadOwnSessions(), retained };
+  }
+
+  /**
+   * Take back what this node owns (at start, or after it was taken for dead and joined again): the stored
+   * sessions are returned; the wills of clients connected without a stored session go to `loadedWills`.
+   */
+  async loadOwnSessions(): Promise<StoredSessionState[]> {
     const ids = await this.redis().smembers(`${this.prefix}own:${this.nodeId}`);
     const sessions: StoredSessionState[] = [];
     for (const clientId of ids) {
@@ -74,7 +78,7 @@ export class RedisSessionStore implements ClusterStore {
       else if (claimed?.will !== undefined) this.loadedWills.push({ clientId, will: claimed.will });
       if (claimed !== undefined && claimed.state === undefined) this.release(clientId);
     }
-    return { sessions, retained };
+    return sessions;
   }
 
   async loadRetained(): Promise<Message[]> {
@@ -120,6 +124,14 @@ export class RedisSessionStore implements ClusterStore {
     const will =
       willBlob === undefined || willBlob.length === 0 ? undefined : decodeWill(willBlob.toString());
     return { clientId, state: sessionState(fields), will };
+  }
+
+  async reclaimLost(clientIds: readonly string[]): Promise<string[]> {
+    if (clientIds.length === 0) return [];
+    const owners = await this.redis().mget(clientIds.map((id) => `${this.prefix}o:${id}`));
+    const lost = clientIds.filter((_, i) => owners[i] === null);
+    for (const clientId of lost) await this.claim(clientId, 'connect', false, '');
+    return lost;
   }
 
   epochOf(clientId: string): number {

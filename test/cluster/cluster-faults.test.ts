@@ -4,22 +4,16 @@
  * its clients resume there, reconnecting before or after the take-over, with nothing acknowledged lost.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { startCli } from '../support/cli.js';
-import { freePort } from '../support/mosquitto.js';
+import { Redis } from 'ioredis';
 import { startRedis } from '../support/redis.js';
 import {
   Client,
   clusterOf,
-  FAST,
-  listening,
   type Node,
   routeKnown,
   startNode,
+  startProcessNode,
   until,
 } from './cluster-harness.js';
 
@@ -63,16 +57,19 @@ describe('cluster faults', () => {
     }
   });
 
-  test('Redis down: each node serves its local clients; QoS 0 for other nodes is dropped and counted', async () => {
+  test('Redis down: local clients served, QoS 0 for other nodes dropped and counted; back empty: sessions written again', async () => {
     const redis = await startRedis();
     const nodes = await Promise.all(['a', 'b'].map((id) => startNode(redis, id, 'down:')));
     const [a, b] = nodes as [Node, Node];
     const remote = await Client.connect(a, { clientId: 'far' });
+    const keeper = await Client.connect(a, { clientId: 'keeper', clean: false });
+    let stored: string[] = [];
     const local = await Client.connect(b, { clientId: 'near' });
     const pub = await Client.connect(b, { clientId: 'talker' });
     try {
       await remote.subscribe('talk/#', 0);
       await local.subscribe('talk/#', 0);
+      await keeper.subscribe('keep/#', 1);
       await routeKnown(nodes, a, 'talk/#');
       await pub.publish('talk/1', 'before', 0);
       await until(() => remote.received.length === 1 && local.received.length === 1, 'the first message');
@@ -86,8 +83,23 @@ describe('cluster faults', () => {
       await pub.publish('talk/3', 'after', 0);
       await until(() => remote.payloads().includes('after'), 'cross-node again after Redis came back');
       assert.deepEqual(remote.payloads(), ['before', 'after']);
+      // Redis came back empty (no AOF here): the persistent session held on A is written again.
+      const raw = new Redis(redis.url);
+      try {
+        await until(
+          () => stored.length > 0,
+          'the session written again',
+          5000,
+          async () => {
+            stored = await raw.hkeys('down:s:keeper');
+          },
+        );
+        assert.deepEqual(stored.sort(), ['session', 'sub:keep/#']);
+      } finally {
+        raw.disconnect();
+      }
     } finally {
-      for (const client of [remote, local, pub]) await client.end();
+      for (const client of [remote, local, pub, keeper]) await client.end();
       await Promise.all(nodes.map((n) => n.broker.close()));
       await redis.stop();
     }
@@ -95,36 +107,13 @@ describe('cluster faults', () => {
 
   test('a node killed with -9 mid-stream: its clients resume on another node, nothing acknowledged lost', async () => {
     const redis = await startRedis();
-    const dir = mkdtempSync(join(tmpdir(), 'starling-victim-'));
-    const port = await freePort();
-    const config = join(dir, 'victim.yaml');
-    writeFileSync(
-      config,
-      [
-        'listeners:',
-        '  - type: tcp',
-        '    host: 127.0.0.1',
-        `    port: ${port}`,
-        'cluster:',
-        `  url: ${redis.url}`,
-        '  nodeId: victim',
-        "  keyPrefix: 'kill:'",
-        `  heartbeatMs: ${FAST.heartbeatMs}`,
-        `  nodeTimeoutMs: ${FAST.nodeTimeoutMs}`,
-        'logging:',
-        '  level: error',
-        '',
-      ].join('\n'),
-    );
-    let victim: ChildProcess | undefined = startCli(['broker', '--config', config]);
+    const victim = await startProcessNode(redis, 'victim', 'kill:');
     const survivor = await startNode(redis, 'survivor', 'kill:');
-    const victimNode: Node = { id: 'victim', broker: survivor.broker, port, url: `mqtt://127.0.0.1:${port}` };
     const clients: Client[] = [];
     try {
-      await listening(port, 10_000);
       // `early` comes back at once (before the take-over), `late` once the survivor took the victim over.
-      const early = await Client.connect(victimNode, { clientId: 'early', clean: false, protocolVersion: 4 });
-      const late = await Client.connect(victimNode, {
+      const early = await Client.connect(victim, { clientId: 'early', clean: false, protocolVersion: 4 });
+      const late = await Client.connect(victim, {
         clientId: 'late',
         clean: false,
         protocolVersion: 5,
@@ -132,7 +121,7 @@ describe('cluster faults', () => {
         will: { topic: 'wills/late', payload: Buffer.from('late gone'), qos: 1, retain: false },
       });
       // A client without a stored session, with a will: published by the node that takes the victim over.
-      const mortal = await Client.connect(victimNode, {
+      const mortal = await Client.connect(victim, {
         clientId: 'mortal',
         clean: true,
         will: { topic: 'wills/mortal', payload: Buffer.from('mortal gone'), qos: 1, retain: false },
@@ -152,8 +141,7 @@ describe('cluster faults', () => {
       let earlyAgain: Promise<Client> | undefined;
       for (let i = 0; i < count; i++) {
         if (i === 40) {
-          victim?.kill('SIGKILL');
-          victim = undefined;
+          victim.child.kill('SIGKILL');
           earlyAgain = reconnect(survivor, { clientId: 'early', clean: false, protocolVersion: 4 });
         }
         await pub.publish(`line/${i % 7}`, `m-${i}`, 1);
@@ -185,11 +173,61 @@ describe('cluster faults', () => {
       await until(() => witness.payloads().length === 2, 'the wills of the victim clients');
       assert.deepEqual(witness.payloads().sort(), ['late gone', 'mortal gone']);
     } finally {
-      victim?.kill('SIGKILL');
+      victim.stop();
       for (const client of clients) await client.end().catch(() => undefined);
       await survivor.broker.close();
       await redis.stop();
-      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a node paused past the node timeout: its sessions move; when it wakes it lets them go and rejoins', async () => {
+    const redis = await startRedis();
+    const sleeper = await startProcessNode(redis, 'sleeper', 'pause:');
+    const awake = await startNode(redis, 'awake', 'pause:');
+    const clients: Client[] = [];
+    try {
+      const options = {
+        clientId: 'napper',
+        clean: false,
+        protocolVersion: 5 as const,
+        properties: { sessionExpiryInterval: 300 },
+      };
+      const napper = await Client.connect(sleeper, options);
+      clients.push(napper);
+      await napper.subscribe('nap/#', 1);
+      await until(() => (clusterOf(awake.broker)?.table.routesOf('sleeper') ?? 0) === 1, 'the sleeper route');
+      const reason = new Promise<number | undefined>((resolve) => {
+        napper.mqtt.once('disconnect', (packet) => resolve(packet.reasonCode));
+      });
+      const pub = await Client.connect(awake, { clientId: 'nap-pub' });
+      clients.push(pub);
+      sleeper.child.kill('SIGSTOP');
+      for (let i = 0; i < 20; i++) await pub.publish(`nap/${i}`, `m-${i}`, 1);
+      await until(() => clusterOf(awake.broker)?.stats.nodesAdopted === 1, 'the take-over', 10_000);
+      sleeper.child.kill('SIGCONT');
+      assert.equal(await reason, 0x8e, 'the sleeper let the client go (session taken over)');
+      const back = await Client.connect(awake, options);
+      clients.push(back);
+      await until(
+        () => missing(expected(20), napper, back).length === 0,
+        'the messages published during the pause',
+      );
+      // The sleeper joined again: its heartbeat is back and it takes new clients.
+      const fresh = await Client.connect(sleeper, { clientId: 'after-nap' });
+      clients.push(fresh);
+      await fresh.subscribe('nap/again', 1);
+      await until(
+        () => (clusterOf(awake.broker)?.table.routesOf('sleeper') ?? 0) === 1,
+        'the sleeper routes again',
+      );
+      await pub.publish('nap/again', 'welcome back', 1);
+      await until(() => fresh.payloads().includes('welcome back'), 'a message to the rejoined node');
+    } finally {
+      sleeper.child.kill('SIGCONT');
+      for (const client of clients) await client.end().catch(() => undefined);
+      sleeper.stop();
+      await awake.broker.close();
+      await redis.stop();
     }
   });
 });

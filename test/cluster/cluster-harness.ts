@@ -2,10 +2,16 @@
  * Cluster test fixtures: brokers in this process as nodes of one cluster on a real redis-server, MQTT.js
  * clients that collect what they receive, and bounded waits.
  */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { RedisClusterOptions } from '../../src/cluster/redis-backend.js';
 import { Broker, clusterOf, engineOf } from '../../src/server/broker.js';
+import { startCli } from '../support/cli.js';
+import { freePort } from '../support/mosquitto.js';
 import type { RedisServer } from '../support/redis.js';
 
 /** Heartbeats fast enough for tests: a dead node is found within ~1 s. */
@@ -29,6 +35,52 @@ export async function startNode(redis: RedisServer, id: string, prefix: string):
   });
   const address = (await broker.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
   return { id, broker, port: address.port, url: `mqtt://127.0.0.1:${address.port}` };
+}
+
+/** A node in a process of its own (`starling broker --config ...`), to be killed or paused. */
+export interface ProcessNode {
+  readonly id: string;
+  readonly url: string;
+  readonly child: ChildProcess;
+  /** Kill it (if still running) and remove its config. */
+  stop(): void;
+}
+
+/** Start `starling broker` as node `id` of the cluster on `redis`, with the fast heartbeats; once listening. */
+export async function startProcessNode(redis: RedisServer, id: string, prefix: string): Promise<ProcessNode> {
+  const dir = mkdtempSync(join(tmpdir(), `starling-${id}-`));
+  const port = await freePort();
+  const config = join(dir, `${id}.yaml`);
+  writeFileSync(
+    config,
+    [
+      'listeners:',
+      '  - type: tcp',
+      '    host: 127.0.0.1',
+      `    port: ${port}`,
+      'cluster:',
+      `  url: ${redis.url}`,
+      `  nodeId: ${id}`,
+      `  keyPrefix: '${prefix}'`,
+      `  heartbeatMs: ${FAST.heartbeatMs}`,
+      `  nodeTimeoutMs: ${FAST.nodeTimeoutMs}`,
+      'logging:',
+      '  level: fatal',
+      '',
+    ].join('\n'),
+  );
+  const child = startCli(['broker', '--config', config], { timeoutMs: 60_000 });
+  const stop = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await listening(port, 10_000);
+  } catch (err) {
+    stop();
+    throw err;
+  }
+  return { id, url: `mqtt://127.0.0.1:${port}`, child, stop };
 }
 
 /**

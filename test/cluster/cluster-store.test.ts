@@ -139,6 +139,7 @@ describe('Redis store ownership', () => {
       retained() {},
       qos0() {},
       reconnected() {},
+      membershipLost() {},
     };
     x = new RedisBackend({ url: redis.url, nodeId: 'x', keyPrefix: 'f:' }, logger);
     y = new RedisBackend({ url: redis.url, nodeId: 'y', keyPrefix: 'f:' }, logger);
