@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { type BrokerName, launchBroker, mosquittoPath, mosquittoVersion } from './lib/brokers.js';
 import { type RunLimits, runWorkload, type WorkloadResult } from './lib/load.js';
 import { summaryTable, workloadTable } from './lib/report.js';
-import { workloads } from './lib/workloads.js';
+import { DURABLE_BROKERS, workloads } from './lib/workloads.js';
 
 // `npm run bench -- --cluster`: the cluster benchmark instead (bench/cluster.bench.ts).
 if (process.argv.includes('--cluster')) {
@@ -50,7 +50,13 @@ const limits: RunLimits = {
   timeLimitMs: Math.max(1, Number(values['time-limit']) || 60) * 1000,
   stallMs: 5_000,
 };
-const known: readonly BrokerName[] = ['starling', 'mosquitto', 'aedes'];
+const known: readonly BrokerName[] = [
+  'starling',
+  'starling-sqlite',
+  'mosquitto',
+  'mosquitto-persist',
+  'aedes',
+];
 const requested = (values.brokers ?? '').split(',').map((b) => b.trim());
 const unknownBroker = requested.find((b) => !known.includes(b as BrokerName));
 if (unknownBroker !== undefined)
@@ -89,7 +95,12 @@ for (let run = 0; run < repeat; run++) {
   const results: WorkloadResult[] = [];
   for (const workload of selected) {
     const row: WorkloadResult[] = [];
-    for (const name of brokers) {
+    // Persistent workloads compare Starling in memory, Starling with SQLite and Mosquitto with persistence.
+    const against =
+      workload.persistent === true
+        ? DURABLE_BROKERS.filter((b) => b !== 'mosquitto-persist' || mosquittoBinary !== undefined)
+        : brokers;
+    for (const name of against) {
       const broker = await launchBroker(name, launchOptions);
       try {
         row.push(await runWorkload(workload, name, broker.port, broker.pid, limits, broker.crashed));
@@ -98,7 +109,9 @@ for (let run = 0; run < repeat; run++) {
       }
     }
     console.log(`\n${repeat > 1 ? `[run ${run + 1}] ` : ''}${workload.title}`);
-    console.log(workloadTable('', row).trimStart());
+    console.log(
+      workloadTable('', row, workload.persistent === true ? 'starling-sqlite' : 'starling').trimStart(),
+    );
     results.push(...row);
   }
   runs.push(results);
@@ -109,7 +122,7 @@ if (repeat > 1) {
   console.log(
     summaryTable(
       runs,
-      brokers,
+      selected.some((w) => w.persistent === true) ? [...new Set([...brokers, ...DURABLE_BROKERS])] : brokers,
       selected.map((w) => w.name),
     ),
   );

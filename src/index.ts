@@ -41,3 +41,10 @@ export {
   type BrokerStatsView,
   type ListenOptions,
 } from './server/broker.js';
+export {
+  type Durability,
+  type SqliteStorageOptions,
+  SqliteStore,
+  StorageOpenError,
+  sqliteStorage,
+} from './storage/sqlite.js';

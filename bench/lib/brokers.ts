@@ -10,7 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The brokers the benchmark knows. */
-export const BrokerName = { starling: 'starling', mosquitto: 'mosquitto', aedes: 'aedes' } as const;
+export const BrokerName = {
+  starling: 'starling',
+  /** Starling with its SQLite store (durability `process`) in a fresh temp directory. */
+  starlingSqlite: 'starling-sqlite',
+  mosquitto: 'mosquitto',
+  /** Mosquitto with `persistence true` (its default autosave interval). */
+  mosquittoPersist: 'mosquitto-persist',
+  aedes: 'aedes',
+} as const;
 export type BrokerName = (typeof BrokerName)[keyof typeof BrokerName];
 
 /** A running broker. */
@@ -70,15 +78,22 @@ export function mosquittoVersion(binary: string): string {
 /** Start one broker and wait until it accepts connections. */
 export async function launchBroker(name: BrokerName, options: LaunchOptions = {}): Promise<RunningBroker> {
   switch (name) {
-    case 'starling': {
+    case 'starling':
+    case 'starling-sqlite': {
       const args = FROM_SOURCE ? ['--import', 'tsx'] : [];
       if (options.profileDir !== undefined) args.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
-      return launchNode(name, [...args, scriptPath('starling-server')]);
+      if (name === 'starling') return launchNode(name, [...args, scriptPath('starling-server')]);
+      const dir = mkdtempSync(join(tmpdir(), 'starling-bench-sqlite-'));
+      const broker = await launchNode(name, [...args, scriptPath('starling-server')], {
+        STARLING_BENCH_DATA: dir,
+      });
+      return withTempDir(broker, dir);
     }
     case 'aedes':
       return launchNode(name, [...(FROM_SOURCE ? ['--import', 'tsx'] : []), scriptPath('aedes-server')]);
     case 'mosquitto':
-      return launchMosquitto(options.mosquittoNoDelay === true);
+    case 'mosquitto-persist':
+      return launchMosquitto(options.mosquittoNoDelay === true, name === 'mosquitto-persist');
   }
 }
 
@@ -87,8 +102,15 @@ function scriptPath(base: string): string {
 }
 
 /** A node child that prints `{"port":N}` on its first stdout line. */
-async function launchNode(name: BrokerName, args: string[]): Promise<RunningBroker> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+async function launchNode(
+  name: BrokerName,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<RunningBroker> {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   const stderr = captureTail(child);
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -111,7 +133,20 @@ async function launchNode(name: BrokerName, args: string[]): Promise<RunningBrok
   return running(name, child, port, stderr);
 }
 
-async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
+/** Remove `dir` once the broker stopped (or this process exits). */
+function withTempDir(broker: RunningBroker, dir: string): RunningBroker {
+  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
+  exitCleanups.add(removeDir);
+  const stop = broker.stop;
+  broker.stop = async () => {
+    await stop();
+    removeDir();
+    exitCleanups.delete(removeDir);
+  };
+  return broker;
+}
+
+async function launchMosquitto(noDelay: boolean, persistence: boolean): Promise<RunningBroker> {
   const binary = mosquittoPath();
   if (binary === undefined) throw new Error('mosquitto is not installed');
   const port = await freePort();
@@ -124,7 +159,7 @@ async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
     [
       `listener ${port} 127.0.0.1`,
       'allow_anonymous true',
-      'persistence false',
+      ...(persistence ? ['persistence true', `persistence_location ${dir}/`] : ['persistence false']),
       'max_queued_messages 1000000',
       'log_dest stderr',
       'log_type error',
@@ -141,16 +176,7 @@ async function launchMosquitto(noDelay: boolean): Promise<RunningBroker> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${(err as Error).message}\n${stderr()}`);
   }
-  const removeDir = (): void => rmSync(dir, { recursive: true, force: true });
-  exitCleanups.add(removeDir);
-  const broker = running('mosquitto', child, port, stderr);
-  const stop = broker.stop;
-  broker.stop = async () => {
-    await stop();
-    removeDir();
-    exitCleanups.delete(removeDir);
-  };
-  return broker;
+  return withTempDir(running(persistence ? 'mosquitto-persist' : 'mosquitto', child, port, stderr), dir);
 }
 
 function running(name: BrokerName, child: ChildProcess, port: number, stderr: () => string): RunningBroker {

@@ -108,13 +108,14 @@ async function connectAll(
   count: number,
   prefix: string,
   setup: (client: RawClient, index: number) => Promise<void>,
+  persistent = false,
 ): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   for (let start = 0; start < count; start += CONNECT_WAVE) {
     const wave: Promise<RawClient>[] = [];
     for (let i = start; i < Math.min(count, start + CONNECT_WAVE); i++) {
       wave.push(
-        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS).then(async (client) => {
+        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS, persistent).then(async (client) => {
           await setup(client, i);
           return client;
         }),
@@ -165,6 +166,11 @@ export async function runWorkload(
   };
   const { qos, publishers: publisherCount, messagesPerPublisher: total, window } = workload;
   const fanout = fanoutOf(workload);
+  const inflightLimit = workload.inflight ?? QOS1_INFLIGHT;
+  // Pacing: each publisher may have sent at most its share of `ratePerSecond` times the elapsed time.
+  const perPublisherRate = workload.ratePerSecond === undefined ? 0 : workload.ratePerSecond / publisherCount;
+  let pacedFrom = 0;
+  let paceTimer: NodeJS.Timeout | undefined;
   const sent = new Float64Array(publisherCount);
   const acked = new Float64Array(publisherCount);
   const delivered = new Float64Array(publisherCount);
@@ -215,7 +221,19 @@ export async function runWorkload(
       dirty[p] = 0;
       const s = sent[p] as number;
       let credit = Math.min(total - s, window - (s - Math.floor((delivered[p] as number) / fanout)));
-      if (qos > 0) credit = Math.min(credit, QOS1_INFLIGHT - (s - (acked[p] as number)));
+      if (qos > 0) credit = Math.min(credit, inflightLimit - (s - (acked[p] as number)));
+      if (perPublisherRate > 0) {
+        const allowed = Math.floor(((performance.now() - pacedFrom) / 1000) * perPublisherRate) + 1;
+        if (allowed - s < credit) {
+          credit = allowed - s;
+          // Come back when the next message is due.
+          if (paceTimer === undefined)
+            paceTimer = setTimeout(() => {
+              paceTimer = undefined;
+              for (let q = 0; q < publisherCount; q++) markDirty(q);
+            }, 1);
+        }
+      }
       while (credit > 0) {
         const count = Math.min(credit, MAX_BATCH);
         send(p, count);
@@ -243,14 +261,26 @@ export async function runWorkload(
   const prefix = `sb-${workload.name}-${process.pid}-`;
   let subscriberClients: RawClient[] = [];
   try {
-    subscriberClients = await connectAll(port, workload.subscribers, `${prefix}s`, async (client, i) => {
-      await client.subscribe(subscriberFilter(workload, i), qos, HANDSHAKE_TIMEOUT_MS);
-      client.startScanning(sink);
-    });
-    publisherClients = await connectAll(port, publisherCount, `${prefix}p`, async (client, i) => {
-      client.publisherIndex = i;
-      client.startScanning(sink);
-    });
+    subscriberClients = await connectAll(
+      port,
+      workload.subscribers,
+      `${prefix}s`,
+      async (client, i) => {
+        await client.subscribe(subscriberFilter(workload, i), qos, HANDSHAKE_TIMEOUT_MS);
+        client.startScanning(sink);
+      },
+      workload.persistent === true,
+    );
+    publisherClients = await connectAll(
+      port,
+      publisherCount,
+      `${prefix}p`,
+      async (client, i) => {
+        client.publisherIndex = i;
+        client.startScanning(sink);
+      },
+      workload.persistent === true,
+    );
   } catch (err) {
     for (const client of subscriberClients) client.close();
     return { ...base, status: crashed() !== undefined ? 'crashed' : 'error', error: String(err) };
@@ -278,8 +308,10 @@ export async function runWorkload(
       clearInterval(watchdog);
       resolve(outcome);
     };
+    pacedFrom = performance.now();
     for (let p = 0; p < publisherCount; p++) markDirty(p);
   });
+  if (paceTimer !== undefined) clearTimeout(paceTimer);
   const endMs = status === 'ok' ? lastDeliveryMs : performance.now();
   const cpu = process.cpuUsage(cpuBefore);
   const brokerAfter = processCpuMs(brokerPid);

@@ -12,13 +12,17 @@ import { encode, type Packet, PacketParser, type QoS } from '../../src/packets/i
 export interface ScanSink {
   /** One delivered PUBLISH: its send timestamp (performance.now() ms), its publisher, the chunk's arrival time. */
   message(stampMs: number, publisher: number, nowMs: number): void;
-  /** PUBACKs received in one chunk by a publishing client. */
+  /** Completed QoS 1/2 flows (PUBACK, or PUBCOMP) received in one chunk by a publishing client. */
   acks(client: RawClient, count: number): void;
 }
 
 /** Most PUBACKs we batch into one write before flushing early. */
 const ACK_BATCH = 4096;
-const PUBACK_FIRST_BYTE = 0x40;
+/** First bytes of the 4-byte acknowledgements: PUBACK, PUBREC, PUBREL (flags 0010), PUBCOMP. */
+const PUBACK = 0x40;
+const PUBREC = 0x50;
+const PUBREL = 0x62;
+const PUBCOMP = 0x70;
 
 /** One benchmark connection. */
 export class RawClient {
@@ -47,13 +51,28 @@ export class RawClient {
     });
   }
 
-  /** Open a TCP connection and complete CONNECT/CONNACK with a clean session. */
-  static async connect(port: number, clientId: string, timeoutMs: number): Promise<RawClient> {
+  /**
+   * Open a TCP connection and complete CONNECT/CONNACK: a clean session, or (`persistent`) one the broker
+   * keeps (Clean Session 0), which a persistent store must write to disk.
+   */
+  static async connect(
+    port: number,
+    clientId: string,
+    timeoutMs: number,
+    persistent = false,
+  ): Promise<RawClient> {
     const socket = net.connect({ host: '127.0.0.1', port });
     const client = new RawClient(socket);
     await client.request(
       encode(
-        { type: 'connect', protocolName: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId },
+        {
+          type: 'connect',
+          protocolName: 'MQTT',
+          protocolVersion: 4,
+          clean: !persistent,
+          keepalive: 0,
+          clientId,
+        },
         4,
       ),
       timeoutMs,
@@ -164,23 +183,36 @@ export class RawClient {
       const bodyEnd = at + length;
       if (bodyEnd > end) break;
       const type = first >> 4;
+      // The answer to this packet, if any: PUBACK/PUBREC for a QoS 1/2 PUBLISH, PUBREL for a PUBREC, PUBCOMP
+      // for a PUBREL; each carries the packet identifier of what it answers.
+      let answer = 0;
+      let idAt = at;
       if (type === 3) {
         let payload = at + 2 + buf.readUInt16BE(at);
-        if ((first & 0x06) !== 0) {
-          acks[ackBytes] = PUBACK_FIRST_BYTE;
-          acks[ackBytes + 1] = 2;
-          acks[ackBytes + 2] = buf[payload] as number;
-          acks[ackBytes + 3] = buf[payload + 1] as number;
-          ackBytes += 4;
+        const qos = (first >> 1) & 3;
+        if (qos > 0) {
+          answer = qos === 1 ? PUBACK : PUBREC;
+          idAt = payload;
           payload += 2;
-          if (ackBytes === acks.length) {
-            this.socket.write(Buffer.from(acks.subarray(0, ackBytes)));
-            ackBytes = 0;
-          }
         }
         sink.message(buf.readDoubleLE(payload), buf.readUInt32LE(payload + 8), nowMs);
-      } else if (type === 4) {
+      } else if (type === 4 || type === 7) {
         pubacks++;
+      } else if (type === 5) {
+        answer = PUBREL;
+      } else if (type === 6) {
+        answer = PUBCOMP;
+      }
+      if (answer !== 0) {
+        acks[ackBytes] = answer;
+        acks[ackBytes + 1] = 2;
+        acks[ackBytes + 2] = buf[idAt] as number;
+        acks[ackBytes + 3] = buf[idAt + 1] as number;
+        ackBytes += 4;
+        if (ackBytes === acks.length) {
+          this.socket.write(Buffer.from(acks.subarray(0, ackBytes)));
+          ackBytes = 0;
+        }
       }
       pos = bodyEnd;
     }

@@ -25,8 +25,8 @@ export function statusText(result: WorkloadResult): string {
   return `${result.status}, delivered ${result.delivered} of ${result.expected}${lost}${error}`;
 }
 
-/** The table of one workload, Starling's throughput ratios below it. */
-export function workloadTable(title: string, results: WorkloadResult[]): string {
+/** The table of one workload, the reference broker's throughput ratios below it. */
+export function workloadTable(title: string, results: WorkloadResult[], reference = 'starling'): string {
   const rows = results.map((r) => [
     r.broker,
     thousands(r.throughput),
@@ -40,7 +40,7 @@ export function workloadTable(title: string, results: WorkloadResult[]): string 
     ['broker', 'delivered msgs/s', 'p50 ms', 'p99 ms', 'broker CPU %', 'generator CPU %', 'status'],
     rows,
   );
-  const starling = results.find((r) => r.broker === 'starling');
+  const starling = results.find((r) => r.broker === reference);
   const ratios: string[] = [];
   if (starling !== undefined) {
     for (const other of results) {
@@ -48,7 +48,7 @@ export function workloadTable(title: string, results: WorkloadResult[]): string 
       const ratio = starling.throughput / other.throughput;
       const perCpu = starling.throughput / starling.brokerCpuPct / (other.throughput / other.brokerCpuPct);
       ratios.push(
-        `starling/${other.broker}: throughput x${fixed(ratio, 2)}, msgs per broker CPU-second x${fixed(perCpu, 2)}`,
+        `${reference}/${other.broker}: throughput x${fixed(ratio, 2)}, p99 ${fixed(starling.p99Ms, 2)} vs ${fixed(other.p99Ms, 2)} ms, msgs per broker CPU-second x${fixed(perCpu, 2)}`,
       );
     }
   }

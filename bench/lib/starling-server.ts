@@ -3,10 +3,15 @@
  * generator's. Prints `{"port":N}` on stdout once listening; closes cleanly on SIGTERM (which also lets
  * `node --cpu-prof` write its profile).
  */
-import { Broker } from '../../src/index.js';
+import { Broker, sqliteStorage } from '../../src/index.js';
 
-// Same queue ceiling as the Mosquitto config of the benchmark: nobody drops messages in fan-out.
-const broker = new Broker({ maxQueuedMessages: 1_000_000 });
+// Same queue ceiling as the Mosquitto config of the benchmark: nobody drops messages in fan-out. With
+// STARLING_BENCH_DATA set, state goes to the SQLite store in that directory.
+const dataDir = process.env.STARLING_BENCH_DATA;
+const broker = new Broker({
+  maxQueuedMessages: 1_000_000,
+  ...(dataDir === undefined ? {} : { storage: sqliteStorage(dataDir) }),
+});
 const address = await broker.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);
 

@@ -4,6 +4,9 @@
  */
 import type { QoS } from '../../src/packets/index.js';
 
+/** The brokers a persistent workload is run against, when they are installed. */
+export const DURABLE_BROKERS = ['starling', 'starling-sqlite', 'mosquitto-persist'] as const;
+
 /** How publishers and subscribers are wired. */
 export const Topology = {
   /** mqtt-stresser: worker i publishes to its own topic and its own subscriber reads it. */
@@ -30,6 +33,15 @@ export interface Workload {
    * every subscriber, so latency measures the broker rather than a backlog in the generator's buffers.
    */
   window: number;
+  /**
+   * Every client keeps a session (Clean Session 0): what a persistent store writes. Run against Starling in
+   * memory, Starling with SQLite and Mosquitto with `persistence true`.
+   */
+  persistent?: boolean;
+  /** Unacknowledged QoS 1/2 PUBLISH per publisher; default QOS1_INFLIGHT. 1 is mqtt-stresser's one in flight. */
+  inflight?: number;
+  /** Messages per second over all publishers (paced); absent: as fast as the windows allow. */
+  ratePerSecond?: number;
 }
 
 /** Unacknowledged QoS 1 PUBLISH per publisher (on top of `window`). */
@@ -85,6 +97,53 @@ export function workloads(quick: boolean): Workload[] {
       window: 10,
     });
   }
+  // What durability costs: every client keeps its session, so each QoS 1/2 message is written to the store
+  // (in flight) and deleted on its acknowledgement. 100 pairs with several messages in flight (batched
+  // commits), and 100 pairs with one message in flight each (a commit per message, at worst).
+  for (const qos of [1, 2] as const) {
+    for (const window of [20, 1] as const) {
+      const m = scale(window === 1 ? 500 : 2000);
+      list.push({
+        name: `durable-qos${qos}-w${window}`,
+        title: `persistent sessions, QoS ${qos}: 100 pairs x ${m} messages, ${window} in flight per publisher`,
+        topology: 'pairs',
+        qos,
+        publishers: 100,
+        subscribers: 100,
+        messagesPerPublisher: m,
+        window,
+        inflight: window,
+        persistent: true,
+      });
+    }
+  }
+  // The per-message path, as mqtt-stresser measures it: one QoS 1 message in flight per publisher, so each
+  // PUBACK's latency is the throughput.
+  const lone = scale(1000);
+  list.push({
+    name: 'lone-qos1-n100',
+    title: `mqtt-stresser one in flight, QoS 1: 100 pairs x ${lone} messages, 1 unacknowledged per publisher`,
+    topology: 'pairs',
+    qos: 1,
+    publishers: 100,
+    subscribers: 100,
+    messagesPerPublisher: lone,
+    window: 1,
+    inflight: 1,
+  });
+  // Latency at a steady rate rather than at saturation: 10 pairs, 10 000 msg/s in all, QoS 0.
+  const paced = scale(20_000);
+  list.push({
+    name: 'paced-qos0-10k',
+    title: `latency at 10 000 msg/s, QoS 0: 10 pairs x ${paced} messages, paced`,
+    topology: 'pairs',
+    qos: 0,
+    publishers: 10,
+    subscribers: 10,
+    messagesPerPublisher: paced,
+    window: 50,
+    ratePerSecond: 10_000,
+  });
   return list;
 }
 

@@ -128,6 +128,7 @@ function client(value: Json, at: Reader): BenchResult['clients'][number] {
     typeof v === 'boolean' ? v : r.fail('must be a boolean'),
   );
   const error = optional(o, 'error', at, string);
+  const agent = optional(o, 'agent', at, string);
   return {
     clientId: string(o.clientId, at.at('clientId')),
     messagesOk: finite(o.messagesOk, at.at('messagesOk')),
@@ -137,6 +138,7 @@ function client(value: Json, at: Reader): BenchResult['clients'][number] {
     ...(receive === undefined ? {} : { receive }),
     ...(failed === undefined ? {} : { failed }),
     ...(error === undefined ? {} : { error }),
+    ...(agent === undefined ? {} : { agent }),
   };
 }
 
@@ -236,6 +238,42 @@ function delivery(value: Json, at: Reader): NonNullable<BenchResult['delivery']>
   };
 }
 
+function agentSummary(value: Json, at: Reader): NonNullable<BenchResult['agents']>[number] {
+  const o = object(value, at);
+  const lostReason = optional(o, 'lostReason', at, string);
+  return {
+    name: string(o.name, at.at('name')),
+    state: oneOf(o.state, ['done', 'lost'] as const, at.at('state')),
+    ...(lostReason === undefined ? {} : { lostReason }),
+    version: string(o.version, at.at('version')),
+    cores: figure(o.cores, at.at('cores')),
+    processes: finite(o.processes, at.at('processes')),
+    connections: finite(o.connections, at.at('connections')),
+    sent: finite(o.sent, at.at('sent')),
+    received: finite(o.received, at.at('received')),
+    errors: finite(o.errors, at.at('errors')),
+    p50Ms: figure(o.p50Ms, at.at('p50Ms')),
+    p99Ms: figure(o.p99Ms, at.at('p99Ms')),
+    cpuPercentOfOneCore: figure(o.cpuPercentOfOneCore, at.at('cpuPercentOfOneCore')),
+    peakRssBytes: figure(o.peakRssBytes, at.at('peakRssBytes')),
+    clockOffsetMs: figure(o.clockOffsetMs, at.at('clockOffsetMs')),
+    clockUncertaintyMs: figure(o.clockUncertaintyMs, at.at('clockUncertaintyMs')),
+  };
+}
+
+function crossAgent(value: Json, at: Reader): NonNullable<BenchResult['crossAgentLatency']> {
+  const o = object(value, at);
+  return {
+    count: finite(o.count, at.at('count')),
+    p50Ms: figure(o.p50Ms, at.at('p50Ms')),
+    p90Ms: figure(o.p90Ms, at.at('p90Ms')),
+    p99Ms: figure(o.p99Ms, at.at('p99Ms')),
+    maxMs: figure(o.maxMs, at.at('maxMs')),
+    uncertaintyMs: figure(o.uncertaintyMs, at.at('uncertaintyMs')),
+    sameAgentCount: finite(o.sameAgentCount, at.at('sameAgentCount')),
+  };
+}
+
 /** Parses and checks a result file's text; throws TypeError naming the first bad field. */
 export function parseBenchResult(text: string): BenchResult {
   const root = new Reader('$');
@@ -252,6 +290,11 @@ export function parseBenchResult(text: string): BenchResult {
   const stresserFigures = optional(agg, 'stresser', aggAt, stresser);
   // Absent in results written before the field existed, and in every scenario but subscribe.
   const deliveryTotals = optional(o, 'delivery', root, delivery);
+  // Present only in distributed runs.
+  const agents = optional(o, 'agents', root, (v, r) =>
+    array(v, r).map((entry, i) => agentSummary(entry, r.at(i))),
+  );
+  const cross = optional(o, 'crossAgentLatency', root, crossAgent);
   return {
     format: BENCH_RESULT_FORMAT,
     scenario: oneOf(o.scenario, Object.values(BenchScenario), root.at('scenario')),
@@ -271,5 +314,7 @@ export function parseBenchResult(text: string): BenchResult {
     timeseries: timeseries(o.timeseries, root.at('timeseries')),
     generator: generator(o.generator, root.at('generator')),
     ...(deliveryTotals === undefined ? {} : { delivery: deliveryTotals }),
+    ...(agents === undefined ? {} : { agents }),
+    ...(cross === undefined ? {} : { crossAgentLatency: cross }),
   };
 }

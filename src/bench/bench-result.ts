@@ -57,6 +57,8 @@ export interface ClientResult {
   /** True when the client failed (connect, subscribe, timeout); it is left out of the rates. */
   readonly failed?: boolean;
   readonly error?: string;
+  /** Distributed runs: the agent the client ran on. */
+  readonly agent?: string;
 }
 
 /** One bar of the latency histogram, ms. */
@@ -137,6 +139,50 @@ export interface DeliveryTotals {
   readonly foreign: number;
 }
 
+/** One agent of a distributed run and what its part did. Figures that do not exist are NaN (null in JSON). */
+export interface AgentSummary {
+  /** How the controller reached it, `host:port`. */
+  readonly name: string;
+  readonly state: 'done' | 'lost';
+  /** Why the controller lost it (connection closed, no answer); only when lost. */
+  readonly lostReason?: string;
+  readonly version: string;
+  readonly cores: number;
+  /** Generator processes of its part. */
+  readonly processes: number;
+  /** Connections its part opened (or was to open). */
+  readonly connections: number;
+  /** Messages (connection attempts for keepalive) its clients sent, and deliveries they received. */
+  readonly sent: number;
+  readonly received: number;
+  /** Failed clients. */
+  readonly errors: number;
+  /** Latency of its own samples. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly cpuPercentOfOneCore: number;
+  /** Sum of its processes' peak RSS. */
+  readonly peakRssBytes: number;
+  /** Its clock minus the controller's, and the bound on that estimate's error. */
+  readonly clockOffsetMs: number;
+  readonly clockUncertaintyMs: number;
+}
+
+/**
+ * End-to-end latency of messages whose publisher and subscriber ran on different agents, corrected by the
+ * agents' clock offsets; every figure is uncertain by up to `uncertaintyMs` either way.
+ */
+export interface CrossAgentLatencySummary {
+  readonly count: number;
+  readonly p50Ms: number;
+  readonly p90Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly uncertaintyMs: number;
+  /** Messages whose publisher was on the subscriber's own agent (one clock, no correction). */
+  readonly sameAgentCount: number;
+}
+
 /** Everything a bench run produced; see the module comment for units. */
 export interface BenchResult {
   readonly format: typeof BENCH_RESULT_FORMAT;
@@ -152,4 +198,8 @@ export interface BenchResult {
   readonly generator: GeneratorUsage | null;
   /** Subscribe scenario only: delivery accounting of all subscribers. */
   readonly delivery?: DeliveryTotals;
+  /** Distributed runs: one entry per agent, in the order given. */
+  readonly agents?: readonly AgentSummary[];
+  /** Distributed end-to-end runs: latency between agents, clock-corrected. */
+  readonly crossAgentLatency?: CrossAgentLatencySummary;
 }

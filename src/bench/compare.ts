@@ -4,7 +4,7 @@
  * same machine must not compete with each other for CPU while being measured. A broker that cannot be
  * reached does not stop the comparison; it gets a row that says so.
  */
-import { Bench, BenchSetupError } from './bench.js';
+import { type AgentRunOptions, Bench, BenchSetupError } from './bench.js';
 import type { BenchResult } from './bench-result.js';
 import type { BenchProgress } from './progress.js';
 import { type CompareRow, compareRowFromResult } from './report-text.js';
@@ -33,8 +33,15 @@ export type CompareConnection = Omit<ConnectionSettings, 'url'>;
 export interface CompareOptions {
   readonly brokers: readonly CompareBroker[];
   readonly scenario: CompareScenario;
-  /** Workers (stress), subscribers (fan-out) or publishers (fan-in, publish). Default 10. */
+  /** Workers (stress), subscribers (fan-out) or publishers (fan-in, publish), per process. Default 10. */
   readonly clients?: number;
+  /**
+   * Generator processes of each broker's run, each running `clients` (fan-out and fan-in: one group each).
+   * Default 1, or one per agent.
+   */
+  readonly processes?: number;
+  /** Run every broker's scenario on these agents (`starling bench agent`), `processes` spread over them. */
+  readonly agents?: AgentRunOptions;
   /** Messages per publisher. Default 10. */
   readonly messages?: number;
   /** QoS of publishing and subscribing. Default 0. */
@@ -191,6 +198,8 @@ async function runOne(
     },
     timeoutMs: options.runTimeoutMs ?? 60_000,
     brokerLabel: broker.name,
+    ...(options.processes === undefined ? {} : { processes: options.processes }),
+    ...(options.agents === undefined ? {} : { agents: options.agents }),
   });
   if (hooks.onStage) bench.on('stage', hooks.onStage);
   if (hooks.onProgress) bench.on('progress', hooks.onProgress);

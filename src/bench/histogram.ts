@@ -124,6 +124,12 @@ export class LatencyHistogram {
     return this;
   }
 
+  /** Forgets every sample (the range stays), so one histogram can collect interval after interval. */
+  reset(): this {
+    this.#hdr.reset();
+    return this;
+  }
+
   /** HdrHistogram V2 compressed base64 of this histogram, for IPC and for the JSON result. */
   encode(): string {
     return encodeIntoCompressedBase64(this.#hdr);

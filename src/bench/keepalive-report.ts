@@ -5,6 +5,7 @@
 import { type BenchResult, BenchScenario, type ClientResult } from './bench-result.js';
 import type { LatencyHistogram } from './histogram.js';
 import type { KeepaliveResult } from './keepalive.js';
+import { AGENT_COLUMNS, agentCells } from './report-agents.js';
 import { formatFixed } from './report-text.js';
 import { buildBenchResult, generatorUsage } from './result-builder.js';
 
@@ -50,6 +51,7 @@ export function keepaliveBenchResult(result: KeepaliveResult, brokerLabel?: stri
     'Source addresses': Math.max(1, result.plan.sourceAddresses.length),
     'Generator RSS per connection (bytes)': Math.round(result.memory.bytesPerConnection),
   };
+  if (result.heldAtOnce !== undefined) options['Held at once'] = result.heldAtOnce;
   if (ping.count > 0) {
     options['PINGRESP p50 (ms)'] = ms3(ping.percentile(50));
     options['PINGRESP p99 (ms)'] = ms3(ping.percentile(99));
@@ -72,7 +74,11 @@ export function keepaliveBenchResult(result: KeepaliveResult, brokerLabel?: stri
     wallClockMs: result.rampMs,
     latencyHistogram: result.connectLatency,
     timeseries: result.timeseries,
-    generator: generatorUsage([result.cpu], result.wallClockMs, result.memory.rssPeakBytes),
+    ...(result.agents === undefined ? {} : { agents: result.agents }),
+    generator: {
+      ...generatorUsage([result.cpu], result.wallClockMs, result.memory.rssPeakBytes),
+      processes: result.processes ?? 1,
+    },
   });
 }
 
@@ -93,6 +99,11 @@ function reasonTable(title: string, table: Readonly<Record<string, number>>): st
   const rows = Object.entries(table).sort((a, b) => b[1] - a[1]);
   if (rows.length === 0) return [];
   return [`${title}:`, ...rows.map(([reason, count]) => `  ${String(count).padStart(8)}  ${reason}`)];
+}
+
+function processesNote(result: KeepaliveResult): string {
+  const processes = result.processes ?? 1;
+  return processes > 1 ? ` (${processes} processes)` : '';
 }
 
 /** Options of {@link renderKeepaliveText}. */
@@ -124,9 +135,28 @@ export function renderKeepaliveText(result: KeepaliveResult, options: KeepaliveT
     `${percentileLine('PINGRESP latency', result.pingLatency)}; ${result.pingsAnswered} of ${result.pingsSent} PINGREQ answered`,
     ...reasonTable('connect failures', result.failures),
     ...reasonTable('unexpected disconnects', result.disconnects),
-    `generator: CPU ${formatFixed(cpuPercent, 1)} % of one core, RSS ${mib(result.memory.rssBeforeBytes)} before, ` +
+    `generator${processesNote(result)}: CPU ${formatFixed(cpuPercent, 1)} % of one core, RSS ${mib(result.memory.rssBeforeBytes)} before, ` +
       `${mib(result.memory.rssPeakBytes)} peak, ~${formatFixed(result.memory.bytesPerConnection / 1024, 2)} KiB per connection` +
       (options.brokerInProcess === true ? ' (includes the embedded broker)' : ''),
   ];
+  if (result.heldAtOnce !== undefined && (result.processes ?? 1) > 1) {
+    lines.push(
+      `held at once: ${result.heldAtOnce} connections open at the same instant (live samples, all processes)`,
+    );
+  }
+  if (result.agents !== undefined && result.agents.length > 0) {
+    lines.push('agents (sent = connection attempts, received = CONNACKs, latency = connect latency):');
+    const rows = [AGENT_COLUMNS.map(String), ...result.agents.map(agentCells)];
+    const widths = AGENT_COLUMNS.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
+    for (const row of rows) {
+      lines.push(
+        `  ${row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ')}`,
+      );
+    }
+    for (const agent of result.agents) {
+      if (agent.state === 'lost')
+        lines.push(`agent ${agent.name} was lost: ${agent.lostReason ?? 'unknown reason'}`);
+    }
+  }
   return `${lines.join('\n')}\n`;
 }

@@ -6,8 +6,12 @@
 import { performance } from 'node:perf_hooks';
 import { parseEndpoint } from '../client/options.js';
 import type { ProtocolVersionNumber } from '../packets/types.js';
+import type { AgentSummary } from './bench-result.js';
 import { LatencyHistogram } from './histogram.js';
 import { IdleConnection, type IdleConnectionObserver } from './idle-connection.js';
+import { nowMillis } from './payload.js';
+import type { LatencySampleSink } from './result-builder.js';
+import type { ShareCounters } from './scenarios/common.js';
 import {
   type ConnectionPlan,
   describePlan,
@@ -21,6 +25,13 @@ import { ThroughputTimeSeries } from './timeseries.js';
 export interface KeepaliveOptions {
   /** `mqtt://host:port` or `mqtts://host:port` (idle connections are raw TCP/TLS sockets). */
   readonly url: string;
+  /**
+   * Several brokers (the nodes of a cluster): connection number n of the whole run goes to
+   * `urls[n % length]`. Absent: every connection goes to `url`.
+   */
+  readonly urls?: readonly string[];
+  /** Number of this run's first connection in the whole run (several processes or agents); default 0. */
+  readonly firstClient?: number;
   /** How many connections to open (1..1 000 000). */
   readonly clients: number;
   /** New connections per second. */
@@ -47,6 +58,10 @@ export interface KeepaliveOptions {
   readonly limits?: SystemLimits;
   /** How often `onProgress` is called, default 1000 ms. */
   readonly progressIntervalMs?: number;
+  /** Start of the time series (epoch ms on the bench clock), shared by every part of a run; default now. */
+  readonly originMs?: number;
+  /** Bench-clock epoch ms at which to open the first connection; default at once. */
+  readonly startAtMs?: number;
 }
 
 /** The phases of a run, in order. */
@@ -78,6 +93,13 @@ export interface KeepaliveRunHooks {
   readonly onProgress?: (progress: KeepaliveProgress) => void;
   /** Aborting stops opening connections, ends the hold and closes everything; the result is partial. */
   readonly signal?: AbortSignal;
+  /**
+   * Live figures, kept up to date as connections go: attempts as `sent`, CONNACKs as `received` (and
+   * `done`), open connections as `connected`, failed attempts and unexpected disconnects as `errors`.
+   */
+  readonly counters?: ShareCounters;
+  /** Sees every connect latency (us) as it is measured. */
+  readonly latency?: LatencySampleSink;
 }
 
 /** Generator memory over the run. */
@@ -107,6 +129,8 @@ export interface KeepaliveResult {
   readonly disconnects: Readonly<Record<string, number>>;
   /** Most connections open at once. */
   readonly peakOpen: number;
+  /** Connections open when the hold began. */
+  readonly openAtHold: number;
   /** Connections still open when the hold ended. */
   readonly openAtEnd: number;
   /** Socket open to CONNACK, microseconds. */
@@ -125,14 +149,25 @@ export interface KeepaliveResult {
   /** Per connection: connect latency in us (NaN when it failed) and its failure or disconnect reason. */
   readonly perClient: readonly { readonly latencyUs: number; readonly error?: string }[];
   readonly memory: KeepaliveMemory;
-  /** CPU of this process over the run, microseconds. */
+  /** CPU of the generator over the run (every process of it), microseconds. */
   readonly cpu: { readonly user: number; readonly system: number };
   readonly aborted: boolean;
+  /** Generator processes the connections were split over; absent for a run in this process alone. */
+  readonly processes?: number;
+  /**
+   * Most connections open at one instant over every process and agent, from the live samples (the sum
+   * of `peakOpen` over parts could count peaks that never coincided).
+   */
+  readonly heldAtOnce?: number;
+  /** Distributed runs: one line per agent. */
+  readonly agents?: readonly AgentSummary[];
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 /** Bound on waiting for every connection to close at the end. */
 const CLOSE_ALL_TIMEOUT_MS = 5_000;
+/** Connections opened in one turn of the event loop at most (pings, progress and the controller wait). */
+const MAX_OPENS_PER_TURN = 100;
 /** Largest run accepted; far beyond what one process can hold anyway. */
 const MAX_CLIENTS = 1_000_000;
 
@@ -176,10 +211,16 @@ export async function runKeepalive(
   hooks: KeepaliveRunHooks = {},
 ): Promise<KeepaliveResult> {
   checkOptions(options);
-  const endpoint = parseEndpoint(options.url);
-  if (endpoint.kind !== 'tcp' && endpoint.kind !== 'tls') {
-    throw new RangeError(`bench keepalive opens raw TCP/TLS connections; ${endpoint.kind} is not supported`);
+  const endpoints = (
+    options.urls !== undefined && options.urls.length > 0 ? options.urls : [options.url]
+  ).map((url) => parseEndpoint(url));
+  for (const { kind } of endpoints) {
+    if (kind !== 'tcp' && kind !== 'tls') {
+      throw new RangeError(`bench keepalive opens raw TCP/TLS connections; ${kind} is not supported`);
+    }
   }
+  const endpoint = endpoints[0]!;
+  const firstClient = options.firstClient ?? 0;
   const limits = options.limits ?? readSystemLimits();
   const plan = planConnections(
     {
@@ -192,13 +233,17 @@ export async function runKeepalive(
   );
   if (!plan.ok) throw new RangeError(`the run does not fit this system\n${describePlan(limits, plan)}`);
 
-  const { signal, onProgress } = hooks;
+  const { signal, onProgress, counters: live } = hooks;
+  // Every part of a run opens its first connection at the same agreed instant.
+  if (options.startAtMs !== undefined) {
+    await waitFor(options.startAtMs - nowMillis(), signal, () => false);
+  }
   const startedAt = new Date();
   const start = performance.now();
   const cpuStart = process.cpuUsage();
   const rssBefore = process.memoryUsage.rss();
   let rssPeak = rssBefore;
-  const timeseries = new ThroughputTimeSeries(startedAt.getTime(), 1000);
+  const timeseries = new ThroughputTimeSeries(options.originMs ?? nowMillis(), 1000);
   const connectLatency = new LatencyHistogram();
   const pingLatency = new LatencyHistogram();
   const failures: Record<string, number> = {};
@@ -223,12 +268,19 @@ export async function runKeepalive(
       counts.open++;
       if (counts.open > counts.peakOpen) counts.peakOpen = counts.open;
       connectLatency.record(latencyUs);
-      timeseries.recordReceived(Date.now());
+      hooks.latency?.record(latencyUs);
+      if (live !== undefined) {
+        live.received++;
+        live.done++;
+        live.connected++;
+      }
+      timeseries.recordReceived(nowMillis());
       const row = perClient[index.get(connection) ?? -1];
       if (row) row.latencyUs = latencyUs;
     },
     connectFailed(connection, reason) {
       counts.failed++;
+      if (live !== undefined) live.errors++;
       increment(failures, reason);
       const row = perClient[index.get(connection) ?? -1];
       if (row) row.error = reason;
@@ -243,6 +295,10 @@ export async function runKeepalive(
     disconnected(connection, reason) {
       counts.disconnected++;
       counts.open--;
+      if (live !== undefined) {
+        live.errors++;
+        live.connected--;
+      }
       increment(disconnects, reason);
       const row = perClient[index.get(connection) ?? -1];
       if (row) row.error = `disconnected: ${reason}`;
@@ -277,17 +333,19 @@ export async function runKeepalive(
     const i = connections.length;
     const localAddress =
       plan.sourceAddresses.length > 0 ? plan.sourceAddresses[i % plan.sourceAddresses.length] : undefined;
+    const target = endpoints[(firstClient + i) % endpoints.length]!;
     perClient.push({ latencyUs: Number.NaN });
-    timeseries.recordSent(Date.now());
+    timeseries.recordSent(nowMillis());
+    if (live !== undefined) live.sent++;
     const connection = IdleConnection.open(
       {
-        host: endpoint.host,
-        port: endpoint.port,
+        host: target.host,
+        port: target.port,
         protocolVersion: options.protocolVersion ?? 4,
-        clientId: `${prefix}${i}`,
+        clientId: `${prefix}${firstClient + i}`,
         keepalive: options.keepalive,
         connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-        ...(endpoint.kind === 'tls' ? { tls: options.tls ?? {} } : {}),
+        ...(target.kind === 'tls' ? { tls: options.tls ?? {} } : {}),
         ...(localAddress === undefined ? {} : { localAddress }),
         ...(options.username === undefined ? {} : { username: options.username }),
         ...(password === undefined ? {} : { password }),
@@ -299,11 +357,16 @@ export async function runKeepalive(
   };
 
   try {
-    // Ramp: connection i is due at start + i / rate; each wake-up opens every connection that is due.
+    // Ramp: connection i is due at start + i / rate; each wake-up opens what is due, at most a burst's
+    // worth, so a ramp that fell behind (slow binds, a busy machine) never blocks the loop for long.
     const intervalMs = 1000 / options.rate;
     while (connections.length < options.clients && signal?.aborted !== true) {
       const now = performance.now();
-      const due = Math.min(options.clients, Math.floor((now - start) / intervalMs) + 1);
+      const due = Math.min(
+        options.clients,
+        Math.floor((now - start) / intervalMs) + 1,
+        connections.length + MAX_OPENS_PER_TURN,
+      );
       while (connections.length < due) openOne();
       if (connections.length >= options.clients) break;
       const nextAt = start + connections.length * intervalMs;
@@ -327,6 +390,7 @@ export async function runKeepalive(
       Promise.all(connections.map((connection) => connection.close())),
       new Promise((resolve) => setTimeout(resolve, CLOSE_ALL_TIMEOUT_MS).unref()),
     ]);
+    if (live !== undefined) live.connected -= counts.open;
     const cpu = process.cpuUsage(cpuStart);
     const { limits: _limits, password: _password, tls: _tls, ...shown } = options;
     return {
@@ -343,6 +407,7 @@ export async function runKeepalive(
       unexpectedDisconnects: counts.disconnected,
       disconnects,
       peakOpen: counts.peakOpen,
+      openAtHold,
       openAtEnd,
       connectLatency,
       pingLatency,

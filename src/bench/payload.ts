@@ -21,17 +21,42 @@ const MAX_ID_BYTES = 255;
 const FILLER = 0x2e;
 
 /**
+ * Environment variable through which a bench agent started with `--clock-offset-ms` (a testing option)
+ * hands its skew to the worker processes it forks.
+ */
+export const CLOCK_SKEW_ENV = 'STARLING_BENCH_CLOCK_SKEW_MS';
+
+/** Added to this process's bench clock: a deliberate error, for testing clock-offset estimation. */
+let skewMs = 0;
+
+/**
+ * Shifts this process's bench clock ({@link nowMillis}, {@link nowMicros}) by `ms`, and the clocks of the
+ * workers it forks afterwards. For tests of clock-offset estimation only: a real agent's clock is its own.
+ */
+export function setClockSkew(ms: number): void {
+  if (!Number.isFinite(ms)) throw new RangeError(`clock skew must be finite, got ${ms}`);
+  skewMs = ms;
+  process.env[CLOCK_SKEW_ENV] = String(ms);
+}
+
+/** In a forked worker: takes over the skew of the process that forked it. */
+export function applyClockSkewFromEnvironment(): void {
+  const text = process.env[CLOCK_SKEW_ENV];
+  if (text !== undefined && Number.isFinite(Number(text))) skewMs = Number(text);
+}
+
+/**
  * Wall-clock microseconds with sub-millisecond resolution: `performance.timeOrigin` is the process start on
  * the epoch clock and `performance.now()` the monotonic time since, so processes on one machine agree to
  * within the precision of their time origins while each stays monotonic.
  */
 export function nowMicros(): number {
-  return (performance.timeOrigin + performance.now()) * 1000;
+  return (performance.timeOrigin + performance.now() + skewMs) * 1000;
 }
 
 /** Wall-clock milliseconds on the same clock as {@link nowMicros}. */
 export function nowMillis(): number {
-  return performance.timeOrigin + performance.now();
+  return performance.timeOrigin + performance.now() + skewMs;
 }
 
 /** A standard normal sample (Box-Muller); `random` is injectable for tests. */

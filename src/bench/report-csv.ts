@@ -38,6 +38,23 @@ export function toCsv(header: readonly string[], rows: readonly (readonly Cell[]
 
 /** One row per client: malaria's figures plus mqtt-stresser's per-client rates. */
 export function renderClientsCsv(result: BenchResult): string {
+  // Distributed runs say which agent ran each client, in one more column.
+  const byAgent = result.clients.some((client) => client.agent !== undefined);
+  const rows = result.clients.map((client): Cell[] => [
+    client.clientId,
+    client.messagesOk,
+    client.messagesTotal,
+    (100 * client.messagesOk) / client.messagesTotal,
+    client.timingMs.mean,
+    client.timingMs.stddev,
+    client.timingMs.min,
+    client.timingMs.max,
+    client.publish && stresserRate(client.publish),
+    client.receive && stresserRate(client.receive),
+    client.failed === true,
+    client.error,
+    ...(byAgent ? [client.agent] : []),
+  ]);
   return toCsv(
     [
       'client_id',
@@ -52,21 +69,9 @@ export function renderClientsCsv(result: BenchResult): string {
       'receive_msgs_per_sec',
       'failed',
       'error',
+      ...(byAgent ? ['agent'] : []),
     ],
-    result.clients.map((client) => [
-      client.clientId,
-      client.messagesOk,
-      client.messagesTotal,
-      (100 * client.messagesOk) / client.messagesTotal,
-      client.timingMs.mean,
-      client.timingMs.stddev,
-      client.timingMs.min,
-      client.timingMs.max,
-      client.publish && stresserRate(client.publish),
-      client.receive && stresserRate(client.receive),
-      client.failed === true,
-      client.error,
-    ]),
+    rows,
   );
 }
 

@@ -4,6 +4,7 @@
  * (`latency-histogram`, `percentile-curve`, `throughput-timeseries`) for tests and for headless checks.
  */
 import { type BenchResult, BenchScenario, type ClientResult, type LatencySummary } from './bench-result.js';
+import { AGENT_COLUMNS, agentCells, crossAgentLines } from './report-agents.js';
 import { formatFixed, formatThousands } from './report-text.js';
 import type { SummaryFigures } from './stats.js';
 import { type AxisTick, escapeXml, renderBarChart, renderLineChart } from './svg-charts.js';
@@ -290,6 +291,25 @@ function clientsSection(result: BenchResult): string {
   );
 }
 
+function agentsSection(result: BenchResult): string {
+  const agents = result.agents;
+  if (agents === undefined || agents.length === 0) return '';
+  const cross =
+    result.crossAgentLatency === undefined
+      ? ''
+      : crossAgentLines(result.crossAgentLatency)
+          .map((line) => `<p class="note${line.startsWith('Warning') ? ' warn' : ''}">${escapeXml(line)}</p>`)
+          .join('');
+  const lost = agents
+    .filter((agent) => agent.state === 'lost')
+    .map(
+      (agent) =>
+        `<p class="note warn">Agent ${escapeXml(agent.name)} was lost: ${escapeXml(agent.lostReason ?? '')}</p>`,
+    )
+    .join('');
+  return `<h2>Agents</h2>${table([...AGENT_COLUMNS], agents.map(agentCells), 'agents')}${lost}${cross}`;
+}
+
 /** The complete HTML page of a run. */
 export function renderHtmlReport(result: BenchResult): string {
   const title = `Starling bench: ${result.scenario} against ${result.config.brokerLabel ?? result.config.brokerUrl}`;
@@ -303,6 +323,7 @@ export function renderHtmlReport(result: BenchResult): string {
       ? latencySection(result.latency, words)
       : `<h2>${words.Latency}</h2><p class="note warn">No ${words.items.slice(0, -1)} completed.</p>`,
     throughputSection(result, words),
+    agentsSection(result),
     clientsSection(result),
   ].join('\n');
   return `<!doctype html>

@@ -3,11 +3,13 @@
  * CPU samples) into a {@link BenchResult}, computing every aggregate in one place so that all reports agree.
  */
 import {
+  type AgentSummary,
   BENCH_RESULT_FORMAT,
   type BenchConfig,
   type BenchResult,
   type BenchScenario,
   type ClientResult,
+  type CrossAgentLatencySummary,
   type DeliveryTotals,
   type GeneratorUsage,
   type LatencySummary,
@@ -23,6 +25,11 @@ import {
 import { type StresserClientTiming, stresserFigures } from './stresser-figures.js';
 import { ThroughputTimeSeries, type TimeSeriesSnapshot } from './timeseries.js';
 
+/** Something that wants to see every latency sample as it is recorded, in microseconds. */
+export interface LatencySampleSink {
+  record(latencyUs: number): void;
+}
+
 /** JSON-safe state of a {@link ClientLatencyRecorder}, for a worker process to send to the coordinator. */
 export interface ClientLatencySnapshot {
   readonly statsMs: RunningStatsSnapshot;
@@ -36,6 +43,12 @@ export interface ClientLatencySnapshot {
 export class ClientLatencyRecorder {
   readonly statsMs = new RunningStats();
   readonly histogram = new LatencyHistogram();
+  readonly #sink: LatencySampleSink | undefined;
+
+  /** A recorder; `sink` also sees every sample (the share's interval histogram for live figures). */
+  constructor(sink?: LatencySampleSink) {
+    this.#sink = sink;
+  }
 
   /** Rebuilds a recorder sent by another process. */
   static fromJSON(snapshot: ClientLatencySnapshot): ClientLatencyRecorder {
@@ -49,6 +62,7 @@ export class ClientLatencyRecorder {
   record(latencyUs: number): void {
     this.histogram.record(latencyUs);
     this.statsMs.push(latencyUs / 1000);
+    this.#sink?.record(latencyUs);
   }
 
   /** The figures for this client's {@link ClientResult.timingMs}. */
@@ -109,6 +123,9 @@ export interface BenchRunData {
   readonly bucketScale?: BucketScale;
   /** Subscribe scenario: delivery accounting, copied to the result as is. */
   readonly delivery?: DeliveryTotals;
+  /** Distributed runs: per-agent figures and cross-agent latency, copied as they are. */
+  readonly agents?: readonly AgentSummary[];
+  readonly crossAgentLatency?: CrossAgentLatencySummary;
 }
 
 const usToMs = (us: number): number => us / 1000;
@@ -188,5 +205,7 @@ export function buildBenchResult(data: BenchRunData): BenchResult {
     timeseries,
     generator: data.generator ?? null,
     ...(data.delivery === undefined ? {} : { delivery: data.delivery }),
+    ...(data.agents === undefined ? {} : { agents: data.agents }),
+    ...(data.crossAgentLatency === undefined ? {} : { crossAgentLatency: data.crossAgentLatency }),
   };
 }

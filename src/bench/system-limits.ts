@@ -30,6 +30,13 @@ export const RESERVED_FILE_DESCRIPTORS = 64;
  * and other programs' connections take the rest.
  */
 export const PORT_RANGE_USABLE_SHARE = 0.9;
+/**
+ * Share of the ephemeral range a plan puts on one source address it binds to. Measured here (Linux 6.18,
+ * 28 232-port range), bind() to port 0 on one address stays cheap up to about a quarter of the range, then
+ * costs milliseconds a call; the binds of a ramp then stall the generator's event loop for seconds.
+ * Connections that do not bind (the kernel's choice) are not affected.
+ */
+export const PORT_RANGE_BIND_SHARE = 0.2;
 /** Most loopback source addresses a plan spreads over (127.0.0.1 ... 127.0.0.64). */
 export const MAX_LOOPBACK_SOURCES = 64;
 
@@ -135,9 +142,17 @@ export function planConnections(options: PlanOptions, limits: SystemLimits): Con
   if (limits.portRange !== undefined) {
     const ports = limits.portRange.high - limits.portRange.low + 1;
     const usable = Math.max(1, Math.floor(ports * PORT_RANGE_USABLE_SHARE));
+    const bindable = Math.max(1, Math.floor(ports * PORT_RANGE_BIND_SHARE));
     const given = Math.max(1, sourceAddresses.length);
+    if (sourceAddresses.length > 0 && options.clients > bindable * sourceAddresses.length) {
+      advice.push(
+        `${Math.ceil(options.clients / sourceAddresses.length)} connections per source address: beyond about ` +
+          `${bindable} each, binding gets slow and can stall the generator; give more source addresses`,
+      );
+    }
     if (options.clients > usable * given) {
-      const needed = Math.ceil(options.clients / usable);
+      // Spreading means binding, so each address takes no more than binding stays cheap for.
+      const needed = Math.ceil(options.clients / bindable);
       if (sourceAddresses.length === 0 && isLoopbackHost(options.host) && needed <= MAX_LOOPBACK_SOURCES) {
         sourceAddresses = Array.from({ length: needed }, (_, i) => `127.0.0.${i + 1}`);
       } else {
@@ -168,4 +183,52 @@ export function describePlan(limits: SystemLimits, plan: ConnectionPlan): string
   for (const problem of plan.problems) lines.push(`  problem: ${problem}`);
   for (const hint of plan.advice) lines.push(`  hint: ${hint}`);
   return `${lines.join('\n')}\n`;
+}
+
+/** `/proc/net/tcp`'s little-endian hex form of an IPv4 address, e.g. 127.0.0.1 -> 0100007F. */
+function procHexAddress(address: string): string | undefined {
+  if (isIP(address) !== 4) return undefined;
+  return address
+    .split('.')
+    .reverse()
+    .map((byte) => Number(byte).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
+}
+
+/** The TIME_WAIT state in /proc/net/tcp: such a port can be bound again (libuv binds with SO_REUSEADDR). */
+const TIME_WAIT = '06';
+const WILDCARDS = new Set(['00000000', '00000000000000000000000000000000']);
+
+/**
+ * Distinct local TCP ports within `range` that live sockets hold now (IPv4 and IPv6, TIME_WAIT left out),
+ * read from /proc/net/tcp and tcp6: what is left of the ephemeral range is what new connections can take.
+ * With `address` (IPv4), only sockets bound to it or to the wildcard count. Undefined when unreadable.
+ */
+export function localPortsInUse(
+  range: { readonly low: number; readonly high: number },
+  address?: string,
+  tables: readonly string[] = ['/proc/net/tcp', '/proc/net/tcp6'],
+): number | undefined {
+  const ports = new Set<number>();
+  const wanted = address === undefined ? undefined : procHexAddress(address);
+  let readAny = false;
+  for (const table of tables) {
+    const text = readText(table);
+    if (text === undefined) continue;
+    readAny = true;
+    // Each row: "sl local_address rem_address st ...", the local address as HEXIP:HEXPORT.
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const local = fields[1];
+      if (local === undefined || fields[3] === TIME_WAIT) continue;
+      const separator = local.lastIndexOf(':');
+      const port = Number.parseInt(local.slice(separator + 1), 16);
+      if (!(port >= range.low && port <= range.high)) continue;
+      const host = local.slice(0, separator);
+      if (wanted !== undefined && host !== wanted && !WILDCARDS.has(host)) continue;
+      ports.add(port);
+    }
+  }
+  return readAny ? ports.size : undefined;
 }

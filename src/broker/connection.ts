@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import { MqttError } from '../packets/errors.js';
 import { decode, encode, PacketParser } from '../packets/index.js';
-import { ReasonCode } from '../packets/reason-codes.js';
+import { ReasonCode, ReasonCodesByPacket } from '../packets/reason-codes.js';
 import type {
   ConnectPacket,
   DisconnectPacket,
@@ -22,6 +22,25 @@ import type { ConnectionState, ProtocolPeer } from './protocol-peer.js';
 import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
+
+const DISCONNECT_CODES: ReadonlySet<number> = new Set(ReasonCodesByPacket.disconnect);
+
+/** Where a stream keeps its connection, for the shared listeners. */
+const CONNECTION = Symbol('starling.connection');
+type OwnedStream = Duplex & { [CONNECTION]?: Connection };
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[CONNECTION]?.onData(chunk);
+}
+function onStreamError(this: OwnedStream, err: Error): void {
+  this[CONNECTION]?.onNetworkEnd(err);
+}
+function onStreamEnd(this: OwnedStream): void {
+  this[CONNECTION]?.onNetworkEnd(undefined);
+}
+function onStreamDrain(this: OwnedStream): void {
+  this[CONNECTION]?.onDrain();
+}
 
 /** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
 const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
@@ -84,11 +103,14 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.facts = facts;
     this.parser = new PacketParser({ maximumPacketSize: services.options.maximumPacketSize });
     this.writer = new OutboundWriter(stream);
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.on('error', (err: Error) => this.onNetworkEnd(err));
-    stream.on('close', () => this.onNetworkEnd(undefined));
-    stream.on('end', () => this.onNetworkEnd(undefined));
-    stream.on('drain', () => this.onDrain());
+    // One set of listener functions for every connection (no closures per connection): each finds its
+    // connection on the stream.
+    (stream as OwnedStream)[CONNECTION] = this;
+    stream.on('data', onStreamData);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamEnd);
+    stream.on('end', onStreamEnd);
+    stream.on('drain', onStreamDrain);
   }
 
   get remoteAddress(): string | undefined {
@@ -132,7 +154,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.onPacket(checked);
   }
 
-  private onData(chunk: Buffer): void {
+  /** Bytes from the stream (called by the shared stream listeners). */
+  onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.lastActivity = Date.now();
     this.services.stats.bytesReceived += chunk.length;
@@ -144,11 +167,14 @@ export class Connection implements ProtocolPeer, TurnTarget {
         return;
       }
     }
+    const turn = this.services.turn;
+    turn.chunkBegins();
     try {
       this.parser.push(chunk, this.packetHandler);
     } catch (err) {
       this.onProtocolError(err);
     }
+    turn.chunkDone();
   }
 
   private onPacket(packet: Packet): void {
@@ -200,6 +226,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     const services = this.services;
     services.admission.connected(this.listener);
     for (const hook of services.hooks.on.onConnect) hook.onConnect(this, this.connect!);
+    // The CONNECT packet has served (hooks, enhanced auth): an idle connection does not keep it.
+    this.connect = undefined;
     if (sessionPresent) services.outbound.resume(session);
     for (const hook of services.hooks.on.onSessionEstablished)
       hook.onSessionEstablished(this, sessionPresent);
@@ -285,9 +313,9 @@ export class Connection implements ProtocolPeer, TurnTarget {
 
   refuseAck(kind: HeldAck, packetId: number): void {
     if (this.state !== 'connected') return;
-    if (kind === 'pubcomp') {
-      // The identifier is released in memory; its record goes when the store commits again.
-      this.send({ type: 'pubcomp', packetId });
+    if (kind === 'pubcomp' || kind === 'pubrel') {
+      // The state changed in memory; its record follows when the store commits again.
+      this.send({ type: kind, packetId });
     } else if (this.protocolVersion === 5) {
       this.send({ type: kind, packetId, reasonCode: ReasonCode.QuotaExceeded });
     } else {
@@ -306,7 +334,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     else this.services.turn.scheduleFlush(this);
   }
 
-  private onDrain(): void {
+  /** The stream's write buffer drained: send what waited. */
+  onDrain(): void {
     this.congestedSince = 0;
     if (this.session !== undefined && this.state === 'connected') this.services.outbound.drain(this.session);
   }
@@ -320,14 +349,23 @@ export class Connection implements ProtocolPeer, TurnTarget {
   disconnect(reasonCode: number, reasonString?: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     if (this.protocolVersion === 5 && this.state === 'connected') {
-      const packet: DisconnectPacket = { type: 'disconnect', reasonCode };
-      if (reasonString !== undefined && this.problemInformation) {
-        packet.properties = { reasonString };
-        // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
-        // Maximum Packet Size, so the reason code still gets through.
-        if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
+      // A code DISCONNECT cannot carry (0x84 from a second CONNECT's protocol level, say) is a Protocol
+      // Error there [MQTT-3.1.0-2].
+      const code = DISCONNECT_CODES.has(reasonCode) ? reasonCode : ReasonCode.ProtocolError;
+      const packet: DisconnectPacket = { type: 'disconnect', reasonCode: code };
+      try {
+        if (reasonString !== undefined && this.problemInformation) {
+          packet.properties = { reasonString };
+          // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
+          // Maximum Packet Size, so the reason code still gets through.
+          if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
+        }
+        this.send(packet);
+      } catch (err) {
+        // Ending a connection must not fail on its last packet (an encode hook, a reason string the codec
+        // refuses): the connection closes without it.
+        this.logError(err);
       }
-      this.send(packet);
     }
     this.disconnectInfo = { reasonCode, by: 'server' };
     this.close();
@@ -352,7 +390,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
     this.services.logger.error({ err, clientId: this.clientId }, 'unexpected error while handling a packet');
   }
 
-  private onNetworkEnd(err: Error | undefined): void {
+  /** The stream ended, closed or failed. */
+  onNetworkEnd(err: Error | undefined): void {
     if (this.state === 'closed') return;
     if (this.disconnectInfo === undefined) {
       this.disconnectInfo = {

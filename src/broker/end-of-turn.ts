@@ -2,8 +2,12 @@ import type { BrokerLogger } from './logger.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
 
-/** The acknowledgements that wait for the commit holding their state. */
-export type HeldAck = 'puback' | 'pubrec' | 'pubcomp';
+/**
+ * The packets that wait for the commit holding their state: acknowledgements of inbound PUBLISH and PUBREL,
+ * and our PUBREL (once sent, the PUBLISH must never be sent again [MQTT-4.3.3-5], so the PUBREC stage is
+ * stored first).
+ */
+export type HeldAck = 'puback' | 'pubrec' | 'pubcomp' | 'pubrel';
 
 /** A connection as the end of a turn sees it: something to flush, and acknowledgements to release. */
 export interface TurnTarget {
@@ -19,6 +23,18 @@ export interface TurnTarget {
 
 /** How long a store that failed to commit rests before the held batch is tried again. */
 const RETRY_MS = 1000;
+/**
+ * How long changes nobody waits for (a subscriber's acknowledgement deleting a row, a session going
+ * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
+ */
+const DEFER_MS = 25;
+/**
+ * Chunks read in one turn up to which the replies to a chunk are written at once instead of at the end of
+ * the turn: a lone QoS 1 publish gets its PUBACK (and its few subscribers their copy) without waiting for the
+ * other sockets of the turn; past it, the turn is busy and everything is coalesced into one write per
+ * connection at its end.
+ */
+const FAST_PATH_CHUNKS = 4;
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -38,6 +54,7 @@ export class EndOfTurn {
   private inFlight: Promise<void> = Promise.resolve();
   private inFlightCount = 0;
   private retryTimer: NodeJS.Timeout | undefined;
+  private deferTimer: NodeJS.Timeout | undefined;
   /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
   failing = false;
 
@@ -52,11 +69,35 @@ export class EndOfTurn {
     return this.store !== undefined;
   }
 
-  /** Durable state changed this turn: commit at its end. */
+  /** Changes reported since the last commit that returned (rows of the next commit). */
+  private changes = 0;
+
+  /** Durable state changed this turn (one change): commit at its end. */
   markDirty(): void {
+    this.changes++;
     if (this.dirty) return;
     this.dirty = true;
     this.schedule();
+  }
+
+  /** Chunks read in this turn, and where the flush list stood when the current one started. */
+  private chunks = 0;
+  private chunkStart = 0;
+
+  /** A chunk is about to be processed (paired with `chunkDone`). */
+  chunkBegins(): void {
+    this.chunks++;
+    this.chunkStart = this.flushList.length;
+    this.schedule();
+  }
+
+  /** The chunk is processed: on a quiet turn, write what it produced now. */
+  chunkDone(): void {
+    if (this.chunks > FAST_PATH_CHUNKS) return;
+    const list = this.flushList;
+    let bytes = 0;
+    for (let i = this.chunkStart; i < list.length; i++) bytes += (list[i] as TurnTarget).flushWrites();
+    this.stats.bytesSent += bytes;
   }
 
   /** Flush `target` with the rest of this turn's writes. */
@@ -85,10 +126,25 @@ export class EndOfTurn {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Run the end of the turn now (also used on close). */
-  run(): void {
+  /**
+   * Run the end of the turn now. The turn's changes are committed when something waits for them (held
+   * acknowledgements, a barrier) or when `force`d (the deferral ran out, the broker closes); otherwise they
+   * wait at most DEFER_MS for a commit that is needed anyway.
+   */
+  run(force = false): void {
     this.scheduled = false;
-    this.commit();
+    this.chunks = 0;
+    if (force || !this.dirty || this.heldTargets.length > 0 || this.waiters.length > 0) {
+      if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
+      this.commit();
+    } else if (this.deferTimer === undefined) {
+      this.deferTimer = setTimeout(() => {
+        this.deferTimer = undefined;
+        this.run(true);
+      }, DEFER_MS);
+      this.deferTimer.unref();
+    }
     const list = this.flushList;
     this.flushList = [];
     let bytes = 0;
@@ -103,6 +159,8 @@ export class EndOfTurn {
   stop(): void {
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+    this.deferTimer = undefined;
   }
 
   /** Wait for the commits already started (on close). */
@@ -144,17 +202,21 @@ export class EndOfTurn {
       return;
     }
     this.dirty = false;
+    const rows = this.changes;
+    this.changes = 0;
     const started = performance.now();
     let pending: Promise<void> | undefined;
     try {
       pending = store.commit();
     } catch (err) {
+      // The store keeps the batch: its changes count again with the retry.
+      this.changes += rows;
       this.failed(err);
       this.settleBatch(targets, kinds, ids, waiters, false);
       return;
     }
     if (pending === undefined) {
-      this.committed(started);
+      this.committed(started, rows);
       this.settleBatch(targets, kinds, ids, waiters, true);
       return;
     }
@@ -163,7 +225,7 @@ export class EndOfTurn {
       pending.then(
         () => {
           this.inFlightCount--;
-          this.committed(started);
+          this.committed(started, rows);
           this.settleBatch(targets, kinds, ids, waiters, true);
           this.schedule();
         },
@@ -204,8 +266,8 @@ export class EndOfTurn {
     for (const resolve of waiters) resolve(committed);
   }
 
-  private committed(started: number): void {
-    this.stats.recordCommit(performance.now() - started);
+  private committed(started: number, rows: number): void {
+    this.stats.recordCommit(performance.now() - started, rows);
     if (this.failing) {
       this.failing = false;
       this.logger.info({ store: this.store?.name }, 'store commits again; QoS 1/2 publishes accepted');

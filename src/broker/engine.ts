@@ -83,6 +83,8 @@ export class Engine implements ConnectionPort {
   private readonly turn: EndOfTurn;
   private sweepTimer: NodeJS.Timeout | undefined;
   private opened: Promise<RestoreSummary> | undefined;
+  /** The stored state is loaded (always true without a store). */
+  private loaded: boolean;
   private closing = false;
   private readonly forget = (conn: Connection): void => {
     this.connections.delete(conn);
@@ -94,6 +96,7 @@ export class Engine implements ConnectionPort {
     if (!(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
     this.logger = logger ?? silentLogger;
     this.store = storage;
+    this.loaded = storage === undefined;
     this.hooks.reportError = (err, event) => {
       this.stats.countHookError(event);
       this.logger.error({ err, hook: event }, `hook ${event} threw; the broker went on without it`);
@@ -137,6 +140,7 @@ export class Engine implements ConnectionPort {
         hooks: this.hooks,
         version,
         counts: () => this.counts(),
+        storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
         publish: (message) => pipeline.publish(message, sysClient),
       },
       sysInterval,
@@ -197,6 +201,7 @@ export class Engine implements ConnectionPort {
     payload: Buffer | string,
     options: { qos?: QoS; retain?: boolean; properties?: Properties } = {},
   ): number {
+    this.requireLoaded('publish');
     // [MQTT-3.3.2-2] The inline client bypasses the ACL, not the topic rules: no wildcards, not empty.
     if (!isValidTopicName(topic))
       throw new MqttError(ReasonCode.TopicNameInvalid, `invalid topic name '${topic}'`);
@@ -274,6 +279,7 @@ export class Engine implements ConnectionPort {
   }
 
   subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {
+    this.requireLoaded('subscribe');
     return subscribeInline(this.services, filter, handler, options);
   }
 
@@ -302,7 +308,7 @@ export class Engine implements ConnectionPort {
     this.closing = true;
     for (const conn of [...this.connections]) conn.disconnect(ReasonCode.ServerShuttingDown);
     // The last turn commits what the disconnects changed; nothing reaches the store after it.
-    this.turn.run();
+    this.turn.run(true);
     this.services.durable.detachStore();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
@@ -313,7 +319,12 @@ export class Engine implements ConnectionPort {
     if (this.store !== undefined && this.opened !== undefined) {
       await this.opened.catch(() => undefined);
       // The store finishes the commits it has started, then lets go.
-      await this.store.close();
+      try {
+        await this.store.close();
+      } catch (err) {
+        // What the last commit held was never acknowledged; the broker still closes.
+        this.logger.error({ err, store: this.store.name }, 'store: the last commit failed while closing');
+      }
     }
     await settled;
   }
@@ -331,12 +342,20 @@ export class Engine implements ConnectionPort {
     if (this.store === undefined) return { sessions: 0, subscriptions: 0, deliveries: 0, retained: 0 };
     const state = await this.store.open();
     const services = this.services;
-    return restoreState(state, {
+    const summary = restoreState(state, {
       sessions: services.sessions,
       subscriptions: services.subscriptions,
       retained: this.router,
       durable: services.durable,
     });
+    this.loaded = true;
+    return summary;
+  }
+
+  /** With a store, nothing may change before the stored state is loaded (it would be overwritten). */
+  private requireLoaded(what: string): void {
+    if (!this.loaded)
+      throw new Error(`broker.${what}: start the broker first, its stored state is not loaded yet`);
   }
 
   private counts(): { sessions: number; subscriptions: number; stored: number; retained: number } {

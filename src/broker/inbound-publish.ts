@@ -144,7 +144,7 @@ function refusePublish(conn: ProtocolPeer, packet: PublishPacket, reasonCode: nu
         : { type: 'pubrec', packetId: packet.packetId! },
     );
     // v3 still expects a PUBREL flow for this identifier.
-    if (!v5) conn.session!.inboundQos2.add(packet.packetId!);
+    if (!v5) conn.session!.addInboundQos2(packet.packetId!);
   }
 }
 
@@ -176,7 +176,7 @@ function acceptPublish(conn: ProtocolPeer, packet: PublishPacket): void {
   } else if (packet.qos === 2) {
     // [MQTT-4.3.3-8] Hold the packet identifier until PUBREL; answer PUBREC.
     const session = conn.session!;
-    session.inboundQos2.add(packet.packetId!);
+    session.addInboundQos2(packet.packetId!);
     services.durable.inboundQos2Added(session, packet.packetId!);
     conn.acknowledge('pubrec', packet.packetId!);
   }
@@ -186,7 +186,7 @@ function acceptPublish(conn: ProtocolPeer, packet: PublishPacket): void {
 export function handlePubrel(conn: ProtocolPeer, packetId: number): void {
   const session = conn.session!;
   // [MQTT-4.3.3-11] After PUBREL the identifier may be reused; PUBCOMP completes the flow.
-  const known = session.inboundQos2.delete(packetId);
+  const known = session.deleteInboundQos2(packetId);
   if (!known) {
     conn.send(
       conn.protocolVersion === 5

@@ -39,6 +39,12 @@ export interface BrokerOptions {
   allowLongV31ClientIds?: boolean;
   /** Most clients connected at once over all listeners; beyond it CONNECT is refused (v5 0x97, v3 code 3). 0: no limit. Default 0. */
   maxConnections?: number;
+  /**
+   * Compatibility: answer a v5 subscription refused as Not Authorized (0x87) with Unspecified Error (0x80)
+   * instead, which also hides from the client that an ACL exists. Some test clients (the Eclipse Paho
+   * interoperability suite) accept only 0x80. Default false.
+   */
+  compatUnspecifiedSubscribeError?: boolean;
 }
 
 /** The options with every default filled in. */
@@ -65,6 +71,7 @@ export const DEFAULT_BROKER_OPTIONS = {
   assignedClientIdPrefix: 'starling-',
   allowLongV31ClientIds: false,
   maxConnections: 0,
+  compatUnspecifiedSubscribeError: false,
 } as const satisfies Partial<BrokerOptions>;
 
 export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBrokerOptions {

@@ -105,7 +105,7 @@ export class OutboundQos {
           this.headers,
         );
         if (refused === undefined) continue;
-        session.inflight.delete(out.packetId);
+        session.deleteInflight(out.packetId);
         this.drop(session, out.message, refused);
         this.notifyDropped(session, out.packetId, refused);
         this.durable.finished(session, out, true);
@@ -157,7 +157,7 @@ export class OutboundQos {
   }
 
   private complete(session: Session, out: Outbound): void {
-    session.inflight.delete(out.packetId);
+    session.deleteInflight(out.packetId);
     for (const hook of this.hooks.on.onQosComplete) {
       try {
         hook.onQosComplete(session.clientId, out.packetId);
@@ -203,7 +203,7 @@ export class OutboundQos {
     }
     const packetId = session.allocatePacketId();
     out.packetId = packetId;
-    session.inflight.set(packetId, out);
+    session.setInflight(out);
     const refused = link.sendPublish(
       out.message,
       out.qos,
@@ -215,7 +215,7 @@ export class OutboundQos {
     );
     if (refused !== undefined) {
       // [MQTT-3.1.2-25] Too large for the client: discarded as if it had been sent.
-      session.inflight.delete(packetId);
+      session.deleteInflight(packetId);
       this.drop(session, out.message, refused);
       this.durable.finished(session, out, false);
       return false;

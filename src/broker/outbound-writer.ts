@@ -18,7 +18,7 @@ export const EARLY_FLUSH_BYTES = 64 * 1024;
  * the broker flushes after the turn's I/O.
  */
 export class OutboundWriter {
-  private chunks: Buffer[] = [];
+  private chunks: Buffer[] | undefined;
   private stage: Buffer | undefined;
   private stageStart = 0;
   private stageLength = 0;
@@ -45,6 +45,7 @@ export class OutboundWriter {
     this.pendingBytes += length;
     if (length >= COPY_LIMIT) {
       this.cutStage();
+      this.chunks ??= [];
       this.chunks.push(buffer);
       return -1;
     }
@@ -80,8 +81,8 @@ export class OutboundWriter {
     this.cutStage();
     const chunks = this.chunks;
     const bytes = this.pendingBytes;
-    if (chunks.length === 0) return 0;
-    this.chunks = [];
+    if (chunks === undefined || chunks.length === 0) return 0;
+    this.chunks = undefined;
     this.pendingBytes = 0;
     const stream = this.stream;
     if (stream.destroyed || !stream.writable) return 0;
@@ -102,7 +103,7 @@ export class OutboundWriter {
 
   /** Drop whatever was not flushed (the connection is going away). */
   discard(): void {
-    this.chunks = [];
+    this.chunks = undefined;
     this.stage = undefined;
     this.stageLength = 0;
     this.pendingBytes = 0;
@@ -125,6 +126,7 @@ export class OutboundWriter {
   private cutStage(): void {
     const stage = this.stage;
     if (stage === undefined || this.stageLength === this.stageStart) return;
+    this.chunks ??= [];
     this.chunks.push(stage.subarray(this.stageStart, this.stageLength));
     this.stageStart = this.stageLength;
     if (stage.length - this.stageLength < 256) this.stage = undefined;

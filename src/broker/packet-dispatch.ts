@@ -35,7 +35,7 @@ export function dispatchPacket(conn: ProtocolPeer, input: Packet): Promise<void>
       return undefined;
     case 'pubrec': {
       const outcome = outbound.pubrec(session, packet.packetId, packet.reasonCode ?? 0);
-      if (outcome === 'release') conn.sendPubrel(packet.packetId);
+      if (outcome === 'release') conn.acknowledge('pubrel', packet.packetId);
       else if (outcome === 'unknown') {
         // (spec 3.6.2.1, no statement id) Unknown identifier: answer PUBREL 0x92 in v5 so the client can finish.
         conn.send(

@@ -126,8 +126,8 @@ function rebuild(stored: StoredSessionState, targets: Omit<RestoreTargets, 'reta
     };
     // In flight when stored: resent with DUP on resume [MQTT-4.4.0-1]; queued: in order behind them.
     if (delivery.state === 'queued') session.enqueue(out, Number.MAX_SAFE_INTEGER, 0);
-    else session.inflight.set(delivery.packetId, out);
+    else session.setInflight(out);
   }
-  for (const packetId of stored.inboundQos2) session.inboundQos2.add(packetId);
+  for (const packetId of stored.inboundQos2) session.addInboundQos2(packetId);
   return session;
 }

@@ -58,17 +58,20 @@ export interface SessionLink {
   disconnect(reasonCode: number, reasonString?: string): void;
 }
 
+const NO_SUBSCRIPTIONS: ReadonlyMap<string, SessionSubscription> = new Map();
+const NOTHING_IN_FLIGHT: ReadonlyMap<number, Outbound> = new Map();
+const NO_PACKET_IDS: ReadonlySet<number> = new Set();
+
 /**
  * Session state (spec 4.1): subscriptions, QoS 1/2 messages in flight and queued, inbound QoS 2 packet
  * identifiers awaiting PUBREL. It lives on while the client is offline until its expiry interval ends.
+ * Its collections are made on first use and dropped when empty: an idle client costs no Map.
  */
 export class Session {
   readonly clientId: string;
-  readonly subscriptions = new Map<string, SessionSubscription>();
-  /** Outbound messages sent and not yet acknowledged, in send order (Map keeps insertion order). */
-  readonly inflight = new Map<number, Outbound>();
-  /** Inbound QoS 2 packet identifiers received and not yet released by PUBREL. [MQTT-4.3.3-3] */
-  readonly inboundQos2 = new Set<number>();
+  private subscriptionMap: Map<string, SessionSubscription> | undefined;
+  private inflightMap: Map<number, Outbound> | undefined;
+  private inboundIds: Set<number> | undefined;
   /** The live end, when the client is connected. */
   link: SessionLink | undefined;
   /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
@@ -94,7 +97,7 @@ export class Session {
   routeRetain = false;
   routeIds: number[] | undefined;
 
-  private queue: Outbound[] = [];
+  private queue: Outbound[] | undefined;
   private queueHead = 0;
   private queuedBytes = 0;
   private nextPacketId = 1;
@@ -103,13 +106,61 @@ export class Session {
     this.clientId = clientId;
   }
 
+  /** The subscriptions, by filter as the client sent it. */
+  get subscriptions(): ReadonlyMap<string, SessionSubscription> {
+    return this.subscriptionMap ?? NO_SUBSCRIPTIONS;
+  }
+
+  /** Outbound messages sent and not yet acknowledged, in send order (a Map keeps insertion order). */
+  get inflight(): ReadonlyMap<number, Outbound> {
+    return this.inflightMap ?? NOTHING_IN_FLIGHT;
+  }
+
+  /** Inbound QoS 2 packet identifiers received and not yet released by PUBREL. [MQTT-4.3.3-3] */
+  get inboundQos2(): ReadonlySet<number> {
+    return this.inboundIds ?? NO_PACKET_IDS;
+  }
+
+  setSubscription(record: SessionSubscription): void {
+    this.subscriptionMap ??= new Map();
+    this.subscriptionMap.set(record.key, record);
+  }
+
+  deleteSubscription(key: string): void {
+    if (this.subscriptionMap?.delete(key) === true && this.subscriptionMap.size === 0)
+      this.subscriptionMap = undefined;
+  }
+
+  setInflight(out: Outbound): void {
+    this.inflightMap ??= new Map();
+    this.inflightMap.set(out.packetId, out);
+  }
+
+  deleteInflight(packetId: number): void {
+    if (this.inflightMap?.delete(packetId) === true && this.inflightMap.size === 0)
+      this.inflightMap = undefined;
+  }
+
+  addInboundQos2(packetId: number): void {
+    this.inboundIds ??= new Set();
+    this.inboundIds.add(packetId);
+  }
+
+  /** Release an inbound QoS 2 packet id; false when it was not held. */
+  deleteInboundQos2(packetId: number): boolean {
+    const ids = this.inboundIds;
+    if (ids === undefined || !ids.delete(packetId)) return false;
+    if (ids.size === 0) this.inboundIds = undefined;
+    return true;
+  }
+
   /** A session the store keeps: it may outlive its connection. Inline sessions are never stored. */
   get persistent(): boolean {
     return this.expiryInterval > 0 && !this.inline;
   }
 
   get queuedCount(): number {
-    return this.queue.length - this.queueHead;
+    return this.queue === undefined ? 0 : this.queue.length - this.queueHead;
   }
 
   get queuedByteCount(): number {
@@ -121,7 +172,7 @@ export class Session {
     for (let tries = 0; tries < 65_535; tries++) {
       const id = this.nextPacketId;
       this.nextPacketId = id === 65_535 ? 1 : id + 1;
-      if (!this.inflight.has(id)) return id;
+      if (this.inflightMap?.has(id) !== true) return id;
     }
     return 0;
   }
@@ -130,23 +181,28 @@ export class Session {
   enqueue(out: Outbound, maxMessages: number, maxBytes: number): boolean {
     if (this.queuedCount >= maxMessages) return false;
     if (maxBytes > 0 && this.queuedBytes + out.message.size > maxBytes) return false;
+    this.queue ??= [];
     this.queue.push(out);
     this.queuedBytes += out.message.size;
     return true;
   }
 
   peekQueued(): Outbound | undefined {
-    return this.queue[this.queueHead];
+    return this.queue?.[this.queueHead];
   }
 
   shiftQueued(): Outbound | undefined {
-    const out = this.queue[this.queueHead];
-    if (out === undefined) return undefined;
-    this.queue[this.queueHead] = undefined as unknown as Outbound;
+    const queue = this.queue;
+    const out = queue?.[this.queueHead];
+    if (queue === undefined || out === undefined) return undefined;
+    queue[this.queueHead] = undefined as unknown as Outbound;
     this.queueHead++;
     this.queuedBytes -= out.message.size;
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
+    if (this.queueHead === queue.length) {
+      this.queue = undefined;
+      this.queueHead = 0;
+    } else if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
+      this.queue = queue.slice(this.queueHead);
       this.queueHead = 0;
     }
     return out;
@@ -154,15 +210,15 @@ export class Session {
 
   /** Everything queued, in order (for inspection and persistence). */
   queuedMessages(): Outbound[] {
-    return this.queue.slice(this.queueHead);
+    return this.queue === undefined ? [] : this.queue.slice(this.queueHead);
   }
 
   /** Forget everything: a clean start or an expired session. */
   reset(): void {
-    this.subscriptions.clear();
-    this.inflight.clear();
-    this.inboundQos2.clear();
-    this.queue = [];
+    this.subscriptionMap = undefined;
+    this.inflightMap = undefined;
+    this.inboundIds = undefined;
+    this.queue = undefined;
     this.queueHead = 0;
     this.queuedBytes = 0;
     this.nextPacketId = 1;

@@ -1,4 +1,5 @@
 import type { Engine } from './engine.js';
+import { memoryUsage } from './memory-usage.js';
 
 /** Everything /metrics and /api/v1/stats report, gathered in one pass over the engine. */
 export interface BrokerSnapshot {
@@ -38,6 +39,7 @@ export interface BrokerSnapshot {
         readonly commits: number;
         readonly commitFailures: number;
         readonly commitLatencyP99Seconds: number;
+        readonly commitRows: number;
         readonly bytes: number | undefined;
       }
     | undefined;
@@ -70,7 +72,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
     inflight += session.inflight.size;
     queued += session.queuedCount;
   }
-  const memory = process.memoryUsage();
+  const memory = memoryUsage();
   const ns = (value: number): number => (Number.isFinite(value) ? value / 1e9 : 0);
   return {
     uptimeSeconds: (Date.now() - stats.startedAt) / 1000,
@@ -116,6 +118,7 @@ function storeFigures(engine: Engine): BrokerSnapshot['store'] {
     commits: stats.commits,
     commitFailures: stats.commitFailures,
     commitLatencyP99Seconds: stats.commitLatencyPercentile(99) / 1000,
+    commitRows: stats.commitRows,
     bytes: info.bytes,
   };
 }

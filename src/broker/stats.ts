@@ -31,11 +31,14 @@ export class BrokerStats {
   /** Store commits that returned, and those that failed. */
   commits = 0;
   commitFailures = 0;
+  /** Changes written by the commits that returned (rows per commit = commitRows / commits). */
+  commitRows = 0;
   /** The latest commit latencies (ms), a ring for percentiles. */
   private readonly commitLatency = new Float64Array(1024);
 
-  recordCommit(ms: number): void {
+  recordCommit(ms: number, rows: number): void {
     this.commitLatency[this.commits % this.commitLatency.length] = ms;
+    this.commitRows += rows;
     this.commits++;
   }
 

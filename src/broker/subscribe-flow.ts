@@ -85,7 +85,12 @@ function answer(
     }
   }
   const v3 = conn.protocolVersion !== 5;
-  const reasonCodes = v3 ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c)) : codes;
+  // compatUnspecifiedSubscribeError: a v5 refusal by the ACL or a hook says 0x80 rather than 0x87.
+  const reasonCodes = v3
+    ? codes.map((c) => (c >= 0x80 ? V3_FAILURE : c))
+    : services.options.compatUnspecifiedSubscribeError
+      ? codes.map((c) => (c === ReasonCode.NotAuthorized ? ReasonCode.UnspecifiedError : c))
+      : codes;
   conn.send({ type: 'suback', packetId: packet.packetId, reasonCodes });
   for (const hook of services.hooks.on.onSubscribed)
     hook.onSubscribed(conn, packet.subscriptions, reasonCodes);

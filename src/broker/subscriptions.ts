@@ -13,14 +13,14 @@ export class Subscriptions {
   add(record: SessionSubscription): boolean {
     const session = record.session;
     const existed = session.subscriptions.has(record.key);
-    session.subscriptions.set(record.key, record);
+    session.setSubscription(record);
     this.router.add(record);
     this.durable.subscriptionAdded(record);
     return existed;
   }
 
   remove(record: SessionSubscription): void {
-    record.session.subscriptions.delete(record.key);
+    record.session.deleteSubscription(record.key);
     this.router.remove(record);
     this.durable.subscriptionRemoved(record);
   }
@@ -40,7 +40,7 @@ export class Subscriptions {
 
   /** Put back a subscription read from the store, without reporting it as a change. */
   restore(record: SessionSubscription): void {
-    record.session.subscriptions.set(record.key, record);
+    record.session.setSubscription(record);
     this.router.add(record);
   }
 }

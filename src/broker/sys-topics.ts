@@ -1,4 +1,5 @@
 import type { HookRegistry } from './hook-registry.js';
+import { memoryUsage } from './memory-usage.js';
 import { createMessage, type Message } from './message.js';
 import type { BrokerStats } from './stats.js';
 
@@ -9,6 +10,8 @@ export interface SysSource {
   /** `starling version x.y.z` names this. */
   readonly version: string;
   counts(): { sessions: number; subscriptions: number; stored: number; retained: number };
+  /** The persistent store's size in bytes, when there is one. */
+  storeBytes(): number | undefined;
   /** Through the publish pipeline, as the `$sys` client. */
   publish(message: Message): void;
 }
@@ -84,8 +87,17 @@ export class SysTopics {
       'retained messages/count': counts.retained,
       'bytes/received': stats.bytesReceived,
       'bytes/sent': stats.bytesSent,
-      'heap/current': process.memoryUsage().heapUsed,
+      'heap/current': memoryUsage().heapUsed,
     };
+    const bytes = source.storeBytes();
+    if (bytes !== undefined) {
+      // Starling's own: the store behind the durability promise (Mosquitto has no equivalent topics).
+      info['store/commits'] = stats.commits;
+      info['store/commit failures'] = stats.commitFailures;
+      info['store/commit latency p99 ms'] = round2(stats.commitLatencyPercentile(99));
+      info['store/rows per commit'] = stats.commits === 0 ? 0 : round2(stats.commitRows / stats.commits);
+      info['store/bytes'] = bytes;
+    }
     LOAD_WINDOWS.forEach(([name], i) => {
       info[`load/messages/received/${name}`] = round2(this.loadReceived[i] as number);
       info[`load/messages/sent/${name}`] = round2(this.loadSent[i] as number);

@@ -8,6 +8,7 @@ import { Bench, type BenchOptions, BenchSetupError } from '../bench/bench.js';
 import type { BenchResult } from '../bench/bench-result.js';
 import { serializeBenchResult } from '../bench/bench-result-json.js';
 import { progressFor } from '../bench/progress.js';
+import { renderAgentsText } from '../bench/report-agents.js';
 import { renderClientsCsv } from '../bench/report-csv.js';
 import { renderHtmlReport } from '../bench/report-html.js';
 import { formatFixed, formatThousands, renderTextReport } from '../bench/report-text.js';
@@ -17,19 +18,28 @@ import type {
   StressScenario,
   SubscribeScenario,
 } from '../bench/scenarios/common.js';
+import { runBenchAgentCommand } from './bench-agent-command.js';
 import { runBenchCompareCommand } from './bench-compare-command.js';
-import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
+import {
+  AGENT_FLAGS,
+  AGENT_FLAGS_HELP,
+  agentsFrom,
+  normaliseSingleDashFlags,
+  parseDuration,
+} from './bench-flags.js';
 import { runBenchKeepaliveCommand } from './bench-keepalive-command.js';
+import { DASHBOARD_FLAG, DASHBOARD_FLAG_HELP, liveDashboard } from './bench-live-dashboard.js';
 import { UsageError } from './usage-error.js';
 
-const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare> [options]
+const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare|agent> [options]
 
 With no -H/--url, each command starts an embedded Starling broker on a free loopback port.
 
 Connection (all commands):
   -H, --host HOST          broker host (default: embedded broker)
   -p, --port PORT          broker port (default 1883)
-      --url URL            mqtt://, mqtts://, ws://, wss:// (overrides -H/-p)
+      --url URL[,URL..]    mqtt://, mqtts://, ws://, wss:// (overrides -H/-p); several (comma-separated
+                           or repeated) spread the clients: client n connects to URL n mod count
   -V, --protocol-version   311 or 5 (default 5)
   -u, --username NAME      --password PASS
       --cafile F --cert F --key F --insecure      TLS files; --insecure skips verification
@@ -60,19 +70,25 @@ bench stress (mqtt-stresser; single-dash long flags accepted):
   -constant-payload        -broker URL (same as --url)   -s N payload bytes (default 100)
 
 bench keepalive (N idle clients held open; own flags, see starling bench keepalive --help):
-  -n, --clients N (100) --rate R conn/s (100) --duration S (10) -k, --keepalive S (10)
+  -n, --clients N (100) -P N --rate R conn/s (100) --duration S (10) -k, --keepalive S (10) --source A,..
 
 bench compare (one scenario against several brokers in turn; see starling bench compare --help):
   --broker NAME=URL ...    repeatable; --broker starling alone = the embedded broker
-  --scenario stress|fan-out|fan-in|publish   --clients N --messages N -q Q -s N --json F --csv F
+  --scenario stress|fan-out|fan-in|publish   --clients N -P N --messages N -q Q -s N --json F --csv F
 
-Exit status: 0 done, 1 cannot connect / every client failed, 2 bad usage, 130 interrupted (partial results printed).
+bench agent (a load-generation agent for --agents; see starling bench agent --help):
+  --listen HOST:PORT (127.0.0.1:7883) --token T --source A[,A..]
+
+${AGENT_FLAGS_HELP}
+${DASHBOARD_FLAG_HELP}
+Exit status: 0 done, 1 cannot connect / every client failed / agents refused, 2 bad usage,
+130 interrupted (partial results printed).
 `;
 
 const COMMON = {
   host: { type: 'string', short: 'H' },
   port: { type: 'string', short: 'p' },
-  url: { type: 'string' },
+  url: { type: 'string', multiple: true },
   broker: { type: 'string' },
   'protocol-version': { type: 'string', short: 'V' },
   username: { type: 'string', short: 'u' },
@@ -113,6 +129,8 @@ const COMMON = {
   'rampup-delay': { type: 'string' },
   'global-timeout': { type: 'string' },
   'constant-payload': { type: 'boolean' },
+  ...AGENT_FLAGS,
+  ...DASHBOARD_FLAG,
 } as const;
 
 type Flags = ReturnType<typeof parseFlags>;
@@ -148,7 +166,12 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
           ? 3
           : undefined;
   if (protocolVersion === undefined) throw new UsageError(`-V must be 311 or 5, got '${version}'`);
-  let url = flags.url ?? flags.broker;
+  // Several URLs spread the clients over several brokers (the nodes of a cluster): client n to URL n mod count.
+  const urls = [...(flags.url ?? []), ...(flags.broker === undefined ? [] : [flags.broker])]
+    .flatMap((text) => text.split(','))
+    .map((text) => text.trim())
+    .filter((text) => text !== '');
+  let url = urls[0];
   if (url === undefined && (flags.host !== undefined || flags.port !== undefined)) {
     const port = int('port', flags.port, 1883, 1, 65535);
     url = `mqtt://${flags.host ?? 'localhost'}:${port}`;
@@ -156,6 +179,7 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
   const settings: Omit<ConnectionSettings, 'url'> & { url?: string } = {
     protocolVersion,
     ...(url === undefined ? {} : { url }),
+    ...(urls.length > 1 ? { urls } : {}),
     ...(flags.username === undefined ? {} : { username: flags.username }),
     ...(flags.password === undefined ? {} : { password: flags.password }),
     ...(flags.cafile === undefined ? {} : { caFile: flags.cafile }),
@@ -196,9 +220,19 @@ function publishScenarioFrom(
 function benchOptionsFor(sub: string, argv: readonly string[]): { options: BenchOptions; flags: Flags } {
   const flags = parseFlags(sub === 'stress' ? normaliseSingleDashFlags(argv) : argv);
   const connection = connectionFrom(flags);
-  const processes = int('processes', flags.processes, 1, 1, 256);
+  const agents = agentsFrom(flags);
+  // On agents, -P counts the processes of the whole run; by default each agent runs one.
+  const processes = int('processes', flags.processes, agents?.endpoints.length ?? 1, 1, 256);
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const durationMs = parseDuration('duration', flags.duration);
-  const common = { connection, processes, ...(durationMs === undefined ? {} : { durationMs }) };
+  const common = {
+    connection,
+    processes,
+    ...(durationMs === undefined ? {} : { durationMs }),
+    ...(agents === undefined ? {} : { agents }),
+  };
   const timeoutMs = parseDuration('timeout', flags.timeout) ?? 600_000;
   switch (sub) {
     case 'publish':
@@ -267,7 +301,9 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
       };
     }
     default:
-      throw new UsageError(`unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare)`);
+      throw new UsageError(
+        `unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare, agent)`,
+      );
   }
 }
 
@@ -316,6 +352,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   // These two have their own flags and help.
   if (sub === 'keepalive') return runBenchKeepaliveCommand(rest);
   if (sub === 'compare') return runBenchCompareCommand(rest);
+  if (sub === 'agent') return runBenchAgentCommand(rest);
   if (
     sub === undefined ||
     sub === '-h' ||
@@ -329,6 +366,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   }
   const { options, flags } = benchOptionsFor(sub, rest);
   const bench = new Bench(options);
+  const dashboard = await liveDashboard(flags.dashboard, bench, `starling bench ${sub}`);
   const display = flags.quiet === true ? undefined : progressFor(process.stderr);
   if (display !== undefined) {
     bench.on('progress', (progress) => display.update(progress));
@@ -345,6 +383,7 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   try {
     result = await bench.run();
   } catch (error) {
+    await dashboard?.close();
     if (error instanceof BenchSetupError) {
       process.stderr.write(`starling bench: ${error.message}\n`);
       return 1;
@@ -360,8 +399,13 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
   report += renderTextReport(result);
   if (options.scenario.kind === 'subscribe') report += deliveryReport(bench, result);
   if (options.scenario.kind === 'stress') report += stressTruth(result);
+  report += renderAgentsText(result);
   process.stdout.write(report);
   writeOutputs(flags, result);
+  if (dashboard !== undefined) {
+    dashboard.finish(report);
+    await dashboard.close();
+  }
   if (interrupted) return 130;
   const allFailed = result.clients.length > 0 && result.clients.every((client) => client.failed === true);
   return allFailed ? 1 : 0;

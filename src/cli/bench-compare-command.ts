@@ -10,7 +10,13 @@ import { BarProgress, LineProgress, type ProgressDisplay } from '../bench/progre
 import { renderSummaryCsv } from '../bench/report-csv.js';
 import { renderCompareTable } from '../bench/report-text.js';
 import { parseEndpoint } from '../client/options.js';
-import { normaliseSingleDashFlags, parseDuration } from './bench-flags.js';
+import {
+  AGENT_FLAGS,
+  AGENT_FLAGS_HELP,
+  agentsFrom,
+  normaliseSingleDashFlags,
+  parseDuration,
+} from './bench-flags.js';
 import { intFlag, UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
 
@@ -29,7 +35,8 @@ Workload:
                            fan-out: 1 publisher -> N subscribers of one topic
                            fan-in: N publishers -> 1 subscriber of a wildcard
                            publish: N publishers, acknowledgement latency (no receive columns)
-  --clients N, -num-clients N      clients (default 10)
+  --clients N, -num-clients N      clients per process (default 10)
+  -P, --processes N        generator processes, each running --clients (default 1)
   --messages N, -num-messages N    messages per publisher (default 10)
   -q, --qos 0|1|2          publish and subscribe QoS (default 0)
   -s, --msg-size N         payload bytes, Gaussian at (N, N/20) (default 100); -constant-payload for exact
@@ -43,6 +50,7 @@ Output:
   --csv F                  one summary line per broker
   --quiet                  no progress on stderr
 
+${AGENT_FLAGS_HELP}
 Exit status: 0 every broker ran, 1 a broker failed (its row says why), 2 bad usage, 130 interrupted.
 `;
 
@@ -51,6 +59,7 @@ const OPTIONS = {
   scenario: { type: 'string' },
   clients: { type: 'string' },
   'num-clients': { type: 'string' },
+  processes: { type: 'string', short: 'P' },
   messages: { type: 'string' },
   'num-messages': { type: 'string' },
   qos: { type: 'string', short: 'q' },
@@ -66,6 +75,7 @@ const OPTIONS = {
   csv: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...AGENT_FLAGS,
 } as const satisfies ParseArgsConfig['options'];
 
 /** Where the command writes; the process streams by default, replaceable in tests. */
@@ -125,14 +135,21 @@ function scenarioFrom(text: string | undefined): CompareScenario {
 }
 
 /** One line saying what ran, above the table. */
-function caption(outcome: CompareOutcome, clients: number, messages: number, qos: number): string {
+function caption(
+  outcome: CompareOutcome,
+  clients: number,
+  messages: number,
+  qos: number,
+  processes: number,
+): string {
   const what = {
     stress: `${clients} clients each publishing ${messages} messages to its own topic`,
     'fan-out': `1 publisher sending ${messages} messages to ${clients} subscribers`,
     'fan-in': `${clients} publishers sending ${messages} messages each to 1 wildcard subscriber`,
     publish: `${clients} publishers sending ${messages} messages each`,
   }[outcome.scenario];
-  return `bench compare: ${outcome.scenario}, ${what}, QoS ${qos}\n`;
+  const times = processes > 1 ? ` (per process, ${processes} processes)` : '';
+  return `bench compare: ${outcome.scenario}, ${what}${times}, QoS ${qos}\n`;
 }
 
 /** What the columns mean, below the table. */
@@ -185,6 +202,11 @@ export async function runBenchCompareCommand(
   const brokers = brokersFrom(values.broker);
   const scenario = scenarioFrom(values.scenario);
   const clients = intFlag('clients', values.clients ?? values['num-clients'], 1, 100_000) ?? 10;
+  const agents = agentsFrom(values);
+  const processes = intFlag('processes', values.processes, 1, 256) ?? agents?.endpoints.length ?? 1;
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const messages = intFlag('messages', values.messages ?? values['num-messages'], 1, 2 ** 31) ?? 10;
   const qos = (intFlag('qos', values.qos, 0, 2) ?? 0) as 0 | 1 | 2;
   const payloadBytes = intFlag('msg-size', values['msg-size'], 0, 256 * 1024 * 1024) ?? 100;
@@ -205,6 +227,8 @@ export async function runBenchCompareCommand(
         brokers,
         scenario,
         clients,
+        processes,
+        ...(agents === undefined ? {} : { agents }),
         messages,
         qos,
         payloadBytes,
@@ -245,7 +269,7 @@ export async function runBenchCompareCommand(
     io.signal?.removeEventListener('abort', onSigint);
   }
   let report = outcome.aborted ? 'Interrupted: partial results\n' : '';
-  report += caption(outcome, clients, messages, qos);
+  report += caption(outcome, clients, messages, qos, processes);
   report += renderCompareTable(outcome.rows);
   report += legend(outcome);
   io.stdout.write(report);

@@ -1,12 +1,17 @@
 import { writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { splitEvenly } from '../bench/bench-plan.js';
 import { serializeBenchResult } from '../bench/bench-result-json.js';
 import { type EmbeddedBroker, startEmbeddedBroker } from '../bench/embedded-broker.js';
-import { type KeepaliveProgress, type KeepaliveResult, runKeepalive } from '../bench/keepalive.js';
+import type { KeepaliveResult } from '../bench/keepalive.js';
 import { keepaliveBenchResult, renderKeepaliveText } from '../bench/keepalive-report.js';
+import { KeepaliveBench, type KeepaliveLiveProgress } from '../bench/keepalive-run.js';
 import { renderHtmlReport } from '../bench/report-html.js';
 import { describePlan, planConnections, readSystemLimits } from '../bench/system-limits.js';
 import { parseEndpoint } from '../client/options.js';
+import { AGENT_FLAGS, AGENT_FLAGS_HELP, agentsFrom } from './bench-flags.js';
+import { DASHBOARD_FLAG, DASHBOARD_FLAG_HELP, liveDashboard } from './bench-live-dashboard.js';
 import { UsageError } from './usage-error.js';
 import { parseProtocolFlag } from './watch-command.js';
 
@@ -20,9 +25,13 @@ it runs against an embedded Starling broker in its own process, on a free loopba
 Options:
   -H, --host HOST        broker host (default: embedded broker)
   -p, --port PORT        broker port (default 1883 with -H)
-      --url URL          broker URL (mqtt:// or mqtts://)
-  -n, --clients N        idle clients to open (default 100)
-      --rate R           new connections per second (default 100)
+      --url URL[,URL..]  broker URL (mqtt:// or mqtts://); several (comma-separated or repeated):
+                         connection n goes to URL number n mod their count (the nodes of a cluster)
+  -n, --clients N        idle clients to open in all (default 100)
+  -P, --processes N      generator processes the clients are split over (default 1)
+      --source A[,A..]   local addresses to connect from, round-robin (default: the kernel's choice;
+                         loopback runs beyond one address's ports spread over 127.0.0.x by themselves)
+      --rate R           new connections per second, all processes together (default 100)
       --duration S       seconds to hold the clients once connected (default 10)
   -k, --keepalive S      keep alive in seconds; a PINGREQ goes out every period (default 10)
   -V, --protocol V       MQTT version: 31, 311 or 5 (default 311)
@@ -33,14 +42,18 @@ Options:
       --html FILE        write a self-contained HTML report
       --help             show this help
 
+${AGENT_FLAGS_HELP}
+${DASHBOARD_FLAG_HELP}
 Exit status: 0 when every client connected and stayed connected, 1 otherwise, 2 for bad options.
 `;
 
 const OPTIONS = {
   host: { type: 'string', short: 'H' },
   port: { type: 'string', short: 'p' },
-  url: { type: 'string' },
+  url: { type: 'string', multiple: true },
   clients: { type: 'string', short: 'n' },
+  processes: { type: 'string', short: 'P' },
+  source: { type: 'string' },
   rate: { type: 'string' },
   duration: { type: 'string' },
   keepalive: { type: 'string', short: 'k' },
@@ -51,6 +64,8 @@ const OPTIONS = {
   json: { type: 'string' },
   html: { type: 'string' },
   help: { type: 'boolean' },
+  ...AGENT_FLAGS,
+  ...DASHBOARD_FLAG,
 } as const satisfies ParseArgsConfig['options'];
 
 /** Where the command writes; the process streams by default, replaceable in tests. */
@@ -85,34 +100,47 @@ function intFlag(name: string, text: string | undefined, fallback: number, min: 
   return value;
 }
 
-function targetUrl(values: { host?: string; port?: string; url?: string }): string | undefined {
+/** The broker URLs of `--url` (repeatable, comma-separated) or -H/-p; empty for the embedded broker. */
+export function targetUrls(values: { host?: string; port?: string; url?: readonly string[] }): string[] {
   if (values.url !== undefined) {
     if (values.host !== undefined || values.port !== undefined) {
       throw new UsageError('give either --url or -H/-p, not both');
     }
-    try {
-      parseEndpoint(values.url);
-    } catch (err) {
-      throw new UsageError(`--url: ${(err as Error).message}`);
+    const urls = values.url.flatMap((text) => text.split(',')).map((text) => text.trim());
+    for (const url of urls) {
+      try {
+        parseEndpoint(url);
+      } catch (err) {
+        throw new UsageError(`--url ${url}: ${(err as Error).message}`);
+      }
     }
-    return values.url;
+    return urls;
   }
   if (values.host === undefined) {
     if (values.port !== undefined)
       throw new UsageError('-p needs -H (without -H an embedded broker is used)');
-    return undefined;
+    return [];
   }
   const port = intFlag('port', values.port, 1883, 1, 65_535);
   const host = values.host.includes(':') ? `[${values.host}]` : values.host;
-  return `mqtt://${host}:${port}`;
+  return [`mqtt://${host}:${port}`];
 }
 
-function progressLine(p: KeepaliveProgress): string {
+function progressLine(p: KeepaliveLiveProgress): string {
   return (
-    `[${(p.elapsedMs / 1000).toFixed(1)} s] ${p.phase}: ${p.attempted}/${p.requested} attempted, ` +
-    `${p.connected} connected, ${p.open} open, ${p.failed} failed, ${p.unexpectedDisconnects} dropped, ` +
-    `pings ${p.pingsAnswered}/${p.pingsSent}`
+    `[${(p.elapsedMs / 1000).toFixed(1)} s] ${p.attempted}/${p.requested} attempted, ` +
+    `${p.connected} connected, ${p.open} open, ${p.errors} failed or dropped`
   );
+}
+
+/** `--source a,b`: local addresses to bind; each must be an IP address. */
+function sourceFlag(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  const addresses = text.split(',').map((address) => address.trim());
+  for (const address of addresses) {
+    if (isIP(address) === 0) throw new UsageError(`--source: '${address}' is not an IP address`);
+  }
+  return addresses;
 }
 
 /** True when the run saw no failure at all. */
@@ -142,84 +170,108 @@ export async function runBenchKeepaliveCommand(
     io.stdout.write(HELP);
     return 0;
   }
-  const given = targetUrl(values);
+  const given = targetUrls(values);
+  const agents = agentsFrom(values);
   const clients = intFlag('clients', values.clients, 100, 1, 1_000_000);
+  // On agents, -P counts the processes of the whole run; by default each agent runs one.
+  const processes = intFlag('processes', values.processes, agents?.endpoints.length ?? 1, 1, 256);
+  if (processes > clients)
+    throw new UsageError(`-P ${processes} is more processes than the ${clients} clients`);
+  if (agents !== undefined && processes < agents.endpoints.length) {
+    throw new UsageError(`-P ${processes} is fewer processes than the ${agents.endpoints.length} agents`);
+  }
   const rate = numberFlag('rate', values.rate, 100, 0.001, 1_000_000);
   const durationMs = numberFlag('duration', values.duration, 10, 0, 7 * 24 * 3600) * 1000;
   const keepalive = intFlag('keepalive', values.keepalive, 10, 0, 65_535);
   const protocolVersion = parseProtocolFlag(values.protocol);
+  const sourceAddresses = sourceFlag(values.source);
 
+  // Each process holds its own share of the connections, so the largest share is what must fit.
   const limits = readSystemLimits();
-  const host = given === undefined ? '127.0.0.1' : parseEndpoint(given).host;
-  const plan = planConnections({ clients, host, brokerInProcess: false }, limits);
-  io.stderr.write(describePlan(limits, plan));
-  if (!plan.ok) {
+  const host = given[0] === undefined ? '127.0.0.1' : parseEndpoint(given[0]).host;
+  const perProcess = Math.max(...splitEvenly(clients, processes));
+  const plan = planConnections(
+    { clients: perProcess, host, brokerInProcess: false, ...(sourceAddresses ? { sourceAddresses } : {}) },
+    limits,
+  );
+  // Agents check their parts against their own limits before the start.
+  if (agents === undefined) io.stderr.write(describePlan(limits, plan));
+  if (agents === undefined && !plan.ok) {
     io.stderr.write('starling bench keepalive: refusing to start: the run does not fit the limits above\n');
     return 1;
   }
 
   let broker: EmbeddedBroker | undefined;
-  let url = given;
-  if (url === undefined) {
+  let urls = given;
+  if (urls.length === 0) {
     // The embedded broker runs in a process of its own, so the generator's CPU and memory are its own.
     broker = await startEmbeddedBroker({ sysIntervalSeconds: 0 });
-    url = broker.url;
-    io.stderr.write(`embedded Starling broker on ${url} (pid ${broker.pid})\n`);
+    urls = [broker.url];
+    io.stderr.write(`embedded Starling broker on ${broker.url} (pid ${broker.pid})\n`);
   }
-  const stop = new AbortController();
-  const onSigint = (): void => stop.abort();
+  const bench = new KeepaliveBench({
+    processes,
+    ...(agents === undefined ? {} : { agents }),
+    load: {
+      url: urls[0]!,
+      ...(urls.length > 1 ? { urls } : {}),
+      clients,
+      rate,
+      durationMs,
+      keepalive,
+      protocolVersion,
+      brokerInProcess: false,
+      ...(sourceAddresses === undefined ? {} : { sourceAddresses }),
+      ...(values.username === undefined ? {} : { username: values.username }),
+      ...(values.password === undefined ? {} : { password: values.password }),
+      ...(values.insecure === true ? { insecure: true } : {}),
+    },
+  });
+  const onSigint = (): void => bench.abort('interrupted (SIGINT)');
   process.once('SIGINT', onSigint);
   io.signal?.addEventListener('abort', onSigint, { once: true });
   const tty = io.stderr.isTTY === true;
   let lastLineAt = 0;
+  bench.on('progress', (progress) => {
+    if (tty) {
+      io.stderr.write(`\r\x1b[K${progressLine(progress)}`);
+    } else if (progress.elapsedMs - lastLineAt >= PROGRESS_LINE_EVERY_MS) {
+      lastLineAt = progress.elapsedMs;
+      io.stderr.write(`${progressLine(progress)}\n`);
+    }
+  });
+  bench.on('stage', (stage) => io.stderr.write(`${stage}\n`));
+  const dashboard = await liveDashboard(values.dashboard, bench, 'starling bench keepalive');
   try {
-    const result = await runKeepalive(
-      {
-        url,
-        clients,
-        rate,
-        durationMs,
-        keepalive,
-        protocolVersion,
-        brokerInProcess: false,
-        sourceAddresses: plan.sourceAddresses,
-        limits,
-        ...(values.username === undefined ? {} : { username: values.username }),
-        ...(values.password === undefined ? {} : { password: values.password }),
-        ...(values.insecure === true ? { tls: { rejectUnauthorized: false } } : {}),
-      },
-      {
-        signal: stop.signal,
-        onProgress: (progress) => {
-          if (tty) {
-            io.stderr.write(`\r\x1b[K${progressLine(progress)}`);
-          } else if (progress.elapsedMs - lastLineAt >= PROGRESS_LINE_EVERY_MS) {
-            lastLineAt = progress.elapsedMs;
-            io.stderr.write(`${progressLine(progress)}\n`);
-          }
-        },
-      },
-    );
+    let result: KeepaliveResult;
+    try {
+      result = await bench.run();
+    } catch (error) {
+      if (tty) io.stderr.write('\r\x1b[K');
+      io.stderr.write(`starling bench keepalive: ${(error as Error).message}\n`);
+      return 1;
+    }
     if (tty) io.stderr.write('\r\x1b[K');
     const label = broker === undefined ? undefined : 'embedded Starling';
-    io.stdout.write(
-      renderKeepaliveText(result, {
-        ...(label === undefined ? {} : { brokerLabel: label }),
-        brokerInProcess: false,
-      }),
-    );
+    const text = renderKeepaliveText(result, {
+      ...(label === undefined ? {} : { brokerLabel: label }),
+      brokerInProcess: false,
+    });
+    io.stdout.write(text);
+    dashboard?.finish(text);
     if (values.json !== undefined || values.html !== undefined) {
       const benchResult = keepaliveBenchResult(result, label);
       if (values.json !== undefined) writeFileSync(values.json, serializeBenchResult(benchResult));
       if (values.html !== undefined) writeFileSync(values.html, renderHtmlReport(benchResult));
     }
     if (result.connected === 0 && result.failed > 0) {
-      io.stderr.write(`starling bench keepalive: no client could connect to ${url}\n`);
+      io.stderr.write(`starling bench keepalive: no client could connect to ${urls.join(', ')}\n`);
     }
     return clean(result) ? 0 : 1;
   } finally {
     process.removeListener('SIGINT', onSigint);
     io.signal?.removeEventListener('abort', onSigint);
+    await dashboard?.close();
     await broker?.stop();
   }
 }

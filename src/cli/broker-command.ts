@@ -1,8 +1,17 @@
 import { pino } from 'pino';
+import type { SessionStore } from '../broker/storage.js';
+import { redactUrl } from '../cluster/redis-channels.js';
 import { authFromConfig } from '../config/auth.js';
-import { ConfigError, loadConfig, optionsHelp, type StarlingConfig } from '../config/load.js';
+import {
+  ConfigError,
+  loadConfig,
+  optionsHelp,
+  type PersistenceSetting,
+  type StarlingConfig,
+} from '../config/load.js';
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
+import { sqliteStorage } from '../storage/sqlite.js';
 import { isWorker, leavePrimary, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
 import { UsageError } from './usage-error.js';
 
@@ -48,6 +57,7 @@ export async function runBrokerCommand(
       logger,
       listeners: config.listeners,
       dashboard: { users: config.admin.users ?? [] },
+      ...storageFrom(config.persistence),
       ...(cluster === undefined ? {} : { cluster }),
     });
   } catch (err) {
@@ -92,10 +102,26 @@ export async function runBrokerCommand(
   }
   if (config.publishRate !== undefined) await broker.addHook(publishRateLimiter(config.publishRate));
   if (config.configFile !== undefined) logger.info({ file: config.configFile }, 'configuration loaded');
+  const persistence = config.persistence;
+  if (cluster !== undefined)
+    logger.info(
+      { cluster: redactUrl(cluster.url), node: cluster.nodeId },
+      'state kept in the cluster (Redis): sessions and retained messages are cluster-wide',
+    );
+  else if (persistence.type === 'sqlite')
+    logger.info(
+      { dir: persistence.dir, durability: persistence.durability },
+      `state kept in ${persistence.dir} (SQLite, durability ${persistence.durability})`,
+    );
+  else
+    logger.warn(
+      {},
+      'state kept in memory only (--memory): sessions and retained messages do not survive a restart',
+    );
   try {
     await broker.start();
   } catch (err) {
-    logger.error({ err }, 'cannot start listeners');
+    logger.error({ err }, 'cannot start');
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
     await broker.close().catch(() => undefined);
     leavePrimary();
@@ -109,6 +135,17 @@ export async function runBrokerCommand(
   // A worker's channel to its primary would keep the process alive.
   leavePrimary();
   return 0;
+}
+
+/** The store of the `persistence` setting (none: memory only). */
+function storageFrom(persistence: PersistenceSetting): { storage?: SessionStore } {
+  if (persistence.type === 'memory') return {};
+  return {
+    storage: sqliteStorage(persistence.dir, {
+      durability: persistence.durability,
+      ...(persistence.maxBytes === undefined ? {} : { maxBytes: persistence.maxBytes }),
+    }),
+  };
 }
 
 /** The `auth` section of the config file, re-read for SIGHUP (the ledger validates it). */

@@ -9,7 +9,7 @@ Commands (each has --help):
   broker    run the MQTT broker (3.1, 3.1.1, 5.0): TCP, TLS, WebSocket, Unix socket, HTTP metrics
   pub       publish messages, with the flags of mosquitto_pub
   sub       subscribe and print messages, with the flags of mosquitto_sub
-  bench     load toolkit: publish, subscribe, keepalive, stress, compare
+  bench     load toolkit: publish, subscribe, keepalive, stress, compare, agent
   watch     live view of a broker's $SYS rates, clients and drops
   passwd    hash a password for the auth ledger
 

@@ -12,6 +12,7 @@ import {
   type AdminConfig,
   type AuthConfig,
   type ClusterFileConfig,
+  type CompatibilityConfig,
   type ConfigFile,
   configFileSchema,
   describeIssues,
@@ -19,6 +20,7 @@ import {
   type ListenerFileConfig,
   LOG_LEVELS,
   type LogLevel,
+  type PersistenceConfig,
 } from './schema.js';
 
 /** A configuration that cannot be used: bad flag, bad environment variable, bad or unreadable file. */
@@ -35,6 +37,8 @@ export interface StarlingConfig {
   readonly broker: BrokerOptions;
   readonly logLevel: LogLevel;
   readonly auth: AuthConfig;
+  /** Where state is kept: a SQLite data directory, or memory only. */
+  readonly persistence: PersistenceSetting;
   /** Dashboard and admin API users (the file's `admin` section). */
   readonly admin: AdminConfig;
   /** Per-client publish rate limit, when configured. */
@@ -51,6 +55,19 @@ export interface StarlingConfig {
   readonly help: boolean;
 }
 
+/** The store `starling broker` runs with. */
+export type PersistenceSetting =
+  | { readonly type: 'memory' }
+  | {
+      readonly type: 'sqlite';
+      readonly dir: string;
+      readonly durability: 'process' | 'power';
+      readonly maxBytes: number | undefined;
+    };
+
+/** The data directory when nothing says otherwise. */
+export const DEFAULT_DATA_DIR = 'data';
+
 export interface LoadConfigInput {
   readonly argv: readonly string[];
   readonly env?: Readonly<Record<string, string | undefined>>;
@@ -61,7 +78,7 @@ export interface LoadConfigInput {
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-type SettingKind = 'string' | 'port' | 'int' | 'level';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -136,11 +153,41 @@ const SETTINGS = {
     arg: 'ACTION',
     help: 'beyond --publish-rate: disconnect (v5 0x96) or throttle',
   },
+  serverKeepAlive: {
+    flag: 'server-keep-alive',
+    kind: 'int',
+    arg: 'S',
+    help: 'keep alive imposed on v5 clients, seconds (CONNACK Server Keep Alive)',
+  },
+  compatUnspecifiedSubscribeError: {
+    flag: 'compat-unspecified-subscribe-error',
+    kind: 'bool',
+    arg: 'BOOL',
+    help: 'v5 SUBACK 0x80 instead of 0x87 Not Authorized (true|false)',
+  },
   shutdownTimeoutMs: {
     flag: 'shutdown-timeout-ms',
     kind: 'int',
     arg: 'N',
     help: 'ms shutdown may take before sockets are dropped (default 10000)',
+  },
+  data: {
+    flag: 'data',
+    kind: 'string',
+    arg: 'DIR',
+    help: 'keep sessions and retained messages in DIR (SQLite; default ./data)',
+  },
+  memory: {
+    flag: 'memory',
+    kind: 'boolean',
+    arg: '',
+    help: 'keep everything in memory: nothing survives a restart',
+  },
+  durability: {
+    flag: 'durability',
+    kind: 'string',
+    arg: 'LEVEL',
+    help: 'process (default: survives kill -9) or power (fsync per commit)',
   },
   authFile: {
     flag: 'auth-file',
@@ -177,9 +224,11 @@ type SettingName = keyof typeof SETTINGS;
 type Overrides = {
   -readonly [K in SettingName]?: (typeof SETTINGS)[K]['kind'] extends 'string'
     ? string
-    : K extends 'logLevel'
-      ? LogLevel
-      : number;
+    : (typeof SETTINGS)[K]['kind'] extends 'boolean' | 'bool'
+      ? boolean
+      : K extends 'logLevel'
+        ? LogLevel
+        : number;
 };
 
 /** The environment variable of a setting: `--max-packet-size` is `STARLING_MAX_PACKET_SIZE`. */
@@ -190,7 +239,7 @@ export function envName(flag: string): string {
 /** Usage text for the flags, one line each, with the matching variable. */
 export function optionsHelp(): string {
   const settings = Object.values(SETTINGS);
-  const heads = settings.map((s) => `--${s.flag} ${s.arg}`);
+  const heads = settings.map((s) => `--${s.flag} ${s.arg}`.trimEnd());
   const width = Math.max(...heads.map((h) => h.length)) + 2;
   const lines = settings.map(
     (s, i) => `  ${(heads[i] as string).padEnd(width)}${s.help} [${envName(s.flag)}]`,
@@ -230,6 +279,16 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     limits.receiveMaximum = overrides.receiveMaximum;
   }
   if (overrides.maxSessionExpiry !== undefined) limits.maxSessionExpiry = overrides.maxSessionExpiry;
+  if (overrides.serverKeepAlive !== undefined) {
+    if (overrides.serverKeepAlive > 65_535) {
+      throw new ConfigError(`server keep alive must be from 0 to 65535, got ${overrides.serverKeepAlive}`);
+    }
+    limits.serverKeepAlive = overrides.serverKeepAlive;
+  }
+  const compatibility = { ...file.compatibility };
+  if (overrides.compatUnspecifiedSubscribeError !== undefined) {
+    compatibility.unspecifiedSubscribeError = overrides.compatUnspecifiedSubscribeError;
+  }
   if (overrides.publishRateAction !== undefined) {
     const action = overrides.publishRateAction;
     if (action !== 'disconnect' && action !== 'throttle') {
@@ -245,18 +304,23 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
       : fileAuth.file === undefined
         ? undefined
         : resolve(fileDir, fileAuth.file);
+  const clustering = clusterFrom(file.cluster, overrides);
   return {
     listeners,
-    broker: brokerOptionsFrom(limits),
+    broker: brokerOptionsFrom(limits, compatibility),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     admin: file.admin ?? {},
+    persistence:
+      clustering.cluster === undefined
+        ? persistenceFrom(file.persistence ?? {}, overrides, cwd, fileDir)
+        : clusterPersistence(file.persistence, overrides),
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined
         : { perSecond: limits.publishRate, action: limits.publishRateAction ?? 'disconnect' },
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? file.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
-    ...clusterFrom(file.cluster, overrides),
+    ...clustering,
     configFile,
     help,
   };
@@ -266,7 +330,8 @@ function readFlags(argv: readonly string[]): { flags: Overrides; help: boolean }
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };
-  for (const setting of Object.values(SETTINGS)) options[setting.flag] = { type: 'string' };
+  for (const setting of Object.values(SETTINGS))
+    options[setting.flag] = { type: setting.kind === 'boolean' ? 'boolean' : 'string' };
   (options.port as { short?: string }).short = 'p';
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -278,6 +343,7 @@ function readFlags(argv: readonly string[]): { flags: Overrides; help: boolean }
   for (const [name, setting] of Object.entries(SETTINGS) as [SettingName, (typeof SETTINGS)[SettingName]][]) {
     const raw = values[setting.flag];
     if (typeof raw === 'string') setValue(flags, name, raw, `--${setting.flag}`);
+    else if (raw === true) (flags as Record<string, boolean>)[name] = true;
   }
   return { flags, help: values.help === true };
 }
@@ -293,9 +359,17 @@ function readEnv(env: Readonly<Record<string, string | undefined>>): Overrides {
 
 function setValue(out: Overrides, name: SettingName, raw: string, source: string): void {
   const kind: SettingKind = SETTINGS[name].kind;
-  const target = out as Record<string, string | number>;
+  const target = out as Record<string, string | number | boolean>;
   if (kind === 'string') {
     target[name] = raw;
+  } else if (kind === 'boolean') {
+    if (!/^(1|0|true|false|yes|no)$/i.test(raw))
+      throw new ConfigError(`${source} must be true or false, got '${raw}'`);
+    (out as Record<string, boolean>)[name] = /^(1|true|yes)$/i.test(raw);
+  } else if (kind === 'bool') {
+    if (raw !== 'true' && raw !== 'false')
+      throw new ConfigError(`${source} must be true or false, got '${raw}'`);
+    target[name] = raw === 'true';
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -431,8 +505,43 @@ function clusterFrom(
   return { cluster, workers };
 }
 
-function brokerOptionsFrom(limits: LimitsConfig): BrokerOptions {
+/** A cluster keeps its state in Redis: no local store, and asking for one is an error. */
+function clusterPersistence(file: PersistenceConfig | undefined, o: Overrides): PersistenceSetting {
+  if (o.data !== undefined || file?.type === 'sqlite' || file?.dir !== undefined)
+    throw new ConfigError(
+      'a cluster keeps sessions and retained messages in Redis: --data (persistence) and --cluster exclude each other',
+    );
+  return { type: 'memory' };
+}
+
+function persistenceFrom(
+  file: PersistenceConfig,
+  o: Overrides,
+  cwd: string,
+  fileDir: string,
+): PersistenceSetting {
+  if (o.memory === true && o.data !== undefined)
+    throw new ConfigError('--memory and --data exclude each other');
+  if (o.durability !== undefined && o.durability !== 'process' && o.durability !== 'power') {
+    throw new ConfigError(`durability must be process or power, got '${o.durability}'`);
+  }
+  const memory = o.memory === true || (o.data === undefined && file.type === 'memory');
+  if (memory) return { type: 'memory' };
+  const dir = o.data !== undefined ? resolve(cwd, o.data) : resolve(fileDir, file.dir ?? DEFAULT_DATA_DIR);
+  return {
+    type: 'sqlite',
+    dir,
+    durability: (o.durability as 'process' | 'power' | undefined) ?? file.durability ?? 'process',
+    maxBytes: file.maxBytes,
+  };
+}
+
+function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {
   const options: BrokerOptions = {};
+  if (limits.serverKeepAlive !== undefined) options.serverKeepAlive = limits.serverKeepAlive;
+  if (compatibility.unspecifiedSubscribeError !== undefined) {
+    options.compatUnspecifiedSubscribeError = compatibility.unspecifiedSubscribeError;
+  }
   if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
   if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
   if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;

@@ -59,6 +59,8 @@ export const limitsSchema = z.strictObject({
   publishRate: positiveInt.optional(),
   /** Beyond the rate: `disconnect` (v5 DISCONNECT 0x96) or `throttle` (stop reading the client for a while). */
   publishRateAction: z.enum(['disconnect', 'throttle']).optional(),
+  /** Seconds of keep alive the server imposes on v5 clients (CONNACK Server Keep Alive). Default: the client's. */
+  serverKeepAlive: z.number().int().min(0).max(65_535).optional(),
 });
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 
@@ -117,10 +119,25 @@ export const adminSchema = z.strictObject({
 });
 export type AdminConfig = z.infer<typeof adminSchema>;
 
-/** Sessions and retained messages live in memory; it is the only store so far. */
+/** Where sessions, subscriptions, queued and in-flight messages and retained messages are kept. */
 export const persistenceSchema = z.strictObject({
-  type: z.literal('memory'),
+  /** `sqlite` (default): a database in `dir`; `memory`: nothing survives a restart. */
+  type: z.enum(['sqlite', 'memory']).optional(),
+  /** Data directory (relative to the config file). Default `./data`. */
+  dir: z.string().min(1).optional(),
+  /** `process` (default): survives a crash of the process; `power`: survives power loss too. */
+  durability: z.enum(['process', 'power']).optional(),
+  /** Largest database size in bytes; beyond it QoS 1/2 publishes are refused as on a full disk. */
+  maxBytes: z.number().int().min(65_536).optional(),
 });
+export type PersistenceConfig = z.infer<typeof persistenceSchema>;
+
+/** Switches that trade a strict or informative answer for what some peers expect. */
+export const compatibilitySchema = z.strictObject({
+  /** v5 SUBACK says 0x80 Unspecified Error where it would say 0x87 Not Authorized (Paho interop suite). */
+  unspecifiedSubscribeError: z.boolean().optional(),
+});
+export type CompatibilityConfig = z.infer<typeof compatibilitySchema>;
 
 /** The cluster this broker is a node of (Redis), and how many worker processes run as nodes. */
 export const clusterSchema = z.strictObject({
@@ -143,6 +160,7 @@ export const configFileSchema = z.strictObject({
   persistence: persistenceSchema.optional(),
   cluster: clusterSchema.optional(),
   logging: loggingSchema.optional(),
+  compatibility: compatibilitySchema.optional(),
   /** Milliseconds shutdown may take before remaining connections are dropped. */
   shutdownTimeoutMs: z.number().int().min(0).optional(),
 });

@@ -1,4 +1,5 @@
 import { type IntervalHistogram, monitorEventLoopDelay } from 'node:perf_hooks';
+import { memoryUsage } from '../broker/memory-usage.js';
 import type { AdminPort, AdminStats } from './admin-port.js';
 import { STATS_SERIES, type StatsHistory, type StatsPoint, type StatsSeriesName } from './wire-types.js';
 
@@ -136,7 +137,7 @@ export class StatsRecorder {
       heapUsedBytes: 0,
     };
     this.loop.reset();
-    const memory = process.memoryUsage();
+    const memory = memoryUsage();
     values.rssBytes = memory.rss;
     values.heapUsedBytes = memory.heapUsed;
     return { t: at, connectionsTotal: now.connections.total, values };

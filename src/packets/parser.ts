@@ -35,13 +35,14 @@ export class PacketParser {
 
   private readonly header: FixedHeader = { firstByte: 0, remainingLength: 0, headerLength: 0 };
   /** Bytes of a fixed header cut by a chunk boundary. */
-  private readonly partialHeader = Buffer.alloc(MAX_HEADER_LENGTH);
+  /** Made when a fixed header first spans two chunks: most connections never need it. */
+  private partialHeader: Buffer | undefined;
   private partialHeaderLength = 0;
   /**
    * Parts of a body spanning chunks. They are concatenated once, when the last part arrives, so memory
    * grows with the bytes received rather than with the length a peer merely declares.
    */
-  private bodyParts: Buffer[] = [];
+  private bodyParts: Buffer[] | undefined;
   private bodyLength = 0;
   private bodyFilled = 0;
   private bodyFirstByte = 0;
@@ -72,6 +73,7 @@ export class PacketParser {
     const header = this.header;
     while (pos < end) {
       if (!parseFixedHeader(chunk, pos, end, header)) {
+        this.partialHeader ??= Buffer.alloc(MAX_HEADER_LENGTH);
         chunk.copy(this.partialHeader, 0, pos, end);
         this.partialHeaderLength = end - pos;
         return;
@@ -128,11 +130,11 @@ export class PacketParser {
   /** Append to the pending body; emits the packet when complete. Returns the chunk position after it. */
   private continueBody(chunk: Buffer, onPacket: (packet: Packet) => void): number {
     const take = Math.min(this.bodyLength - this.bodyFilled, chunk.length);
-    this.bodyParts.push(chunk.subarray(0, take));
+    this.bodyParts?.push(chunk.subarray(0, take));
     this.bodyFilled += take;
     if (this.bodyFilled === this.bodyLength) {
-      const body = Buffer.concat(this.bodyParts, this.bodyLength);
-      this.bodyParts = [];
+      const body = Buffer.concat(this.bodyParts ?? [], this.bodyLength);
+      this.bodyParts = undefined;
       this.bodyLength = 0;
       this.bodyFilled = 0;
       this.emit(this.bodyFirstByte, body, 0, body.length, onPacket);
@@ -147,6 +149,7 @@ export class PacketParser {
   private continueHeader(chunk: Buffer, onPacket: (packet: Packet) => void): number {
     const had = this.partialHeaderLength;
     const take = Math.min(MAX_HEADER_LENGTH - had, chunk.length);
+    this.partialHeader ??= Buffer.alloc(MAX_HEADER_LENGTH);
     chunk.copy(this.partialHeader, had, 0, take);
     const available = had + take;
     const header = this.header;

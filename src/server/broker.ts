@@ -157,6 +157,8 @@ export class Broker {
    * those already started are closed again and the error is rethrown. Resolves to the bound addresses.
    */
   async start(): Promise<ListenerAddress[]> {
+    // The stored state is loaded before any listener opens (and even when there is none).
+    await this.#open();
     const addresses: ListenerAddress[] = [];
     const started: Listener[] = [];
     try {

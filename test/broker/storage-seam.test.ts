@@ -79,6 +79,27 @@ describe('storage seam', () => {
     assert.equal(store.disk.sessions.get('sub2')?.subscriptions.has('s/#'), true);
   });
 
+  test('our PUBREL waits for the commit of the PUBREC stage (the PUBLISH is never sent again after it)', async () => {
+    const store = new RecordingStore();
+    const h = await brokerWith(store);
+    const sub = await rawSubscriber(h, 'q2', 'p/#', 2, 5, {
+      clean: false,
+      properties: { sessionExpiryInterval: 60 },
+    });
+    const { client: pub } = await h.connect('pub', { version: 5 });
+    pub.send(publishPacket('p/1', 'x', 2, 1));
+    await pub.expectPacket('pubrec');
+    const message = await sub.expectPacket('publish');
+    assert.equal(message.qos, 2);
+    store.mode = 'async';
+    sub.send({ type: 'pubrec', packetId: message.packetId! });
+    await waitFor(() => store.waitingCommits === 1, 2000, 'the PUBREC stage commit started');
+    await sub.expectNothing(200);
+    store.releaseCommits();
+    assert.equal((await sub.expectPacket('pubrel')).packetId, message.packetId);
+    assert.equal([...(store.disk.sessions.get('q2')?.deliveries.values() ?? [])][0]?.state, 'pubrel');
+  });
+
   test('a failing commit refuses QoS 1 (v5 0x97, v3 disconnected) and keeps QoS 0 flowing; it recovers', async () => {
     const store = new RecordingStore();
     const h = await brokerWith(store);

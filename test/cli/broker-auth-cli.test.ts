@@ -25,7 +25,7 @@ after(() => {
 async function startBroker(
   args: string[],
 ): Promise<{ child: ChildProcess; port: number; output: () => string }> {
-  const child = startCli(['broker', '--port', '0', '--host', '127.0.0.1', ...args]);
+  const child = startCli(['broker', '--memory', '--port', '0', '--host', '127.0.0.1', ...args]);
   running.add(child);
   child.once('close', () => running.delete(child));
   let seen = '';

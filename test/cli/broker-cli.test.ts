@@ -49,7 +49,7 @@ function startupPorts(output: string): number[] {
 
 /** Start `starling broker --port 0 --host 127.0.0.1` and parse the bound port from its start-up line. */
 async function startBroker(extra: string[] = []): Promise<StartedBroker> {
-  const child = startCli(['broker', '--port', '0', '--host', '127.0.0.1', ...extra]);
+  const child = startCli(['broker', '--memory', '--port', '0', '--host', '127.0.0.1', ...extra]);
   running.add(child);
   child.once('close', () => running.delete(child));
   let seen = '';
@@ -182,7 +182,7 @@ describe('starling broker', { concurrency: 2 }, () => {
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', () => resolve()));
     try {
       const { port } = holder.address() as AddressInfo;
-      const r = await runCli(['broker', '--port', String(port), '--host', '127.0.0.1']);
+      const r = await runCli(['broker', '--memory', '--port', String(port), '--host', '127.0.0.1']);
       assert.equal(r.code, 1);
       assert.match(r.stderr, /EADDRINUSE|in use/);
     } finally {

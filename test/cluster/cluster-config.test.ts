@@ -54,7 +54,7 @@ describe('cluster configuration', () => {
     assert.notEqual(one, two);
   });
 
-  test('refused: a URL that is not redis://, workers out of range, workers without a cluster', () => {
+  test('refused: a URL that is not redis://, workers out of range, workers without a cluster, a local store', () => {
     assert.throws(
       () => loadConfig({ argv: ['--cluster', 'http://h:1'], env: {} }),
       /--cluster must be a redis:/,
@@ -71,6 +71,13 @@ describe('cluster configuration', () => {
         return true;
       },
     );
+    assert.throws(
+      () => loadConfig({ argv: ['--cluster', 'redis://h:1', '--data', dir], env: {} }),
+      /--data \(persistence\) and --cluster exclude each other/,
+    );
+    assert.deepEqual(loadConfig({ argv: ['--cluster', 'redis://h:1'], env: {} }).persistence, {
+      type: 'memory',
+    });
     const bad = join(dir, 'bad.yaml');
     writeFileSync(bad, 'cluster:\n  url: tcp://x\n');
     assert.throws(() => loadConfig({ argv: ['--config', bad], env: {} }), /cluster\.url'.*redis:\/\//);

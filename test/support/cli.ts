@@ -44,10 +44,13 @@ export function cliCommand(args: readonly string[]): { command: string; args: st
 }
 
 /** Start the CLI with piped stdio; the caller must make sure it ends (`stopCli`, or `timeoutMs`). */
-export function startCli(args: readonly string[], options: { timeoutMs?: number } = {}): ChildProcess {
+export function startCli(
+  args: readonly string[],
+  options: { timeoutMs?: number; cwd?: string } = {},
+): ChildProcess {
   const { command, args: argv } = cliCommand(args);
   return spawn(command, argv, {
-    cwd: REPO_ROOT,
+    cwd: options.cwd ?? REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: options.timeoutMs ?? 30_000,
     killSignal: 'SIGKILL',
@@ -70,6 +73,9 @@ export function collect(child: ChildProcess): Promise<CliResult> {
 }
 
 /** Run `starling <args>` to completion; it is killed after `timeoutMs` (default 30 s). */
-export function runCli(args: readonly string[], options: { timeoutMs?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: readonly string[],
+  options: { timeoutMs?: number; cwd?: string } = {},
+): Promise<CliResult> {
   return collect(startCli(args, options));
 }

@@ -3,16 +3,22 @@
  * channel to a worker), the per-process context the client loops write into, and small helpers.
  */
 import { readFileSync } from 'node:fs';
-import type { ClientOptions } from '../../client/index.js';
+import type { Client, ClientOptions } from '../../client/index.js';
 import type { ClientResult } from '../bench-result.js';
 import type { LatencyHistogram } from '../histogram.js';
 import type { CpuSample } from '../result-builder.js';
+import type { ShareLatencySink } from '../share-live.js';
 import type { ThroughputTimeSeries, TimeSeriesSnapshot } from '../timeseries.js';
 import type { PublisherDelivery } from './sequence-tracker.js';
 
 /** How to reach the broker; file names rather than contents so each worker reads its own copy. */
 export interface ConnectionSettings {
   readonly url: string;
+  /**
+   * Several brokers (the nodes of a cluster): client number n of the run connects to `urls[n % length]`.
+   * Absent or empty: every client connects to `url`.
+   */
+  readonly urls?: readonly string[];
   readonly protocolVersion: 3 | 4 | 5;
   readonly username?: string;
   readonly password?: string;
@@ -127,6 +133,34 @@ export interface ShareTask {
   readonly deadlineMs: number;
   /** Time series bucket width, ms. */
   readonly intervalMs: number;
+  /** Epoch ms (this machine's clock) at which the load starts; the share waits until then. Default: at once. */
+  readonly startAtMs?: number;
+  /** Number of the share's first client in the whole run (for spreading over `urls`); default process * clients. */
+  readonly clientOffset?: number;
+  /** Keep every latency sample and return them (tests compare merged percentiles with them). */
+  readonly recordRawLatency?: boolean;
+  /** Publishers of an end-to-end run: their acknowledgement latency is not the run's, so it is not reported live. */
+  readonly discardLatency?: boolean;
+  /** Distributed runs: how to correct end-to-end latency between agents whose clocks disagree. */
+  readonly clock?: ClockTable;
+}
+
+/**
+ * Clock offsets of the agents of a distributed run, as the controller estimated them, so a subscriber can
+ * correct the latency of a message whose publisher ran on another agent: true latency = (receive time on
+ * this clock - this agent's offset) - (send time on the publisher's clock - the publisher agent's offset).
+ */
+export interface ClockTable {
+  /** Index of the agent this share runs on. */
+  readonly agent: number;
+  /** Client id prefix of the publishers (`<prefix>-<process>-<client>`), to find a publisher's process. */
+  readonly publisherPrefix: string;
+  /** The agent of each process of the run, by process index. */
+  readonly processAgents: readonly number[];
+  /** Per agent: its clock minus the controller's, microseconds. */
+  readonly offsetsUs: readonly number[];
+  /** Per agent: bound on the error of its offset, microseconds. */
+  readonly uncertaintiesUs: readonly number[];
 }
 
 /** Live counters a share updates and the coordinator polls for progress. */
@@ -135,8 +169,17 @@ export interface ShareCounters {
   sent: number;
   /** Messages acknowledged (publish) or received (subscribe, stress). */
   done: number;
-  /** Clients connected. */
+  /** Clients connected right now. */
   connected: number;
+  /** Messages that arrived at a subscriber, duplicates included (the time series' "received"). */
+  received: number;
+  /** Clients that failed (each failed client row counts once, when the client ends). */
+  errors: number;
+}
+
+/** Counters at zero. */
+export function emptyCounters(): ShareCounters {
+  return { sent: 0, done: 0, connected: 0, received: 0, errors: 0 };
 }
 
 /** What one process measured. Plain JSON. */
@@ -156,6 +199,20 @@ export interface ShareResult {
   readonly deliveries?: readonly SubscriberDeliveries[];
   /** Why the share stopped early, if it did. */
   readonly stopReason?: string;
+  /** Every latency sample, us, when the task asked for them. */
+  readonly rawLatencyUs?: readonly number[];
+  /** Subscribe with a clock table: the end-to-end latency of messages from publishers on other agents. */
+  readonly crossAgent?: CrossAgentSamples;
+}
+
+/** End-to-end latency between agents, corrected by their clock offsets. */
+export interface CrossAgentSamples {
+  /** Corrected latencies, encoded HDR histogram (us). */
+  readonly histogramUs: string;
+  /** Largest offset uncertainty (publisher's plus subscriber's agent) of any sample, us. */
+  readonly uncertaintyUs: number;
+  /** Messages whose publisher ran on the subscriber's own agent (compared on that machine's clock). */
+  readonly sameAgentSamples: number;
 }
 
 /** One subscriber's view of the publishers. */
@@ -176,6 +233,8 @@ export interface ShareControl {
   publishersDone?(): boolean;
   /** Asks the whole run to stop (e.g. the broker dropped messages). */
   requestStop?(reason: string): void;
+  /** The latest clock table of a distributed run; the runner replaces it as estimates improve. */
+  clock?: ClockTable;
 }
 
 /** The per-process accumulators that client loops write into. */
@@ -184,6 +243,8 @@ export interface ShareContext {
   readonly control: ShareControl;
   readonly histogram: LatencyHistogram;
   readonly timeseries: ThroughputTimeSeries;
+  /** Sees every latency sample as it is recorded (live interval figures). */
+  readonly latency: ShareLatencySink;
   /** Updated as clients start and finish. */
   firstStartMs: number;
   lastEndMs: number;
@@ -205,6 +266,34 @@ export function clientOptions(settings: ConnectionSettings, clientId: string): C
   if (settings.keyFile !== undefined) options.key = readFileSync(settings.keyFile);
   if (settings.insecure === true) options.rejectUnauthorized = false;
   return options;
+}
+
+/** The broker URL of the share's client number `index` (0-based within the share). */
+export function brokerUrl(task: ShareTask, index: number): string {
+  const urls = task.connection.urls;
+  if (urls === undefined || urls.length === 0) return task.connection.url;
+  const offset = task.clientOffset ?? task.processIndex * task.scenario.clientsPerProcess;
+  return urls[(offset + index) % urls.length]!;
+}
+
+/**
+ * Counts `client` as connected until it closes, whichever way it closes, so the live "connected" figure
+ * is the clients connected now rather than the clients that ever connected.
+ */
+export function trackConnected(ctx: ShareContext, client: Client): void {
+  const counters = ctx.control.counters;
+  counters.connected++;
+  const remove = client.onEvent((event) => {
+    if (event.type !== 'closed') return;
+    counters.connected--;
+    remove();
+  });
+}
+
+/** Counts a finished client's row in the live error counter when it failed; returns the row. */
+export function settled(ctx: ShareContext, row: ClientResult): ClientResult {
+  if (row.failed === true) ctx.control.counters.errors++;
+  return row;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -11,7 +11,16 @@
 import { type Client, connect } from '../../client/index.js';
 import type { ClientResult } from '../bench-result.js';
 import { nowMillis, readPayloadHeader } from '../payload.js';
-import { clientOptions, errorText, type FanInScenario, mustStop, type ShareContext } from './common.js';
+import {
+  brokerUrl,
+  clientOptions,
+  errorText,
+  type FanInScenario,
+  mustStop,
+  type ShareContext,
+  settled,
+  trackConnected,
+} from './common.js';
 import {
   DeliveryTally,
   endClients,
@@ -30,16 +39,17 @@ async function runPublisher(
   publisherId: string,
   topic: string,
   clients: Client[],
+  index: number,
 ): Promise<StreamOutcome | string> {
   const { connection } = ctx.task;
   let publisher: Client;
   try {
-    publisher = await connect(connection.url, clientOptions(connection, publisherId));
+    publisher = await connect(brokerUrl(ctx.task, index), clientOptions(connection, publisherId));
   } catch (error) {
     return errorText(error);
   }
   clients.push(publisher);
-  ctx.control.counters.connected++;
+  trackConnected(ctx, publisher);
   return publishStream(fanStream(scenario, publisher, publisherId, topic), publishingContext(ctx));
 }
 
@@ -49,29 +59,29 @@ export async function runFanInShare(scenario: FanInScenario, ctx: ShareContext):
   const prefix = `internal/starling-fan-in/${group}`;
   const { connection } = ctx.task;
   const publisherIds = Array.from({ length: scenario.clientsPerProcess }, (_, i) => `${group}-pub-${i}`);
-  const tallies = new Map(publisherIds.map((id) => [id, new DeliveryTally()]));
+  const tallies = new Map(publisherIds.map((id) => [id, new DeliveryTally(ctx)]));
   const clients: Client[] = [];
   const expected = scenario.messagesPerClient;
   ctx.firstStartMs = Math.min(ctx.firstStartMs, nowMillis());
   try {
     try {
-      const subscriber = await connect(connection.url, clientOptions(connection, `${group}-sub`));
+      const subscriber = await connect(brokerUrl(ctx.task, 0), clientOptions(connection, `${group}-sub`));
       clients.push(subscriber);
       subscriber.onMessage((message) => {
         const header = readPayloadHeader(message.payload);
         if (header !== undefined) tallies.get(header.publisher)?.take(header, ctx);
       });
       await subscriber.subscribe(`${prefix}/+`, { qos: scenario.subscriberQos, maxBuffered: 1 });
-      ctx.control.counters.connected++;
+      trackConnected(ctx, subscriber);
     } catch (error) {
       const reason = `subscriber ${group}-sub: ${errorText(error)}`;
-      return publisherIds.map((id) => failedFanRow(id, expected, reason));
+      return publisherIds.map((id) => settled(ctx, failedFanRow(id, expected, reason)));
     }
     if (mustStop(ctx, nowMillis())) {
-      return publisherIds.map((id) => failedFanRow(id, expected, 'stopped before publishing'));
+      return publisherIds.map((id) => settled(ctx, failedFanRow(id, expected, 'stopped before publishing')));
     }
     const outcomes = await Promise.all(
-      publisherIds.map((id, i) => runPublisher(scenario, ctx, id, `${prefix}/${i}`, clients)),
+      publisherIds.map((id, i) => runPublisher(scenario, ctx, id, `${prefix}/${i}`, clients, i)),
     );
     let lastEndMs = Number.NEGATIVE_INFINITY;
     for (const outcome of outcomes) {
@@ -88,9 +98,12 @@ export async function runFanInShare(scenario: FanInScenario, ctx: ShareContext):
     );
     return publisherIds.map((id, i) => {
       const outcome = outcomes[i]!;
-      return typeof outcome === 'string'
-        ? failedFanRow(id, expected, outcome)
-        : fanRow(id, tallies.get(id)!, outcome, ctx);
+      return settled(
+        ctx,
+        typeof outcome === 'string'
+          ? failedFanRow(id, expected, outcome)
+          : fanRow(id, tallies.get(id)!, outcome, ctx),
+      );
     });
   } finally {
     await endClients(clients);

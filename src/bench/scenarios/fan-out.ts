@@ -10,7 +10,16 @@
 import { type Client, connect } from '../../client/index.js';
 import type { ClientResult } from '../bench-result.js';
 import { nowMillis, readPayloadHeader } from '../payload.js';
-import { clientOptions, errorText, type FanOutScenario, mustStop, type ShareContext } from './common.js';
+import {
+  brokerUrl,
+  clientOptions,
+  errorText,
+  type FanOutScenario,
+  mustStop,
+  type ShareContext,
+  settled,
+  trackConnected,
+} from './common.js';
 import {
   DeliveryTally,
   endClients,
@@ -29,7 +38,7 @@ export async function runFanOutShare(scenario: FanOutScenario, ctx: ShareContext
   const publisherId = `${group}-pub`;
   const { connection } = ctx.task;
   const subscriberIds = Array.from({ length: scenario.clientsPerProcess }, (_, i) => `${group}-sub-${i}`);
-  const tallies = subscriberIds.map(() => new DeliveryTally());
+  const tallies = subscriberIds.map(() => new DeliveryTally(ctx));
   const setupErrors: (string | undefined)[] = subscriberIds.map(() => undefined);
   const clients: Client[] = [];
   const expected = scenario.messagesPerClient;
@@ -38,7 +47,7 @@ export async function runFanOutShare(scenario: FanOutScenario, ctx: ShareContext
     await Promise.all(
       subscriberIds.map(async (id, i) => {
         try {
-          const subscriber = await connect(connection.url, clientOptions(connection, id));
+          const subscriber = await connect(brokerUrl(ctx.task, i), clientOptions(connection, id));
           clients.push(subscriber);
           const tally = tallies[i]!;
           subscriber.onMessage((message) => {
@@ -46,7 +55,7 @@ export async function runFanOutShare(scenario: FanOutScenario, ctx: ShareContext
             if (header?.publisher === publisherId) tally.take(header, ctx);
           });
           await subscriber.subscribe(topic, { qos: scenario.subscriberQos, maxBuffered: 1 });
-          ctx.control.counters.connected++;
+          trackConnected(ctx, subscriber);
         } catch (error) {
           setupErrors[i] = errorText(error);
         }
@@ -55,18 +64,18 @@ export async function runFanOutShare(scenario: FanOutScenario, ctx: ShareContext
     const live = tallies.filter((_, i) => setupErrors[i] === undefined);
     if (live.length === 0 || mustStop(ctx, nowMillis())) {
       return subscriberIds.map((id, i) =>
-        failedFanRow(id, expected, setupErrors[i] ?? 'stopped before publishing'),
+        settled(ctx, failedFanRow(id, expected, setupErrors[i] ?? 'stopped before publishing')),
       );
     }
     let publisher: Client;
     try {
-      publisher = await connect(connection.url, clientOptions(connection, publisherId));
+      publisher = await connect(brokerUrl(ctx.task, 0), clientOptions(connection, publisherId));
     } catch (error) {
       const reason = `publisher ${publisherId}: ${errorText(error)}`;
-      return subscriberIds.map((id, i) => failedFanRow(id, expected, setupErrors[i] ?? reason));
+      return subscriberIds.map((id, i) => settled(ctx, failedFanRow(id, expected, setupErrors[i] ?? reason)));
     }
     clients.push(publisher);
-    ctx.control.counters.connected++;
+    trackConnected(ctx, publisher);
     const published = await publishStream(
       fanStream(scenario, publisher, publisherId, topic),
       publishingContext(ctx),
@@ -78,9 +87,12 @@ export async function runFanOutShare(scenario: FanOutScenario, ctx: ShareContext
     );
     return subscriberIds.map((id, i) => {
       const setupError = setupErrors[i];
-      return setupError === undefined
-        ? fanRow(id, tallies[i]!, published, ctx)
-        : failedFanRow(id, expected, setupError);
+      return settled(
+        ctx,
+        setupError === undefined
+          ? fanRow(id, tallies[i]!, published, ctx)
+          : failedFanRow(id, expected, setupError),
+      );
     });
   } finally {
     await endClients(clients);

@@ -16,9 +16,14 @@ const POLL_MS = 10;
 
 /** What one subscriber received of one publisher's messages. */
 export class DeliveryTally {
-  readonly recorder = new ClientLatencyRecorder();
+  readonly recorder: ClientLatencyRecorder;
   received = 0;
   lastReceiveMs = Number.NaN;
+
+  /** A tally whose samples also go to the share's live latency figures. */
+  constructor(ctx: ShareContext) {
+    this.recorder = new ClientLatencyRecorder(ctx.latency);
+  }
 
   /** Counts one arrival and its end-to-end latency (from the send time in the payload). */
   take(header: PayloadHeader, ctx: ShareContext): void {
@@ -26,6 +31,7 @@ export class DeliveryTally {
     this.received++;
     this.lastReceiveMs = nowMs;
     ctx.control.counters.done++;
+    ctx.control.counters.received++;
     ctx.timeseries.recordReceived(nowMs);
     if (header.sentAtUs !== undefined) this.recorder.record(Math.max(0, nowMicros() - header.sentAtUs));
   }
@@ -50,6 +56,18 @@ export function publishingContext(ctx: ShareContext): ShareContext {
     },
     set connected(value: number) {
       counters.connected = value;
+    },
+    get received() {
+      return counters.received;
+    },
+    set received(value: number) {
+      counters.received = value;
+    },
+    get errors() {
+      return counters.errors;
+    },
+    set errors(value: number) {
+      counters.errors = value;
     },
   };
   return { ...ctx, control: { ...ctx.control, counters: view } };

@@ -8,13 +8,16 @@ import type { ClientResult } from '../bench-result.js';
 import { gaussianSize, nowMicros, nowMillis, PayloadWriter } from '../payload.js';
 import { ClientLatencyRecorder } from '../result-builder.js';
 import {
+  brokerUrl,
   clientOptions,
   errorText,
   mustStop,
   type PublishScenario,
   type ShareContext,
+  settled,
   sleep,
   topicTemplate,
+  trackConnected,
   yieldToEventLoop,
 } from './common.js';
 
@@ -122,16 +125,16 @@ async function runPublisher(
   clientIndex: number,
 ): Promise<ClientResult> {
   const clientId = `${scenario.clientId}-${ctx.task.processIndex}-${clientIndex}`;
-  const recorder = new ClientLatencyRecorder();
+  const recorder = new ClientLatencyRecorder(ctx.latency);
   const startMs = nowMillis();
   ctx.firstStartMs = Math.min(ctx.firstStartMs, startMs);
   let client: Client;
   try {
-    client = await connect(ctx.task.connection.url, clientOptions(ctx.task.connection, clientId));
+    client = await connect(brokerUrl(ctx.task, clientIndex), clientOptions(ctx.task.connection, clientId));
   } catch (error) {
     return failedRow(clientId, scenario.messagesPerClient, recorder, errorText(error));
   }
-  ctx.control.counters.connected++;
+  trackConnected(ctx, client);
   const outcome = await publishStream(
     {
       client,
@@ -180,6 +183,8 @@ function failedRow(
 /** Runs this process's publishers concurrently. */
 export function runPublishShare(scenario: PublishScenario, ctx: ShareContext): Promise<ClientResult[]> {
   const runs: Promise<ClientResult>[] = [];
-  for (let i = 0; i < scenario.clientsPerProcess; i++) runs.push(runPublisher(scenario, ctx, i));
+  for (let i = 0; i < scenario.clientsPerProcess; i++) {
+    runs.push(runPublisher(scenario, ctx, i).then((row) => settled(ctx, row)));
+  }
   return Promise.all(runs);
 }

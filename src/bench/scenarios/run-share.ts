@@ -4,27 +4,50 @@
  */
 import type { ClientResult } from '../bench-result.js';
 import { LatencyHistogram } from '../histogram.js';
+import { nowMillis } from '../payload.js';
+import { ShareLatencySink } from '../share-live.js';
 import { ThroughputTimeSeries } from '../timeseries.js';
-import type { ShareContext, ShareControl, ShareResult, ShareTask, SubscriberDeliveries } from './common.js';
+import {
+  type CrossAgentSamples,
+  type ShareContext,
+  type ShareControl,
+  type ShareResult,
+  type ShareTask,
+  type SubscriberDeliveries,
+  sleep,
+} from './common.js';
 import { runFanInShare } from './fan-in.js';
 import { runFanOutShare } from './fan-out.js';
 import { runPublishShare } from './publish.js';
 import { runStressShare } from './stress.js';
 import { runSubscribeShare } from './subscribe.js';
 
-/** Runs `task` to its end (bound, deadline or abort) and reports what was measured. */
-export async function runShare(task: ShareTask, control: ShareControl): Promise<ShareResult> {
+/**
+ * Runs `task` to its end (bound, deadline or abort) and reports what was measured. `latency` sees every
+ * sample as it is recorded; the caller drains it for live figures.
+ */
+export async function runShare(
+  task: ShareTask,
+  control: ShareControl,
+  sink = new ShareLatencySink(task.recordRawLatency === true),
+): Promise<ShareResult> {
+  const latency = task.discardLatency === true ? new ShareLatencySink() : sink;
+  // Parts of a distributed run start together at an instant agreed beforehand.
+  if (task.startAtMs !== undefined) await sleep(task.startAtMs - nowMillis(), control.signal);
+  if (control.clock === undefined && task.clock !== undefined) control.clock = task.clock;
   const cpuStart = process.cpuUsage();
   const ctx: ShareContext = {
     task,
     control,
     histogram: new LatencyHistogram(),
     timeseries: new ThroughputTimeSeries(task.originMs, task.intervalMs),
+    latency,
     firstStartMs: Number.POSITIVE_INFINITY,
     lastEndMs: Number.NEGATIVE_INFINITY,
   };
   let clients: ClientResult[];
   let deliveries: SubscriberDeliveries[] | undefined;
+  let crossAgent: CrossAgentSamples | undefined;
   const scenario = task.scenario;
   switch (scenario.kind) {
     case 'publish':
@@ -43,6 +66,7 @@ export async function runShare(task: ShareTask, control: ShareControl): Promise<
       const outcome = await runSubscribeShare(scenario, ctx);
       clients = outcome.clients;
       deliveries = outcome.deliveries;
+      crossAgent = outcome.cross?.toJSON();
       break;
     }
   }
@@ -58,6 +82,8 @@ export async function runShare(task: ShareTask, control: ShareControl): Promise<
     firstStartMs: Number.isFinite(ctx.firstStartMs) ? ctx.firstStartMs : Number.NaN,
     lastEndMs: Number.isFinite(ctx.lastEndMs) ? ctx.lastEndMs : Number.NaN,
     ...(deliveries === undefined ? {} : { deliveries }),
+    ...(latency.raw === undefined ? {} : { rawLatencyUs: latency.raw }),
+    ...(crossAgent === undefined ? {} : { crossAgent }),
     ...(control.signal.aborted ? { stopReason: typeof reason === 'string' ? reason : 'stopped' } : {}),
   };
 }

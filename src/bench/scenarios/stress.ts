@@ -10,12 +10,15 @@ import type { ClientResult } from '../bench-result.js';
 import { gaussianSize, nowMicros, nowMillis, readPayloadHeader } from '../payload.js';
 import { ClientLatencyRecorder } from '../result-builder.js';
 import {
+  brokerUrl,
   clientOptions,
   errorText,
   mustStop,
   type ShareContext,
   type StressScenario,
+  settled,
   sleep,
+  trackConnected,
 } from './common.js';
 import { publishingContext } from './fan-shared.js';
 import { publishStream } from './publish.js';
@@ -26,8 +29,10 @@ const POLL_MS = 10;
 async function runWorker(scenario: StressScenario, ctx: ShareContext, index: number): Promise<ClientResult> {
   const workerId = `${scenario.clientId}-${ctx.task.processIndex}-${index}`;
   const topic = `internal/starling-stress/${workerId}`;
-  const recorder = new ClientLatencyRecorder();
+  const recorder = new ClientLatencyRecorder(ctx.latency);
   const n = scenario.messagesPerClient;
+  // A worker's subscriber and publisher go to the same broker: the scenario measures one node's round trip.
+  const url = brokerUrl(ctx.task, index);
   let received = 0;
   let lastReceiveMs = Number.NaN;
   const clients: Client[] = [];
@@ -43,7 +48,7 @@ async function runWorker(scenario: StressScenario, ctx: ShareContext, index: num
   ctx.firstStartMs = Math.min(ctx.firstStartMs, nowMillis());
   try {
     const options = clientOptions(ctx.task.connection, `${workerId}-sub`);
-    const subscriber = await connect(ctx.task.connection.url, options);
+    const subscriber = await connect(url, options);
     clients.push(subscriber);
     subscriber.onMessage((message) => {
       const header = readPayloadHeader(message.payload);
@@ -52,16 +57,14 @@ async function runWorker(scenario: StressScenario, ctx: ShareContext, index: num
       received++;
       lastReceiveMs = nowMs;
       ctx.control.counters.done++;
+      ctx.control.counters.received++;
       ctx.timeseries.recordReceived(nowMs);
       if (header.sentAtUs !== undefined) recorder.record(Math.max(0, nowMicros() - header.sentAtUs));
     });
     await subscriber.subscribe(topic, { qos: scenario.subscriberQos, maxBuffered: 1 });
-    const publisher = await connect(
-      ctx.task.connection.url,
-      clientOptions(ctx.task.connection, `${workerId}-pub`),
-    );
+    const publisher = await connect(url, clientOptions(ctx.task.connection, `${workerId}-pub`));
     clients.push(publisher);
-    ctx.control.counters.connected++;
+    trackConnected(ctx, publisher);
     const published = await publishStream(
       {
         client: publisher,
@@ -120,7 +123,7 @@ export async function runStressShare(scenario: StressScenario, ctx: ShareContext
       await sleep(scenario.rampupDelayMs, ctx.control.signal);
     }
     if (mustStop(ctx, nowMillis())) break;
-    runs.push(runWorker(scenario, ctx, i));
+    runs.push(runWorker(scenario, ctx, i).then((row) => settled(ctx, row)));
   }
   return Promise.all(runs);
 }

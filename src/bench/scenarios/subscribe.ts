@@ -9,6 +9,7 @@ import type { ClientResult } from '../bench-result.js';
 import { nowMicros, nowMillis, readPayloadHeader } from '../payload.js';
 import { ClientLatencyRecorder } from '../result-builder.js';
 import {
+  brokerUrl,
   clientOptions,
   errorText,
   mustStop,
@@ -16,7 +17,9 @@ import {
   type SubscriberDeliveries,
   type SubscribeScenario,
   sleep,
+  trackConnected,
 } from './common.js';
+import { CrossAgentLatency } from './cross-agent-latency.js';
 import { SequenceTracker } from './sequence-tracker.js';
 
 /** Dropped-message counters: Mosquitto's (and Starling's) name, then EMQX's. */
@@ -60,7 +63,12 @@ interface SubscriberState {
   error?: string;
 }
 
-function onBenchMessage(state: SubscriberState, message: Message, ctx: ShareContext): void {
+function onBenchMessage(
+  state: SubscriberState,
+  message: Message,
+  ctx: ShareContext,
+  cross: CrossAgentLatency | undefined,
+): void {
   const header = readPayloadHeader(message.payload);
   if (header === undefined) {
     state.foreign++;
@@ -69,17 +77,21 @@ function onBenchMessage(state: SubscriberState, message: Message, ctx: ShareCont
   const nowMs = nowMillis();
   state.lastArrivalMs = nowMs;
   ctx.timeseries.recordReceived(nowMs);
+  ctx.control.counters.received++;
   if (!state.tracker.record(header.publisher, header.seq)) return;
   state.firstArrivals++;
   ctx.control.counters.done++;
   if (header.sentAtUs === undefined) return;
   let recorder = state.latency.get(header.publisher);
   if (recorder === undefined) {
-    recorder = new ClientLatencyRecorder();
+    recorder = new ClientLatencyRecorder(ctx.latency);
     state.latency.set(header.publisher, recorder);
   }
+  const rawUs = nowMicros() - header.sentAtUs;
+  // Between agents the two clocks differ by their offsets; on one machine they are the same clock.
+  const latencyUs = cross === undefined ? rawUs : cross.correct(header.publisher, rawUs);
   // A clock step between processes could make this negative; clamp rather than lose the sample.
-  recorder.record(Math.max(0, nowMicros() - header.sentAtUs));
+  recorder.record(Math.max(0, latencyUs));
 }
 
 async function startSubscriber(
@@ -87,6 +99,7 @@ async function startSubscriber(
   ctx: ShareContext,
   index: number,
   drops: DropWatcher,
+  cross: CrossAgentLatency | undefined,
 ): Promise<SubscriberState> {
   const clientId = `${scenario.clientId}-${ctx.task.processIndex}-${index}`;
   const state: SubscriberState = {
@@ -98,16 +111,16 @@ async function startSubscriber(
     lastArrivalMs: Number.NaN,
   };
   try {
-    const client = await connect(ctx.task.connection.url, clientOptions(ctx.task.connection, clientId));
+    const client = await connect(brokerUrl(ctx.task, index), clientOptions(ctx.task.connection, clientId));
     state.client = client;
-    ctx.control.counters.connected++;
+    trackConnected(ctx, client);
     client.onMessage((message) => {
       if (message.topic.startsWith('$SYS/')) {
         const rise = drops.observe(message.topic, message.payload);
         if (rise > 0) ctx.control.requestStop?.(`broker dropped ${rise} messages (${message.topic})`);
         return;
       }
-      onBenchMessage(state, message, ctx);
+      onBenchMessage(state, message, ctx, cross);
     });
     await client.subscribe(scenario.topic, { qos: scenario.qos, maxBuffered: 1 });
     if (scenario.abortOnDrops && index === 0) {
@@ -118,6 +131,7 @@ async function startSubscriber(
     }
   } catch (error) {
     state.error = errorText(error);
+    ctx.control.counters.errors++;
   }
   return state;
 }
@@ -170,11 +184,14 @@ function rows(states: readonly SubscriberState[], scenario: SubscribeScenario): 
 export async function runSubscribeShare(
   scenario: SubscribeScenario,
   ctx: ShareContext,
-): Promise<{ clients: ClientResult[]; deliveries: SubscriberDeliveries[] }> {
+): Promise<{ clients: ClientResult[]; deliveries: SubscriberDeliveries[]; cross?: CrossAgentLatency }> {
   const drops = new DropWatcher();
+  const cross = ctx.control.clock === undefined ? undefined : new CrossAgentLatency(ctx.control);
   ctx.firstStartMs = Math.min(ctx.firstStartMs, nowMillis());
   const states = await Promise.all(
-    Array.from({ length: scenario.clientsPerProcess }, (_, i) => startSubscriber(scenario, ctx, i, drops)),
+    Array.from({ length: scenario.clientsPerProcess }, (_, i) =>
+      startSubscriber(scenario, ctx, i, drops, cross),
+    ),
   );
   ctx.control.onReady?.();
   // Bounded: every pass sleeps POLL_MS and the deadline ends the loop.
@@ -188,6 +205,7 @@ export async function runSubscribeShare(
     for (const recorder of state.latency.values()) ctx.histogram.merge(recorder.histogram);
   return {
     clients: rows(states, scenario),
+    ...(cross === undefined ? {} : { cross }),
     deliveries: states
       .filter((state) => state.error === undefined)
       .map((state) => ({

@@ -1,0 +1,54 @@
+import { totalmem } from 'node:os';
+
+/** Backlog below which a reader is never squeezed, even under pressure: a few ordinary batches. */
+export const PRESSURE_FLOOR = 64 * 1024;
+
+/** The default budget: a sixteenth of the machine's memory, between 64 MiB and 128 MiB. */
+export function defaultMemoryBudget(): number {
+  return Math.max(64 * 1024 * 1024, Math.min(128 * 1024 * 1024, Math.floor(totalmem() / 16)));
+}
+
+/** A connection as the budget tracks it. */
+export interface BudgetedLink {
+  /** The backlog last counted for this link. */
+  countedBacklog: number;
+}
+
+/**
+ * The broker-wide budget for what slow readers cost: bytes written to sockets and not yet taken by the peer,
+ * plus messages queued for sessions. Every client may buffer up to its own limit (`maxWriteBuffer`) while
+ * the broker is under budget; over it, readers holding more than PRESSURE_FLOOR are treated as congested,
+ * so QoS 0 to the slowest readers is dropped first, QoS 1/2 wait in their queues, and readers that stay
+ * stalled are disconnected after the slow-client timeout. Healthy readers (an empty backlog) never notice.
+ */
+export class MemoryBudget {
+  /** Bytes buffered towards clients, as last counted (exact after each sweep, incremental between). */
+  buffered = 0;
+  /** Bytes queued for sessions. */
+  queued = 0;
+
+  constructor(readonly budget: number) {}
+
+  /** Over budget: squeeze the slow readers. */
+  get pressure(): boolean {
+    return this.buffered + this.queued > this.budget;
+  }
+
+  /** A link's backlog was read: count the change. */
+  track(link: BudgetedLink, backlog: number): void {
+    this.buffered += backlog - link.countedBacklog;
+    link.countedBacklog = backlog;
+  }
+
+  /** A link went away. */
+  forget(link: BudgetedLink): void {
+    this.buffered -= link.countedBacklog;
+    link.countedBacklog = 0;
+  }
+
+  /** Exact figures from a sweep over every connection and session. */
+  reset(buffered: number, queued: number): void {
+    this.buffered = buffered;
+    this.queued = queued;
+  }
+}

@@ -1,0 +1,144 @@
+/** The load path of the SQLite store: every table read once, into the state the engine restores. */
+import type Database from 'better-sqlite3';
+import type { Message } from '../broker/message.js';
+import type {
+  StoredDelivery,
+  StoredSessionState,
+  StoredState,
+  StoredSubscription,
+} from '../broker/storage.js';
+import type { ProtocolVersionNumber, QoS } from '../packets/types.js';
+import { decodeWill, type MessageRow, messageFromRow } from './sqlite-codec.js';
+import { STATE_NAME } from './sqlite-schema.js';
+
+export interface LoadedStore {
+  readonly state: StoredState;
+  /** Each session's deliveries: seq -> message id. */
+  readonly deliveries: Map<string, Map<number, number>>;
+  /** Deliveries using each message row. */
+  readonly refs: Map<number, number>;
+  readonly maxMessageId: number;
+}
+
+interface SessionRow {
+  client_id: string;
+  expiry: number;
+  protocol: number;
+  username: string | null;
+  connected: number;
+  disconnected_at: number;
+  will: string | null;
+  will_due_at: number | null;
+}
+
+interface DeliveryRow {
+  client_id: string;
+  seq: number;
+  message_id: number;
+  qos: number;
+  retain: number;
+  subscription_ids: string | null;
+  packet_id: number;
+  state: number;
+}
+
+/**
+ * Read the whole store. Message rows no delivery uses any more are deleted on the way (a crash between two
+ * commits cannot leave one, but an older version might have).
+ */
+export function loadState(db: Database.Database, messageIds: WeakMap<Message, number>): LoadedStore {
+  db.prepare('DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries)').run();
+  const messages = new Map<number, Message>();
+  let maxMessageId = 0;
+  for (const row of db.prepare('SELECT * FROM messages').iterate() as IterableIterator<
+    MessageRow & { id: number }
+  >) {
+    const message = messageFromRow(row);
+    messages.set(row.id, message);
+    messageIds.set(message, row.id);
+    if (row.id > maxMessageId) maxMessageId = row.id;
+  }
+  const sessions = new Map<
+    string,
+    StoredSessionState & {
+      subscriptions: StoredSubscription[];
+      deliveries: StoredDelivery[];
+      inboundQos2: number[];
+    }
+  >();
+  for (const row of db.prepare('SELECT * FROM sessions').iterate() as IterableIterator<SessionRow>) {
+    sessions.set(row.client_id, {
+      session: {
+        clientId: row.client_id,
+        expiryInterval: row.expiry,
+        protocolVersion: row.protocol as ProtocolVersionNumber,
+        username: row.username ?? undefined,
+        connected: row.connected === 1,
+        disconnectedAt: row.disconnected_at,
+        will: decodeWill(row.will),
+        willDueAt: row.will_due_at ?? undefined,
+      },
+      subscriptions: [],
+      deliveries: [],
+      inboundQos2: [],
+    });
+  }
+  for (const row of db.prepare('SELECT * FROM subscriptions').iterate() as IterableIterator<{
+    client_id: string;
+    key: string;
+    qos: number;
+    no_local: number;
+    retain_as_published: number;
+    retain_handling: number;
+    subscription_id: number | null;
+  }>) {
+    sessions.get(row.client_id)?.subscriptions.push({
+      key: row.key,
+      qos: row.qos as QoS,
+      noLocal: row.no_local === 1,
+      retainAsPublished: row.retain_as_published === 1,
+      retainHandling: row.retain_handling as 0 | 1 | 2,
+      subscriptionId: row.subscription_id ?? undefined,
+    });
+  }
+  const deliveries = new Map<string, Map<number, number>>();
+  const refs = new Map<number, number>();
+  const ordered = db
+    .prepare('SELECT * FROM deliveries ORDER BY client_id, seq')
+    .iterate() as IterableIterator<DeliveryRow>;
+  for (const row of ordered) {
+    const session = sessions.get(row.client_id);
+    const message = messages.get(row.message_id);
+    if (session === undefined || message === undefined) continue;
+    session.deliveries.push({
+      seq: row.seq,
+      message,
+      qos: row.qos as QoS,
+      retain: row.retain === 1,
+      subscriptionIds:
+        row.subscription_ids === null ? undefined : row.subscription_ids.split(',').map(Number),
+      packetId: row.packet_id,
+      state: STATE_NAME[row.state] ?? 'queued',
+    });
+    let seqs = deliveries.get(row.client_id);
+    if (seqs === undefined) {
+      seqs = new Map();
+      deliveries.set(row.client_id, seqs);
+    }
+    seqs.set(row.seq, row.message_id);
+    refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
+  }
+  for (const row of db
+    .prepare('SELECT client_id, packet_id FROM inbound_qos2')
+    .iterate() as IterableIterator<{
+    client_id: string;
+    packet_id: number;
+  }>) {
+    sessions.get(row.client_id)?.inboundQos2.push(row.packet_id);
+  }
+  const retained: Message[] = [];
+  for (const row of db.prepare('SELECT * FROM retained').iterate() as IterableIterator<MessageRow>) {
+    retained.push(messageFromRow(row));
+  }
+  return { state: { sessions: sessions.values(), retained }, deliveries, refs, maxMessageId };
+}

@@ -1,0 +1,411 @@
+/**
+ * The SQLite store (better-sqlite3, WAL): durable broker state in one file, `starling.db`, in a data
+ * directory. Changes are kept in order in memory and applied in one transaction per commit (one per
+ * event-loop turn); a commit that fails (disk full) keeps its changes and is retried with the next one.
+ */
+import { mkdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Message } from '../broker/message.js';
+import type {
+  SessionStore,
+  StoredDelivery,
+  StoredSession,
+  StoredState,
+  StoredSubscription,
+} from '../broker/storage.js';
+import { encodeWill, messageColumns } from './sqlite-codec.js';
+import { loadState } from './sqlite-load.js';
+import { SCHEMA, SCHEMA_VERSION, STATE_CODE } from './sqlite-schema.js';
+
+/** How much a commit survives: a crash of the process (default), or a power loss too. */
+export type Durability = 'process' | 'power';
+
+export interface SqliteStorageOptions {
+  /**
+   * `process` (default): `synchronous=NORMAL` in WAL mode, what is committed survives kill -9 and any crash
+   * of the process. `power`: `synchronous=FULL`, every commit is synced to the disk and survives power loss.
+   */
+  readonly durability?: Durability;
+  /** Largest database size in bytes; beyond it commits fail as on a full disk. Default: no limit. */
+  readonly maxBytes?: number;
+}
+
+/** The data directory cannot be used: unwritable, corrupt, or in use by another broker. */
+export class StorageOpenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageOpenError';
+  }
+}
+
+export const DATABASE_FILE = 'starling.db';
+
+/** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
+export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
+  return new SqliteStore(dir, options);
+}
+
+// Operation codes of the pending batch, each followed by a fixed number of arguments.
+const OP = {
+  saveSession: 1,
+  deleteSession: 2,
+  saveSubscription: 3,
+  deleteSubscription: 4,
+  saveMessage: 5,
+  deleteMessage: 6,
+  saveDelivery: 7,
+  updateDelivery: 8,
+  deleteDelivery: 9,
+  addInbound: 10,
+  deleteInbound: 11,
+  setRetained: 12,
+  deleteRetained: 13,
+} as const;
+
+type Statements = ReturnType<typeof prepare>;
+
+export class SqliteStore implements SessionStore {
+  readonly name = 'sqlite';
+  readonly dir: string;
+  readonly file: string;
+  private db: Database.Database | undefined;
+  private statements: Statements | undefined;
+  /** The pending batch: opcodes and their arguments, flat. */
+  private ops: unknown[] = [];
+  /** Changes (one per store call) in the pending batch, for rows-per-commit figures. */
+  pendingChanges = 0;
+  /** Message rows by message, and how many deliveries use each. */
+  private readonly messageIds = new WeakMap<Message, number>();
+  private readonly refs = new Map<number, number>();
+  /** Each session's deliveries: seq -> message id. */
+  private readonly deliveries = new Map<string, Map<number, number>>();
+  private nextMessageId = 1;
+
+  constructor(
+    dir: string,
+    private readonly options: SqliteStorageOptions = {},
+  ) {
+    this.dir = resolve(dir);
+    this.file = join(this.dir, DATABASE_FILE);
+  }
+
+  async open(): Promise<StoredState> {
+    const db = this.openDatabase();
+    this.db = db;
+    this.setMaxBytes(this.options.maxBytes);
+    this.statements = prepare(db);
+    const loaded = loadState(db, this.messageIds);
+    this.nextMessageId = loaded.maxMessageId + 1;
+    for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
+    for (const [id, count] of loaded.refs) this.refs.set(id, count);
+    return loaded.state;
+  }
+
+  saveSession(s: StoredSession): void {
+    this.push(
+      OP.saveSession,
+      s.clientId,
+      s.expiryInterval,
+      s.protocolVersion,
+      s.username ?? null,
+      s.connected ? 1 : 0,
+      s.disconnectedAt,
+      encodeWill(s.will),
+      s.willDueAt ?? null,
+    );
+  }
+
+  deleteSession(clientId: string): void {
+    const seqs = this.deliveries.get(clientId);
+    if (seqs !== undefined) {
+      for (const messageId of seqs.values()) this.release(messageId);
+      this.deliveries.delete(clientId);
+    }
+    this.push(OP.deleteSession, clientId);
+  }
+
+  saveSubscription(clientId: string, s: StoredSubscription): void {
+    this.push(
+      OP.saveSubscription,
+      clientId,
+      s.key,
+      s.qos,
+      s.noLocal ? 1 : 0,
+      s.retainAsPublished ? 1 : 0,
+      s.retainHandling,
+      s.subscriptionId ?? null,
+    );
+  }
+
+  deleteSubscription(clientId: string, key: string): void {
+    this.push(OP.deleteSubscription, clientId, key);
+  }
+
+  saveDelivery(clientId: string, d: StoredDelivery): void {
+    let messageId = this.messageIds.get(d.message);
+    if (messageId === undefined) {
+      messageId = this.nextMessageId++;
+      this.messageIds.set(d.message, messageId);
+      this.push(OP.saveMessage, messageId, d.message);
+    }
+    this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
+    let seqs = this.deliveries.get(clientId);
+    if (seqs === undefined) {
+      seqs = new Map();
+      this.deliveries.set(clientId, seqs);
+    }
+    seqs.set(d.seq, messageId);
+    const ids = d.subscriptionIds === undefined ? null : d.subscriptionIds.join(',');
+    this.push(
+      OP.saveDelivery,
+      clientId,
+      d.seq,
+      messageId,
+      d.qos,
+      d.retain ? 1 : 0,
+      ids,
+      d.packetId,
+      STATE_CODE[d.state],
+    );
+  }
+
+  updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
+    this.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
+  }
+
+  deleteDelivery(clientId: string, seq: number): void {
+    const seqs = this.deliveries.get(clientId);
+    const messageId = seqs?.get(seq);
+    if (seqs === undefined || messageId === undefined) return;
+    seqs.delete(seq);
+    if (seqs.size === 0) this.deliveries.delete(clientId);
+    this.push(OP.deleteDelivery, clientId, seq);
+    this.release(messageId);
+  }
+
+  addInboundQos2(clientId: string, packetId: number): void {
+    this.push(OP.addInbound, clientId, packetId);
+  }
+
+  deleteInboundQos2(clientId: string, packetId: number): void {
+    this.push(OP.deleteInbound, clientId, packetId);
+  }
+
+  setRetained(topic: string, message: Message | undefined): void {
+    if (message === undefined) this.push(OP.deleteRetained, topic);
+    else this.push(OP.setRetained, message);
+  }
+
+  commit(): undefined {
+    const db = this.db;
+    if (db === undefined || this.ops.length === 0) return undefined;
+    const ops = this.ops;
+    // Applied in one transaction; on any error it rolls back and the batch stays for the next commit.
+    db.transaction(() => this.apply(ops))();
+    this.ops = [];
+    this.pendingChanges = 0;
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    const db = this.db;
+    if (db === undefined) return;
+    try {
+      this.commit();
+    } finally {
+      this.db = undefined;
+      db.close();
+    }
+  }
+
+  /** Change the database size cap while running (undefined: no cap); a batch kept by a full commit then fits. */
+  setMaxBytes(maxBytes: number | undefined): void {
+    const db = this.db;
+    if (db === undefined) return;
+    const pageSize = db.pragma('page_size', { simple: true }) as number;
+    // 2^31 - 2 pages is SQLite's own ceiling, which stands for "no cap".
+    const pages = maxBytes === undefined ? 2_147_483_646 : Math.max(1, Math.ceil(maxBytes / pageSize));
+    db.pragma(`max_page_count = ${pages}`);
+  }
+
+  sizeBytes(): number {
+    let bytes = 0;
+    for (const file of [this.file, `${this.file}-wal`]) {
+      try {
+        bytes += statSync(file).size;
+      } catch {
+        // not there (yet)
+      }
+    }
+    return bytes;
+  }
+
+  private push(...args: unknown[]): void {
+    for (const arg of args) this.ops.push(arg);
+    this.pendingChanges++;
+  }
+
+  /** One delivery less uses this message: the last one takes its row along. */
+  private release(messageId: number): void {
+    const count = (this.refs.get(messageId) ?? 1) - 1;
+    if (count > 0) {
+      this.refs.set(messageId, count);
+      return;
+    }
+    this.refs.delete(messageId);
+    this.push(OP.deleteMessage, messageId);
+  }
+
+  private apply(ops: readonly unknown[]): void {
+    const s = this.statements as Statements;
+    let i = 0;
+    const next = (): unknown => ops[i++];
+    while (i < ops.length) {
+      const op = next();
+      switch (op) {
+        case OP.saveSession:
+          s.saveSession.run(next(), next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.deleteSession: {
+          const clientId = next();
+          s.deleteSession.run(clientId);
+          s.deleteSessionSubscriptions.run(clientId);
+          s.deleteSessionDeliveries.run(clientId);
+          s.deleteSessionInbound.run(clientId);
+          break;
+        }
+        case OP.saveSubscription:
+          s.saveSubscription.run(next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.deleteSubscription:
+          s.deleteSubscription.run(next(), next());
+          break;
+        case OP.saveMessage: {
+          const id = next();
+          s.saveMessage.run({ id, ...messageColumns(next() as Message) });
+          break;
+        }
+        case OP.deleteMessage:
+          s.deleteMessage.run(next());
+          break;
+        case OP.saveDelivery:
+          s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.updateDelivery: {
+          const clientId = next();
+          const seq = next();
+          s.updateDelivery.run(next(), next(), clientId, seq);
+          break;
+        }
+        case OP.deleteDelivery:
+          s.deleteDelivery.run(next(), next());
+          break;
+        case OP.addInbound:
+          s.addInbound.run(next(), next());
+          break;
+        case OP.deleteInbound:
+          s.deleteInbound.run(next(), next());
+          break;
+        case OP.setRetained:
+          s.setRetained.run(messageColumns(next() as Message));
+          break;
+        case OP.deleteRetained:
+          s.deleteRetained.run(next());
+          break;
+        default:
+          throw new Error(`sqlite store: unknown operation ${String(op)}`);
+      }
+    }
+  }
+
+  private openDatabase(): Database.Database {
+    const where = this.dir;
+    try {
+      mkdirSync(where, { recursive: true });
+    } catch (err) {
+      throw new StorageOpenError(`cannot create data directory ${where}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    let db: Database.Database;
+    try {
+      db = new Database(this.file, { timeout: 200 });
+    } catch (err) {
+      throw new StorageOpenError(`cannot open ${this.file}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      // Exclusive locking before WAL: no shared-memory file, and the lock taken by the first write below
+      // is held until close, so a second broker on this directory is refused instead of sharing it.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.pragma('journal_mode = WAL');
+      // Set explicitly on every open: this build of SQLite defaults WAL to NORMAL already, but the
+      // durability promise must not depend on a build option.
+      db.pragma(`synchronous = ${this.options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
+      db.exec('BEGIN IMMEDIATE');
+      db.exec(SCHEMA);
+      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+        | { value: string }
+        | undefined;
+      if (version === undefined) {
+        db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+      } else if (Number(version.value) !== SCHEMA_VERSION) {
+        throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
+      }
+      db.exec('COMMIT');
+      const check = db.pragma('quick_check(1)', { simple: true });
+      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+    } catch (err) {
+      db.close();
+      const message = (err as Error).message;
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+        throw new StorageOpenError(`data directory ${where} is in use by another broker (${message})`, {
+          cause: err,
+        });
+      }
+      throw new StorageOpenError(`cannot use data directory ${where}: ${this.file}: ${message}`, {
+        cause: err,
+      });
+    }
+    return db;
+  }
+}
+
+function prepare(db: Database.Database) {
+  return {
+    saveSession: db.prepare(
+      `INSERT OR REPLACE INTO sessions (client_id, expiry, protocol, username, connected, disconnected_at, will, will_due_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteSession: db.prepare('DELETE FROM sessions WHERE client_id = ?'),
+    deleteSessionSubscriptions: db.prepare('DELETE FROM subscriptions WHERE client_id = ?'),
+    deleteSessionDeliveries: db.prepare('DELETE FROM deliveries WHERE client_id = ?'),
+    deleteSessionInbound: db.prepare('DELETE FROM inbound_qos2 WHERE client_id = ?'),
+    saveSubscription: db.prepare(
+      `INSERT OR REPLACE INTO subscriptions (client_id, key, qos, no_local, retain_as_published, retain_handling, subscription_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE client_id = ? AND key = ?'),
+    saveMessage: db.prepare(
+      `INSERT OR REPLACE INTO messages (id, topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (@id, @topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
+    ),
+    deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
+    saveDelivery: db.prepare(
+      `INSERT OR REPLACE INTO deliveries (client_id, seq, message_id, qos, retain, subscription_ids, packet_id, state)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    updateDelivery: db.prepare(
+      'UPDATE deliveries SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
+    ),
+    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE client_id = ? AND seq = ?'),
+    addInbound: db.prepare('INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)'),
+    deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?'),
+    setRetained: db.prepare(
+      `INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (@topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
+    ),
+    deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
+  };
+}

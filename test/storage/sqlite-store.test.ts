@@ -1,0 +1,239 @@
+/**
+ * The SQLite store on real files: what it commits comes back on the next open, messages shared by several
+ * deliveries are stored once and go when the last delivery does, a full database fails the commit and keeps
+ * the batch, and a second broker or a corrupt file on the directory is refused with the path named.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { createMessage } from '../../src/broker/message.js';
+import type { StoredState } from '../../src/broker/storage.js';
+import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-sqlite-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function count(dir: string, table: string): number {
+  const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+  try {
+    return (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
+
+function collect(state: StoredState) {
+  return { sessions: [...state.sessions], retained: [...state.retained] };
+}
+
+const session = (clientId: string, connected = false) => ({
+  clientId,
+  expiryInterval: 600,
+  protocolVersion: 5 as const,
+  username: 'u',
+  connected,
+  disconnectedAt: connected ? 0 : 1_700_000_000_000,
+  will: {
+    topic: 'w/x',
+    payload: Buffer.from('bye'),
+    qos: 1 as const,
+    retain: false,
+    properties: { willDelayInterval: 5 },
+  },
+  willDueAt: undefined,
+});
+
+describe('SQLite store', () => {
+  test('what is committed is read back on the next open, in order, and nothing uncommitted is', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    collect(await store.open());
+    const message = createMessage(
+      'a/b',
+      Buffer.from('payload'),
+      2,
+      false,
+      { contentType: 'text/plain', correlationData: Buffer.from([1, 2]) },
+      'pub',
+      Date.now(),
+    );
+    store.saveSession(session('s1'));
+    store.saveSubscription('s1', {
+      key: '$share/g/a/#',
+      qos: 2,
+      noLocal: false,
+      retainAsPublished: true,
+      retainHandling: 1,
+      subscriptionId: 7,
+    });
+    store.saveDelivery('s1', {
+      seq: 5,
+      message,
+      qos: 2,
+      retain: false,
+      subscriptionIds: [7],
+      packetId: 0,
+      state: 'queued',
+    });
+    store.saveDelivery('s1', {
+      seq: 6,
+      message,
+      qos: 1,
+      retain: false,
+      subscriptionIds: undefined,
+      packetId: 9,
+      state: 'publish',
+    });
+    store.updateDelivery('s1', 6, 9, 'pubrel');
+    store.addInboundQos2('s1', 42);
+    store.setRetained(
+      'r/1',
+      createMessage('r/1', Buffer.from('kept'), 1, true, undefined, undefined, Date.now()),
+    );
+    store.commit();
+    store.saveSession(session('uncommitted'));
+    // A crash now: the second open sees only the commit (the file is opened while the first store is dropped).
+    await store.close();
+    const reopened = new SqliteStore(dir);
+    const { sessions, retained } = collect(await reopened.open());
+    await reopened.close();
+    assert.deepEqual(
+      sessions.map((s) => s.session.clientId).sort(),
+      ['s1', 'uncommitted'],
+      'close commits what is left',
+    );
+    const s1 = sessions.find((s) => s.session.clientId === 's1');
+    assert.ok(s1 !== undefined);
+    assert.deepEqual(s1.session.will?.payload, Buffer.from('bye'));
+    assert.equal(s1.session.will?.properties?.willDelayInterval, 5);
+    assert.deepEqual(s1.subscriptions, [
+      {
+        key: '$share/g/a/#',
+        qos: 2,
+        noLocal: false,
+        retainAsPublished: true,
+        retainHandling: 1,
+        subscriptionId: 7,
+      },
+    ]);
+    assert.deepEqual(
+      s1.deliveries.map((d) => [d.seq, d.state, d.packetId, d.subscriptionIds]),
+      [
+        [5, 'queued', 0, [7]],
+        [6, 'pubrel', 9, undefined],
+      ],
+    );
+    assert.equal(
+      s1.deliveries[0]?.message,
+      s1.deliveries[1]?.message,
+      'one message object for both deliveries',
+    );
+    assert.deepEqual(s1.deliveries[0]?.message.properties?.correlationData, Buffer.from([1, 2]));
+    assert.deepEqual(s1.inboundQos2, [42]);
+    assert.deepEqual(
+      retained.map((m) => [m.topic, m.payload.toString(), m.retain]),
+      [['r/1', 'kept', true]],
+    );
+  });
+
+  test('a message fanned out to offline sessions is stored once and goes with its last delivery', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    const message = createMessage('fan', Buffer.alloc(1000), 1, false, undefined, undefined, Date.now());
+    for (let i = 0; i < 3; i++) {
+      store.saveSession(session(`s${i}`));
+      store.saveDelivery(`s${i}`, {
+        seq: i + 1,
+        message,
+        qos: 1,
+        retain: false,
+        subscriptionIds: undefined,
+        packetId: 0,
+        state: 'queued',
+      });
+    }
+    store.commit();
+    await store.close();
+    assert.equal(count(dir, 'messages'), 1);
+    assert.equal(count(dir, 'deliveries'), 3);
+    const again = new SqliteStore(dir);
+    await again.open();
+    again.deleteDelivery('s0', 1);
+    again.deleteSession('s1');
+    await again.close();
+    assert.equal(count(dir, 'messages'), 1, 'still used by s2');
+    const third = new SqliteStore(dir);
+    await third.open();
+    third.deleteDelivery('s2', 3);
+    await third.close();
+    assert.equal(count(dir, 'messages'), 0);
+    assert.equal(count(dir, 'deliveries'), 0);
+  });
+
+  test('a full database fails the commit, keeps the batch, and the retry writes it once there is room', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir, { maxBytes: 256 * 1024 });
+    await store.open();
+    const big = (i: number) =>
+      createMessage(`big/${i}`, Buffer.alloc(64 * 1024, i), 1, true, undefined, undefined, Date.now());
+    let failedAt = -1;
+    for (let i = 0; i < 20 && failedAt < 0; i++) {
+      store.setRetained(`big/${i}`, big(i));
+      try {
+        store.commit();
+      } catch (err) {
+        assert.match(String(err), /full/i);
+        failedAt = i;
+      }
+    }
+    assert.ok(failedAt > 0, 'the cap was reached');
+    // The disk gets room again: the kept batch (the retained message that failed) goes in with the next commit.
+    store.setMaxBytes(undefined);
+    store.setRetained('big/0', undefined);
+    store.commit();
+    await store.close();
+    const reopened = new SqliteStore(dir);
+    const topics = collect(await reopened.open()).retained.map((m) => m.topic);
+    await reopened.close();
+    assert.ok(topics.includes(`big/${failedAt}`), 'the batch that failed was written by the retry');
+    assert.ok(!topics.includes('big/0'));
+  });
+
+  test('a second store on the directory, a corrupt file and an unusable path are refused, naming the path', async () => {
+    const dir = freshDir();
+    const first = new SqliteStore(dir);
+    await first.open();
+    const second = new SqliteStore(dir);
+    await assert.rejects(second.open(), (err: unknown) => {
+      assert.ok(err instanceof StorageOpenError);
+      assert.match(err.message, new RegExp(`${dir}.*in use by another broker`));
+      return true;
+    });
+    await first.close();
+    const corrupt = freshDir();
+    writeFileSync(join(corrupt, DATABASE_FILE), Buffer.alloc(8192, 0x5a));
+    await assert.rejects(new SqliteStore(corrupt).open(), (err: unknown) => {
+      assert.ok(err instanceof StorageOpenError);
+      assert.match(err.message, new RegExp(`${corrupt}.*not a database`));
+      return true;
+    });
+    const file = join(freshDir(), 'plain-file');
+    writeFileSync(file, 'x');
+    await assert.rejects(
+      new SqliteStore(join(file, 'sub')).open(),
+      /cannot create data directory .*plain-file\/sub/,
+    );
+  });
+});
