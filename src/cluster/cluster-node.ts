@@ -23,6 +23,8 @@ export interface ClusterNodeView {
 
 /** Pause between the two passes over a dead node's inbox: messages routed to it before its routes went. */
 const DRAIN_SETTLE_MS = 500;
+/** Period of the full route table read under the route events. */
+const ROUTE_RELOAD_MS = 30_000;
 
 /**
  * One broker as a node of a cluster: it routes through a {@link ClusterRouter}, stores through the backend's
@@ -37,6 +39,7 @@ export class ClusterNode {
   private engine: Engine | undefined;
   private watcher: NodeJS.Timeout | undefined;
   private sysTimer: NodeJS.Timeout | undefined;
+  private routeReload: NodeJS.Timeout | undefined;
   private readonly sysPublished = new Map<string, string>();
   private adopting = false;
   /** No node is taken for dead before this time (the backend just came back: everyone beats again first). */
@@ -88,6 +91,9 @@ export class ClusterNode {
     this.backend.readInbox((entry) => this.onInbox(entry));
     this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
     this.watcher.unref();
+    // A safety net under the events: the whole route table read again now and then.
+    this.routeReload = setInterval(() => void this.reloadRoutes(), ROUTE_RELOAD_MS);
+    this.routeReload.unref();
     const sysSeconds = engine.sys.intervalSeconds;
     if (sysSeconds > 0) {
       this.sysTimer = setInterval(() => void this.publishTotals(), sysSeconds * 1000);
@@ -101,6 +107,7 @@ export class ClusterNode {
     this.stopped = true;
     if (this.watcher !== undefined) clearInterval(this.watcher);
     if (this.sysTimer !== undefined) clearInterval(this.sysTimer);
+    if (this.routeReload !== undefined) clearInterval(this.routeReload);
   }
 
   /** After the engine closed (its last commit made): leave the cluster. */
@@ -184,7 +191,9 @@ export class ClusterNode {
         if (will !== undefined) store.setWill(clientId, will);
       }
       this.markDirty();
-      this.table.replaceRemote(await this.backend.loadRoutes());
+      await this.reloadRoutes();
+      // Again once every node is back and resubscribed: an event may have crossed the read just made.
+      setTimeout(() => void this.reloadRoutes(), this.backend.heartbeatMs * 2).unref();
       const fresh = await this.backend.loadRetained();
       const topics = new Set(fresh.map((m) => m.topic));
       const gone: string[] = [];
@@ -195,6 +204,16 @@ export class ClusterNode {
       for (const message of fresh) engine.router.set(message.topic, message);
     } catch (err) {
       this.log('warn', { err }, 'cluster refresh after reconnect failed');
+    }
+  }
+
+  /** Read the route table again (route events are best effort: pub/sub, lost while disconnected). */
+  private async reloadRoutes(): Promise<void> {
+    if (this.stopped || !this.backend.available) return;
+    try {
+      this.table.replaceRemote(await this.backend.loadRoutes());
+    } catch (err) {
+      this.log('warn', { err }, 'cluster route table reload failed');
     }
   }
 

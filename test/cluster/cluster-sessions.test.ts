@@ -48,7 +48,8 @@ describe('cluster sessions', () => {
     const second = await client(b, { ...persistent, properties: { sessionExpiryInterval: 300 } });
     assert.equal(second.mqtt.connected, true);
     await until(() => second.received.length >= 10, 'the queued messages on B');
-    // Published after the move: reaches the client on B through its session's route there.
+    // Published after the move (once C knows the route B took with the session): reaches the client on B.
+    await routeKnown(nodes, b, 'moving/#');
     await pub.publish('moving/after', 'after-move', 1);
     await until(() => second.received.length >= 11, 'the message published after the move');
     await new Promise((resolve) => setTimeout(resolve, 300));
