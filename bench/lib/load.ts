@@ -109,16 +109,19 @@ async function connectAll(
   prefix: string,
   setup: (client: RawClient, index: number) => Promise<void>,
   persistent = false,
+  v5?: { readonly topicAliasMaximum: number },
 ): Promise<RawClient[]> {
   const clients: RawClient[] = [];
   for (let start = 0; start < count; start += CONNECT_WAVE) {
     const wave: Promise<RawClient>[] = [];
     for (let i = start; i < Math.min(count, start + CONNECT_WAVE); i++) {
       wave.push(
-        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS, persistent).then(async (client) => {
-          await setup(client, i);
-          return client;
-        }),
+        RawClient.connect(port, `${prefix}${i}`, HANDSHAKE_TIMEOUT_MS, persistent, v5).then(
+          async (client) => {
+            await setup(client, i);
+            return client;
+          },
+        ),
       );
     }
     const settled = await Promise.allSettled(wave);
@@ -270,6 +273,7 @@ export async function runWorkload(
         client.startScanning(sink);
       },
       workload.persistent === true,
+      workload.subscriberV5,
     );
     publisherClients = await connectAll(
       port,

@@ -32,7 +32,9 @@ export class RawClient {
   /** True once the broker closed or reset the connection without being asked to. */
   lost = false;
   private closing = false;
-  private readonly parser = new PacketParser({ protocolVersion: 4 });
+  private readonly parser: PacketParser;
+  /** MQTT 5: every PUBLISH carries a property list to step over. */
+  private readonly v5: boolean;
   private waiting: ((packet: Packet) => void) | undefined;
   private failed: ((err: Error) => void) | undefined;
   private sink: ScanSink | undefined;
@@ -40,8 +42,10 @@ export class RawClient {
   private pending: Buffer | undefined;
   private readonly ackScratch = Buffer.allocUnsafe(ACK_BATCH * 4);
 
-  private constructor(socket: net.Socket) {
+  private constructor(socket: net.Socket, version: 4 | 5) {
     this.socket = socket;
+    this.v5 = version === 5;
+    this.parser = new PacketParser({ protocolVersion: version });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.failed?.(err));
@@ -60,20 +64,26 @@ export class RawClient {
     clientId: string,
     timeoutMs: number,
     persistent = false,
+    v5?: { readonly topicAliasMaximum?: number },
   ): Promise<RawClient> {
     const socket = net.connect({ host: '127.0.0.1', port });
-    const client = new RawClient(socket);
+    const version = v5 === undefined ? 4 : 5;
+    const client = new RawClient(socket, version);
     await client.request(
       encode(
         {
           type: 'connect',
           protocolName: 'MQTT',
-          protocolVersion: 4,
+          protocolVersion: version,
           clean: !persistent,
           keepalive: 0,
           clientId,
+          // As MQTT.js sends them when an application sets them (gateways do, to save bytes).
+          ...(v5 === undefined
+            ? {}
+            : { properties: { receiveMaximum: 65_535, topicAliasMaximum: v5.topicAliasMaximum ?? 0 } }),
         },
-        4,
+        version,
       ),
       timeoutMs,
       (packet) => {
@@ -87,7 +97,7 @@ export class RawClient {
   /** Subscribe one filter and wait for a successful SUBACK. */
   async subscribe(topicFilter: string, qos: QoS, timeoutMs: number): Promise<void> {
     await this.request(
-      encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter, qos }] }, 4),
+      encode({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter, qos }] }, this.v5 ? 5 : 4),
       timeoutMs,
       (packet) => {
         if (packet.type !== 'suback') throw new Error(`expected SUBACK, got ${packet.type}`);
@@ -107,7 +117,7 @@ export class RawClient {
     this.failed = undefined;
     this.closing = true;
     if (this.socket.destroyed) return;
-    this.socket.end(encode({ type: 'disconnect' }, 4));
+    this.socket.end(encode({ type: 'disconnect' }, this.v5 ? 5 : 4));
     this.socket.destroySoon();
   }
 
@@ -194,6 +204,18 @@ export class RawClient {
           answer = qos === 1 ? PUBACK : PUBREC;
           idAt = payload;
           payload += 2;
+        }
+        if (this.v5) {
+          // Step over the property list (its length is a variable byte integer).
+          let propertiesLength = 0;
+          let shift = 1;
+          for (;;) {
+            const byte = buf[payload++] as number;
+            propertiesLength += (byte & 0x7f) * shift;
+            shift *= 128;
+            if (byte < 0x80) break;
+          }
+          payload += propertiesLength;
         }
         sink.message(buf.readDoubleLE(payload), buf.readUInt32LE(payload + 8), nowMs);
       } else if (type === 4 || type === 7) {

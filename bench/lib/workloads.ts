@@ -42,6 +42,8 @@ export interface Workload {
   inflight?: number;
   /** Messages per second over all publishers (paced); absent: as fast as the windows allow. */
   ratePerSecond?: number;
+  /** Subscribers speak MQTT 5 with these CONNECT properties (as MQTT.js sends them when set). */
+  subscriberV5?: { readonly topicAliasMaximum: number };
 }
 
 /** Unacknowledged QoS 1 PUBLISH per publisher (on top of `window`). */
@@ -117,6 +119,19 @@ export function workloads(quick: boolean): Workload[] {
       });
     }
   }
+  // Fan-out to MQTT 5 subscribers that asked for topic aliases: the shared header is patched per subscriber.
+  const v5m = scale(200);
+  list.push({
+    name: 'fanout-v5-qos0',
+    title: `fan-out to MQTT 5 subscribers (Topic Alias Maximum 10), QoS 0: 1 -> 1000 x ${v5m} messages`,
+    topology: 'fanout',
+    qos: 0,
+    publishers: 1,
+    subscribers: 1000,
+    messagesPerPublisher: v5m,
+    window: 20,
+    subscriberV5: { topicAliasMaximum: 10 },
+  });
   // The per-message path, as mqtt-stresser measures it: one QoS 1 message in flight per publisher, so each
   // PUBACK's latency is the throughput.
   const lone = scale(1000);

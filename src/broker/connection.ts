@@ -14,6 +14,7 @@ import { refuseConnect } from './connect-flow.js';
 import type { HeldAck, TurnTarget } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
 import type { DisconnectInfo, DropReason } from './hooks.js';
+import { PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';
 import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import { dispatchPacket } from './packet-dispatch.js';
@@ -76,6 +77,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
   clientTopicAliasMaximum = 0;
   problemInformation = true;
   flushScheduled = false;
+  /** This connection's backlog as the memory budget last counted it. */
+  countedBacklog = 0;
   /** Outbound topic aliases assigned by the broker (v5): topic -> alias; made on first use. */
   outboundAliases: Map<string, number> | undefined;
   private inboundAliases: Map<number, string> | undefined;
@@ -239,8 +242,15 @@ export class Connection implements ProtocolPeer, TurnTarget {
 
   // ---- SessionLink: what the session engine asks of the live connection ----
 
+  /**
+   * A slow reader: over its own write limit, or, while all slow readers together are over the broker's
+   * memory budget, holding more than PRESSURE_FLOOR.
+   */
   congested(): boolean {
-    return this.writer.backlog > this.services.options.maxWriteBuffer;
+    const backlog = this.writer.backlog;
+    const memory = this.services.memory;
+    memory.track(this, backlog);
+    return backlog > this.services.options.maxWriteBuffer || (backlog > PRESSURE_FLOOR && memory.pressure);
   }
 
   sendPublish(
@@ -325,7 +335,9 @@ export class Connection implements ProtocolPeer, TurnTarget {
   }
 
   flushWrites(): number {
-    return this.writer.flush();
+    const bytes = this.writer.flush();
+    if (bytes > 0) this.services.memory.track(this, this.writer.backlog);
+    return bytes;
   }
 
   /** Flush with the turn's other writes, or now when this turn's batch is already large. */
@@ -337,6 +349,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
   /** The stream's write buffer drained: send what waited. */
   onDrain(): void {
     this.congestedSince = 0;
+    if (this.session?.muted === true) this.services.router.unmute(this.session);
     if (this.session !== undefined && this.state === 'connected') this.services.outbound.drain(this.session);
   }
 
@@ -411,6 +424,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     const services = this.services;
     services.stats.bytesSent += this.writer.flush();
     this.stream.end();
+    services.memory.forget(this);
     // A socket that does not finish closing in time is destroyed.
     setTimeout(() => this.stream.destroy(), 2000).unref();
     this.onClosed(this);
@@ -428,6 +442,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
       { clientId: this.clientId, reasonCode: info.reasonCode, by: info.by },
       'client disconnected',
     );
+    if (session.muted) services.router.unmute(session);
     try {
       services.sessions.detach(this, session);
     } catch (err) {

@@ -5,6 +5,7 @@ import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { LocalRouter } from './local-router.js';
 import type { BrokerLogger } from './logger.js';
+import type { MemoryBudget } from './memory-budget.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { OutboundQos } from './outbound-qos.js';
 import type { PublishPipeline } from './publish-pipeline.js';
@@ -30,4 +31,5 @@ export interface EngineServices {
   readonly router: LocalRouter;
   readonly durable: DurableState;
   readonly turn: EndOfTurn;
+  readonly memory: MemoryBudget;
 }

@@ -27,6 +27,7 @@ import {
 } from './inline-client.js';
 import { LocalRouter } from './local-router.js';
 import { type BrokerLogger, silentLogger } from './logger.js';
+import { MemoryBudget } from './memory-budget.js';
 import { createMessage, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { OutboundQos } from './outbound-qos.js';
@@ -104,14 +105,16 @@ export class Engine implements ConnectionPort {
     const turn = new EndOfTurn(storage, this.stats, this.logging());
     this.turn = turn;
     const durable = new DurableState(storage, this.hooks, turn);
+    const memory = new MemoryBudget(this.options.maxMemory);
     const outbound = new OutboundQos(
       this.options,
       this.stats,
       this.hooks,
       durable,
       new SharedPublishHeaders(),
+      memory,
     );
-    const router = new LocalRouter(outbound, this.hooks, durable);
+    const router = new LocalRouter(outbound, this.hooks, durable, this.stats);
     const routes = routing === undefined ? router : routing(router);
     const pipeline = new PublishPipeline(routes, router, durable, this.hooks);
     const subscriptions = new Subscriptions(routes, durable);
@@ -133,6 +136,7 @@ export class Engine implements ConnectionPort {
       router,
       durable,
       turn,
+      memory,
     };
     this.sys = new SysTopics(
       {
@@ -141,6 +145,7 @@ export class Engine implements ConnectionPort {
         version,
         counts: () => this.counts(),
         storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
+        budget: () => ({ budget: memory.budget, buffered: memory.buffered, queued: memory.queued }),
         publish: (message) => pipeline.publish(message, sysClient),
       },
       sysInterval,
@@ -382,6 +387,15 @@ export class Engine implements ConnectionPort {
   private sweep(): void {
     const now = Date.now();
     const options = this.options;
+    let buffered = 0;
+    let queued = 0;
+    for (const session of this.sessions.values()) queued += session.queuedByteCount;
+    for (const conn of this.connections) buffered += conn.writer.backlog;
+    this.services.memory.reset(buffered, queued);
+    // Muted readers that caught up (or went away) take messages again.
+    for (const session of this.router.mutedSessions) {
+      if (session.link === undefined || !session.link.congested()) this.router.unmute(session);
+    }
     for (const conn of this.connections) {
       if (conn.state === 'connecting') {
         if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
@@ -393,7 +407,7 @@ export class Engine implements ConnectionPort {
         conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
         continue;
       }
-      if (conn.writer.backlog > options.maxWriteBuffer) {
+      if (conn.congested()) {
         if (conn.congestedSince === 0) conn.congestedSince = now;
         else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
           conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');

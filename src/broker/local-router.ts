@@ -5,6 +5,7 @@ import { isExpired, type Message } from './message.js';
 import type { OutboundQos } from './outbound-qos.js';
 import type { RemoteTarget, RetainedMessages, Router } from './routing.js';
 import type { Session, SessionSubscription } from './session.js';
+import type { BrokerStats } from './stats.js';
 import { type MatchResult, TopicIndex } from './topic-index.js';
 
 const NO_SUBSCRIBERS: readonly MatchResult<SessionSubscription>['subscribers'][number][] = [];
@@ -18,11 +19,14 @@ export class LocalRouter implements Router, RetainedMessages {
   private readonly matchResult: MatchResult<SessionSubscription> = { subscribers: [], shared: [] };
   private readonly routeTargets: Session[] = [];
   private routeEpoch = 0;
+  /** Sessions whose subscriptions are set aside while they do not read. */
+  readonly mutedSessions = new Set<Session>();
 
   constructor(
     private readonly outbound: OutboundQos,
     private readonly hooks: HookRegistry,
     private readonly durable: DurableState,
+    private readonly stats: BrokerStats,
   ) {}
 
   add(record: SessionSubscription): void {
@@ -91,6 +95,7 @@ export class LocalRouter implements Router, RetainedMessages {
       // [MQTT-3.3.1-12] [MQTT-3.3.1-13] RETAIN is kept only for Retain As Published subscriptions.
       if (outbound.deliver(session, message, qos, session.routeRetain && message.retain, session.routeIds))
         deliveries++;
+      else if (qos === 0 && session.link?.congested() === true) this.mute(session);
     }
     if (!pickShared && (target === undefined || target.shared.length === 0)) return deliveries;
     for (const group of result.shared) {
@@ -101,6 +106,36 @@ export class LocalRouter implements Router, RetainedMessages {
       if (chosen !== undefined && this.deliverTo(chosen, message)) deliveries++;
     }
     return deliveries;
+  }
+
+  /**
+   * A reader that cannot keep up and only ever gets QoS 0 (plain subscriptions at QoS 0): set its
+   * subscriptions aside, so a message costs nothing for it, until its socket drains (`unmute`). What it
+   * misses meanwhile is counted when it comes back, as QoS 0 dropped for a slow client.
+   */
+  mute(session: Session): void {
+    if (session.muted || session.queuedCount > 0) return;
+    for (const record of session.subscriptions.values())
+      if (record.qos !== 0 || record.shareGroup !== undefined) return;
+    for (const record of session.subscriptions.values()) this.index.mute(session.clientId, record.filter);
+    session.muted = true;
+    this.mutedSessions.add(session);
+  }
+
+  /** The reader drained (or goes away): its subscriptions take messages again; what it missed is counted. */
+  unmute(session: Session): void {
+    if (!session.muted) return;
+    session.muted = false;
+    this.mutedSessions.delete(session);
+    let missed = 0;
+    for (const record of session.subscriptions.values()) {
+      const count = this.index.unmute(session.clientId, record.filter);
+      if (count > 0) missed += count;
+    }
+    if (missed > 0) {
+      session.dropped += missed;
+      this.stats.dropped['slow-client'] += missed;
+    }
   }
 
   /** Deliver to one subscription (a shared group's chosen member). */

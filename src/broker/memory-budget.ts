@@ -3,9 +3,12 @@ import { totalmem } from 'node:os';
 /** Backlog below which a reader is never squeezed, even under pressure: a few ordinary batches. */
 export const PRESSURE_FLOOR = 64 * 1024;
 
-/** The default budget: a sixteenth of the machine's memory, between 64 MiB and 128 MiB. */
+/**
+ * The default budget: a sixty-fourth of the machine's memory, between 32 MiB and 64 MiB. Only slow readers
+ * draw on it (a reader that keeps up holds next to nothing), so it bounds what they can cost, not throughput.
+ */
 export function defaultMemoryBudget(): number {
-  return Math.max(64 * 1024 * 1024, Math.min(128 * 1024 * 1024, Math.floor(totalmem() / 16)));
+  return Math.max(32 * 1024 * 1024, Math.min(64 * 1024 * 1024, Math.floor(totalmem() / 64)));
 }
 
 /** A connection as the budget tracks it. */

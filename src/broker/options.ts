@@ -1,4 +1,5 @@
 import type { QoS } from '../packets/types.js';
+import { defaultMemoryBudget } from './memory-budget.js';
 
 /** What a Broker can be told at construction. Every option has a documented, safe default. */
 export interface BrokerOptions {
@@ -27,6 +28,12 @@ export interface BrokerOptions {
   queueQos0?: boolean;
   /** Bytes waiting to be written to one client beyond which QoS 0 messages for it are dropped. Default 4 MiB. */
   maxWriteBuffer?: number;
+  /**
+   * Bytes all slow readers together may hold: output written and not yet taken by the peers, plus messages
+   * queued for sessions. Over it, readers holding more than 64 KiB count as slow (QoS 0 to them is dropped,
+   * QoS 1/2 waits in their queue). Default a sixty-fourth of the machine's memory, 32 to 64 MiB.
+   */
+  maxMemory?: number;
   /** Milliseconds a client may stay over `maxWriteBuffer` before it is disconnected. Default 30 000. */
   slowClientTimeoutMs?: number;
   /** Milliseconds a socket may stay open without sending CONNECT. Default 10 000. */
@@ -49,9 +56,14 @@ export interface BrokerOptions {
 
 /** The options with every default filled in. */
 export type ResolvedBrokerOptions = Required<
-  Omit<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'>
+  Omit<
+    BrokerOptions,
+    'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation' | 'maxMemory'
+  >
 > &
-  Pick<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'>;
+  Pick<BrokerOptions, 'serverKeepAlive' | 'maximumSessionExpiryInterval' | 'responseInformation'> & {
+    readonly maxMemory: number;
+  };
 
 export const DEFAULT_BROKER_OPTIONS = {
   maximumPacketSize: 268_435_460,
@@ -75,7 +87,7 @@ export const DEFAULT_BROKER_OPTIONS = {
 } as const satisfies Partial<BrokerOptions>;
 
 export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBrokerOptions {
-  const resolved: ResolvedBrokerOptions = { ...DEFAULT_BROKER_OPTIONS };
+  const resolved: ResolvedBrokerOptions = { ...DEFAULT_BROKER_OPTIONS, maxMemory: defaultMemoryBudget() };
   for (const [key, value] of Object.entries(options)) {
     if (value !== undefined) (resolved as unknown as Record<string, unknown>)[key] = value;
   }
@@ -86,6 +98,7 @@ export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBroke
   checkRange('maxQueuedBytes', resolved.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxConnections', resolved.maxConnections, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxWriteBuffer', resolved.maxWriteBuffer, 1024, Number.MAX_SAFE_INTEGER);
+  checkRange('maxMemory', resolved.maxMemory, 1024 * 1024, Number.MAX_SAFE_INTEGER);
   if (resolved.serverKeepAlive !== undefined)
     checkRange('serverKeepAlive', resolved.serverKeepAlive, 0, 65_535);
   if (![0, 1, 2].includes(resolved.maximumQoS)) throw new RangeError('maximumQoS must be 0, 1 or 2');

@@ -2,6 +2,7 @@ import type { QoS } from '../packets/types.js';
 import type { DurableState } from './durable-state.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { DropReason } from './hooks.js';
+import type { MemoryBudget } from './memory-budget.js';
 import { detached, isExpired, type Message } from './message.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { Outbound, Session, SessionLink } from './session.js';
@@ -24,6 +25,7 @@ export class OutboundQos {
     private readonly hooks: HookRegistry,
     private readonly durable: DurableState,
     readonly headers: SharedPublishHeaders,
+    private readonly memory: MemoryBudget,
   ) {}
 
   /** Deliver one message to one session. Returns false when it was dropped or not queued. */
@@ -80,6 +82,7 @@ export class OutboundQos {
       if (link.congested()) return;
       if (out.qos > 0 && session.inflight.size >= link.sendQuota) return;
       session.shiftQueued();
+      this.memory.queued -= out.message.size;
       this.send(session, link, out);
     }
   }
@@ -173,6 +176,7 @@ export class OutboundQos {
     // Queued messages may wait long: they must not pin the socket chunk their payload was parsed from.
     const kept = session.link === undefined ? { ...out, message: detached(out.message) } : out;
     if (session.enqueue(kept, this.options.maxQueuedMessages, this.options.maxQueuedBytes)) {
+      this.memory.queued += kept.message.size;
       this.durable.queued(session, kept);
       return true;
     }

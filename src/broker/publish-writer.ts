@@ -4,7 +4,7 @@ import type { HookRegistry } from './hook-registry.js';
 import type { ClientInfo, DropReason } from './hooks.js';
 import { type Message, remainingExpirySeconds } from './message.js';
 import { COPY_LIMIT, type OutboundWriter } from './outbound-writer.js';
-import type { SharedPublishHeaders } from './shared-header.js';
+import type { AliasUse, SharedPublishHeaders } from './shared-header.js';
 
 /** A connection as the PUBLISH writer sees it. */
 export interface PublishTarget extends ClientInfo {
@@ -33,14 +33,17 @@ export function writePublish(
   headers: SharedPublishHeaders,
 ): DropReason | undefined {
   const v5 = target.protocolVersion === 5;
-  const shared =
-    hooks.on.onPacketEncode.length === 0 &&
-    (!v5 ||
-      (message.properties === undefined &&
-        message.expiresAt === undefined &&
-        subscriptionIds === undefined &&
-        target.clientTopicAliasMaximum === 0));
-  if (!shared) return writeOwnPacket(target, hooks, message, qos, retain, subscriptionIds, packetId, dup);
+  if (hooks.on.onPacketEncode.length > 0)
+    return writeOwnPacket(target, hooks, message, qos, retain, subscriptionIds, packetId, dup);
+  if (
+    v5 &&
+    (message.properties !== undefined ||
+      message.expiresAt !== undefined ||
+      subscriptionIds !== undefined ||
+      target.clientTopicAliasMaximum > 0)
+  ) {
+    return writeSharedV5(target, hooks, message, qos, retain, subscriptionIds, packetId, dup, headers);
+  }
   const header = headers.get(message, v5, qos, retain, dup);
   const packetIdAt = qos > 0 ? header.length - (v5 ? 3 : 2) : -1;
   // [MQTT-3.1.2-25] A packet larger than the client's Maximum Packet Size is not sent to it.
@@ -52,6 +55,59 @@ export function writePublish(
   const writer = target.writer;
   const at = writer.append(header);
   if (packetIdAt >= 0) writer.patchUint16(at + packetIdAt, packetId);
+  if (message.payload.length > 0) writer.append(message.payload);
+  return undefined;
+}
+
+/**
+ * A v5 subscriber whose PUBLISH carries something of its own (the expiry left, subscription ids, a topic
+ * alias) or the message's properties: the header is still shared by every subscriber of the same shape, with
+ * the packet id and the alias patched in.
+ */
+function writeSharedV5(
+  target: PublishTarget,
+  hooks: HookRegistry,
+  message: Message,
+  qos: QoS,
+  retain: boolean,
+  subscriptionIds: readonly number[] | undefined,
+  packetId: number,
+  dup: boolean,
+  headers: SharedPublishHeaders,
+): DropReason | undefined {
+  let use: AliasUse = 'none';
+  let alias = 0;
+  if (target.clientTopicAliasMaximum > 0) {
+    target.outboundAliases ??= new Map();
+    const aliases = target.outboundAliases;
+    const known = aliases.get(message.topic);
+    if (known !== undefined) {
+      use = 'use';
+      alias = known;
+    } else if (aliases.size < target.clientTopicAliasMaximum) {
+      // [MQTT-3.3.2-11] [MQTT-3.1.2-26] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
+      use = 'set';
+      alias = aliases.size + 1;
+      aliases.set(message.topic, alias);
+    }
+  }
+  // [MQTT-3.3.2-6] The Message Expiry Interval sent on is the time left.
+  const left = remainingExpirySeconds(message, Date.now());
+  // [MQTT-3.3.4-3] Every matching subscription's identifier goes with the message.
+  const shape = headers.getV5(message, qos, retain, dup, subscriptionIds, use, left);
+  const header = shape.header;
+  if (header.length + message.payload.length > target.clientMaximumPacketSize) {
+    if (use === 'set') target.outboundAliases?.delete(message.topic);
+    return 'packet-too-large';
+  }
+  if (header.length >= COPY_LIMIT) {
+    if (use === 'set') target.outboundAliases?.delete(message.topic);
+    return writeOwnPacket(target, hooks, message, qos, retain, subscriptionIds, packetId, dup);
+  }
+  const writer = target.writer;
+  const at = writer.append(header);
+  if (shape.packetIdAt >= 0) writer.patchUint16(at + shape.packetIdAt, packetId);
+  if (shape.aliasAt >= 0) writer.patchUint16(at + shape.aliasAt, alias);
   if (message.payload.length > 0) writer.append(message.payload);
   return undefined;
 }

@@ -91,6 +91,8 @@ export class Session {
   storedOnce = false;
   /** Messages this session did not get, all reasons together. */
   dropped = 0;
+  /** Its subscriptions are set aside in the router (a slow reader of QoS 0 only): see LocalRouter.mute. */
+  muted = false;
   /** Scratch fields of the router: merging overlapping subscriptions without allocating. */
   routeEpoch = 0;
   routeQos: QoS = 0;

@@ -32,6 +32,13 @@ export interface BrokerSnapshot {
   readonly dropped: Readonly<Record<string, number>>;
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Readonly<Record<string, number>>;
+  /** What slow readers hold against the memory budget (bytes). */
+  readonly memoryBudget: {
+    readonly budget: number;
+    readonly buffered: number;
+    readonly queued: number;
+    readonly pressure: boolean;
+  };
   /** The persistent store; undefined when state lives in memory only. */
   readonly store:
     | {
@@ -98,6 +105,12 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
     packets: { received: { ...stats.packetsIn }, sent: { ...stats.packetsOut } },
     dropped: { ...stats.dropped },
     hookErrors: { ...stats.hookErrors },
+    memoryBudget: {
+      budget: broker.services.memory.budget,
+      buffered: broker.services.memory.buffered,
+      queued: broker.services.memory.queued,
+      pressure: broker.services.memory.pressure,
+    },
     store: storeFigures(broker),
     eventLoopLagSeconds: { mean: ns(loopDelay.mean), p99: ns(loopDelay.p99), max: ns(loopDelay.max) },
     memory: {

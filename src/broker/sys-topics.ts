@@ -12,6 +12,8 @@ export interface SysSource {
   counts(): { sessions: number; subscriptions: number; stored: number; retained: number };
   /** The persistent store's size in bytes, when there is one. */
   storeBytes(): number | undefined;
+  /** The memory budget of slow readers and what they hold, in bytes. */
+  budget(): { budget: number; buffered: number; queued: number };
   /** Through the publish pipeline, as the `$sys` client. */
   publish(message: Message): void;
 }
@@ -89,6 +91,11 @@ export class SysTopics {
       'bytes/sent': stats.bytesSent,
       'heap/current': memoryUsage().heapUsed,
     };
+    const budget = source.budget();
+    // Starling's own: what slow readers hold against the budget (`--max-memory`).
+    info['memory/budget'] = budget.budget;
+    info['memory/buffered'] = budget.buffered;
+    info['memory/queued'] = budget.queued;
     const bytes = source.storeBytes();
     if (bytes !== undefined) {
       // Starling's own: the store behind the durability promise (Mosquitto has no equivalent topics).

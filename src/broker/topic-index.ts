@@ -96,7 +96,12 @@ export class TopicIndex<S, R> {
       node.subscribers ??= new KeyedList();
       // A fresh entry rather than an update in place, so entries already handed out by `match` keep
       // describing the subscription as it was when matched.
-      const previous = node.subscribers.set(clientId, { clientId, value });
+      let previous = node.subscribers.set(clientId, { clientId, value });
+      if (previous === undefined && node.muted !== undefined) {
+        // A muted subscription replaced is active again.
+        previous = node.muted.delete(clientId, subscriberKey);
+        if (node.muted.size === 0) node.muted = undefined;
+      }
       if (previous === undefined) this.subscriptions++;
       return previous?.value;
     }
@@ -113,16 +118,48 @@ export class TopicIndex<S, R> {
     return previous;
   }
 
+  /**
+   * Set a plain subscription aside: `match` stops handing it out (no cost per message for it), and the node
+   * counts the messages it misses. False when there is no such active subscription.
+   */
+  mute(clientId: string, filter: string): boolean {
+    const node = this.filterNode(filter, false);
+    const entry = node?.subscribers?.delete(clientId, subscriberKey);
+    if (node === undefined || entry === undefined) return false;
+    if (node.subscribers!.size === 0) node.subscribers = undefined;
+    node.muted ??= new KeyedList();
+    entry.mutedAt = node.mutedMatches;
+    node.muted.set(clientId, entry);
+    return true;
+  }
+
+  /** Put a muted subscription back; returns how many matching messages it missed (-1: it was not muted). */
+  unmute(clientId: string, filter: string): number {
+    const node = this.filterNode(filter, false);
+    const entry = node?.muted?.delete(clientId, subscriberKey);
+    if (node === undefined || entry === undefined) return -1;
+    if (node.muted!.size === 0) node.muted = undefined;
+    const missed = node.mutedMatches - (entry.mutedAt ?? node.mutedMatches);
+    entry.mutedAt = undefined;
+    node.subscribers ??= new KeyedList();
+    node.subscribers.set(clientId, entry);
+    return missed;
+  }
+
   /** Remove a subscription; returns its value, or undefined when there was none. */
   unsubscribe(clientId: string, filter: string, shareGroup?: string): S | undefined {
     const node = this.filterNode(filter, false);
     if (node === undefined) return undefined;
     let removed: S | undefined;
     if (shareGroup === undefined) {
-      const entry = node.subscribers?.delete(clientId, subscriberKey);
-      if (entry === undefined) return undefined;
+      let entry = node.subscribers?.delete(clientId, subscriberKey);
+      if (entry !== undefined && node.subscribers!.size === 0) node.subscribers = undefined;
+      if (entry === undefined) {
+        entry = node.muted?.delete(clientId, subscriberKey);
+        if (entry === undefined) return undefined;
+        if (node.muted!.size === 0) node.muted = undefined;
+      }
       removed = entry.value;
-      if (node.subscribers!.size === 0) node.subscribers = undefined;
     } else {
       const group = node.shared?.get(shareGroup);
       if (group === undefined || !group.members.has(clientId)) return undefined;
@@ -365,6 +402,7 @@ function splitInto(topic: string, levels: string[]): number {
 }
 
 function emit<S, R>(node: TopicNode<S, R>, out: MatchResult<S>): void {
+  if (node.muted !== undefined) node.mutedMatches++;
   if (node.subscribers !== undefined) {
     const items = node.subscribers.items;
     for (let i = 0; i < items.length; i++) out.subscribers.push(items[i]!);

@@ -4,6 +4,8 @@
 export interface SubscriberEntry<S> {
   clientId: string;
   value: S;
+  /** While muted: the node's `mutedMatches` when it was muted. */
+  mutedAt?: number;
 }
 
 /** One shared subscription group (`$share/{group}/{filter}`, spec 4.8.2) for one filter. */
@@ -78,6 +80,10 @@ export class TopicNode<S, R> {
   plus: TopicNode<S, R> | undefined = undefined;
   hash: TopicNode<S, R> | undefined = undefined;
   subscribers: KeyedList<SubscriberEntry<S>> | undefined = undefined;
+  /** Subscribers set aside (slow readers): kept, but not handed out by `match`. */
+  muted: KeyedList<SubscriberEntry<S>> | undefined = undefined;
+  /** Messages matched here while someone was muted: what each muted subscriber missed, by difference. */
+  mutedMatches = 0;
   shared: KeyedList<SharedGroupEntry<S>> | undefined = undefined;
   retained: R | undefined = undefined;
   /** The topic name of `retained`, kept so a retained walk reports it without rebuilding it. */
@@ -95,6 +101,7 @@ export class TopicNode<S, R> {
     return (
       this.retained === undefined &&
       this.subscribers === undefined &&
+      this.muted === undefined &&
       this.shared === undefined &&
       this.plus === undefined &&
       this.hash === undefined &&

@@ -78,7 +78,7 @@ export interface LoadConfigInput {
 export const DEFAULT_MQTT_PORT = 1883;
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 10_000;
 
-type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool' | 'bytes';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -116,6 +116,12 @@ const SETTINGS = {
     kind: 'int',
     arg: 'N',
     help: 'PUBLISH per second per client (0: no limit)',
+  },
+  maxMemory: {
+    flag: 'max-memory',
+    kind: 'bytes',
+    arg: 'BYTES',
+    help: 'what slow readers may hold in all (e.g. 256MiB; default 1/64 of RAM, 32-64 MiB)',
   },
   maxConnections: {
     flag: 'max-connections',
@@ -279,6 +285,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     limits.receiveMaximum = overrides.receiveMaximum;
   }
   if (overrides.maxSessionExpiry !== undefined) limits.maxSessionExpiry = overrides.maxSessionExpiry;
+  if (overrides.maxMemory !== undefined) limits.maxMemory = overrides.maxMemory;
   if (overrides.serverKeepAlive !== undefined) {
     if (overrides.serverKeepAlive > 65_535) {
       throw new ConfigError(`server keep alive must be from 0 to 65535, got ${overrides.serverKeepAlive}`);
@@ -370,6 +377,8 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
     if (raw !== 'true' && raw !== 'false')
       throw new ConfigError(`${source} must be true or false, got '${raw}'`);
     target[name] = raw === 'true';
+  } else if (kind === 'bytes') {
+    target[name] = parseBytes(raw, source);
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -539,6 +548,11 @@ function persistenceFrom(
 function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {
   const options: BrokerOptions = {};
   if (limits.serverKeepAlive !== undefined) options.serverKeepAlive = limits.serverKeepAlive;
+  if (limits.maxMemory !== undefined)
+    options.maxMemory =
+      typeof limits.maxMemory === 'number'
+        ? limits.maxMemory
+        : parseBytes(limits.maxMemory, 'limits.maxMemory');
   if (compatibility.unspecifiedSubscribeError !== undefined) {
     options.compatUnspecifiedSubscribeError = compatibility.unspecifiedSubscribeError;
   }
@@ -550,4 +564,15 @@ function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityCon
   if (limits.connectTimeoutMs !== undefined) options.connectTimeoutMs = limits.connectTimeoutMs;
   if (limits.maxSessionExpiry !== undefined) options.maximumSessionExpiryInterval = limits.maxSessionExpiry;
   return options;
+}
+
+/** `268435456`, `256MiB`, `256M`, `1.5GiB`, `512k`: bytes (K, M, G are powers of 1024). */
+export function parseBytes(text: string, source: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim());
+  if (match === null)
+    throw new ConfigError(`${source} must be a size like 268435456 or 256MiB, got '${text}'`);
+  const unit = (match[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g';
+  const bytes = Math.round(Number(match[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
+  if (bytes < 1024 * 1024) throw new ConfigError(`${source} must be at least 1MiB, got '${text}'`);
+  return bytes;
 }

@@ -61,6 +61,8 @@ export const limitsSchema = z.strictObject({
   publishRateAction: z.enum(['disconnect', 'throttle']).optional(),
   /** Seconds of keep alive the server imposes on v5 clients (CONNACK Server Keep Alive). Default: the client's. */
   serverKeepAlive: z.number().int().min(0).max(65_535).optional(),
+  /** What slow readers may hold in all, in bytes or as a size string (`256MiB`). */
+  maxMemory: z.union([z.number().int().min(1_048_576), z.string().min(1)]).optional(),
 });
 export type LimitsConfig = z.infer<typeof limitsSchema>;
 

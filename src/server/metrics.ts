@@ -145,6 +145,23 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
     'Hooks that threw where the broker went on without them, by event.',
     byKey('event', s.hookErrors),
   );
+  const budget = s.memoryBudget;
+  out.metric(
+    'starling_memory_budget_bytes',
+    'gauge',
+    'The memory budget of slow readers, and what they hold.',
+    [
+      [{ kind: 'budget' }, budget.budget],
+      [{ kind: 'buffered' }, budget.buffered],
+      [{ kind: 'queued' }, budget.queued],
+    ],
+  );
+  out.single(
+    'starling_memory_pressure',
+    'gauge',
+    '1 while slow readers hold more than the budget (QoS 0 to them is dropped).',
+    budget.pressure ? 1 : 0,
+  );
   const store = s.store;
   if (store !== undefined) {
     const label = { store: store.name };

@@ -471,3 +471,32 @@ describe('TopicIndex against the reference matcher (property)', () => {
     );
   });
 });
+
+describe('TopicIndex mute', () => {
+  it('a muted subscription is not matched, its misses are counted, and unmuting restores it', () => {
+    const index = new TopicIndex<string, string>();
+    index.subscribe('slow', 'a/+', 'slow-sub');
+    index.subscribe('fast', 'a/+', 'fast-sub');
+    assert.equal(index.mute('slow', 'a/+'), true);
+    assert.equal(index.mute('slow', 'a/+'), false, 'already muted');
+    const out: MatchResult<string> = { subscribers: [], shared: [] };
+    for (let i = 0; i < 3; i++) {
+      out.subscribers.length = 0;
+      index.match('a/b', out);
+      assert.deepEqual(
+        out.subscribers.map((e) => e.clientId),
+        ['fast'],
+      );
+    }
+    assert.equal(index.subscriptionCount, 2, 'a muted subscription still counts');
+    assert.equal(index.unmute('slow', 'a/+'), 3, 'three messages missed');
+    assert.equal(index.unmute('slow', 'a/+'), -1, 'not muted any more');
+    out.subscribers.length = 0;
+    index.match('a/b', out);
+    assert.deepEqual(out.subscribers.map((e) => e.clientId).sort(), ['fast', 'slow']);
+    index.mute('slow', 'a/+');
+    assert.equal(index.unsubscribe('slow', 'a/+'), 'slow-sub', 'a muted subscription can be removed');
+    index.unsubscribe('fast', 'a/+');
+    assert.equal(index.nodeCount, 0, 'nothing left behind');
+  });
+});

@@ -136,3 +136,59 @@ describe('OutboundWriter.appendAck', () => {
     assert.deepEqual(written(), expected);
   });
 });
+
+describe('SharedPublishHeaders.getV5', () => {
+  test('patched with a packet id and an alias, matches encodePublish for every shape', () => {
+    const headers = new SharedPublishHeaders();
+    const properties = {
+      contentType: 'application/json',
+      correlationData: Buffer.from([1, 2, 3]),
+      userProperties: [['k', 'v'] as [string, string]],
+    };
+    let checked = 0;
+    for (const withProperties of [false, true]) {
+      const message = createMessage(
+        'sensors/a/b',
+        Buffer.from('{"t":21}'),
+        2,
+        false,
+        withProperties ? { ...properties, messageExpiryInterval: 60 } : undefined,
+        'pub',
+        Date.now(),
+      );
+      for (const qos of [0, 1, 2] as QoS[]) {
+        for (const ids of [undefined, [3], [3, 300]]) {
+          for (const use of ['none', 'set', 'use'] as const) {
+            const left = withProperties ? 60 : undefined;
+            const shape = headers.getV5(message, qos, true, false, ids, use, left);
+            const header = Buffer.from(shape.header);
+            const packetId = 4242;
+            const alias = 7;
+            if (shape.packetIdAt >= 0) header.writeUInt16BE(packetId, shape.packetIdAt);
+            if (shape.aliasAt >= 0) header.writeUInt16BE(alias, shape.aliasAt);
+            const expected = encodePublish(
+              {
+                type: 'publish',
+                topic: use === 'use' ? '' : 'sensors/a/b',
+                payload: message.payload,
+                qos,
+                retain: true,
+                dup: false,
+                ...(qos > 0 ? { packetId } : {}),
+                properties: {
+                  ...(withProperties ? { ...properties, messageExpiryInterval: 60 } : {}),
+                  ...(ids === undefined ? {} : { subscriptionIdentifiers: ids }),
+                  ...(use === 'none' ? {} : { topicAlias: alias }),
+                },
+              },
+              5,
+            ).header;
+            assert.deepEqual(header, expected, `props=${withProperties} qos=${qos} ids=${ids} alias=${use}`);
+            checked++;
+          }
+        }
+      }
+    }
+    assert.equal(checked, 2 * 3 * 3 * 3);
+  });
+});

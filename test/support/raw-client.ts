@@ -169,6 +169,11 @@ export class RawClient {
     if (this.received.length > 0) throw new Error(`expected nothing, got ${hex(this.received)}`);
   }
 
+  /** Read again after `pauseReading`. */
+  resumeReading(): void {
+    this.socket.resume();
+  }
+
   /** Stop reading from the socket (a slow consumer); the kernel buffers fill up. */
   pauseReading(): void {
     this.socket.pause();
