@@ -10,7 +10,7 @@
  * times, brokers interleaved per workload, summary with min..max), `--time-limit S` (per workload,
  * default 60), `--profile DIR` (V8 CPU profile of the Starling process), `--mosquitto-nodelay` (Mosquitto
  * with `set_tcp_nodelay true`; default is its shipped config, Nagle on), `--out FILE` (JSON result,
- * default bench/results/latest.json).
+ * default bench/results/latest.json). `--cluster` runs the cluster benchmark instead (bench/cluster.bench.ts).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,13 @@ import { type BrokerName, launchBroker, mosquittoPath, mosquittoVersion } from '
 import { type RunLimits, runWorkload, type WorkloadResult } from './lib/load.js';
 import { summaryTable, workloadTable } from './lib/report.js';
 import { DURABLE_BROKERS, workloads } from './lib/workloads.js';
+
+// `npm run bench -- --cluster`: the cluster benchmark instead (bench/cluster.bench.ts).
+if (process.argv.includes('--cluster')) {
+  const { runClusterBenchmark } = await import('./cluster.bench.js');
+  await runClusterBenchmark(process.argv.slice(2).filter((arg) => arg !== '--cluster'));
+  process.exit(0);
+}
 
 const { values } = parseArgs({
   options: {

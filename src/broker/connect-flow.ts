@@ -6,6 +6,7 @@ import type { AuthPacket, ConnackPacket, ConnectPacket, Properties } from '../pa
 import type { AuthStep } from './hooks.js';
 import { ownBytes } from './message.js';
 import type { ProtocolPeer } from './protocol-peer.js';
+import { restoreClaimed } from './restore.js';
 
 const NEVER_EXPIRES = 0xffffffff;
 
@@ -99,6 +100,28 @@ export function completeConnect(
   authProperties: Properties | undefined,
 ): Promise<void> | undefined {
   if (conn.state !== 'connecting') return undefined;
+  // A store shared by a cluster: take the session over first, from whichever node held it.
+  const claimed = conn.services.durable.claim(conn.clientId, packet.clean);
+  if (claimed !== undefined) {
+    return claimed.then(
+      (state) => {
+        if (conn.state !== 'connecting') return undefined;
+        if (state !== undefined) restoreClaimed(state, conn.services);
+        return attachWhenCommitted(conn, packet, authProperties);
+      },
+      (err: unknown) => {
+        throw new MqttError(ReasonCode.ServerUnavailable, `cannot take over the session: ${String(err)}`);
+      },
+    );
+  }
+  return attachWhenCommitted(conn, packet, authProperties);
+}
+
+function attachWhenCommitted(
+  conn: ProtocolPeer,
+  packet: ConnectPacket,
+  authProperties: Properties | undefined,
+): Promise<void> | undefined {
   // A session resumed is answered with Session Present only once its stored state is committed (with a
   // persistent store): wait for the commit before attaching, so nothing reaches the client before CONNACK.
   const resuming = !packet.clean && conn.services.sessions.get(conn.clientId) !== undefined;

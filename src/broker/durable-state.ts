@@ -3,7 +3,7 @@ import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { Message } from './message.js';
 import type { Outbound, Session, SessionSubscription } from './session.js';
-import type { SessionStore, StoredSession, StoredSubscription } from './storage.js';
+import type { SessionStore, StoredSession, StoredSessionState, StoredSubscription } from './storage.js';
 
 /**
  * The one place every change of durable state goes through: it tells the storage-event hooks (once per
@@ -19,6 +19,14 @@ export class DurableState {
     private readonly hooks: HookRegistry,
     private readonly turn: EndOfTurn,
   ) {}
+
+  /**
+   * A store shared by a cluster: take ownership of a client's session at CONNECT (see
+   * `SessionStore.claimSession`). Undefined when the store is not shared.
+   */
+  claim(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined> | undefined {
+    return this.store?.claimSession?.(clientId, cleanStart);
+  }
 
   /** The broker closed its store: later changes (sockets still closing) only reach the hooks. */
   detachStore(): void {
@@ -43,6 +51,37 @@ export class DurableState {
       store.deleteSession(session.clientId);
       this.turn.markDirty();
     }
+  }
+
+  /**
+   * Report a persistent session's whole state again, as if every part had just changed: for a shared store
+   * that lost it (a cluster's Redis restarted without its data).
+   */
+  resave(session: Session): void {
+    const store = this.store;
+    if (store === undefined || !session.persistent) return;
+    const clientId = session.clientId;
+    store.saveSession(storedSession(session, session.link !== undefined));
+    for (const record of session.subscriptions.values())
+      store.saveSubscription(clientId, storedSubscription(record));
+    const deliveries: [Outbound, 'queued' | 'publish' | 'pubrel'][] = [
+      ...[...session.inflight.values()].map((out): [Outbound, 'publish' | 'pubrel'] => [out, out.state]),
+      ...session.queuedMessages().map((out): [Outbound, 'queued'] => [out, 'queued']),
+    ];
+    for (const [out, state] of deliveries) {
+      if (out.seq === 0) out.seq = this.nextSeq++;
+      store.saveDelivery(clientId, {
+        seq: out.seq,
+        message: out.message,
+        qos: out.qos,
+        retain: out.retain,
+        subscriptionIds: out.subscriptionIds,
+        packetId: state === 'queued' ? 0 : out.packetId,
+        state,
+      });
+    }
+    for (const packetId of session.inboundQos2) store.addInboundQos2(clientId, packetId);
+    this.turn.markDirty();
   }
 
   sessionEnded(session: Session): void {

@@ -34,11 +34,12 @@ import { OutboundQos } from './outbound-qos.js';
 import type { ConnectionFacts, ConnectionPort } from './port.js';
 import { PublishPipeline } from './publish-pipeline.js';
 import { type RestoreSummary, restoreState } from './restore.js';
+import type { RemoteTarget, Router } from './routing.js';
 import type { Session } from './session.js';
 import { SessionRegistry } from './session-registry.js';
 import { SharedPublishHeaders } from './shared-header.js';
 import { BrokerStats } from './stats.js';
-import type { SessionStore } from './storage.js';
+import type { SessionStore, StoredSessionState } from './storage.js';
 import { Subscriptions } from './subscriptions.js';
 import { SysTopics } from './sys-topics.js';
 
@@ -53,6 +54,11 @@ export interface EngineOptions extends BrokerOptions {
   readonly sysInterval: number;
   /** Reported in `$SYS/broker/version`. */
   readonly version: string;
+  /**
+   * Routing beyond this broker (a cluster): wraps the local topic index in a router that also forwards to
+   * the other nodes. Absent: the local index alone.
+   */
+  readonly routing?: (local: LocalRouter) => Router;
 }
 
 /** Who the inline client and `$SYS` publish as, for hooks. */
@@ -86,7 +92,7 @@ export class Engine implements ConnectionPort {
   };
 
   constructor(options: EngineOptions) {
-    const { logger, storage, sysInterval, version, ...protocol } = options;
+    const { logger, storage, sysInterval, version, routing, ...protocol } = options;
     this.options = resolveBrokerOptions(protocol);
     if (!(sysInterval >= 0)) throw new RangeError(`sysInterval must be >= 0, got ${sysInterval}`);
     this.logger = logger ?? silentLogger;
@@ -109,8 +115,9 @@ export class Engine implements ConnectionPort {
       memory,
     );
     const router = new LocalRouter(outbound, this.hooks, durable, this.stats);
-    const pipeline = new PublishPipeline(router, router, durable, this.hooks);
-    const subscriptions = new Subscriptions(router, durable);
+    const routes = routing === undefined ? router : routing(router);
+    const pipeline = new PublishPipeline(routes, router, durable, this.hooks);
+    const subscriptions = new Subscriptions(routes, durable);
     const access = new AccessControl(this.hooks);
     const sessions = new SessionRegistry(subscriptions, pipeline, access, durable, this.hooks);
     this.router = router;
@@ -216,9 +223,64 @@ export class Engine implements ConnectionPort {
     return this.pipeline.publish(message, inlineClient);
   }
 
-  /** A message another node of a cluster routed here: delivered to local subscribers only. */
-  publishRemote(message: Message, from: string): number {
-    return this.pipeline.publish(message, internalClient(message.origin ?? '', `cluster:${from}`), 'remote');
+  /**
+   * A message another node of a cluster routed here: delivered to local subscribers only (shared groups
+   * skipped). With `target`, to the part of them the publishing node chose (see {@link RemoteTarget}).
+   */
+  publishRemote(message: Message, from: string, target?: RemoteTarget): number {
+    const client = internalClient(message.origin ?? '', `cluster:${from}`);
+    if (target === undefined) return this.pipeline.publish(message, client, 'remote');
+    const deliveries = this.router.routeRemote(message, target);
+    this.pipeline.published(client, message, deliveries);
+    return deliveries;
+  }
+
+  /**
+   * A message for one session, handed over by the node that held the session when it was taken over here
+   * (its delivery arrived there after the take-over). False when the session is not here.
+   */
+  deliverToSession(
+    clientId: string,
+    message: Message,
+    qos: QoS,
+    retain: boolean,
+    subscriptionIds: readonly number[] | undefined,
+  ): boolean {
+    const session = this.services.sessions.get(clientId);
+    if (session === undefined) return false;
+    return this.services.outbound.deliver(session, message, qos, retain, subscriptionIds);
+  }
+
+  /**
+   * Another node of a cluster took this client's session over: close its connection here (v5: DISCONNECT
+   * 0x8E Session taken over [MQTT-3.1.4-3]) and forget the local copy without ending it (the store keeps it
+   * for the new holder). False when there was none.
+   */
+  evictSession(clientId: string): boolean {
+    const sessions = this.services.sessions;
+    const session = sessions.get(clientId);
+    if (session === undefined) return false;
+    session.link?.disconnect(ReasonCode.SessionTakenOver);
+    const still = sessions.get(clientId);
+    if (still !== undefined) sessions.forget(still);
+    return true;
+  }
+
+  /**
+   * Sessions a cluster node took over from a node that died: rebuilt offline like stored ones at start
+   * (the wills of clients that were connected there are published, expiries counted from now).
+   */
+  adoptSessions(states: Iterable<StoredSessionState>): RestoreSummary {
+    const services = this.services;
+    return restoreState(
+      { sessions: states, retained: [] },
+      {
+        sessions: services.sessions,
+        subscriptions: services.subscriptions,
+        retained: this.router,
+        durable: services.durable,
+      },
+    );
   }
 
   subscribe(filter: string, handler: InlineHandler, options?: InlineSubscribeOptions): Promise<Unsubscribe> {

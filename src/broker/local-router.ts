@@ -3,10 +3,12 @@ import type { DurableState } from './durable-state.js';
 import type { HookRegistry } from './hook-registry.js';
 import { isExpired, type Message } from './message.js';
 import type { OutboundQos } from './outbound-qos.js';
-import type { RetainedMessages, Router } from './routing.js';
+import type { RemoteTarget, RetainedMessages, Router } from './routing.js';
 import type { Session, SessionSubscription } from './session.js';
 import type { BrokerStats } from './stats.js';
 import { type MatchResult, TopicIndex } from './topic-index.js';
+
+const NO_SUBSCRIBERS: readonly MatchResult<SessionSubscription>['subscribers'][number][] = [];
 
 /**
  * Routing on this broker: the topic index of subscriptions and retained messages. A message is delivered
@@ -42,6 +44,19 @@ export class LocalRouter implements Router, RetainedMessages {
    * the node it was published on chose their member. Returns the number of deliveries.
    */
   route(message: Message, origin: 'local' | 'remote'): number {
+    return this.deliverMatching(message, origin === 'local', undefined);
+  }
+
+  /**
+   * A message another node of a cluster routed here for part of this node's subscribers: the non-shared
+   * ones (when `target.subscribers`), one member of each shared group the publishing node chose this node
+   * for, and, with `target.sessions`, only those sessions. Returns the number of deliveries.
+   */
+  routeRemote(message: Message, target: RemoteTarget): number {
+    return this.deliverMatching(message, false, target);
+  }
+
+  private deliverMatching(message: Message, pickShared: boolean, target: RemoteTarget | undefined): number {
     const result = this.matchResult;
     result.subscribers.length = 0;
     result.shared.length = 0;
@@ -49,10 +64,13 @@ export class LocalRouter implements Router, RetainedMessages {
     const epoch = ++this.routeEpoch;
     const targets = this.routeTargets;
     targets.length = 0;
-    for (const entry of result.subscribers) {
+    const only = target?.sessions;
+    const subscribers = target === undefined || target.subscribers ? result.subscribers : NO_SUBSCRIBERS;
+    for (const entry of subscribers) {
       const sub = entry.value;
       // [MQTT-3.8.3-3] No Local: not sent back to the publisher.
       if (sub.noLocal && message.origin === entry.clientId) continue;
+      if (only !== undefined && !only.has(entry.clientId)) continue;
       const session = sub.session;
       if (session.routeEpoch !== epoch) {
         session.routeEpoch = epoch;
@@ -79,9 +97,12 @@ export class LocalRouter implements Router, RetainedMessages {
         deliveries++;
       else if (qos === 0 && session.link?.congested() === true) this.mute(session);
     }
-    if (origin === 'remote') return deliveries;
+    if (!pickShared && (target === undefined || target.shared.length === 0)) return deliveries;
     for (const group of result.shared) {
-      const chosen = pickSharedMember(group.members, group);
+      // A group is served here when this node publishes, or when the publishing node chose this node for it.
+      if (!pickShared && !target?.shared.some((s) => s.group === group.group && s.filter === group.filter))
+        continue;
+      const chosen = pickSharedMember(group.members, group, only);
       if (chosen !== undefined && this.deliverTo(chosen, message)) deliveries++;
     }
     return deliveries;
@@ -175,7 +196,13 @@ export class LocalRouter implements Router, RetainedMessages {
 function pickSharedMember(
   members: Map<string, SessionSubscription>,
   group: { cursor: number },
+  only?: ReadonlySet<string>,
 ): SessionSubscription | undefined {
+  if (only !== undefined) {
+    // Restricted to some sessions (a drain of a dead node's inbox): the first of them in the group.
+    for (const [clientId, member] of members) if (only.has(clientId)) return member;
+    return undefined;
+  }
   const size = members.size;
   if (size === 0) return undefined;
   const start = group.cursor % size;

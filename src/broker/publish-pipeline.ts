@@ -23,6 +23,12 @@ export class PublishPipeline {
   publish(message: Message, client: ClientInfo, origin: 'local' | 'remote' = 'local'): number {
     if (message.retain && origin === 'local') this.retain(message);
     const deliveries = this.router.route(message, origin);
+    this.published(client, message, deliveries);
+    return deliveries;
+  }
+
+  /** Tell the `onPublished` hooks a message went to `deliveries` sessions. */
+  published(client: ClientInfo, message: Message, deliveries: number): void {
     for (const hook of this.hooks.on.onPublished) {
       try {
         hook.onPublished(client, message, deliveries);
@@ -30,7 +36,6 @@ export class PublishPipeline {
         this.hooks.reportError(err, 'onPublished');
       }
     }
-    return deliveries;
   }
 
   /** Store, replace, or (empty payload) delete a retained message. [MQTT-3.3.1-5] [MQTT-3.3.1-6] [MQTT-3.3.1-7] */

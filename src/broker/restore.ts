@@ -1,3 +1,4 @@
+import { ReasonCode } from '../packets/reason-codes.js';
 import { parseSharedFilter } from '../packets/topic.js';
 import type { DurableState } from './durable-state.js';
 import { isExpired } from './message.js';
@@ -39,7 +40,7 @@ export function restoreState(state: StoredState, targets: RestoreTargets, now = 
   const restored: { session: Session; willDueAt: number | undefined }[] = [];
   let maxSeq = 0;
   for (const stored of state.sessions) {
-    const session = rebuild(stored, targets.subscriptions);
+    const session = rebuild(stored, targets);
     summary.sessions++;
     summary.subscriptions += stored.subscriptions.length;
     summary.deliveries += stored.deliveries.length;
@@ -53,8 +54,38 @@ export function restoreState(state: StoredState, targets: RestoreTargets, now = 
   return summary;
 }
 
-function rebuild(stored: StoredSessionState, subscriptions: Subscriptions): Session {
+/**
+ * A session a cluster node took over at CONNECT (from the node that held it): rebuilt like a loaded one,
+ * offline, its will and expiry armed so that the CONNECT that follows resumes (cancelling them) or cleanly
+ * ends it (publishing a will that waited). The will of a client still connected elsewhere stays with the
+ * node that closes that connection.
+ */
+export function restoreClaimed(
+  stored: StoredSessionState,
+  targets: Omit<RestoreTargets, 'retained'>,
+  now = Date.now(),
+): void {
+  const session = rebuild(stored, targets);
+  if (stored.session.connected) {
+    session.will = undefined;
+    session.disconnectedAt = now;
+  }
+  let maxSeq = 0;
+  for (const delivery of stored.deliveries) if (delivery.seq > maxSeq) maxSeq = delivery.seq;
+  if (maxSeq >= targets.durable.nextSeq) targets.durable.nextSeq = maxSeq + 1;
+  targets.sessions.restoreOffline(session, now, stored.session.willDueAt);
+}
+
+function rebuild(stored: StoredSessionState, targets: Omit<RestoreTargets, 'retained'>): Session {
   const record = stored.session;
+  const subscriptions = targets.subscriptions;
+  // A local copy of the same client id (a cluster moved the session away and back) gives way first.
+  const previous = targets.sessions.get(record.clientId);
+  if (previous !== undefined) {
+    previous.link?.disconnect(ReasonCode.SessionTakenOver);
+    const still = targets.sessions.get(record.clientId);
+    if (still !== undefined) targets.sessions.forget(still);
+  }
   const session = new Session(record.clientId);
   session.expiryInterval = record.expiryInterval;
   session.protocolVersion = record.protocolVersion;

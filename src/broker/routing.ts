@@ -18,6 +18,20 @@ export interface Router {
   route(message: Message, origin: 'local' | 'remote'): number;
 }
 
+/**
+ * What a message another node routed here is for: this node's non-shared subscribers, the shared groups the
+ * publishing node chose this node for (one member each), and possibly only some sessions (the sessions
+ * taken over from a node that died, whose inbox is being drained).
+ */
+export interface RemoteTarget {
+  /** Deliver to the matching non-shared subscriptions. */
+  readonly subscribers: boolean;
+  /** Shared groups (`group`, `filter` without the `$share/group/` prefix) to deliver to one member of. */
+  readonly shared: readonly { readonly group: string; readonly filter: string }[];
+  /** Only these client ids; undefined: every session. */
+  readonly sessions?: ReadonlySet<string> | undefined;
+}
+
 /** The retained messages, indexed by topic so a wildcard subscription walks only what matches. */
 export interface RetainedMessages {
   readonly count: number;

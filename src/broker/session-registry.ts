@@ -122,6 +122,21 @@ export class SessionRegistry {
     session.reset();
   }
 
+  /**
+   * Another node of a cluster holds the session now: drop this node's copy without ending it (no will, no
+   * store or hook report; the store keeps the session for its new holder). Its connection, if any, must be
+   * closed first.
+   */
+  forget(session: Session): void {
+    if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
+    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+    session.expiryTimer = undefined;
+    if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+    session.pendingWill = undefined;
+    this.subscriptions.forgetAll(session);
+    session.reset();
+  }
+
   /** Stop every timer (the broker is closing; the store keeps what it has). */
   stopTimers(): void {
     for (const session of this.sessions.values()) {

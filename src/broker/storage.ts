@@ -45,9 +45,11 @@ export interface SessionStore {
 
   /**
    * Stores shared by several brokers (a cluster): take ownership of a session a client is connecting for,
-   * wherever it was held, and return its state. Absent for stores a single broker owns.
+   * wherever it was held, and return its state when it comes from elsewhere (another node held it); with
+   * `cleanStart` the stored state is discarded instead. Undefined: this broker's own copy (if any) is the
+   * session. Absent for stores a single broker owns.
    */
-  claimSession?(clientId: string): Promise<StoredSessionState | undefined>;
+  claimSession?(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined>;
 }
 
 /** A will as stored with its session. */

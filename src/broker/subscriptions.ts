@@ -33,6 +33,11 @@ export class Subscriptions {
     }
   }
 
+  /** The session left this node (a cluster moved it): its subscriptions leave the router, unreported. */
+  forgetAll(session: Session): void {
+    for (const record of session.subscriptions.values()) this.router.remove(record);
+  }
+
   /** Put back a subscription read from the store, without reporting it as a change. */
   restore(record: SessionSubscription): void {
     record.session.setSubscription(record);

@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import type { SessionStore } from '../broker/storage.js';
+import { redactUrl } from '../cluster/redis-channels.js';
 import { authFromConfig } from '../config/auth.js';
 import {
   ConfigError,
@@ -11,6 +12,7 @@ import {
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
 import { sqliteStorage } from '../storage/sqlite.js';
+import { isWorker, leavePrimary, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -41,6 +43,13 @@ export async function runBrokerCommand(
     { level: config.logLevel, base: { pid: process.pid } },
     pino.destination({ fd: 2, sync: true }),
   );
+  const workerNodeId = env[WORKER_NODE_ID_ENV];
+  if (config.workers !== undefined && config.cluster !== undefined && !isWorker())
+    return runWorkers(config.workers, config.cluster.nodeId, logger, config.shutdownTimeoutMs);
+  const cluster =
+    config.cluster === undefined || workerNodeId === undefined || !isWorker()
+      ? config.cluster
+      : { ...config.cluster, nodeId: workerNodeId };
   let broker: Broker;
   try {
     broker = new Broker({
@@ -49,6 +58,7 @@ export async function runBrokerCommand(
       listeners: config.listeners,
       dashboard: { users: config.admin.users ?? [] },
       ...storageFrom(config.persistence),
+      ...(cluster === undefined ? {} : { cluster }),
     });
   } catch (err) {
     if (err instanceof RangeError) throw new UsageError(err.message);
@@ -93,7 +103,12 @@ export async function runBrokerCommand(
   if (config.publishRate !== undefined) await broker.addHook(publishRateLimiter(config.publishRate));
   if (config.configFile !== undefined) logger.info({ file: config.configFile }, 'configuration loaded');
   const persistence = config.persistence;
-  if (persistence.type === 'sqlite')
+  if (cluster !== undefined)
+    logger.info(
+      { cluster: redactUrl(cluster.url), node: cluster.nodeId },
+      'state kept in the cluster (Redis): sessions and retained messages are cluster-wide',
+    );
+  else if (persistence.type === 'sqlite')
     logger.info(
       { dir: persistence.dir, durability: persistence.durability },
       `state kept in ${persistence.dir} (SQLite, durability ${persistence.durability})`,
@@ -109,12 +124,16 @@ export async function runBrokerCommand(
     logger.error({ err }, 'cannot start');
     process.stderr.write(`starling broker: cannot start: ${(err as Error).message}\n`);
     await broker.close().catch(() => undefined);
+    leavePrimary();
     return 1;
   }
+  reportReady();
   const signal = await signalled;
   logger.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
   await broker.close({ timeoutMs: config.shutdownTimeoutMs });
   logger.info({}, 'stopped');
+  // A worker's channel to its primary would keep the process alive.
+  leavePrimary();
   return 0;
 }
 

@@ -1,13 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { BrokerOptions } from '../broker/options.js';
+import type { RedisClusterOptions } from '../cluster/redis-backend.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import type { PublishRateLimit } from './publish-rate.js';
 import {
   type AdminConfig,
   type AuthConfig,
+  type ClusterFileConfig,
   type CompatibilityConfig,
   type ConfigFile,
   configFileSchema,
@@ -41,6 +45,10 @@ export interface StarlingConfig {
   readonly publishRate: PublishRateLimit | undefined;
   /** Milliseconds graceful shutdown may take before remaining sockets are destroyed. */
   readonly shutdownTimeoutMs: number;
+  /** The cluster this broker is a node of (`--cluster`, `cluster:`), if any. */
+  readonly cluster: RedisClusterOptions | undefined;
+  /** `--workers N`: broker processes to run as nodes of the cluster (needs `cluster`). */
+  readonly workers: number | undefined;
   /** The config file read, if any. */
   readonly configFile: string | undefined;
   /** `--help` was given: print usage and do nothing else. */
@@ -193,6 +201,24 @@ const SETTINGS = {
     arg: 'FILE',
     help: 'users and ACL ledger (YAML/JSON), re-read on SIGHUP',
   },
+  cluster: {
+    flag: 'cluster',
+    kind: 'string',
+    arg: 'URL',
+    help: 'be a node of the cluster on this Redis (redis://HOST:PORT)',
+  },
+  nodeId: {
+    flag: 'node-id',
+    kind: 'string',
+    arg: 'ID',
+    help: "this node's id in the cluster (default random)",
+  },
+  workers: {
+    flag: 'workers',
+    kind: 'string',
+    arg: 'N|auto',
+    help: 'N broker processes on the same ports, each a cluster node (needs --cluster)',
+  },
   logLevel: {
     flag: 'log-level',
     kind: 'level',
@@ -285,18 +311,23 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
       : fileAuth.file === undefined
         ? undefined
         : resolve(fileDir, fileAuth.file);
+  const clustering = clusterFrom(file.cluster, overrides);
   return {
     listeners,
     broker: brokerOptionsFrom(limits, compatibility),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     admin: file.admin ?? {},
-    persistence: persistenceFrom(file.persistence ?? {}, overrides, cwd, fileDir),
+    persistence:
+      clustering.cluster === undefined
+        ? persistenceFrom(file.persistence ?? {}, overrides, cwd, fileDir)
+        : clusterPersistence(file.persistence, overrides),
     publishRate:
       limits.publishRate === undefined || limits.publishRate === 0
         ? undefined
         : { perSecond: limits.publishRate, action: limits.publishRateAction ?? 'disconnect' },
     shutdownTimeoutMs: overrides.shutdownTimeoutMs ?? file.shutdownTimeoutMs ?? DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    ...clustering,
     configFile,
     help,
   };
@@ -449,6 +480,47 @@ function applyListenerOverrides(listeners: ListenerConfig[], o: Overrides, cwd: 
     if (existing?.type === 'unix') existing.path = o.unix;
     else listeners.push({ type: 'unix', path: resolve(cwd, o.unix) });
   }
+}
+
+/** The cluster and worker settings: flag > environment > file; workers only with a cluster. */
+function clusterFrom(
+  file: ClusterFileConfig | undefined,
+  o: Overrides,
+): { cluster: RedisClusterOptions | undefined; workers: number | undefined } {
+  const url = o.cluster ?? file?.url;
+  const workersText = o.workers ?? (file?.workers === undefined ? undefined : String(file.workers));
+  let workers: number | undefined;
+  if (workersText !== undefined) {
+    workers = workersText === 'auto' ? availableParallelism() : Number(workersText);
+    if (!Number.isInteger(workers) || workers < 1 || workers > 1024)
+      throw new ConfigError(`--workers must be a number from 1 to 1024 or 'auto', got '${workersText}'`);
+    if (url === undefined) {
+      throw new ConfigError(
+        '--workers needs a cluster to share sessions between its processes: give --cluster redis://HOST:PORT ' +
+          '(or STARLING_CLUSTER, or cluster.url in the config file)',
+      );
+    }
+  }
+  if (url === undefined) return { cluster: undefined, workers };
+  if (!/^rediss?:\/\//.test(url))
+    throw new ConfigError(`--cluster must be a redis:// or rediss:// URL, got '${url}'`);
+  const cluster: RedisClusterOptions = {
+    url,
+    nodeId: o.nodeId ?? file?.nodeId ?? `node-${randomBytes(4).toString('hex')}`,
+    ...(file?.keyPrefix === undefined ? {} : { keyPrefix: file.keyPrefix }),
+    ...(file?.heartbeatMs === undefined ? {} : { heartbeatMs: file.heartbeatMs }),
+    ...(file?.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: file.nodeTimeoutMs }),
+  };
+  return { cluster, workers };
+}
+
+/** A cluster keeps its state in Redis: no local store, and asking for one is an error. */
+function clusterPersistence(file: PersistenceConfig | undefined, o: Overrides): PersistenceSetting {
+  if (o.data !== undefined || file?.type === 'sqlite' || file?.dir !== undefined)
+    throw new ConfigError(
+      'a cluster keeps sessions and retained messages in Redis: --data (persistence) and --cluster exclude each other',
+    );
+  return { type: 'memory' };
 }
 
 function persistenceFrom(

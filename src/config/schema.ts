@@ -141,12 +141,26 @@ export const compatibilitySchema = z.strictObject({
 });
 export type CompatibilityConfig = z.infer<typeof compatibilitySchema>;
 
+/** The cluster this broker is a node of (Redis), and how many worker processes run as nodes. */
+export const clusterSchema = z.strictObject({
+  url: z.string().regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL'),
+  nodeId: z.string().min(1).optional(),
+  /** Prefix of every Redis key and channel, so clusters can share a Redis. Default `starling:`. */
+  keyPrefix: z.string().optional(),
+  heartbeatMs: z.number().int().min(10).optional(),
+  /** A node silent this long (ms) is dead; its sessions are taken over. Must exceed heartbeatMs. */
+  nodeTimeoutMs: z.number().int().min(20).optional(),
+  workers: z.union([z.number().int().min(1).max(1024), z.literal('auto')]).optional(),
+});
+export type ClusterFileConfig = z.infer<typeof clusterSchema>;
+
 export const configFileSchema = z.strictObject({
   listeners: z.array(listenerFileSchema).optional(),
   limits: limitsSchema.optional(),
   auth: authSchema.optional(),
   admin: adminSchema.optional(),
   persistence: persistenceSchema.optional(),
+  cluster: clusterSchema.optional(),
   logging: loggingSchema.optional(),
   compatibility: compatibilitySchema.optional(),
   /** Milliseconds shutdown may take before remaining connections are dropped. */

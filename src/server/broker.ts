@@ -7,6 +7,8 @@ import type { BrokerLogger } from '../broker/logger.js';
 import type { BrokerOptions } from '../broker/options.js';
 import type { BrokerStats } from '../broker/stats.js';
 import type { SessionStore } from '../broker/storage.js';
+import { ClusterNode } from '../cluster/cluster-node.js';
+import { RedisBackend, type RedisClusterOptions } from '../cluster/redis-backend.js';
 import type { DashboardHandler } from '../dashboard/dashboard-handler.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import type { Packet, Properties, QoS } from '../packets/types.js';
@@ -44,6 +46,11 @@ export interface BrokerConstructorOptions extends BrokerOptions {
    * `false` serves only `/healthz`, `/metrics` and `/api/v1/stats`. Default on, no users.
    */
   dashboard?: DashboardSetting;
+  /**
+   * Run as one node of a cluster on Redis: sessions, subscriptions and retained messages are cluster-wide
+   * and kept in Redis (so `storage` cannot be given too); messages go to the nodes with subscribers.
+   */
+  cluster?: RedisClusterOptions;
 }
 
 /** The broker's counters, read-only: connections, messages and bytes by QoS, drops by reason. */
@@ -67,7 +74,12 @@ export type BrokerStatsView = Readonly<
   >
 >;
 
-let internalsOf: (broker: Broker) => { engine: Engine; listeners: readonly Listener[]; http: HttpApp };
+let internalsOf: (broker: Broker) => {
+  engine: Engine;
+  listeners: readonly Listener[];
+  http: HttpApp;
+  cluster: ClusterNode | undefined;
+};
 
 /**
  * An MQTT broker: the engine with its listeners, operations endpoints and storage. Construct it, add hooks,
@@ -80,28 +92,58 @@ export class Broker {
   readonly #configs: readonly ListenerConfig[];
   readonly #inlineClient: boolean;
   readonly #http: HttpApp;
+  readonly #cluster: ClusterNode | undefined;
+  #opened: Promise<void> | undefined;
   #startedHooksFired = false;
 
   static {
-    internalsOf = (broker) => ({ engine: broker.#engine, listeners: broker.#listeners, http: broker.#http });
+    internalsOf = (broker) => ({
+      engine: broker.#engine,
+      listeners: broker.#listeners,
+      http: broker.#http,
+      cluster: broker.#cluster,
+    });
   }
 
   constructor(options: BrokerConstructorOptions = {}) {
-    const { logger, listeners, inlineClient, sysInterval, storage, dashboard, ...protocol } = options;
+    const { logger, listeners, inlineClient, sysInterval, storage, dashboard, cluster, ...protocol } =
+      options;
+    if (cluster !== undefined && storage !== undefined)
+      throw new RangeError('a cluster keeps its state in Redis: give either cluster or storage, not both');
+    const node =
+      cluster === undefined
+        ? undefined
+        : new ClusterNode(new RedisBackend(cluster, () => this.#engine.logger));
+    const store = node?.backend.store ?? storage;
     this.#engine = new Engine({
       ...protocol,
       ...(logger === undefined ? {} : { logger }),
-      ...(storage === undefined ? {} : { storage }),
+      ...(store === undefined ? {} : { storage: store }),
+      ...(node === undefined ? {} : { routing: node.routing }),
       sysInterval: sysInterval ?? 10,
       version: VERSION,
     });
+    node?.attach(this.#engine);
+    this.#cluster = node;
     this.#configs = listeners ?? [];
     this.#inlineClient = inlineClient ?? true;
     this.#http = new HttpApp(this.#engine, dashboard ?? {}, {
       listeners: () =>
         this.#listeners.map((listener) => ({ listener, address: this.#addresses.get(listener) })),
       isUp: () => this.#isUp(),
-      clusterNodes: async () => [],
+      clusterNodes: async () =>
+        node === undefined
+          ? []
+          : (await node.nodes()).map((n) => ({
+              id: n.id,
+              address: n.host,
+              state: n.alive ? 'up' : 'down',
+              self: n.self,
+              clients: n.clients,
+            })),
+      ...(node === undefined
+        ? {}
+        : { metricLabels: { node: node.nodeId }, extraMetrics: () => node.metricsText() }),
     });
   }
 
@@ -116,7 +158,7 @@ export class Broker {
    */
   async start(): Promise<ListenerAddress[]> {
     // The stored state is loaded before any listener opens (and even when there is none).
-    await this.#engine.open();
+    await this.#open();
     const addresses: ListenerAddress[] = [];
     const started: Listener[] = [];
     try {
@@ -153,7 +195,7 @@ export class Broker {
       throw new RangeError(`a listener named '${instance.name}' already exists`);
     }
     const engine = this.#engine;
-    await engine.open();
+    await this.#open();
     const address = await instance.start(engine);
     this.#listeners.push(instance);
     this.#addresses.set(instance, address);
@@ -175,6 +217,7 @@ export class Broker {
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     const engine = this.#engine;
+    this.#cluster?.quiesce();
     const http = this.#listeners.filter((l) => l.kind === 'http');
     const closed = this.#listeners.filter((l) => l.kind !== 'http').map((l) => l.close());
     const done = engine.close();
@@ -199,6 +242,7 @@ export class Broker {
     await Promise.all(closed);
     clearTimeout(timer);
     await done;
+    await this.#cluster?.stop();
     this.#http.close();
     await Promise.all(http.map((listener) => listener.close()));
     this.#listeners.length = 0;
@@ -246,6 +290,16 @@ export class Broker {
     return this.#engine.createClient(clientId, options);
   }
 
+  /** Join the cluster (when one is configured), then load the stored state; once. */
+  #open(): Promise<void> {
+    this.#opened ??= (async () => {
+      await this.#cluster?.start();
+      await this.#engine.open();
+      this.#cluster?.serve();
+    })();
+    return this.#opened;
+  }
+
   #isUp(): boolean {
     return !this.#engine.shuttingDown && this.#listeners.every((l) => l.listening);
   }
@@ -281,4 +335,9 @@ export function listenersOf(broker: Broker): readonly Listener[] {
 /** The dashboard mounted on the broker's HTTP listeners, once one is open (for the CLI's reload and tests). */
 export function dashboardOf(broker: Broker): DashboardHandler | undefined {
   return internalsOf(broker).http.dashboardHandler;
+}
+
+/** The cluster node a broker runs as, when it has a `cluster` option (for the tests and the CLI). */
+export function clusterOf(broker: Broker): ClusterNode | undefined {
+  return internalsOf(broker).cluster;
 }

@@ -21,6 +21,10 @@ export interface HttpAppSources {
   }[];
   readonly isUp: () => boolean;
   readonly clusterNodes: () => Promise<readonly ClusterNodeInfo[]>;
+  /** Labels on every `/metrics` sample (a cluster's `node`). */
+  readonly metricLabels?: Readonly<Record<string, string>>;
+  /** More `/metrics` text (a cluster's own metrics). */
+  readonly extraMetrics?: () => string;
 }
 
 /**
@@ -40,7 +44,7 @@ export class HttpApp {
     private readonly setting: DashboardSetting,
     private readonly sources: HttpAppSources,
   ) {
-    this.ops = new OperationsEndpoints(engine, sources.isUp);
+    this.ops = new OperationsEndpoints(engine, sources.isUp, sources.metricLabels, sources.extraMetrics);
   }
 
   get dashboardHandler(): DashboardHandler | undefined {

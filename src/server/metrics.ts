@@ -6,6 +6,9 @@ type MetricType = 'gauge' | 'counter';
 class PrometheusText {
   private lines: string[] = [];
 
+  /** `common`: labels on every sample (a cluster node's `node`). */
+  constructor(private readonly common: Readonly<Record<string, string>> = {}) {}
+
   metric(
     name: string,
     type: MetricType,
@@ -16,7 +19,7 @@ class PrometheusText {
     const escapedHelp = help.replaceAll('\\', '\\\\').replaceAll('\n', '\\n');
     this.lines.push(`# HELP ${name} ${escapedHelp}`, `# TYPE ${name} ${type}`);
     for (const [labels, value] of samples)
-      this.lines.push(`${name}${formatLabels(labels)} ${formatValue(value)}`);
+      this.lines.push(`${name}${formatLabels({ ...this.common, ...labels })} ${formatValue(value)}`);
   }
 
   single(name: string, type: MetricType, help: string, value: number): void {
@@ -48,9 +51,9 @@ const byQos = (values: readonly number[]): [Record<string, string>, number][] =>
 const byKey = (label: string, record: Readonly<Record<string, number>>): [Record<string, string>, number][] =>
   Object.entries(record).map(([key, value]) => [{ [label]: key }, value]);
 
-/** The snapshot in Prometheus text format, metric names prefixed `starling_`. */
-export function renderPrometheus(s: BrokerSnapshot): string {
-  const out = new PrometheusText();
+/** The snapshot in Prometheus text format, metric names prefixed `starling_`; `labels` go on every sample. */
+export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<string, string>> = {}): string {
+  const out = new PrometheusText(labels);
   out.single('starling_uptime_seconds', 'gauge', 'Seconds since the broker started.', s.uptimeSeconds);
   out.metric(
     'starling_connections',

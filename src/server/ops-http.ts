@@ -20,6 +20,8 @@ export class OperationsEndpoints {
   constructor(
     private readonly engine: Engine,
     private readonly isUp: () => boolean,
+    private readonly metricLabels: Readonly<Record<string, string>> = {},
+    private readonly extraMetrics?: () => string,
   ) {}
 
   /** Measure the event loop while an HTTP listener is open. */
@@ -54,7 +56,8 @@ export class OperationsEndpoints {
         // also drops the timer interval in progress, so a stall starting within one resolution period
         // after a scrape can go unseen; the price of a per-scrape figure from this histogram.
         this.loopDelay?.reset();
-        send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderPrometheus(snapshot));
+        const text = renderPrometheus(snapshot, this.metricLabels) + (this.extraMetrics?.() ?? '');
+        send(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);
         return;
       }
       case '/api/v1/stats':

@@ -12,6 +12,9 @@ import {
 
 const TOKEN = 'starling-test-token-mosquitto';
 
+/** How far two processes' clock anchors may disagree on a loaded machine. */
+const ANCHOR_SLACK_MS = 10;
+
 describe('three agents against Mosquitto', { timeout: 120_000 }, () => {
   let mosquitto: MosquittoBroker;
   let agents: AgentProcess[];
@@ -32,10 +35,12 @@ describe('three agents against Mosquitto', { timeout: 120_000 }, () => {
 
   it('subscribe --publish: every subscriber on every agent gets every message', async () => {
     const result = await subscribeWithPublishOnAgents(options, mosquitto.url, 'agm-e2e');
-    // Same machine, no injected offset: every estimate is near zero and within its own bound.
+    // Same machine, no injected offset: every estimate is near zero. Each process's clock is its monotonic
+    // timer anchored at `performance.timeOrigin`, which a loaded machine can place a few ms off the wall
+    // clock at start: that real disagreement is allowed on top of the estimate's own bound.
     for (const agent of result.agents ?? []) {
       assert.ok(
-        Math.abs(agent.clockOffsetMs) <= agent.clockUncertaintyMs,
+        Math.abs(agent.clockOffsetMs) <= agent.clockUncertaintyMs + ANCHOR_SLACK_MS,
         `${agent.name}: ${agent.clockOffsetMs} ms`,
       );
     }

@@ -1,0 +1,243 @@
+/**
+ * The cluster benchmark: one plain broker (no cluster), then 1, 2 and 3 cluster nodes on one Redis, each
+ * node and Redis in its own process, the load generator in this one. Workloads: cross-node fan-in and
+ * fan-out at QoS 0 and 1, as fast as a window allows (throughput), and fan-in at a fixed rate (latency at
+ * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, and the CPU of Redis and of the nodes.
+ *
+ *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--rate 10000] [--out FILE]
+ *   node --import tsx bench/cluster.bench.ts    (from source)
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { processCpuMs } from './lib/brokers.js';
+import { type ClusterRunResult, type ClusterWorkload, runClusterWorkload } from './lib/cluster-load.js';
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+
+interface Row extends ClusterRunResult {
+  setup: string;
+  workload: string;
+  redisCpuPct: number;
+  nodesCpuPct: number;
+}
+
+/** Run the benchmark with these arguments (those of `npm run bench -- --cluster ...`, `--cluster` removed). */
+export async function runClusterBenchmark(args: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      nodes: { type: 'string', default: '1,2,3' },
+      quick: { type: 'boolean', default: false },
+      rate: { type: 'string', default: '10000' },
+      out: { type: 'string', default: 'bench/results/cluster-latest.json' },
+    },
+  });
+  const quick = values.quick === true;
+  const rate = Math.max(100, Number(values.rate) || 10_000);
+  const counts = (values.nodes ?? '1,2,3')
+    .split(',')
+    .map(Number)
+    .filter((n) => n >= 1 && n <= 8);
+  const scale = (n: number): number => (quick ? Math.max(100, Math.round(n / 5)) : n);
+  const workloads: ClusterWorkload[] = [];
+  for (const qos of [0, 1] as const) {
+    workloads.push({
+      name: `fanin-q${qos}`,
+      kind: 'fanin',
+      qos,
+      publishers: 4,
+      subscribers: 1,
+      messages: scale(25_000),
+      rate: undefined,
+      window: 200,
+    });
+    workloads.push({
+      name: `fanout-q${qos}`,
+      kind: 'fanout',
+      qos,
+      publishers: 1,
+      subscribers: 4,
+      messages: scale(25_000),
+      rate: undefined,
+      window: 200,
+    });
+    workloads.push({
+      name: `fanin-q${qos}@${rate}/s`,
+      kind: 'fanin',
+      qos,
+      publishers: 4,
+      subscribers: 1,
+      messages: Math.round((rate * (quick ? 2 : 5)) / 4),
+      rate,
+      window: 10_000,
+    });
+  }
+  console.log(
+    `cluster benchmark: node ${process.version}, ${os.cpus().length} cpus, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
+  const rows: Row[] = [];
+  const setups: { name: string; nodes: number; cluster: boolean }[] = [
+    { name: 'plain (no cluster)', nodes: 1, cluster: false },
+    ...counts.map((n) => ({ name: `${n} node${n > 1 ? 's' : ''}`, nodes: n, cluster: true })),
+  ];
+  for (const setup of setups) {
+    for (const workload of workloads) {
+      // A fresh Redis and fresh nodes per run: nothing left from the previous workload.
+      const redis = setup.cluster ? await startRedis() : undefined;
+      const nodes = await Promise.all(
+        Array.from({ length: setup.nodes }, (_, i) => startNode(redis?.url, `n${i}`)),
+      );
+      try {
+        const cpu0 = [redis?.pid, ...nodes.map((n) => n.pid)].map((pid) =>
+          pid === undefined ? 0 : processCpuMs(pid),
+        );
+        const wall0 = performance.now();
+        const result = await runClusterWorkload(
+          nodes.map((n) => n.port),
+          workload,
+        );
+        const wall = performance.now() - wall0;
+        const cpu1 = [redis?.pid, ...nodes.map((n) => n.pid)].map((pid) =>
+          pid === undefined ? 0 : processCpuMs(pid),
+        );
+        const pct = (i: number): number => (((cpu1[i] as number) - (cpu0[i] as number)) / wall) * 100;
+        const row: Row = {
+          setup: setup.name,
+          workload: workload.name,
+          ...result,
+          redisCpuPct: redis === undefined ? 0 : pct(0),
+          nodesCpuPct: nodes.reduce((sum, _, i) => sum + pct(i + 1), 0),
+        };
+        rows.push(row);
+        console.log(format(row));
+      } finally {
+        await Promise.all(nodes.map((n) => n.stop()));
+        await redis?.stop();
+      }
+    }
+  }
+  const outPath = resolve(values.out ?? 'bench/results/cluster-latest.json');
+  mkdirSync(dirname(outPath), { recursive: true });
+  writeFileSync(
+    outPath,
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cpus: os.cpus().length, loadAverage: os.loadavg(), rows }, null, 2)}\n`,
+  );
+  console.log(`\nresults: ${outPath}`);
+}
+
+function format(r: Row): string {
+  const cells = [
+    r.setup.padEnd(18),
+    r.workload.padEnd(18),
+    `${Math.round(r.throughput).toString().padStart(7)} msg/s`,
+    `p50 ${r.p50Ms.toFixed(2).padStart(6)} ms`,
+    `p99 ${r.p99Ms.toFixed(2).padStart(7)} ms`,
+    `redis ${r.redisCpuPct.toFixed(0).padStart(3)}%`,
+    `nodes ${r.nodesCpuPct.toFixed(0).padStart(3)}%`,
+    r.complete ? '' : `INCOMPLETE ${r.delivered}/${r.expected}`,
+  ];
+  return cells.join('  ');
+}
+
+interface Proc {
+  pid: number;
+  port: number;
+  stop(): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((done) => child.once('exit', () => done()));
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited(child);
+  clearTimeout(killer);
+}
+
+async function startNode(url: string | undefined, nodeId: string): Promise<Proc> {
+  const script = fileURLToPath(new URL(`./lib/cluster-node${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url));
+  const args = [
+    ...(FROM_SOURCE ? ['--import', 'tsx'] : []),
+    script,
+    ...(url === undefined ? [] : [url, nodeId]),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((done, fail) => {
+    let out = '';
+    const timer = setTimeout(() => fail(new Error(`node ${nodeId} did not start`)), 15_000);
+    child.once('exit', (code) => fail(new Error(`node ${nodeId} exited (${code})`)));
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const newline = out.indexOf('\n');
+      if (newline < 0) return;
+      clearTimeout(timer);
+      done((JSON.parse(out.slice(0, newline)) as { port: number }).port);
+    });
+  });
+  return { pid: child.pid as number, port, stop: () => stopChild(child) };
+}
+
+async function startRedis(): Promise<Proc & { url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-bench-redis-'));
+  const probe = await import('node:net');
+  const port = await new Promise<number>((done) => {
+    const server = probe.createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+  const child = spawn(
+    'redis-server',
+    [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--loglevel',
+      'warning',
+    ],
+    { stdio: 'ignore' },
+  );
+  for (let i = 0; i < 250; i++) {
+    const up = await new Promise<boolean>((done) => {
+      const socket = probe.connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => {
+        socket.destroy();
+        done(true);
+      });
+      socket.once('error', () => done(false));
+    });
+    if (up) break;
+    await new Promise((done) => setTimeout(done, 20));
+  }
+  return {
+    pid: child.pid as number,
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      await stopChild(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {
+  await runClusterBenchmark(process.argv.slice(2));
+}

@@ -1,0 +1,391 @@
+import { hostname } from 'node:os';
+import type { Engine } from '../broker/engine.js';
+import type { Hook } from '../broker/hooks.js';
+import type { LocalRouter } from '../broker/local-router.js';
+import { createMessage } from '../broker/message.js';
+import type { Router } from '../broker/routing.js';
+import type { StoredWill } from '../broker/storage.js';
+import type { ClusterBackend, ClusterEvents, InboxEntry, NodeInfo, NodeRecord } from './backend.js';
+import { ClusterRouter } from './cluster-router.js';
+import { ClusterStats, clusterMetrics } from './cluster-stats.js';
+import { decodeDelivery, decodeFrames } from './codec.js';
+import { RouteTable } from './route-table.js';
+import { takeOver } from './take-over.js';
+
+/** What a node says about the cluster, for the dashboard and `/metrics`. */
+export interface ClusterNodeView {
+  readonly id: string;
+  readonly alive: boolean;
+  readonly self: boolean;
+  readonly host: string | undefined;
+  readonly clients: number | undefined;
+}
+
+/** Pause between the two passes over a dead node's inbox: messages routed to it before its routes went. */
+const DRAIN_SETTLE_MS = 500;
+/** Period of the full route table read under the route events. */
+const ROUTE_RELOAD_MS = 30_000;
+
+/**
+ * One broker as a node of a cluster: it routes through a {@link ClusterRouter}, stores through the backend's
+ * store, processes its inbox (messages, take-overs of its sessions, deliveries handed over), takes over
+ * the sessions of nodes that die, and publishes `$SYS/broker/cluster/...` totals. Lifecycle: `routing` and
+ * `store` go into the engine's options, `attach(engine)` once it is built, `start()` before the engine
+ * loads its state, `serve()` after, `stop()` after the engine closed.
+ */
+export class ClusterNode {
+  readonly stats = new ClusterStats();
+  readonly table: RouteTable;
+  private engine: Engine | undefined;
+  private watcher: NodeJS.Timeout | undefined;
+  private sysTimer: NodeJS.Timeout | undefined;
+  private routeReload: NodeJS.Timeout | undefined;
+  private readonly sysPublished = new Map<string, string>();
+  private adopting = false;
+  /** No node is taken for dead before this time (the backend just came back: everyone beats again first). */
+  private graceUntil = 0;
+  private stopped = false;
+  private lastNodes: NodeRecord[] = [];
+
+  /** For the engine's `routing` option. */
+  readonly routing = (local: LocalRouter): Router =>
+    new ClusterRouter(local, this.table, this.backend, this.stats, () => this.markDirty());
+
+  constructor(readonly backend: ClusterBackend) {
+    this.table = new RouteTable(backend.nodeId);
+    backend.store.onSkipped = (clients, nodes) => {
+      this.stats.fencedWrites += clients.length;
+      for (const node of nodes) this.table.dropNode(node);
+    };
+  }
+
+  get nodeId(): string {
+    return this.backend.nodeId;
+  }
+
+  /** The engine this node serves; its sessions decide which ownership releases are moot. */
+  attach(engine: Engine): void {
+    this.engine = engine;
+    this.backend.store.isHeld = (id) => engine.sessions.has(id);
+    engine.hooks.add(this.sessionHook(engine));
+  }
+
+  /** Reach the backend, take the node id, read the route table. Before the engine loads its state. */
+  async start(): Promise<void> {
+    await this.backend.connect();
+    const snapshot = await this.backend.join(this.events(), () => this.info());
+    this.table.replaceRemote(snapshot);
+    this.log(
+      'info',
+      { cluster: this.backend.location, node: this.nodeId, nodes: snapshot.size },
+      'joined the cluster',
+    );
+  }
+
+  /** The engine loaded its state: read the inbox, watch the other nodes, publish the totals. */
+  serve(): void {
+    const engine = this.requireEngine();
+    // Clients connected here when this node last stopped, without a stored session: their wills now.
+    for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
+      this.publishWill(clientId, will);
+    this.backend.readInbox((entry) => this.onInbox(entry));
+    this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
+    this.watcher.unref();
+    // A safety net under the events: the whole route table read again now and then.
+    this.routeReload = setInterval(() => void this.reloadRoutes(), ROUTE_RELOAD_MS);
+    this.routeReload.unref();
+    const sysSeconds = engine.sys.intervalSeconds;
+    if (sysSeconds > 0) {
+      this.sysTimer = setInterval(() => void this.publishTotals(), sysSeconds * 1000);
+      this.sysTimer.unref();
+      void this.publishTotals();
+    }
+  }
+
+  /** The broker begins to close: take no node over and publish no totals any more. */
+  quiesce(): void {
+    this.stopped = true;
+    if (this.watcher !== undefined) clearInterval(this.watcher);
+    if (this.sysTimer !== undefined) clearInterval(this.sysTimer);
+    if (this.routeReload !== undefined) clearInterval(this.routeReload);
+  }
+
+  /** After the engine closed (its last commit made): leave the cluster. */
+  async stop(): Promise<void> {
+    this.quiesce();
+    await this.backend.close();
+  }
+
+  /** The nodes as the registry has them. */
+  async nodes(): Promise<ClusterNodeView[]> {
+    const records = await this.backend.nodes();
+    return records.map((r) => ({
+      id: r.id,
+      alive: r.alive,
+      self: r.id === this.nodeId,
+      host: r.info?.host,
+      clients: r.info?.clients,
+    }));
+  }
+
+  /** `/metrics` lines of the cluster (Prometheus text). */
+  metricsText(): string {
+    const alive = this.lastNodes.filter((n) => n.alive).length;
+    return clusterMetrics(this.nodeId, this.stats, alive, this.backend.available);
+  }
+
+  private events(): ClusterEvents {
+    return {
+      route: (node, key, added) => this.table.setRemote(node, key, added),
+      nodeGone: (node) => this.table.dropNode(node),
+      retained: (topic, message) => this.engine?.router.set(topic, message),
+      qos0: (from, batch) => this.deliverBatch(batch, from),
+      reconnected: () => void this.refresh(),
+      membershipLost: () => void this.rejoin(),
+    };
+  }
+
+  /**
+   * Another node took this one's sessions while it was cut off: close their connections here (0x8E, the
+   * session was taken over) and forget the copies, then join again and announce the routes left (inline
+   * subscriptions).
+   */
+  private async rejoin(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined || this.stopped) return;
+    const store = this.backend.store;
+    for (const session of [...engine.sessions.values()]) {
+      if (session.inline) continue;
+      store.lost(session.clientId);
+      if (engine.evictSession(session.clientId)) this.stats.evictions++;
+    }
+    try {
+      await this.backend.rejoin(() => this.info());
+      // What is still this node's in the backend (nobody took it meanwhile) comes back, as at a restart.
+      engine.adoptSessions(await store.loadOwnSessions());
+      for (const { clientId, will } of store.loadedWills.splice(0)) this.publishWill(clientId, will);
+      await this.refresh();
+      this.log('warn', { node: this.nodeId }, 'joined the cluster again');
+    } catch (err) {
+      this.log('error', { err }, 'cluster rejoin failed');
+    }
+  }
+
+  /** After the backend came back: routes and retained messages may have changed unseen; ours go again. */
+  private async refresh(): Promise<void> {
+    this.stats.reconnects++;
+    this.graceUntil = Date.now() + this.backend.nodeTimeoutMs;
+    const store = this.backend.store;
+    for (const key of this.table.localKeys()) store.addRoute(key);
+    this.markDirty();
+    try {
+      const engine = this.engine;
+      if (engine === undefined) return;
+      // Redis came back without its data: the sessions held here are written again, under new ownership.
+      const held = [...engine.sessions.values()].filter((s) => !s.inline).map((s) => s.clientId);
+      for (const clientId of await store.reclaimLost(held)) {
+        const session = engine.sessions.get(clientId);
+        if (session === undefined) continue;
+        engine.services.durable.resave(session);
+        const will = session.persistent || session.link === undefined ? undefined : session.will;
+        if (will !== undefined) store.setWill(clientId, will);
+      }
+      this.markDirty();
+      await this.reloadRoutes();
+      // Again once every node is back and resubscribed: an event may have crossed the read just made.
+      setTimeout(() => void this.reloadRoutes(), this.backend.heartbeatMs * 2).unref();
+      const fresh = await this.backend.loadRetained();
+      const topics = new Set(fresh.map((m) => m.topic));
+      const gone: string[] = [];
+      engine.router.match('#', (topic) => {
+        if (!topics.has(topic)) gone.push(topic);
+      });
+      for (const topic of gone) engine.router.set(topic, undefined);
+      for (const message of fresh) engine.router.set(message.topic, message);
+    } catch (err) {
+      this.log('warn', { err }, 'cluster refresh after reconnect failed');
+    }
+  }
+
+  /** Read the route table again (route events are best effort: pub/sub, lost while disconnected). */
+  private async reloadRoutes(): Promise<void> {
+    if (this.stopped || !this.backend.available) return;
+    try {
+      this.table.replaceRemote(await this.backend.loadRoutes());
+    } catch (err) {
+      this.log('warn', { err }, 'cluster route table reload failed');
+    }
+  }
+
+  private onInbox(entry: InboxEntry): void {
+    const engine = this.engine;
+    if (engine === undefined) return;
+    if (entry.kind === 'batch') this.deliverBatch(entry.batch, entry.from);
+    else if (entry.kind === 'evict') {
+      const store = this.backend.store;
+      // A stale notice (this node took the session back since) changes nothing.
+      if (store.epochOf(entry.clientId) < entry.epoch) {
+        store.lost(entry.clientId);
+        if (engine.evictSession(entry.clientId)) this.stats.evictions++;
+      }
+    } else {
+      const d = decodeDelivery(entry.delivery);
+      if (engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds))
+        this.stats.handoffs++;
+    }
+    this.backend.store.checkpoint(entry.id);
+    this.markDirty();
+  }
+
+  private deliverBatch(batch: Buffer, from: string): void {
+    const engine = this.engine;
+    if (engine === undefined) return;
+    for (const { message, target } of decodeFrames(batch)) {
+      this.stats.received++;
+      if (target.subscribers && target.shared.length === 0) engine.publishRemote(message, from);
+      else engine.publishRemote(message, from, target);
+    }
+  }
+
+  /** Look for dead nodes (no heartbeat) and take one over. */
+  private async watch(): Promise<void> {
+    if (this.stopped || this.adopting || !this.backend.available || Date.now() < this.graceUntil) return;
+    try {
+      this.lastNodes = await this.backend.nodes();
+      const dead = this.lastNodes.find((n) => !n.alive && n.id !== this.nodeId);
+      if (dead !== undefined) await this.adopt(dead.id);
+    } catch (err) {
+      this.log('warn', { err }, 'cluster watch failed');
+    }
+  }
+
+  /** Take a dead node over (see `takeOver`), holding its lock. */
+  private async adopt(dead: string): Promise<void> {
+    const engine = this.requireEngine();
+    this.adopting = true;
+    try {
+      if (!(await this.backend.lockDeadNode(dead))) return;
+      const summary = await takeOver(dead, {
+        backend: this.backend,
+        engine,
+        publishWill: (clientId, will) => this.publishWill(clientId, will),
+        settleMs: DRAIN_SETTLE_MS,
+      });
+      this.table.dropNode(dead);
+      this.stats.nodesAdopted++;
+      this.stats.sessionsAdopted += summary.sessions;
+      this.log('warn', { node: dead, ...summary }, 'took over a dead cluster node');
+    } finally {
+      this.adopting = false;
+    }
+  }
+
+  private publishWill(clientId: string, will: StoredWill): void {
+    const engine = this.requireEngine();
+    const message = createMessage(
+      will.topic,
+      will.payload,
+      will.qos,
+      will.retain,
+      will.properties,
+      clientId,
+      Date.now(),
+    );
+    engine.pipeline.publish(message, {
+      clientId,
+      username: undefined,
+      protocolVersion: 5,
+      remoteAddress: undefined,
+      remotePort: undefined,
+      listener: 'will',
+      inline: false,
+    });
+  }
+
+  /** `$SYS/broker/cluster/...`: this node's id and the cluster's totals, published here when they change. */
+  private async publishTotals(): Promise<void> {
+    const engine = this.engine;
+    if (engine === undefined || this.stopped) return;
+    let nodes: NodeRecord[];
+    try {
+      nodes = await this.backend.nodes();
+    } catch {
+      return;
+    }
+    this.lastNodes = nodes;
+    const alive = nodes.filter((n) => n.alive && n.info !== undefined);
+    const sum = (pick: (info: NodeInfo) => number): number =>
+      alive.reduce((total, n) => total + pick(n.info as NodeInfo), 0);
+    const values: Record<string, string | number> = {
+      node: this.nodeId,
+      nodes: alive.length,
+      'clients/connected': sum((i) => i.clients),
+      'clients/total': sum((i) => i.sessions),
+      'subscriptions/count': sum((i) => i.subscriptions),
+      'publish/messages/received': sum((i) => i.messagesReceived),
+      'publish/messages/sent': sum((i) => i.messagesSent),
+      'forwarded/messages': this.stats.forwarded[0] + this.stats.forwarded[1] + this.stats.forwarded[2],
+      'forwarded/dropped': this.stats.qos0Dropped,
+    };
+    for (const [name, value] of Object.entries(values)) {
+      const text = String(value);
+      if (this.sysPublished.get(name) === text) continue;
+      this.sysPublished.set(name, text);
+      engine.publish(`$SYS/broker/cluster/${name}`, text, { retain: true });
+    }
+  }
+
+  private info(): NodeInfo {
+    const engine = this.engine;
+    let subscriptions = 0;
+    if (engine !== undefined) for (const s of engine.sessions.values()) subscriptions += s.subscriptions.size;
+    return {
+      startedAt: engine?.stats.startedAt ?? Date.now(),
+      pid: process.pid,
+      host: hostname(),
+      clients: engine?.stats.clientsConnected ?? 0,
+      sessions: engine?.sessions.size ?? 0,
+      subscriptions,
+      retained: engine?.router.count ?? 0,
+      messagesReceived: engine?.stats.messagesReceived ?? 0,
+      messagesSent: engine?.stats.messagesSent ?? 0,
+    };
+  }
+
+  /**
+   * The hook that keeps ownership in step with the engine's sessions: a session gone from this node lets
+   * go of its ownership; the will of a connected client whose session is not stored is kept in the backend
+   * (published by whoever takes this node over if it dies).
+   */
+  private sessionHook(engine: Engine): Hook {
+    const store = this.backend.store;
+    return {
+      id: 'cluster',
+      onSessionRemoved: (clientId) => {
+        store.release(clientId);
+        this.markDirty();
+      },
+      onSessionEstablished: (client) => {
+        const session = engine.sessions.get(client.clientId);
+        if (session === undefined || session.persistent || session.inline || session.will === undefined)
+          return;
+        const { topic, payload, qos, retain, properties } = session.will;
+        store.setWill(client.clientId, { topic, payload, qos, retain, properties });
+        this.markDirty();
+      },
+    };
+  }
+
+  private markDirty(): void {
+    this.engine?.services.turn.markDirty();
+  }
+
+  private requireEngine(): Engine {
+    if (this.engine === undefined) throw new Error('cluster: no engine attached');
+    return this.engine;
+  }
+
+  private log(level: 'info' | 'warn' | 'error', obj: Record<string, unknown>, msg: string): void {
+    this.engine?.logger[level](obj, msg);
+  }
+}

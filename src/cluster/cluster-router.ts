@@ -1,0 +1,144 @@
+import type { LocalRouter } from '../broker/local-router.js';
+import type { Message } from '../broker/message.js';
+import type { Router } from '../broker/routing.js';
+import type { SessionSubscription } from '../broker/session.js';
+import type { MatchResult, SharedGroupEntry } from '../broker/topic-index.js';
+import type { ClusterBackend } from './backend.js';
+import type { ClusterStats } from './cluster-stats.js';
+import { encodeFrame, encodeMessage, isNodeLocalTopic, type SharedChoice } from './codec.js';
+import type { RouteTable } from './route-table.js';
+
+/** Where one message goes on one other node. */
+interface NodeTarget {
+  subscribers: boolean;
+  shared: SharedChoice[];
+}
+
+/**
+ * Routing in a cluster: the local topic index for this node's subscribers, plus forwarding to the other
+ * nodes with a matching route only (never a broadcast). Shared groups: this node picks one member node of
+ * each matching group, round-robin cluster-wide; that node then picks the member session. QoS 0 goes over
+ * the backend's best-effort channel, batched per node per turn (dropped and counted while the backend is
+ * away); QoS 1/2 go into the node's inbox with the turn's commit, so the publisher's acknowledgement waits
+ * for them. Messages from other nodes reach only local subscribers.
+ */
+export class ClusterRouter implements Router {
+  private readonly result: MatchResult<string> = { subscribers: [], shared: [] };
+  private readonly qos0 = new Map<string, Buffer[]>();
+  private qos0Frames = new Map<string, number>();
+  private qos0Scheduled = false;
+
+  constructor(
+    private readonly local: LocalRouter,
+    private readonly table: RouteTable,
+    private readonly backend: ClusterBackend,
+    private readonly stats: ClusterStats,
+    private readonly markDirty: () => void,
+  ) {}
+
+  add(record: SessionSubscription): void {
+    this.local.add(record);
+    if (this.table.addLocal(record.key, record.session.clientId)) {
+      this.backend.store.addRoute(record.key);
+      this.markDirty();
+    }
+  }
+
+  remove(record: SessionSubscription): void {
+    this.local.remove(record);
+    if (this.table.removeLocal(record.key, record.session.clientId)) {
+      this.backend.store.removeRoute(record.key);
+      this.markDirty();
+    }
+  }
+
+  route(message: Message, origin: 'local' | 'remote'): number {
+    const table = this.table;
+    if (origin === 'remote' || !table.hasRemote || isNodeLocalTopic(message.topic))
+      return this.local.route(message, origin);
+    const result = this.result;
+    result.subscribers.length = 0;
+    result.shared.length = 0;
+    table.index.match(message.topic, result);
+    const self = table.self;
+    let targets: Map<string, NodeTarget> | undefined;
+    for (const entry of result.subscribers) {
+      if (entry.clientId === self) continue;
+      targets ??= new Map();
+      const target = targets.get(entry.clientId);
+      if (target === undefined) targets.set(entry.clientId, { subscribers: true, shared: [] });
+      else target.subscribers = true;
+    }
+    let mine: SharedChoice[] | undefined;
+    for (const group of result.shared) {
+      const node = pickNode(group);
+      if (node === undefined) continue;
+      const choice = { group: group.group, filter: group.filter };
+      if (node === self) {
+        mine ??= [];
+        mine.push(choice);
+        continue;
+      }
+      targets ??= new Map();
+      const target = targets.get(node);
+      if (target === undefined) targets.set(node, { subscribers: false, shared: [choice] });
+      else target.shared.push(choice);
+    }
+    const deliveries = this.local.routeRemote(message, { subscribers: true, shared: mine ?? NO_GROUPS });
+    if (targets !== undefined) this.forward(message, targets);
+    return deliveries;
+  }
+
+  private forward(message: Message, targets: Map<string, NodeTarget>): void {
+    const encoded = encodeMessage(message);
+    const qos = message.qos;
+    for (const [node, target] of targets) {
+      const frame = encodeFrame(target.subscribers, target.shared, encoded);
+      this.stats.forwarded[qos]++;
+      if (qos > 0) {
+        this.backend.store.appendInbox(node, frame);
+        continue;
+      }
+      if (!this.backend.available) {
+        this.stats.qos0Dropped++;
+        continue;
+      }
+      const parts = this.qos0.get(node);
+      if (parts === undefined) this.qos0.set(node, [...frame]);
+      else parts.push(...frame);
+      this.qos0Frames.set(node, (this.qos0Frames.get(node) ?? 0) + 1);
+    }
+    if (qos > 0) this.markDirty();
+    else if (!this.qos0Scheduled && this.qos0.size > 0) {
+      this.qos0Scheduled = true;
+      setImmediate(() => this.flushQos0());
+    }
+  }
+
+  /** One QoS 0 batch per node per turn. */
+  private flushQos0(): void {
+    this.qos0Scheduled = false;
+    const frames = this.qos0Frames;
+    this.qos0Frames = new Map();
+    for (const [node, parts] of this.qos0) {
+      if (!this.backend.sendQos0(node, Buffer.concat(parts))) this.stats.qos0Dropped += frames.get(node) ?? 0;
+    }
+    this.qos0.clear();
+  }
+}
+
+const NO_GROUPS: readonly SharedChoice[] = [];
+
+/** The member node of a shared group for the next message: round-robin over the group's nodes. */
+function pickNode(group: SharedGroupEntry<string>): string | undefined {
+  const size = group.members.size;
+  if (size === 0) return undefined;
+  const at = group.cursor % size;
+  group.cursor = (at + 1) % size;
+  let index = 0;
+  for (const node of group.members.keys()) {
+    if (index === at) return node;
+    index++;
+  }
+  return undefined;
+}

@@ -1,0 +1,58 @@
+/** The cluster's own counters on this node, for `/metrics` and `$SYS/broker/cluster/...`. */
+export class ClusterStats {
+  /** Messages sent to another node (one per message and node), by QoS. */
+  readonly forwarded: [number, number, number] = [0, 0, 0];
+  /** Messages from other nodes processed here (inbox and QoS 0 channel). */
+  received = 0;
+  /** QoS 0 messages for other nodes dropped while the backend was unavailable. */
+  qos0Dropped = 0;
+  /** Deliveries handed here by a session's previous owner after a take-over. */
+  handoffs = 0;
+  /** Sessions another node took over from this one. */
+  evictions = 0;
+  /** Dead nodes taken over by this one, and their sessions. */
+  nodesAdopted = 0;
+  sessionsAdopted = 0;
+  /** Writes the backend skipped: sessions this node no longer owned. */
+  fencedWrites = 0;
+  /** Times the backend connection came back after a loss. */
+  reconnects = 0;
+}
+
+/** The cluster's metrics in Prometheus text format, every sample labelled with the node. */
+export function clusterMetrics(
+  nodeId: string,
+  s: ClusterStats,
+  nodesAlive: number,
+  backendUp: boolean,
+): string {
+  const lines: string[] = [];
+  const node = `node="${nodeId.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+  const metric = (name: string, type: string, help: string, samples: readonly [string, number][]): void => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [labels, value] of samples) lines.push(`${name}{${node}${labels}} ${value}`);
+  };
+  metric('starling_cluster_nodes', 'gauge', 'Nodes alive in the cluster, as last seen.', [['', nodesAlive]]);
+  metric('starling_cluster_backend_up', 'gauge', '1 while the cluster backend answers.', [
+    ['', backendUp ? 1 : 0],
+  ]);
+  metric(
+    'starling_cluster_forwarded_total',
+    'counter',
+    'Messages sent to other nodes (one per message and node), by QoS.',
+    s.forwarded.map((value, qos) => [`,qos="${qos}"`, value] as const),
+  );
+  const counters: [string, string, number][] = [
+    ['received', 'Messages from other nodes processed here.', s.received],
+    ['qos0_dropped', 'QoS 0 messages for other nodes dropped while the backend was away.', s.qos0Dropped],
+    ['handoffs', "Deliveries handed over by a session's previous owner.", s.handoffs],
+    ['evictions', 'Sessions other nodes took over from this one.', s.evictions],
+    ['nodes_adopted', 'Dead nodes taken over by this one.', s.nodesAdopted],
+    ['sessions_adopted', 'Sessions taken over from dead nodes.', s.sessionsAdopted],
+    ['fenced_writes', 'Writes skipped for sessions this node no longer owned.', s.fencedWrites],
+    ['reconnects', 'Times the backend connection came back.', s.reconnects],
+  ];
+  for (const [name, help, value] of counters)
+    metric(`starling_cluster_${name}_total`, 'counter', help, [['', value]]);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,142 @@
+import type { Redis } from 'ioredis';
+import type { BrokerLogger } from '../broker/logger.js';
+import type { ClusterEvents, InboxEntry } from './backend.js';
+import { decodeMessage } from './codec.js';
+
+/** The Redis channels and streams a node listens on: pub/sub events, and its inbox. */
+
+const INBOX_BATCH = 256;
+const INBOX_BLOCK_MS = 1000;
+
+/** Hear the other nodes: route changes, retained messages, QoS 0 batches for this node. */
+export function listenToEvents(sub: Redis, prefix: string, nodeId: string, events: ClusterEvents): void {
+  const routes = `${prefix}ev:routes`;
+  const retained = `${prefix}ev:retained`;
+  const qos0 = `${prefix}q0:${nodeId}`;
+  sub.subscribe(routes, retained, qos0).catch(() => undefined);
+  sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
+    const channel = channelBuffer.toString();
+    if (channel === qos0) {
+      // `sender\n` then the frames.
+      const newline = data.indexOf(0x0a);
+      if (newline > 0) events.qos0(data.toString('utf8', 0, newline), data.subarray(newline + 1));
+    } else if (channel === routes) routeEvent(events, nodeId, data.toString());
+    else if (channel === retained) retainedEvent(events, nodeId, data);
+  });
+}
+
+/** `+node\nkey`, `-node\nkey`, or `xnode` (the node is gone). */
+function routeEvent(events: ClusterEvents, self: string, text: string): void {
+  const kind = text[0];
+  if (kind === 'x') {
+    events.nodeGone(text.slice(1));
+    return;
+  }
+  const newline = text.indexOf('\n');
+  if (newline < 0) return;
+  const node = text.slice(1, newline);
+  if (node === self) return;
+  events.route(node, text.slice(newline + 1), kind === '+');
+}
+
+/** `node\ntopic\nmessage` (an empty message deletes). */
+function retainedEvent(events: ClusterEvents, self: string, data: Buffer): void {
+  const first = data.indexOf(0x0a);
+  const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
+  if (second < 0) return;
+  if (data.toString('utf8', 0, first) === self) return;
+  const topic = data.toString('utf8', first + 1, second);
+  const blob = data.subarray(second + 1);
+  events.retained(topic, blob.length === 0 ? undefined : decodeMessage(Buffer.from(blob)).message);
+}
+
+/**
+ * Read an inbox stream from `from` (exclusive) for as long as the node runs: a blocking read on its own
+ * connection, each entry handed to `handle` in order. A read that fails (Redis away) is tried again; ioredis
+ * resends it once Redis is back.
+ */
+export async function readInboxLoop(
+  reader: Redis,
+  key: string,
+  from: string,
+  handle: (entry: InboxEntry) => void,
+  node: { closing: () => boolean; logger: () => BrokerLogger },
+): Promise<void> {
+  let last = from;
+  while (!node.closing()) {
+    let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+    try {
+      reply = (await reader.xreadBuffer(
+        'COUNT',
+        INBOX_BATCH,
+        'BLOCK',
+        INBOX_BLOCK_MS,
+        'STREAMS',
+        key,
+        last,
+      )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+    } catch (err) {
+      if (node.closing()) return;
+      node.logger().warn({ err }, 'cluster inbox read failed; retrying');
+      await sleep(200);
+      continue;
+    }
+    if (reply === null || node.closing()) continue;
+    for (const [, entries] of reply) {
+      for (const [id, fields] of entries) {
+        last = id.toString();
+        try {
+          handle(parseEntry(last, fields));
+        } catch (err) {
+          node.logger().error({ err, entry: last }, 'cluster inbox entry could not be processed');
+        }
+      }
+    }
+  }
+}
+
+/** An inbox stream entry (field/value list) by its first field: `b` batch, `e` evict, `h` handoff. */
+export function parseEntry(id: string, fields: Buffer[]): InboxEntry {
+  const values = new Map<string, Buffer>();
+  for (let i = 0; i + 1 < fields.length; i += 2)
+    values.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
+  const from = values.get('f')?.toString() ?? '';
+  const batch = values.get('b');
+  if (batch !== undefined) return { kind: 'batch', id, from, batch };
+  const evicted = values.get('e');
+  if (evicted !== undefined)
+    return {
+      kind: 'evict',
+      id,
+      from,
+      clientId: evicted.toString(),
+      epoch: Number(values.get('ep')?.toString()),
+    };
+  return {
+    kind: 'handoff',
+    id,
+    from,
+    clientId: values.get('h')?.toString() ?? '',
+    delivery: values.get('d') ?? Buffer.alloc(0),
+  };
+}
+
+/** The URL without its password, for logs and errors. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url;
+  }
+}
+
+/** Close a connection unless it is already closed (ioredis would otherwise hold a 2 s timer for nothing). */
+export function hangUp(redis: Redis): void {
+  if (redis.status !== 'end') redis.disconnect();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,315 @@
+import type { Redis } from 'ioredis';
+import type { Message } from '../broker/message.js';
+import type {
+  StoredDelivery,
+  StoredSession,
+  StoredSessionState,
+  StoredState,
+  StoredSubscription,
+  StoredWill,
+} from '../broker/storage.js';
+import type { ClaimedSession, ClusterStore } from './backend.js';
+import {
+  decodeDelivery,
+  decodeMessage,
+  decodeSession,
+  decodeSubscription,
+  decodeWill,
+  encodeDelivery,
+  encodeMessage,
+  encodeRecord,
+  isNodeLocalTopic,
+} from './codec.js';
+
+/** The connection with the backend's scripts defined on it (see `redis-scripts.ts`). */
+export interface ScriptedRedis extends Redis {
+  starlingCommit(args: (string | Buffer)[]): Promise<string[]>;
+  starlingClaimBuffer(args: string[]): Promise<unknown[]>;
+}
+
+type Arg = string | Buffer;
+
+/**
+ * The session store of a cluster on Redis. Every change is queued and goes out at the end of the turn as one
+ * script run (`COMMIT_SCRIPT`) together with the turn's inbox appends, route changes and inbox checkpoint,
+ * so an acknowledgement released after `commit` means Redis holds the message's state and its copies for
+ * other nodes. Session writes carry the take-over epoch this node holds the session at; Redis skips those of
+ * a node that no longer owns the session (and hands a skipped delivery to the new owner).
+ */
+export class RedisSessionStore implements ClusterStore {
+  readonly name = 'redis';
+  /** Whether the engine holds a session for this client id now (a release is then moot). */
+  isHeld: (clientId: string) => boolean = () => false;
+  /** Writes Redis skipped: sessions this node no longer owns, inboxes of nodes gone. */
+  onSkipped: (clientIds: string[], nodesGone: string[]) => void = () => {};
+  /** Wills of unstored sessions this node held before a restart, found by `open`. */
+  readonly loadedWills: { clientId: string; will: StoredWill }[] = [];
+
+  private ops: Arg[] = [];
+  private readonly inbox = new Map<string, Buffer[]>();
+  private readonly releases = new Map<string, number>();
+  private checkpointId: string | undefined;
+  private retry: Arg[] | undefined;
+  private readonly epochs = new Map<string, number>();
+  private inFlight: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly redis: () => ScriptedRedis,
+    private readonly prefix: string,
+    private readonly nodeId: string,
+  ) {}
+
+  /** The retained messages, and the sessions this node owned before (a restart under the same id). */
+  async open(): Promise<StoredState> {
+    const retained = await this.loadRetained();
+    return { sessions: await this.loadOwnSessions(), retained };
+  }
+
+  /**
+   * Take back what this node owns (at start, or after it was taken for dead and joined again): the stored
+   * sessions are returned; the wills of clients connected without a stored session go to `loadedWills`.
+   */
+  async loadOwnSessions(): Promise<StoredSessionState[]> {
+    const ids = await this.redis().smembers(`${this.prefix}own:${this.nodeId}`);
+    const sessions: StoredSessionState[] = [];
+    for (const clientId of ids) {
+      const claimed = await this.claim(clientId, 'load', false, '');
+      if (claimed?.state !== undefined) sessions.push(claimed.state);
+      else if (claimed?.will !== undefined) this.loadedWills.push({ clientId, will: claimed.will });
+      if (claimed !== undefined && claimed.state === undefined) this.release(clientId);
+    }
+    return sessions;
+  }
+
+  async loadRetained(): Promise<Message[]> {
+    const hash = await this.redis().hgetallBuffer(`${this.prefix}retained`);
+    return Object.values(hash).map((blob) => decodeMessage(blob).message);
+  }
+
+  async claimSession(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined> {
+    // While Redis is away no session can be taken over safely: the CONNECT is refused (0x88) at once
+    // rather than left waiting; clients already connected go on.
+    if (this.redis().status !== 'ready') throw new Error('the cluster backend is unavailable');
+    // A release still waiting for the turn's commit is moot: the client is back.
+    this.releases.delete(clientId);
+    const claimed = await this.claim(clientId, 'connect', cleanStart, '');
+    return claimed?.state;
+  }
+
+  /**
+   * Take a session over (see `CLAIM_SCRIPT`). Undefined when nothing was taken, or when this node already
+   * owned it (its own copy is the session); otherwise what was stored.
+   */
+  async claim(
+    clientId: string,
+    mode: 'connect' | 'load' | 'adopt',
+    clean: boolean,
+    dead: string,
+  ): Promise<ClaimedSession | undefined> {
+    const reply = await this.redis().starlingClaimBuffer([
+      this.prefix,
+      this.nodeId,
+      clientId,
+      mode,
+      clean ? '1' : '0',
+      dead,
+    ]);
+    const epoch = Number(reply[0]);
+    if (epoch === 0) return undefined;
+    this.epochs.set(clientId, epoch);
+    const previous = String(reply[1]);
+    if (mode === 'connect' && previous === this.nodeId) return undefined;
+    const fields = (reply[2] ?? []) as Buffer[];
+    const willBlob = reply[3] as Buffer | undefined;
+    const will =
+      willBlob === undefined || willBlob.length === 0 ? undefined : decodeWill(willBlob.toString());
+    return { clientId, state: sessionState(fields), will };
+  }
+
+  async reclaimLost(clientIds: readonly string[]): Promise<string[]> {
+    if (clientIds.length === 0) return [];
+    const owners = await this.redis().mget(clientIds.map((id) => `${this.prefix}o:${id}`));
+    const lost = clientIds.filter((_, i) => owners[i] === null);
+    for (const clientId of lost) await this.claim(clientId, 'connect', false, '');
+    return lost;
+  }
+
+  epochOf(clientId: string): number {
+    return this.epochs.get(clientId) ?? 0;
+  }
+
+  lost(clientId: string): void {
+    this.epochs.delete(clientId);
+    this.releases.delete(clientId);
+  }
+
+  saveSession(session: StoredSession): void {
+    this.sessionOp('S', session.clientId, encodeRecord(session));
+  }
+
+  deleteSession(clientId: string): void {
+    this.sessionOp('D', clientId);
+  }
+
+  saveSubscription(clientId: string, subscription: StoredSubscription): void {
+    this.sessionOp('B', clientId, subscription.key, encodeRecord(subscription));
+  }
+
+  deleteSubscription(clientId: string, key: string): void {
+    this.sessionOp('b', clientId, key);
+  }
+
+  saveDelivery(clientId: string, delivery: StoredDelivery): void {
+    this.sessionOp(
+      'Q',
+      clientId,
+      String(delivery.seq),
+      encodeDelivery(delivery),
+      `${delivery.state} ${delivery.packetId}`,
+    );
+  }
+
+  updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
+    this.sessionOp('U', clientId, String(seq), `${state} ${packetId}`);
+  }
+
+  deleteDelivery(clientId: string, seq: number): void {
+    this.sessionOp('q', clientId, String(seq));
+  }
+
+  addInboundQos2(clientId: string, packetId: number): void {
+    this.sessionOp('I', clientId, String(packetId));
+  }
+
+  deleteInboundQos2(clientId: string, packetId: number): void {
+    this.sessionOp('i', clientId, String(packetId));
+  }
+
+  setRetained(topic: string, message: Message | undefined): void {
+    if (isNodeLocalTopic(topic)) return;
+    if (message === undefined) this.ops.push('r', topic);
+    else this.ops.push('R', topic, encodeMessage(message));
+  }
+
+  setWill(clientId: string, will: StoredWill | undefined): void {
+    this.sessionOp('W', clientId, will === undefined ? '' : encodeRecord(will));
+  }
+
+  release(clientId: string): void {
+    const epoch = this.epochs.get(clientId);
+    if (epoch !== undefined) this.releases.set(clientId, epoch);
+  }
+
+  appendInbox(node: string, frame: readonly Buffer[]): void {
+    const parts = this.inbox.get(node);
+    if (parts === undefined) this.inbox.set(node, [...frame]);
+    else for (const part of frame) parts.push(part);
+  }
+
+  handOff(node: string, clientId: string, delivery: Buffer): void {
+    this.ops.push('H', node, clientId, delivery);
+  }
+
+  addRoute(key: string): void {
+    this.ops.push('A', key);
+  }
+
+  removeRoute(key: string): void {
+    this.ops.push('a', key);
+  }
+
+  checkpoint(id: string): void {
+    this.checkpointId = id;
+  }
+
+  commit(): Promise<void> | undefined {
+    const args = this.takeBatch();
+    if (args === undefined) return undefined;
+    const run = this.redis()
+      .starlingCommit([this.prefix, this.nodeId, ...args])
+      .then(
+        (skipped) => {
+          if (skipped.length === 0) return;
+          const clients = skipped.filter((s) => !s.startsWith('!'));
+          const nodes = skipped.filter((s) => s.startsWith('!')).map((s) => s.slice(1));
+          this.onSkipped(clients, nodes);
+        },
+        (err: unknown) => {
+          // Kept for the next commit (the engine retries after a failure).
+          this.retry = this.retry === undefined ? args : args.concat(this.retry);
+          throw err;
+        },
+      );
+    this.inFlight = run.catch(() => undefined);
+    return run;
+  }
+
+  async close(): Promise<void> {
+    await this.inFlight;
+    const last = this.commit();
+    if (last !== undefined) await last.catch(() => undefined);
+  }
+
+  private sessionOp(op: string, clientId: string, ...rest: Arg[]): void {
+    this.ops.push(op, clientId, String(this.epochs.get(clientId) ?? 0));
+    for (const arg of rest) this.ops.push(arg);
+  }
+
+  /** Everything queued since the last commit, as the commit script's arguments; undefined when nothing. */
+  private takeBatch(): Arg[] | undefined {
+    let args = this.retry;
+    this.retry = undefined;
+    const ops = this.ops;
+    if (ops.length > 0) {
+      this.ops = [];
+      args = args === undefined ? ops : args.concat(ops);
+    }
+    args ??= [];
+    for (const [node, parts] of this.inbox) args.push('X', node, Buffer.concat(parts));
+    this.inbox.clear();
+    for (const [clientId, epoch] of this.releases) {
+      if (this.isHeld(clientId)) continue;
+      args.push('L', clientId, String(epoch));
+      if (this.epochs.get(clientId) === epoch) this.epochs.delete(clientId);
+    }
+    this.releases.clear();
+    if (this.checkpointId !== undefined) args.push('C', this.checkpointId);
+    this.checkpointId = undefined;
+    return args.length === 0 ? undefined : args;
+  }
+}
+
+/** A session hash (flat field/value list) as stored state; undefined without a session record. */
+function sessionState(fields: readonly Buffer[]): StoredSessionState | undefined {
+  let session: StoredSession | undefined;
+  const subscriptions: StoredSubscription[] = [];
+  const blobs = new Map<number, Buffer>();
+  const states = new Map<number, string>();
+  const inboundQos2: number[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = (fields[i] as Buffer).toString();
+    const value = fields[i + 1] as Buffer;
+    if (name === 'session') session = decodeSession(value.toString());
+    else if (name.startsWith('sub:')) subscriptions.push(decodeSubscription(value.toString()));
+    else if (name.startsWith('d:')) blobs.set(Number(name.slice(2)), value);
+    else if (name.startsWith('p:')) states.set(Number(name.slice(2)), value.toString());
+    else if (name.startsWith('q2:')) inboundQos2.push(Number(name.slice(3)));
+  }
+  if (session === undefined) return undefined;
+  const deliveries: StoredDelivery[] = [];
+  for (const [seq, blob] of blobs) {
+    const [state, packetId] = (states.get(seq) ?? 'queued 0').split(' ');
+    const decoded = decodeDelivery(blob);
+    deliveries.push({
+      seq,
+      message: decoded.message,
+      qos: decoded.qos,
+      retain: decoded.retain,
+      subscriptionIds: decoded.subscriptionIds,
+      packetId: Number(packetId),
+      state: state === 'pubrel' ? 'pubrel' : state === 'publish' ? 'publish' : 'queued',
+    });
+  }
+  deliveries.sort((a, b) => a.seq - b.seq);
+  return { session, subscriptions, deliveries, inboundQos2 };
+}

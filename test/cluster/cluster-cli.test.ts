@@ -1,0 +1,136 @@
+/**
+ * The cluster from the command line and the operations side: Redis unreachable at start is a clear error;
+ * `--workers` needs `--cluster`; `--workers 2` runs two nodes on one port and starts a killed worker again;
+ * `/metrics` labels the node and `$SYS/broker/cluster/...` carries the totals.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { Broker } from '../../src/server/broker.js';
+import { collect, runCli, startCli } from '../support/cli.js';
+import { freePort } from '../support/mosquitto.js';
+import { startRedis } from '../support/redis.js';
+import { Client, FAST, listening, until } from './cluster-harness.js';
+
+describe('cluster command line', () => {
+  test('Redis unreachable at start: exit 1 with a message naming the URL', async () => {
+    const port = await freePort();
+    const result = await runCli(['broker', '--cluster', `redis://127.0.0.1:${port}`, '--port', '0'], {
+      timeoutMs: 15_000,
+    });
+    assert.equal(result.code, 1);
+    assert.match(
+      result.stderr,
+      new RegExp(`cannot reach the cluster backend at redis://127\\.0\\.0\\.1:${port}`),
+    );
+  });
+
+  test('--workers without --cluster is a usage error', async () => {
+    const result = await runCli(['broker', '--workers', '2', '--port', '0']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--workers needs a cluster.*--cluster redis:\/\/HOST:PORT/);
+  });
+
+  test('--workers 2: two nodes on one port; a killed worker is started again; SIGTERM stops all', async () => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
+    const port = await freePort();
+    const config = join(dir, 'workers.yaml');
+    const cluster = `cluster:\n  url: ${redis.url}\n  keyPrefix: 'w:'\n  heartbeatMs: ${FAST.heartbeatMs}\n  nodeTimeoutMs: ${FAST.nodeTimeoutMs}\n`;
+    const listener = `listeners:\n  - type: tcp\n    host: 127.0.0.1\n    port: ${port}\n`;
+    writeFileSync(config, `${listener}${cluster}logging:\n  level: error\n`);
+    const primary = startCli(['broker', '--config', config, '--workers', '2', '--node-id', 'wk'], {
+      timeoutMs: 30_000,
+    });
+    const done = collect(primary);
+    const redisClient = new Redis(redis.url);
+    const pids = async (): Promise<Record<string, number>> => {
+      const nodes = await redisClient.hgetall('w:nodes');
+      const beats = await redisClient.mget(Object.keys(nodes).map((id) => `w:hb:${id}`));
+      const out: Record<string, number> = {};
+      Object.entries(nodes).forEach(([id, info], i) => {
+        if (beats[i] !== null) out[id] = (JSON.parse(info) as { pid: number }).pid;
+      });
+      return out;
+    };
+    try {
+      let seen: Record<string, number> = {};
+      await until(
+        () => Object.keys(seen).length === 2,
+        'two workers in the registry',
+        15_000,
+        async () => {
+          seen = await pids();
+        },
+      );
+      assert.deepEqual(Object.keys(seen).sort(), ['wk-0', 'wk-1']);
+      await listening(port);
+      const node = { url: `mqtt://127.0.0.1:${port}` };
+      const sub = await Client.connect(node, { clientId: 'w-sub' });
+      await sub.subscribe('w/#', 1);
+      const pub = await Client.connect(node, { clientId: 'w-pub' });
+      await until(
+        () => sub.received.length > 0,
+        'a message through the workers',
+        5000,
+        async () => {
+          await pub.publish('w/x', 'hello', 1);
+        },
+      );
+      await sub.end();
+      await pub.end();
+      const killed = seen['wk-1'] as number;
+      process.kill(killed, 'SIGKILL');
+      await until(
+        () => seen['wk-1'] !== undefined && seen['wk-1'] !== killed,
+        'worker 1 started again',
+        15_000,
+        async () => {
+          seen = await pids();
+        },
+      );
+      primary.kill('SIGTERM');
+      const result = await done;
+      assert.equal(result.code, 0, result.stderr);
+    } finally {
+      primary.kill('SIGKILL');
+      redisClient.disconnect();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('/metrics labels the node; $SYS/broker/cluster/ carries the totals', async () => {
+    const redis = await startRedis();
+    const brokers = ['m1', 'm2'].map(
+      (nodeId) =>
+        new Broker({
+          sysInterval: 0.2,
+          listeners: [{ type: 'http', host: '127.0.0.1', port: 0 }],
+          dashboard: false,
+          cluster: { url: redis.url, nodeId, keyPrefix: 'm:', ...FAST },
+        }),
+    );
+    try {
+      const [address] = await (brokers[0] as Broker).start();
+      await (brokers[1] as Broker).start();
+      const seen = new Map<string, string>();
+      await (brokers[0] as Broker).subscribe('$SYS/broker/cluster/#', (message) => {
+        seen.set(message.topic, message.payload.toString());
+      });
+      await until(() => seen.get('$SYS/broker/cluster/nodes') === '2', 'the cluster totals', 5000);
+      assert.equal(seen.get('$SYS/broker/cluster/node'), 'm1');
+      const { port } = address as { port: number };
+      const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(text, /^starling_clients_connected\{node="m1"\} 0$/m);
+      assert.match(text, /^starling_cluster_nodes\{node="m1"\} 2$/m);
+      assert.match(text, /^starling_cluster_backend_up\{node="m1"\} 1$/m);
+    } finally {
+      await Promise.all(brokers.map((b) => b.close()));
+      await redis.stop();
+    }
+  });
+});

@@ -1,0 +1,248 @@
+/**
+ * The pieces under the cluster: the wire codec, the route table cache, and the Redis store's ownership
+ * (fencing): a node that lost a session to another cannot write it, and a delivery it makes after the loss
+ * goes on to the new owner.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import { createMessage } from '../../src/broker/message.js';
+import type { MatchResult } from '../../src/broker/topic-index.js';
+import {
+  decodeDelivery,
+  decodeFrames,
+  decodeMessage,
+  encodeDelivery,
+  encodeFrame,
+  encodeMessage,
+} from '../../src/cluster/codec.js';
+import { RedisBackend } from '../../src/cluster/redis-backend.js';
+import { RouteTable } from '../../src/cluster/route-table.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
+
+describe('cluster codec', () => {
+  test('a message with every optional part survives encode and decode', () => {
+    const message = createMessage(
+      'a/b',
+      Buffer.from([0, 1, 2, 255]),
+      2,
+      true,
+      {
+        messageExpiryInterval: 60,
+        contentType: 'bin',
+        responseTopic: 'r/1',
+        correlationData: Buffer.from('corr'),
+        userProperties: [['k', 'v']],
+        payloadFormatIndicator: 0,
+      },
+      'client-1',
+      1_000,
+    );
+    const { message: back, end } = decodeMessage(encodeMessage(message));
+    assert.deepEqual(back, message);
+    assert.equal(end, encodeMessage(message).length);
+    const bare = createMessage('x', Buffer.alloc(0), 0, false, undefined, undefined, 0);
+    assert.deepEqual(decodeMessage(encodeMessage(bare)).message, bare);
+  });
+
+  test('frames carry the subscribers flag and the shared groups chosen, in order', () => {
+    const one = createMessage('t/1', Buffer.from('one'), 1, false, undefined, 'p', 0);
+    const two = createMessage('t/2', Buffer.from('two'), 0, false, undefined, undefined, 0);
+    const batch = Buffer.concat([
+      ...encodeFrame(true, [], encodeMessage(one)),
+      ...encodeFrame(
+        false,
+        [
+          { group: 'g', filter: 't/+' },
+          { group: 'h', filter: '#' },
+        ],
+        encodeMessage(two),
+      ),
+    ]);
+    const frames = [...decodeFrames(batch)];
+    assert.equal(frames.length, 2);
+    assert.deepEqual(frames[0]?.target, { subscribers: true, shared: [] });
+    assert.deepEqual(frames[0]?.message, one);
+    assert.deepEqual(frames[1]?.target, {
+      subscribers: false,
+      shared: [
+        { group: 'g', filter: 't/+' },
+        { group: 'h', filter: '#' },
+      ],
+    });
+    assert.deepEqual(frames[1]?.message, two);
+  });
+
+  test('a delivery keeps its QoS, retain flag and subscription identifiers', () => {
+    const message = createMessage('d', Buffer.from('x'), 1, true, undefined, undefined, 0);
+    const back = decodeDelivery(
+      encodeDelivery({ message, qos: 1, retain: true, subscriptionIds: [7, 70000] }),
+    );
+    assert.deepEqual(back, { message, qos: 1, retain: true, subscriptionIds: [7, 70000] });
+  });
+});
+
+describe('cluster route table', () => {
+  const match = (table: RouteTable, topic: string): { nodes: string[]; groups: string[] } => {
+    const out: MatchResult<string> = { subscribers: [], shared: [] };
+    table.index.match(topic, out);
+    return {
+      nodes: [...new Set(out.subscribers.map((s) => s.clientId))].sort(),
+      groups: out.shared.map((g) => `${g.group}:${[...g.members.keys()].sort().join(',')}`),
+    };
+  };
+
+  test('local routes are announced on the first subscriber and withdrawn after the last', () => {
+    const table = new RouteTable('me');
+    assert.equal(table.addLocal('a/#', 'c1'), true);
+    assert.equal(table.addLocal('a/#', 'c2'), false);
+    assert.equal(table.addLocal('a/#', 'c2'), false, 'the same client again');
+    assert.equal(table.removeLocal('a/#', 'c1'), false);
+    assert.equal(table.removeLocal('a/#', 'c2'), true);
+    assert.equal(table.removeLocal('a/#', 'c2'), false);
+    assert.equal(table.hasRemote, false);
+  });
+
+  test('remote routes and shared groups match by topic; a node gone takes its routes along', () => {
+    const table = new RouteTable('me');
+    table.addLocal('$share/g/jobs/+', 'w1');
+    table.setRemote('n1', 'jobs/#', true);
+    table.setRemote('n2', '$share/g/jobs/+', true);
+    table.setRemote('n2', 'other', true);
+    assert.deepEqual(match(table, 'jobs/1'), { nodes: ['n1'], groups: ['g:me,n2'] });
+    table.dropNode('n2');
+    assert.deepEqual(match(table, 'jobs/1'), { nodes: ['n1'], groups: ['g:me'] });
+    table.replaceRemote(
+      new Map([
+        ['n3', ['jobs/1']],
+        ['me', ['ignored']],
+      ]),
+    );
+    assert.deepEqual(match(table, 'jobs/1'), { nodes: ['n3'], groups: ['g:me'] });
+    assert.equal(table.routesOf('n1'), 0, 'a node missing from the snapshot is dropped');
+  });
+});
+
+describe('Redis store ownership', () => {
+  let redis: RedisServer;
+  let x: RedisBackend;
+  let y: RedisBackend;
+  let raw: Redis;
+  const logger = () => ({ info() {}, warn() {}, error() {}, debug() {} });
+
+  before(async () => {
+    redis = await startRedis();
+    raw = new Redis(redis.url);
+    const events = {
+      route() {},
+      nodeGone() {},
+      retained() {},
+      qos0() {},
+      reconnected() {},
+      membershipLost() {},
+    };
+    x = new RedisBackend({ url: redis.url, nodeId: 'x', keyPrefix: 'f:' }, logger);
+    y = new RedisBackend({ url: redis.url, nodeId: 'y', keyPrefix: 'f:' }, logger);
+    for (const backend of [x, y]) {
+      await backend.connect();
+      await backend.join(events, () => ({
+        startedAt: 0,
+        pid: 0,
+        host: 'h',
+        clients: 0,
+        sessions: 0,
+        subscriptions: 0,
+        retained: 0,
+        messagesReceived: 0,
+        messagesSent: 0,
+      }));
+    }
+  });
+
+  after(async () => {
+    await x.close();
+    await y.close();
+    raw.disconnect();
+    await redis.stop();
+  });
+
+  test('the node that lost a session cannot write it; its late delivery goes to the new owner', async () => {
+    const session = {
+      clientId: 'c1',
+      expiryInterval: 300,
+      protocolVersion: 5 as const,
+      username: undefined,
+      connected: true,
+      disconnectedAt: 0,
+      will: undefined,
+      willDueAt: undefined,
+    };
+    const sub = {
+      key: 'f/#',
+      qos: 1 as const,
+      noLocal: false,
+      retainAsPublished: false,
+      retainHandling: 0 as const,
+      subscriptionId: undefined,
+    };
+    assert.equal(await x.store.claimSession('c1', false), undefined, 'a new session: nothing to resume');
+    x.store.saveSession(session);
+    x.store.saveSubscription('c1', sub);
+    await x.store.commit();
+
+    const moved = await y.store.claimSession('c1', false);
+    assert.deepEqual(moved?.subscriptions, [sub], 'y gets what x stored');
+    assert.ok(y.store.epochOf('c1') > x.store.epochOf('c1'));
+    assert.equal(await raw.sismember('f:r:y', 'f/#'), 1, 'the subscription is a route of y at once');
+    const notice = await raw.xrange('f:in:x', '-', '+');
+    assert.deepEqual(notice.at(-1)?.[1].slice(0, 2), ['e', 'c1'], 'x is told to let go');
+
+    const message = createMessage('f/late', Buffer.from('late'), 1, false, undefined, undefined, 0);
+    x.store.saveSubscription('c1', { ...sub, key: 'sneaky/#' });
+    x.store.saveDelivery('c1', {
+      seq: 1,
+      message,
+      qos: 1,
+      retain: false,
+      subscriptionIds: undefined,
+      packetId: 0,
+      state: 'queued',
+    });
+    const skipped: string[] = [];
+    x.store.onSkipped = (clients) => skipped.push(...clients);
+    await x.store.commit();
+    assert.deepEqual([...new Set(skipped)], ['c1']);
+    const fields = await raw.hkeys('f:s:c1');
+    assert.deepEqual(fields.sort(), ['session', 'sub:f/#'], 'nothing of x landed');
+    const handed = await raw.xrangeBuffer('f:in:y', '-', '+');
+    const last = handed.at(-1)?.[1] ?? [];
+    assert.equal(last[0]?.toString(), 'h');
+    assert.equal(last[1]?.toString(), 'c1');
+    assert.deepEqual(decodeDelivery(last[3] as Buffer).message, message, 'the delivery went on to y');
+  });
+
+  test('a clean start discards the stored session; a release lets go only of what is still ours', async () => {
+    await x.store.claimSession('c2', false);
+    x.store.saveSession({
+      clientId: 'c2',
+      expiryInterval: 60,
+      protocolVersion: 4,
+      username: undefined,
+      connected: true,
+      disconnectedAt: 0,
+      will: undefined,
+      willDueAt: undefined,
+    });
+    await x.store.commit();
+    const state = await y.store.claimSession('c2', true);
+    assert.equal(state?.session.clientId, 'c2', 'returned so the engine can end it (its will)');
+    assert.equal(await raw.exists('f:s:c2'), 0, 'deleted in Redis');
+    x.store.release('c2');
+    await x.store.commit();
+    assert.match((await raw.get('f:o:c2')) ?? '', /^y\|/, 'x cannot release what y owns');
+    y.store.release('c2');
+    await y.store.commit();
+    assert.equal(await raw.exists('f:o:c2'), 0);
+    assert.equal(await raw.sismember('f:own:y', 'c2'), 0);
+  });
+});
