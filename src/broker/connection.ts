@@ -77,6 +77,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
   clientTopicAliasMaximum = 0;
   problemInformation = true;
   flushScheduled = false;
+  flushedEarly = false;
   /** This connection's backlog as the memory budget last counted it. */
   countedBacklog = 0;
   /** Outbound topic aliases assigned by the broker (v5): topic -> alias; made on first use. */
@@ -177,7 +178,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     } catch (err) {
       this.onProtocolError(err);
     }
-    turn.chunkDone(this);
+    turn.chunkDone();
   }
 
   private onPacket(packet: Packet): void {

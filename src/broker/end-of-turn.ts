@@ -19,6 +19,8 @@ export interface TurnTarget {
   refuseAck(kind: HeldAck, packetId: number): void;
   /** True while this target sits in the flush list. */
   flushScheduled: boolean;
+  /** Written once already in this turn (by `chunkDone`): later writes of the turn wait for its end. */
+  flushedEarly: boolean;
 }
 
 /** How long a store that failed to commit rests before the held batch is tried again. */
@@ -28,14 +30,6 @@ const RETRY_MS = 1000;
  * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
  */
 const DEFER_MS = 25;
-/**
- * Chunks read in one turn up to which a connection's own replies to a chunk (its PUBACK, SUBACK, PINGRESP)
- * are written at once instead of at the end of the turn: a lone QoS 1 publish is acknowledged without waiting
- * for the other sockets of the turn. Deliveries to other connections always wait for the turn's end, where
- * everything one connection got from many publishers goes out in one write; past the threshold the turn is
- * busy and the replies are coalesced too.
- */
-const FAST_PATH_CHUNKS = 4;
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -81,19 +75,30 @@ export class EndOfTurn {
     this.schedule();
   }
 
-  /** Chunks read in this turn. */
-  private chunks = 0;
+  /** Where the flush list stood when the chunk being handled began. */
+  private chunkStart = 0;
 
-  /** A chunk is about to be processed (paired with `chunkDone`). */
+  /** A chunk is about to be handled (paired with `chunkDone`). */
   chunkBegins(): void {
-    this.chunks++;
-    this.schedule();
+    this.chunkStart = this.flushList.length;
   }
 
-  /** `reader`'s chunk is processed: on a quiet turn, write its own replies now. */
-  chunkDone(reader: TurnTarget): void {
-    if (this.chunks > FAST_PATH_CHUNKS || !reader.flushScheduled) return;
-    this.stats.bytesSent += reader.flushWrites();
+  /**
+   * The chunk is handled: every connection it gave something to for the first time this turn writes it now
+   * (a lone publish is acknowledged, and its subscribers served, without waiting for the other sockets of
+   * the turn). A connection that gets more in the same turn (many publishers, one subscriber) gets the rest
+   * in one write at the turn's end.
+   */
+  chunkDone(): void {
+    const list = this.flushList;
+    let bytes = 0;
+    for (let i = this.chunkStart; i < list.length; i++) {
+      const target = list[i] as TurnTarget;
+      if (target.flushedEarly) continue;
+      target.flushedEarly = true;
+      bytes += target.flushWrites();
+    }
+    this.stats.bytesSent += bytes;
   }
 
   /** Flush `target` with the rest of this turn's writes. */
@@ -129,7 +134,6 @@ export class EndOfTurn {
    */
   run(force = false): void {
     this.scheduled = false;
-    this.chunks = 0;
     if (force || !this.dirty || this.heldTargets.length > 0 || this.waiters.length > 0) {
       if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
@@ -146,6 +150,7 @@ export class EndOfTurn {
     let bytes = 0;
     for (const target of list) {
       target.flushScheduled = false;
+      target.flushedEarly = false;
       bytes += target.flushWrites();
     }
     this.stats.bytesSent += bytes;

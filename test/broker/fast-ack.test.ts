@@ -1,8 +1,8 @@
 /**
- * The acknowledgement path: on a quiet turn, the PUBACK of a lone QoS 1 publish is written while its chunk is
- * handled, not at the end of the turn; on a busy turn (many chunks read) replies are coalesced and written
- * once at the end of the turn. The stream here is an in-memory Duplex, so what was written can be read back
- * synchronously, before any later callback of the event loop has run.
+ * The write path: what a chunk gives a connection for the first time in a turn is written while the chunk is
+ * handled (the PUBACK of a lone QoS 1 publish, a subscriber's copy), not at the end of the turn; what a
+ * connection gets later in the same turn is coalesced into one write at its end. The streams here are
+ * in-memory Duplexes, so what was written can be read back synchronously.
  */
 import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
@@ -61,25 +61,40 @@ test('a lone QoS 1 publish is acknowledged within the handling of its chunk', as
   }
 });
 
-test('on a busy turn the replies wait for the end of the turn and go out together', async () => {
+test('a connection that gets more within the same turn gets the rest in one write at its end', async () => {
   const broker = new Broker({ sysInterval: 0 });
   const engine = engineOf(broker);
   try {
-    const clients = Array.from({ length: 6 }, () => pipe());
-    clients.forEach((client, i) => {
-      engine.accept(client.stream, { listener: 'test' });
-      client.send(connect(`busy-${i}`));
+    const subscriber = pipe();
+    engine.accept(subscriber.stream, { listener: 'test' });
+    subscriber.send(connect('fan-in'));
+    subscriber.send({ type: 'subscribe', packetId: 1, subscriptions: [{ topicFilter: 't', qos: 0 }] });
+    const publishers = [pipe(), pipe()];
+    publishers.forEach((publisher, i) => {
+      engine.accept(publisher.stream, { listener: 'test' });
+      publisher.send(connect(`pub-${i}`));
     });
     await new Promise((resolve) => setImmediate(resolve));
     await new Promise((resolve) => setImmediate(resolve));
-    for (const client of clients) client.written.length = 0;
-    // Six chunks in one turn: past the quiet threshold, the last ones wait for the turn's end.
-    for (const client of clients) client.send(publish(7));
-    const last = clients.at(-1);
-    assert.ok(last !== undefined);
-    assert.equal(last.written.length, 0, 'not written while the turn is busy');
+    subscriber.written.length = 0;
+    const message = (payload: string): Packet => ({
+      type: 'publish',
+      topic: 't',
+      payload: Buffer.from(payload),
+      qos: 0,
+      retain: false,
+      dup: false,
+    });
+    publishers[0]?.send(message('a'));
+    assert.equal(subscriber.written.length, 1, 'the first message of the turn is written at once');
+    publishers[1]?.send(message('b'));
+    assert.equal(subscriber.written.length, 1, 'the second waits for the end of the turn');
     await new Promise((resolve) => setImmediate(resolve));
-    for (const client of clients) assert.deepEqual(Buffer.concat(client.written), PUBACK_7);
+    assert.equal(subscriber.written.length, 2, 'and goes out then');
+    assert.deepEqual(
+      Buffer.concat(subscriber.written),
+      Buffer.concat([encode(message('a'), 4), encode(message('b'), 4)]),
+    );
   } finally {
     await broker.close();
   }
