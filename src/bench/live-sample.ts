@@ -4,45 +4,10 @@
  * run add up to its totals; latency percentiles come from the interval's own histogram, merged exactly
  * across processes and agents (never an average of averages).
  */
+import type { BenchLiveAgentRow, BenchLiveSample } from '../dashboard/bench-live.js';
 import { LatencyHistogram } from './histogram.js';
 
-/** One agent's share of an interval (a local run has one row, "local"). */
-export interface BenchLiveAgentRow {
-  readonly name: string;
-  readonly sent: number;
-  readonly received: number;
-  readonly errors: number;
-  readonly connected: number;
-  readonly state: 'running' | 'done' | 'lost';
-}
-
-/** One interval of a run. */
-export interface BenchLiveSample {
-  /** ms since epoch, end of the interval */
-  readonly at: number;
-  /** since the run started */
-  readonly elapsedMs: number;
-  readonly intervalMs: number;
-  /** messages published in this interval, all agents and processes */
-  readonly sent: number;
-  /** messages delivered in this interval */
-  readonly received: number;
-  readonly errors: number;
-  /** clients connected at the end of the interval */
-  readonly connected: number;
-  /** this interval's merged histogram */
-  readonly latencyMs:
-    | {
-        readonly p50: number;
-        readonly p90: number;
-        readonly p99: number;
-        readonly p999: number;
-        readonly max: number;
-      }
-    | undefined;
-  /** one row for a local run ("local") */
-  readonly agents: readonly BenchLiveAgentRow[];
-}
+export type { BenchLiveAgentRow, BenchLiveSample } from '../dashboard/bench-live.js';
 
 /** Running totals of one source (a machine's processes summed), as its counters report them. */
 export interface LiveCounters {

@@ -335,6 +335,10 @@ export class Connection implements ProtocolPeer, TurnTarget {
     }
   }
 
+  backlogBytes(): number {
+    return this.writer.backlog;
+  }
+
   flushWrites(): number {
     const bytes = this.writer.flush();
     if (bytes > 0) this.services.memory.track(this, this.writer.backlog);

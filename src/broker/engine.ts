@@ -44,6 +44,8 @@ import { Subscriptions } from './subscriptions.js';
 import { SysTopics } from './sys-topics.js';
 
 const SWEEP_INTERVAL_MS = 500;
+/** A muted reader's backlog below which it takes messages again. */
+const UNMUTE_BELOW = 16 * 1024;
 
 /** What an engine is built from. */
 export interface EngineOptions extends BrokerOptions {
@@ -392,9 +394,11 @@ export class Engine implements ConnectionPort {
     for (const session of this.sessions.values()) queued += session.queuedByteCount;
     for (const conn of this.connections) buffered += conn.writer.backlog;
     this.services.memory.reset(buffered, queued);
-    // Muted readers that caught up (or went away) take messages again.
+    // Muted readers that really caught up (or went away) take messages again; one that is merely below the
+    // limit stays muted, or it would fill up again and be muted again every sweep.
     for (const session of this.router.mutedSessions) {
-      if (session.link === undefined || !session.link.congested()) this.router.unmute(session);
+      if (session.link === undefined || session.link.backlogBytes() < UNMUTE_BELOW)
+        this.router.unmute(session);
     }
     for (const conn of this.connections) {
       if (conn.state === 'connecting') {

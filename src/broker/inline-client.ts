@@ -60,6 +60,10 @@ export class InlineLink implements SessionLink, ClientInfo {
     return false;
   }
 
+  backlogBytes(): number {
+    return 0;
+  }
+
   sendPublish(
     message: Message,
     qos: QoS,

@@ -75,22 +75,7 @@ function writeSharedV5(
   dup: boolean,
   headers: SharedPublishHeaders,
 ): DropReason | undefined {
-  let use: AliasUse = 'none';
-  let alias = 0;
-  if (target.clientTopicAliasMaximum > 0) {
-    target.outboundAliases ??= new Map();
-    const aliases = target.outboundAliases;
-    const known = aliases.get(message.topic);
-    if (known !== undefined) {
-      use = 'use';
-      alias = known;
-    } else if (aliases.size < target.clientTopicAliasMaximum) {
-      // [MQTT-3.3.2-11] [MQTT-3.1.2-26] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
-      use = 'set';
-      alias = aliases.size + 1;
-      aliases.set(message.topic, alias);
-    }
-  }
+  const { use, alias } = topicAlias(target, message.topic);
   // [MQTT-3.3.2-6] The Message Expiry Interval sent on is the time left.
   const left = remainingExpirySeconds(message, Date.now());
   // [MQTT-3.3.4-3] Every matching subscription's identifier goes with the message.
@@ -133,20 +118,11 @@ function writeOwnPacket(
   }
   let topic = message.topic;
   let assignedAlias = false;
-  if (properties !== undefined && target.clientTopicAliasMaximum > 0) {
-    target.outboundAliases ??= new Map();
-    const aliases = target.outboundAliases;
-    const alias = aliases.get(topic);
-    if (alias !== undefined) {
-      properties.topicAlias = alias;
-      topic = '';
-    } else if (aliases.size < target.clientTopicAliasMaximum) {
-      // [MQTT-3.3.2-11] [MQTT-3.1.2-26] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
-      const next = aliases.size + 1;
-      aliases.set(topic, next);
-      properties.topicAlias = next;
-      assignedAlias = true;
-    }
+  if (properties !== undefined) {
+    const { use, alias } = topicAlias(target, topic);
+    if (use !== 'none') properties.topicAlias = alias;
+    if (use === 'use') topic = '';
+    assignedAlias = use === 'set';
   }
   if (properties !== undefined && Object.keys(properties).length === 0) properties = undefined;
   let packet: PublishPacket = { type: 'publish', topic, payload: message.payload, qos, retain, dup };
@@ -172,4 +148,18 @@ function writeOwnPacket(
   target.writer.append(encoded.header);
   if (encoded.payload.length > 0) target.writer.append(encoded.payload);
   return undefined;
+}
+
+/** The topic alias a v5 subscriber gets for `topic`: one it has, a new one while there is room, or none. */
+function topicAlias(target: PublishTarget, topic: string): { use: AliasUse; alias: number } {
+  if (target.clientTopicAliasMaximum === 0) return { use: 'none', alias: 0 };
+  target.outboundAliases ??= new Map();
+  const aliases = target.outboundAliases;
+  const known = aliases.get(topic);
+  if (known !== undefined) return { use: 'use', alias: known };
+  // [MQTT-3.3.2-11] [MQTT-3.1.2-26] Aliases the broker assigns never exceed the client's Topic Alias Maximum.
+  if (aliases.size >= target.clientTopicAliasMaximum) return { use: 'none', alias: 0 };
+  const alias = aliases.size + 1;
+  aliases.set(topic, alias);
+  return { use: 'set', alias };
 }

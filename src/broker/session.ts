@@ -40,6 +40,8 @@ export interface SessionLink {
   readonly sendQuota: number;
   /** True while the link's write buffer is over the limit (slow reader). */
   congested(): boolean;
+  /** Bytes written to the link and not yet taken by the peer. */
+  backlogBytes(): number;
   /**
    * Write one PUBLISH (first send or resend). `headers` is the fan-out's shared header cache, handed down by
    * the router so the link never asks back for it. Returns why the message was not sent, or undefined.

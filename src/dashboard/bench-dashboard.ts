@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { isLoopbackAddress } from '../hooks/allow-all.js';
 import { bindServer, closeServer } from '../listeners/server-lifecycle.js';
 import { isLoopbackHost } from './admin-auth.js';
-import type { BenchHistory, BenchLiveSample, BenchState } from './bench-live.js';
+import type { BenchHistory, BenchLiveAgentRow, BenchLiveSample, BenchState } from './bench-live.js';
 import { EventStream, sendError, sendJson } from './http-util.js';
 import { StaticAssets } from './static-assets.js';
 
@@ -125,8 +125,21 @@ class BenchRun {
     private readonly maxPoints: number,
   ) {}
 
+  private readonly agentTotals = new Map<string, BenchLiveAgentRow>();
+
   push(sample: BenchLiveSample): void {
     this.latest = sample;
+    for (const row of sample.agents) {
+      const total = this.agentTotals.get(row.name);
+      this.agentTotals.set(row.name, {
+        name: row.name,
+        sent: (total?.sent ?? 0) + row.sent,
+        received: (total?.received ?? 0) + row.received,
+        errors: (total?.errors ?? 0) + row.errors,
+        connected: row.connected,
+        state: row.state,
+      });
+    }
     this.startedAt ??= sample.at - sample.elapsedMs;
     this.totals.sent += sample.sent;
     this.totals.received += sample.received;
@@ -157,6 +170,7 @@ class BenchRun {
       startedAt: this.startedAt,
       totals: { ...this.totals },
       latest: this.latest,
+      agents: [...this.agentTotals.values()],
       finished: this.finished,
     };
   }

@@ -2,7 +2,7 @@
  * What a load run streams to its live dashboard. Imports nothing, so the page bundle shares these types.
  */
 
-/** One agent (or the local process) of a run; its counts are totals since the run started. */
+/** One agent (or the local process) of a run: in a sample, what it did in that interval. */
 export interface BenchLiveAgentRow {
   readonly name: string;
   readonly sent: number;
@@ -16,7 +16,7 @@ export interface BenchLiveAgentRow {
  * One interval of a run. `sent`, `received` and `errors` count what happened within this interval
  * (`intervalMs` long, ending at `at`), so the rate is `sent * 1000 / intervalMs`; `connected` is the level
  * at `at`; `latencyMs` covers the messages received in the interval (undefined when none were). The agent
- * rows carry totals since the start.
+ * rows split the interval's counts by agent (they add up to the sample's).
  */
 export interface BenchLiveSample {
   /** End of the interval, ms since the epoch. */
@@ -60,6 +60,8 @@ export interface BenchState {
   readonly startedAt: number | undefined;
   readonly totals: { readonly sent: number; readonly received: number; readonly errors: number };
   readonly latest: BenchLiveSample | undefined;
+  /** Each agent's totals since the start (connected and state: as last reported). */
+  readonly agents: readonly BenchLiveAgentRow[];
   /** Set once the run is over: the summary text (may be empty). */
   readonly finished: { readonly summary: string } | undefined;
 }

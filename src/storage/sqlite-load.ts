@@ -34,7 +34,14 @@ interface SessionRow {
 interface DeliveryRow {
   client_id: string;
   seq: number;
-  message_id: number;
+  message_id: number | null;
+  m_topic: string | null;
+  m_payload: Buffer | null;
+  m_qos: number | null;
+  m_retain: number | null;
+  m_properties: string | null;
+  m_expires_at: number | null;
+  m_origin: string | null;
   qos: number;
   retain: number;
   subscription_ids: string | null;
@@ -47,7 +54,9 @@ interface DeliveryRow {
  * commits cannot leave one, but an older version might have).
  */
 export function loadState(db: Database.Database, messageIds: WeakMap<Message, number>): LoadedStore {
-  db.prepare('DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries)').run();
+  db.prepare(
+    'DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries WHERE message_id IS NOT NULL)',
+  ).run();
   const messages = new Map<number, Message>();
   let maxMessageId = 0;
   for (const row of db.prepare('SELECT * FROM messages').iterate() as IterableIterator<
@@ -108,7 +117,7 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
     .iterate() as IterableIterator<DeliveryRow>;
   for (const row of ordered) {
     const session = sessions.get(row.client_id);
-    const message = messages.get(row.message_id);
+    const message = row.message_id === null ? inlineMessage(row, messageIds) : messages.get(row.message_id);
     if (session === undefined || message === undefined) continue;
     session.deliveries.push({
       seq: row.seq,
@@ -125,8 +134,12 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
       seqs = new Map();
       deliveries.set(row.client_id, seqs);
     }
-    seqs.set(row.seq, row.message_id);
-    refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
+    if (row.message_id === null) {
+      seqs.set(row.seq, -1);
+    } else {
+      seqs.set(row.seq, row.message_id);
+      refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
+    }
   }
   for (const row of db
     .prepare('SELECT client_id, packet_id FROM inbound_qos2')
@@ -141,4 +154,20 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
     retained.push(messageFromRow(row));
   }
   return { state: { sessions: sessions.values(), retained }, deliveries, refs, maxMessageId };
+}
+
+/** A message a delivery carries itself; marked inline (-1) so a later delivery of it makes it a row. */
+function inlineMessage(row: DeliveryRow, messageIds: WeakMap<Message, number>): Message | undefined {
+  if (row.m_topic === null || row.m_payload === null) return undefined;
+  const message = messageFromRow({
+    topic: row.m_topic,
+    payload: row.m_payload,
+    qos: row.m_qos ?? 0,
+    retain: row.m_retain ?? 0,
+    properties: row.m_properties,
+    expires_at: row.m_expires_at,
+    origin: row.m_origin,
+  });
+  messageIds.set(message, -1);
+  return message;
 }

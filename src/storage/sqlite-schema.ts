@@ -1,4 +1,8 @@
-/** The SQLite schema of the store: version 1. */
+/**
+ * The SQLite schema of the store: version 1. A delivery names its message by `message_id` (a row of
+ * `messages`, shared by every session the message went to) or carries it inline (`m_*` columns) when it was
+ * the message's first delivery: one row to write and delete for the common case of one subscriber.
+ */
 export const SCHEMA_VERSION = 1;
 
 export const SCHEMA = `
@@ -39,7 +43,14 @@ CREATE TABLE IF NOT EXISTS messages (
 CREATE TABLE IF NOT EXISTS deliveries (
   client_id TEXT NOT NULL,
   seq INTEGER NOT NULL,
-  message_id INTEGER NOT NULL,
+  message_id INTEGER,
+  m_topic TEXT,
+  m_payload BLOB,
+  m_qos INTEGER,
+  m_retain INTEGER,
+  m_properties TEXT,
+  m_expires_at INTEGER,
+  m_origin TEXT,
   qos INTEGER NOT NULL,
   retain INTEGER NOT NULL,
   subscription_ids TEXT,

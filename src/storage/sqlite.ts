@@ -42,6 +42,9 @@ export class StorageOpenError extends Error {
 
 export const DATABASE_FILE = 'starling.db';
 
+/** In the delivery index: this delivery carries its message (no `messages` row). */
+const INLINE = -1;
+
 /**
  * better-sqlite3 is an optional dependency (a native module): loaded when a store opens, so the package
  * (and the client, which never needs it) works without it.
@@ -71,6 +74,7 @@ const OP = {
   saveMessage: 5,
   deleteMessage: 6,
   saveDelivery: 7,
+  saveDeliveryInline: 14,
   updateDelivery: 8,
   deleteDelivery: 9,
   addInbound: 10,
@@ -91,7 +95,10 @@ export class SqliteStore implements SessionStore {
   private ops: unknown[] = [];
   /** Changes (one per store call) in the pending batch, for rows-per-commit figures. */
   pendingChanges = 0;
-  /** Message rows by message, and how many deliveries use each. */
+  /**
+   * Message rows by message, and how many deliveries use each. INLINE: the message's first delivery carries
+   * it (no row yet); a second delivery of it makes the row.
+   */
   private readonly messageIds = new WeakMap<Message, number>();
   private readonly refs = new Map<number, number>();
   /** Each session's deliveries: seq -> message id. */
@@ -135,7 +142,7 @@ export class SqliteStore implements SessionStore {
   deleteSession(clientId: string): void {
     const seqs = this.deliveries.get(clientId);
     if (seqs !== undefined) {
-      for (const messageId of seqs.values()) this.release(messageId);
+      for (const messageId of seqs.values()) if (messageId !== INLINE) this.release(messageId);
       this.deliveries.delete(clientId);
     }
     this.push(OP.deleteSession, clientId);
@@ -159,20 +166,37 @@ export class SqliteStore implements SessionStore {
   }
 
   saveDelivery(clientId: string, d: StoredDelivery): void {
-    let messageId = this.messageIds.get(d.message);
-    if (messageId === undefined) {
-      messageId = this.nextMessageId++;
-      this.messageIds.set(d.message, messageId);
-      this.push(OP.saveMessage, messageId, d.message);
-    }
-    this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
     let seqs = this.deliveries.get(clientId);
     if (seqs === undefined) {
       seqs = new Map();
       this.deliveries.set(clientId, seqs);
     }
-    seqs.set(d.seq, messageId);
     const ids = d.subscriptionIds === undefined ? null : d.subscriptionIds.join(',');
+    let messageId = this.messageIds.get(d.message);
+    if (messageId === undefined) {
+      // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
+      this.messageIds.set(d.message, INLINE);
+      seqs.set(d.seq, INLINE);
+      this.push(
+        OP.saveDeliveryInline,
+        clientId,
+        d.seq,
+        d.message,
+        d.qos,
+        d.retain ? 1 : 0,
+        ids,
+        d.packetId,
+        STATE_CODE[d.state],
+      );
+      return;
+    }
+    if (messageId === INLINE) {
+      messageId = this.nextMessageId++;
+      this.messageIds.set(d.message, messageId);
+      this.push(OP.saveMessage, messageId, d.message);
+    }
+    this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
+    seqs.set(d.seq, messageId);
     this.push(
       OP.saveDelivery,
       clientId,
@@ -197,7 +221,7 @@ export class SqliteStore implements SessionStore {
     seqs.delete(seq);
     if (seqs.size === 0) this.deliveries.delete(clientId);
     this.push(OP.deleteDelivery, clientId, seq);
-    this.release(messageId);
+    if (messageId !== INLINE) this.release(messageId);
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
@@ -308,6 +332,28 @@ export class SqliteStore implements SessionStore {
         case OP.saveDelivery:
           s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
           break;
+        case OP.saveDeliveryInline: {
+          const clientId = next();
+          const seq = next();
+          const m = messageColumns(next() as Message);
+          s.saveDeliveryInline.run(
+            clientId,
+            seq,
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            m.topic,
+            m.payload,
+            m.qos,
+            m.retain,
+            m.properties,
+            m.expires_at,
+            m.origin,
+          );
+          break;
+        }
         case OP.updateDelivery: {
           const clientId = next();
           const seq = next();
@@ -415,6 +461,11 @@ function prepare(db: Database.Database) {
     ),
     updateDelivery: db.prepare(
       'UPDATE deliveries SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
+    ),
+    saveDeliveryInline: db.prepare(
+      `INSERT OR REPLACE INTO deliveries (client_id, seq, qos, retain, subscription_ids, packet_id, state,
+         m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE client_id = ? AND seq = ?'),
     addInbound: db.prepare('INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)'),

@@ -85,9 +85,10 @@ describe('load-run dashboard', () => {
     const rows = await page
       .locator('#agents tbody tr')
       .evaluateAll((trs) => trs.map((tr) => (tr as unknown as { innerText: string }).innerText.split('\t')));
+    // Rows carry each agent's totals over the four intervals.
     assert.deepEqual(rows, [
-      ['local', 'running', '400', '360', '0', '10'],
-      ['agent-b', 'lost', '200', '180', '4', '10'],
+      ['local', 'running', '1.00k', '900', '0', '10'],
+      ['agent-b', 'lost', '500', '450', '10', '10'],
     ]);
     assert.equal((await page.locator('canvas').count()) >= 4, true, 'every chart draws on a canvas');
     run.finish('1 000 messages, p99 12 ms');

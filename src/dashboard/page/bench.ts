@@ -97,7 +97,7 @@ function showState(state: BenchState): void {
       agents,
       table(
         ['Agent', 'State', 'Sent', 'Received', 'Errors', 'Connected'],
-        s.agents.map((a) => [
+        state.agents.map((a) => [
           a.name,
           h(
             'span',
