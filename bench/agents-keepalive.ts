@@ -18,11 +18,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { AgentSummary } from '../src/bench/bench-result.js';
 import type { KeepaliveResult } from '../src/bench/keepalive.js';
 import { KeepaliveBench } from '../src/bench/keepalive-run.js';
 import { launchBroker, mosquittoPath, type RunningBroker } from './lib/brokers.js';
+import { parseArgs } from './lib/cli-args.js';
 
 const { values } = parseArgs({
   options: {

@@ -15,8 +15,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { type BrokerName, launchBroker, mosquittoPath, mosquittoVersion } from './lib/brokers.js';
+import { parseArgs } from './lib/cli-args.js';
 import { type RunLimits, runWorkload, type WorkloadResult } from './lib/load.js';
 import { summaryTable, workloadTable } from './lib/report.js';
 import { DURABLE_BROKERS, workloads } from './lib/workloads.js';

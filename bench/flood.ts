@@ -5,7 +5,7 @@
  * publishers' latency before, during and after the burst, what happened to the connections, how long the
  * silent ones stayed open, and what the broker went through (descriptor exhaustion, memory).
  */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './lib/cli-args.js';
 import { quantile, runFlood } from './lib/flood-run.js';
 
 const { values } = parseArgs({

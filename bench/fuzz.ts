@@ -4,7 +4,7 @@
  * alone, and shrinks the first that crashes by itself to its shortest crashing prefix (printed in hex).
  * Exits 1 on a crash, a hang or a suspected leak. `--replay DIR` triages an existing dump.
  */
-import { parseArgs } from 'node:util';
+import { parseArgs } from './lib/cli-args.js';
 import { triageDump } from './lib/fuzz-replay.js';
 import { type BatchReport, type Finding, FUZZ_BROKER_DEFAULTS, runFuzz } from './lib/fuzz-run.js';
 

@@ -16,11 +16,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { createMessage } from '../src/broker/message.js';
 import { Broker } from '../src/index.js';
 import { engineOf } from '../src/server/broker.js';
 import { SqliteStore } from '../src/storage/sqlite.js';
+import { parseArgs } from './lib/cli-args.js';
 import { killAndCount } from './lib/kill9-compare.js';
 import { runWorkload } from './lib/load.js';
 

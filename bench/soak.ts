@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs } from './lib/cli-args.js';
 import { quantile } from './lib/flood-run.js';
 import { launchProbeBroker, type ProbeReport } from './lib/probe-launcher.js';
 import { type SoakCounts, SoakLoad } from './lib/soak-load.js';

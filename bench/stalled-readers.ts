@@ -8,9 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
-import { parseArgs } from 'node:util';
 import { encode } from '../src/packets/index.js';
 import { type BrokerName, launchBroker, mosquittoPath } from './lib/brokers.js';
+import { parseArgs } from './lib/cli-args.js';
 
 const { values } = parseArgs({
   options: {

@@ -8,8 +8,8 @@
  * Options: `--seconds N` (default 2) and `--subscriptions N` (default 10000).
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { type MatchResult, TopicIndex } from '../src/broker/topic-index.js';
+import { parseArgs } from './lib/cli-args.js';
 
 const { values } = parseArgs({
   options: {
