@@ -99,7 +99,9 @@ for (let run = 0; run < repeat; run++) {
     const against =
       workload.persistent === true
         ? DURABLE_BROKERS.filter((b) => b !== 'mosquitto-persist' || mosquittoBinary !== undefined)
-        : brokers;
+        : workload.subscriberV5 !== undefined
+          ? brokers.filter((b) => b !== 'aedes') // Aedes 1.2 speaks MQTT 3.1.1 only
+          : brokers;
     for (const name of against) {
       const broker = await launchBroker(name, launchOptions);
       try {

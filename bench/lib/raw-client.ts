@@ -149,7 +149,15 @@ export class RawClient {
 
   private onData(chunk: Buffer): void {
     if (this.sink === undefined) {
-      this.parser.push(chunk, (packet) => this.waiting?.(packet));
+      try {
+        this.parser.push(chunk, (packet) => this.waiting?.(packet));
+      } catch (err) {
+        // A broker that does not speak this version (Aedes answers a v5 CONNECT with a v3 CONNACK 0x01):
+        // the handshake fails with what was wrong, the benchmark goes on.
+        const reason = err instanceof Error ? err.message : String(err);
+        this.failed?.(new Error(`unreadable answer from the broker: ${reason}`));
+        this.socket.destroy();
+      }
       return;
     }
     this.scan(chunk, this.sink);

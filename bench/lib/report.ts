@@ -66,7 +66,11 @@ export function summaryTable(results: WorkloadResult[][], brokers: string[], wor
         .map((r) => r.throughput)
         .sort((a, c) => a - c);
       if (values.length === 0) return '-';
-      const median = values[Math.floor(values.length / 2)] as number;
+      const middle = Math.floor(values.length / 2);
+      const median =
+        values.length % 2 === 1
+          ? (values[middle] as number)
+          : ((values[middle - 1] as number) + (values[middle] as number)) / 2;
       if (values.length === 1) return thousands(median);
       return `${thousands(median)} (${thousands(values[0] as number)}..${thousands(values[values.length - 1] as number)})`;
     }),

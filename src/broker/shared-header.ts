@@ -24,10 +24,12 @@ export interface V5Header {
  * links, so a link never reaches back up for it.
  */
 export class SharedPublishHeaders {
-  private message: Message | undefined;
+  /** Headers by key (version, QoS, retain, dup), each valid only for the message in the same slot of `owners`. */
   private readonly cache: (Buffer | undefined)[] = new Array(32).fill(undefined);
-  /** v5 headers with properties, by shape (flags, alias use, subscription ids, expiry left). */
+  private readonly owners: (Message | undefined)[] = new Array(32).fill(undefined);
+  /** v5 headers with properties, by shape (flags, alias use, subscription ids, expiry left), for `v5Message`. */
   private readonly v5Cache = new Map<string, V5Header>();
+  private v5Message: Message | undefined;
 
   /**
    * The v5 header of `message` for subscribers of one shape: the message's own properties, the expiry it has
@@ -43,9 +45,8 @@ export class SharedPublishHeaders {
     alias: AliasUse,
     expiryLeft: number | undefined,
   ): V5Header {
-    if (message !== this.message) {
-      this.message = message;
-      this.cache.fill(undefined);
+    if (message !== this.v5Message) {
+      this.v5Message = message;
       this.v5Cache.clear();
     }
     const key = `${qos}${retain ? 1 : 0}${dup ? 1 : 0}${alias}${expiryLeft ?? ''}|${subscriptionIds?.join(',') ?? ''}`;
@@ -59,17 +60,12 @@ export class SharedPublishHeaders {
 
   /** The header for `message`; 1 is written in the packet identifier slot as a valid placeholder. */
   get(message: Message, v5: boolean, qos: QoS, retain: boolean, dup: boolean): Buffer {
-    if (message !== this.message) {
-      this.message = message;
-      this.cache.fill(undefined);
-      this.v5Cache.clear();
-    }
+    // No reset per message: a slot written for another message is simply not this message's.
     const key = (v5 ? 16 : 0) | (qos << 2) | (retain ? 2 : 0) | (dup ? 1 : 0);
-    let header = this.cache[key];
-    if (header === undefined) {
-      header = writeHeader(message, v5, qos, retain, dup);
-      this.cache[key] = header;
-    }
+    if (this.owners[key] === message) return this.cache[key] as Buffer;
+    const header = writeHeader(message, v5, qos, retain, dup);
+    this.cache[key] = header;
+    this.owners[key] = message;
     return header;
   }
 }
