@@ -8,10 +8,15 @@ import { createMessage, type Message } from './message.js';
 import type { PublishPipeline } from './publish-pipeline.js';
 import { Session, type SessionLink } from './session.js';
 import type { Subscriptions } from './subscriptions.js';
+import { TimerWheel } from './timer-wheel.js';
 
 const NEVER_EXPIRES = 0xffffffff;
-/** setTimeout's largest delay; longer session expiries are re-armed in steps. */
-const MAX_TIMER_MS = 2_147_483_647;
+/**
+ * Resolution of session expiry and will delays (both counted in seconds by the protocol): one wheel tick.
+ * 4 096 slots of 250 ms make one turn of the wheel about 17 minutes; longer deadlines wait in their slot.
+ */
+const TICK_MS = 250;
+const SLOTS = 4096;
 
 /** The live end of a session as the registry sees it when a client connects. */
 export interface AttachingClient extends SessionLink, ClientInfo {
@@ -25,6 +30,18 @@ export interface AttachingClient extends SessionLink, ClientInfo {
  */
 export class SessionRegistry {
   readonly sessions = new Map<string, Session>();
+  /** Offline sessions' expiry: one wheel, so a hundred thousand stored sessions are not as many timers. */
+  private readonly expiries = new TimerWheel<Session>({
+    tickMs: TICK_MS,
+    slots: SLOTS,
+    onExpire: (session) => this.expired(session),
+  });
+  /** Wills waiting for their delay, likewise. */
+  private readonly delayedWills = new TimerWheel<Session>({
+    tickMs: TICK_MS,
+    slots: SLOTS,
+    onExpire: (session) => this.willDue(session),
+  });
 
   constructor(
     private readonly subscriptions: Subscriptions,
@@ -63,10 +80,10 @@ export class SessionRegistry {
     } else {
       // [MQTT-3.2.2-3] Session Present is 1 when a session is resumed.
       sessionPresent = true;
-      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      if (session.expiryTimer !== undefined) this.expiries.remove(session.expiryTimer);
       session.expiryTimer = undefined;
       // [MQTT-3.1.3-9] A will waiting for its delay is cancelled when the session resumes in time.
-      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+      if (session.pendingWill !== undefined) this.delayedWills.remove(session.pendingWill.timer);
       session.pendingWill = undefined;
     }
     session.expiryInterval = expiry;
@@ -109,13 +126,13 @@ export class SessionRegistry {
   /** Remove a session: its subscriptions leave the router; a will still waiting is published now. */
   end(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+    if (session.expiryTimer !== undefined) this.expiries.remove(session.expiryTimer);
     session.expiryTimer = undefined;
     this.subscriptions.removeAll(session);
     const pending = session.pendingWill;
     session.pendingWill = undefined;
     if (pending !== undefined) {
-      clearTimeout(pending.timer);
+      this.delayedWills.remove(pending.timer);
       this.publishWill(session, undefined, pending.will);
     }
     this.durable.sessionEnded(session);
@@ -129,9 +146,9 @@ export class SessionRegistry {
    */
   forget(session: Session): void {
     if (this.sessions.get(session.clientId) === session) this.sessions.delete(session.clientId);
-    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+    if (session.expiryTimer !== undefined) this.expiries.remove(session.expiryTimer);
     session.expiryTimer = undefined;
-    if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
+    if (session.pendingWill !== undefined) this.delayedWills.remove(session.pendingWill.timer);
     session.pendingWill = undefined;
     this.subscriptions.forgetAll(session);
     session.reset();
@@ -139,10 +156,8 @@ export class SessionRegistry {
 
   /** Stop every timer (the broker is closing; the store keeps what it has). */
   stopTimers(): void {
-    for (const session of this.sessions.values()) {
-      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
-      if (session.pendingWill !== undefined) clearTimeout(session.pendingWill.timer);
-    }
+    this.expiries.clear();
+    this.delayedWills.clear();
   }
 
   /** An offline session read from the store: arm its expiry (counted from when it went away) and its will. */
@@ -172,25 +187,26 @@ export class SessionRegistry {
     will: WillMessage,
     ms: number,
   ): void {
-    const timer = setTimeout(() => {
-      session.pendingWill = undefined;
-      this.publishWill(session, client, will);
-      this.durable.sessionSaved(session, session.link !== undefined);
-    }, ms);
-    timer.unref();
-    session.pendingWill = { will, dueAt: Date.now() + ms, timer };
+    const timer = this.delayedWills.add(session, ms);
+    session.pendingWill = { will, dueAt: Date.now() + ms, timer, client };
+  }
+
+  private willDue(session: Session): void {
+    const pending = session.pendingWill;
+    if (pending === undefined) return;
+    session.pendingWill = undefined;
+    this.publishWill(session, pending.client, pending.will);
+    this.durable.sessionSaved(session, session.link !== undefined);
   }
 
   private armExpiry(session: Session, ms: number): void {
-    const step = Math.min(ms, MAX_TIMER_MS);
-    session.expiryTimer = setTimeout(() => {
-      if (ms > step) this.armExpiry(session, ms - step);
-      else {
-        this.end(session);
-        for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
-      }
-    }, step);
-    session.expiryTimer.unref();
+    session.expiryTimer = this.expiries.add(session, ms);
+  }
+
+  private expired(session: Session): void {
+    session.expiryTimer = undefined;
+    this.end(session);
+    for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
   }
 
   private publishWill(session: Session, client: ClientInfo | undefined, will: WillMessage): void {

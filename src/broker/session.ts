@@ -1,7 +1,8 @@
 import type { QoS, WillMessage } from '../packets/types.js';
-import type { DropReason } from './hooks.js';
+import type { ClientInfo, DropReason } from './hooks.js';
 import type { Message } from './message.js';
 import type { SharedPublishHeaders } from './shared-header.js';
+import type { TimerHandle } from './timer-wheel.js';
 
 /** One subscription of one session, as stored in the topic index. */
 export interface SessionSubscription {
@@ -80,9 +81,12 @@ export class Session {
   expiryInterval = 0;
   /** When the client went away (ms since epoch), for expiry. */
   disconnectedAt = 0;
-  expiryTimer: NodeJS.Timeout | undefined;
-  /** A will waiting for its Will Delay Interval. */
-  pendingWill: { will: WillMessage; dueAt: number; timer: NodeJS.Timeout } | undefined;
+  /** The session's entry in the registry's expiry wheel while it is offline. */
+  expiryTimer: TimerHandle | undefined;
+  /** A will waiting for its Will Delay Interval, with its entry in the registry's will wheel. */
+  pendingWill:
+    | { will: WillMessage; dueAt: number; timer: TimerHandle; client: ClientInfo | undefined }
+    | undefined;
   /** What the store knows of the connection (protocol version, username, will), kept for its records. */
   protocolVersion: 3 | 4 | 5 = 4;
   username: string | undefined;
