@@ -165,7 +165,9 @@ async function stopChild(child: ChildProcess): Promise<void> {
 }
 
 async function startNode(url: string | undefined, nodeId: string): Promise<Proc> {
-  const script = fileURLToPath(new URL(`./lib/cluster-node${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url));
+  const script = fileURLToPath(
+    new URL(`./lib/starling-server${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url),
+  );
   const args = [
     ...(FROM_SOURCE ? ['--import', 'tsx'] : []),
     script,

@@ -52,10 +52,7 @@ export function writePublish(
   if (packetIdAt >= 0 && header.length >= COPY_LIMIT) {
     return writeOwnPacket(target, hooks, message, qos, retain, subscriptionIds, packetId, dup);
   }
-  const writer = target.writer;
-  const at = writer.append(header);
-  if (packetIdAt >= 0) writer.patchUint16(at + packetIdAt, packetId);
-  if (message.payload.length > 0) writer.append(message.payload);
+  appendShared(target.writer, header, packetIdAt, packetId, -1, 0, message.payload);
   return undefined;
 }
 
@@ -81,20 +78,31 @@ function writeSharedV5(
   // [MQTT-3.3.4-3] Every matching subscription's identifier goes with the message.
   const shape = headers.getV5(message, qos, retain, dup, subscriptionIds, use, left);
   const header = shape.header;
-  if (header.length + message.payload.length > target.clientMaximumPacketSize) {
+  const tooLarge = header.length + message.payload.length > target.clientMaximumPacketSize;
+  if (tooLarge || header.length >= COPY_LIMIT) {
+    // The alias this PUBLISH was to set is not set by it.
     if (use === 'set') target.outboundAliases?.delete(message.topic);
-    return 'packet-too-large';
-  }
-  if (header.length >= COPY_LIMIT) {
-    if (use === 'set') target.outboundAliases?.delete(message.topic);
+    if (tooLarge) return 'packet-too-large';
     return writeOwnPacket(target, hooks, message, qos, retain, subscriptionIds, packetId, dup);
   }
-  const writer = target.writer;
-  const at = writer.append(header);
-  if (shape.packetIdAt >= 0) writer.patchUint16(at + shape.packetIdAt, packetId);
-  if (shape.aliasAt >= 0) writer.patchUint16(at + shape.aliasAt, alias);
-  if (message.payload.length > 0) writer.append(message.payload);
+  appendShared(target.writer, header, shape.packetIdAt, packetId, shape.aliasAt, alias, message.payload);
   return undefined;
+}
+
+/** Stage a shared header with this subscriber's packet id (and topic alias) patched in, then the payload. */
+function appendShared(
+  writer: OutboundWriter,
+  header: Buffer,
+  packetIdAt: number,
+  packetId: number,
+  aliasAt: number,
+  alias: number,
+  payload: Buffer,
+): void {
+  const at = writer.append(header);
+  if (packetIdAt >= 0) writer.patchUint16(at + packetIdAt, packetId);
+  if (aliasAt >= 0) writer.patchUint16(at + aliasAt, alias);
+  if (payload.length > 0) writer.append(payload);
 }
 
 function writeOwnPacket(

@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { RedisClusterOptions } from '../../src/cluster/redis-backend.js';
 import { Broker, clusterOf, engineOf } from '../../src/server/broker.js';
 import { startCli } from '../support/cli.js';
 import { freePort } from '../support/mosquitto.js';
-import type { RedisServer } from '../support/redis.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
 
 /** Heartbeats fast enough for tests: a dead node is found within ~1 s. */
 export const FAST: Pick<RedisClusterOptions, 'heartbeatMs' | 'nodeTimeoutMs'> = {
@@ -178,4 +179,41 @@ export class Client {
   async end(): Promise<void> {
     await this.mqtt.endAsync();
   }
+}
+
+/** Three nodes a, b, c on one Redis for a test suite; the clients it made are ended after the suite. */
+export interface ThreeNodes {
+  /** Set by the suite's `before`. */
+  nodes: [Node, Node, Node];
+  /** An MQTT.js client on `node`, ended with the suite. */
+  client(node: Node, options?: Parameters<typeof Client.connect>[1]): Promise<Client>;
+}
+
+/** Register the `before`/`after` of a suite running on three in-process nodes with keys under `prefix`. */
+export function threeNodes(prefix: string): ThreeNodes {
+  let redis: RedisServer | undefined;
+  const clients: Client[] = [];
+  const fixture: ThreeNodes = {
+    nodes: [] as unknown as [Node, Node, Node],
+    async client(node, options = {}) {
+      const made = await Client.connect(node, options);
+      clients.push(made);
+      return made;
+    },
+  };
+  before(async () => {
+    const started = await startRedis();
+    redis = started;
+    fixture.nodes = (await Promise.all(['a', 'b', 'c'].map((id) => startNode(started, id, prefix)))) as [
+      Node,
+      Node,
+      Node,
+    ];
+  });
+  after(async () => {
+    for (const client of clients.splice(0)) await client.end().catch(() => undefined);
+    await Promise.all(fixture.nodes.map((n) => n.broker.close()));
+    await redis?.stop();
+  });
+  return fixture;
 }

@@ -5,35 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
-import { type RedisServer, startRedis } from '../support/redis.js';
-import { Client, clusterOf, engineOf, type Node, routeKnown, startNode, until } from './cluster-harness.js';
+import { before, describe, test } from 'node:test';
+import { clusterOf, engineOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
 describe('cluster routing (3 nodes)', () => {
-  let redis: RedisServer;
+  const cluster = threeNodes('routing:');
+  const client = cluster.client;
   let nodes: Node[] = [];
   let a: Node;
   let b: Node;
   let c: Node;
-  const clients: Client[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all(['a', 'b', 'c'].map((id) => startNode(redis, id, 'routing:')));
-    [a, b, c] = nodes as [Node, Node, Node];
+  before(() => {
+    nodes = cluster.nodes;
+    [a, b, c] = cluster.nodes;
   });
-
-  after(async () => {
-    for (const client of clients.splice(0)) await client.end().catch(() => undefined);
-    await Promise.all(nodes.map((n) => n.broker.close()));
-    await redis.stop();
-  });
-
-  async function client(node: Node, options: Parameters<typeof Client.connect>[1] = {}): Promise<Client> {
-    const made = await Client.connect(node, options);
-    clients.push(made);
-    return made;
-  }
 
   test('a subscriber on A gets what B and C publish, at QoS 0, 1 and 2, in order per publisher', async () => {
     const sub = await client(a, { clientId: 'sub-a', protocolVersion: 5 });

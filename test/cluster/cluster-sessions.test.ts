@@ -4,35 +4,20 @@
  * over (A closes the old connection with 0x8E); node A then writes nothing more for it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { type RedisServer, startRedis } from '../support/redis.js';
-import { Client, clusterOf, engineOf, type Node, routeKnown, startNode, until } from './cluster-harness.js';
+import { before, describe, test } from 'node:test';
+import { clusterOf, engineOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
 describe('cluster sessions', () => {
-  let redis: RedisServer;
+  const cluster = threeNodes('sessions:');
+  const client = cluster.client;
   let nodes: Node[] = [];
   let a: Node;
   let b: Node;
   let c: Node;
-  const clients: Client[] = [];
-
-  before(async () => {
-    redis = await startRedis();
-    nodes = await Promise.all(['a', 'b', 'c'].map((id) => startNode(redis, id, 'sessions:')));
-    [a, b, c] = nodes as [Node, Node, Node];
+  before(() => {
+    nodes = cluster.nodes;
+    [a, b, c] = cluster.nodes;
   });
-
-  after(async () => {
-    for (const client of clients.splice(0)) await client.end().catch(() => undefined);
-    await Promise.all(nodes.map((n) => n.broker.close()));
-    await redis.stop();
-  });
-
-  async function client(node: Node, options: Parameters<typeof Client.connect>[1] = {}): Promise<Client> {
-    const made = await Client.connect(node, options);
-    clients.push(made);
-    return made;
-  }
 
   test('a persistent session moves from A to B: subscriptions and queued messages, each delivered once', async () => {
     const persistent = { clientId: 'mover', clean: false, protocolVersion: 5 as const };
