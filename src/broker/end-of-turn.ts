@@ -30,6 +30,11 @@ const RETRY_MS = 1000;
  * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
  */
 const DEFER_MS = 25;
+/**
+ * How long a sealed batch may wait for the acknowledgements of the deliveries it saved (each one that
+ * arrives first drops its row from the batch) before it is committed anyway.
+ */
+const GATHER_MS = 2;
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -40,16 +45,22 @@ const DEFER_MS = 25;
 export class EndOfTurn {
   private flushList: TurnTarget[] = [];
   private scheduled = false;
-  private dirty = false;
-  private heldTargets: TurnTarget[] = [];
-  private heldKinds: HeldAck[] = [];
-  private heldIds: number[] = [];
+  /** Acknowledgements held in this turn. */
+  private held = new HeldBatch();
+  /** Acknowledgements held in the previous turn, whose changes the store sealed: the next commit's. */
+  private sealed = new HeldBatch();
   private waiters: ((committed: boolean) => void)[] = [];
   /** Async commits in order: a batch's acknowledgements are released after every earlier batch's. */
   private inFlight: Promise<void> = Promise.resolve();
   private inFlightCount = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private deferTimer: NodeJS.Timeout | undefined;
+  private gatherTimer: NodeJS.Timeout | undefined;
+  /** When the sealed batch was sealed (performance.now()). */
+  private sealedAt = 0;
+  /** Changes reported since the last seal, and changes sealed but not committed yet (rows of commits). */
+  private openChanges = 0;
+  private sealedChanges = 0;
   /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
   failing = false;
 
@@ -64,14 +75,15 @@ export class EndOfTurn {
     return this.store !== undefined;
   }
 
-  /** Changes reported since the last commit that returned (rows of the next commit). */
-  private changes = 0;
+  /** Something reported to the store is not committed yet. */
+  private get dirty(): boolean {
+    return this.openChanges > 0 || this.sealedChanges > 0;
+  }
 
   /** Durable state changed this turn (one change): commit at its end. */
   markDirty(): void {
-    this.changes++;
-    if (this.dirty) return;
-    this.dirty = true;
+    this.openChanges++;
+    // Also when dirty already: a sealed batch may be waiting for this change (an acknowledgement).
     this.schedule();
   }
 
@@ -109,11 +121,9 @@ export class EndOfTurn {
     this.schedule();
   }
 
-  /** Send `kind` for `packetId` to `target` once this turn's commit returned. */
+  /** Send `kind` for `packetId` to `target` once the commit holding this turn's changes returned. */
   holdAck(target: TurnTarget, kind: HeldAck, packetId: number): void {
-    this.heldTargets.push(target);
-    this.heldKinds.push(kind);
-    this.heldIds.push(packetId);
+    this.held.add(target, kind, packetId);
     this.schedule();
   }
 
@@ -128,22 +138,40 @@ export class EndOfTurn {
   }
 
   /**
-   * Run the end of the turn now. The turn's changes are committed when something waits for them (held
-   * acknowledgements, a barrier) or when `force`d (the deferral ran out, the broker closes); otherwise they
-   * wait at most DEFER_MS for a commit that is needed anyway.
+   * Run the end of the turn now, then write what the turn gave each connection.
+   *
+   * A store that seals batches (SQLite) commits in a pipeline: the changes of the turn that held
+   * acknowledgements are sealed, and committed at the end of the next turn, which polls for I/O without
+   * blocking (an immediate is pending), so an acknowledgement waits at most one more pass of the loop. That
+   * turn usually brings the subscribers' acknowledgements of what was sent to them, and a delivery saved
+   * and acknowledged before its batch is written never reaches the disk. Other stores commit everything at
+   * the end of the turn that held something. A barrier or `force` (the deferral ran out, the broker closes)
+   * commits everything now. Changes nobody waits for wait at most DEFER_MS for a commit needed anyway.
    */
   run(force = false): void {
     this.scheduled = false;
-    if (force || !this.dirty || this.heldTargets.length > 0 || this.waiters.length > 0) {
-      if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
-      this.deferTimer = undefined;
-      this.commit();
-    } else if (this.deferTimer === undefined) {
-      this.deferTimer = setTimeout(() => {
-        this.deferTimer = undefined;
-        this.run(true);
-      }, DEFER_MS);
-      this.deferTimer.unref();
+    const store = this.store;
+    const pipelined = store?.seal !== undefined && store.commitSealed !== undefined;
+    if (force || this.waiters.length > 0 || !this.dirty || !pipelined) {
+      if (force || !this.dirty || !this.held.empty || !this.sealed.empty || this.waiters.length > 0) {
+        this.commit('all');
+      } else {
+        this.deferUnheld();
+      }
+    } else {
+      if (!this.sealed.empty && this.sealedRipe()) this.commit('sealed');
+      if (this.sealed.empty && !this.held.empty) {
+        store.seal?.();
+        this.sealedAt = performance.now();
+        this.sealedChanges += this.openChanges;
+        this.openChanges = 0;
+        this.sealed = this.held;
+        this.held = new HeldBatch();
+        // Nothing an acknowledgement could drop: no reason to wait.
+        if (this.sealedRipe()) this.commit('sealed');
+      }
+      if (!this.sealed.empty) this.gatherUntilRipe();
+      else if (this.dirty) this.deferUnheld();
     }
     const list = this.flushList;
     this.flushList = [];
@@ -162,6 +190,8 @@ export class EndOfTurn {
     this.retryTimer = undefined;
     if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
     this.deferTimer = undefined;
+    if (this.gatherTimer !== undefined) clearTimeout(this.gatherTimer);
+    this.gatherTimer = undefined;
   }
 
   /** Wait for the commits already started (on close). */
@@ -175,65 +205,94 @@ export class EndOfTurn {
     setImmediate(() => this.run());
   }
 
-  private commit(): void {
+  /**
+   * The sealed batch is committed once nothing in it waits for an acknowledgement that would drop it, or
+   * once it is GATHER_MS old.
+   */
+  private sealedRipe(): boolean {
+    return (this.store?.sealedInFlight?.() ?? 0) === 0 || performance.now() - this.sealedAt >= GATHER_MS;
+  }
+
+  /** Run again when the sealed batch is GATHER_MS old (sooner when an acknowledgement arrives). */
+  private gatherUntilRipe(): void {
+    if (this.gatherTimer !== undefined) return;
+    const wait = Math.max(0, GATHER_MS - (performance.now() - this.sealedAt));
+    this.gatherTimer = setTimeout(() => {
+      this.gatherTimer = undefined;
+      this.run();
+    }, wait);
+  }
+
+  /** Changes nobody waits for: committed with the next commit, or after DEFER_MS. */
+  private deferUnheld(): void {
+    if (this.deferTimer !== undefined) return;
+    this.deferTimer = setTimeout(() => {
+      this.deferTimer = undefined;
+      this.run(true);
+    }, DEFER_MS);
+    this.deferTimer.unref();
+  }
+
+  /**
+   * Commit, then release what waited: `all` commits every change reported (with the acknowledgements held
+   * in this turn and the sealed ones, and the barriers); `sealed` commits the sealed changes and releases
+   * the acknowledgements held with them.
+   */
+  private commit(mode: 'all' | 'sealed'): void {
     const store = this.store;
-    const targets = this.heldTargets;
-    const kinds = this.heldKinds;
-    const ids = this.heldIds;
-    const waiters = this.waiters;
-    if (targets.length > 0) {
-      this.heldTargets = [];
-      this.heldKinds = [];
-      this.heldIds = [];
+    const batch = this.sealed;
+    this.sealed = new HeldBatch();
+    let waiters: ((committed: boolean) => void)[] = [];
+    if (mode === 'all') {
+      batch.append(this.held);
+      this.held = new HeldBatch();
+      waiters = this.waiters;
+      if (waiters.length > 0) this.waiters = [];
+      if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
+      this.deferTimer = undefined;
     }
-    if (waiters.length > 0) this.waiters = [];
     if (store === undefined) {
-      this.settleBatch(targets, kinds, ids, waiters, true);
+      this.settleBatch(batch, waiters, true);
       return;
     }
-    if (!this.dirty) {
+    const rows = mode === 'all' ? this.openChanges + this.sealedChanges : this.sealedChanges;
+    if (rows === 0) {
       // Nothing new to make durable: what waited is as safe as the last commit (or the one still running).
-      this.settleBatch(
-        targets,
-        kinds,
-        ids,
-        waiters,
-        this.failing ? false : this.inFlightCount === 0 ? true : undefined,
-      );
+      this.settleBatch(batch, waiters, this.failing ? false : this.inFlightCount === 0 ? true : undefined);
       return;
     }
-    this.dirty = false;
-    const rows = this.changes;
-    this.changes = 0;
+    this.sealedChanges = 0;
+    if (mode === 'all') this.openChanges = 0;
     const started = performance.now();
     let pending: Promise<void> | undefined;
     try {
-      pending = store.commit();
+      pending = mode === 'all' ? store.commit() : store.commitSealed?.();
     } catch (err) {
       // The store keeps the batch: its changes count again with the retry.
-      this.changes += rows;
+      this.sealedChanges += rows;
       this.failed(err);
-      this.settleBatch(targets, kinds, ids, waiters, false);
+      this.settleBatch(batch, waiters, false);
       return;
     }
     if (pending === undefined) {
       this.committed(started, rows);
-      this.settleBatch(targets, kinds, ids, waiters, true);
+      this.settleBatch(batch, waiters, true);
       return;
     }
     this.inFlightCount++;
+    const done = pending;
     this.inFlight = this.inFlight.then(() =>
-      pending.then(
+      done.then(
         () => {
           this.inFlightCount--;
           this.committed(started, rows);
-          this.settleBatch(targets, kinds, ids, waiters, true);
+          this.settleBatch(batch, waiters, true);
           this.schedule();
         },
         (err: unknown) => {
           this.inFlightCount--;
           this.failed(err);
-          this.settleBatch(targets, kinds, ids, waiters, false);
+          this.settleBatch(batch, waiters, false);
           this.schedule();
         },
       ),
@@ -245,25 +304,19 @@ export class EndOfTurn {
    * asynchronous commit is still running, so the batch waits for it.
    */
   private settleBatch(
-    targets: TurnTarget[],
-    kinds: HeldAck[],
-    ids: number[],
+    batch: HeldBatch,
     waiters: ((committed: boolean) => void)[],
     committed: boolean | undefined,
   ): void {
-    if (targets.length === 0 && waiters.length === 0) return;
+    if (batch.empty && waiters.length === 0) return;
     if (committed === undefined) {
       this.inFlight = this.inFlight.then(() => {
-        this.settleBatch(targets, kinds, ids, waiters, !this.failing);
+        this.settleBatch(batch, waiters, !this.failing);
         this.schedule();
       });
       return;
     }
-    for (let i = 0; i < targets.length; i++) {
-      const target = targets[i] as TurnTarget;
-      if (committed) target.releaseAck(kinds[i] as HeldAck, ids[i] as number);
-      else target.refuseAck(kinds[i] as HeldAck, ids[i] as number);
-    }
+    batch.settle(committed);
     for (const resolve of waiters) resolve(committed);
   }
 
@@ -291,6 +344,39 @@ export class EndOfTurn {
         this.markDirty();
       }, RETRY_MS);
       this.retryTimer.unref();
+    }
+  }
+}
+
+/** Acknowledgements waiting for one commit, in the order they were held. */
+class HeldBatch {
+  private readonly targets: TurnTarget[] = [];
+  private readonly kinds: HeldAck[] = [];
+  private readonly ids: number[] = [];
+
+  get empty(): boolean {
+    return this.targets.length === 0;
+  }
+
+  add(target: TurnTarget, kind: HeldAck, packetId: number): void {
+    this.targets.push(target);
+    this.kinds.push(kind);
+    this.ids.push(packetId);
+  }
+
+  /** Take `later`'s acknowledgements after this batch's own. */
+  append(later: HeldBatch): void {
+    for (let i = 0; i < later.targets.length; i++) {
+      this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number);
+    }
+  }
+
+  /** Send each acknowledgement (committed), or refuse it. */
+  settle(committed: boolean): void {
+    for (let i = 0; i < this.targets.length; i++) {
+      const target = this.targets[i] as TurnTarget;
+      if (committed) target.releaseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
+      else target.refuseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
     }
   }
 }

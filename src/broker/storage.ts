@@ -38,6 +38,19 @@ export interface SessionStore {
    * failed batch is kept and retried with the next commit.
    */
   commit(): Promise<void> | undefined;
+  /**
+   * Stores that commit in a pipeline (both or neither): `seal` closes the batch of the changes reported
+   * so far, and `commitSealed` makes only the sealed changes durable, as `commit` does. Changes reported
+   * after the seal may still alter sealed ones that are not written yet (an acknowledgement drops a saved
+   * delivery), as long as what is committed stays what those later changes would leave.
+   */
+  seal?(): void;
+  commitSealed?(): Promise<void> | undefined;
+  /**
+   * Deliveries saved in the sealed batch, sent and awaiting their acknowledgement: each acknowledgement that
+   * arrives before the commit drops its save, so the commit may wait a little for them.
+   */
+  sealedInFlight?(): number;
   /** Commit what is left and release the store (files, locks, connections). */
   close(): Promise<void>;
   /** Bytes the store takes (database and journal files), for metrics; absent when it cannot tell. */

@@ -13,8 +13,8 @@ import { STATE_NAME } from './sqlite-schema.js';
 
 export interface LoadedStore {
   readonly state: StoredState;
-  /** Each session's deliveries: seq -> message id. */
-  readonly deliveries: Map<string, Map<number, number>>;
+  /** Each session's deliveries: seq -> the message of its row, or -1 when the delivery carries it. */
+  readonly deliveries: Map<string, Map<number, Message | -1>>;
   /** Deliveries using each message row. */
   readonly refs: Map<number, number>;
   readonly maxMessageId: number;
@@ -110,7 +110,7 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
       subscriptionId: row.subscription_id ?? undefined,
     });
   }
-  const deliveries = new Map<string, Map<number, number>>();
+  const deliveries = new Map<string, Map<number, Message | -1>>();
   const refs = new Map<number, number>();
   const ordered = db
     .prepare('SELECT * FROM deliveries ORDER BY client_id, seq')
@@ -134,12 +134,8 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
       seqs = new Map();
       deliveries.set(row.client_id, seqs);
     }
-    if (row.message_id === null) {
-      seqs.set(row.seq, -1);
-    } else {
-      seqs.set(row.seq, row.message_id);
-      refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
-    }
+    seqs.set(row.seq, row.message_id === null ? -1 : message);
+    if (row.message_id !== null) refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
   }
   for (const row of db
     .prepare('SELECT client_id, packet_id FROM inbound_qos2')

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
 import type {
+  DeliveryState,
   SessionStore,
   StoredDelivery,
   StoredSession,
@@ -81,7 +82,15 @@ const OP = {
   deleteInbound: 11,
   setRetained: 12,
   deleteRetained: 13,
+  /** A save dropped from the batch (acknowledged before it was written): skip its arguments. */
+  skip8: 15,
+  /** A message row dropped from the batch (its last delivery went before it was written). */
+  skip2: 16,
 } as const;
+
+/** Where the arguments of a pending delivery save sit after its opcode. */
+const ARG_PACKET_ID = 7;
+const ARG_STATE = 8;
 
 type Statements = ReturnType<typeof prepare>;
 
@@ -93,17 +102,30 @@ export class SqliteStore implements SessionStore {
   private statements: Statements | undefined;
   /** The pending batch: opcodes and their arguments, flat. */
   private ops: unknown[] = [];
-  /** Changes (one per store call) in the pending batch, for rows-per-commit figures. */
-  pendingChanges = 0;
+  /** Where `ops` starts in the positions recorded below (positions count from the store's opening). */
+  private opsBase = 0;
+  /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
+  private sealedEnd = 0;
   /**
    * Message rows by message, and how many deliveries use each. INLINE: the message's first delivery carries
    * it (no row yet); a second delivery of it makes the row.
    */
   private readonly messageIds = new WeakMap<Message, number>();
   private readonly refs = new Map<number, number>();
-  /** Each session's deliveries: seq -> message id. */
-  private readonly deliveries = new Map<string, Map<number, number>>();
+  /** Each session's deliveries: seq -> the message of its row, or INLINE when the delivery carries it. */
+  private readonly deliveries = new Map<string, Map<number, Message | typeof INLINE>>();
   private nextMessageId = 1;
+  /**
+   * Deliveries saved in the pending batch: client id -> seq -> position of the save's opcode in `ops`. A
+   * delivery acknowledged before the batch is written is dropped from it, and a change of its state patches
+   * the save, so a message sent and acknowledged between two commits costs no statement at all.
+   */
+  private pendingSaves = new Map<string, Map<number, number>>();
+  /** Saves in the pending batch of deliveries sent and awaiting acknowledgement: before and after the seal. */
+  private sealedSent = 0;
+  private openSent = 0;
+  /** Message rows saved in the pending batch: message id -> position of the save's opcode. */
+  private pendingMessages = new Map<number, number>();
 
   constructor(
     dir: string,
@@ -142,8 +164,13 @@ export class SqliteStore implements SessionStore {
   deleteSession(clientId: string): void {
     const seqs = this.deliveries.get(clientId);
     if (seqs !== undefined) {
-      for (const messageId of seqs.values()) if (messageId !== INLINE) this.release(messageId);
+      for (const message of seqs.values()) if (message !== INLINE) this.release(message);
       this.deliveries.delete(clientId);
+    }
+    const pending = this.pendingSaves.get(clientId);
+    if (pending !== undefined) {
+      for (const at of pending.values()) this.countSent(at, -1);
+      this.pendingSaves.delete(clientId);
     }
     this.push(OP.deleteSession, clientId);
   }
@@ -177,6 +204,7 @@ export class SqliteStore implements SessionStore {
       // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
       this.messageIds.set(d.message, INLINE);
       seqs.set(d.seq, INLINE);
+      this.notePendingSave(clientId, d.seq, d.state);
       this.push(
         OP.saveDeliveryInline,
         clientId,
@@ -193,10 +221,12 @@ export class SqliteStore implements SessionStore {
     if (messageId === INLINE) {
       messageId = this.nextMessageId++;
       this.messageIds.set(d.message, messageId);
+      this.pendingMessages.set(messageId, this.opsBase + this.ops.length);
       this.push(OP.saveMessage, messageId, d.message);
     }
     this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
-    seqs.set(d.seq, messageId);
+    seqs.set(d.seq, d.message);
+    this.notePendingSave(clientId, d.seq, d.state);
     this.push(
       OP.saveDelivery,
       clientId,
@@ -211,17 +241,35 @@ export class SqliteStore implements SessionStore {
   }
 
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
+    const at = this.pendingSaves.get(clientId)?.get(seq);
+    if (at !== undefined) {
+      // Not written yet: the pending save carries the new state.
+      this.countSent(at, -1);
+      this.ops[at - this.opsBase + ARG_PACKET_ID] = packetId;
+      this.ops[at - this.opsBase + ARG_STATE] = STATE_CODE[state];
+      this.countSent(at, 1);
+      return;
+    }
     this.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
     const seqs = this.deliveries.get(clientId);
-    const messageId = seqs?.get(seq);
-    if (seqs === undefined || messageId === undefined) return;
+    const message = seqs?.get(seq);
+    if (seqs === undefined || message === undefined) return;
     seqs.delete(seq);
     if (seqs.size === 0) this.deliveries.delete(clientId);
-    this.push(OP.deleteDelivery, clientId, seq);
-    if (messageId !== INLINE) this.release(messageId);
+    const pending = this.pendingSaves.get(clientId);
+    const at = pending?.get(seq);
+    if (at !== undefined) {
+      // Saved and acknowledged within one batch: the row is never written.
+      (pending as Map<number, number>).delete(seq);
+      this.countSent(at, -1);
+      this.ops[at - this.opsBase] = OP.skip8;
+    } else {
+      this.push(OP.deleteDelivery, clientId, seq);
+    }
+    if (message !== INLINE) this.release(message);
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
@@ -238,13 +286,54 @@ export class SqliteStore implements SessionStore {
   }
 
   commit(): undefined {
+    this.seal();
+    return this.commitSealed();
+  }
+
+  /** The changes reported so far make the next `commitSealed`. */
+  seal(): void {
+    this.sealedEnd = this.opsBase + this.ops.length;
+    this.sealedSent += this.openSent;
+    this.openSent = 0;
+  }
+
+  sealedInFlight(): number {
+    return this.sealedSent;
+  }
+
+  /** Count the pending save at `at` in (1) or out of (-1) the sent ones, if it is sent and awaiting PUBACK. */
+  private countSent(at: number, by: 1 | -1): void {
+    if (this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
+    if (at < this.sealedEnd) this.sealedSent += by;
+    else this.openSent += by;
+  }
+
+  /**
+   * Write the sealed changes in one transaction; on any error it rolls back and they stay (with what was
+   * reported since) for the next commit.
+   */
+  commitSealed(): undefined {
     const db = this.db;
-    if (db === undefined || this.ops.length === 0) return undefined;
+    const count = this.sealedEnd - this.opsBase;
+    if (db === undefined || count === 0) return undefined;
     const ops = this.ops;
-    // Applied in one transaction; on any error it rolls back and the batch stays for the next commit.
-    db.transaction(() => this.apply(ops))();
-    this.ops = [];
-    this.pendingChanges = 0;
+    db.transaction(() => this.apply(ops, count))();
+    this.opsBase = this.sealedEnd;
+    this.sealedSent = 0;
+    if (count === ops.length) {
+      this.ops = [];
+      if (this.pendingSaves.size > 0) this.pendingSaves = new Map();
+      if (this.pendingMessages.size > 0) this.pendingMessages = new Map();
+      return undefined;
+    }
+    this.ops = ops.slice(count);
+    // Saves written now cannot be dropped any more; those after the seal still can.
+    const base = this.opsBase;
+    for (const [clientId, seqs] of this.pendingSaves) {
+      for (const [seq, at] of seqs) if (at < base) seqs.delete(seq);
+      if (seqs.size === 0) this.pendingSaves.delete(clientId);
+    }
+    for (const [messageId, at] of this.pendingMessages) if (at < base) this.pendingMessages.delete(messageId);
     return undefined;
   }
 
@@ -285,25 +374,49 @@ export class SqliteStore implements SessionStore {
   private push(...args: unknown[]): void {
     // Array.prototype.push takes them all at once; no loop per argument.
     this.ops.push.apply(this.ops, args);
-    this.pendingChanges++;
   }
 
-  /** One delivery less uses this message: the last one takes its row along. */
-  private release(messageId: number): void {
+  /** Call before pushing the save (its position is the end of `ops`). */
+  private notePendingSave(clientId: string, seq: number, state: DeliveryState): void {
+    if (state === 'publish') this.openSent++;
+    let pending = this.pendingSaves.get(clientId);
+    if (pending === undefined) {
+      pending = new Map();
+      this.pendingSaves.set(clientId, pending);
+    }
+    pending.set(seq, this.opsBase + this.ops.length);
+  }
+
+  /**
+   * One delivery less uses this message: the last one takes its row along, and a later delivery of the same
+   * message (a retained one, sent on a new subscription) carries it again.
+   */
+  private release(message: Message): void {
+    const messageId = this.messageIds.get(message);
+    if (messageId === undefined || messageId === INLINE) return; // not reachable: a row-backed delivery
     const count = (this.refs.get(messageId) ?? 1) - 1;
     if (count > 0) {
       this.refs.set(messageId, count);
       return;
     }
     this.refs.delete(messageId);
+    this.messageIds.delete(message);
+    const at = this.pendingMessages.get(messageId);
+    if (at !== undefined) {
+      // The row was never written: drop its save (two arguments) rather than delete it.
+      this.pendingMessages.delete(messageId);
+      this.ops[at - this.opsBase] = OP.skip2;
+      return;
+    }
     this.push(OP.deleteMessage, messageId);
   }
 
-  private apply(ops: readonly unknown[]): void {
+  /** Run the first `count` entries of `ops` (whole operations). */
+  private apply(ops: readonly unknown[], count: number): void {
     const s = this.statements as Statements;
     let i = 0;
     const next = (): unknown => ops[i++];
-    while (i < ops.length) {
+    while (i < count) {
       const op = next();
       switch (op) {
         case OP.saveSession:
@@ -376,6 +489,12 @@ export class SqliteStore implements SessionStore {
           break;
         case OP.deleteRetained:
           s.deleteRetained.run(next());
+          break;
+        case OP.skip8:
+          i += 8;
+          break;
+        case OP.skip2:
+          i += 2;
           break;
         default:
           throw new Error(`sqlite store: unknown operation ${String(op)}`);

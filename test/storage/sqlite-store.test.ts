@@ -179,6 +179,80 @@ describe('SQLite store', () => {
     assert.equal(count(dir, 'deliveries'), 0);
   });
 
+  test('a delivery saved and acknowledged within one batch is never written; a state change patches its save', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    store.saveSession(session('a'));
+    const shared = createMessage('fan', Buffer.from('x'), 1, false, undefined, undefined, Date.now());
+    const delivery = (seq: number, message = shared) => ({
+      seq,
+      message,
+      qos: 1 as const,
+      retain: false,
+      subscriptionIds: undefined,
+      packetId: seq,
+      state: 'publish' as const,
+    });
+    store.saveDelivery('a', delivery(1)); // carries the message
+    store.saveDelivery('a', delivery(2)); // makes the message row
+    store.saveDelivery(
+      'a',
+      delivery(3, createMessage('q2', Buffer.from('y'), 2, false, undefined, undefined, Date.now())),
+    );
+    store.deleteDelivery('a', 1);
+    store.deleteDelivery('a', 2);
+    store.updateDelivery('a', 3, 7, 'pubrel');
+    store.commit();
+    await store.close();
+    assert.equal(count(dir, 'messages'), 0, 'the message row went with its only row-backed delivery');
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true, fileMustExist: true });
+    try {
+      const rows = db.prepare('SELECT seq, packet_id, state FROM deliveries').all();
+      assert.deepEqual(rows, [{ seq: 3, packet_id: 7, state: 2 }]);
+    } finally {
+      db.close();
+    }
+    // After the commit, an acknowledgement deletes the written row.
+    const again = new SqliteStore(dir);
+    await again.open();
+    again.deleteDelivery('a', 3);
+    await again.close();
+    assert.equal(count(dir, 'deliveries'), 0);
+  });
+
+  test('a message whose row went with its last delivery is stored again for a later one (a retained message)', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    const retained = createMessage('r', Buffer.from('kept'), 1, true, undefined, undefined, Date.now());
+    for (const id of ['a', 'b', 'c']) store.saveSession(session(id));
+    const delivery = (seq: number) => ({
+      seq,
+      message: retained,
+      qos: 1 as const,
+      retain: true,
+      subscriptionIds: undefined,
+      packetId: 0,
+      state: 'queued' as const,
+    });
+    store.saveDelivery('a', delivery(1));
+    store.saveDelivery('b', delivery(2));
+    store.commit();
+    store.deleteDelivery('b', 2);
+    store.deleteDelivery('a', 1);
+    store.commit();
+    store.saveDelivery('c', delivery(3));
+    store.commit();
+    await store.close();
+    const again = new SqliteStore(dir);
+    const loaded = collect(await again.open());
+    const c = loaded.sessions.find((s) => s.session.clientId === 'c');
+    assert.equal(c?.deliveries.length, 1);
+    assert.equal(c?.deliveries[0]?.message.payload.toString(), 'kept');
+    await again.close();
+  });
+
   test('a full database fails the commit, keeps the batch, and the retry writes it once there is room', async () => {
     const dir = freshDir();
     const store = new SqliteStore(dir, { maxBytes: 256 * 1024 });

@@ -1,0 +1,139 @@
+/**
+ * Group commit with the real SQLite store: an acknowledgement held for a turn's changes is released only
+ * after the commit holding them; the commit waits for the acknowledgements of the deliveries it saved (a
+ * delivery acknowledged first is never written) but not longer than a few milliseconds; a batch with
+ * nothing to wait for is committed at the end of its own turn.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { EndOfTurn, type HeldAck, type TurnTarget } from '../../src/broker/end-of-turn.js';
+import { silentLogger } from '../../src/broker/logger.js';
+import { createMessage } from '../../src/broker/message.js';
+import { BrokerStats } from '../../src/broker/stats.js';
+import type { StoredDelivery } from '../../src/broker/storage.js';
+import { SqliteStore } from '../../src/storage/sqlite.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function openStore(): Promise<SqliteStore> {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-turn-'));
+  dirs.push(dir);
+  const store = new SqliteStore(dir);
+  await store.open();
+  store.saveSession({
+    clientId: 'sub',
+    expiryInterval: 600,
+    protocolVersion: 5,
+    username: undefined,
+    connected: true,
+    disconnectedAt: 0,
+    will: undefined,
+    willDueAt: undefined,
+  });
+  store.commit();
+  return store;
+}
+
+/** A connection that records what it was given, and how many commits had returned by then. */
+class Recorder implements TurnTarget {
+  flushScheduled = false;
+  flushedEarly = false;
+  readonly released: { kind: HeldAck; packetId: number; commits: number }[] = [];
+  constructor(private readonly stats: BrokerStats) {}
+  flushWrites(): number {
+    return 0;
+  }
+  releaseAck(kind: HeldAck, packetId: number): void {
+    this.released.push({ kind, packetId, commits: this.stats.commits });
+  }
+  refuseAck(): void {
+    assert.fail('nothing is refused here');
+  }
+}
+
+function delivery(seq: number, state: StoredDelivery['state']): StoredDelivery {
+  return {
+    seq,
+    message: createMessage('t', Buffer.from(`m${seq}`), 1, false, undefined, undefined, Date.now()),
+    qos: 1,
+    retain: false,
+    subscriptionIds: undefined,
+    packetId: state === 'queued' ? 0 : seq,
+    state,
+  };
+}
+
+describe('end of turn: group commit', () => {
+  test('a held acknowledgement waits for the subscriber acknowledgement it can save a write for', async () => {
+    const store = await openStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger);
+    const publisher = new Recorder(stats);
+    const commitsBefore = stats.commits;
+    // Turn 1: a publish arrives, its delivery is saved as sent, PUBACK held.
+    store.saveDelivery('sub', delivery(1, 'publish'));
+    turn.markDirty();
+    turn.holdAck(publisher, 'puback', 11);
+    await nextTurn();
+    assert.equal(publisher.released.length, 0, 'not released before the commit');
+    assert.equal(store.sealedInFlight(), 1);
+    // The subscriber acknowledges before the commit: the save is dropped, and the commit follows.
+    store.deleteDelivery('sub', 1);
+    turn.markDirty();
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(
+      publisher.released.map((r) => r.packetId),
+      [11],
+    );
+    assert.ok((publisher.released[0]?.commits ?? 0) > commitsBefore, 'released after a commit returned');
+    await store.close();
+  });
+
+  test('without that acknowledgement the commit happens within a few milliseconds', async () => {
+    const store = await openStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger);
+    const publisher = new Recorder(stats);
+    store.saveDelivery('sub', delivery(2, 'publish'));
+    turn.markDirty();
+    turn.holdAck(publisher, 'puback', 12);
+    const started = performance.now();
+    while (publisher.released.length === 0 && performance.now() - started < 1000) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    assert.equal(publisher.released.length, 1);
+    assert.ok(performance.now() - started < 200, 'bounded wait');
+    await store.close();
+    // The delivery was written: it comes back on the next open.
+    const again = new SqliteStore(store.dir);
+    const state = await again.open();
+    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
+    assert.deepEqual(
+      sub?.deliveries.map((d) => d.seq),
+      [2],
+    );
+    await again.close();
+  });
+
+  test('a batch with nothing an acknowledgement could drop is committed at the end of its own turn', async () => {
+    const store = await openStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger);
+    const publisher = new Recorder(stats);
+    store.saveDelivery('sub', delivery(3, 'queued'));
+    turn.markDirty();
+    turn.holdAck(publisher, 'puback', 13);
+    await nextTurn();
+    assert.equal(publisher.released.length, 1);
+    assert.equal(store.sealedInFlight(), 0);
+    await store.close();
+  });
+});
