@@ -13,8 +13,8 @@ import { STATE_NAME } from './sqlite-schema.js';
 
 export interface LoadedStore {
   readonly state: StoredState;
-  /** Each session's deliveries: seq -> the message of its row, or -1 when the delivery carries it. */
-  readonly deliveries: Map<string, Map<number, Message | -1>>;
+  /** Each session's deliveries: seq -> the id of its message row, or -1 when the delivery carries it. */
+  readonly deliveries: Map<string, Map<number, number>>;
   /** Deliveries using each message row. */
   readonly refs: Map<number, number>;
   readonly maxMessageId: number;
@@ -53,7 +53,7 @@ interface DeliveryRow {
  * Read the whole store. Message rows no delivery uses any more are deleted on the way (a crash between two
  * commits cannot leave one, but an older version might have).
  */
-export function loadState(db: Database.Database, messageIds: WeakMap<Message, number>): LoadedStore {
+export function loadState(db: Database.Database): LoadedStore {
   db.prepare(
     'DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries WHERE message_id IS NOT NULL)',
   ).run();
@@ -64,7 +64,6 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
   >) {
     const message = messageFromRow(row);
     messages.set(row.id, message);
-    messageIds.set(message, row.id);
     if (row.id > maxMessageId) maxMessageId = row.id;
   }
   const sessions = new Map<
@@ -110,14 +109,14 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
       subscriptionId: row.subscription_id ?? undefined,
     });
   }
-  const deliveries = new Map<string, Map<number, Message | -1>>();
+  const deliveries = new Map<string, Map<number, number>>();
   const refs = new Map<number, number>();
   const ordered = db
     .prepare('SELECT * FROM deliveries ORDER BY client_id, seq')
     .iterate() as IterableIterator<DeliveryRow>;
   for (const row of ordered) {
     const session = sessions.get(row.client_id);
-    const message = row.message_id === null ? inlineMessage(row, messageIds) : messages.get(row.message_id);
+    const message = row.message_id === null ? inlineMessage(row) : messages.get(row.message_id);
     if (session === undefined || message === undefined) continue;
     session.deliveries.push({
       seq: row.seq,
@@ -134,7 +133,7 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
       seqs = new Map();
       deliveries.set(row.client_id, seqs);
     }
-    seqs.set(row.seq, row.message_id === null ? -1 : message);
+    seqs.set(row.seq, row.message_id ?? -1);
     if (row.message_id !== null) refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
   }
   for (const row of db
@@ -152,10 +151,10 @@ export function loadState(db: Database.Database, messageIds: WeakMap<Message, nu
   return { state: { sessions: sessions.values(), retained }, deliveries, refs, maxMessageId };
 }
 
-/** A message a delivery carries itself; marked inline (-1) so a later delivery of it makes it a row. */
-function inlineMessage(row: DeliveryRow, messageIds: WeakMap<Message, number>): Message | undefined {
+/** A message a delivery carries itself. */
+function inlineMessage(row: DeliveryRow): Message | undefined {
   if (row.m_topic === null || row.m_payload === null) return undefined;
-  const message = messageFromRow({
+  return messageFromRow({
     topic: row.m_topic,
     payload: row.m_payload,
     qos: row.m_qos ?? 0,
@@ -164,6 +163,4 @@ function inlineMessage(row: DeliveryRow, messageIds: WeakMap<Message, number>): 
     expires_at: row.m_expires_at,
     origin: row.m_origin,
   });
-  messageIds.set(message, -1);
-  return message;
 }

@@ -107,13 +107,15 @@ export class SqliteStore implements SessionStore {
   /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
   private sealedEnd = 0;
   /**
-   * Message rows by message, and how many deliveries use each. INLINE: the message's first delivery carries
-   * it (no row yet); a second delivery of it makes the row.
+   * Messages saved since the last commit: INLINE when a delivery carries the message (a second delivery of
+   * it makes the row), or the id of its row. A message delivered again after the commit (a retained one, to
+   * a new subscription) is saved again.
    */
-  private readonly messageIds = new WeakMap<Message, number>();
+  private batchMessages = new Map<Message, number>();
+  /** Deliveries using each message row. */
   private readonly refs = new Map<number, number>();
-  /** Each session's deliveries: seq -> the message of its row, or INLINE when the delivery carries it. */
-  private readonly deliveries = new Map<string, Map<number, Message | typeof INLINE>>();
+  /** Each session's deliveries: seq -> the id of its message row, or INLINE when the delivery carries it. */
+  private readonly deliveries = new Map<string, Map<number, number>>();
   private nextMessageId = 1;
   /**
    * Deliveries saved in the pending batch: client id -> seq -> position of the save's opcode in `ops`. A
@@ -140,7 +142,7 @@ export class SqliteStore implements SessionStore {
     this.db = db;
     this.setMaxBytes(this.options.maxBytes);
     this.statements = prepare(db);
-    const loaded = loadState(db, this.messageIds);
+    const loaded = loadState(db);
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
     for (const [id, count] of loaded.refs) this.refs.set(id, count);
@@ -164,7 +166,7 @@ export class SqliteStore implements SessionStore {
   deleteSession(clientId: string): void {
     const seqs = this.deliveries.get(clientId);
     if (seqs !== undefined) {
-      for (const message of seqs.values()) if (message !== INLINE) this.release(message);
+      for (const messageId of seqs.values()) if (messageId !== INLINE) this.release(messageId);
       this.deliveries.delete(clientId);
     }
     const pending = this.pendingSaves.get(clientId);
@@ -199,13 +201,14 @@ export class SqliteStore implements SessionStore {
       this.deliveries.set(clientId, seqs);
     }
     const ids = d.subscriptionIds === undefined ? null : d.subscriptionIds.join(',');
-    let messageId = this.messageIds.get(d.message);
+    let messageId = this.batchMessages.get(d.message);
     if (messageId === undefined) {
       // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
-      this.messageIds.set(d.message, INLINE);
+      this.batchMessages.set(d.message, INLINE);
       seqs.set(d.seq, INLINE);
       this.notePendingSave(clientId, d.seq, d.state);
-      this.push(
+      // The hot path: pushed directly, without a rest-arguments array.
+      this.ops.push(
         OP.saveDeliveryInline,
         clientId,
         d.seq,
@@ -220,14 +223,14 @@ export class SqliteStore implements SessionStore {
     }
     if (messageId === INLINE) {
       messageId = this.nextMessageId++;
-      this.messageIds.set(d.message, messageId);
+      this.batchMessages.set(d.message, messageId);
       this.pendingMessages.set(messageId, this.opsBase + this.ops.length);
       this.push(OP.saveMessage, messageId, d.message);
     }
     this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
-    seqs.set(d.seq, d.message);
+    seqs.set(d.seq, messageId);
     this.notePendingSave(clientId, d.seq, d.state);
-    this.push(
+    this.ops.push(
       OP.saveDelivery,
       clientId,
       d.seq,
@@ -255,8 +258,8 @@ export class SqliteStore implements SessionStore {
 
   deleteDelivery(clientId: string, seq: number): void {
     const seqs = this.deliveries.get(clientId);
-    const message = seqs?.get(seq);
-    if (seqs === undefined || message === undefined) return;
+    const messageId = seqs?.get(seq);
+    if (seqs === undefined || messageId === undefined) return;
     seqs.delete(seq);
     if (seqs.size === 0) this.deliveries.delete(clientId);
     const pending = this.pendingSaves.get(clientId);
@@ -267,9 +270,9 @@ export class SqliteStore implements SessionStore {
       this.countSent(at, -1);
       this.ops[at - this.opsBase] = OP.skip8;
     } else {
-      this.push(OP.deleteDelivery, clientId, seq);
+      this.ops.push(OP.deleteDelivery, clientId, seq);
     }
-    if (message !== INLINE) this.release(message);
+    if (messageId !== INLINE) this.release(messageId);
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
@@ -320,6 +323,7 @@ export class SqliteStore implements SessionStore {
     db.transaction(() => this.apply(ops, count))();
     this.opsBase = this.sealedEnd;
     this.sealedSent = 0;
+    if (this.batchMessages.size > 0) this.batchMessages = new Map();
     if (count === ops.length) {
       this.ops = [];
       if (this.pendingSaves.size > 0) this.pendingSaves = new Map();
@@ -387,20 +391,14 @@ export class SqliteStore implements SessionStore {
     pending.set(seq, this.opsBase + this.ops.length);
   }
 
-  /**
-   * One delivery less uses this message: the last one takes its row along, and a later delivery of the same
-   * message (a retained one, sent on a new subscription) carries it again.
-   */
-  private release(message: Message): void {
-    const messageId = this.messageIds.get(message);
-    if (messageId === undefined || messageId === INLINE) return; // not reachable: a row-backed delivery
+  /** One delivery less uses this message row: the last one takes the row along. */
+  private release(messageId: number): void {
     const count = (this.refs.get(messageId) ?? 1) - 1;
     if (count > 0) {
       this.refs.set(messageId, count);
       return;
     }
     this.refs.delete(messageId);
-    this.messageIds.delete(message);
     const at = this.pendingMessages.get(messageId);
     if (at !== undefined) {
       // The row was never written: drop its save (two arguments) rather than delete it.
