@@ -5,7 +5,7 @@
  *   npm run bench                                   (build, then node dist/bench/broker.bench.js)
  *   node --import tsx bench/broker.bench.ts          (from source)
  *
- * Flags: `--quick` (a fifth of the messages), `--only <names>` (comma-separated workload names or
+ * Flags: `--quick` (a fifth of the messages), `--scale F` (F times the messages, for steadier figures), `--only <names>` (comma-separated workload names or
  * prefixes, e.g. `pairs-qos0,fanout`), `--brokers starling,mosquitto,aedes`, `--repeat N` (whole run N
  * times, brokers interleaved per workload, summary with min..max), `--time-limit S` (per workload,
  * default 60), `--profile DIR` (V8 CPU profile of the Starling process), `--mosquitto-nodelay` (Mosquitto
@@ -31,6 +31,7 @@ if (process.argv.includes('--cluster')) {
 const { values } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
+    scale: { type: 'string', default: '1' },
     only: { type: 'string' },
     brokers: { type: 'string', default: 'starling,mosquitto,aedes' },
     repeat: { type: 'string', default: '1' },
@@ -45,6 +46,11 @@ const { values } = parseArgs({
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
 
 const quick = values.quick === true;
+const factor = Number(values.scale);
+if (!(factor > 0 && factor <= 100)) {
+  console.error(`--scale must be a number above 0 and at most 100 (got ${values.scale})`);
+  process.exit(2);
+}
 const repeat = Math.max(1, Math.min(20, Number(values.repeat) || 1));
 const limits: RunLimits = {
   timeLimitMs: Math.max(1, Number(values['time-limit']) || 60) * 1000,
@@ -69,9 +75,9 @@ if (brokers.includes('mosquitto') && mosquittoBinary === undefined) {
 }
 
 const filters = values.only?.split(',').map((f) => f.trim()) ?? [];
-const allNames = workloads(quick).map((w) => w.name);
+const allNames = workloads(quick, factor).map((w) => w.name);
 // An exact name selects only that workload (`pairs-qos1-n10` is also a prefix of `pairs-qos1-n100`).
-const selected = workloads(quick).filter(
+const selected = workloads(quick, factor).filter(
   (w) =>
     filters.length === 0 ||
     filters.some((f) => w.name === f || (!allNames.includes(f) && w.name.startsWith(f))),

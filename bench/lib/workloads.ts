@@ -51,9 +51,12 @@ export const QOS1_INFLIGHT = 20;
 /** Payload bytes: an 8-byte timestamp, a 4-byte publisher index, filler. */
 export const PAYLOAD_SIZE = 64;
 
-/** Every workload of a full run; `quick` divides message counts so a run takes well under a minute. */
-export function workloads(quick: boolean): Workload[] {
-  const scale = (n: number): number => (quick ? Math.max(10, Math.round(n / 5)) : n);
+/**
+ * Every workload of a full run; `quick` divides message counts so a run takes well under a minute, and
+ * `factor` multiplies them (longer runs measure less warm-up and noise).
+ */
+export function workloads(quick: boolean, factor = 1): Workload[] {
+  const scale = (n: number): number => Math.max(10, Math.round((quick ? n / 5 : n) * factor));
   const list: Workload[] = [];
   for (const qos of [0, 1] as const) {
     for (const [workers, messages] of [

@@ -18,6 +18,9 @@ export interface LoadedStore {
   /** Deliveries using each message row. */
   readonly refs: Map<number, number>;
   readonly maxMessageId: number;
+  /** Each session's inbound QoS 2 ids: packet id -> row id. */
+  readonly inbound: Map<string, Map<number, number>>;
+  readonly maxInboundId: number;
 }
 
 interface SessionRow {
@@ -54,6 +57,10 @@ interface DeliveryRow {
  * commits cannot leave one, but an older version might have).
  */
 export function loadState(db: Database.Database): LoadedStore {
+  // Rows of sessions that are gone (deliveries and inbound ids are deleted by key, one by one, so none
+  // should be left; this keeps the file from growing if one was).
+  db.prepare('DELETE FROM deliveries WHERE client_id NOT IN (SELECT client_id FROM sessions)').run();
+  db.prepare('DELETE FROM inbound_qos2 WHERE client_id NOT IN (SELECT client_id FROM sessions)').run();
   db.prepare(
     'DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM deliveries WHERE message_id IS NOT NULL)',
   ).run();
@@ -112,7 +119,7 @@ export function loadState(db: Database.Database): LoadedStore {
   const deliveries = new Map<string, Map<number, number>>();
   const refs = new Map<number, number>();
   const ordered = db
-    .prepare('SELECT * FROM deliveries ORDER BY client_id, seq')
+    .prepare('SELECT * FROM deliveries ORDER BY seq')
     .iterate() as IterableIterator<DeliveryRow>;
   for (const row of ordered) {
     const session = sessions.get(row.client_id);
@@ -136,19 +143,39 @@ export function loadState(db: Database.Database): LoadedStore {
     seqs.set(row.seq, row.message_id ?? -1);
     if (row.message_id !== null) refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
   }
+  const inbound = new Map<string, Map<number, number>>();
+  let maxInboundId = 0;
   for (const row of db
-    .prepare('SELECT client_id, packet_id FROM inbound_qos2')
+    .prepare('SELECT id, client_id, packet_id FROM inbound_qos2 ORDER BY id')
     .iterate() as IterableIterator<{
+    id: number;
     client_id: string;
     packet_id: number;
   }>) {
-    sessions.get(row.client_id)?.inboundQos2.push(row.packet_id);
+    if (row.id > maxInboundId) maxInboundId = row.id;
+    const session = sessions.get(row.client_id);
+    if (session === undefined) continue;
+    let ids = inbound.get(row.client_id);
+    if (ids === undefined) {
+      ids = new Map();
+      inbound.set(row.client_id, ids);
+    }
+    if (ids.has(row.packet_id)) continue;
+    ids.set(row.packet_id, row.id);
+    session.inboundQos2.push(row.packet_id);
   }
   const retained: Message[] = [];
   for (const row of db.prepare('SELECT * FROM retained').iterate() as IterableIterator<MessageRow>) {
     retained.push(messageFromRow(row));
   }
-  return { state: { sessions: sessions.values(), retained }, deliveries, refs, maxMessageId };
+  return {
+    state: { sessions: sessions.values(), retained },
+    deliveries,
+    refs,
+    maxMessageId,
+    inbound,
+    maxInboundId,
+  };
 }
 
 /** A message a delivery carries itself. */

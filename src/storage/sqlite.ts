@@ -18,7 +18,7 @@ import type {
 } from '../broker/storage.js';
 import { encodeWill, messageColumns } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
-import { SCHEMA, SCHEMA_VERSION, STATE_CODE } from './sqlite-schema.js';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION, STATE_CODE } from './sqlite-schema.js';
 
 /** How much a commit survives: a crash of the process (default), or a power loss too. */
 export type Durability = 'process' | 'power';
@@ -117,6 +117,9 @@ export class SqliteStore implements SessionStore {
   /** Each session's deliveries: seq -> the id of its message row, or INLINE when the delivery carries it. */
   private readonly deliveries = new Map<string, Map<number, number>>();
   private nextMessageId = 1;
+  /** Each session's inbound QoS 2 packet ids: packet id -> row id. */
+  private readonly inbound = new Map<string, Map<number, number>>();
+  private nextInboundId = 1;
   /**
    * Deliveries saved in the pending batch: client id -> seq -> position of the save's opcode in `ops`. A
    * delivery acknowledged before the batch is written is dropped from it, and a change of its state patches
@@ -146,6 +149,8 @@ export class SqliteStore implements SessionStore {
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
     for (const [id, count] of loaded.refs) this.refs.set(id, count);
+    for (const [clientId, ids] of loaded.inbound) this.inbound.set(clientId, ids);
+    this.nextInboundId = loaded.maxInboundId + 1;
     return loaded.state;
   }
 
@@ -165,14 +170,11 @@ export class SqliteStore implements SessionStore {
 
   deleteSession(clientId: string): void {
     const seqs = this.deliveries.get(clientId);
-    if (seqs !== undefined) {
-      for (const messageId of seqs.values()) if (messageId !== INLINE) this.release(messageId);
-      this.deliveries.delete(clientId);
-    }
-    const pending = this.pendingSaves.get(clientId);
-    if (pending !== undefined) {
-      for (const at of pending.values()) this.countSent(at, -1);
-      this.pendingSaves.delete(clientId);
+    if (seqs !== undefined) for (const seq of [...seqs.keys()]) this.deleteDelivery(clientId, seq);
+    const inbound = this.inbound.get(clientId);
+    if (inbound !== undefined) {
+      for (const id of inbound.values()) this.push(OP.deleteInbound, id);
+      this.inbound.delete(clientId);
     }
     this.push(OP.deleteSession, clientId);
   }
@@ -270,17 +272,30 @@ export class SqliteStore implements SessionStore {
       this.countSent(at, -1);
       this.ops[at - this.opsBase] = OP.skip8;
     } else {
-      this.ops.push(OP.deleteDelivery, clientId, seq);
+      this.ops.push(OP.deleteDelivery, seq);
     }
     if (messageId !== INLINE) this.release(messageId);
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
-    this.push(OP.addInbound, clientId, packetId);
+    let ids = this.inbound.get(clientId);
+    if (ids === undefined) {
+      ids = new Map();
+      this.inbound.set(clientId, ids);
+    }
+    if (ids.has(packetId)) return;
+    const id = this.nextInboundId++;
+    ids.set(packetId, id);
+    this.push(OP.addInbound, id, clientId, packetId);
   }
 
   deleteInboundQos2(clientId: string, packetId: number): void {
-    this.push(OP.deleteInbound, clientId, packetId);
+    const ids = this.inbound.get(clientId);
+    const id = ids?.get(packetId);
+    if (ids === undefined || id === undefined) return;
+    ids.delete(packetId);
+    if (ids.size === 0) this.inbound.delete(clientId);
+    this.push(OP.deleteInbound, id);
   }
 
   setRetained(topic: string, message: Message | undefined): void {
@@ -421,11 +436,10 @@ export class SqliteStore implements SessionStore {
           s.saveSession.run(next(), next(), next(), next(), next(), next(), next(), next());
           break;
         case OP.deleteSession: {
+          // Its deliveries and inbound ids were deleted one by one before.
           const clientId = next();
           s.deleteSession.run(clientId);
           s.deleteSessionSubscriptions.run(clientId);
-          s.deleteSessionDeliveries.run(clientId);
-          s.deleteSessionInbound.run(clientId);
           break;
         }
         case OP.saveSubscription:
@@ -474,13 +488,13 @@ export class SqliteStore implements SessionStore {
           break;
         }
         case OP.deleteDelivery:
-          s.deleteDelivery.run(next(), next());
+          s.deleteDelivery.run(next());
           break;
         case OP.addInbound:
-          s.addInbound.run(next(), next());
+          s.addInbound.run(next(), next(), next());
           break;
         case OP.deleteInbound:
-          s.deleteInbound.run(next(), next());
+          s.deleteInbound.run(next());
           break;
         case OP.setRetained:
           s.setRetained.run(messageColumns(next() as Message));
@@ -535,7 +549,12 @@ export class SqliteStore implements SessionStore {
       if (version === undefined) {
         db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
       } else if (Number(version.value) !== SCHEMA_VERSION) {
-        throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
+        let at = Number(version.value);
+        if (!(at in MIGRATIONS) || at > SCHEMA_VERSION) {
+          throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
+        }
+        for (; at < SCHEMA_VERSION; at++) db.exec(MIGRATIONS[at] as string);
+        db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
       }
       db.exec('COMMIT');
       const check = db.pragma('quick_check(1)', { simple: true });
@@ -565,8 +584,6 @@ function prepare(db: Database.Database) {
     ),
     deleteSession: db.prepare('DELETE FROM sessions WHERE client_id = ?'),
     deleteSessionSubscriptions: db.prepare('DELETE FROM subscriptions WHERE client_id = ?'),
-    deleteSessionDeliveries: db.prepare('DELETE FROM deliveries WHERE client_id = ?'),
-    deleteSessionInbound: db.prepare('DELETE FROM inbound_qos2 WHERE client_id = ?'),
     saveSubscription: db.prepare(
       `INSERT OR REPLACE INTO subscriptions (client_id, key, qos, no_local, retain_as_published, retain_handling, subscription_id)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
@@ -589,9 +606,9 @@ function prepare(db: Database.Database) {
          m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE client_id = ? AND seq = ?'),
-    addInbound: db.prepare('INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES (?, ?)'),
-    deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE client_id = ? AND packet_id = ?'),
+    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
+    addInbound: db.prepare('INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
+    deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE id = ?'),
     setRetained: db.prepare(
       `INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, expires_at, origin)
        VALUES (@topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,

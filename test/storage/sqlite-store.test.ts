@@ -253,6 +253,50 @@ describe('SQLite store', () => {
     await again.close();
   });
 
+  test('a version 1 data directory (deliveries keyed by client and seq) is migrated on open', async () => {
+    const dir = freshDir();
+    const v1 = new Database(join(dir, DATABASE_FILE));
+    v1.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta VALUES ('schema', '1');
+      CREATE TABLE sessions (client_id TEXT PRIMARY KEY, expiry INTEGER NOT NULL, protocol INTEGER NOT NULL,
+        username TEXT, connected INTEGER NOT NULL, disconnected_at INTEGER NOT NULL, will TEXT, will_due_at INTEGER) WITHOUT ROWID;
+      INSERT INTO sessions VALUES ('old', 600, 4, NULL, 0, 1700000000000, NULL, NULL);
+      CREATE TABLE deliveries (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER, m_topic TEXT,
+        m_payload BLOB, m_qos INTEGER, m_retain INTEGER, m_properties TEXT, m_expires_at INTEGER, m_origin TEXT,
+        qos INTEGER NOT NULL, retain INTEGER NOT NULL, subscription_ids TEXT, packet_id INTEGER NOT NULL,
+        state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
+      INSERT INTO deliveries VALUES ('old', 7, NULL, 'a/b', X'6869', 1, 0, NULL, NULL, NULL, 1, 0, NULL, 3, 1);
+      CREATE TABLE inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
+        PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+      INSERT INTO inbound_qos2 VALUES ('old', 42);
+    `);
+    v1.close();
+    const store = new SqliteStore(dir);
+    const loaded = collect(await store.open());
+    const old = loaded.sessions.find((s) => s.session.clientId === 'old');
+    assert.deepEqual(
+      old?.deliveries.map((d) => [d.seq, d.message.topic, d.message.payload.toString(), d.packetId, d.state]),
+      [[7, 'a/b', 'hi', 3, 'publish']],
+    );
+    assert.deepEqual(old?.inboundQos2, [42]);
+    // The migrated rows are deleted by their new keys.
+    store.deleteDelivery('old', 7);
+    store.deleteInboundQos2('old', 42);
+    await store.close();
+    assert.equal(count(dir, 'deliveries'), 0);
+    assert.equal(count(dir, 'inbound_qos2'), 0);
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    try {
+      assert.equal(
+        (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
+        '2',
+      );
+    } finally {
+      db.close();
+    }
+  });
+
   test('a full database fails the commit, keeps the batch, and the retry writes it once there is room', async () => {
     const dir = freshDir();
     const store = new SqliteStore(dir, { maxBytes: 256 * 1024 });
