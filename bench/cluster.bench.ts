@@ -4,7 +4,10 @@
  * fan-out at QoS 0 and 1, as fast as a window allows (throughput), and fan-in at a fixed rate (latency at
  * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, and the CPU of Redis and of the nodes.
  *
- *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--rate 10000] [--out FILE]
+ *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--out FILE]
+ *
+ * `--scale F` multiplies the message counts (longer runs, steadier figures; the default runs last about a
+ * second each).
  *   node --import tsx bench/cluster.bench.ts    (from source)
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -32,6 +35,7 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
     options: {
       nodes: { type: 'string', default: '1,2,3' },
       quick: { type: 'boolean', default: false },
+      scale: { type: 'string', default: '1' },
       rate: { type: 'string', default: '10000' },
       out: { type: 'string', default: 'bench/results/cluster-latest.json' },
     },
@@ -42,7 +46,12 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
     .split(',')
     .map(Number)
     .filter((n) => n >= 1 && n <= 8);
-  const scale = (n: number): number => (quick ? Math.max(100, Math.round(n / 5)) : n);
+  const factor = Number(values.scale);
+  if (!(factor > 0 && factor <= 100)) {
+    console.error(`--scale must be a number above 0 and at most 100 (got ${values.scale})`);
+    process.exit(2);
+  }
+  const scale = (n: number): number => Math.max(100, Math.round((quick ? n / 5 : n) * factor));
   const workloads: ClusterWorkload[] = [];
   for (const qos of [0, 1] as const) {
     workloads.push({
@@ -71,7 +80,7 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
       qos,
       publishers: 4,
       subscribers: 1,
-      messages: Math.round((rate * (quick ? 2 : 5)) / 4),
+      messages: Math.round((rate * (quick ? 2 : 5) * factor) / 4),
       rate,
       window: 10_000,
     });
