@@ -85,18 +85,44 @@ CREATE TABLE IF NOT EXISTS retained (
 export const STATE_CODE = { queued: 0, publish: 1, pubrel: 2 } as const;
 export const STATE_NAME = ['queued', 'publish', 'pubrel'] as const;
 
-const DELIVERY_COLUMNS =
-  'seq, client_id, message_id, m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin, qos, retain, subscription_ids, packet_id, state';
+const DELIVERY_COLUMNS = [
+  'seq',
+  'client_id',
+  'message_id',
+  'm_topic',
+  'm_payload',
+  'm_qos',
+  'm_retain',
+  'm_properties',
+  'm_expires_at',
+  'm_origin',
+  'qos',
+  'retain',
+  'subscription_ids',
+  'packet_id',
+  'state',
+];
+
+/** What a migration needs of the database: run SQL, and list a table's columns. */
+export interface MigrationDb {
+  exec(sql: string): void;
+  columns(table: string): string[];
+}
 
 /** From version N to N + 1: run in the opening transaction, before the version is updated. */
-export const MIGRATIONS: Readonly<Record<number, string>> = {
-  1: `
+export const MIGRATIONS: Readonly<Record<number, (db: MigrationDb) => void>> = {
+  1: (db) => {
+    // Early version 1 files have no inline message columns (m_*): copy the columns that are there.
+    const old = new Set(db.columns('deliveries'));
+    const copied = DELIVERY_COLUMNS.filter((c) => old.has(c)).join(', ');
+    db.exec(`
 ALTER TABLE deliveries RENAME TO deliveries_v1;
 ALTER TABLE inbound_qos2 RENAME TO inbound_qos2_v1;
 ${DELIVERIES_AND_INBOUND}
-INSERT INTO deliveries (${DELIVERY_COLUMNS}) SELECT ${DELIVERY_COLUMNS} FROM deliveries_v1 ORDER BY seq;
+INSERT INTO deliveries (${copied}) SELECT ${copied} FROM deliveries_v1 ORDER BY seq;
 INSERT INTO inbound_qos2 (client_id, packet_id) SELECT client_id, packet_id FROM inbound_qos2_v1;
 DROP TABLE deliveries_v1;
 DROP TABLE inbound_qos2_v1;
-`,
+`);
+  },
 };

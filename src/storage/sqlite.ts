@@ -553,7 +553,12 @@ export class SqliteStore implements SessionStore {
         if (!(at in MIGRATIONS) || at > SCHEMA_VERSION) {
           throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
         }
-        for (; at < SCHEMA_VERSION; at++) db.exec(MIGRATIONS[at] as string);
+        const migrationDb = {
+          exec: (sql: string) => db.exec(sql),
+          columns: (table: string) =>
+            (db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name),
+        };
+        for (; at < SCHEMA_VERSION; at++) MIGRATIONS[at]?.(migrationDb);
         db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
       }
       db.exec('COMMIT');

@@ -297,6 +297,36 @@ describe('SQLite store', () => {
     }
   });
 
+  test('an early version 1 directory (no inline message columns) is migrated too', async () => {
+    const dir = freshDir();
+    const v1 = new Database(join(dir, DATABASE_FILE));
+    v1.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+      INSERT INTO meta VALUES ('schema', '1');
+      CREATE TABLE sessions (client_id TEXT PRIMARY KEY, expiry INTEGER NOT NULL, protocol INTEGER NOT NULL,
+        username TEXT, connected INTEGER NOT NULL, disconnected_at INTEGER NOT NULL, will TEXT, will_due_at INTEGER) WITHOUT ROWID;
+      INSERT INTO sessions VALUES ('early', 600, 5, NULL, 0, 1700000000000, NULL, NULL);
+      CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL,
+        retain INTEGER NOT NULL, properties TEXT, expires_at INTEGER, origin TEXT);
+      INSERT INTO messages VALUES (1, 'x/y', X'6f6b', 1, 0, NULL, NULL, NULL);
+      CREATE TABLE deliveries (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL,
+        qos INTEGER NOT NULL, retain INTEGER NOT NULL, subscription_ids TEXT, packet_id INTEGER NOT NULL,
+        state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
+      INSERT INTO deliveries VALUES ('early', 3, 1, 1, 0, NULL, 0, 0);
+      CREATE TABLE inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL,
+        PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+    `);
+    v1.close();
+    const store = new SqliteStore(dir);
+    const loaded = collect(await store.open());
+    const early = loaded.sessions.find((s) => s.session.clientId === 'early');
+    assert.deepEqual(
+      early?.deliveries.map((d) => [d.seq, d.message.topic, d.message.payload.toString(), d.state]),
+      [[3, 'x/y', 'ok', 'queued']],
+    );
+    await store.close();
+  });
+
   test('a full database fails the commit, keeps the batch, and the retry writes it once there is room', async () => {
     const dir = freshDir();
     const store = new SqliteStore(dir, { maxBytes: 256 * 1024 });
