@@ -4,7 +4,7 @@
  * fan-out at QoS 0 and 1, as fast as a window allows (throughput), and fan-in at a fixed rate (latency at
  * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, and the CPU of Redis and of the nodes.
  *
- *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--out FILE]
+ *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--only NAMES] [--out FILE]
  *
  * `--scale F` multiplies the message counts (longer runs, steadier figures; the default runs last about a
  * second each).
@@ -36,6 +36,7 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
       nodes: { type: 'string', default: '1,2,3' },
       quick: { type: 'boolean', default: false },
       scale: { type: 'string', default: '1' },
+      only: { type: 'string' },
       rate: { type: 'string', default: '10000' },
       out: { type: 'string', default: 'bench/results/cluster-latest.json' },
     },
@@ -84,6 +85,16 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
       rate,
       window: 10_000,
     });
+  }
+  const only = values.only?.split(',').map((n) => n.trim());
+  if (only !== undefined) {
+    const names = workloads.map((w) => w.name);
+    const unknown = only.filter((n) => !names.includes(n));
+    if (unknown.length > 0) {
+      console.error(`--only: no workload ${unknown.join(', ')}; workloads: ${names.join(', ')}`);
+      process.exit(2);
+    }
+    workloads.splice(0, workloads.length, ...workloads.filter((w) => only.includes(w.name)));
   }
   console.log(
     `cluster benchmark: node ${process.version}, ${os.cpus().length} cpus, load ${os

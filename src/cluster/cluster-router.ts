@@ -5,7 +5,13 @@ import type { SessionSubscription } from '../broker/session.js';
 import type { MatchResult, SharedGroupEntry } from '../broker/topic-index.js';
 import type { ClusterBackend } from './backend.js';
 import type { ClusterStats } from './cluster-stats.js';
-import { encodeFrame, encodeMessage, isNodeLocalTopic, type SharedChoice } from './codec.js';
+import {
+  encodeFrame,
+  encodeMessage,
+  encodeSubscribersFrame,
+  isNodeLocalTopic,
+  type SharedChoice,
+} from './codec.js';
 import type { RouteTable } from './route-table.js';
 
 /** Where one message goes on one other node. */
@@ -27,6 +33,8 @@ export class ClusterRouter implements Router {
   private readonly qos0 = new Map<string, Buffer[]>();
   private qos0Frames = new Map<string, number>();
   private qos0Scheduled = false;
+  /** The other nodes a message goes to (reused). */
+  private readonly nodes: string[] = [];
 
   constructor(
     private readonly local: LocalRouter,
@@ -61,6 +69,22 @@ export class ClusterRouter implements Router {
     result.shared.length = 0;
     table.index.match(message.topic, result);
     const self = table.self;
+    if (result.shared.length === 0) {
+      // The common case: subscribers only, usually on one other node; no map, one buffer per node.
+      const nodes = this.nodes;
+      nodes.length = 0;
+      for (const entry of result.subscribers) {
+        if (entry.clientId !== self && !nodes.includes(entry.clientId)) nodes.push(entry.clientId);
+      }
+      const deliveries = this.local.routeRemote(message, ALL_SUBSCRIBERS);
+      if (nodes.length === 1) this.forwardFrame(message, nodes[0] as string, encodeSubscribersFrame(message));
+      else if (nodes.length > 1) {
+        const targets = new Map<string, NodeTarget>();
+        for (const node of nodes) targets.set(node, { subscribers: true, shared: [] });
+        this.forward(message, targets);
+      }
+      return deliveries;
+    }
     let targets: Map<string, NodeTarget> | undefined;
     for (const entry of result.subscribers) {
       if (entry.clientId === self) continue;
@@ -91,25 +115,31 @@ export class ClusterRouter implements Router {
 
   private forward(message: Message, targets: Map<string, NodeTarget>): void {
     const encoded = encodeMessage(message);
-    const qos = message.qos;
     for (const [node, target] of targets) {
-      const frame = encodeFrame(target.subscribers, target.shared, encoded);
-      this.stats.forwarded[qos]++;
-      if (qos > 0) {
-        this.backend.store.appendInbox(node, frame);
-        continue;
-      }
-      if (!this.backend.available) {
-        this.stats.qos0Dropped++;
-        continue;
-      }
-      const parts = this.qos0.get(node);
-      if (parts === undefined) this.qos0.set(node, [...frame]);
-      else parts.push(...frame);
-      this.qos0Frames.set(node, (this.qos0Frames.get(node) ?? 0) + 1);
+      const [header, body] = encodeFrame(target.subscribers, target.shared, encoded);
+      this.forwardFrame(message, node, header as Buffer, body);
     }
-    if (qos > 0) this.markDirty();
-    else if (!this.qos0Scheduled && this.qos0.size > 0) {
+  }
+
+  /** Send one frame (in one or two parts) to `node`: into its inbox (QoS 1/2) or its QoS 0 batch. */
+  private forwardFrame(message: Message, node: string, part: Buffer, rest?: Buffer): void {
+    const qos = message.qos;
+    this.stats.forwarded[qos]++;
+    if (qos > 0) {
+      this.backend.store.appendInbox(node, rest === undefined ? [part] : [part, rest]);
+      this.markDirty();
+      return;
+    }
+    if (!this.backend.available) {
+      this.stats.qos0Dropped++;
+      return;
+    }
+    const parts = this.qos0.get(node);
+    if (parts === undefined) this.qos0.set(node, rest === undefined ? [part] : [part, rest]);
+    else if (rest === undefined) parts.push(part);
+    else parts.push(part, rest);
+    this.qos0Frames.set(node, (this.qos0Frames.get(node) ?? 0) + 1);
+    if (!this.qos0Scheduled) {
       this.qos0Scheduled = true;
       setImmediate(() => this.flushQos0());
     }
@@ -128,6 +158,7 @@ export class ClusterRouter implements Router {
 }
 
 const NO_GROUPS: readonly SharedChoice[] = [];
+const ALL_SUBSCRIBERS = { subscribers: true, shared: NO_GROUPS };
 
 /** The member node of a shared group for the next message: round-robin over the group's nodes. */
 function pickNode(group: SharedGroupEntry<string>): string | undefined {

@@ -21,13 +21,22 @@ const FLAG_PROPERTIES = 0x20;
 
 /** A message as bytes: flags (retain, QoS, optional parts), topic, expiry, origin, properties, payload. */
 export function encodeMessage(message: Message): Buffer {
-  const topic = Buffer.from(message.topic);
-  const origin = message.origin === undefined ? undefined : Buffer.from(message.origin);
+  return encodeMessageAfter(message, 0);
+}
+
+/**
+ * The message encoded at offset `reserve` of a new buffer, whose first `reserve` bytes are left for the
+ * caller (a frame header). Strings are written in place: no buffer per topic or origin.
+ */
+function encodeMessageAfter(message: Message, reserve: number): Buffer {
+  const topicLength = Buffer.byteLength(message.topic);
+  const origin = message.origin;
+  const originLength = origin === undefined ? 0 : Buffer.byteLength(origin);
   const properties =
     message.properties === undefined
       ? undefined
       : Buffer.from(JSON.stringify(message.properties, bufferReplacer));
-  let size = 1 + 2 + topic.length + 4 + message.payload.length;
+  let size = reserve + 1 + 2 + topicLength + 4 + message.payload.length;
   let flags = (message.retain ? FLAG_RETAIN : 0) | (message.qos << 1);
   if (message.expiresAt !== undefined) {
     flags |= FLAG_EXPIRES;
@@ -35,20 +44,20 @@ export function encodeMessage(message: Message): Buffer {
   }
   if (origin !== undefined) {
     flags |= FLAG_ORIGIN;
-    size += 2 + origin.length;
+    size += 2 + originLength;
   }
   if (properties !== undefined) {
     flags |= FLAG_PROPERTIES;
     size += 4 + properties.length;
   }
   const out = Buffer.allocUnsafe(size);
-  let at = out.writeUInt8(flags, 0);
-  at = out.writeUInt16BE(topic.length, at);
-  at += topic.copy(out, at);
+  let at = out.writeUInt8(flags, reserve);
+  at = out.writeUInt16BE(topicLength, at);
+  at += out.write(message.topic, at);
   if (message.expiresAt !== undefined) at = out.writeDoubleBE(message.expiresAt, at);
   if (origin !== undefined) {
-    at = out.writeUInt16BE(origin.length, at);
-    at += origin.copy(out, at);
+    at = out.writeUInt16BE(originLength, at);
+    at += out.write(origin, at);
   }
   if (properties !== undefined) {
     at = out.writeUInt32BE(properties.length, at);
@@ -56,6 +65,21 @@ export function encodeMessage(message: Message): Buffer {
   }
   at = out.writeUInt32BE(message.payload.length, at);
   message.payload.copy(out, at);
+  return out;
+}
+
+/** Bytes before the message in a frame with no shared group: length, subscribers flag, group count. */
+const PLAIN_FRAME_HEADER = 4 + 1 + 2;
+
+/**
+ * A whole frame for the non-shared subscribers of one node, the message encoded in the same buffer: what
+ * `encodeFrame(true, [], encodeMessage(message))` gives, concatenated, in one allocation.
+ */
+export function encodeSubscribersFrame(message: Message): Buffer {
+  const out = encodeMessageAfter(message, PLAIN_FRAME_HEADER);
+  out.writeUInt32BE(out.length - 4, 0);
+  out.writeUInt8(1, 4);
+  out.writeUInt16BE(0, 5);
   return out;
 }
 

@@ -15,6 +15,7 @@ import {
   encodeDelivery,
   encodeFrame,
   encodeMessage,
+  encodeSubscribersFrame,
 } from '../../src/cluster/codec.js';
 import { RedisBackend } from '../../src/cluster/redis-backend.js';
 import { RouteTable } from '../../src/cluster/route-table.js';
@@ -71,6 +72,23 @@ describe('cluster codec', () => {
       ],
     });
     assert.deepEqual(frames[1]?.message, two);
+  });
+
+  test('a one-buffer subscribers frame is the same bytes as header and message apart (multi-byte topic and origin)', () => {
+    const message = createMessage(
+      'Zürich/größe',
+      Buffer.from('payload'),
+      1,
+      true,
+      { contentType: 'x' },
+      'clïent',
+      5,
+    );
+    const single = encodeSubscribersFrame(message);
+    assert.deepEqual(single, Buffer.concat(encodeFrame(true, [], encodeMessage(message))));
+    const frames = [...decodeFrames(Buffer.concat([single, single]))];
+    assert.equal(frames.length, 2);
+    assert.deepEqual(frames[1]?.message, message);
   });
 
   test('a delivery keeps its QoS, retain flag and subscription identifiers', () => {
