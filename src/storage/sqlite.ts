@@ -202,44 +202,36 @@ export class SqliteStore implements SessionStore {
       seqs = new Map();
       this.deliveries.set(clientId, seqs);
     }
-    const ids = d.subscriptionIds === undefined ? null : d.subscriptionIds.join(',');
     let messageId = this.batchMessages.get(d.message);
+    let op: number = OP.saveDelivery;
+    let carried: Message | number;
     if (messageId === undefined) {
       // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
       this.batchMessages.set(d.message, INLINE);
       seqs.set(d.seq, INLINE);
-      this.notePendingSave(clientId, d.seq, d.state);
-      // The hot path: pushed directly, without a rest-arguments array.
-      this.ops.push(
-        OP.saveDeliveryInline,
-        clientId,
-        d.seq,
-        d.message,
-        d.qos,
-        d.retain ? 1 : 0,
-        ids,
-        d.packetId,
-        STATE_CODE[d.state],
-      );
-      return;
+      op = OP.saveDeliveryInline;
+      carried = d.message;
+    } else {
+      if (messageId === INLINE) {
+        messageId = this.nextMessageId++;
+        this.batchMessages.set(d.message, messageId);
+        this.pendingMessages.set(messageId, this.opsBase + this.ops.length);
+        this.push(OP.saveMessage, messageId, d.message);
+      }
+      this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
+      seqs.set(d.seq, messageId);
+      carried = messageId;
     }
-    if (messageId === INLINE) {
-      messageId = this.nextMessageId++;
-      this.batchMessages.set(d.message, messageId);
-      this.pendingMessages.set(messageId, this.opsBase + this.ops.length);
-      this.push(OP.saveMessage, messageId, d.message);
-    }
-    this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
-    seqs.set(d.seq, messageId);
     this.notePendingSave(clientId, d.seq, d.state);
+    // The hot path: pushed directly, without a rest-arguments array. Both saves have the same layout.
     this.ops.push(
-      OP.saveDelivery,
+      op,
       clientId,
       d.seq,
-      messageId,
+      carried,
       d.qos,
       d.retain ? 1 : 0,
-      ids,
+      d.subscriptionIds === undefined ? null : d.subscriptionIds.join(','),
       d.packetId,
       STATE_CODE[d.state],
     );
