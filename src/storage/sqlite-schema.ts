@@ -1,5 +1,5 @@
 /**
- * The SQLite schema of the store: version 3. A delivery names its message by `message_id` (a row of
+ * The SQLite schema of the store: version 2. A delivery names its message by `message_id` (a row of
  * `messages`, shared by every session the message went to) or carries it inline (`m_*` columns) when it was
  * the message's first delivery: one row to write and delete for the common case of one subscriber.
  *
@@ -7,12 +7,8 @@
  * new rows go at the end of the table, so a commit touches a few pages instead of one per session (half
  * the cost per row at a few thousand rows in flight). The store keeps each session's keys in memory, and
  * reading orders rows by session. Version 1 keyed them by (client_id, seq) and is migrated on open.
- *
- * Version 3 adds the journal: one row per commit since the last flush, the commit's changes encoded in one
- * BLOB (`sqlite-journal.ts`), replayed over the tables on open. A broker that does not know the journal
- * must not open the file (it would lose what the journal holds), hence the new version.
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 2;
 
 const DELIVERIES_AND_INBOUND = `
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -74,10 +70,6 @@ CREATE TABLE IF NOT EXISTS messages (
   origin TEXT
 );
 ${DELIVERIES_AND_INBOUND}
-CREATE TABLE IF NOT EXISTS journal (
-  id INTEGER PRIMARY KEY,
-  ops BLOB NOT NULL
-);
 CREATE TABLE IF NOT EXISTS retained (
   topic TEXT PRIMARY KEY,
   payload BLOB NOT NULL,
@@ -133,6 +125,4 @@ DROP TABLE deliveries_v1;
 DROP TABLE inbound_qos2_v1;
 `);
   },
-  // The journal table is made by the schema itself (CREATE TABLE IF NOT EXISTS), empty.
-  2: () => {},
 };

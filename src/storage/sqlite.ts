@@ -16,18 +16,8 @@ import type {
   StoredState,
   StoredSubscription,
 } from '../broker/storage.js';
-import { encodeWill } from './sqlite-codec.js';
-import { decodeJournal, JournalWriter } from './sqlite-journal.js';
+import { encodeWill, messageColumns } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
-import {
-  ARG_PACKET_ID,
-  ARG_STATE,
-  ARITY,
-  applyOps,
-  OP,
-  prepareStatements,
-  type Statements,
-} from './sqlite-ops.js';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION, STATE_CODE } from './sqlite-schema.js';
 
 /** How much a commit survives: a crash of the process (default), or a power loss too. */
@@ -76,15 +66,33 @@ export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): 
   return new SqliteStore(dir, options);
 }
 
-/**
- * The journal window: commits append journal entries until one of these is reached, and then the commit
- * flushes the window to the tables (only the rows still there) and empties the journal. Longer windows drop
- * more rows before they are written (a QoS 2 flow lives a few round trips); the window also bounds the
- * messages held in memory for the flush and the work of one flush.
- */
-const FLUSH_ENTRIES = 400_000;
-const FLUSH_BYTES = 16 * 1024 * 1024;
-const FLUSH_MS = 1_000;
+// Operation codes of the pending batch, each followed by a fixed number of arguments.
+const OP = {
+  saveSession: 1,
+  deleteSession: 2,
+  saveSubscription: 3,
+  deleteSubscription: 4,
+  saveMessage: 5,
+  deleteMessage: 6,
+  saveDelivery: 7,
+  saveDeliveryInline: 14,
+  updateDelivery: 8,
+  deleteDelivery: 9,
+  addInbound: 10,
+  deleteInbound: 11,
+  setRetained: 12,
+  deleteRetained: 13,
+  /** A save dropped from the batch (acknowledged before it was written): skip its arguments. */
+  skip8: 15,
+  /** A message row dropped from the batch (its last delivery went before it was written). */
+  skip2: 16,
+} as const;
+
+/** Where the arguments of a pending delivery save sit after its opcode. */
+const ARG_PACKET_ID = 7;
+const ARG_STATE = 8;
+
+type Statements = ReturnType<typeof prepare>;
 
 export class SqliteStore implements SessionStore {
   readonly name = 'sqlite';
@@ -92,21 +100,12 @@ export class SqliteStore implements SessionStore {
   readonly file: string;
   private db: Database.Database | undefined;
   private statements: Statements | undefined;
-  private readonly journal = new JournalWriter();
-  /**
-   * The changes not in the tables yet: opcodes and their arguments, flat (`sqlite-ops.ts`). Positions
-   * below count from the store's opening: `ops[0]` is at `opsBase`, what the tables hold. Up to
-   * `journaledEnd` the changes are in the journal (committed); up to `sealedEnd` they make the next commit.
-   */
+  /** The pending batch: opcodes and their arguments, flat. */
   private ops: unknown[] = [];
+  /** Where `ops` starts in the positions recorded below (positions count from the store's opening). */
   private opsBase = 0;
-  private journaledEnd = 0;
+  /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
   private sealedEnd = 0;
-  /** Bytes in the journal, and when its first entry of this window was written. */
-  private journalBytes = 0;
-  private windowStart = 0;
-  /** Flush the whole window with the next commit (on close). */
-  private flushNext = false;
   /**
    * Messages saved since the last commit: INLINE when a delivery carries the message (a second delivery of
    * it makes the row), or the id of its row. A message delivered again after the commit (a retained one, to
@@ -122,18 +121,16 @@ export class SqliteStore implements SessionStore {
   private readonly inbound = new Map<string, Map<number, number>>();
   private nextInboundId = 1;
   /**
-   * Deliveries saved and not in the tables yet: client id -> seq -> position of the save's opcode. A
-   * delivery acknowledged before the flush is dropped from `ops` (and, if it was journaled, its deletion is
-   * journaled too), and a change of its state patches the save, so a message sent and acknowledged within
-   * one window costs no statement at all.
+   * Deliveries saved in the pending batch: client id -> seq -> position of the save's opcode in `ops`. A
+   * delivery acknowledged before the batch is written is dropped from it, and a change of its state patches
+   * the save, so a message sent and acknowledged between two commits costs no statement at all.
    */
   private pendingSaves = new Map<string, Map<number, number>>();
-  /** Saves not yet committed of deliveries sent and awaiting acknowledgement: before and after the seal. */
+  /** Saves in the pending batch of deliveries sent and awaiting acknowledgement: before and after the seal. */
   private sealedSent = 0;
   private openSent = 0;
-  /** Message rows and inbound QoS 2 ids saved and not in the tables yet: row id -> position of the save. */
+  /** Message rows saved in the pending batch: message id -> position of the save's opcode. */
   private pendingMessages = new Map<number, number>();
-  private pendingInbound = new Map<number, number>();
 
   constructor(
     dir: string,
@@ -147,17 +144,7 @@ export class SqliteStore implements SessionStore {
     const db = this.openDatabase();
     this.db = db;
     this.setMaxBytes(this.options.maxBytes);
-    const statements = prepareStatements(db);
-    this.statements = statements;
-    try {
-      replayJournal(db, statements);
-    } catch (err) {
-      this.db = undefined;
-      db.close();
-      throw new StorageOpenError(`cannot replay the journal of ${this.file}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
+    this.statements = prepare(db);
     const loaded = loadState(db);
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
@@ -185,8 +172,10 @@ export class SqliteStore implements SessionStore {
     const seqs = this.deliveries.get(clientId);
     if (seqs !== undefined) for (const seq of [...seqs.keys()]) this.deleteDelivery(clientId, seq);
     const inbound = this.inbound.get(clientId);
-    if (inbound !== undefined)
-      for (const packetId of [...inbound.keys()]) this.deleteInboundQos2(clientId, packetId);
+    if (inbound !== undefined) {
+      for (const id of inbound.values()) this.push(OP.deleteInbound, id);
+      this.inbound.delete(clientId);
+    }
     this.push(OP.deleteSession, clientId);
   }
 
@@ -250,19 +239,15 @@ export class SqliteStore implements SessionStore {
 
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
     const at = this.pendingSaves.get(clientId)?.get(seq);
-    if (at === undefined) {
-      this.ops.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
+    if (at !== undefined) {
+      // Not written yet: the pending save carries the new state.
+      this.countSent(at, -1);
+      this.ops[at - this.opsBase + ARG_PACKET_ID] = packetId;
+      this.ops[at - this.opsBase + ARG_STATE] = STATE_CODE[state];
+      this.countSent(at, 1);
       return;
     }
-    // Not in the tables yet: the pending save carries the new state (and the journal, if it has the save,
-    // gets the change).
-    this.countSent(at, -1);
-    this.ops[at - this.opsBase + ARG_PACKET_ID] = packetId;
-    this.ops[at - this.opsBase + ARG_STATE] = STATE_CODE[state];
-    this.countSent(at, 1);
-    if (at < this.journaledEnd) {
-      this.ops.push(OP.journalUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
-    }
+    this.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
@@ -273,14 +258,13 @@ export class SqliteStore implements SessionStore {
     if (seqs.size === 0) this.deliveries.delete(clientId);
     const pending = this.pendingSaves.get(clientId);
     const at = pending?.get(seq);
-    if (at === undefined) {
-      this.ops.push(OP.deleteDelivery, seq);
-    } else {
-      // Saved and acknowledged within one window: the row never reaches the tables.
+    if (at !== undefined) {
+      // Saved and acknowledged within one batch: the row is never written.
       (pending as Map<number, number>).delete(seq);
       this.countSent(at, -1);
-      this.drop(at, OP.skip8);
-      if (at < this.journaledEnd) this.ops.push(OP.journalDeleteDelivery, seq);
+      this.ops[at - this.opsBase] = OP.skip8;
+    } else {
+      this.ops.push(OP.deleteDelivery, seq);
     }
     if (messageId !== INLINE) this.release(messageId);
   }
@@ -294,8 +278,7 @@ export class SqliteStore implements SessionStore {
     if (ids.has(packetId)) return;
     const id = this.nextInboundId++;
     ids.set(packetId, id);
-    this.pendingInbound.set(id, this.opsBase + this.ops.length);
-    this.ops.push(OP.addInbound, id, clientId, packetId);
+    this.push(OP.addInbound, id, clientId, packetId);
   }
 
   deleteInboundQos2(clientId: string, packetId: number): void {
@@ -304,14 +287,7 @@ export class SqliteStore implements SessionStore {
     if (ids === undefined || id === undefined) return;
     ids.delete(packetId);
     if (ids.size === 0) this.inbound.delete(clientId);
-    const at = this.pendingInbound.get(id);
-    if (at === undefined) {
-      this.ops.push(OP.deleteInbound, id);
-      return;
-    }
-    this.pendingInbound.delete(id);
-    this.drop(at, OP.skip3);
-    if (at < this.journaledEnd) this.ops.push(OP.journalDeleteInbound, id);
+    this.push(OP.deleteInbound, id);
   }
 
   setRetained(topic: string, message: Message | undefined): void {
@@ -335,84 +311,47 @@ export class SqliteStore implements SessionStore {
     return this.sealedSent;
   }
 
-  /** Count the uncommitted save at `at` in (1) or out of (-1) the sent ones, if it awaits PUBACK. */
+  /** Count the pending save at `at` in (1) or out of (-1) the sent ones, if it is sent and awaiting PUBACK. */
   private countSent(at: number, by: 1 | -1): void {
-    if (at < this.journaledEnd || this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
+    if (this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
     if (at < this.sealedEnd) this.sealedSent += by;
     else this.openSent += by;
   }
 
   /**
-   * Make the sealed changes durable: as one journal entry, or, when the window is full, by writing the
-   * whole window to the tables and emptying the journal, in one transaction. On any error it rolls back and
-   * the changes stay (with what was reported since) for the next commit.
+   * Write the sealed changes in one transaction; on any error it rolls back and they stay (with what was
+   * reported since) for the next commit.
    */
   commitSealed(): undefined {
     const db = this.db;
-    const s = this.statements;
-    if (db === undefined || s === undefined) return undefined;
     const count = this.sealedEnd - this.opsBase;
-    const now = performance.now();
-    const journaled = this.journaledEnd - this.opsBase;
-    if (
-      this.flushNext ||
-      this.journaledEnd - this.opsBase + count >= FLUSH_ENTRIES ||
-      this.journalBytes >= FLUSH_BYTES ||
-      (this.journalBytes > 0 && now - this.windowStart >= FLUSH_MS)
-    ) {
-      if (count === 0 && this.journalBytes === 0) return undefined;
-      const ops = this.ops;
-      db.transaction(() => {
-        applyOps(s, ops, 0, count);
-        if (this.journalBytes > 0) s.clearJournal.run();
-      })();
-      this.flushed(count);
-      return undefined;
-    }
-    if (this.sealedEnd === this.journaledEnd) return undefined;
-    const entry = this.journal.encode(this.ops, journaled, count);
-    if (entry !== undefined) {
-      s.appendJournal.run(entry);
-      if (this.journalBytes === 0) this.windowStart = now;
-      this.journalBytes += entry.length;
-    }
-    this.journaledEnd = this.sealedEnd;
-    this.sealedSent = 0;
-    if (this.batchMessages.size > 0) this.batchMessages = new Map();
-    return undefined;
-  }
-
-  /** The first `count` entries of `ops` are in the tables now, and the journal is empty. */
-  private flushed(count: number): void {
+    if (db === undefined || count === 0) return undefined;
+    const ops = this.ops;
+    db.transaction(() => this.apply(ops, count))();
     this.opsBase = this.sealedEnd;
-    this.journaledEnd = this.sealedEnd;
-    this.journalBytes = 0;
-    this.flushNext = false;
     this.sealedSent = 0;
     if (this.batchMessages.size > 0) this.batchMessages = new Map();
-    if (count === this.ops.length) {
+    if (count === ops.length) {
       this.ops = [];
       if (this.pendingSaves.size > 0) this.pendingSaves = new Map();
       if (this.pendingMessages.size > 0) this.pendingMessages = new Map();
-      if (this.pendingInbound.size > 0) this.pendingInbound = new Map();
-      return;
+      return undefined;
     }
-    this.ops = this.ops.slice(count);
-    // Saves in the tables now cannot be dropped any more; those after the seal still can.
+    this.ops = ops.slice(count);
+    // Saves written now cannot be dropped any more; those after the seal still can.
     const base = this.opsBase;
     for (const [clientId, seqs] of this.pendingSaves) {
       for (const [seq, at] of seqs) if (at < base) seqs.delete(seq);
       if (seqs.size === 0) this.pendingSaves.delete(clientId);
     }
-    for (const [id, at] of this.pendingMessages) if (at < base) this.pendingMessages.delete(id);
-    for (const [id, at] of this.pendingInbound) if (at < base) this.pendingInbound.delete(id);
+    for (const [messageId, at] of this.pendingMessages) if (at < base) this.pendingMessages.delete(messageId);
+    return undefined;
   }
 
   async close(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
     try {
-      this.flushNext = true;
       this.commit();
     } finally {
       this.db = undefined;
@@ -459,13 +398,6 @@ export class SqliteStore implements SessionStore {
     pending.set(seq, this.opsBase + this.ops.length);
   }
 
-  /** Drop the save at `at` from what the tables get, and let go of what it holds (a message). */
-  private drop(at: number, skip: number): void {
-    const i = at - this.opsBase;
-    this.ops[i] = skip;
-    for (let k = 1; k <= (ARITY[skip] as number); k++) this.ops[i + k] = null;
-  }
-
   /** One delivery less uses this message row: the last one takes the row along. */
   private release(messageId: number): void {
     const count = (this.refs.get(messageId) ?? 1) - 1;
@@ -475,14 +407,103 @@ export class SqliteStore implements SessionStore {
     }
     this.refs.delete(messageId);
     const at = this.pendingMessages.get(messageId);
-    if (at === undefined) {
-      this.ops.push(OP.deleteMessage, messageId);
+    if (at !== undefined) {
+      // The row was never written: drop its save (two arguments) rather than delete it.
+      this.pendingMessages.delete(messageId);
+      this.ops[at - this.opsBase] = OP.skip2;
       return;
     }
-    // The row is not in the tables: drop its save rather than delete it.
-    this.pendingMessages.delete(messageId);
-    this.drop(at, OP.skip2);
-    if (at < this.journaledEnd) this.ops.push(OP.journalDeleteMessage, messageId);
+    this.push(OP.deleteMessage, messageId);
+  }
+
+  /** Run the first `count` entries of `ops` (whole operations). */
+  private apply(ops: readonly unknown[], count: number): void {
+    const s = this.statements as Statements;
+    let i = 0;
+    const next = (): unknown => ops[i++];
+    while (i < count) {
+      const op = next();
+      switch (op) {
+        case OP.saveSession:
+          s.saveSession.run(next(), next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.deleteSession: {
+          // Its deliveries and inbound ids were deleted one by one before.
+          const clientId = next();
+          s.deleteSession.run(clientId);
+          s.deleteSessionSubscriptions.run(clientId);
+          break;
+        }
+        case OP.saveSubscription:
+          s.saveSubscription.run(next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.deleteSubscription:
+          s.deleteSubscription.run(next(), next());
+          break;
+        case OP.saveMessage: {
+          const id = next();
+          s.saveMessage.run({ id, ...messageColumns(next() as Message) });
+          break;
+        }
+        case OP.deleteMessage:
+          s.deleteMessage.run(next());
+          break;
+        case OP.saveDelivery:
+          s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
+          break;
+        case OP.saveDeliveryInline: {
+          const clientId = next();
+          const seq = next();
+          const m = messageColumns(next() as Message);
+          s.saveDeliveryInline.run(
+            clientId,
+            seq,
+            next(),
+            next(),
+            next(),
+            next(),
+            next(),
+            m.topic,
+            m.payload,
+            m.qos,
+            m.retain,
+            m.properties,
+            m.expires_at,
+            m.origin,
+          );
+          break;
+        }
+        case OP.updateDelivery: {
+          const clientId = next();
+          const seq = next();
+          s.updateDelivery.run(next(), next(), clientId, seq);
+          break;
+        }
+        case OP.deleteDelivery:
+          s.deleteDelivery.run(next());
+          break;
+        case OP.addInbound:
+          s.addInbound.run(next(), next(), next());
+          break;
+        case OP.deleteInbound:
+          s.deleteInbound.run(next());
+          break;
+        case OP.setRetained:
+          s.setRetained.run(messageColumns(next() as Message));
+          break;
+        case OP.deleteRetained:
+          s.deleteRetained.run(next());
+          break;
+        case OP.skip8:
+          i += 8;
+          break;
+        case OP.skip2:
+          i += 2;
+          break;
+        default:
+          throw new Error(`sqlite store: unknown operation ${String(op)}`);
+      }
+    }
   }
 
   private openDatabase(): Database.Database {
@@ -552,15 +573,43 @@ export class SqliteStore implements SessionStore {
   }
 }
 
-/** Run what the journal holds (commits since the last flush) against the tables, and empty it. */
-function replayJournal(db: Database.Database, s: Statements): void {
-  const entries = db.prepare('SELECT ops FROM journal ORDER BY id').pluck().all() as Buffer[];
-  if (entries.length === 0) return;
-  db.transaction(() => {
-    for (const entry of entries) {
-      const ops = decodeJournal(entry);
-      applyOps(s, ops, 0, ops.length);
-    }
-    s.clearJournal.run();
-  })();
+function prepare(db: Database.Database) {
+  return {
+    saveSession: db.prepare(
+      `INSERT OR REPLACE INTO sessions (client_id, expiry, protocol, username, connected, disconnected_at, will, will_due_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteSession: db.prepare('DELETE FROM sessions WHERE client_id = ?'),
+    deleteSessionSubscriptions: db.prepare('DELETE FROM subscriptions WHERE client_id = ?'),
+    saveSubscription: db.prepare(
+      `INSERT OR REPLACE INTO subscriptions (client_id, key, qos, no_local, retain_as_published, retain_handling, subscription_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE client_id = ? AND key = ?'),
+    saveMessage: db.prepare(
+      `INSERT OR REPLACE INTO messages (id, topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (@id, @topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
+    ),
+    deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
+    saveDelivery: db.prepare(
+      `INSERT OR REPLACE INTO deliveries (client_id, seq, message_id, qos, retain, subscription_ids, packet_id, state)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    updateDelivery: db.prepare(
+      'UPDATE deliveries SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
+    ),
+    saveDeliveryInline: db.prepare(
+      `INSERT OR REPLACE INTO deliveries (client_id, seq, qos, retain, subscription_ids, packet_id, state,
+         m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
+    addInbound: db.prepare('INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
+    deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE id = ?'),
+    setRetained: db.prepare(
+      `INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, expires_at, origin)
+       VALUES (@topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
+    ),
+    deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
+  };
 }
