@@ -94,6 +94,9 @@ const ARG_STATE = 8;
 
 type Statements = ReturnType<typeof prepare>;
 
+/** Inbound QoS 2 ids inserted by one statement when a commit has that many. */
+const INBOUND_ROWS = 16;
+
 export class SqliteStore implements SessionStore {
   readonly name = 'sqlite';
   readonly dir: string;
@@ -421,6 +424,19 @@ export class SqliteStore implements SessionStore {
     const s = this.statements as Statements;
     let i = 0;
     const next = (): unknown => ops[i++];
+    // Deleted deliveries and inbound ids are deleted at the end, by runs of consecutive keys (one statement
+    // per run): keys only grow, so acknowledgements in the order of sending make long runs. A delivery saved
+    // again under a key waiting for its deletion (a session taken back) has the deletions run first.
+    const deadSeqs = new Set<number>();
+    const deadInbound: number[] = [];
+    // New inbound ids are inserted at the end too, INBOUND_ROWS to a statement (before any deletion).
+    const newInbound: unknown[] = [];
+    const saving = (seq: unknown): void => {
+      if (deadSeqs.size > 0 && deadSeqs.has(seq as number)) {
+        deleteRuns(s.deleteDeliveries, s.deleteDelivery, [...deadSeqs]);
+        deadSeqs.clear();
+      }
+    };
     while (i < count) {
       const op = next();
       switch (op) {
@@ -449,11 +465,13 @@ export class SqliteStore implements SessionStore {
           s.deleteMessage.run(next());
           break;
         case OP.saveDelivery:
+          saving(ops[i + 1]);
           s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
           break;
         case OP.saveDeliveryInline: {
           const clientId = next();
           const seq = next();
+          saving(seq);
           const m = messageColumns(next() as Message);
           s.saveDeliveryInline.run(
             clientId,
@@ -480,13 +498,13 @@ export class SqliteStore implements SessionStore {
           break;
         }
         case OP.deleteDelivery:
-          s.deleteDelivery.run(next());
+          deadSeqs.add(next() as number);
           break;
         case OP.addInbound:
-          s.addInbound.run(next(), next(), next());
+          newInbound.push(next(), next(), next());
           break;
         case OP.deleteInbound:
-          s.deleteInbound.run(next());
+          deadInbound.push(next() as number);
           break;
         case OP.setRetained:
           s.setRetained.run(messageColumns(next() as Message));
@@ -504,6 +522,15 @@ export class SqliteStore implements SessionStore {
           throw new Error(`sqlite store: unknown operation ${String(op)}`);
       }
     }
+    if (newInbound.length > 0) {
+      const whole = newInbound.length - (newInbound.length % (3 * INBOUND_ROWS));
+      let k = 0;
+      for (; k < whole; k += 3 * INBOUND_ROWS) s.addInbounds.run(newInbound.slice(k, k + 3 * INBOUND_ROWS));
+      for (; k < newInbound.length; k += 3)
+        s.addInbound.run(newInbound[k], newInbound[k + 1], newInbound[k + 2]);
+    }
+    if (deadSeqs.size > 0) deleteRuns(s.deleteDeliveries, s.deleteDelivery, [...deadSeqs]);
+    if (deadInbound.length > 0) deleteRuns(s.deleteInbounds, s.deleteInbound, deadInbound);
   }
 
   private openDatabase(): Database.Database {
@@ -604,12 +631,36 @@ function prepare(db: Database.Database) {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
+    deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE seq BETWEEN ? AND ?'),
     addInbound: db.prepare('INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
+    addInbounds: db.prepare(
+      `INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES ${Array(INBOUND_ROWS).fill('(?, ?, ?)').join(', ')}`,
+    ),
     deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE id = ?'),
+    deleteInbounds: db.prepare('DELETE FROM inbound_qos2 WHERE id BETWEEN ? AND ?'),
     setRetained: db.prepare(
       `INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, expires_at, origin)
        VALUES (@topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
     ),
     deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
   };
+}
+
+/** Delete rows by integer key: one statement per run of consecutive keys (every key in it is deleted). */
+function deleteRuns(range: Database.Statement, one: Database.Statement, keys: number[]): void {
+  keys.sort((a, b) => a - b);
+  let start = keys[0] as number;
+  let end = start;
+  for (let k = 1; k <= keys.length; k++) {
+    const key = keys[k];
+    if (key === end + 1) {
+      end = key;
+      continue;
+    }
+    if (start === end) one.run(start);
+    else range.run(start, end);
+    if (key === undefined) break;
+    start = key;
+    end = key;
+  }
 }

@@ -253,6 +253,59 @@ describe('SQLite store', () => {
     await again.close();
   });
 
+  test('deletions by runs of keys delete exactly the acknowledged rows; a key saved again after its deletion stays', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    store.saveSession(session('a'));
+    const m = createMessage('t', Buffer.from('x'), 1, false, undefined, undefined, Date.now());
+    const delivery = (seq: number) => ({
+      seq,
+      message: createMessage('t', Buffer.from(`m${seq}`), 1, false, undefined, undefined, Date.now()),
+      qos: 1 as const,
+      retain: false,
+      subscriptionIds: undefined,
+      packetId: seq,
+      state: 'publish' as const,
+    });
+    for (let seq = 1; seq <= 40; seq++) store.saveDelivery('a', delivery(seq));
+    // 37 inbound ids: two statements of 16 and five single rows.
+    for (let packetId = 1; packetId <= 37; packetId++) store.addInboundQos2('a', packetId);
+    store.commit();
+    // Acknowledged out of order, with gaps: 1-9, 11-19, 21, 23, 30-40 minus 35; 10, 20, 22, 24-29 and 35 stay.
+    const acked = [
+      ...[9, 3, 1, 2, 4, 5, 6, 7, 8],
+      ...[19, 11, 12, 13, 14, 15, 16, 17, 18],
+      21,
+      23,
+      ...[40, 30, 31, 32, 33, 34, 36, 37, 38, 39],
+    ];
+    for (const seq of acked) store.deleteDelivery('a', seq);
+    for (const packetId of [1, 2, 3, 5, 6, 7, 36, 37]) store.deleteInboundQos2('a', packetId);
+    // Deleted and saved again under the same key in one batch: the new row is kept.
+    store.deleteDelivery('a', 10);
+    store.saveDelivery('a', { ...delivery(10), message: m, packetId: 99 });
+    store.commit();
+    await store.close();
+    const again = new SqliteStore(dir);
+    const loaded = collect(await again.open());
+    await again.close();
+    const a = loaded.sessions.find((s) => s.session.clientId === 'a');
+    assert.deepEqual(
+      a?.deliveries.map((d) => d.seq),
+      [10, 20, 22, 24, 25, 26, 27, 28, 29, 35],
+    );
+    assert.equal(a?.deliveries[0]?.packetId, 99);
+    assert.equal(a?.deliveries[1]?.message.payload.toString(), 'm20');
+    const inbound = Array.from({ length: 37 }, (_, k) => k + 1).filter(
+      (id) => ![1, 2, 3, 5, 6, 7, 36, 37].includes(id),
+    );
+    assert.deepEqual(
+      [...(a?.inboundQos2 ?? [])].sort((x, y) => x - y),
+      inbound,
+    );
+  });
+
   test('a version 1 data directory (deliveries keyed by client and seq) is migrated on open', async () => {
     const dir = freshDir();
     const v1 = new Database(join(dir, DATABASE_FILE));
