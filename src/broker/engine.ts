@@ -392,7 +392,7 @@ export class Engine implements ConnectionPort {
     let buffered = 0;
     let queued = 0;
     for (const session of this.sessions.values()) queued += session.queuedByteCount;
-    for (const conn of this.connections) buffered += conn.writer.backlog;
+    for (const conn of this.connections) buffered += conn.backlogBytes();
     this.services.memory.reset(buffered, queued);
     // Muted readers that really caught up (or went away) take messages again; one that is merely below the
     // limit stays muted, or it would fill up again and be muted again every sweep.
@@ -406,6 +406,7 @@ export class Engine implements ConnectionPort {
         continue;
       }
       if (conn.state !== 'connected') continue;
+      conn.trim();
       // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) Nothing within 1.5 times the keep alive: closed (v5: 0x8D).
       if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
         conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
@@ -416,7 +417,7 @@ export class Engine implements ConnectionPort {
         else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
           conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
         }
-      } else {
+      } else if (conn.congestedSince !== 0) {
         conn.congestedSince = 0;
       }
     }
