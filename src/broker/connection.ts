@@ -11,7 +11,7 @@ import type {
   WillMessage,
 } from '../packets/types.js';
 import { refuseConnect } from './connect-flow.js';
-import { ConnectionExtras, listenToStream } from './connection-extras.js';
+import { fromTicks, listenToStream, ticksNow, WithExtras } from './connection-extras.js';
 import type { HeldAck, TurnTarget } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
 import type { DropReason } from './hooks.js';
@@ -35,7 +35,7 @@ const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70
  * services, and writes replies through a coalescing writer. Packets are handled strictly in order; when a
  * handler returns a promise (an async hook, a commit to wait for), later packets wait for it.
  */
-export class Connection implements ProtocolPeer, TurnTarget {
+export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
   readonly services: EngineServices;
   readonly stream: Duplex;
   readonly facts: ConnectionFacts;
@@ -47,8 +47,9 @@ export class Connection implements ProtocolPeer, TurnTarget {
   connect: ConnectPacket | undefined;
   will: WillMessage | undefined;
   keepaliveMs = 0;
-  lastActivity = Date.now();
-  readonly openedAt = Date.now();
+  /** When the last bytes came, in clock ticks (see `ticksNow`). */
+  private activityTick = ticksNow();
+  private readonly openedTick = ticksNow();
   sendQuota = 65_535;
   clientMaximumPacketSize = 268_435_460;
   clientTopicAliasMaximum = 0;
@@ -62,8 +63,6 @@ export class Connection implements ProtocolPeer, TurnTarget {
   private parserOrNone: PacketParser | undefined;
   /** Made on first send, dropped by `trim` while it holds nothing. */
   private writerOrNone: OutboundWriter | undefined;
-  /** What few connections need, made on first use (see ConnectionExtras). */
-  private extras: ConnectionExtras | undefined;
   private busy = false;
 
   /** The client ended the connection with DISCONNECT: remember its reason for the hooks, then close. */
@@ -78,6 +77,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     facts: ConnectionFacts,
     private readonly onClosed: (conn: Connection) => void,
   ) {
+    super();
     this.services = services;
     this.stream = stream;
     this.facts = facts;
@@ -86,6 +86,16 @@ export class Connection implements ProtocolPeer, TurnTarget {
 
   get kind(): 'network' {
     return 'network';
+  }
+
+  /** When the last bytes came (ms since epoch, to a clock tick), for keep alive. */
+  get lastActivity(): number {
+    return fromTicks(this.activityTick);
+  }
+
+  /** When the stream was accepted (ms since epoch, to a clock tick). */
+  get openedAt(): number {
+    return fromTicks(this.openedTick);
   }
 
   /** Where this turn's bytes for the client are staged. */
@@ -98,46 +108,6 @@ export class Connection implements ProtocolPeer, TurnTarget {
   trim(): void {
     if (this.writerOrNone?.idle === true) this.writerOrNone = undefined;
     if (this.parserOrNone?.bufferedBytes === 0 && this.state === 'connected') this.parserOrNone = undefined;
-  }
-
-  private more(): ConnectionExtras {
-    this.extras ??= new ConnectionExtras();
-    return this.extras;
-  }
-
-  /** Set when the server assigned the client identifier (returned in v5 CONNACK). */
-  get assignedClientId(): string | undefined {
-    return this.extras?.assignedClientId;
-  }
-  set assignedClientId(id: string | undefined) {
-    this.more().assignedClientId = id;
-  }
-  get authMethod(): string | undefined {
-    return this.extras?.authMethod;
-  }
-  set authMethod(method: string | undefined) {
-    this.more().authMethod = method;
-  }
-  /** Outbound topic aliases assigned by the broker (v5): topic -> alias; made on first use. */
-  get outboundAliases(): Map<string, number> | undefined {
-    return this.extras?.outboundAliases;
-  }
-  set outboundAliases(aliases: Map<string, number> | undefined) {
-    this.more().outboundAliases = aliases;
-  }
-  /** Since when the write backlog has been over the limit (0: it is not). */
-  get congestedSince(): number {
-    return this.extras?.congestedSince ?? 0;
-  }
-  set congestedSince(since: number) {
-    if (since !== 0 || this.extras !== undefined) this.more().congestedSince = since;
-  }
-  /** This connection's backlog as the memory budget last counted it. */
-  get countedBacklog(): number {
-    return this.extras?.countedBacklog ?? 0;
-  }
-  set countedBacklog(bytes: number) {
-    if (bytes !== 0 || this.extras !== undefined) this.more().countedBacklog = bytes;
   }
 
   get remoteAddress(): string | undefined {
@@ -153,23 +123,13 @@ export class Connection implements ProtocolPeer, TurnTarget {
     return this.facts.inline === true;
   }
 
-  inboundAlias(alias: number): string | undefined {
-    return this.extras?.inboundAliases?.get(alias);
-  }
-
-  setInboundAlias(alias: number, topic: string): void {
-    const extras = this.more();
-    extras.inboundAliases ??= new Map();
-    extras.inboundAliases.set(alias, topic);
-  }
-
   /**
    * Process `packet` exactly as if it had just been parsed from this connection's stream: same hooks, same
    * ordering behind a packet still waiting for an async hook, same protocol errors (`broker.injectPacket`).
    */
   inject(packet: Packet): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.lastActivity = Date.now();
+    this.activityTick = ticksNow();
     // Through the codec and back, so an injected packet meets every check a received one does.
     const version = packet.type === 'connect' ? packet.protocolVersion : this.protocolVersion;
     let checked: Packet;
@@ -185,7 +145,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
   /** Bytes from the stream (called by the shared stream listeners). */
   onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.lastActivity = Date.now();
+    this.activityTick = ticksNow();
     this.services.stats.bytesReceived += chunk.length;
     let parser = this.parserOrNone;
     if (parser === undefined) {

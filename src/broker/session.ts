@@ -109,8 +109,9 @@ interface Queue {
   bytes: number;
 }
 
-/** What only an offline session needs: its expiry and a will waiting for its delay. */
+/** What only an offline session needs: when it went away, its expiry, a will waiting for its delay. */
 interface OfflineState {
+  disconnectedAt: number;
   expiryTimer: TimerHandle | undefined;
   pendingWill: PendingWill | undefined;
 }
@@ -138,11 +139,13 @@ export class Session {
   private inboundIds: Set<number> | undefined;
   /** The live end, when the client is connected. */
   link: SessionLink | undefined;
-  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
-  expiryInterval = 0;
-  /** When the client went away (ms since epoch), for expiry. */
-  disconnectedAt = 0;
-  /** Timers of an offline session, made when one is armed. */
+  /**
+   * The Session Expiry Interval as a signed 32-bit integer (`| 0`): V8 keeps a small integer in the object
+   * itself, where 0xFFFFFFFF (never expires, every v3 persistent session) would turn the field into a heap
+   * number of its own in every session.
+   */
+  private expiry = 0;
+  /** When it went away and its timers, while offline (made when one is set). */
   private offline: OfflineState | undefined;
   /** What the store knows of the connection (protocol version, username, will), kept for its records. */
   protocolVersion: 3 | 4 | 5 = 4;
@@ -207,12 +210,30 @@ export class Session {
     }
   }
 
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  get expiryInterval(): number {
+    return this.expiry >>> 0;
+  }
+  set expiryInterval(seconds: number) {
+    this.expiry = seconds | 0;
+  }
+
+  /** When the client went away (ms since epoch), for expiry; 0 while connected. */
+  get disconnectedAt(): number {
+    return this.offline?.disconnectedAt ?? 0;
+  }
+  set disconnectedAt(at: number) {
+    const offline = this.offline;
+    this.setOffline(at, offline?.expiryTimer, offline?.pendingWill);
+  }
+
   /** The session's entry in the registry's expiry wheel while it is offline. */
   get expiryTimer(): TimerHandle | undefined {
     return this.offline?.expiryTimer;
   }
   set expiryTimer(timer: TimerHandle | undefined) {
-    this.setOffline(timer, this.offline?.pendingWill);
+    const offline = this.offline;
+    this.setOffline(offline?.disconnectedAt ?? 0, timer, offline?.pendingWill);
   }
 
   /** A will waiting for its Will Delay Interval, with its entry in the registry's will wheel. */
@@ -220,15 +241,24 @@ export class Session {
     return this.offline?.pendingWill;
   }
   set pendingWill(pending: PendingWill | undefined) {
-    this.setOffline(this.offline?.expiryTimer, pending);
+    const offline = this.offline;
+    this.setOffline(offline?.disconnectedAt ?? 0, offline?.expiryTimer, pending);
   }
 
-  private setOffline(expiryTimer: TimerHandle | undefined, pendingWill: PendingWill | undefined): void {
-    if (expiryTimer === undefined && pendingWill === undefined) this.offline = undefined;
-    else if (this.offline === undefined) this.offline = { expiryTimer, pendingWill };
-    else {
-      this.offline.expiryTimer = expiryTimer;
-      this.offline.pendingWill = pendingWill;
+  private setOffline(
+    disconnectedAt: number,
+    expiryTimer: TimerHandle | undefined,
+    pendingWill: PendingWill | undefined,
+  ): void {
+    const offline = this.offline;
+    if (disconnectedAt === 0 && expiryTimer === undefined && pendingWill === undefined) {
+      this.offline = undefined;
+    } else if (offline === undefined) {
+      this.offline = { disconnectedAt, expiryTimer, pendingWill };
+    } else {
+      offline.disconnectedAt = disconnectedAt;
+      offline.expiryTimer = expiryTimer;
+      offline.pendingWill = pendingWill;
     }
   }
 
