@@ -11,9 +11,10 @@ import type {
   WillMessage,
 } from '../packets/types.js';
 import { refuseConnect } from './connect-flow.js';
+import { fromTicks, listenToStream, ticksNow, WithExtras } from './connection-extras.js';
 import type { HeldAck, TurnTarget } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
-import type { DisconnectInfo, DropReason } from './hooks.js';
+import type { DropReason } from './hooks.js';
 import { PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';
 import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
@@ -26,23 +27,6 @@ import type { SharedPublishHeaders } from './shared-header.js';
 
 const DISCONNECT_CODES: ReadonlySet<number> = new Set(ReasonCodesByPacket.disconnect);
 
-/** Where a stream keeps its connection, for the shared listeners. */
-const CONNECTION = Symbol('starling.connection');
-type OwnedStream = Duplex & { [CONNECTION]?: Connection };
-
-function onStreamData(this: OwnedStream, chunk: Buffer): void {
-  this[CONNECTION]?.onData(chunk);
-}
-function onStreamError(this: OwnedStream, err: Error): void {
-  this[CONNECTION]?.onNetworkEnd(err);
-}
-function onStreamEnd(this: OwnedStream): void {
-  this[CONNECTION]?.onNetworkEnd(undefined);
-}
-function onStreamDrain(this: OwnedStream): void {
-  this[CONNECTION]?.onDrain();
-}
-
 /** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
 const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
 
@@ -51,48 +35,39 @@ const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70
  * services, and writes replies through a coalescing writer. Packets are handled strictly in order; when a
  * handler returns a promise (an async hook, a commit to wait for), later packets wait for it.
  */
-export class Connection implements ProtocolPeer, TurnTarget {
-  readonly kind = 'network';
+export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
   readonly services: EngineServices;
   readonly stream: Duplex;
   readonly facts: ConnectionFacts;
-  readonly parser: PacketParser;
-  readonly writer: OutboundWriter;
   state: ConnectionState = 'connecting';
   clientId = '';
   username: string | undefined;
   protocolVersion: ProtocolVersionNumber = 4;
   session: Session | undefined;
   connect: ConnectPacket | undefined;
-  assignedClientId: string | undefined;
-  authMethod: string | undefined;
   will: WillMessage | undefined;
   keepaliveMs = 0;
-  lastActivity = Date.now();
-  readonly openedAt = Date.now();
-  /** Since when the write backlog has been over the limit (0: it is not). */
-  congestedSince = 0;
+  /** When the last bytes came, in clock ticks (see `ticksNow`). */
+  private activityTick = ticksNow();
+  private readonly openedTick = ticksNow();
   sendQuota = 65_535;
   clientMaximumPacketSize = 268_435_460;
   clientTopicAliasMaximum = 0;
   problemInformation = true;
   flushScheduled = false;
   flushedEarly = false;
-  /** This connection's backlog as the memory budget last counted it. */
-  countedBacklog = 0;
-  /** Outbound topic aliases assigned by the broker (v5): topic -> alias; made on first use. */
-  outboundAliases: Map<string, number> | undefined;
-  private inboundAliases: Map<number, string> | undefined;
-  private backlog: Packet[] | undefined;
-  private receivedAny = false;
-  /** Made once per connection, so parsing a chunk allocates no callback. */
-  private readonly packetHandler = (packet: Packet): void => this.onPacket(packet);
+  /**
+   * Made at the first byte (so undefined also means nothing was received yet), dropped again by `trim` while
+   * the connection idles between whole packets.
+   */
+  private parserOrNone: PacketParser | undefined;
+  /** Made on first send, dropped by `trim` while it holds nothing. */
+  private writerOrNone: OutboundWriter | undefined;
   private busy = false;
-  private disconnectInfo: DisconnectInfo | undefined;
 
   /** The client ended the connection with DISCONNECT: remember its reason for the hooks, then close. */
   closeByClient(reasonCode: number): void {
-    this.disconnectInfo = { reasonCode, by: 'client' };
+    this.more().disconnectInfo = { reasonCode, by: 'client' };
     this.close();
   }
 
@@ -102,19 +77,37 @@ export class Connection implements ProtocolPeer, TurnTarget {
     facts: ConnectionFacts,
     private readonly onClosed: (conn: Connection) => void,
   ) {
+    super();
     this.services = services;
     this.stream = stream;
     this.facts = facts;
-    this.parser = new PacketParser({ maximumPacketSize: services.options.maximumPacketSize });
-    this.writer = new OutboundWriter(stream);
-    // One set of listener functions for every connection (no closures per connection): each finds its
-    // connection on the stream.
-    (stream as OwnedStream)[CONNECTION] = this;
-    stream.on('data', onStreamData);
-    stream.on('error', onStreamError);
-    stream.on('close', onStreamEnd);
-    stream.on('end', onStreamEnd);
-    stream.on('drain', onStreamDrain);
+    listenToStream(stream, this);
+  }
+
+  get kind(): 'network' {
+    return 'network';
+  }
+
+  /** When the last bytes came (ms since epoch, to a clock tick), for keep alive. */
+  get lastActivity(): number {
+    return fromTicks(this.activityTick);
+  }
+
+  /** When the stream was accepted (ms since epoch, to a clock tick). */
+  get openedAt(): number {
+    return fromTicks(this.openedTick);
+  }
+
+  /** Where this turn's bytes for the client are staged. */
+  get writer(): OutboundWriter {
+    this.writerOrNone ??= new OutboundWriter();
+    return this.writerOrNone;
+  }
+
+  /** Let go of the parser and writer while they hold nothing (an idle connection, from the sweep). */
+  trim(): void {
+    if (this.writerOrNone?.idle === true) this.writerOrNone = undefined;
+    if (this.parserOrNone?.bufferedBytes === 0 && this.state === 'connected') this.parserOrNone = undefined;
   }
 
   get remoteAddress(): string | undefined {
@@ -130,22 +123,13 @@ export class Connection implements ProtocolPeer, TurnTarget {
     return this.facts.inline === true;
   }
 
-  inboundAlias(alias: number): string | undefined {
-    return this.inboundAliases?.get(alias);
-  }
-
-  setInboundAlias(alias: number, topic: string): void {
-    this.inboundAliases ??= new Map();
-    this.inboundAliases.set(alias, topic);
-  }
-
   /**
    * Process `packet` exactly as if it had just been parsed from this connection's stream: same hooks, same
    * ordering behind a packet still waiting for an async hook, same protocol errors (`broker.injectPacket`).
    */
   inject(packet: Packet): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.lastActivity = Date.now();
+    this.activityTick = ticksNow();
     // Through the codec and back, so an injected packet meets every check a received one does.
     const version = packet.type === 'connect' ? packet.protocolVersion : this.protocolVersion;
     let checked: Packet;
@@ -161,20 +145,26 @@ export class Connection implements ProtocolPeer, TurnTarget {
   /** Bytes from the stream (called by the shared stream listeners). */
   onData(chunk: Buffer): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    this.lastActivity = Date.now();
+    this.activityTick = ticksNow();
     this.services.stats.bytesReceived += chunk.length;
-    // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
-    if (!this.receivedAny && chunk.length > 0) {
-      this.receivedAny = true;
-      if ((chunk[0] as number) >> 4 !== 1) {
+    let parser = this.parserOrNone;
+    if (parser === undefined) {
+      if (chunk.length === 0) return;
+      // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
+      if (this.state === 'connecting' && (chunk[0] as number) >> 4 !== 1) {
         this.close();
         return;
       }
+      parser = new PacketParser({
+        protocolVersion: this.protocolVersion,
+        maximumPacketSize: this.services.options.maximumPacketSize,
+      });
+      this.parserOrNone = parser;
     }
     const turn = this.services.turn;
     turn.chunkBegins();
     try {
-      this.parser.push(chunk, this.packetHandler);
+      parser.push(chunk, this.onPacket, this);
     } catch (err) {
       this.onProtocolError(err);
     }
@@ -187,8 +177,9 @@ export class Connection implements ProtocolPeer, TurnTarget {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.services.stats.countPacketIn(packet.type);
     if (this.busy) {
-      this.backlog ??= [];
-      this.backlog.push(packet);
+      const extras = this.more();
+      extras.backlog ??= [];
+      extras.backlog.push(packet);
       return;
     }
     this.run(packet);
@@ -217,7 +208,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
 
   private resumeAfterAsync(): void {
     this.busy = false;
-    const backlog = this.backlog;
+    const backlog = this.extras?.backlog;
     while (backlog !== undefined && !this.busy && backlog.length > 0 && this.state !== 'closed') {
       if (this.state === 'closing') break;
       this.run(backlog.shift() as Packet);
@@ -248,7 +239,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
    * memory budget, holding more than PRESSURE_FLOOR.
    */
   congested(): boolean {
-    const backlog = this.writer.backlog;
+    const backlog = this.stream.writableLength;
     const memory = this.services.memory;
     memory.track(this, backlog);
     return backlog > this.services.options.maxWriteBuffer || (backlog > PRESSURE_FLOOR && memory.pressure);
@@ -335,19 +326,27 @@ export class Connection implements ProtocolPeer, TurnTarget {
     }
   }
 
+  /**
+   * Bytes handed to the socket that the peer has not taken yet. This turn's batch is not counted: it is
+   * bounded by EARLY_FLUSH_BYTES, and counting it would call a fast reader slow whenever a big input chunk
+   * fans out.
+   */
   backlogBytes(): number {
-    return this.writer.backlog;
+    return this.stream.writableLength;
   }
 
   flushWrites(): number {
-    const bytes = this.writer.flush();
-    if (bytes > 0) this.services.memory.track(this, this.writer.backlog);
+    const writer = this.writerOrNone;
+    if (writer === undefined) return 0;
+    const bytes = writer.flush(this.stream);
+    if (bytes > 0) this.services.memory.track(this, this.stream.writableLength);
     return bytes;
   }
 
   /** Flush with the turn's other writes, or now when this turn's batch is already large. */
   private scheduleWrite(): void {
-    if (this.writer.pendingBytes >= EARLY_FLUSH_BYTES) this.services.stats.bytesSent += this.writer.flush();
+    const writer = this.writer;
+    if (writer.pendingBytes >= EARLY_FLUSH_BYTES) this.services.stats.bytesSent += writer.flush(this.stream);
     else this.services.turn.scheduleFlush(this);
   }
 
@@ -385,7 +384,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
         this.logError(err);
       }
     }
-    this.disconnectInfo = { reasonCode, by: 'server' };
+    this.more().disconnectInfo = { reasonCode, by: 'server' };
     this.close();
   }
 
@@ -411,8 +410,8 @@ export class Connection implements ProtocolPeer, TurnTarget {
   /** The stream ended, closed or failed. */
   onNetworkEnd(err: Error | undefined): void {
     if (this.state === 'closed') return;
-    if (this.disconnectInfo === undefined) {
-      this.disconnectInfo = {
+    if (this.extras?.disconnectInfo === undefined) {
+      this.more().disconnectInfo = {
         reasonCode: err === undefined ? 0 : ReasonCode.UnspecifiedError,
         by: 'network',
         ...(err === undefined ? {} : { error: err }),
@@ -427,7 +426,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     const services = this.services;
-    services.stats.bytesSent += this.writer.flush();
+    if (this.writerOrNone !== undefined) services.stats.bytesSent += this.writerOrNone.flush(this.stream);
     this.stream.end();
     services.memory.forget(this);
     // A socket that does not finish closing in time is destroyed.
@@ -436,7 +435,7 @@ export class Connection implements ProtocolPeer, TurnTarget {
     const session = this.session;
     if (!wasConnected || session === undefined) return;
     services.admission.disconnected(this.listener);
-    const info = this.disconnectInfo ?? { reasonCode: 0, by: 'network' };
+    const info = this.extras?.disconnectInfo ?? { reasonCode: 0, by: 'network' };
     try {
       for (const hook of services.hooks.on.onDisconnect) hook.onDisconnect(this, info);
     } catch (err) {

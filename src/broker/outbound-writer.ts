@@ -26,17 +26,10 @@ export class OutboundWriter {
   private nextStageSize = SMALL_STAGE_SIZE;
   /** Bytes appended and not yet handed to the socket. */
   pendingBytes = 0;
-  /** True while this writer sits in the broker's flush list. */
-  scheduled = false;
 
-  constructor(private readonly stream: Duplex) {}
-
-  /**
-   * Bytes handed to the socket that the peer has not taken yet. Our own batch is not counted: it is bounded
-   * by EARLY_FLUSH_BYTES, and counting it would call a fast reader slow whenever a big input chunk fans out.
-   */
-  get backlog(): number {
-    return this.stream.writableLength;
+  /** Holding nothing: no bytes waiting and no stage kept for reuse (the connection may let it go). */
+  get idle(): boolean {
+    return this.pendingBytes === 0 && this.stage === undefined && this.chunks === undefined;
   }
 
   /** Copy or reference `buffer` for the next flush. Returns the offset in the stage when copied (else -1). */
@@ -76,15 +69,14 @@ export class OutboundWriter {
     this.stage?.writeUInt16BE(value, offset);
   }
 
-  /** Hand everything to the socket in one corked batch. Returns the bytes written. */
-  flush(): number {
+  /** Hand everything to `stream` in one corked batch. Returns the bytes written. */
+  flush(stream: Duplex): number {
     this.cutStage();
     const chunks = this.chunks;
     const bytes = this.pendingBytes;
     if (chunks === undefined || chunks.length === 0) return 0;
     this.chunks = undefined;
     this.pendingBytes = 0;
-    const stream = this.stream;
     if (stream.destroyed || !stream.writable) return 0;
     if (chunks.length === 1) {
       stream.write(chunks[0] as Buffer);

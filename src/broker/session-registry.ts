@@ -85,6 +85,7 @@ export class SessionRegistry {
       // [MQTT-3.1.3-9] A will waiting for its delay is cancelled when the session resumes in time.
       if (session.pendingWill !== undefined) this.delayedWills.remove(session.pendingWill.timer);
       session.pendingWill = undefined;
+      session.disconnectedAt = 0;
     }
     session.expiryInterval = expiry;
     session.protocolVersion = client.protocolVersion;

@@ -62,6 +62,67 @@ export interface SessionLink {
 }
 
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SessionSubscription> = new Map();
+
+/**
+ * The subscriptions of a session that has exactly one (the common case: a device listening on its own
+ * topic), as a read-only map of one entry: a Map's hash table costs some 200 bytes more.
+ */
+class OneSubscription implements ReadonlyMap<string, SessionSubscription> {
+  constructor(readonly record: SessionSubscription) {}
+  get size(): number {
+    return 1;
+  }
+  get(key: string): SessionSubscription | undefined {
+    return key === this.record.key ? this.record : undefined;
+  }
+  has(key: string): boolean {
+    return key === this.record.key;
+  }
+  forEach(
+    callback: (
+      value: SessionSubscription,
+      key: string,
+      map: ReadonlyMap<string, SessionSubscription>,
+    ) => void,
+    thisArg?: unknown,
+  ): void {
+    callback.call(thisArg, this.record, this.record.key, this);
+  }
+  *entries(): MapIterator<[string, SessionSubscription]> {
+    yield [this.record.key, this.record];
+  }
+  *keys(): MapIterator<string> {
+    yield this.record.key;
+  }
+  *values(): MapIterator<SessionSubscription> {
+    yield this.record;
+  }
+  [Symbol.iterator](): MapIterator<[string, SessionSubscription]> {
+    return this.entries();
+  }
+}
+
+/** Messages waiting behind the inflight window, made with the first and dropped with the last. */
+interface Queue {
+  items: Outbound[];
+  head: number;
+  bytes: number;
+}
+
+/** What only an offline session needs: when it went away, its expiry, a will waiting for its delay. */
+interface OfflineState {
+  disconnectedAt: number;
+  expiryTimer: TimerHandle | undefined;
+  pendingWill: PendingWill | undefined;
+}
+
+/** A will waiting for its Will Delay Interval, with its entry in the registry's will wheel. */
+export interface PendingWill {
+  will: WillMessage;
+  dueAt: number;
+  timer: TimerHandle;
+  client: ClientInfo | undefined;
+}
 const NOTHING_IN_FLIGHT: ReadonlyMap<number, Outbound> = new Map();
 const NO_PACKET_IDS: ReadonlySet<number> = new Set();
 
@@ -72,21 +133,20 @@ const NO_PACKET_IDS: ReadonlySet<number> = new Set();
  */
 export class Session {
   readonly clientId: string;
-  private subscriptionMap: Map<string, SessionSubscription> | undefined;
+  /** No subscription, exactly one, or a Map from the second on. */
+  private subscriptionMap: Map<string, SessionSubscription> | OneSubscription | undefined;
   private inflightMap: Map<number, Outbound> | undefined;
   private inboundIds: Set<number> | undefined;
   /** The live end, when the client is connected. */
   link: SessionLink | undefined;
-  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
-  expiryInterval = 0;
-  /** When the client went away (ms since epoch), for expiry. */
-  disconnectedAt = 0;
-  /** The session's entry in the registry's expiry wheel while it is offline. */
-  expiryTimer: TimerHandle | undefined;
-  /** A will waiting for its Will Delay Interval, with its entry in the registry's will wheel. */
-  pendingWill:
-    | { will: WillMessage; dueAt: number; timer: TimerHandle; client: ClientInfo | undefined }
-    | undefined;
+  /**
+   * The Session Expiry Interval as a signed 32-bit integer (`| 0`): V8 keeps a small integer in the object
+   * itself, where 0xFFFFFFFF (never expires, every v3 persistent session) would turn the field into a heap
+   * number of its own in every session.
+   */
+  private expiry = 0;
+  /** When it went away and its timers, while offline (made when one is set). */
+  private offline: OfflineState | undefined;
   /** What the store knows of the connection (protocol version, username, will), kept for its records. */
   protocolVersion: 3 | 4 | 5 = 4;
   username: string | undefined;
@@ -105,9 +165,7 @@ export class Session {
   routeRetain = false;
   routeIds: number[] | undefined;
 
-  private queue: Outbound[] | undefined;
-  private queueHead = 0;
-  private queuedBytes = 0;
+  private queue: Queue | undefined;
   private nextPacketId = 1;
 
   constructor(clientId: string) {
@@ -130,13 +188,78 @@ export class Session {
   }
 
   setSubscription(record: SessionSubscription): void {
-    this.subscriptionMap ??= new Map();
-    this.subscriptionMap.set(record.key, record);
+    const map = this.subscriptionMap;
+    if (map instanceof Map) map.set(record.key, record);
+    else if (map === undefined || map.record.key === record.key)
+      this.subscriptionMap = new OneSubscription(record);
+    else
+      this.subscriptionMap = new Map([
+        [map.record.key, map.record],
+        [record.key, record],
+      ]);
   }
 
   deleteSubscription(key: string): void {
-    if (this.subscriptionMap?.delete(key) === true && this.subscriptionMap.size === 0)
+    const map = this.subscriptionMap;
+    if (map instanceof Map) {
+      if (map.delete(key) && map.size === 1) {
+        for (const record of map.values()) this.subscriptionMap = new OneSubscription(record);
+      }
+    } else if (map?.record.key === key) {
       this.subscriptionMap = undefined;
+    }
+  }
+
+  /** Session Expiry Interval in seconds; 0xFFFFFFFF never expires. */
+  get expiryInterval(): number {
+    return this.expiry >>> 0;
+  }
+  set expiryInterval(seconds: number) {
+    this.expiry = seconds | 0;
+  }
+
+  /** When the client went away (ms since epoch), for expiry; 0 while connected. */
+  get disconnectedAt(): number {
+    return this.offline?.disconnectedAt ?? 0;
+  }
+  set disconnectedAt(at: number) {
+    const offline = this.offline;
+    this.setOffline(at, offline?.expiryTimer, offline?.pendingWill);
+  }
+
+  /** The session's entry in the registry's expiry wheel while it is offline. */
+  get expiryTimer(): TimerHandle | undefined {
+    return this.offline?.expiryTimer;
+  }
+  set expiryTimer(timer: TimerHandle | undefined) {
+    const offline = this.offline;
+    this.setOffline(offline?.disconnectedAt ?? 0, timer, offline?.pendingWill);
+  }
+
+  /** A will waiting for its Will Delay Interval, with its entry in the registry's will wheel. */
+  get pendingWill(): PendingWill | undefined {
+    return this.offline?.pendingWill;
+  }
+  set pendingWill(pending: PendingWill | undefined) {
+    const offline = this.offline;
+    this.setOffline(offline?.disconnectedAt ?? 0, offline?.expiryTimer, pending);
+  }
+
+  private setOffline(
+    disconnectedAt: number,
+    expiryTimer: TimerHandle | undefined,
+    pendingWill: PendingWill | undefined,
+  ): void {
+    const offline = this.offline;
+    if (disconnectedAt === 0 && expiryTimer === undefined && pendingWill === undefined) {
+      this.offline = undefined;
+    } else if (offline === undefined) {
+      this.offline = { disconnectedAt, expiryTimer, pendingWill };
+    } else {
+      offline.disconnectedAt = disconnectedAt;
+      offline.expiryTimer = expiryTimer;
+      offline.pendingWill = pendingWill;
+    }
   }
 
   setInflight(out: Outbound): void {
@@ -168,11 +291,12 @@ export class Session {
   }
 
   get queuedCount(): number {
-    return this.queue === undefined ? 0 : this.queue.length - this.queueHead;
+    const queue = this.queue;
+    return queue === undefined ? 0 : queue.items.length - queue.head;
   }
 
   get queuedByteCount(): number {
-    return this.queuedBytes;
+    return this.queue?.bytes ?? 0;
   }
 
   /** The next packet identifier not in flight. [MQTT-2.2.1-3] */
@@ -188,37 +312,40 @@ export class Session {
   /** Queue a message behind the inflight window. Returns false when the queue limits refuse it. */
   enqueue(out: Outbound, maxMessages: number, maxBytes: number): boolean {
     if (this.queuedCount >= maxMessages) return false;
-    if (maxBytes > 0 && this.queuedBytes + out.message.size > maxBytes) return false;
-    this.queue ??= [];
-    this.queue.push(out);
-    this.queuedBytes += out.message.size;
+    if (maxBytes > 0 && this.queuedByteCount + out.message.size > maxBytes) return false;
+    this.queue ??= { items: [], head: 0, bytes: 0 };
+    this.queue.items.push(out);
+    this.queue.bytes += out.message.size;
     return true;
   }
 
   peekQueued(): Outbound | undefined {
-    return this.queue?.[this.queueHead];
+    const queue = this.queue;
+    return queue?.items[queue.head];
   }
 
   shiftQueued(): Outbound | undefined {
     const queue = this.queue;
-    const out = queue?.[this.queueHead];
-    if (queue === undefined || out === undefined) return undefined;
-    queue[this.queueHead] = undefined as unknown as Outbound;
-    this.queueHead++;
-    this.queuedBytes -= out.message.size;
-    if (this.queueHead === queue.length) {
+    if (queue === undefined) return undefined;
+    const items = queue.items;
+    const out = items[queue.head];
+    if (out === undefined) return undefined;
+    items[queue.head] = undefined as unknown as Outbound;
+    queue.head++;
+    queue.bytes -= out.message.size;
+    if (queue.head === items.length) {
       this.queue = undefined;
-      this.queueHead = 0;
-    } else if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
-      this.queue = queue.slice(this.queueHead);
-      this.queueHead = 0;
+    } else if (queue.head > 1024 && queue.head * 2 > items.length) {
+      queue.items = items.slice(queue.head);
+      queue.head = 0;
     }
     return out;
   }
 
   /** Everything queued, in order (for inspection and persistence). */
   queuedMessages(): Outbound[] {
-    return this.queue === undefined ? [] : this.queue.slice(this.queueHead);
+    const queue = this.queue;
+    return queue === undefined ? [] : queue.items.slice(queue.head);
   }
 
   /** Forget everything: a clean start or an expired session. */
@@ -227,8 +354,6 @@ export class Session {
     this.inflightMap = undefined;
     this.inboundIds = undefined;
     this.queue = undefined;
-    this.queueHead = 0;
-    this.queuedBytes = 0;
     this.nextPacketId = 1;
   }
 }

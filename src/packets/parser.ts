@@ -23,7 +23,31 @@ const PROTOCOL_MAXIMUM_PACKET_SIZE = 268_435_460;
 /** A fixed header is at most 5 bytes: first byte and a 4-byte Remaining Length. */
 const MAX_HEADER_LENGTH = 5;
 
-/** Turns a stream of chunks into packets. Not reusable after it has thrown. */
+/**
+ * The fixed header being read. One for every parser: it is filled and read within one synchronous step and
+ * never read after a packet is handed out (a handler may feed another parser), so no parser needs its own.
+ */
+const header: FixedHeader = { firstByte: 0, remainingLength: 0, headerLength: 0 };
+
+/** What a parser holds between chunks: a fixed header or a body cut by a chunk boundary. */
+interface PartialPacket {
+  /** Bytes of a fixed header cut by a chunk boundary. */
+  header: Buffer | undefined;
+  headerLength: number;
+  /**
+   * Parts of a body spanning chunks. They are concatenated once, when the last part arrives, so memory
+   * grows with the bytes received rather than with the length a peer merely declares.
+   */
+  bodyParts: Buffer[] | undefined;
+  bodyLength: number;
+  bodyFilled: number;
+  bodyFirstByte: number;
+}
+
+/**
+ * Turns a stream of chunks into packets. Not reusable after it has thrown. A parser between whole packets
+ * (almost every idle connection) holds three fields: its partial state is made when a packet is cut.
+ */
 export class PacketParser {
   /** Version used to decode; set from each decoded CONNECT's level; settable (client side after CONNACK). */
   protocolVersion: ProtocolVersionNumber;
@@ -32,20 +56,8 @@ export class PacketParser {
    * before the body is buffered: a larger packet throws 0x95 Packet too large.
    */
   maximumPacketSize: number;
-
-  private readonly header: FixedHeader = { firstByte: 0, remainingLength: 0, headerLength: 0 };
-  /** Bytes of a fixed header cut by a chunk boundary. */
-  /** Made when a fixed header first spans two chunks: most connections never need it. */
-  private partialHeader: Buffer | undefined;
-  private partialHeaderLength = 0;
-  /**
-   * Parts of a body spanning chunks. They are concatenated once, when the last part arrives, so memory
-   * grows with the bytes received rather than with the length a peer merely declares.
-   */
-  private bodyParts: Buffer[] | undefined;
-  private bodyLength = 0;
-  private bodyFilled = 0;
-  private bodyFirstByte = 0;
+  /** A packet cut by a chunk boundary; undefined between whole packets. */
+  private partial: PartialPacket | undefined;
 
   constructor(options?: ParserOptions) {
     this.protocolVersion = options?.protocolVersion ?? 4;
@@ -54,35 +66,37 @@ export class PacketParser {
 
   /** Bytes held waiting for the rest of a packet. */
   get bufferedBytes(): number {
-    return this.partialHeaderLength + this.bodyFilled;
+    const partial = this.partial;
+    return partial === undefined ? 0 : partial.headerLength + partial.bodyFilled;
   }
 
   /**
-   * Feed a chunk of any size; calls onPacket for each whole packet, in order. Throws MqttError on the
-   * first violation; the connection is then closed. An exception thrown by onPacket propagates and
-   * likewise leaves the parser unusable.
+   * Feed a chunk of any size; calls onPacket for each whole packet, in order, with `target` as `this` (so a
+   * caller hands a method and itself, and needs no closure of its own). Throws MqttError on the first
+   * violation; the connection is then closed. An exception thrown by onPacket propagates and likewise
+   * leaves the parser unusable.
    */
-  push(chunk: Buffer, onPacket: (packet: Packet) => void): void {
+  push<T>(chunk: Buffer, onPacket: (this: T, packet: Packet) => void, target?: T): void {
     const end = chunk.length;
     let pos = 0;
-    if (this.bodyLength > 0) {
-      pos = this.continueBody(chunk, onPacket);
-    } else if (this.partialHeaderLength > 0) {
-      pos = this.continueHeader(chunk, onPacket);
+    const partial = this.partial;
+    if (partial !== undefined) {
+      if (partial.bodyLength > 0) pos = this.continueBody(partial, chunk, onPacket, target);
+      else if (partial.headerLength > 0) pos = this.continueHeader(partial, chunk, onPacket, target);
     }
-    const header = this.header;
     while (pos < end) {
       if (!parseFixedHeader(chunk, pos, end, header)) {
-        this.partialHeader ??= Buffer.alloc(MAX_HEADER_LENGTH);
-        chunk.copy(this.partialHeader, 0, pos, end);
-        this.partialHeaderLength = end - pos;
+        const held = this.holding();
+        held.header ??= Buffer.alloc(MAX_HEADER_LENGTH);
+        chunk.copy(held.header, 0, pos, end);
+        held.headerLength = end - pos;
         return;
       }
       this.checkHeader();
       const bodyStart = pos + header.headerLength;
       const bodyEnd = bodyStart + header.remainingLength;
       if (bodyEnd <= end) {
-        this.emit(header.firstByte, chunk, bodyStart, bodyEnd, onPacket);
+        this.emit(header.firstByte, chunk, bodyStart, bodyEnd, onPacket, target);
         pos = bodyEnd;
       } else {
         this.startBody(chunk, bodyStart, end);
@@ -91,9 +105,22 @@ export class PacketParser {
     }
   }
 
+  /** The partial state, made on first use. */
+  private holding(): PartialPacket {
+    this.partial ??= {
+      header: undefined,
+      headerLength: 0,
+      bodyParts: undefined,
+      bodyLength: 0,
+      bodyFilled: 0,
+      bodyFirstByte: 0,
+    };
+    return this.partial;
+  }
+
   /** Validate type, flags and size as soon as the fixed header is known, before any buffering. */
   private checkHeader(): void {
-    const { firstByte, remainingLength, headerLength } = this.header;
+    const { firstByte, remainingLength, headerLength } = header;
     checkFirstByte(firstByte, this.protocolVersion);
     const total = headerLength + remainingLength;
     if (total > this.maximumPacketSize) {
@@ -104,16 +131,17 @@ export class PacketParser {
     }
   }
 
-  private emit(
+  private emit<T>(
     firstByte: number,
     buf: Buffer,
     start: number,
     end: number,
-    onPacket: (packet: Packet) => void,
+    onPacket: (this: T, packet: Packet) => void,
+    target: T | undefined,
   ): void {
     const packet = decodeBody(firstByte, buf, start, end, this.protocolVersion);
     if (packet.type === 'connect') this.protocolVersion = packet.protocolVersion;
-    onPacket(packet);
+    onPacket.call(target as T, packet);
   }
 
   /**
@@ -121,23 +149,28 @@ export class PacketParser {
    * from views, this relies on the caller not reusing chunk memory (socket chunks are never reused).
    */
   private startBody(chunk: Buffer, start: number, end: number): void {
-    this.bodyLength = this.header.remainingLength;
-    this.bodyFirstByte = this.header.firstByte;
-    this.bodyFilled = end - start;
-    this.bodyParts = [chunk.subarray(start, end)];
+    const held = this.holding();
+    held.bodyLength = header.remainingLength;
+    held.bodyFirstByte = header.firstByte;
+    held.bodyFilled = end - start;
+    held.bodyParts = [chunk.subarray(start, end)];
   }
 
   /** Append to the pending body; emits the packet when complete. Returns the chunk position after it. */
-  private continueBody(chunk: Buffer, onPacket: (packet: Packet) => void): number {
-    const take = Math.min(this.bodyLength - this.bodyFilled, chunk.length);
-    this.bodyParts?.push(chunk.subarray(0, take));
-    this.bodyFilled += take;
-    if (this.bodyFilled === this.bodyLength) {
-      const body = Buffer.concat(this.bodyParts ?? [], this.bodyLength);
-      this.bodyParts = undefined;
-      this.bodyLength = 0;
-      this.bodyFilled = 0;
-      this.emit(this.bodyFirstByte, body, 0, body.length, onPacket);
+  private continueBody<T>(
+    held: PartialPacket,
+    chunk: Buffer,
+    onPacket: (this: T, packet: Packet) => void,
+    target: T | undefined,
+  ): number {
+    const take = Math.min(held.bodyLength - held.bodyFilled, chunk.length);
+    held.bodyParts?.push(chunk.subarray(0, take));
+    held.bodyFilled += take;
+    if (held.bodyFilled === held.bodyLength) {
+      const body = Buffer.concat(held.bodyParts ?? [], held.bodyLength);
+      // Whole again: an idle connection keeps no partial state.
+      this.partial = undefined;
+      this.emit(held.bodyFirstByte, body, 0, body.length, onPacket, target);
     }
     return take;
   }
@@ -146,24 +179,28 @@ export class PacketParser {
    * Complete a fixed header cut by the previous chunk boundary, then start or finish its body.
    * Returns the chunk position after what was consumed.
    */
-  private continueHeader(chunk: Buffer, onPacket: (packet: Packet) => void): number {
-    const had = this.partialHeaderLength;
+  private continueHeader<T>(
+    held: PartialPacket,
+    chunk: Buffer,
+    onPacket: (this: T, packet: Packet) => void,
+    target: T | undefined,
+  ): number {
+    const had = held.headerLength;
     const take = Math.min(MAX_HEADER_LENGTH - had, chunk.length);
-    this.partialHeader ??= Buffer.alloc(MAX_HEADER_LENGTH);
-    chunk.copy(this.partialHeader, had, 0, take);
+    held.header ??= Buffer.alloc(MAX_HEADER_LENGTH);
+    chunk.copy(held.header, had, 0, take);
     const available = had + take;
-    const header = this.header;
-    if (!parseFixedHeader(this.partialHeader, 0, available, header)) {
-      this.partialHeaderLength = available;
+    if (!parseFixedHeader(held.header, 0, available, header)) {
+      held.headerLength = available;
       return chunk.length;
     }
-    this.partialHeaderLength = 0;
+    this.partial = undefined;
     this.checkHeader();
     // Only the header bytes belong to this packet's header; the rest of `take` is body or next packet.
     const bodyStart = header.headerLength - had;
     const bodyEnd = bodyStart + header.remainingLength;
     if (bodyEnd <= chunk.length) {
-      this.emit(header.firstByte, chunk, bodyStart, bodyEnd, onPacket);
+      this.emit(header.firstByte, chunk, bodyStart, bodyEnd, onPacket, target);
       return bodyEnd;
     }
     this.startBody(chunk, bodyStart, chunk.length);

@@ -73,7 +73,7 @@ describe('memory budget', () => {
       assert.equal(engine.sessions.get('healthy')?.dropped, 0, 'the healthy reader lost nothing');
       let held = 0;
       for (const conn of engine.connections)
-        if (conn.clientId.startsWith('stalled-')) held += conn.writer.backlog;
+        if (conn.clientId.startsWith('stalled-')) held += conn.backlogBytes();
       assert.ok(held < 5 * 4 * PRESSURE_FLOOR, `stalled readers hold ${held} bytes`);
       const waiting = engine.sessions.get('stalled-q1');
       assert.ok((waiting?.queuedCount ?? 0) > 0, 'QoS 1 for the stalled reader waits in its queue');

@@ -89,15 +89,15 @@ describe('SharedPublishHeaders', () => {
 });
 
 describe('OutboundWriter.appendAck', () => {
-  function capture(): { writer: OutboundWriter; written: () => Buffer } {
+  function capture(): { writer: OutboundWriter; stream: PassThrough; written: () => Buffer } {
     const stream = new PassThrough();
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    return { writer: new OutboundWriter(stream), written: () => Buffer.concat(chunks) };
+    return { writer: new OutboundWriter(), stream, written: () => Buffer.concat(chunks) };
   }
 
   test('writes the same bytes as encode() for the four acknowledgements, between other appends', async () => {
-    const { writer, written } = capture();
+    const { writer, stream, written } = capture();
     const expected: Buffer[] = [];
     const acks = [
       [0x40, 'puback'],
@@ -116,13 +116,13 @@ describe('OutboundWriter.appendAck', () => {
       expected.push(ping);
     }
     assert.equal(writer.pendingBytes, Buffer.concat(expected).length);
-    assert.equal(writer.flush(), Buffer.concat(expected).length);
+    assert.equal(writer.flush(stream), Buffer.concat(expected).length);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(written(), Buffer.concat(expected));
   });
 
   test('continues in a fresh stage when the current one is full', async () => {
-    const { writer, written } = capture();
+    const { writer, stream, written } = capture();
     // 10 000 acknowledgements are 40 000 bytes: more than one 16 KiB stage.
     const count = 10_000;
     const expected = Buffer.alloc(count * 4);
@@ -131,7 +131,7 @@ describe('OutboundWriter.appendAck', () => {
       writer.appendAck(0x40, packetId);
       expected.set([0x40, 2, packetId >>> 8, packetId & 0xff], i * 4);
     }
-    assert.equal(writer.flush(), expected.length);
+    assert.equal(writer.flush(stream), expected.length);
     await new Promise((resolve) => setImmediate(resolve));
     assert.deepEqual(written(), expected);
   });
