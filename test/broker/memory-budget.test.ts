@@ -31,7 +31,14 @@ describe('memory budget', () => {
   });
 
   test('stalled readers are held to the budget plus one batch each; the healthy reader gets every message', async () => {
-    const h = await startBroker({ maxMemory: MAX_MEMORY, maxWriteBuffer: 64 * 1024 * 1024 });
+    // The slow-client timeout (30 s by default) is not what this test is about: a loaded machine can take
+    // that long to push the flood, and the stalled readers would be disconnected (and their clean sessions
+    // gone) before the counts are read.
+    const h = await startBroker({
+      maxMemory: MAX_MEMORY,
+      maxWriteBuffer: 64 * 1024 * 1024,
+      slowClientTimeoutMs: 600_000,
+    });
     try {
       const stalled = [];
       for (let i = 0; i < 4; i++) {

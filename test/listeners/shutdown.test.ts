@@ -1,24 +1,35 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { describe, test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
 import mqtt, { type IDisconnectPacket } from 'mqtt';
 import { Broker } from '../../src/index.js';
 import { engineOf } from '../../src/server/broker.js';
 import { waitFor } from '../support/raw-client.js';
 
-/** Run `starling broker` from source in a child process (no build needed). */
+/** The brokers' data directory: a temporary one, never `./data` in the repository. */
+const dataDir = mkdtempSync(join(tmpdir(), 'starling-shutdown-'));
+after(() => rmSync(dataDir, { recursive: true, force: true }));
+
+/** Run `starling broker --data <temporary dir>` from source in a child process (no build needed). */
 function startCli(
   args: string[],
   env: Record<string, string> = {},
 ): { child: ChildProcess; lines: () => Record<string, unknown>[] } {
   const entry =
     "import('./src/cli/main.ts').then(async (m) => { process.exitCode = await m.main(process.argv.slice(1)); })";
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', entry, 'broker', ...args], {
-    cwd: process.cwd(),
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '-e', entry, 'broker', '--data', dataDir, ...args],
+    {
+      cwd: process.cwd(),
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString();
