@@ -3,8 +3,7 @@
  * directory. Changes are kept in order in memory and applied in one transaction per commit (one per
  * event-loop turn); a commit that fails (disk full) keeps its changes and is retried with the next one.
  */
-import { mkdirSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
@@ -16,12 +15,13 @@ import type {
   StoredState,
   StoredSubscription,
 } from '../broker/storage.js';
-import { encodeWill, messageColumns } from './sqlite-codec.js';
+import { encodeWill } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
-import { MIGRATIONS, SCHEMA, SCHEMA_VERSION, STATE_CODE } from './sqlite-schema.js';
+import { type Durability, openDatabase } from './sqlite-open.js';
+import { ARG_PACKET_ID, ARG_STATE, applyOps, OP, prepare, type Statements } from './sqlite-ops.js';
+import { STATE_CODE } from './sqlite-schema.js';
 
-/** How much a commit survives: a crash of the process (default), or a power loss too. */
-export type Durability = 'process' | 'power';
+export { type Durability, StorageOpenError } from './sqlite-open.js';
 
 export interface SqliteStorageOptions {
   /**
@@ -33,69 +33,15 @@ export interface SqliteStorageOptions {
   readonly maxBytes?: number;
 }
 
-/** The data directory cannot be used: unwritable, corrupt, or in use by another broker. */
-export class StorageOpenError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'StorageOpenError';
-  }
-}
-
 export const DATABASE_FILE = 'starling.db';
 
 /** In the delivery index: this delivery carries its message (no `messages` row). */
 const INLINE = -1;
 
-/**
- * better-sqlite3 is an optional dependency (a native module): loaded when a store opens, so the package
- * (and the client, which never needs it) works without it.
- */
-function loadSqlite(): typeof Database {
-  try {
-    return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
-  } catch (err) {
-    throw new StorageOpenError(
-      `the SQLite store needs the better-sqlite3 package (an optional dependency): ${(err as Error).message}; install it, or keep state in memory (--memory)`,
-      { cause: err },
-    );
-  }
-}
-
 /** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
 export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
   return new SqliteStore(dir, options);
 }
-
-// Operation codes of the pending batch, each followed by a fixed number of arguments.
-const OP = {
-  saveSession: 1,
-  deleteSession: 2,
-  saveSubscription: 3,
-  deleteSubscription: 4,
-  saveMessage: 5,
-  deleteMessage: 6,
-  saveDelivery: 7,
-  saveDeliveryInline: 14,
-  updateDelivery: 8,
-  deleteDelivery: 9,
-  addInbound: 10,
-  deleteInbound: 11,
-  setRetained: 12,
-  deleteRetained: 13,
-  /** A save dropped from the batch (acknowledged before it was written): skip its arguments. */
-  skip8: 15,
-  /** A message row dropped from the batch (its last delivery went before it was written). */
-  skip2: 16,
-} as const;
-
-/** Where the arguments of a pending delivery save sit after its opcode. */
-const ARG_PACKET_ID = 7;
-const ARG_STATE = 8;
-
-type Statements = ReturnType<typeof prepare>;
-
-/** Inbound QoS 2 ids inserted by one statement when a commit has that many. */
-const INBOUND_ROWS = 16;
 
 export class SqliteStore implements SessionStore {
   readonly name = 'sqlite';
@@ -144,7 +90,7 @@ export class SqliteStore implements SessionStore {
   }
 
   async open(): Promise<StoredState> {
-    const db = this.openDatabase();
+    const db = openDatabase(this.dir, this.file, this.options.durability);
     this.db = db;
     this.setMaxBytes(this.options.maxBytes);
     this.statements = prepare(db);
@@ -330,7 +276,7 @@ export class SqliteStore implements SessionStore {
     const count = this.sealedEnd - this.opsBase;
     if (db === undefined || count === 0) return undefined;
     const ops = this.ops;
-    db.transaction(() => this.apply(ops, count))();
+    db.transaction(() => applyOps(this.statements as Statements, ops, count))();
     this.opsBase = this.sealedEnd;
     this.sealedSent = 0;
     if (this.batchMessages.size > 0) this.batchMessages = new Map();
@@ -417,250 +363,5 @@ export class SqliteStore implements SessionStore {
       return;
     }
     this.push(OP.deleteMessage, messageId);
-  }
-
-  /** Run the first `count` entries of `ops` (whole operations). */
-  private apply(ops: readonly unknown[], count: number): void {
-    const s = this.statements as Statements;
-    let i = 0;
-    const next = (): unknown => ops[i++];
-    // Deleted deliveries and inbound ids are deleted at the end, by runs of consecutive keys (one statement
-    // per run): keys only grow, so acknowledgements in the order of sending make long runs. A delivery saved
-    // again under a key waiting for its deletion (a session taken back) has the deletions run first.
-    const deadSeqs = new Set<number>();
-    const deadInbound: number[] = [];
-    // New inbound ids are inserted at the end too, INBOUND_ROWS to a statement (before any deletion).
-    const newInbound: unknown[] = [];
-    const saving = (seq: unknown): void => {
-      if (deadSeqs.size > 0 && deadSeqs.has(seq as number)) {
-        deleteRuns(s.deleteDeliveries, s.deleteDelivery, [...deadSeqs]);
-        deadSeqs.clear();
-      }
-    };
-    while (i < count) {
-      const op = next();
-      switch (op) {
-        case OP.saveSession:
-          s.saveSession.run(next(), next(), next(), next(), next(), next(), next(), next());
-          break;
-        case OP.deleteSession: {
-          // Its deliveries and inbound ids were deleted one by one before.
-          const clientId = next();
-          s.deleteSession.run(clientId);
-          s.deleteSessionSubscriptions.run(clientId);
-          break;
-        }
-        case OP.saveSubscription:
-          s.saveSubscription.run(next(), next(), next(), next(), next(), next(), next());
-          break;
-        case OP.deleteSubscription:
-          s.deleteSubscription.run(next(), next());
-          break;
-        case OP.saveMessage: {
-          const id = next();
-          s.saveMessage.run({ id, ...messageColumns(next() as Message) });
-          break;
-        }
-        case OP.deleteMessage:
-          s.deleteMessage.run(next());
-          break;
-        case OP.saveDelivery:
-          saving(ops[i + 1]);
-          s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
-          break;
-        case OP.saveDeliveryInline: {
-          const clientId = next();
-          const seq = next();
-          saving(seq);
-          const m = messageColumns(next() as Message);
-          s.saveDeliveryInline.run(
-            clientId,
-            seq,
-            next(),
-            next(),
-            next(),
-            next(),
-            next(),
-            m.topic,
-            m.payload,
-            m.qos,
-            m.retain,
-            m.properties,
-            m.expires_at,
-            m.origin,
-          );
-          break;
-        }
-        case OP.updateDelivery: {
-          const clientId = next();
-          const seq = next();
-          s.updateDelivery.run(next(), next(), clientId, seq);
-          break;
-        }
-        case OP.deleteDelivery:
-          deadSeqs.add(next() as number);
-          break;
-        case OP.addInbound:
-          newInbound.push(next(), next(), next());
-          break;
-        case OP.deleteInbound:
-          deadInbound.push(next() as number);
-          break;
-        case OP.setRetained:
-          s.setRetained.run(messageColumns(next() as Message));
-          break;
-        case OP.deleteRetained:
-          s.deleteRetained.run(next());
-          break;
-        case OP.skip8:
-          i += 8;
-          break;
-        case OP.skip2:
-          i += 2;
-          break;
-        default:
-          throw new Error(`sqlite store: unknown operation ${String(op)}`);
-      }
-    }
-    if (newInbound.length > 0) {
-      const whole = newInbound.length - (newInbound.length % (3 * INBOUND_ROWS));
-      let k = 0;
-      for (; k < whole; k += 3 * INBOUND_ROWS) s.addInbounds.run(newInbound.slice(k, k + 3 * INBOUND_ROWS));
-      for (; k < newInbound.length; k += 3)
-        s.addInbound.run(newInbound[k], newInbound[k + 1], newInbound[k + 2]);
-    }
-    if (deadSeqs.size > 0) deleteRuns(s.deleteDeliveries, s.deleteDelivery, [...deadSeqs]);
-    if (deadInbound.length > 0) deleteRuns(s.deleteInbounds, s.deleteInbound, deadInbound);
-  }
-
-  private openDatabase(): Database.Database {
-    const where = this.dir;
-    try {
-      mkdirSync(where, { recursive: true });
-    } catch (err) {
-      throw new StorageOpenError(`cannot create data directory ${where}: ${(err as Error).message}`, {
-        cause: err,
-      });
-    }
-    const Sqlite = loadSqlite();
-    let db: Database.Database;
-    try {
-      db = new Sqlite(this.file, { timeout: 200 });
-    } catch (err) {
-      throw new StorageOpenError(`cannot open ${this.file}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      // Exclusive locking before WAL: no shared-memory file, and the lock taken by the first write below
-      // is held until close, so a second broker on this directory is refused instead of sharing it.
-      db.pragma('locking_mode = EXCLUSIVE');
-      db.pragma('journal_mode = WAL');
-      // Set explicitly on every open: this build of SQLite defaults WAL to NORMAL already, but the
-      // durability promise must not depend on a build option.
-      db.pragma(`synchronous = ${this.options.durability === 'power' ? 'FULL' : 'NORMAL'}`);
-      // Rows come and go quickly (written at publish, deleted at acknowledgement): checkpoint the WAL less
-      // often so the same pages are not copied back to the database file over and over.
-      db.pragma('wal_autocheckpoint = 8192');
-      db.exec('BEGIN IMMEDIATE');
-      db.exec(SCHEMA);
-      const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
-        | { value: string }
-        | undefined;
-      if (version === undefined) {
-        db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
-      } else if (Number(version.value) !== SCHEMA_VERSION) {
-        let at = Number(version.value);
-        if (!(at in MIGRATIONS) || at > SCHEMA_VERSION) {
-          throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
-        }
-        const migrationDb = {
-          exec: (sql: string) => db.exec(sql),
-          columns: (table: string) =>
-            (db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name),
-        };
-        for (; at < SCHEMA_VERSION; at++) MIGRATIONS[at]?.(migrationDb);
-        db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
-      }
-      db.exec('COMMIT');
-      const check = db.pragma('quick_check(1)', { simple: true });
-      if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
-    } catch (err) {
-      db.close();
-      const message = (err as Error).message;
-      const code = (err as { code?: string }).code;
-      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
-        throw new StorageOpenError(`data directory ${where} is in use by another broker (${message})`, {
-          cause: err,
-        });
-      }
-      throw new StorageOpenError(`cannot use data directory ${where}: ${this.file}: ${message}`, {
-        cause: err,
-      });
-    }
-    return db;
-  }
-}
-
-function prepare(db: Database.Database) {
-  return {
-    saveSession: db.prepare(
-      `INSERT OR REPLACE INTO sessions (client_id, expiry, protocol, username, connected, disconnected_at, will, will_due_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    deleteSession: db.prepare('DELETE FROM sessions WHERE client_id = ?'),
-    deleteSessionSubscriptions: db.prepare('DELETE FROM subscriptions WHERE client_id = ?'),
-    saveSubscription: db.prepare(
-      `INSERT OR REPLACE INTO subscriptions (client_id, key, qos, no_local, retain_as_published, retain_handling, subscription_id)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    deleteSubscription: db.prepare('DELETE FROM subscriptions WHERE client_id = ? AND key = ?'),
-    saveMessage: db.prepare(
-      `INSERT OR REPLACE INTO messages (id, topic, payload, qos, retain, properties, expires_at, origin)
-       VALUES (@id, @topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
-    ),
-    deleteMessage: db.prepare('DELETE FROM messages WHERE id = ?'),
-    saveDelivery: db.prepare(
-      `INSERT OR REPLACE INTO deliveries (client_id, seq, message_id, qos, retain, subscription_ids, packet_id, state)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    updateDelivery: db.prepare(
-      'UPDATE deliveries SET packet_id = ?, state = ? WHERE client_id = ? AND seq = ?',
-    ),
-    saveDeliveryInline: db.prepare(
-      `INSERT OR REPLACE INTO deliveries (client_id, seq, qos, retain, subscription_ids, packet_id, state,
-         m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ),
-    deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
-    deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE seq BETWEEN ? AND ?'),
-    addInbound: db.prepare('INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
-    addInbounds: db.prepare(
-      `INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES ${Array(INBOUND_ROWS).fill('(?, ?, ?)').join(', ')}`,
-    ),
-    deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE id = ?'),
-    deleteInbounds: db.prepare('DELETE FROM inbound_qos2 WHERE id BETWEEN ? AND ?'),
-    setRetained: db.prepare(
-      `INSERT OR REPLACE INTO retained (topic, payload, qos, retain, properties, expires_at, origin)
-       VALUES (@topic, @payload, @qos, @retain, @properties, @expires_at, @origin)`,
-    ),
-    deleteRetained: db.prepare('DELETE FROM retained WHERE topic = ?'),
-  };
-}
-
-/** Delete rows by integer key: one statement per run of consecutive keys (every key in it is deleted). */
-function deleteRuns(range: Database.Statement, one: Database.Statement, keys: number[]): void {
-  keys.sort((a, b) => a - b);
-  let start = keys[0] as number;
-  let end = start;
-  for (let k = 1; k <= keys.length; k++) {
-    const key = keys[k];
-    if (key === end + 1) {
-      end = key;
-      continue;
-    }
-    if (start === end) one.run(start);
-    else range.run(start, end);
-    if (key === undefined) break;
-    start = key;
-    end = key;
   }
 }

@@ -1,0 +1,106 @@
+/**
+ * Opening the SQLite store's database file: the data directory made, better-sqlite3 loaded, exclusive WAL
+ * mode with `synchronous` set explicitly, the schema made or migrated, an integrity check; every failure a
+ * StorageOpenError naming the directory or file.
+ */
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type Database from 'better-sqlite3';
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
+
+/** How much a commit survives: a crash of the process (default), or a power loss too. */
+export type Durability = 'process' | 'power';
+
+/** The data directory cannot be used: unwritable, corrupt, or in use by another broker. */
+export class StorageOpenError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StorageOpenError';
+  }
+}
+
+/**
+ * better-sqlite3 is an optional dependency (a native module): loaded when a store opens, so the package
+ * (and the client, which never needs it) works without it.
+ */
+function loadSqlite(): typeof Database {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  } catch (err) {
+    throw new StorageOpenError(
+      `the SQLite store needs the better-sqlite3 package (an optional dependency): ${(err as Error).message}; install it, or keep state in memory (--memory)`,
+      { cause: err },
+    );
+  }
+}
+
+/** Open (or make) the database file of a data directory, ready for the store; the caller closes it. */
+export function openDatabase(
+  dir: string,
+  file: string,
+  durability: Durability | undefined,
+): Database.Database {
+  const where = dir;
+  try {
+    mkdirSync(where, { recursive: true });
+  } catch (err) {
+    throw new StorageOpenError(`cannot create data directory ${where}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  const Sqlite = loadSqlite();
+  let db: Database.Database;
+  try {
+    db = new Sqlite(file, { timeout: 200 });
+  } catch (err) {
+    throw new StorageOpenError(`cannot open ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    // Exclusive locking before WAL: no shared-memory file, and the lock taken by the first write below
+    // is held until close, so a second broker on this directory is refused instead of sharing it.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    // Set explicitly on every open: this build of SQLite defaults WAL to NORMAL already, but the
+    // durability promise must not depend on a build option.
+    db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
+    // Rows come and go quickly (written at publish, deleted at acknowledgement): checkpoint the WAL less
+    // often so the same pages are not copied back to the database file over and over.
+    db.pragma('wal_autocheckpoint = 8192');
+    db.exec('BEGIN IMMEDIATE');
+    db.exec(SCHEMA);
+    const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+      | { value: string }
+      | undefined;
+    if (version === undefined) {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+    } else if (Number(version.value) !== SCHEMA_VERSION) {
+      let at = Number(version.value);
+      if (!(at in MIGRATIONS) || at > SCHEMA_VERSION) {
+        throw new Error(`schema version ${version.value}, this broker reads version ${SCHEMA_VERSION}`);
+      }
+      const migrationDb = {
+        exec: (sql: string) => db.exec(sql),
+        columns: (table: string) =>
+          (db.pragma(`table_info(${table})`) as { name: string }[]).map((c) => c.name),
+      };
+      for (; at < SCHEMA_VERSION; at++) MIGRATIONS[at]?.(migrationDb);
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
+    }
+    db.exec('COMMIT');
+    const check = db.pragma('quick_check(1)', { simple: true });
+    if (check !== 'ok') throw new Error(`integrity check failed: ${String(check)}`);
+  } catch (err) {
+    db.close();
+    const message = (err as Error).message;
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') {
+      throw new StorageOpenError(`data directory ${where} is in use by another broker (${message})`, {
+        cause: err,
+      });
+    }
+    throw new StorageOpenError(`cannot use data directory ${where}: ${file}: ${message}`, {
+      cause: err,
+    });
+  }
+  return db;
+}
