@@ -2,7 +2,7 @@ import type { LocalRouter } from '../broker/local-router.js';
 import type { Message } from '../broker/message.js';
 import type { Router } from '../broker/routing.js';
 import type { SessionSubscription } from '../broker/session.js';
-import type { MatchResult, SharedGroupEntry } from '../broker/topic-index.js';
+import { clearList, clearMatch, type MatchResult, type SharedGroupEntry } from '../broker/topic-index.js';
 import type { ClusterBackend } from './backend.js';
 import type { ClusterStats } from './cluster-stats.js';
 import { isNodeLocalTopic } from './codec.js';
@@ -60,14 +60,13 @@ export class ClusterRouter implements Router {
     if (origin === 'remote' || !table.hasRemote || isNodeLocalTopic(message.topic))
       return this.local.route(message, origin);
     const result = this.result;
-    result.subscribers.length = 0;
-    result.shared.length = 0;
+    clearMatch(result);
     table.index.match(message.topic, result);
     const self = table.self;
     if (result.shared.length === 0) {
       // The common case: subscribers only, usually on one other node; no map, one buffer per node.
       const nodes = this.nodes;
-      nodes.length = 0;
+      clearList(nodes);
       for (const entry of result.subscribers) {
         if (entry.clientId !== self && !nodes.includes(entry.clientId)) nodes.push(entry.clientId);
       }
