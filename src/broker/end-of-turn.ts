@@ -297,6 +297,8 @@ export class EndOfTurn {
           this.inFlightCount--;
           this.committed(started, rows);
           this.settleBatch(batch, waiters, true);
+          // The acknowledgements leave now, not after the rest of the turn (other sockets' chunks).
+          this.stats.bytesSent += batch.flushTargets();
           this.schedule();
         },
         (err: unknown) => {
@@ -383,6 +385,20 @@ class HeldBatch {
     for (let i = 0; i < later.targets.length; i++) {
       this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number);
     }
+  }
+
+  /**
+   * Write what each connection of this batch has now, unless it was written once already in this turn
+   * (its later writes wait for the turn's end, as `chunkDone`'s do). Returns the bytes written.
+   */
+  flushTargets(): number {
+    let bytes = 0;
+    for (const target of this.targets) {
+      if (target.flushedEarly || !target.flushScheduled) continue;
+      target.flushedEarly = true;
+      bytes += target.flushWrites();
+    }
+    return bytes;
   }
 
   /** Send each acknowledgement (committed), or refuse it. */

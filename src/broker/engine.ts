@@ -230,10 +230,11 @@ export class Engine implements ConnectionPort {
    * skipped). With `target`, to the part of them the publishing node chose (see {@link RemoteTarget}).
    */
   publishRemote(message: Message, from: string, target?: RemoteTarget): number {
-    const client = internalClient(message.origin ?? '', `cluster:${from}`);
-    if (target === undefined) return this.pipeline.publish(message, client, 'remote');
-    const deliveries = this.router.routeRemote(message, target);
-    this.pipeline.published(client, message, deliveries);
+    // No retained change (the publishing node made it), and a client record only for hooks that listen.
+    const deliveries =
+      target === undefined ? this.router.route(message, 'remote') : this.router.routeRemote(message, target);
+    if (this.hooks.on.onPublished.length > 0)
+      this.pipeline.published(internalClient(message.origin ?? '', `cluster:${from}`), message, deliveries);
     return deliveries;
   }
 

@@ -6,7 +6,7 @@ import type { OutboundQos } from './outbound-qos.js';
 import type { RemoteTarget, RetainedMessages, Router } from './routing.js';
 import type { Session, SessionSubscription } from './session.js';
 import type { BrokerStats } from './stats.js';
-import { type MatchResult, TopicIndex } from './topic-index.js';
+import { clearList, clearMatch, type MatchResult, TopicIndex } from './topic-index.js';
 
 const NO_SUBSCRIBERS: readonly MatchResult<SessionSubscription>['subscribers'][number][] = [];
 
@@ -58,12 +58,11 @@ export class LocalRouter implements Router, RetainedMessages {
 
   private deliverMatching(message: Message, pickShared: boolean, target: RemoteTarget | undefined): number {
     const result = this.matchResult;
-    result.subscribers.length = 0;
-    result.shared.length = 0;
+    clearMatch(result);
     this.index.match(message.topic, result);
     const epoch = ++this.routeEpoch;
     const targets = this.routeTargets;
-    targets.length = 0;
+    clearList(targets);
     const only = target?.sessions;
     const subscribers = target === undefined || target.subscribers ? result.subscribers : NO_SUBSCRIBERS;
     for (const entry of subscribers) {

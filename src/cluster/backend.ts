@@ -1,5 +1,6 @@
 import type { Message } from '../broker/message.js';
 import type { SessionStore, StoredSessionState, StoredSubscription, StoredWill } from '../broker/storage.js';
+import type { FrameBatch } from './frames.js';
 
 /**
  * What a cluster node needs from the shared system its nodes meet in (Redis now; NATS JetStream could be a
@@ -65,8 +66,8 @@ export interface ClusterStore extends SessionStore {
   readonly loadedWills: { clientId: string; will: StoredWill }[];
   /** Take back the sessions this node owns (see `open`), after it joined again. */
   loadOwnSessions(): Promise<StoredSessionState[]>;
-  /** A frame for another node's inbox (QoS 1/2), batched per node per turn. */
-  appendInbox(node: string, frame: readonly Buffer[]): void;
+  /** The frames for another node's inbox (QoS 1/2) gathered this turn: write into it; they go with the commit. */
+  inboxFrames(node: string): FrameBatch;
   /** A delivery for a session another node owns now (it was due to the session's previous owner). */
   handOff(node: string, clientId: string, delivery: Buffer): void;
   /** This node got its first local subscriber for a route key (a filter, or `$share/G/F`). */

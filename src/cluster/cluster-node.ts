@@ -8,7 +8,8 @@ import type { StoredWill } from '../broker/storage.js';
 import type { ClusterBackend, ClusterEvents, InboxEntry, NodeInfo, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics } from './cluster-stats.js';
-import { decodeDelivery, decodeFrames } from './codec.js';
+import { decodeDelivery } from './codec.js';
+import { SUBSCRIBERS_ONLY, visitFrames } from './frames.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -240,11 +241,12 @@ export class ClusterNode {
   private deliverBatch(batch: Buffer, from: string): void {
     const engine = this.engine;
     if (engine === undefined) return;
-    for (const { message, target } of decodeFrames(batch)) {
-      this.stats.received++;
-      if (target.subscribers && target.shared.length === 0) engine.publishRemote(message, from);
+    const stats = this.stats;
+    visitFrames(batch, (message, target) => {
+      stats.received++;
+      if (target === SUBSCRIBERS_ONLY) engine.publishRemote(message, from);
       else engine.publishRemote(message, from, target);
-    }
+    });
   }
 
   /** Look for dead nodes (no heartbeat) and take one over. */

@@ -2,16 +2,12 @@ import type { LocalRouter } from '../broker/local-router.js';
 import type { Message } from '../broker/message.js';
 import type { Router } from '../broker/routing.js';
 import type { SessionSubscription } from '../broker/session.js';
-import type { MatchResult, SharedGroupEntry } from '../broker/topic-index.js';
+import { clearList, clearMatch, type MatchResult, type SharedGroupEntry } from '../broker/topic-index.js';
 import type { ClusterBackend } from './backend.js';
 import type { ClusterStats } from './cluster-stats.js';
-import {
-  encodeFrame,
-  encodeMessage,
-  encodeSubscribersFrame,
-  isNodeLocalTopic,
-  type SharedChoice,
-} from './codec.js';
+import { isNodeLocalTopic } from './codec.js';
+import { encodeFrame, FrameBatch, type SharedChoice } from './frames.js';
+import { encodeMessage } from './message-codec.js';
 import type { RouteTable } from './route-table.js';
 
 /** Where one message goes on one other node. */
@@ -30,8 +26,7 @@ interface NodeTarget {
  */
 export class ClusterRouter implements Router {
   private readonly result: MatchResult<string> = { subscribers: [], shared: [] };
-  private readonly qos0 = new Map<string, Buffer[]>();
-  private qos0Frames = new Map<string, number>();
+  private readonly qos0 = new Map<string, FrameBatch>();
   private qos0Scheduled = false;
   /** The other nodes a message goes to (reused). */
   private readonly nodes: string[] = [];
@@ -65,20 +60,21 @@ export class ClusterRouter implements Router {
     if (origin === 'remote' || !table.hasRemote || isNodeLocalTopic(message.topic))
       return this.local.route(message, origin);
     const result = this.result;
-    result.subscribers.length = 0;
-    result.shared.length = 0;
+    clearMatch(result);
     table.index.match(message.topic, result);
     const self = table.self;
     if (result.shared.length === 0) {
       // The common case: subscribers only, usually on one other node; no map, one buffer per node.
       const nodes = this.nodes;
-      nodes.length = 0;
+      clearList(nodes);
       for (const entry of result.subscribers) {
         if (entry.clientId !== self && !nodes.includes(entry.clientId)) nodes.push(entry.clientId);
       }
       const deliveries = this.local.routeRemote(message, ALL_SUBSCRIBERS);
-      if (nodes.length === 1) this.forwardFrame(message, nodes[0] as string, encodeSubscribersFrame(message));
-      else if (nodes.length > 1) {
+      if (nodes.length === 1) {
+        const batch = this.batchFor(message, nodes[0] as string);
+        if (batch !== undefined) batch.addSubscribers(message);
+      } else if (nodes.length > 1) {
         const targets = new Map<string, NodeTarget>();
         for (const node of nodes) targets.set(node, { subscribers: true, shared: [] });
         this.forward(message, targets);
@@ -116,44 +112,51 @@ export class ClusterRouter implements Router {
   private forward(message: Message, targets: Map<string, NodeTarget>): void {
     const encoded = encodeMessage(message);
     for (const [node, target] of targets) {
+      const batch = this.batchFor(message, node);
+      if (batch === undefined) continue;
       const [header, body] = encodeFrame(target.subscribers, target.shared, encoded);
-      this.forwardFrame(message, node, header as Buffer, body);
+      batch.add(header as Buffer, body);
     }
   }
 
-  /** Send one frame (in one or two parts) to `node`: into its inbox (QoS 1/2) or its QoS 0 batch. */
-  private forwardFrame(message: Message, node: string, part: Buffer, rest?: Buffer): void {
+  /**
+   * Where one frame of `message` for `node` goes: its inbox batch (QoS 1/2, with the turn's commit) or its
+   * QoS 0 batch (sent at the end of the turn). Undefined: dropped (QoS 0 while the backend is away).
+   */
+  private batchFor(message: Message, node: string): FrameBatch | undefined {
     const qos = message.qos;
     this.stats.forwarded[qos]++;
     if (qos > 0) {
-      this.backend.store.appendInbox(node, rest === undefined ? [part] : [part, rest]);
       this.markDirty();
-      return;
+      return this.backend.store.inboxFrames(node);
     }
     if (!this.backend.available) {
       this.stats.qos0Dropped++;
-      return;
+      return undefined;
     }
-    const parts = this.qos0.get(node);
-    if (parts === undefined) this.qos0.set(node, rest === undefined ? [part] : [part, rest]);
-    else if (rest === undefined) parts.push(part);
-    else parts.push(part, rest);
-    this.qos0Frames.set(node, (this.qos0Frames.get(node) ?? 0) + 1);
+    let batch = this.qos0.get(node);
+    if (batch === undefined) {
+      batch = new FrameBatch();
+      this.qos0.set(node, batch);
+    }
     if (!this.qos0Scheduled) {
       this.qos0Scheduled = true;
       setImmediate(() => this.flushQos0());
     }
+    return batch;
   }
 
   /** One QoS 0 batch per node per turn. */
   private flushQos0(): void {
     this.qos0Scheduled = false;
-    const frames = this.qos0Frames;
-    this.qos0Frames = new Map();
-    for (const [node, parts] of this.qos0) {
-      if (!this.backend.sendQos0(node, Buffer.concat(parts))) this.stats.qos0Dropped += frames.get(node) ?? 0;
+    for (const [node, batch] of this.qos0) {
+      if (batch.empty) {
+        this.qos0.delete(node);
+        continue;
+      }
+      const frames = batch.frames;
+      if (!this.backend.sendQos0(node, batch.take())) this.stats.qos0Dropped += frames;
     }
-    this.qos0.clear();
   }
 }
 

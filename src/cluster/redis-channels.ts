@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { BrokerLogger } from '../broker/logger.js';
 import type { ClusterEvents, InboxEntry } from './backend.js';
-import { decodeMessage } from './codec.js';
+import { decodeMessage } from './message-codec.js';
 
 /** The Redis channels and streams a node listens on: pub/sub events, and its inbox. */
 

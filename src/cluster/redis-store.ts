@@ -11,15 +11,15 @@ import type {
 import type { ClaimedSession, ClusterStore } from './backend.js';
 import {
   decodeDelivery,
-  decodeMessage,
   decodeSession,
   decodeSubscription,
   decodeWill,
   encodeDelivery,
-  encodeMessage,
   encodeRecord,
   isNodeLocalTopic,
 } from './codec.js';
+import { FrameBatch } from './frames.js';
+import { decodeMessage, encodeMessage } from './message-codec.js';
 
 /** The connection with the backend's scripts defined on it (see `redis-scripts.ts`). */
 export interface ScriptedRedis extends Redis {
@@ -46,7 +46,7 @@ export class RedisSessionStore implements ClusterStore {
   readonly loadedWills: { clientId: string; will: StoredWill }[] = [];
 
   private ops: Arg[] = [];
-  private readonly inbox = new Map<string, Buffer[]>();
+  private readonly inbox = new Map<string, FrameBatch>();
   private readonly releases = new Map<string, number>();
   private checkpointId: string | undefined;
   private retry: Arg[] | undefined;
@@ -200,10 +200,13 @@ export class RedisSessionStore implements ClusterStore {
     if (epoch !== undefined) this.releases.set(clientId, epoch);
   }
 
-  appendInbox(node: string, frame: readonly Buffer[]): void {
-    const parts = this.inbox.get(node);
-    if (parts === undefined) this.inbox.set(node, [...frame]);
-    else for (const part of frame) parts.push(part);
+  inboxFrames(node: string): FrameBatch {
+    let batch = this.inbox.get(node);
+    if (batch === undefined) {
+      batch = new FrameBatch();
+      this.inbox.set(node, batch);
+    }
+    return batch;
   }
 
   handOff(node: string, clientId: string, delivery: Buffer): void {
@@ -265,8 +268,10 @@ export class RedisSessionStore implements ClusterStore {
       args = args === undefined ? ops : args.concat(ops);
     }
     args ??= [];
-    for (const [node, parts] of this.inbox) args.push('X', node, Buffer.concat(parts));
-    this.inbox.clear();
+    for (const [node, batch] of this.inbox) {
+      if (batch.empty) this.inbox.delete(node);
+      else args.push('X', node, batch.take());
+    }
     for (const [clientId, epoch] of this.releases) {
       if (this.isHeld(clientId)) continue;
       args.push('L', clientId, String(epoch));

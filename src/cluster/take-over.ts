@@ -5,7 +5,8 @@ import { type MatchResult, TopicIndex } from '../broker/topic-index.js';
 import { parseSharedFilter } from '../packets/topic.js';
 import type { QoS } from '../packets/types.js';
 import type { ClusterBackend, InboxEntry } from './backend.js';
-import { decodeDelivery, decodeFrames, encodeDelivery } from './codec.js';
+import { decodeDelivery, encodeDelivery } from './codec.js';
+import { visitFrames } from './frames.js';
 
 /** What taking a dead node over needs from its node. */
 export interface TakeOverContext {
@@ -56,10 +57,10 @@ export async function takeOver(dead: string, ctx: TakeOverContext): Promise<Take
   let handedOff = 0;
   for (const entry of entries) {
     if (entry.kind === 'batch') {
-      for (const { message, target } of decodeFrames(entry.batch)) {
+      visitFrames(entry.batch, (message, target) => {
         delivered += engine.publishRemote(message, dead, { ...target, sessions: adopted });
         if (target.subscribers) handedOff += moved.handOff(message, backend);
-      }
+      });
     } else if (entry.kind === 'handoff') {
       handedOff += handOn(entry, adopted, moved, ctx);
     }

@@ -6,17 +6,19 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { createMessage } from '../../src/broker/message.js';
+import { createMessage, type Message } from '../../src/broker/message.js';
+import type { RemoteTarget } from '../../src/broker/routing.js';
 import type { MatchResult } from '../../src/broker/topic-index.js';
+import { decodeDelivery, encodeDelivery } from '../../src/cluster/codec.js';
 import {
-  decodeDelivery,
   decodeFrames,
-  decodeMessage,
-  encodeDelivery,
   encodeFrame,
-  encodeMessage,
   encodeSubscribersFrame,
-} from '../../src/cluster/codec.js';
+  FrameBatch,
+  SUBSCRIBERS_ONLY,
+  visitFrames,
+} from '../../src/cluster/frames.js';
+import { decodeMessage, encodeMessage } from '../../src/cluster/message-codec.js';
 import { RedisBackend } from '../../src/cluster/redis-backend.js';
 import { RouteTable } from '../../src/cluster/route-table.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
@@ -89,6 +91,54 @@ describe('cluster codec', () => {
     const frames = [...decodeFrames(Buffer.concat([single, single]))];
     assert.equal(frames.length, 2);
     assert.deepEqual(frames[1]?.message, message);
+  });
+
+  test('a frame batch writes frames in place, grows past its first buffer, and starts empty after take', () => {
+    const batch = new FrameBatch();
+    assert.equal(batch.empty, true);
+    assert.equal(batch.take().length, 0);
+    const messages = Array.from({ length: 300 }, (_, i) =>
+      createMessage(
+        `t/${i}`,
+        Buffer.alloc(i % 50, i),
+        1,
+        i % 2 === 0,
+        undefined,
+        i % 3 === 0 ? 'p' : undefined,
+        0,
+      ),
+    );
+    const shared = [{ group: 'g', filter: 't/+' }];
+    const expected: Buffer[] = [];
+    for (const [i, message] of messages.entries()) {
+      if (i % 10 === 9) {
+        const [header, body] = encodeFrame(false, shared, encodeMessage(message));
+        batch.add(header as Buffer, body);
+        expected.push(header as Buffer, body as Buffer);
+      } else {
+        batch.addSubscribers(message);
+        expected.push(encodeSubscribersFrame(message));
+      }
+    }
+    assert.equal(batch.frames, 300);
+    const taken = batch.take();
+    assert.ok(taken.length > 2048, 'more than the first buffer holds');
+    assert.deepEqual(taken, Buffer.concat(expected));
+    assert.equal(batch.empty, true);
+    assert.equal(batch.frames, 0);
+    // The taken bytes are the caller's: the next frames go elsewhere.
+    const copy = Buffer.from(taken);
+    batch.addSubscribers(messages[0] as Message);
+    assert.deepEqual(taken, copy);
+    const frames: { message: Message; target: RemoteTarget }[] = [];
+    visitFrames(taken, (message, target) => frames.push({ message, target }));
+    assert.equal(frames.length, 300);
+    assert.equal(frames[0]?.target, SUBSCRIBERS_ONLY, 'subscribers only: the shared target');
+    assert.deepEqual(frames[9]?.target, { subscribers: false, shared });
+    assert.deepEqual(
+      frames.map((f) => f.message),
+      messages,
+    );
   });
 
   test('a delivery keeps its QoS, retain flag and subscription identifiers', () => {
