@@ -14,13 +14,12 @@
  */
 
 import {
-  groupKey,
-  KeyedList,
+  GroupList,
   type SharedGroupEntry,
   Slot,
   type SlotKind,
   type SubscriberEntry,
-  subscriberKey,
+  SubscriberList,
   TopicNode,
 } from './topic-node.js';
 
@@ -104,19 +103,19 @@ export class TopicIndex<S, R> {
   subscribe(clientId: string, filter: string, value: S, shareGroup?: string): S | undefined {
     const node = this.filterNode(filter, true)!;
     if (shareGroup === undefined) {
-      node.subscribers ??= new KeyedList();
+      node.subscribers ??= new SubscriberList();
       // A fresh entry rather than an update in place, so entries already handed out by `match` keep
       // describing the subscription as it was when matched.
       let previous = node.subscribers.set(clientId, { clientId, value });
       if (previous === undefined && node.muted !== undefined) {
         // A muted subscription replaced is active again.
-        previous = node.muted.delete(clientId, subscriberKey);
+        previous = node.muted.delete(clientId);
         if (node.muted.size === 0) node.muted = undefined;
       }
       if (previous === undefined) this.subscriptions++;
       return previous?.value;
     }
-    node.shared ??= new KeyedList();
+    node.shared ??= new GroupList();
     let group = node.shared.get(shareGroup);
     if (group === undefined) {
       group = { group: shareGroup, filter, members: new Map(), cursor: 0 };
@@ -135,10 +134,10 @@ export class TopicIndex<S, R> {
    */
   mute(clientId: string, filter: string): boolean {
     const node = this.filterNode(filter, false);
-    const entry = node?.subscribers?.delete(clientId, subscriberKey);
+    const entry = node?.subscribers?.delete(clientId);
     if (node === undefined || entry === undefined) return false;
     if (node.subscribers!.size === 0) node.subscribers = undefined;
-    node.muted ??= new KeyedList();
+    node.muted ??= new SubscriberList();
     entry.mutedAt = node.mutedMatches;
     node.muted.set(clientId, entry);
     return true;
@@ -147,12 +146,12 @@ export class TopicIndex<S, R> {
   /** Put a muted subscription back; returns how many matching messages it missed (-1: it was not muted). */
   unmute(clientId: string, filter: string): number {
     const node = this.filterNode(filter, false);
-    const entry = node?.muted?.delete(clientId, subscriberKey);
+    const entry = node?.muted?.delete(clientId);
     if (node === undefined || entry === undefined) return -1;
     if (node.muted!.size === 0) node.muted = undefined;
     const missed = node.mutedMatches - (entry.mutedAt ?? node.mutedMatches);
     entry.mutedAt = undefined;
-    node.subscribers ??= new KeyedList();
+    node.subscribers ??= new SubscriberList();
     node.subscribers.set(clientId, entry);
     return missed;
   }
@@ -163,10 +162,10 @@ export class TopicIndex<S, R> {
     if (node === undefined) return undefined;
     let removed: S | undefined;
     if (shareGroup === undefined) {
-      let entry = node.subscribers?.delete(clientId, subscriberKey);
+      let entry = node.subscribers?.delete(clientId);
       if (entry !== undefined && node.subscribers!.size === 0) node.subscribers = undefined;
       if (entry === undefined) {
-        entry = node.muted?.delete(clientId, subscriberKey);
+        entry = node.muted?.delete(clientId);
         if (entry === undefined) return undefined;
         if (node.muted!.size === 0) node.muted = undefined;
       }
@@ -177,7 +176,7 @@ export class TopicIndex<S, R> {
       removed = group.members.get(clientId);
       group.members.delete(clientId);
       if (group.members.size === 0) {
-        node.shared!.delete(shareGroup, groupKey);
+        node.shared!.delete(shareGroup);
         if (node.shared!.size === 0) node.shared = undefined;
       }
     }

@@ -26,65 +26,103 @@ export interface SharedGroupEntry<S> {
 export const Slot = { literal: 0, plus: 1, hash: 2 } as const;
 export type SlotKind = (typeof Slot)[keyof typeof Slot];
 
+/** Lists up to this long are searched by scanning; longer ones keep an index of positions. */
+const SCAN_UP_TO = 8;
+
 /**
  * A list keyed by string with O(1) lookup, insert and removal, whose items sit in a plain array so the
  * matching hot path iterates them with an index loop instead of allocating a Map iterator.
- * Removal moves the last item into the hole, so order is not preserved.
+ * Removal moves the last item into the hole, so order is not preserved. A short list (most topics have one
+ * subscriber) has no index and an array of its exact length: it is searched by scanning.
  */
-export class KeyedList<T> {
-  readonly items: T[] = [];
-  private readonly positions = new Map<string, number>();
+export abstract class KeyedList<T> {
+  items: T[] = [];
+  private positions: Map<string, number> | undefined = undefined;
+
+  /** The key of an item (a method, not a field: no closure per list). */
+  protected abstract keyOf(item: T): string;
 
   get size(): number {
     return this.items.length;
   }
 
   get(key: string): T | undefined {
-    const at = this.positions.get(key);
-    return at === undefined ? undefined : this.items[at];
+    const at = this.find(key);
+    return at === -1 ? undefined : this.items[at];
   }
 
   /** Inserts or replaces in place; returns the replaced item. */
   set(key: string, item: T): T | undefined {
-    const at = this.positions.get(key);
-    if (at === undefined) {
-      this.positions.set(key, this.items.length);
-      this.items.push(item);
+    const at = this.find(key);
+    if (at !== -1) {
+      const previous = this.items[at];
+      this.items[at] = item;
+      return previous;
+    }
+    const items = this.items;
+    if (items.length === 0) {
+      // A literal: exactly one slot, where a push would reserve seventeen.
+      this.items = [item];
       return undefined;
     }
-    const previous = this.items[at];
-    this.items[at] = item;
-    return previous;
+    this.positions?.set(key, items.length);
+    items.push(item);
+    if (this.positions === undefined && items.length > SCAN_UP_TO) {
+      this.positions = new Map();
+      for (let i = 0; i < items.length; i++) this.positions.set(this.keyOf(items[i] as T), i);
+    }
+    return undefined;
   }
 
-  delete(key: string, keyOf: (item: T) => string): T | undefined {
-    const at = this.positions.get(key);
-    if (at === undefined) return undefined;
-    const removed = this.items[at];
-    const last = this.items.pop()!;
-    this.positions.delete(key);
-    if (at < this.items.length) {
-      this.items[at] = last;
-      this.positions.set(keyOf(last), at);
+  delete(key: string): T | undefined {
+    const at = this.find(key);
+    if (at === -1) return undefined;
+    const items = this.items;
+    const removed = items[at];
+    const last = items.pop() as T;
+    this.positions?.delete(key);
+    if (at < items.length) {
+      items[at] = last;
+      this.positions?.set(this.keyOf(last), at);
     }
     return removed;
   }
+
+  /** Where the item of `key` is, or -1. */
+  private find(key: string): number {
+    const positions = this.positions;
+    if (positions !== undefined) return positions.get(key) ?? -1;
+    const items = this.items;
+    for (let i = 0; i < items.length; i++) if (this.keyOf(items[i] as T) === key) return i;
+    return -1;
+  }
 }
 
-export const subscriberKey = <S>(entry: SubscriberEntry<S>): string => entry.clientId;
-export const groupKey = <S>(entry: SharedGroupEntry<S>): string => entry.group;
+/** The plain subscribers of a node, by client id. */
+export class SubscriberList<S> extends KeyedList<SubscriberEntry<S>> {
+  protected keyOf(entry: SubscriberEntry<S>): string {
+    return entry.clientId;
+  }
+}
+
+/** The shared subscription groups of a node, by group name. */
+export class GroupList<S> extends KeyedList<SharedGroupEntry<S>> {
+  protected keyOf(entry: SharedGroupEntry<S>): string {
+    return entry.group;
+  }
+}
 
 export class TopicNode<S, R> {
   /** Literal levels; retained messages live only under these. */
   children: Map<string, TopicNode<S, R>> | undefined = undefined;
   plus: TopicNode<S, R> | undefined = undefined;
   hash: TopicNode<S, R> | undefined = undefined;
-  subscribers: KeyedList<SubscriberEntry<S>> | undefined = undefined;
+  subscribers: SubscriberList<S> | undefined = undefined;
   /** Subscribers set aside (slow readers): kept, but not handed out by `match`. */
-  muted: KeyedList<SubscriberEntry<S>> | undefined = undefined;
+  muted: SubscriberList<S> | undefined = undefined;
   /** Messages matched here while someone was muted: what each muted subscriber missed, by difference. */
   mutedMatches = 0;
-  shared: KeyedList<SharedGroupEntry<S>> | undefined = undefined;
+  shared: GroupList<S> | undefined = undefined;
   retained: R | undefined = undefined;
   /** The topic name of `retained`, kept so a retained walk reports it without rebuilding it. */
   retainedTopic = '';

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type MatchResult, TopicIndex } from '../../src/broker/topic-index.js';
+import { SubscriberList } from '../../src/broker/topic-node.js';
 
 /**
  * Reference matcher, written as directly from spec 4.7 as possible: level by level, `+` any one level,
@@ -498,5 +499,31 @@ describe('TopicIndex mute', () => {
     assert.equal(index.unsubscribe('slow', 'a/+'), 'slow-sub', 'a muted subscription can be removed');
     index.unsubscribe('fast', 'a/+');
     assert.equal(index.nodeCount, 0, 'nothing left behind');
+  });
+});
+
+describe('SubscriberList (a node subscriber list)', () => {
+  it('agrees with a Map through inserts, replacements and removals, short (scanned) and long (indexed)', () => {
+    const key = fc.integer({ min: 0, max: 19 }).map((n) => `c${n}`);
+    const op = fc.record({ remove: fc.boolean(), clientId: key, value: fc.integer() });
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 20, maxLength: 120, size: 'max' }), (ops) => {
+        const list = new SubscriberList<number>();
+        const model = new Map<string, number>();
+        for (const { remove, clientId, value } of ops) {
+          if (remove) {
+            assert.equal(list.delete(clientId)?.value, model.get(clientId));
+            model.delete(clientId);
+          } else {
+            assert.equal(list.set(clientId, { clientId, value })?.value, model.get(clientId));
+            model.set(clientId, value);
+          }
+          assert.equal(list.size, model.size);
+          for (let n = 0; n < 20; n++) assert.equal(list.get(`c${n}`)?.value, model.get(`c${n}`));
+          assert.deepEqual(list.items.map((e) => [e.clientId, e.value]).sort(), [...model].sort());
+        }
+      }),
+      { numRuns: 200 },
+    );
   });
 });
