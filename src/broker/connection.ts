@@ -239,7 +239,7 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
    * memory budget, holding more than PRESSURE_FLOOR.
    */
   congested(): boolean {
-    const backlog = this.stream.writableLength;
+    const backlog = this.backlogBytes();
     const memory = this.services.memory;
     memory.track(this, backlog);
     return backlog > this.services.options.maxWriteBuffer || (backlog > PRESSURE_FLOOR && memory.pressure);

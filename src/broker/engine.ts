@@ -10,7 +10,7 @@ import { DurableState } from './durable-state.js';
 import { EndOfTurn } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
 import { HookRegistry } from './hook-registry.js';
-import type { ClientInfo, Hook } from './hooks.js';
+import type { Hook } from './hooks.js';
 import {
   createInProcessClient,
   type InjectTarget,
@@ -32,7 +32,7 @@ import { createMessage, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
 import { OutboundQos } from './outbound-qos.js';
 import type { ConnectionFacts, ConnectionPort } from './port.js';
-import { PublishPipeline } from './publish-pipeline.js';
+import { internalClient, PublishPipeline } from './publish-pipeline.js';
 import { type RestoreSummary, restoreState } from './restore.js';
 import type { RemoteTarget, Router } from './routing.js';
 import type { Session } from './session.js';
@@ -230,11 +230,9 @@ export class Engine implements ConnectionPort {
    * skipped). With `target`, to the part of them the publishing node chose (see {@link RemoteTarget}).
    */
   publishRemote(message: Message, from: string, target?: RemoteTarget): number {
-    // No retained change (the publishing node made it), and a client record only for hooks that listen.
     const deliveries =
       target === undefined ? this.router.route(message, 'remote') : this.router.routeRemote(message, target);
-    if (this.hooks.on.onPublished.length > 0)
-      this.pipeline.published(internalClient(message.origin ?? '', `cluster:${from}`), message, deliveries);
+    this.pipeline.publishedRemote(message, from, deliveries);
     return deliveries;
   }
 
@@ -429,16 +427,4 @@ export class Engine implements ConnectionPort {
       }
     });
   }
-}
-
-function internalClient(clientId: string, listener: string): ClientInfo {
-  return {
-    clientId,
-    username: undefined,
-    protocolVersion: 5,
-    remoteAddress: undefined,
-    remotePort: undefined,
-    listener,
-    inline: true,
-  };
 }

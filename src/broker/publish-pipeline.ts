@@ -16,15 +16,21 @@ export class PublishPipeline {
     private readonly hooks: HookRegistry,
   ) {}
 
-  /**
-   * Publish `message` on behalf of `client`; `origin` is `remote` for a message another node already stored
-   * and routed there (it is delivered here only). Returns the number of local deliveries.
-   */
-  publish(message: Message, client: ClientInfo, origin: 'local' | 'remote' = 'local'): number {
-    if (message.retain && origin === 'local') this.retain(message);
-    const deliveries = this.router.route(message, origin);
+  /** Publish `message` on behalf of `client`. Returns the number of local deliveries. */
+  publish(message: Message, client: ClientInfo): number {
+    if (message.retain) this.retain(message);
+    const deliveries = this.router.route(message, 'local');
     this.published(client, message, deliveries);
     return deliveries;
+  }
+
+  /**
+   * Tell the hooks about a message another node published and routed here (its retained change was made
+   * there), delivered to `deliveries` sessions; its client record is made only when a hook listens.
+   */
+  publishedRemote(message: Message, from: string, deliveries: number): void {
+    if (this.hooks.on.onPublished.length === 0) return;
+    this.published(internalClient(message.origin ?? '', `cluster:${from}`), message, deliveries);
   }
 
   /** Tell the `onPublished` hooks a message went to `deliveries` sessions. */
@@ -55,4 +61,17 @@ export class PublishPipeline {
       }
     }
   }
+}
+
+/** The client record of a message the broker publishes itself (inline client, `$SYS`, another node). */
+export function internalClient(clientId: string, listener: string): ClientInfo {
+  return {
+    clientId,
+    username: undefined,
+    protocolVersion: 5,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    listener,
+    inline: true,
+  };
 }
