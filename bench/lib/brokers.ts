@@ -81,6 +81,8 @@ export async function launchBroker(name: BrokerName, options: LaunchOptions = {}
     case 'starling':
     case 'starling-sqlite': {
       const args = FROM_SOURCE ? ['--import', 'tsx'] : [];
+      // BENCH_STARLING_NODE_ARGS: extra node flags for the Starling process (e.g. GC tracing), space-separated.
+      args.push(...(process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter(Boolean));
       if (options.profileDir !== undefined) args.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
       if (name === 'starling') return launchNode(name, [...args, scriptPath('starling-server')]);
       const dir = mkdtempSync(join(tmpdir(), 'starling-bench-sqlite-'));

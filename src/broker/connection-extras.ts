@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Packet } from '../packets/types.js';
 import type { DisconnectInfo } from './hooks.js';
+import { readIntoSharedBuffer } from './socket-reads.js';
 
 /** What a connection's stream listeners call; one set of listener functions serves every connection. */
 export interface StreamOwner {
@@ -15,6 +16,9 @@ type OwnedStream = Duplex & { [OWNER]?: StreamOwner };
 
 function onStreamData(this: OwnedStream, chunk: Buffer): void {
   this[OWNER]?.onData(chunk);
+}
+function onSocketRead(socket: Duplex, chunk: Buffer): void {
+  (socket as OwnedStream)[OWNER]?.onData(chunk);
 }
 function onStreamError(this: OwnedStream, err: Error): void {
   this[OWNER]?.onNetworkEnd(err);
@@ -32,7 +36,7 @@ function onStreamDrain(this: OwnedStream): void {
  */
 export function listenToStream(stream: Duplex, owner: StreamOwner): void {
   (stream as OwnedStream)[OWNER] = owner;
-  stream.on('data', onStreamData);
+  if (!readIntoSharedBuffer(stream, onSocketRead)) stream.on('data', onStreamData);
   stream.on('error', onStreamError);
   stream.on('close', onStreamClose);
   // A stream that may stay half open needs its end reported; one that is not (net sockets from a server,

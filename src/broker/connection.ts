@@ -428,6 +428,9 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
     const services = this.services;
     if (this.writerOrNone !== undefined) services.stats.bytesSent += this.writerOrNone.flush(this.stream);
     this.stream.end();
+    // A stream paused behind an async hook must read on, or the peer's end would never be seen (a socket
+    // reading into the shared buffer stops reading at all while paused). What arrives now is ignored.
+    if (this.stream.isPaused()) this.stream.resume();
     services.memory.forget(this);
     // A socket that does not finish closing in time is destroyed.
     setTimeout(() => this.stream.destroy(), 2000).unref();
