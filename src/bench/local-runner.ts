@@ -4,11 +4,13 @@
  * at one instant. While they run, {@link LocalRunner.counters} sums their live counters and
  * {@link LocalRunner.drainLatency} hands over the latency samples recorded since the last call.
  */
+import type { ClientResult } from './bench-result.js';
 import { LatencyHistogram } from './histogram.js';
 import { type KeepalivePartResult, type KeepalivePartTask, runKeepalivePart } from './keepalive-part.js';
 import {
   type ClockTable,
   emptyCounters,
+  onAbort,
   type ShareControl,
   type ShareCounters,
   type ShareResult,
@@ -196,13 +198,19 @@ export class LocalRunner {
     }
     this.#publishersDone = true;
     const subscribers = subscriberRun === undefined ? [] : [await subscriberRun];
-    // Only the subscribers' view is the result; the publishers' time series and CPU still count.
+    // Only the subscribers' view is the result; the publishers' time series and CPU still count, and so
+    // does a publisher's failure: without its row, a run whose publishers all failed would end as an
+    // empty report rather than a failed run saying why.
     const stripped = publishers.map((outcome): WorkerOutcome => {
       if (outcome.kind !== 'share') return outcome;
       const { rawLatencyUs: _raw, ...rest } = outcome.result;
       return {
         kind: 'share',
-        result: { ...rest, clients: [], histogramUs: new LatencyHistogram().encode() },
+        result: {
+          ...rest,
+          clients: rest.clients.filter((row) => row.failed === true).map(publisherFailure),
+          histogramUs: new LatencyHistogram().encode(),
+        },
       };
     });
     return this.#outcome([...subscribers, ...stripped]);
@@ -212,10 +220,11 @@ export class LocalRunner {
   #untilStopped<T>(promise: Promise<T>): Promise<T | undefined> {
     const signal = this.#abort.signal;
     if (signal.aborted) return Promise.resolve(undefined);
-    return Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => signal.addEventListener('abort', () => resolve(undefined))),
-    ]);
+    let cancel: () => void = () => undefined;
+    const stopped = new Promise<undefined>((resolve) => {
+      cancel = onAbort(signal, () => resolve(undefined));
+    });
+    return Promise.race([promise, stopped]).finally(cancel);
   }
 
   #onShareReady(): void {
@@ -326,6 +335,20 @@ function withStart(plan: LocalPlan, startAtMs: number | undefined): LocalPlan {
     ...plan,
     shares: plan.shares.map((task) => ({ ...task, startAtMs })),
     ...(plan.subscribers === undefined ? {} : { subscribers: { ...plan.subscribers, startAtMs } }),
+  };
+}
+
+/**
+ * A failed publisher's row in an end-to-end run: it says why, with no message counts, since the
+ * subscribers' rows account for the messages (the failed subscriber's row has none either).
+ */
+function publisherFailure(row: ClientResult): ClientResult {
+  const nan = Number.NaN;
+  return {
+    ...row,
+    messagesOk: 0,
+    messagesTotal: 0,
+    timingMs: { count: 0, mean: nan, stddev: nan, min: nan, max: nan },
   };
 }
 

@@ -12,12 +12,14 @@ import { renderAgentsText } from '../bench/report-agents.js';
 import { renderClientsCsv } from '../bench/report-csv.js';
 import { renderHtmlReport } from '../bench/report-html.js';
 import { formatFixed, formatThousands, renderTextReport } from '../bench/report-text.js';
-import type {
-  ConnectionSettings,
-  PublishScenario,
-  StressScenario,
-  SubscribeScenario,
+import {
+  type ConnectionSettings,
+  type PublishScenario,
+  type StressScenario,
+  type SubscribeScenario,
+  topicTemplate,
 } from '../bench/scenarios/common.js';
+import { isValidTopicFilter, isValidTopicName } from '../packets/topic.js';
 import { runBenchAgentCommand } from './bench-agent-command.js';
 import { runBenchCompareCommand } from './bench-compare-command.js';
 import {
@@ -62,7 +64,9 @@ bench subscribe:
       --topic F            filter (default mqtt-malaria/#)   -q QoS (default 1)   --clients N subscribers
       --count N            stop after N messages per subscriber
       --abort-on-drops     stop when the broker's dropped-messages counter rises
-      --publish            also run publishers (-n, -s, --publishers N, -T, -q) and measure end to end
+      --publish            also run publishers (-n, -s, --publishers N, -T, -q) and measure end to end;
+                           --topic is then the publishers' template (as for bench publish, no + or #)
+                           and the filter is derived from it (mqtt-malaria/{client}/.. -> mqtt-malaria/#)
 
 bench stress (mqtt-stresser; single-dash long flags accepted):
   -num-clients N (10) -num-messages N (10) -publisher-qos Q (0) -subscriber-qos Q (0)
@@ -190,6 +194,40 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
   return settings;
 }
 
+const DEFAULT_PUBLISH_TOPIC = 'mqtt-malaria/{client}/data/{n}';
+
+/**
+ * Why publishers of client id prefix `clientId` cannot publish to `template` once `{client}`, `{process}`
+ * and `{n}` are filled in, or undefined when they can. Checked up front: every publish to an invalid topic
+ * name fails, so such a run would measure nothing.
+ */
+function topicTemplateProblem(template: string, clientId: string): string | undefined {
+  const wildcards = [...new Set(template.match(/[+#]/g) ?? [])];
+  if (wildcards.length > 0) {
+    const named = wildcards.map((c) => `'${c}'`).join(' and ');
+    return `--topic '${template}' contains ${named}: a topic to publish to is a topic name, which cannot hold the wildcards '+' and '#'`;
+  }
+  if (template.includes('\0')) return `--topic must not contain U+0000`;
+  // A real client's id, process and message number: `{client}` is `<prefix>-<process>-<client>`.
+  const example = topicTemplate(template, `${clientId}-0-0`, 0)(0);
+  if (example === '') return '--topic is empty: a topic name has at least one character';
+  if (isValidTopicName(example)) return undefined;
+  if (Buffer.byteLength(example, 'utf8') > 0xffff) {
+    return `--topic '${template}' expands to more than 65535 bytes ('${example.slice(0, 40)}...')`;
+  }
+  return `-c/--clientid '${clientId}' makes the topic '${example}' (from --topic '${template}') an invalid topic name: '+', '#' and U+0000 are not allowed`;
+}
+
+/**
+ * The filter that receives what publishers send to `template`: the levels before the first one holding a
+ * placeholder, then `#` (`mqtt-malaria/{client}/data/{n}` gives `mqtt-malaria/#`).
+ */
+function filterForTemplate(template: string): string {
+  const levels = template.split('/');
+  const first = levels.findIndex((level) => /\{[a-z]+\}/.test(level));
+  return first < 0 ? template : [...levels.slice(0, first), '#'].join('/');
+}
+
 function publishScenarioFrom(
   flags: Flags,
   clientsFlag: string | undefined,
@@ -212,7 +250,7 @@ function publishScenarioFrom(
     ratePerClient: rate,
     jitter,
     timestamp: flags.timing === true,
-    topic: flags.topic ?? 'mqtt-malaria/{client}/data/{n}',
+    topic: flags.topic ?? DEFAULT_PUBLISH_TOPIC,
     maxInflight: int('max-inflight', flags['max-inflight'], 1000, 1, 65535),
   };
 }
@@ -235,28 +273,36 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
   };
   const timeoutMs = parseDuration('timeout', flags.timeout) ?? 600_000;
   switch (sub) {
-    case 'publish':
-      return {
+    case 'publish': {
+      const scenario = publishScenarioFrom(
         flags,
-        options: {
-          ...common,
-          timeoutMs,
-          scenario: publishScenarioFrom(
-            flags,
-            flags.clients,
-            durationMs !== undefined && flags['msg-count'] === undefined,
-          ),
-        },
-      };
+        flags.clients,
+        durationMs !== undefined && flags['msg-count'] === undefined,
+      );
+      const problem = topicTemplateProblem(scenario.topic, scenario.clientId);
+      if (problem !== undefined) throw new UsageError(problem);
+      return { flags, options: { ...common, timeoutMs, scenario } };
+    }
     case 'subscribe': {
+      const template = flags.topic ?? DEFAULT_PUBLISH_TOPIC;
+      const publisherId = `starling.loadr-${process.pid}`;
+      if (flags.publish === true) {
+        const problem = topicTemplateProblem(template, publisherId);
+        if (problem !== undefined) {
+          throw new UsageError(
+            `${problem} (with --publish, --topic is the publishers' topic template, e.g. ${DEFAULT_PUBLISH_TOPIC}, and the subscription filter is derived from it)`,
+          );
+        }
+      } else if (flags.topic !== undefined && !isValidTopicFilter(flags.topic)) {
+        throw new UsageError(
+          `--topic '${flags.topic}' is not a valid topic filter: not empty, '+' only as a whole level, '#' only as the whole last level`,
+        );
+      }
       const scenario: SubscribeScenario = {
         kind: 'subscribe',
         clientId: flags.clientid ?? `starling.sub-${process.pid}`,
         clientsPerProcess: int('clients', flags.clients, 1, 1, 10_000),
-        topic:
-          flags.publish === true
-            ? (flags.topic ?? 'mqtt-malaria/{client}/data/{n}').replace(/\{[a-z]+\}.*$/, '#')
-            : (flags.topic ?? 'mqtt-malaria/#'),
+        topic: flags.publish === true ? filterForTemplate(template) : (flags.topic ?? 'mqtt-malaria/#'),
         qos: qos('qos', flags.qos, 1),
         count: int('count', flags.count, 0, 0, 2 ** 31),
         abortOnDrops: flags['abort-on-drops'] === true,
@@ -266,7 +312,7 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
         flags.publish === true
           ? {
               ...publishScenarioFrom(flags, flags.publishers, false),
-              clientId: `starling.loadr-${process.pid}`,
+              clientId: publisherId,
               timestamp: true,
             }
           : undefined;
@@ -407,6 +453,11 @@ export async function runBenchCommand(argv: readonly string[]): Promise<number> 
     await dashboard.close();
   }
   if (interrupted) return 130;
-  const allFailed = result.clients.length > 0 && result.clients.every((client) => client.failed === true);
-  return allFailed ? 1 : 0;
+  const failed = result.clients.filter((client) => client.failed === true);
+  if (failed.length === 0 || failed.length < result.clients.length) return 0;
+  // Every client failed: say why once, after however many failed blocks the report printed.
+  process.stderr.write(
+    `starling bench: every client failed (${failed.length}); first error: ${failed[0]?.error ?? 'unknown error'}\n`,
+  );
+  return 1;
 }

@@ -296,17 +296,67 @@ export function settled(ctx: ShareContext, row: ClientResult): ClientResult {
   return row;
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts. */
-export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+/** Per signal, the callbacks waiting for it to abort; see {@link onAbort}. */
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `callback` once when `signal` aborts (soon, when it already has); returns a function that cancels
+ * the call. Every client of a share waits on the share's one signal, often several waits at a time, so one
+ * `abort` listener per signal fans out to them all: an EventTarget listener per wait would make Node warn
+ * of a leak past 10 clients (MaxListenersExceededWarning) and cost a list walk on every removal.
+ */
+export function onAbort(signal: AbortSignal, callback: () => void): () => void {
+  if (signal.aborted) {
+    let cancelled = false;
+    queueMicrotask(() => {
+      if (!cancelled) callback();
+    });
+    return () => {
+      cancelled = true;
+    };
+  }
+  let waiters = abortWaiters.get(signal);
+  if (waiters === undefined) {
+    const created = new Set<() => void>();
+    waiters = created;
+    abortWaiters.set(signal, created);
+    signal.addEventListener(
+      'abort',
+      () => {
+        abortWaiters.delete(signal);
+        for (const waiter of created) waiter();
+        created.clear();
+      },
+      { once: true },
+    );
+  }
+  // A wrapper of its own, so the same callback registered twice is called (and cancelled) twice.
+  const waiter = (): void => callback();
+  waiters.add(waiter);
+  const registered = waiters;
+  return () => {
+    registered.delete(waiter);
+  };
+}
+
+/**
+ * Resolves after `ms`, at once when `signal` aborts, or, when `onWake` is given, as soon as the function it
+ * is handed is called (so a loop woken by an event does not leave its timer pending).
+ */
+export function sleep(ms: number, signal: AbortSignal, onWake?: (wake: () => void) => void): Promise<void> {
   if (signal.aborted || ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
+    let pending = true;
     const done = (): void => {
+      if (!pending) return;
+      pending = false;
       clearTimeout(timer);
-      signal.removeEventListener('abort', done);
+      cancelAbort();
       resolve();
     };
     const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
+    const cancelAbort = onAbort(signal, done);
+    onWake?.(done);
   });
 }
 

@@ -110,9 +110,12 @@ export async function publishStream(spec: StreamSpec, ctx: ShareContext): Promis
       await yieldToEventLoop();
     }
   }
-  // Bounded by the run's deadline: each wait is at most 50 ms and rechecks it.
+  // Bounded by the run's deadline: each wait is at most 50 ms and rechecks it. A settled publish ends the
+  // wait and its timer, so a fast stream of acknowledgements leaves no pending timers behind.
   while (inflight > 0 && !mustStop(ctx, nowMillis())) {
-    await Promise.race([new Promise<void>((resolve) => (wake = resolve)), sleep(50, signal)]);
+    await sleep(50, signal, (resume) => {
+      wake = resume;
+    });
   }
   const outcome: StreamOutcome = { attempted, completed, startMs, endMs: nowMillis() };
   return firstError === undefined ? outcome : { ...outcome, error: firstError };
