@@ -32,7 +32,8 @@ const RETRY_MS = 1000;
 const DEFER_MS = 25;
 /**
  * How long a sealed batch may wait for the acknowledgements of the deliveries it saved (each one that
- * arrives first drops its row from the batch) before it is committed anyway.
+ * arrives first drops its row from the batch) before it is committed anyway. It waits only while input
+ * keeps arriving: a pass of the loop that brings none commits it at once.
  */
 const GATHER_MS = 2;
 /**
@@ -73,6 +74,8 @@ export class EndOfTurn {
     private readonly store: SessionStore | undefined,
     private readonly stats: BrokerStats,
     private readonly logger: BrokerLogger,
+    /** How long a sealed batch may wait for acknowledgements while input keeps arriving (tests set it). */
+    private readonly gatherMs = GATHER_MS,
   ) {}
 
   /** Acknowledgements wait for a commit (a persistent store is configured). */
@@ -94,9 +97,12 @@ export class EndOfTurn {
 
   /** Where the flush list stood when the chunk being handled began. */
   private chunkStart = 0;
+  /** Chunks handled since the last run: none means a pass of the loop brought no input. */
+  private chunks = 0;
 
   /** A chunk is about to be handled (paired with `chunkDone`). */
   chunkBegins(): void {
+    this.chunks++;
     this.chunkStart = this.flushList.length;
   }
 
@@ -154,12 +160,16 @@ export class EndOfTurn {
    * acknowledgements are sealed, and committed at the end of the next turn, which polls for I/O without
    * blocking (an immediate is pending), so an acknowledgement waits at most one more pass of the loop. That
    * turn usually brings the subscribers' acknowledgements of what was sent to them, and a delivery saved
-   * and acknowledged before its batch is written never reaches the disk. Other stores commit everything at
+   * and acknowledged before its batch is written never reaches the disk. The wait lasts only while every
+   * pass of the loop brings input (a busy broker, where the saved writes pay): after a pass with none, the
+   * batch is committed, so a lone publisher is not held for its subscriber's round trip. Other stores commit everything at
    * the end of the turn that held something. A barrier or `force` (the deferral ran out, the broker closes)
    * commits everything now. Changes nobody waits for wait at most DEFER_MS for a commit needed anyway.
    */
   run(force = false): void {
     this.scheduled = false;
+    const idlePass = this.chunks === 0;
+    this.chunks = 0;
     const store = this.store;
     const pipelined = store?.seal !== undefined && store.commitSealed !== undefined;
     if (force || this.waiters.length > 0 || !this.dirty || !pipelined) {
@@ -169,7 +179,7 @@ export class EndOfTurn {
         this.deferUnheld();
       }
     } else {
-      if (!this.sealed.empty && this.sealedRipe()) this.commit('sealed');
+      if (!this.sealed.empty && (idlePass || this.sealedRipe())) this.commit('sealed');
       if (this.sealed.empty && !this.held.empty) {
         store.seal?.();
         this.sealedAt = performance.now();
@@ -180,8 +190,11 @@ export class EndOfTurn {
         // Nothing an acknowledgement could drop: no reason to wait.
         if (this.sealedRipe()) this.commit('sealed');
       }
-      if (!this.sealed.empty) this.gatherUntilRipe();
-      else if (this.dirty) this.deferUnheld();
+      if (!this.sealed.empty) {
+        this.gatherUntilRipe();
+        // Look again after one more pass of the loop: if it brings nothing, waiting longer only delays.
+        this.schedule();
+      } else if (this.dirty) this.deferUnheld();
     }
     const list = this.flushList;
     this.flushList = [];
@@ -220,13 +233,13 @@ export class EndOfTurn {
    * once it is GATHER_MS old.
    */
   private sealedRipe(): boolean {
-    return (this.store?.sealedInFlight?.() ?? 0) === 0 || performance.now() - this.sealedAt >= GATHER_MS;
+    return (this.store?.sealedInFlight?.() ?? 0) === 0 || performance.now() - this.sealedAt >= this.gatherMs;
   }
 
   /** Run again when the sealed batch is GATHER_MS old (sooner when an acknowledgement arrives). */
   private gatherUntilRipe(): void {
     if (this.gatherTimer !== undefined) return;
-    const wait = Math.max(0, GATHER_MS - (performance.now() - this.sealedAt));
+    const wait = Math.max(0, this.gatherMs - (performance.now() - this.sealedAt));
     this.gatherTimer = setTimeout(() => {
       this.gatherTimer = undefined;
       this.run();

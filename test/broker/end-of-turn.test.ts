@@ -1,7 +1,8 @@
 /**
  * Group commit with the real SQLite store: an acknowledgement held for a turn's changes is released only
- * after the commit holding them; the commit waits for the acknowledgements of the deliveries it saved (a
- * delivery acknowledged first is never written) but not longer than a few milliseconds; a batch with
+ * after the commit holding them; while input keeps arriving the commit waits for the acknowledgements of
+ * the deliveries it saved (a delivery acknowledged first is never written), after a pass without input it
+ * does not wait, and never longer than a few milliseconds; a batch with
  * nothing to wait for is committed at the end of its own turn.
  */
 import assert from 'node:assert/strict';
@@ -71,22 +72,34 @@ function delivery(seq: number, state: StoredDelivery['state']): StoredDelivery {
 }
 
 describe('end of turn: group commit', () => {
-  test('a held acknowledgement waits for the subscriber acknowledgement it can save a write for', async () => {
+  test('while input keeps arriving, a held acknowledgement waits for the subscriber acknowledgement it can save a write for', async () => {
     const store = await openStore();
     const stats = new BrokerStats();
-    const turn = new EndOfTurn(store, stats, silentLogger);
+    // A long gather, so that only the acknowledgement or a pass without input can end the wait.
+    const turn = new EndOfTurn(store, stats, silentLogger, 60_000);
     const publisher = new Recorder(stats);
     const commitsBefore = stats.commits;
     // Turn 1: a publish arrives, its delivery is saved as sent, PUBACK held.
+    turn.chunkBegins();
     store.saveDelivery('sub', delivery(1, 'publish'));
     turn.markDirty();
     turn.holdAck(publisher, 'puback', 11);
+    turn.chunkDone();
     await nextTurn();
-    assert.equal(publisher.released.length, 0, 'not released before the commit');
+    // Passes that bring input (other connections' chunks) keep the sealed batch waiting.
+    for (let pass = 0; pass < 5; pass++) {
+      turn.chunkBegins();
+      turn.chunkDone();
+      await nextTurn();
+      assert.equal(publisher.released.length, 0, `not released before the commit (pass ${pass})`);
+    }
     assert.equal(store.sealedInFlight(), 1);
+    assert.equal(stats.commits, commitsBefore, 'nothing committed while waiting');
     // The subscriber acknowledges before the commit: the save is dropped, and the commit follows.
+    turn.chunkBegins();
     store.deleteDelivery('sub', 1);
     turn.markDirty();
+    turn.chunkDone();
     await nextTurn();
     await nextTurn();
     assert.deepEqual(
@@ -95,6 +108,43 @@ describe('end of turn: group commit', () => {
     );
     assert.ok((publisher.released[0]?.commits ?? 0) > commitsBefore, 'released after a commit returned');
     await store.close();
+    // The delivery never reached the disk.
+    const again = new SqliteStore(store.dir);
+    const state = await again.open();
+    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
+    assert.deepEqual(sub?.deliveries ?? [], []);
+    await again.close();
+  });
+
+  test('a pass of the loop that brings no input commits the sealed batch without waiting', async () => {
+    const store = await openStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger, 60_000);
+    const publisher = new Recorder(stats);
+    turn.chunkBegins();
+    store.saveDelivery('sub', delivery(3, 'publish'));
+    turn.markDirty();
+    turn.holdAck(publisher, 'puback', 13);
+    turn.chunkDone();
+    await nextTurn();
+    assert.equal(publisher.released.length, 0, 'sealed, not yet committed');
+    assert.equal(store.sealedInFlight(), 1);
+    // One pass with no input: committed and released though the subscriber has not acknowledged.
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(
+      publisher.released.map((r) => r.packetId),
+      [13],
+    );
+    await store.close();
+    const again = new SqliteStore(store.dir);
+    const state = await again.open();
+    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
+    assert.deepEqual(
+      sub?.deliveries.map((d) => d.seq),
+      [3],
+    );
+    await again.close();
   });
 
   test('without that acknowledgement the commit happens within a few milliseconds', async () => {
