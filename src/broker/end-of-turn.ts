@@ -1,27 +1,9 @@
+import { type HeldAck, HeldBatch, type TurnTarget } from './held-acks.js';
 import type { BrokerLogger } from './logger.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
 
-/**
- * The packets that wait for the commit holding their state: acknowledgements of inbound PUBLISH and PUBREL,
- * and our PUBREL (once sent, the PUBLISH must never be sent again [MQTT-4.3.3-5], so the PUBREC stage is
- * stored first).
- */
-export type HeldAck = 'puback' | 'pubrec' | 'pubcomp' | 'pubrel';
-
-/** A connection as the end of a turn sees it: something to flush, and acknowledgements to release. */
-export interface TurnTarget {
-  /** Hand this turn's writes to the socket; returns the bytes written. */
-  flushWrites(): number;
-  /** The commit holding the acknowledged state returned: send the acknowledgement. */
-  releaseAck(kind: HeldAck, packetId: number): void;
-  /** The commit failed: refuse instead (v5: reason 0x97; v3 has no refusal, so the connection is closed). */
-  refuseAck(kind: HeldAck, packetId: number): void;
-  /** True while this target sits in the flush list. */
-  flushScheduled: boolean;
-  /** Written once already in this turn (by `chunkDone`): later writes of the turn wait for its end. */
-  flushedEarly: boolean;
-}
+export type { HeldAck, TurnTarget } from './held-acks.js';
 
 /** How long a store that failed to commit rests before the held batch is tried again. */
 const RETRY_MS = 1000;
@@ -369,57 +351,6 @@ export class EndOfTurn {
         this.markDirty();
       }, RETRY_MS);
       this.retryTimer.unref();
-    }
-  }
-}
-
-/** Acknowledgements waiting for one commit, in the order they were held. */
-class HeldBatch {
-  private readonly targets: TurnTarget[] = [];
-  private readonly kinds: HeldAck[] = [];
-  private readonly ids: number[] = [];
-
-  get empty(): boolean {
-    return this.targets.length === 0;
-  }
-
-  get size(): number {
-    return this.targets.length;
-  }
-
-  add(target: TurnTarget, kind: HeldAck, packetId: number): void {
-    this.targets.push(target);
-    this.kinds.push(kind);
-    this.ids.push(packetId);
-  }
-
-  /** Take `later`'s acknowledgements after this batch's own. */
-  append(later: HeldBatch): void {
-    for (let i = 0; i < later.targets.length; i++) {
-      this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number);
-    }
-  }
-
-  /**
-   * Write what each connection of this batch has now, unless it was written once already in this turn
-   * (its later writes wait for the turn's end, as `chunkDone`'s do). Returns the bytes written.
-   */
-  flushTargets(): number {
-    let bytes = 0;
-    for (const target of this.targets) {
-      if (target.flushedEarly || !target.flushScheduled) continue;
-      target.flushedEarly = true;
-      bytes += target.flushWrites();
-    }
-    return bytes;
-  }
-
-  /** Send each acknowledgement (committed), or refuse it. */
-  settle(committed: boolean): void {
-    for (let i = 0; i < this.targets.length; i++) {
-      const target = this.targets[i] as TurnTarget;
-      if (committed) target.releaseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
-      else target.refuseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
     }
   }
 }

@@ -1,6 +1,6 @@
 import type { ConnectPacket, Packet, ProtocolVersionNumber, WillMessage } from '../packets/types.js';
-import type { HeldAck } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
+import type { HeldAck } from './held-acks.js';
 import type { ClientInfo } from './hooks.js';
 import type { OutboundWriter } from './outbound-writer.js';
 import type { ConnectionFacts } from './port.js';
