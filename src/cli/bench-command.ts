@@ -11,15 +11,14 @@ import { progressFor } from '../bench/progress.js';
 import { renderAgentsText } from '../bench/report-agents.js';
 import { renderClientsCsv } from '../bench/report-csv.js';
 import { renderHtmlReport } from '../bench/report-html.js';
-import { formatFixed, formatThousands, renderTextReport } from '../bench/report-text.js';
-import {
-  type ConnectionSettings,
-  type PublishScenario,
-  type StressScenario,
-  type SubscribeScenario,
-  topicTemplate,
+import { renderTextReport } from '../bench/report-text.js';
+import type {
+  ConnectionSettings,
+  PublishScenario,
+  StressScenario,
+  SubscribeScenario,
 } from '../bench/scenarios/common.js';
-import { isValidTopicFilter, isValidTopicName } from '../packets/topic.js';
+import { isValidTopicFilter } from '../packets/topic.js';
 import { runBenchAgentCommand } from './bench-agent-command.js';
 import { runBenchCompareCommand } from './bench-compare-command.js';
 import {
@@ -31,6 +30,8 @@ import {
 } from './bench-flags.js';
 import { runBenchKeepaliveCommand } from './bench-keepalive-command.js';
 import { DASHBOARD_FLAG, DASHBOARD_FLAG_HELP, liveDashboard } from './bench-live-dashboard.js';
+import { deliveryReport, stressTruth } from './bench-reports.js';
+import { DEFAULT_PUBLISH_TOPIC, filterForTemplate, topicTemplateProblem } from './bench-topic-flags.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling bench <publish|subscribe|stress|keepalive|compare|agent> [options]
@@ -194,40 +195,6 @@ function connectionFrom(flags: Flags): BenchOptions['connection'] {
   return settings;
 }
 
-const DEFAULT_PUBLISH_TOPIC = 'mqtt-malaria/{client}/data/{n}';
-
-/**
- * Why publishers of client id prefix `clientId` cannot publish to `template` once `{client}`, `{process}`
- * and `{n}` are filled in, or undefined when they can. Checked up front: every publish to an invalid topic
- * name fails, so such a run would measure nothing.
- */
-function topicTemplateProblem(template: string, clientId: string): string | undefined {
-  const wildcards = [...new Set(template.match(/[+#]/g) ?? [])];
-  if (wildcards.length > 0) {
-    const named = wildcards.map((c) => `'${c}'`).join(' and ');
-    return `--topic '${template}' contains ${named}: a topic to publish to is a topic name, which cannot hold the wildcards '+' and '#'`;
-  }
-  if (template.includes('\0')) return `--topic must not contain U+0000`;
-  // A real client's id, process and message number: `{client}` is `<prefix>-<process>-<client>`.
-  const example = topicTemplate(template, `${clientId}-0-0`, 0)(0);
-  if (example === '') return '--topic is empty: a topic name has at least one character';
-  if (isValidTopicName(example)) return undefined;
-  if (Buffer.byteLength(example, 'utf8') > 0xffff) {
-    return `--topic '${template}' expands to more than 65535 bytes ('${example.slice(0, 40)}...')`;
-  }
-  return `-c/--clientid '${clientId}' makes the topic '${example}' (from --topic '${template}') an invalid topic name: '+', '#' and U+0000 are not allowed`;
-}
-
-/**
- * The filter that receives what publishers send to `template`: the levels before the first one holding a
- * placeholder, then `#` (`mqtt-malaria/{client}/data/{n}` gives `mqtt-malaria/#`).
- */
-function filterForTemplate(template: string): string {
-  const levels = template.split('/');
-  const first = levels.findIndex((level) => /\{[a-z]+\}/.test(level));
-  return first < 0 ? template : [...levels.slice(0, first), '#'].join('/');
-}
-
 function publishScenarioFrom(
   flags: Flags,
   clientsFlag: string | undefined,
@@ -351,39 +318,6 @@ function benchOptionsFor(sub: string, argv: readonly string[]): { options: Bench
         `unknown bench command '${sub}' (publish, subscribe, stress, keepalive, compare, agent)`,
       );
   }
-}
-
-function deliveryReport(bench: Bench, result: BenchResult, limit = 50): string {
-  const lines: string[] = [];
-  const totals = result.delivery;
-  if (totals !== undefined && totals.streams > 0) {
-    lines.push(
-      `Delivery totals (${totals.streams} publisher stream${totals.streams === 1 ? '' : 's'}): received ${totals.received} (${totals.unique} distinct), missing ${totals.missing}, duplicated ${totals.duplicated}, out of order ${totals.outOfOrder}`,
-    );
-  }
-  for (const subscriber of bench.deliveries) {
-    for (const p of subscriber.publishers) {
-      if (lines.length >= limit) break;
-      lines.push(
-        `Publisher ${p.publisher}: received ${p.received} (${p.unique}/${p.expected} distinct), missing ${p.missing}, duplicated ${p.duplicates}, out of order ${p.outOfOrder}`,
-      );
-    }
-    if (subscriber.foreign > 0)
-      lines.push(
-        `Subscriber ${subscriber.subscriber}: ${subscriber.foreign} messages without a bench payload`,
-      );
-  }
-  return lines.length > 0 ? `${lines.join('\n')}\n` : 'No bench messages received\n';
-}
-
-function stressTruth(result: BenchResult): string {
-  const stresser = result.aggregate.stresser;
-  const latency = result.latency;
-  const delivered = stresser ? formatThousands(stresser.aggregate.deliveredPerSec) : '-';
-  const e2e = latency
-    ? `end-to-end latency p50 ${formatFixed(latency.p50Ms)} ms, p90 ${formatFixed(latency.p90Ms)} ms, p99 ${formatFixed(latency.p99Ms)} ms, p99.9 ${formatFixed(latency.p999Ms)} ms`
-    : 'no end-to-end latency measured';
-  return `True figures: delivered ${delivered} msg/s over the whole run (all workers); ${e2e}\n`;
 }
 
 function writeOutputs(flags: Flags, result: BenchResult): void {
