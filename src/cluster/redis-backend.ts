@@ -9,6 +9,7 @@ import {
   type ClusterBackend,
   type ClusterEvents,
   ClusterUnavailableError,
+  type InboxChunk,
   type InboxEntry,
   type NodeInfo,
   type NodeRecord,
@@ -142,14 +143,14 @@ export class RedisBackend implements ClusterBackend {
     return true;
   }
 
-  readInbox(handle: (entry: InboxEntry) => void): void {
+  readInbox(handle: (entry: InboxEntry) => void, chunk: InboxChunk): void {
     const reader = this.reader;
     if (reader === undefined) return;
     void (async () => {
       const checkpoint = await this.commands()
         .get(`${this.prefix}cp:${this.nodeId}`)
         .catch(() => null);
-      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, {
+      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, chunk, {
         closing: () => this.closing,
         logger: this.logger,
       });
