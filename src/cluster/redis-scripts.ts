@@ -8,9 +8,9 @@
  * of whoever takes over a dead node), `epoch` (counter of session take-overs), `o:C` (owner of client C's
  * session: `node|epoch`), `s:C` (the session: `session`, `sub:K`, `d:SEQ` + `p:SEQ`, `q2:ID`), `w:C` (the
  * will of a connected client whose session is not stored), `own:N` (client ids node N owns), `r:N` (route
- * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream; it exists exactly while N is in `nodes`), `cp:N` (inbox checkpoint), `gone:N` (node N
- * was taken over), `retained`
- * (hash topic -> message). Channels: `ev:routes`, `ev:retained`, `q0:N`.
+ * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream; it exists exactly while N is in `nodes`),
+ * `cp:N` (inbox checkpoint), `gone:N` (node N was taken over), `retained` (hash topic -> message).
+ * Channels: `ev:routes`, `ev:retained`, `q0:N`.
  */
 
 /** Shared by the scripts: does this node own client `id` at epoch `ep`? Cached per run. */
@@ -43,6 +43,8 @@ end
  * checkpoint). Session operations of a node that no longer owns the
  * session are skipped; a delivery among them is handed to the session's new owner through its inbox.
  * Returns the client ids whose writes were skipped, then `!node` for each inbox append to a node gone.
+ * A commit of only X and C operations is not run here but sent as plain commands with the same effect
+ * (`RedisSessionStore.appendOnly`): keep the two in step.
  */
 export const COMMIT_SCRIPT = `${OWNS}
 local skipped = {}
