@@ -32,11 +32,8 @@ export interface ClusterBackend {
   rejoin(info: () => NodeInfo): Promise<void>;
   /** Send a batch of QoS 0 frames to a node; false (nothing sent) when the backend is unavailable. */
   sendQos0(node: string, batch: Buffer): boolean;
-  /**
-   * Start reading this node's inbox after its checkpoint; entries go to `handle` in order, the entries of
-   * one read between `chunk.chunkBegins()` and `chunk.chunkDone()` (called before the next read is sent).
-   */
-  readInbox(handle: (entry: InboxEntry) => void, chunk: InboxChunk): void;
+  /** Start reading this node's inbox after its checkpoint; entries go to `handle` in order. */
+  readInbox(handle: (entry: InboxEntry) => void): void;
   /** The nodes registered, with whether their heartbeat is alive. */
   nodes(): Promise<NodeRecord[]>;
   /** Lock a dead node for taking over; false when it is alive, gone, or someone else is on it. */
@@ -111,12 +108,6 @@ export interface ClusterEvents {
    * node took its sessions over: its local copies are stale. The node lets them go and joins again.
    */
   membershipLost(): void;
-}
-
-/** Told where the entries of one inbox read begin and end (the engine's end of turn). */
-export interface InboxChunk {
-  chunkBegins(): void;
-  chunkDone(): void;
 }
 
 /** An entry of a node's inbox. */

@@ -89,9 +89,7 @@ export class ClusterNode {
     // Clients connected here when this node last stopped, without a stored session: their wills now.
     for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
       this.publishWill(clientId, will);
-    // What one read (or one QoS 0 batch) gives the local subscribers is written at once, as a socket read's
-    // deliveries are (`chunkDone`): not at the end of the turn, after the next inbox read was sent.
-    this.backend.readInbox((entry) => this.onInbox(entry), engine.services.turn);
+    this.backend.readInbox((entry) => this.onInbox(entry));
     this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
     this.watcher.unref();
     // A safety net under the events: the whole route table read again now and then.
@@ -142,12 +140,7 @@ export class ClusterNode {
       route: (node, key, added) => this.table.setRemote(node, key, added),
       nodeGone: (node) => this.table.dropNode(node),
       retained: (topic, message) => this.engine?.router.set(topic, message),
-      qos0: (from, batch) => {
-        const turn = this.engine?.services.turn;
-        turn?.chunkBegins();
-        this.deliverBatch(batch, from);
-        turn?.chunkDone();
-      },
+      qos0: (from, batch) => this.deliverBatch(batch, from),
       reconnected: () => void this.refresh(),
       membershipLost: () => void this.rejoin(),
     };

@@ -9,7 +9,6 @@ import {
   type ClusterBackend,
   type ClusterEvents,
   ClusterUnavailableError,
-  type InboxChunk,
   type InboxEntry,
   type NodeInfo,
   type NodeRecord,
@@ -143,14 +142,14 @@ export class RedisBackend implements ClusterBackend {
     return true;
   }
 
-  readInbox(handle: (entry: InboxEntry) => void, chunk: InboxChunk): void {
+  readInbox(handle: (entry: InboxEntry) => void): void {
     const reader = this.reader;
     if (reader === undefined) return;
     void (async () => {
       const checkpoint = await this.commands()
         .get(`${this.prefix}cp:${this.nodeId}`)
         .catch(() => null);
-      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, chunk, {
+      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, {
         closing: () => this.closing,
         logger: this.logger,
       });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BrokerLogger } from '../broker/logger.js';
-import type { ClusterEvents, InboxChunk, InboxEntry } from './backend.js';
+import type { ClusterEvents, InboxEntry } from './backend.js';
 import { decodeMessage } from './message-codec.js';
 
 /** The Redis channels and streams a node listens on: pub/sub events, and its inbox. */
@@ -52,15 +52,14 @@ function retainedEvent(events: ClusterEvents, self: string, data: Buffer): void 
 
 /**
  * Read an inbox stream from `from` (exclusive) for as long as the node runs: a blocking read on its own
- * connection, each entry handed to `handle` in order, a read's entries between `chunk.chunkBegins()` and
- * `chunk.chunkDone()` (before the next read is sent). A read that fails (Redis away) is tried again; ioredis resends it once Redis is back.
+ * connection, each entry handed to `handle` in order. A read that fails (Redis away) is tried again; ioredis
+ * resends it once Redis is back.
  */
 export async function readInboxLoop(
   reader: Redis,
   key: string,
   from: string,
   handle: (entry: InboxEntry) => void,
-  chunk: InboxChunk,
   node: { closing: () => boolean; logger: () => BrokerLogger },
 ): Promise<void> {
   let last = from;
@@ -83,7 +82,6 @@ export async function readInboxLoop(
       continue;
     }
     if (reply === null || node.closing()) continue;
-    chunk.chunkBegins();
     for (const [, entries] of reply) {
       for (const [id, fields] of entries) {
         last = id.toString();
@@ -94,7 +92,6 @@ export async function readInboxLoop(
         }
       }
     }
-    chunk.chunkDone();
   }
 }
 
