@@ -8,9 +8,9 @@
  * of whoever takes over a dead node), `epoch` (counter of session take-overs), `o:C` (owner of client C's
  * session: `node|epoch`), `s:C` (the session: `session`, `sub:K`, `d:SEQ` + `p:SEQ`, `q2:ID`), `w:C` (the
  * will of a connected client whose session is not stored), `own:N` (client ids node N owns), `r:N` (route
- * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream), `cp:N` (inbox checkpoint), `gone:N` (node N
- * was taken over), `retained`
- * (hash topic -> message). Channels: `ev:routes`, `ev:retained`, `q0:N`.
+ * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream; it exists exactly while N is in `nodes`),
+ * `cp:N` (inbox checkpoint), `gone:N` (node N was taken over), `retained` (hash topic -> message).
+ * Channels: `ev:routes`, `ev:retained`, `q0:N`.
  */
 
 /** Shared by the scripts: does this node own client `id` at epoch `ep`? Cached per run. */
@@ -43,6 +43,8 @@ end
  * checkpoint). Session operations of a node that no longer owns the
  * session are skipped; a delivery among them is handed to the session's new owner through its inbox.
  * Returns the client ids whose writes were skipped, then `!node` for each inbox append to a node gone.
+ * A commit of only X and C operations is not run here but sent as plain commands with the same effect
+ * (`RedisSessionStore.appendOnly`): keep the two in step.
  */
 export const COMMIT_SCRIPT = `${OWNS}
 local skipped = {}
@@ -202,15 +204,36 @@ return {epoch, owner or '', data, will}
 `;
 
 /**
+ * Shared by the join and the heartbeat (ARGV: prefix, node id, instance token, TTL ms, info JSON): create
+ * this node's inbox stream, empty, when it is missing. A node's inbox exists exactly while the node is
+ * registered in `nodes` (created here, deleted with the registration by FORGET_NODE_SCRIPT), so an append
+ * made outside the commit script (`XADD ... NOMKSTREAM`, see `RedisSessionStore`) reaches a registered node
+ * and is refused for a node taken over (or not registered again yet after Redis restarted empty), just as
+ * the script's `nodes` check does. A stream that exists keeps its entries (a node restarted under its id
+ * reads them after its checkpoint).
+ */
+const OPEN_INBOX = `
+local p, me, token, ttl, info = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local function openInbox()
+  local inbox = p .. 'in:' .. me
+  if redis.call('EXISTS', inbox) == 0 then
+    -- One entry added and trimmed away at once: an empty stream.
+    redis.call('XADD', inbox, 'MAXLEN', '0', '*', 'o', '')
+  end
+end
+`;
+
+/**
  * Join: take the node id (a heartbeat that is not there, and no take-over of this id running), register the
  * node. ARGV: prefix, node id, instance token, heartbeat TTL ms, info JSON. Returns 1, or 0 when the id is
  * in use (or being taken over).
  */
 export const JOIN_SCRIPT = `
-local p, me, token, ttl, info = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+${OPEN_INBOX}
 if redis.call('EXISTS', p .. 'adopt:' .. me) == 1 then return 0 end
 if not redis.call('SET', p .. 'hb:' .. me, token, 'NX', 'PX', ttl) then return 0 end
 redis.call('HSET', p .. 'nodes', me, info)
+openInbox()
 redis.call('DEL', p .. 'gone:' .. me)
 return 1
 `;
@@ -222,12 +245,13 @@ return 1
  * the node that did). A heartbeat missing for another reason (Redis restarted empty) is simply renewed.
  */
 export const HEARTBEAT_SCRIPT = `
-local p, me, token, ttl, info = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+${OPEN_INBOX}
 local cur = redis.call('GET', p .. 'hb:' .. me)
 if cur and cur ~= token then return 0 end
 if not cur and redis.call('EXISTS', p .. 'adopt:' .. me, p .. 'gone:' .. me) > 0 then return 0 end
 redis.call('SET', p .. 'hb:' .. me, token, 'PX', ttl)
 redis.call('HSET', p .. 'nodes', me, info)
+openInbox()
 return 1
 `;
 
