@@ -1,5 +1,6 @@
 import type { AccessControl } from './access.js';
 import type { Admission } from './admission.js';
+import type { Connection } from './connection.js';
 import type { DurableState } from './durable-state.js';
 import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
@@ -32,4 +33,6 @@ export interface EngineServices {
   readonly durable: DurableState;
   readonly turn: EndOfTurn;
   readonly memory: MemoryBudget;
+  /** A network connection closed: the engine stops counting it among its connections. */
+  readonly connectionClosed: (conn: Connection) => void;
 }

@@ -1,6 +1,7 @@
 import { createServer, type Socket } from 'node:net';
 import type { ConnectionPort } from '../broker/port.js';
 import type { ListenerAddress, TcpListenerConfig } from './listener.js';
+import { peerAddress } from './peer-address.js';
 import { parseProxyHeader } from './proxy-protocol.js';
 import { SocketListener } from './socket-listener.js';
 
@@ -20,13 +21,15 @@ export class TcpListener extends SocketListener {
   async start(port: ConnectionPort): Promise<ListenerAddress> {
     const server = createServer({ noDelay: true }, (socket) => {
       if (this.config.proxyProtocol === true) readProxyHeader(socket, port, this);
-      else
+      else {
+        const peer = peerAddress(socket);
         port.accept(socket, {
           listener: this.name,
-          remoteAddress: socket.remoteAddress,
-          remotePort: socket.remotePort,
+          remoteAddress: peer.address,
+          remotePort: peer.port,
           admission: this,
         });
+      }
     });
     return this.bind(port, server, { port: this.config.port, host: this.config.host ?? '0.0.0.0' });
   }
