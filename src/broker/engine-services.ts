@@ -1,6 +1,5 @@
 import type { AccessControl } from './access.js';
 import type { Admission } from './admission.js';
-import type { Connection } from './connection.js';
 import type { DurableState } from './durable-state.js';
 import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
@@ -33,6 +32,9 @@ export interface EngineServices {
   readonly durable: DurableState;
   readonly turn: EndOfTurn;
   readonly memory: MemoryBudget;
-  /** A network connection closed: the engine stops counting it among its connections. */
-  readonly connectionClosed: (conn: Connection) => void;
+  /**
+   * A network connection closed: the engine stops counting it among its connections. (A method typed with
+   * `object`, so this module need not import the connection, which imports it.)
+   */
+  connectionClosed(conn: object): void;
 }
