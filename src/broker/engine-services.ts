@@ -32,4 +32,9 @@ export interface EngineServices {
   readonly durable: DurableState;
   readonly turn: EndOfTurn;
   readonly memory: MemoryBudget;
+  /**
+   * A network connection closed: the engine stops counting it among its connections. (A method typed with
+   * `object`, so this module need not import the connection, which imports it.)
+   */
+  connectionClosed(conn: object): void;
 }

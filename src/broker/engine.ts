@@ -139,6 +139,7 @@ export class Engine implements ConnectionPort {
       durable,
       turn,
       memory,
+      connectionClosed: this.forget,
     };
     this.sys = new SysTopics(
       {
@@ -189,7 +190,7 @@ export class Engine implements ConnectionPort {
 
   /** ConnectionPort: serve one byte stream. */
   accept(stream: Duplex, facts: ConnectionFacts): Connection {
-    const conn = new Connection(this.services, stream, facts, this.forget);
+    const conn = new Connection(this.services, stream, facts);
     this.connections.add(conn);
     this.stats.connectionsTotal++;
     this.startTimers();
@@ -368,7 +369,7 @@ export class Engine implements ConnectionPort {
     let subscriptions = 0;
     let stored = this.router.count;
     for (const session of this.sessions.values()) {
-      subscriptions += session.subscriptions.size;
+      subscriptions += session.subscriptionCount;
       stored += session.inflight.size + session.queuedCount;
     }
     return { sessions: this.sessions.size, subscriptions, stored, retained: this.router.count };

@@ -4,7 +4,7 @@ import type { HookRegistry } from './hook-registry.js';
 import { isExpired, type Message } from './message.js';
 import type { OutboundQos } from './outbound-qos.js';
 import type { RemoteTarget, RetainedMessages, Router } from './routing.js';
-import type { Session, SessionSubscription } from './session.js';
+import { type Session, type SessionSubscription, SubscriptionRecord } from './session.js';
 import type { BrokerStats } from './stats.js';
 import { clearList, clearMatch, type MatchResult, TopicIndex } from './topic-index.js';
 
@@ -30,7 +30,13 @@ export class LocalRouter implements Router, RetainedMessages {
   ) {}
 
   add(record: SessionSubscription): void {
-    this.index.subscribe(record.session.clientId, record.filter, record, record.shareGroup);
+    this.index.subscribe(
+      record.session.clientId,
+      record.filter,
+      record,
+      record.shareGroup,
+      record instanceof SubscriptionRecord && record.shareGroup === undefined ? record : undefined,
+    );
   }
 
   remove(record: SessionSubscription): void {

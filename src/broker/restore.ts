@@ -3,7 +3,7 @@ import { parseSharedFilter } from '../packets/topic.js';
 import type { DurableState } from './durable-state.js';
 import { isExpired } from './message.js';
 import type { RetainedMessages } from './routing.js';
-import { type Outbound, Session, type SessionSubscription } from './session.js';
+import { type Outbound, Session, type SessionSubscription, SubscriptionRecord } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { StoredSessionState, StoredState } from './storage.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -101,17 +101,17 @@ function rebuild(stored: StoredSessionState, targets: Omit<RestoreTargets, 'reta
   }
   for (const sub of stored.subscriptions) {
     const shared = parseSharedFilter(sub.key);
-    const entry: SessionSubscription = {
+    const entry: SessionSubscription = new SubscriptionRecord(
       session,
-      key: sub.key,
-      filter: shared === undefined ? sub.key : shared.filter,
-      shareGroup: shared?.group,
-      qos: sub.qos,
-      noLocal: sub.noLocal,
-      retainAsPublished: sub.retainAsPublished,
-      retainHandling: sub.retainHandling,
-      subscriptionId: sub.subscriptionId,
-    };
+      sub.key,
+      shared === undefined ? sub.key : shared.filter,
+      shared?.group,
+      sub.qos,
+      sub.noLocal,
+      sub.retainAsPublished,
+      sub.retainHandling,
+      sub.subscriptionId,
+    );
     subscriptions.restore(entry);
   }
   for (const delivery of stored.deliveries) {

@@ -75,7 +75,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
   let inflight = 0;
   let queued = 0;
   for (const session of broker.sessions.values()) {
-    subscriptions += session.subscriptions.size;
+    subscriptions += session.subscriptionCount;
     inflight += session.inflight.size;
     queued += session.queuedCount;
   }

@@ -4,7 +4,7 @@ import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
 import type { SubscribeVerdict } from './hooks.js';
 import type { ProtocolPeer } from './protocol-peer.js';
-import type { SessionSubscription } from './session.js';
+import { type SessionSubscription, SubscriptionRecord } from './session.js';
 
 const V3_FAILURE = 0x80;
 
@@ -169,17 +169,17 @@ function store(
   const shared = parseSharedFilter(key);
   const granted = Math.min(subscription.qos, services.options.maximumQoS) as QoS;
   // [MQTT-3.8.4-3] A subscription with the same filter replaces the existing one (retained messages aside).
-  const record: SessionSubscription = {
+  const record: SessionSubscription = new SubscriptionRecord(
     session,
     key,
-    filter: shared === undefined ? key : shared.filter,
-    shareGroup: shared?.group,
-    qos: granted,
-    noLocal: subscription.noLocal === true,
-    retainAsPublished: subscription.retainAsPublished === true,
-    retainHandling: subscription.retainHandling ?? 0,
+    shared === undefined ? key : shared.filter,
+    shared?.group,
+    granted,
+    subscription.noLocal === true,
+    subscription.retainAsPublished === true,
+    subscription.retainHandling ?? 0,
     subscriptionId,
-  };
+  );
   const existed = services.subscriptions.add(record);
   return { record, existed };
 }

@@ -98,15 +98,23 @@ export class TopicIndex<S, R> {
 
   /**
    * Add or replace a subscription. `shareGroup` given => a shared subscription in that group for `filter`.
-   * Returns the previous value for (filter, shareGroup, clientId) if any.
+   * Returns the previous value for (filter, shareGroup, clientId) if any. `entry`, for a plain subscription:
+   * the object to keep in the index (its `clientId` and `value` must be these), so a caller whose value can
+   * be its own entry saves the index one object per subscription.
    */
-  subscribe(clientId: string, filter: string, value: S, shareGroup?: string): S | undefined {
+  subscribe(
+    clientId: string,
+    filter: string,
+    value: S,
+    shareGroup?: string,
+    entry?: SubscriberEntry<S>,
+  ): S | undefined {
     const node = this.filterNode(filter, true)!;
     if (shareGroup === undefined) {
       node.subscribers ??= new SubscriberList();
       // A fresh entry rather than an update in place, so entries already handed out by `match` keep
       // describing the subscription as it was when matched.
-      let previous = node.subscribers.set(clientId, { clientId, value });
+      let previous = node.subscribers.set(clientId, entry ?? { clientId, value });
       if (previous === undefined && node.muted !== undefined) {
         // A muted subscription replaced is active again.
         previous = node.muted.delete(clientId);

@@ -181,7 +181,7 @@ function clientSummary(conn: Connection): ClientSummary {
     keepAlive: conn.keepaliveMs / 1000,
     inflight: session?.inflight.size ?? 0,
     queued: session?.queuedCount ?? 0,
-    subscriptions: session?.subscriptions.size ?? 0,
+    subscriptions: session?.subscriptionCount ?? 0,
     connectedAt: conn.openedAt,
   };
 }
@@ -192,7 +192,7 @@ function sessionSummary(session: Session): SessionSummary {
     connected: session.link !== undefined,
     expiryInterval: session.expiryInterval,
     disconnectedAt: session.link === undefined ? session.disconnectedAt : undefined,
-    subscriptions: session.subscriptions.size,
+    subscriptions: session.subscriptionCount,
     inflight: session.inflight.size,
     queued: session.queuedCount,
   };
