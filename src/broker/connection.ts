@@ -12,8 +12,8 @@ import type {
 } from '../packets/types.js';
 import { refuseConnect } from './connect-flow.js';
 import { fromTicks, listenToStream, ticksNow, WithExtras } from './connection-extras.js';
-import type { HeldAck, TurnTarget } from './end-of-turn.js';
 import type { EngineServices } from './engine-services.js';
+import type { HeldAck, TurnTarget } from './held-acks.js';
 import type { DropReason } from './hooks.js';
 import { PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';

@@ -3,8 +3,6 @@ import type { BrokerLogger } from './logger.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
 
-export type { HeldAck, TurnTarget } from './held-acks.js';
-
 /** How long a store that failed to commit rests before the held batch is tried again. */
 const RETRY_MS = 1000;
 /**
