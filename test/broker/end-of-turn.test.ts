@@ -43,6 +43,15 @@ async function openStore(): Promise<SqliteStore> {
   return store;
 }
 
+/** The seqs of the deliveries the store at `dir` holds for 'sub', read by opening it again. */
+async function storedDeliveries(dir: string): Promise<number[]> {
+  const again = new SqliteStore(dir);
+  const state = await again.open();
+  const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
+  await again.close();
+  return sub?.deliveries.map((d) => d.seq) ?? [];
+}
+
 /** A connection that records what it was given, and how many commits had returned by then. */
 class Recorder implements TurnTarget {
   flushScheduled = false;
@@ -110,11 +119,7 @@ describe('end of turn: group commit', () => {
     assert.ok((publisher.released[0]?.commits ?? 0) > commitsBefore, 'released after a commit returned');
     await store.close();
     // The delivery never reached the disk.
-    const again = new SqliteStore(store.dir);
-    const state = await again.open();
-    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
-    assert.deepEqual(sub?.deliveries ?? [], []);
-    await again.close();
+    assert.deepEqual(await storedDeliveries(store.dir), []);
   });
 
   test('a pass of the loop that brings no input commits the sealed batch without waiting', async () => {
@@ -138,14 +143,7 @@ describe('end of turn: group commit', () => {
       [13],
     );
     await store.close();
-    const again = new SqliteStore(store.dir);
-    const state = await again.open();
-    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
-    assert.deepEqual(
-      sub?.deliveries.map((d) => d.seq),
-      [3],
-    );
-    await again.close();
+    assert.deepEqual(await storedDeliveries(store.dir), [3]);
   });
 
   test('without that acknowledgement the commit happens within a few milliseconds', async () => {
@@ -164,14 +162,7 @@ describe('end of turn: group commit', () => {
     assert.ok(performance.now() - started < 200, 'bounded wait');
     await store.close();
     // The delivery was written: it comes back on the next open.
-    const again = new SqliteStore(store.dir);
-    const state = await again.open();
-    const sub = [...state.sessions].find((s) => s.session.clientId === 'sub');
-    assert.deepEqual(
-      sub?.deliveries.map((d) => d.seq),
-      [2],
-    );
-    await again.close();
+    assert.deepEqual(await storedDeliveries(store.dir), [2]);
   });
 
   test('a batch with nothing an acknowledgement could drop is committed at the end of its own turn', async () => {

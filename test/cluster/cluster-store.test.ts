@@ -23,6 +23,19 @@ import { RedisBackend } from '../../src/cluster/redis-backend.js';
 import { RouteTable } from '../../src/cluster/route-table.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 
+/** What a node reports of itself in these tests: nothing running. */
+const idleNodeInfo = () => ({
+  startedAt: 0,
+  pid: 0,
+  host: 'h',
+  clients: 0,
+  sessions: 0,
+  subscriptions: 0,
+  retained: 0,
+  messagesReceived: 0,
+  messagesSent: 0,
+});
+
 describe('cluster codec', () => {
   test('a message with every optional part survives encode and decode', () => {
     const message = createMessage(
@@ -213,17 +226,7 @@ describe('Redis store ownership', () => {
     y = new RedisBackend({ url: redis.url, nodeId: 'y', keyPrefix: 'f:' }, logger);
     for (const backend of [x, y]) {
       await backend.connect();
-      await backend.join(events, () => ({
-        startedAt: 0,
-        pid: 0,
-        host: 'h',
-        clients: 0,
-        sessions: 0,
-        subscriptions: 0,
-        retained: 0,
-        messagesReceived: 0,
-        messagesSent: 0,
-      }));
+      await backend.join(events, idleNodeInfo);
     }
   });
 
@@ -320,17 +323,7 @@ describe('Redis inbox appends', () => {
   let raw: Redis;
   const backends: RedisBackend[] = [];
   const logger = () => ({ info() {}, warn() {}, error() {}, debug() {} });
-  const info = () => ({
-    startedAt: 0,
-    pid: 0,
-    host: 'h',
-    clients: 0,
-    sessions: 0,
-    subscriptions: 0,
-    retained: 0,
-    messagesReceived: 0,
-    messagesSent: 0,
-  });
+  const info = idleNodeInfo;
   const events = {
     route() {},
     nodeGone() {},
