@@ -21,13 +21,8 @@ import {
   parseClientFlag,
   qosValue,
 } from './mqtt-client-flags.js';
-import {
-  compileFormat,
-  formatMessage,
-  type OutputFormat,
-  type ReceiveTime,
-  receiveTime,
-} from './sub-format.js';
+import { compileFormat, formatMessage, type OutputFormat } from './sub-format.js';
+import { type ReceiveTime, receiveTime } from './sub-time.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `starling sub: subscribe and print the messages received, as mosquitto_sub does.
