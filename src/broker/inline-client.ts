@@ -1,11 +1,11 @@
 import { MqttError } from '../packets/errors.js';
-import { isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
+import { isValidTopicFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, Subscription } from '../packets/types.js';
 import type { EngineServices } from './engine-services.js';
 import type { ClientInfo, DropReason } from './hooks.js';
 import type { Message } from './message.js';
-import { Session, type SessionLink, type SessionSubscription } from './session.js';
+import { Session, type SessionLink, SubscriptionRecord } from './session.js';
 
 /** How one message reached an inline subscriber. */
 export interface InlineDelivery {
@@ -128,19 +128,15 @@ export async function subscribeInline(
     }
     subscription = verdict.subscription ?? subscription;
   }
-  const key = subscription.topicFilter;
-  const shared = parseSharedFilter(key);
-  const record: SessionSubscription = {
+  const record = SubscriptionRecord.forKey(
     session,
-    key,
-    filter: shared === undefined ? key : shared.filter,
-    shareGroup: shared?.group,
-    qos: Math.min(subscription.qos, services.options.maximumQoS) as QoS,
-    noLocal: false,
-    retainAsPublished: subscription.retainAsPublished === true,
-    retainHandling: subscription.retainHandling ?? 0,
-    subscriptionId: undefined,
-  };
+    subscription.topicFilter,
+    Math.min(subscription.qos, services.options.maximumQoS) as QoS,
+    false,
+    subscription.retainAsPublished === true,
+    subscription.retainHandling ?? 0,
+    undefined,
+  );
   services.subscriptions.add(record);
   for (const hook of services.hooks.on.onSubscribed) hook.onSubscribed(link, [subscription], [record.qos]);
   // [MQTT-3.3.1-9] Retain Handling 0 sends the retained messages; shared subscriptions get none.
@@ -152,6 +148,6 @@ export async function subscribeInline(
     services.subscriptions.remove(record);
     session.link = undefined;
     session.reset();
-    for (const hook of services.hooks.on.onUnsubscribed) hook.onUnsubscribed(link, [key]);
+    for (const hook of services.hooks.on.onUnsubscribed) hook.onUnsubscribed(link, [record.key]);
   };
 }

@@ -1,9 +1,8 @@
 import { ReasonCode } from '../packets/reason-codes.js';
-import { parseSharedFilter } from '../packets/topic.js';
 import type { DurableState } from './durable-state.js';
 import { isExpired } from './message.js';
 import type { RetainedMessages } from './routing.js';
-import { type Outbound, Session, type SessionSubscription, SubscriptionRecord } from './session.js';
+import { type Outbound, Session, SubscriptionRecord } from './session.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { StoredSessionState, StoredState } from './storage.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -100,12 +99,9 @@ function rebuild(stored: StoredSessionState, targets: Omit<RestoreTargets, 'reta
         : { topic, payload, qos, retain, properties };
   }
   for (const sub of stored.subscriptions) {
-    const shared = parseSharedFilter(sub.key);
-    const entry: SessionSubscription = new SubscriptionRecord(
+    const entry = SubscriptionRecord.forKey(
       session,
       sub.key,
-      shared === undefined ? sub.key : shared.filter,
-      shared?.group,
       sub.qos,
       sub.noLocal,
       sub.retainAsPublished,

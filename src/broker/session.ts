@@ -1,3 +1,4 @@
+import { parseSharedFilter } from '../packets/topic.js';
 import type { QoS, WillMessage } from '../packets/types.js';
 import type { ClientInfo, DropReason } from './hooks.js';
 import type { Message } from './message.js';
@@ -43,6 +44,30 @@ export class SubscriptionRecord implements SessionSubscription, SubscriberEntry<
     public subscriptionId: number | undefined,
   ) {
     this.options = qos | (noLocal ? 4 : 0) | (retainAsPublished ? 8 : 0) | (retainHandling << 4);
+  }
+
+  /** The record for `key`, the filter as the client sent it (`$share/{group}/{filter}` names a group). */
+  static forKey(
+    session: Session,
+    key: string,
+    qos: QoS,
+    noLocal: boolean,
+    retainAsPublished: boolean,
+    retainHandling: 0 | 1 | 2,
+    subscriptionId: number | undefined,
+  ): SubscriptionRecord {
+    const shared = parseSharedFilter(key);
+    return new SubscriptionRecord(
+      session,
+      key,
+      shared === undefined ? key : shared.filter,
+      shared?.group,
+      qos,
+      noLocal,
+      retainAsPublished,
+      retainHandling,
+      subscriptionId,
+    );
   }
 
   get qos(): QoS {

@@ -165,15 +165,11 @@ function store(
 ): { record: SessionSubscription; existed: boolean } {
   const services = conn.services;
   const session = conn.session!;
-  const key = subscription.topicFilter;
-  const shared = parseSharedFilter(key);
   const granted = Math.min(subscription.qos, services.options.maximumQoS) as QoS;
   // [MQTT-3.8.4-3] A subscription with the same filter replaces the existing one (retained messages aside).
-  const record: SessionSubscription = new SubscriptionRecord(
+  const record = SubscriptionRecord.forKey(
     session,
-    key,
-    shared === undefined ? key : shared.filter,
-    shared?.group,
+    subscription.topicFilter,
     granted,
     subscription.noLocal === true,
     subscription.retainAsPublished === true,

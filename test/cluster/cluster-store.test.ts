@@ -23,6 +23,17 @@ import { RedisBackend } from '../../src/cluster/redis-backend.js';
 import { RouteTable } from '../../src/cluster/route-table.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 
+/** A logger that says nothing, and cluster events nobody listens to. */
+const logger = () => ({ info() {}, warn() {}, error() {}, debug() {} });
+const events = {
+  route() {},
+  nodeGone() {},
+  retained() {},
+  qos0() {},
+  reconnected() {},
+  membershipLost() {},
+};
+
 /** What a node reports of itself in these tests: nothing running. */
 const idleNodeInfo = () => ({
   startedAt: 0,
@@ -209,19 +220,10 @@ describe('Redis store ownership', () => {
   let x: RedisBackend;
   let y: RedisBackend;
   let raw: Redis;
-  const logger = () => ({ info() {}, warn() {}, error() {}, debug() {} });
 
   before(async () => {
     redis = await startRedis();
     raw = new Redis(redis.url);
-    const events = {
-      route() {},
-      nodeGone() {},
-      retained() {},
-      qos0() {},
-      reconnected() {},
-      membershipLost() {},
-    };
     x = new RedisBackend({ url: redis.url, nodeId: 'x', keyPrefix: 'f:' }, logger);
     y = new RedisBackend({ url: redis.url, nodeId: 'y', keyPrefix: 'f:' }, logger);
     for (const backend of [x, y]) {
@@ -322,16 +324,6 @@ describe('Redis inbox appends', () => {
   let redis: RedisServer;
   let raw: Redis;
   const backends: RedisBackend[] = [];
-  const logger = () => ({ info() {}, warn() {}, error() {}, debug() {} });
-  const info = idleNodeInfo;
-  const events = {
-    route() {},
-    nodeGone() {},
-    retained() {},
-    qos0() {},
-    reconnected() {},
-    membershipLost() {},
-  };
   async function node(nodeId: string, heartbeatMs = 1000): Promise<RedisBackend> {
     const backend = new RedisBackend(
       { url: redis.url, nodeId, keyPrefix: 'i:', heartbeatMs, nodeTimeoutMs: heartbeatMs * 5 },
@@ -339,7 +331,7 @@ describe('Redis inbox appends', () => {
     );
     backends.push(backend);
     await backend.connect();
-    await backend.join(events, info);
+    await backend.join(events, idleNodeInfo);
     return backend;
   }
   /** Queue one message for `to`'s inbox on `from`'s store. */
