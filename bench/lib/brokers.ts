@@ -80,7 +80,8 @@ export async function launchBroker(name: BrokerName, options: LaunchOptions = {}
   switch (name) {
     case 'starling':
     case 'starling-sqlite': {
-      const args = FROM_SOURCE ? ['--import', 'tsx'] : [];
+      // The young-generation cap `starling` itself runs with (bin/starling.js, `npm start`): measure what users run.
+      const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), '--max-semi-space-size=4'];
       // BENCH_STARLING_NODE_ARGS: extra node flags for the Starling process (e.g. GC tracing), space-separated.
       args.push(...(process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter(Boolean));
       if (options.profileDir !== undefined) args.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
