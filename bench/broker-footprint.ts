@@ -3,6 +3,9 @@
  * own, N raw clients connected (CONNECT, and one SUBSCRIBE each unless --no-subscribe), the broker's RSS
  * read from /proc before and after. With several counts (`--clients 5000,19000`) it also prints the
  * marginal cost between them, which leaves out what a process grows once (the V8 young generation).
+ * RSS is read 1 s after the last client connected and again after `--idle-seconds` (default 10): a garbage
+ * collected broker still holds the connection burst's garbage at the first reading, and V8 returns it
+ * only once it sees the process idle; the second reading is the idle footprint.
  * Run: `npm run build && node dist/bench/broker-footprint.js [--clients 5000,19000] [--no-subscribe]`.
  */
 import { readFileSync } from 'node:fs';
@@ -15,6 +18,7 @@ const { values } = parseArgs({
     clients: { type: 'string' },
     'no-subscribe': { type: 'boolean', default: false },
     brokers: { type: 'string', default: 'starling,mosquitto,aedes' },
+    'idle-seconds': { type: 'string', default: '10' },
   },
 });
 // The generator holds every socket too: one process stays below its 20 000 open files.
@@ -22,6 +26,7 @@ const COUNTS = (values.clients ?? '5000').split(',').map((n) => Math.min(Number(
 const SUBSCRIBE = values['no-subscribe'] !== true;
 const BATCH = 200;
 const TIME_LIMIT_MS = 60_000;
+const IDLE_MS = Math.min(Math.max(Number(values['idle-seconds']) || 10, 1), 120) * 1000;
 
 function rssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -72,12 +77,15 @@ async function measure(
       await Promise.all(batch);
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    const soon = rssKiB(broker.pid);
+    await new Promise((resolve) => setTimeout(resolve, IDLE_MS - 1000));
     const after = rssKiB(broker.pid);
     const perClient = (after - before) / sockets.length;
+    const perClientSoon = (soon - before) / sockets.length;
     return {
       clients: sockets.length,
       kib: after - before,
-      line: `${name.padEnd(10)} ${String(sockets.length).padStart(6)} clients  RSS ${String(before).padStart(7)} -> ${String(after).padStart(7)} KiB  ${perClient.toFixed(2).padStart(6)} KiB per idle client`,
+      line: `${name.padEnd(10)} ${String(sockets.length).padStart(6)} clients  RSS ${String(before).padStart(7)} -> ${String(soon).padStart(7)} (1 s) -> ${String(after).padStart(7)} KiB (${IDLE_MS / 1000} s)  ${perClientSoon.toFixed(2).padStart(6)} (1 s) ${perClient.toFixed(2).padStart(6)} KiB per idle client`,
     };
   } finally {
     for (const socket of sockets) socket.destroy();

@@ -111,23 +111,25 @@ export class TopicIndex<S, R> {
   ): S | undefined {
     const node = this.filterNode(filter, true)!;
     if (shareGroup === undefined) {
-      node.subscribers ??= new SubscriberList();
       // A fresh entry rather than an update in place, so entries already handed out by `match` keep
       // describing the subscription as it was when matched.
-      let previous = node.subscribers.set(clientId, entry ?? { clientId, value });
-      if (previous === undefined && node.muted !== undefined) {
+      let previous = node.setSubscriber(entry ?? { clientId, value });
+      const extras = node.extras;
+      if (previous === undefined && extras?.muted !== undefined) {
         // A muted subscription replaced is active again.
-        previous = node.muted.delete(clientId);
-        if (node.muted.size === 0) node.muted = undefined;
+        previous = extras.muted.delete(clientId);
+        if (extras.muted.size === 0) extras.muted = undefined;
+        node.trimExtras();
       }
       if (previous === undefined) this.subscriptions++;
       return previous?.value;
     }
-    node.shared ??= new GroupList();
-    let group = node.shared.get(shareGroup);
+    const extras = node.ensureExtras();
+    extras.shared ??= new GroupList();
+    let group = extras.shared.get(shareGroup);
     if (group === undefined) {
       group = { group: shareGroup, filter, members: new Map(), cursor: 0 };
-      node.shared.set(shareGroup, group);
+      extras.shared.set(shareGroup, group);
     }
     const previous = group.members.get(clientId);
     if (!group.members.has(clientId)) this.subscriptions++;
@@ -142,25 +144,26 @@ export class TopicIndex<S, R> {
    */
   mute(clientId: string, filter: string): boolean {
     const node = this.filterNode(filter, false);
-    const entry = node?.subscribers?.delete(clientId);
+    const entry = node?.deleteSubscriber(clientId);
     if (node === undefined || entry === undefined) return false;
-    if (node.subscribers!.size === 0) node.subscribers = undefined;
-    node.muted ??= new SubscriberList();
-    entry.mutedAt = node.mutedMatches;
-    node.muted.set(clientId, entry);
+    const extras = node.ensureExtras();
+    extras.muted ??= new SubscriberList();
+    entry.mutedAt = extras.mutedMatches;
+    extras.muted.set(clientId, entry);
     return true;
   }
 
   /** Put a muted subscription back; returns how many matching messages it missed (-1: it was not muted). */
   unmute(clientId: string, filter: string): number {
     const node = this.filterNode(filter, false);
-    const entry = node?.muted?.delete(clientId);
-    if (node === undefined || entry === undefined) return -1;
-    if (node.muted!.size === 0) node.muted = undefined;
-    const missed = node.mutedMatches - (entry.mutedAt ?? node.mutedMatches);
+    const extras = node?.extras;
+    const entry = extras?.muted?.delete(clientId);
+    if (node === undefined || extras === undefined || entry === undefined) return -1;
+    const missed = extras.mutedMatches - (entry.mutedAt ?? extras.mutedMatches);
+    if (extras.muted!.size === 0) extras.muted = undefined;
+    node.trimExtras();
     entry.mutedAt = undefined;
-    node.subscribers ??= new SubscriberList();
-    node.subscribers.set(clientId, entry);
+    node.setSubscriber(entry);
     return missed;
   }
 
@@ -170,22 +173,25 @@ export class TopicIndex<S, R> {
     if (node === undefined) return undefined;
     let removed: S | undefined;
     if (shareGroup === undefined) {
-      let entry = node.subscribers?.delete(clientId);
-      if (entry !== undefined && node.subscribers!.size === 0) node.subscribers = undefined;
+      let entry = node.deleteSubscriber(clientId);
       if (entry === undefined) {
-        entry = node.muted?.delete(clientId);
-        if (entry === undefined) return undefined;
-        if (node.muted!.size === 0) node.muted = undefined;
+        const extras = node.extras;
+        entry = extras?.muted?.delete(clientId);
+        if (extras === undefined || entry === undefined) return undefined;
+        if (extras.muted!.size === 0) extras.muted = undefined;
+        node.trimExtras();
       }
       removed = entry.value;
     } else {
-      const group = node.shared?.get(shareGroup);
-      if (group === undefined || !group.members.has(clientId)) return undefined;
+      const extras = node.extras;
+      const group = extras?.shared?.get(shareGroup);
+      if (extras === undefined || group === undefined || !group.members.has(clientId)) return undefined;
       removed = group.members.get(clientId);
       group.members.delete(clientId);
       if (group.members.size === 0) {
-        node.shared!.delete(shareGroup);
-        if (node.shared!.size === 0) node.shared = undefined;
+        extras.shared!.delete(shareGroup);
+        if (extras.shared!.size === 0) extras.shared = undefined;
+        node.trimExtras();
       }
     }
     this.subscriptions--;
@@ -197,8 +203,8 @@ export class TopicIndex<S, R> {
   getSubscription(clientId: string, filter: string, shareGroup?: string): S | undefined {
     const node = this.filterNode(filter, false);
     if (node === undefined) return undefined;
-    if (shareGroup === undefined) return node.subscribers?.get(clientId)?.value;
-    return node.shared?.get(shareGroup)?.members.get(clientId);
+    if (shareGroup === undefined) return node.getSubscriber(clientId)?.value;
+    return node.extras?.shared?.get(shareGroup)?.members.get(clientId);
   }
 
   /**
@@ -331,8 +337,8 @@ export class TopicIndex<S, R> {
       retained: child.retained !== undefined,
       retainedBelow: child.retainedBelow,
       subscriptions:
-        (child.subscribers?.size ?? 0) +
-        (child.shared?.items.reduce((sum, group) => sum + group.members.size, 0) ?? 0),
+        child.subscriberCount +
+        (child.extras?.shared?.items.reduce((sum, group) => sum + group.members.size, 0) ?? 0),
     }));
   }
 
@@ -420,13 +426,18 @@ function splitInto(topic: string, levels: string[]): number {
 }
 
 function emit<S, R>(node: TopicNode<S, R>, out: MatchResult<S>): void {
-  if (node.muted !== undefined) node.mutedMatches++;
-  if (node.subscribers !== undefined) {
-    const items = node.subscribers.items;
+  const subscribers = node.subscribers;
+  if (subscribers instanceof SubscriberList) {
+    const items = subscribers.items;
     for (let i = 0; i < items.length; i++) out.subscribers.push(items[i]!);
+  } else if (subscribers !== undefined) {
+    out.subscribers.push(subscribers);
   }
-  if (node.shared !== undefined) {
-    const items = node.shared.items;
+  const extras = node.extras;
+  if (extras === undefined) return;
+  if (extras.muted !== undefined) extras.mutedMatches++;
+  if (extras.shared !== undefined) {
+    const items = extras.shared.items;
     for (let i = 0; i < items.length; i++) out.shared.push(items[i]!);
   }
 }

@@ -112,17 +112,27 @@ export class GroupList<S> extends KeyedList<SharedGroupEntry<S>> {
   }
 }
 
-export class TopicNode<S, R> {
-  /** Literal levels; retained messages live only under these. */
-  children: Map<string, TopicNode<S, R>> | undefined = undefined;
-  plus: TopicNode<S, R> | undefined = undefined;
-  hash: TopicNode<S, R> | undefined = undefined;
-  subscribers: SubscriberList<S> | undefined = undefined;
+/** What few nodes need: muted subscribers and shared groups, kept aside so every other node is smaller. */
+export class NodeExtras<S> {
   /** Subscribers set aside (slow readers): kept, but not handed out by `match`. */
   muted: SubscriberList<S> | undefined = undefined;
   /** Messages matched here while someone was muted: what each muted subscriber missed, by difference. */
   mutedMatches = 0;
   shared: GroupList<S> | undefined = undefined;
+}
+
+export class TopicNode<S, R> {
+  /** Literal levels; retained messages live only under these. */
+  children: Map<string, TopicNode<S, R>> | undefined = undefined;
+  plus: TopicNode<S, R> | undefined = undefined;
+  hash: TopicNode<S, R> | undefined = undefined;
+  /**
+   * The plain subscribers: a lone one held directly (most filters have one subscriber, and a list costs
+   * about 100 bytes more), a list from the second on. Read through the methods below.
+   */
+  subscribers: SubscriberEntry<S> | SubscriberList<S> | undefined = undefined;
+  /** Muted subscribers and shared groups, when the node has any. */
+  extras: NodeExtras<S> | undefined = undefined;
   retained: R | undefined = undefined;
   /** The topic name of `retained`, kept so a retained walk reports it without rebuilding it. */
   retainedTopic = '';
@@ -135,12 +145,70 @@ export class TopicNode<S, R> {
     readonly slot: SlotKind,
   ) {}
 
+  get subscriberCount(): number {
+    const subscribers = this.subscribers;
+    if (subscribers === undefined) return 0;
+    return subscribers instanceof SubscriberList ? subscribers.size : 1;
+  }
+
+  getSubscriber(clientId: string): SubscriberEntry<S> | undefined {
+    const subscribers = this.subscribers;
+    if (subscribers === undefined) return undefined;
+    if (subscribers instanceof SubscriberList) return subscribers.get(clientId);
+    return subscribers.clientId === clientId ? subscribers : undefined;
+  }
+
+  /** Inserts or replaces the entry of `entry.clientId`; returns the replaced one. */
+  setSubscriber(entry: SubscriberEntry<S>): SubscriberEntry<S> | undefined {
+    const subscribers = this.subscribers;
+    if (subscribers === undefined) {
+      this.subscribers = entry;
+      return undefined;
+    }
+    if (subscribers instanceof SubscriberList) return subscribers.set(entry.clientId, entry);
+    if (subscribers.clientId === entry.clientId) {
+      this.subscribers = entry;
+      return subscribers;
+    }
+    const list = new SubscriberList<S>();
+    list.set(subscribers.clientId, subscribers);
+    list.set(entry.clientId, entry);
+    this.subscribers = list;
+    return undefined;
+  }
+
+  /** Removes the entry of `clientId`; returns it. A list left with one entry goes back to holding it alone. */
+  deleteSubscriber(clientId: string): SubscriberEntry<S> | undefined {
+    const subscribers = this.subscribers;
+    if (subscribers === undefined) return undefined;
+    if (!(subscribers instanceof SubscriberList)) {
+      if (subscribers.clientId !== clientId) return undefined;
+      this.subscribers = undefined;
+      return subscribers;
+    }
+    const removed = subscribers.delete(clientId);
+    if (subscribers.size === 1) this.subscribers = subscribers.items[0];
+    return removed;
+  }
+
+  /** The extras, created on first need. */
+  ensureExtras(): NodeExtras<S> {
+    this.extras ??= new NodeExtras();
+    return this.extras;
+  }
+
+  /** Drops the extras once they hold nothing. */
+  trimExtras(): void {
+    const extras = this.extras;
+    if (extras !== undefined && extras.muted === undefined && extras.shared === undefined)
+      this.extras = undefined;
+  }
+
   isEmpty(): boolean {
     return (
       this.retained === undefined &&
       this.subscribers === undefined &&
-      this.muted === undefined &&
-      this.shared === undefined &&
+      this.extras === undefined &&
       this.plus === undefined &&
       this.hash === undefined &&
       (this.children === undefined || this.children.size === 0)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type MatchResult, TopicIndex } from '../../src/broker/topic-index.js';
-import { SubscriberList } from '../../src/broker/topic-node.js';
+import { Slot, SubscriberList, TopicNode } from '../../src/broker/topic-node.js';
 
 /**
  * Reference matcher, written as directly from spec 4.7 as possible: level by level, `+` any one level,
@@ -525,5 +525,60 @@ describe('SubscriberList (a node subscriber list)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+});
+
+describe('TopicNode plain subscribers (one held alone, a list from two on)', () => {
+  it('agrees with a Map, and holds a lone subscriber without a list', () => {
+    const key = fc.integer({ min: 0, max: 11 }).map((n) => `c${n}`);
+    const op = fc.record({ remove: fc.boolean(), clientId: key, value: fc.integer() });
+    fc.assert(
+      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+        const node = new TopicNode<number, never>(undefined, 'a', Slot.literal);
+        const model = new Map<string, number>();
+        for (const { remove, clientId, value } of ops) {
+          if (remove) {
+            assert.equal(node.deleteSubscriber(clientId)?.value, model.get(clientId));
+            model.delete(clientId);
+          } else {
+            assert.equal(node.setSubscriber({ clientId, value })?.value, model.get(clientId));
+            model.set(clientId, value);
+          }
+          assert.equal(node.subscriberCount, model.size);
+          for (let n = 0; n < 12; n++) assert.equal(node.getSubscriber(`c${n}`)?.value, model.get(`c${n}`));
+          assert.equal(
+            node.subscribers instanceof SubscriberList,
+            model.size > 1,
+            'a list only for two or more',
+          );
+          assert.equal(node.subscribers === undefined, model.size === 0);
+          assert.equal(node.isEmpty(), model.size === 0);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps no side object for a node with neither muted subscribers nor shared groups', () => {
+    const index = new TopicIndex<string, string>();
+    index.subscribe('a', 't', 'a');
+    index.subscribe('b', 't', 'b');
+    index.subscribe('m', 't', 'm', 'g');
+    index.mute('a', 't');
+    const out: MatchResult<string> = { subscribers: [], shared: [] };
+    index.match('t', out);
+    assert.deepEqual(
+      out.subscribers.map((e) => e.clientId),
+      ['b'],
+    );
+    assert.deepEqual(
+      out.shared.map((g) => g.group),
+      ['g'],
+    );
+    assert.equal(index.unmute('a', 't'), 1);
+    index.unsubscribe('m', 't', 'g');
+    const node = (index as unknown as { root: TopicNode<string, string> }).root.children?.get('t');
+    assert.equal(node?.extras, undefined, 'extras dropped once empty');
+    assert.equal(node?.subscriberCount, 2);
   });
 });
