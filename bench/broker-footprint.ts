@@ -3,9 +3,10 @@
  * own, N raw clients connected (CONNECT, and one SUBSCRIBE each unless --no-subscribe), the broker's RSS
  * read from /proc before and after. With several counts (`--clients 5000,19000`) it also prints the
  * marginal cost between them, which leaves out what a process grows once (the V8 young generation).
- * RSS is read 1 s after the last client connected and again after `--idle-seconds` (default 10): a garbage
- * collected broker still holds the connection burst's garbage at the first reading, and V8 returns it
- * only once it sees the process idle; the second reading is the idle footprint.
+ * The baseline is read after `--idle-seconds` (default 30) of idling from start, once a garbage-collected
+ * broker has given back its start-up garbage. Two figures against it: "after 1 s", RSS 1 s after the last
+ * client connected, which still holds the connection burst's garbage; "idle", RSS after the clients have
+ * idled as long, which is the footprint of idle clients.
  * Run: `npm run build && node dist/bench/broker-footprint.js [--clients 5000,19000] [--no-subscribe]`.
  */
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ const { values } = parseArgs({
     clients: { type: 'string' },
     'no-subscribe': { type: 'boolean', default: false },
     brokers: { type: 'string', default: 'starling,mosquitto,aedes' },
-    'idle-seconds': { type: 'string', default: '10' },
+    'idle-seconds': { type: 'string', default: '30' },
   },
 });
 // The generator holds every socket too: one process stays below its 20 000 open files.
@@ -26,7 +27,7 @@ const COUNTS = (values.clients ?? '5000').split(',').map((n) => Math.min(Number(
 const SUBSCRIBE = values['no-subscribe'] !== true;
 const BATCH = 200;
 const TIME_LIMIT_MS = 60_000;
-const IDLE_MS = Math.min(Math.max(Number(values['idle-seconds']) || 10, 1), 120) * 1000;
+const IDLE_MS = Math.min(Math.max(Number(values['idle-seconds']) || 30, 2), 120) * 1000;
 
 function rssKiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -61,31 +62,43 @@ function connectIdle(port: number, i: number, sockets: net.Socket[]): Promise<vo
   });
 }
 
-async function measure(
-  name: BrokerName,
-  CLIENTS: number,
-): Promise<{ clients: number; kib: number; line: string }> {
+interface Footprint {
+  clients: number;
+  /** RSS growth 1 s after the last client connected: the burst's aftermath. */
+  burstKiB: number;
+  /** RSS growth once the clients idled for --idle-seconds: the idle footprint. */
+  idleKiB: number;
+  line: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function measure(name: BrokerName, CLIENTS: number): Promise<Footprint> {
   const broker = await launchBroker(name);
   const sockets: net.Socket[] = [];
   try {
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    const before = rssKiB(broker.pid);
+    // A collected heap returns its start-up garbage only once the process idles: the baseline waits for it.
+    await sleep(IDLE_MS);
+    const settled = rssKiB(broker.pid);
     const deadline = Date.now() + TIME_LIMIT_MS;
     for (let i = 0; i < CLIENTS && Date.now() < deadline; i += BATCH) {
       const batch: Promise<void>[] = [];
       for (let k = i; k < Math.min(i + BATCH, CLIENTS); k++) batch.push(connectIdle(broker.port, k, sockets));
       await Promise.all(batch);
     }
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
     const soon = rssKiB(broker.pid);
-    await new Promise((resolve) => setTimeout(resolve, IDLE_MS - 1000));
+    await sleep(IDLE_MS - 1000);
     const after = rssKiB(broker.pid);
-    const perClient = (after - before) / sockets.length;
-    const perClientSoon = (soon - before) / sockets.length;
+    const n = sockets.length;
+    const burstKiB = soon - settled;
+    const idleKiB = after - settled;
+    const kib = (v: number) => String(v).padStart(7);
     return {
-      clients: sockets.length,
-      kib: after - before,
-      line: `${name.padEnd(10)} ${String(sockets.length).padStart(6)} clients  RSS ${String(before).padStart(7)} -> ${String(soon).padStart(7)} (1 s) -> ${String(after).padStart(7)} KiB (${IDLE_MS / 1000} s)  ${perClientSoon.toFixed(2).padStart(6)} (1 s) ${perClient.toFixed(2).padStart(6)} KiB per idle client`,
+      clients: n,
+      burstKiB,
+      idleKiB,
+      line: `${name.padEnd(10)} ${String(n).padStart(6)} clients  RSS ${kib(settled)} -> ${kib(soon)} KiB after 1 s, ${(burstKiB / n).toFixed(2).padStart(5)} KiB per client;  -> ${kib(after)} KiB idle ${IDLE_MS / 1000} s, ${(idleKiB / n).toFixed(2).padStart(5)} KiB per idle client`,
     };
   } finally {
     for (const socket of sockets) socket.destroy();
@@ -112,9 +125,10 @@ for (const name of names) {
   const first = results[0];
   const last = results.at(-1);
   if (first !== undefined && last !== undefined && last.clients > first.clients) {
-    const marginal = (last.kib - first.kib) / (last.clients - first.clients);
+    const marginal = (key: 'burstKiB' | 'idleKiB') =>
+      ((last[key] - first[key]) / (last.clients - first.clients)).toFixed(2);
     console.log(
-      `${name.padEnd(10)} marginal ${first.clients} -> ${last.clients}: ${marginal.toFixed(2)} KiB per idle client`,
+      `${name.padEnd(10)} marginal ${first.clients} -> ${last.clients}: after 1 s ${marginal('burstKiB')}, idle ${marginal('idleKiB')} KiB per client`,
     );
   }
 }

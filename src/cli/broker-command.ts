@@ -57,6 +57,7 @@ export async function runBrokerCommand(
       logger,
       listeners: config.listeners,
       dashboard: { users: config.admin.users ?? [] },
+      trimHeapWhenIdle: true,
       ...storageFrom(config.persistence),
       ...(cluster === undefined ? {} : { cluster }),
     });

@@ -13,6 +13,7 @@ import type { DashboardHandler } from '../dashboard/dashboard-handler.js';
 import type { Listener, ListenerAddress, ListenerConfig } from '../listeners/listener.js';
 import type { Packet, Properties, QoS } from '../packets/types.js';
 import { type DashboardSetting, HttpApp } from './http-app.js';
+import { IdleHeapTrim } from './idle-heap-trim.js';
 import { createListener } from './listener-factory.js';
 import { VERSION } from './version.js';
 
@@ -51,6 +52,12 @@ export interface BrokerConstructorOptions extends BrokerOptions {
    * and kept in Redis (so `storage` cannot be given too); messages go to the nodes with subscribers.
    */
   cluster?: RedisClusterOptions;
+  /**
+   * Give memory back to the system once the broker goes quiet after a burst (a full garbage collection
+   * when the heap grew by 8 MiB and the broker has been quiet for 10 s; see the README). Default false;
+   * `starling broker` turns it on.
+   */
+  trimHeapWhenIdle?: boolean;
 }
 
 /** The broker's counters, read-only: connections, messages and bytes by QoS, drops by reason. */
@@ -93,6 +100,7 @@ export class Broker {
   readonly #inlineClient: boolean;
   readonly #http: HttpApp;
   readonly #cluster: ClusterNode | undefined;
+  readonly #heapTrim: IdleHeapTrim | undefined;
   #opened: Promise<void> | undefined;
   #startedHooksFired = false;
 
@@ -106,8 +114,17 @@ export class Broker {
   }
 
   constructor(options: BrokerConstructorOptions = {}) {
-    const { logger, listeners, inlineClient, sysInterval, storage, dashboard, cluster, ...protocol } =
-      options;
+    const {
+      logger,
+      listeners,
+      inlineClient,
+      sysInterval,
+      storage,
+      dashboard,
+      cluster,
+      trimHeapWhenIdle,
+      ...protocol
+    } = options;
     if (cluster !== undefined && storage !== undefined)
       throw new RangeError('a cluster keeps its state in Redis: give either cluster or storage, not both');
     const node =
@@ -124,6 +141,11 @@ export class Broker {
       version: VERSION,
     });
     node?.attach(this.#engine);
+    const stats = this.#engine.stats;
+    this.#heapTrim =
+      trimHeapWhenIdle === true
+        ? IdleHeapTrim.create(() => stats.messagesReceived + stats.connectionsTotal, this.#engine.logger)
+        : undefined;
     this.#cluster = node;
     this.#configs = listeners ?? [];
     this.#inlineClient = inlineClient ?? true;
@@ -217,6 +239,7 @@ export class Broker {
    */
   async close(options: { timeoutMs?: number } = {}): Promise<void> {
     const engine = this.#engine;
+    this.#heapTrim?.stop();
     this.#cluster?.quiesce();
     const http = this.#listeners.filter((l) => l.kind === 'http');
     const closed = this.#listeners.filter((l) => l.kind !== 'http').map((l) => l.close());
@@ -307,6 +330,7 @@ export class Broker {
   #started(): void {
     if (this.#startedHooksFired) return;
     this.#startedHooksFired = true;
+    this.#heapTrim?.start();
     for (const hook of this.#engine.hooks.on.onStarted) hook.onStarted();
   }
 
