@@ -113,14 +113,8 @@ export class TopicIndex<S, R> {
     if (shareGroup === undefined) {
       // A fresh entry rather than an update in place, so entries already handed out by `match` keep
       // describing the subscription as it was when matched.
-      let previous = node.setSubscriber(entry ?? { clientId, value });
-      const extras = node.extras;
-      if (previous === undefined && extras?.muted !== undefined) {
-        // A muted subscription replaced is active again.
-        previous = extras.muted.delete(clientId);
-        if (extras.muted.size === 0) extras.muted = undefined;
-        node.trimExtras();
-      }
+      // A muted subscription replaced is active again.
+      const previous = node.setSubscriber(entry ?? { clientId, value }) ?? node.deleteMuted(clientId);
       if (previous === undefined) this.subscriptions++;
       return previous?.value;
     }
@@ -143,28 +137,12 @@ export class TopicIndex<S, R> {
    * counts the messages it misses. False when there is no such active subscription.
    */
   mute(clientId: string, filter: string): boolean {
-    const node = this.filterNode(filter, false);
-    const entry = node?.deleteSubscriber(clientId);
-    if (node === undefined || entry === undefined) return false;
-    const extras = node.ensureExtras();
-    extras.muted ??= new SubscriberList();
-    entry.mutedAt = extras.mutedMatches;
-    extras.muted.set(clientId, entry);
-    return true;
+    return this.filterNode(filter, false)?.mute(clientId) ?? false;
   }
 
   /** Put a muted subscription back; returns how many matching messages it missed (-1: it was not muted). */
   unmute(clientId: string, filter: string): number {
-    const node = this.filterNode(filter, false);
-    const extras = node?.extras;
-    const entry = extras?.muted?.delete(clientId);
-    if (node === undefined || extras === undefined || entry === undefined) return -1;
-    const missed = extras.mutedMatches - (entry.mutedAt ?? extras.mutedMatches);
-    if (extras.muted!.size === 0) extras.muted = undefined;
-    node.trimExtras();
-    entry.mutedAt = undefined;
-    node.setSubscriber(entry);
-    return missed;
+    return this.filterNode(filter, false)?.unmute(clientId) ?? -1;
   }
 
   /** Remove a subscription; returns its value, or undefined when there was none. */
@@ -173,14 +151,8 @@ export class TopicIndex<S, R> {
     if (node === undefined) return undefined;
     let removed: S | undefined;
     if (shareGroup === undefined) {
-      let entry = node.deleteSubscriber(clientId);
-      if (entry === undefined) {
-        const extras = node.extras;
-        entry = extras?.muted?.delete(clientId);
-        if (extras === undefined || entry === undefined) return undefined;
-        if (extras.muted!.size === 0) extras.muted = undefined;
-        node.trimExtras();
-      }
+      const entry = node.deleteSubscriber(clientId) ?? node.deleteMuted(clientId);
+      if (entry === undefined) return undefined;
       removed = entry.value;
     } else {
       const extras = node.extras;

@@ -191,6 +191,38 @@ export class TopicNode<S, R> {
     return removed;
   }
 
+  /** Sets the subscriber of `clientId` aside (see `TopicIndex.mute`); false when it is not an active one. */
+  mute(clientId: string): boolean {
+    const entry = this.deleteSubscriber(clientId);
+    if (entry === undefined) return false;
+    const extras = this.ensureExtras();
+    extras.muted ??= new SubscriberList();
+    entry.mutedAt = extras.mutedMatches;
+    extras.muted.set(clientId, entry);
+    return true;
+  }
+
+  /** Puts a muted subscriber back; returns how many messages it missed (-1: it was not muted). */
+  unmute(clientId: string): number {
+    const mutedMatches = this.extras?.mutedMatches ?? 0;
+    const entry = this.deleteMuted(clientId);
+    if (entry === undefined) return -1;
+    const missed = mutedMatches - (entry.mutedAt ?? mutedMatches);
+    entry.mutedAt = undefined;
+    this.setSubscriber(entry);
+    return missed;
+  }
+
+  /** Removes the muted entry of `clientId`; returns it. */
+  deleteMuted(clientId: string): SubscriberEntry<S> | undefined {
+    const extras = this.extras;
+    const entry = extras?.muted?.delete(clientId);
+    if (extras === undefined || entry === undefined) return undefined;
+    if (extras.muted!.size === 0) extras.muted = undefined;
+    this.trimExtras();
+    return entry;
+  }
+
   /** The extras, created on first need. */
   ensureExtras(): NodeExtras<S> {
     this.extras ??= new NodeExtras();
