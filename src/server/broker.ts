@@ -53,8 +53,8 @@ export interface BrokerConstructorOptions extends BrokerOptions {
    */
   cluster?: RedisClusterOptions;
   /**
-   * Give memory back to the system once the broker goes quiet after a burst (a full garbage collection
-   * when the heap grew by 8 MiB and the broker has been quiet for 10 s; see the README). Default false;
+   * Give memory back to the system once the broker goes quiet after a burst: one full garbage collection
+   * when the heap has grown and the broker has been quiet for 10 s (see the README). Default false;
    * `starling broker` turns it on.
    */
   trimHeapWhenIdle?: boolean;

@@ -4,8 +4,12 @@ import type { BrokerLogger } from '../broker/logger.js';
 
 /** How often the broker is looked at. */
 const CHECK_MS = 5_000;
-/** Growth of V8's heap since the last collection here that makes one worth its pause. */
+/**
+ * Growth of V8's heap since the last collection here that makes one worth its pause: 8 MiB, or a quarter
+ * of the heap when that is more, so a large heap growing slowly is not collected over and over.
+ */
 const GROWTH_BYTES = 8 * 1024 * 1024;
+const GROWTH_FRACTION = 0.25;
 /** At most this many messages and new connections in a check interval is quiet. */
 const QUIET_EVENTS = 500;
 /** Consecutive quiet checks before collecting: a lull inside a burst is not idleness. */
@@ -15,8 +19,8 @@ const QUIET_CHECKS = 2;
  * Gives memory back once a busy broker goes quiet. After a burst (thousands of clients connecting, a flood
  * of messages) V8's heap holds the burst's garbage and a grown young generation; V8 returns them only when
  * its memory reducer runs, and that runs only after a full collection happened to follow enough growth,
- * so an idle broker may keep them for good. This looks every 5 s: when the heap has grown by 8 MiB since
- * the last collection here and the broker has been quiet (at most 500 messages and connections per 5 s)
+ * so an idle broker may keep them for good. This looks every 5 s: when the heap has grown by 8 MiB (or a
+ * quarter, if more) since the last collection here and the broker has been quiet (at most 500 messages and connections per 5 s)
  * for two looks in a row, it collects once. The pause (some milliseconds per 10 000 clients) falls when
  * little is happening; under load V8 is left alone.
  */
@@ -64,7 +68,8 @@ export class IdleHeapTrim {
     this.#quietChecks = quiet ? this.#quietChecks + 1 : 0;
     const heap = heapBytes();
     if (heap < this.#baseline) this.#baseline = heap;
-    if (this.#quietChecks < QUIET_CHECKS || heap < this.#baseline + GROWTH_BYTES) return false;
+    const growth = Math.max(GROWTH_BYTES, this.#baseline * GROWTH_FRACTION);
+    if (this.#quietChecks < QUIET_CHECKS || heap < this.#baseline + growth) return false;
     const started = performance.now();
     this.#collect();
     this.#baseline = heapBytes();
