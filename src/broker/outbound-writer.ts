@@ -5,9 +5,12 @@ export const COPY_LIMIT = 8 * 1024;
 const STAGE_SIZE = 16 * 1024;
 /**
  * The first stage of a quiet connection: small enough to come from Node's shared allocation pool, so an
- * idle client (a CONNACK, a SUBACK, a message now and then) does not hold a 16 KiB buffer of its own.
+ * idle client (a CONNACK, a SUBACK, a message now and then) does not hold a 16 KiB buffer of its own. 256
+ * rather than 1 KiB: a connection that gets one small message per turn takes a new stage each time, and
+ * a quarter of the pool per message means a quarter of the pool buffers for the young-generation
+ * collector to sweep (paced 10 000 msg/s p99, 6 rounds alternated: median 1.52 -> 1.12 ms).
  */
-const SMALL_STAGE_SIZE = 1024;
+const SMALL_STAGE_SIZE = 256;
 /** A turn's batch beyond this goes to the socket at once, so the socket's own buffer shows the real backlog. */
 export const EARLY_FLUSH_BYTES = 64 * 1024;
 
