@@ -74,19 +74,27 @@ export class OutboundWriter {
 
   /** Hand everything to `stream` in one corked batch. Returns the bytes written. */
   flush(stream: Duplex): number {
-    this.cutStage();
-    const chunks = this.chunks;
     const bytes = this.pendingBytes;
-    if (chunks === undefined || chunks.length === 0) return 0;
-    this.chunks = undefined;
-    this.pendingBytes = 0;
-    if (stream.destroyed || !stream.writable) return 0;
-    if (chunks.length === 1) {
-      stream.write(chunks[0] as Buffer);
+    const chunks = this.chunks;
+    if (chunks === undefined) {
+      // The usual turn: everything was staged, and goes out as one piece without a chunk list.
+      const staged = this.takeStaged();
+      if (staged === undefined) return 0;
+      this.pendingBytes = 0;
+      if (stream.destroyed || !stream.writable) return 0;
+      stream.write(staged);
     } else {
-      stream.cork();
-      for (const chunk of chunks) stream.write(chunk);
-      stream.uncork();
+      this.cutStage();
+      this.chunks = undefined;
+      this.pendingBytes = 0;
+      if (stream.destroyed || !stream.writable) return 0;
+      if (chunks.length === 1) {
+        stream.write(chunks[0] as Buffer);
+      } else {
+        stream.cork();
+        for (const chunk of chunks) stream.write(chunk);
+        stream.uncork();
+      }
     }
     if (bytes < SMALL_STAGE_SIZE) {
       // A quiet turn: keep no stage while the connection idles; a busy one keeps its stage for reuse.
@@ -119,11 +127,19 @@ export class OutboundWriter {
 
   /** Move the filled part of the stage into the chunk list; the rest of the stage stays for reuse. */
   private cutStage(): void {
-    const stage = this.stage;
-    if (stage === undefined || this.stageLength === this.stageStart) return;
+    const piece = this.takeStaged();
+    if (piece === undefined) return;
     this.chunks ??= [];
-    this.chunks.push(stage.subarray(this.stageStart, this.stageLength));
+    this.chunks.push(piece);
+  }
+
+  /** The filled part of the stage not yet taken (undefined: none); the rest of the stage stays for reuse. */
+  private takeStaged(): Buffer | undefined {
+    const stage = this.stage;
+    if (stage === undefined || this.stageLength === this.stageStart) return undefined;
+    const piece = stage.subarray(this.stageStart, this.stageLength);
     this.stageStart = this.stageLength;
     if (stage.length - this.stageLength < 256) this.stage = undefined;
+    return piece;
   }
 }
