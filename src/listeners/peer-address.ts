@@ -17,8 +17,14 @@ interface HandleWithPeerName {
  * nothing. When the handle has no `getpeername` (another Node, a wrapped stream), the public getters.
  */
 export function peerAddress(socket: Socket): PeerAddress {
-  const { address, port } = readPeerAddress(socket);
-  return { address: address === undefined ? undefined : internAddress(address), port };
+  const handle = (socket as unknown as { _handle?: Partial<HandleWithPeerName> | null })._handle;
+  if (handle != null && typeof handle.getpeername === 'function' && !socket.connecting) {
+    const out: { address?: string; port?: number } = {};
+    if (handle.getpeername(out) === 0 && typeof out.address === 'string')
+      return { address: intern(out.address), port: out.port };
+  }
+  const address = socket.remoteAddress;
+  return { address: address === undefined ? undefined : intern(address), port: socket.remotePort };
 }
 
 /** Addresses seen lately; bounded, and emptied when full so it follows the addresses of the day. */
@@ -29,20 +35,10 @@ const ADDRESSES_KEPT = 4096;
  * One string per distinct address: many clients share few addresses (a NAT, a load balancer, loopback),
  * and each address read from a handle is a new string of some 32 bytes, kept for the connection's life.
  */
-export function internAddress(address: string): string {
+function intern(address: string): string {
   const known = addresses.get(address);
   if (known !== undefined) return known;
   if (addresses.size >= ADDRESSES_KEPT) addresses.clear();
   addresses.set(address, address);
   return address;
-}
-
-function readPeerAddress(socket: Socket): PeerAddress {
-  const handle = (socket as unknown as { _handle?: Partial<HandleWithPeerName> | null })._handle;
-  if (handle != null && typeof handle.getpeername === 'function' && !socket.connecting) {
-    const out: { address?: string; port?: number } = {};
-    if (handle.getpeername(out) === 0 && typeof out.address === 'string')
-      return { address: out.address, port: out.port };
-  }
-  return { address: socket.remoteAddress, port: socket.remotePort };
 }

@@ -502,12 +502,16 @@ describe('TopicIndex mute', () => {
   });
 });
 
+/** Set or remove the subscriber of one of `clients` client ids (`c0`, `c1`, ...): a step against a Map model. */
+function subscriberOp(clients: number) {
+  const clientId = fc.integer({ min: 0, max: clients - 1 }).map((n) => `c${n}`);
+  return fc.record({ remove: fc.boolean(), clientId, value: fc.integer() });
+}
+
 describe('SubscriberList (a node subscriber list)', () => {
   it('agrees with a Map through inserts, replacements and removals, short (scanned) and long (indexed)', () => {
-    const key = fc.integer({ min: 0, max: 19 }).map((n) => `c${n}`);
-    const op = fc.record({ remove: fc.boolean(), clientId: key, value: fc.integer() });
     fc.assert(
-      fc.property(fc.array(op, { minLength: 20, maxLength: 120, size: 'max' }), (ops) => {
+      fc.property(fc.array(subscriberOp(20), { minLength: 20, maxLength: 120, size: 'max' }), (ops) => {
         const list = new SubscriberList<number>();
         const model = new Map<string, number>();
         for (const { remove, clientId, value } of ops) {
@@ -530,10 +534,8 @@ describe('SubscriberList (a node subscriber list)', () => {
 
 describe('TopicNode plain subscribers (one held alone, a list from two on)', () => {
   it('agrees with a Map, and holds a lone subscriber without a list', () => {
-    const key = fc.integer({ min: 0, max: 11 }).map((n) => `c${n}`);
-    const op = fc.record({ remove: fc.boolean(), clientId: key, value: fc.integer() });
     fc.assert(
-      fc.property(fc.array(op, { minLength: 1, maxLength: 80 }), (ops) => {
+      fc.property(fc.array(subscriberOp(12), { minLength: 1, maxLength: 80 }), (ops) => {
         const node = new TopicNode<number, never>(undefined, 'a', Slot.literal);
         const model = new Map<string, number>();
         for (const { remove, clientId, value } of ops) {
