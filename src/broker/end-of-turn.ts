@@ -12,8 +12,8 @@ const RETRY_MS = 1000;
 const DEFER_MS = 25;
 /**
  * How long a sealed batch may wait for the acknowledgements of the deliveries it saved (each one that
- * arrives first drops its row from the batch) before it is committed anyway. It waits only while input
- * keeps arriving: a pass of the loop that brings none commits it at once.
+ * arrives first drops its row from the batch) before it is committed anyway: the longest a publisher's
+ * acknowledgement waits for a subscriber that is slow to acknowledge.
  */
 const GATHER_MS = 2;
 /**
@@ -54,7 +54,7 @@ export class EndOfTurn {
     private readonly store: SessionStore | undefined,
     private readonly stats: BrokerStats,
     private readonly logger: BrokerLogger,
-    /** How long a sealed batch may wait for acknowledgements while input keeps arriving (tests set it). */
+    /** How long a sealed batch may wait for its subscribers' acknowledgements (tests set it). */
     private readonly gatherMs = GATHER_MS,
   ) {}
 
@@ -77,12 +77,9 @@ export class EndOfTurn {
 
   /** Where the flush list stood when the chunk being handled began. */
   private chunkStart = 0;
-  /** Chunks handled since the last run: none means a pass of the loop brought no input. */
-  private chunks = 0;
 
   /** A chunk is about to be handled (paired with `chunkDone`). */
   chunkBegins(): void {
-    this.chunks++;
     this.chunkStart = this.flushList.length;
   }
 
@@ -137,19 +134,17 @@ export class EndOfTurn {
    * Run the end of the turn now, then write what the turn gave each connection.
    *
    * A store that seals batches (SQLite) commits in a pipeline: the changes of the turn that held
-   * acknowledgements are sealed, and committed at the end of the next turn, which polls for I/O without
-   * blocking (an immediate is pending), so an acknowledgement waits at most one more pass of the loop. That
-   * turn usually brings the subscribers' acknowledgements of what was sent to them, and a delivery saved
-   * and acknowledged before its batch is written never reaches the disk. The wait lasts only while every
-   * pass of the loop brings input (a busy broker, where the saved writes pay): after a pass with none, the
-   * batch is committed, so a lone publisher is not held for its subscriber's round trip. Other stores commit everything at
-   * the end of the turn that held something. A barrier or `force` (the deferral ran out, the broker closes)
-   * commits everything now. Changes nobody waits for wait at most DEFER_MS for a commit needed anyway.
+   * acknowledgements are sealed, and committed once every delivery they saved as sent was acknowledged by
+   * its subscriber (each such acknowledgement drops its save, so the delivery never reaches the disk), or
+   * once the batch is GATHER_MS old, whichever comes first. The wait does not poll the loop: each
+   * acknowledgement looks again at once, and the gather timer ends the wait otherwise. So a publisher's acknowledgement waits for its subscribers' round trip
+   * (at most GATHER_MS), and a message sent and acknowledged in that time costs no statement. Other stores
+   * commit everything at the end of the turn that held something. A barrier or `force` (the deferral ran
+   * out, the broker closes) commits everything now. Changes nobody waits for wait at most DEFER_MS for a
+   * commit needed anyway.
    */
   run(force = false): void {
     this.scheduled = false;
-    const idlePass = this.chunks === 0;
-    this.chunks = 0;
     const store = this.store;
     const pipelined = store?.seal !== undefined && store.commitSealed !== undefined;
     if (force || this.waiters.length > 0 || !this.dirty || !pipelined) {
@@ -159,7 +154,7 @@ export class EndOfTurn {
         this.deferUnheld();
       }
     } else {
-      if (!this.sealed.empty && (idlePass || this.sealedRipe())) this.commit('sealed');
+      if (!this.sealed.empty && this.sealedRipe()) this.commit('sealed');
       if (this.sealed.empty && !this.held.empty) {
         store.seal?.();
         this.sealedAt = performance.now();
@@ -171,9 +166,8 @@ export class EndOfTurn {
         if (this.sealedRipe()) this.commit('sealed');
       }
       if (!this.sealed.empty) {
+        // No polling: an acknowledgement (markDirty) or the gather timer runs this again.
         this.gatherUntilRipe();
-        // Look again after one more pass of the loop: if it brings nothing, waiting longer only delays.
-        this.schedule();
       } else if (this.dirty) this.deferUnheld();
     }
     const list = this.flushList;

@@ -1,9 +1,9 @@
 /**
  * Group commit with the real SQLite store: an acknowledgement held for a turn's changes is released only
  * after the commit holding them; while input keeps arriving the commit waits for the acknowledgements of
- * the deliveries it saved (a delivery acknowledged first is never written), after a pass without input it
- * does not wait, and never longer than a few milliseconds; a batch with
- * nothing to wait for is committed at the end of its own turn.
+ * the deliveries it saved (a delivery acknowledged first is never written), without polling the loop, and
+ * never longer than a few milliseconds; a batch with nothing to wait for is committed at the end of its own
+ * turn.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -85,7 +85,7 @@ describe('end of turn: group commit', () => {
   test('while input keeps arriving, a held acknowledgement waits for the subscriber acknowledgement it can save a write for', async () => {
     const store = await openStore();
     const stats = new BrokerStats();
-    // A long gather, so that only the acknowledgement or a pass without input can end the wait.
+    // A long gather, so that only the acknowledgement can end the wait.
     const turn = new EndOfTurn(store, stats, silentLogger, 60_000);
     const publisher = new Recorder(stats);
     const commitsBefore = stats.commits;
@@ -96,7 +96,7 @@ describe('end of turn: group commit', () => {
     turn.holdAck(publisher, 'puback', 11);
     turn.chunkDone();
     await nextTurn();
-    // Passes that bring input (other connections' chunks) keep the sealed batch waiting.
+    // Passes that bring input (other connections' chunks) do not end the wait.
     for (let pass = 0; pass < 5; pass++) {
       turn.chunkBegins();
       turn.chunkDone();
@@ -122,7 +122,7 @@ describe('end of turn: group commit', () => {
     assert.deepEqual(await storedDeliveries(store.dir), []);
   });
 
-  test('a pass of the loop that brings no input commits the sealed batch without waiting', async () => {
+  test('passes of the loop without input neither end the wait nor poll: the acknowledgement ends it', async () => {
     const store = await openStore();
     const stats = new BrokerStats();
     const turn = new EndOfTurn(store, stats, silentLogger, 60_000);
@@ -135,15 +135,27 @@ describe('end of turn: group commit', () => {
     await nextTurn();
     assert.equal(publisher.released.length, 0, 'sealed, not yet committed');
     assert.equal(store.sealedInFlight(), 1);
-    // One pass with no input: committed and released though the subscriber has not acknowledged.
+    // Count the runs from here on: a wait that polled would run once per pass of the loop.
+    let runs = 0;
+    const run = turn.run.bind(turn);
+    turn.run = (force?: boolean) => {
+      runs++;
+      run(force);
+    };
+    for (let pass = 0; pass < 10; pass++) await nextTurn();
+    assert.equal(publisher.released.length, 0, 'idle passes do not release it');
+    assert.equal(runs, 0, 'the loop was not polled while waiting');
+    // The subscriber's acknowledgement arrives: one run commits and releases.
+    store.deleteDelivery('sub', 3);
+    turn.markDirty();
     await nextTurn();
-    await nextTurn();
+    assert.equal(runs, 1);
     assert.deepEqual(
       publisher.released.map((r) => r.packetId),
       [13],
     );
     await store.close();
-    assert.deepEqual(await storedDeliveries(store.dir), [3]);
+    assert.deepEqual(await storedDeliveries(store.dir), [], 'the save was dropped, never written');
   });
 
   test('without that acknowledgement the commit happens within a few milliseconds', async () => {
