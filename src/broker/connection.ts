@@ -352,7 +352,7 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
 
   acknowledge(kind: HeldAck, packetId: number): void {
     const turn = this.services.turn;
-    if (turn.holdsAcks) turn.holdAck(this, kind, packetId);
+    if (turn.acksWait) turn.holdAck(this, kind, packetId);
     else this.send({ type: kind, packetId });
   }
 

@@ -58,9 +58,18 @@ export class EndOfTurn {
     private readonly gatherMs = GATHER_MS,
   ) {}
 
-  /** Acknowledgements wait for a commit (a persistent store is configured). */
-  get holdsAcks(): boolean {
-    return this.store !== undefined;
+  /**
+   * An acknowledgement given now must wait for a commit: a store is configured and something reported to it
+   * is not committed yet (this message's own changes were reported before its acknowledgement), a commit is
+   * still running or failed, or earlier acknowledgements wait, which must leave first (acknowledgements go
+   * in the order of the packets they answer, as spec 4.6 asks of a client). Otherwise everything it depends
+   * on is committed already, and it is sent at once.
+   */
+  get acksWait(): boolean {
+    return (
+      this.store !== undefined &&
+      (this.dirty || this.inFlightCount > 0 || this.failing || !this.held.empty || !this.sealed.empty)
+    );
   }
 
   /** Something reported to the store is not committed yet. */

@@ -177,6 +177,37 @@ describe('end of turn: group commit', () => {
     assert.deepEqual(await storedDeliveries(store.dir), [2]);
   });
 
+  test('an acknowledgement waits only when something it may depend on is uncommitted, or earlier ones wait', async () => {
+    const store = await openStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger, 60_000);
+    const publisher = new Recorder(stats);
+    // Everything reported so far is committed: a clean session's PUBACK goes at once.
+    assert.equal(turn.acksWait, false);
+    assert.equal(new EndOfTurn(undefined, stats, silentLogger).acksWait, false, 'no store: never');
+    // A change is reported (a persistent subscriber's delivery): acknowledgements from here on wait.
+    store.saveDelivery('sub', delivery(5, 'publish'));
+    turn.markDirty();
+    assert.equal(turn.acksWait, true);
+    turn.holdAck(publisher, 'puback', 15);
+    await nextTurn();
+    // Sealed, waiting for the subscriber: a later acknowledgement must not overtake the held one.
+    assert.equal(publisher.released.length, 0);
+    assert.equal(turn.acksWait, true, 'an earlier acknowledgement waits');
+    store.deleteDelivery('sub', 5);
+    turn.markDirty();
+    await nextTurn();
+    assert.deepEqual(
+      publisher.released.map((r) => r.packetId),
+      [15],
+    );
+    // The subscriber's acknowledgement is a change too; it rides along with the next commit, or the deferred one.
+    const started = performance.now();
+    while (turn.acksWait && performance.now() - started < 1000) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(turn.acksWait, false, 'all committed and released: at once again');
+    await store.close();
+  });
+
   test('a batch with nothing an acknowledgement could drop is committed at the end of its own turn', async () => {
     const store = await openStore();
     const stats = new BrokerStats();
