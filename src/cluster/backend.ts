@@ -113,7 +113,14 @@ export interface ClusterEvents {
 /** An entry of a node's inbox. */
 export type InboxEntry =
   /** Messages (frames) another node routed here. */
-  | { readonly kind: 'batch'; readonly id: string; readonly from: string; readonly batch: Buffer }
+  | {
+      readonly kind: 'batch';
+      readonly id: string;
+      readonly from: string;
+      readonly batch: Buffer;
+      /** The sender's stamp of the append: a copy appended again (a resent command) has the same. */
+      readonly stamp: string | undefined;
+    }
   /** Another node took a session over at this epoch: close and forget it here. */
   | {
       readonly kind: 'evict';

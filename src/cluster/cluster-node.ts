@@ -10,6 +10,7 @@ import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics } from './cluster-stats.js';
 import { decodeDelivery } from './codec.js';
 import { SUBSCRIBERS_ONLY, visitFrames } from './frames.js';
+import { RecentStamps } from './recent-stamps.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -47,6 +48,8 @@ export class ClusterNode {
   private graceUntil = 0;
   private stopped = false;
   private lastNodes: NodeRecord[] = [];
+  /** Stamps of the inbox entries processed lately: a resent copy of one is dropped. */
+  private readonly recent = new RecentStamps();
 
   /** For the engine's `routing` option. */
   readonly routing = (local: LocalRouter): Router =>
@@ -221,8 +224,11 @@ export class ClusterNode {
   private onInbox(entry: InboxEntry): void {
     const engine = this.engine;
     if (engine === undefined) return;
-    if (entry.kind === 'batch') this.deliverBatch(entry.batch, entry.from);
-    else if (entry.kind === 'evict') {
+    if (entry.kind === 'batch') {
+      if (entry.stamp === undefined || this.recent.add(entry.from, entry.stamp))
+        this.deliverBatch(entry.batch, entry.from);
+      else this.stats.duplicatesDropped++;
+    } else if (entry.kind === 'evict') {
       const store = this.backend.store;
       // A stale notice (this node took the session back since) changes nothing.
       if (store.epochOf(entry.clientId) < entry.epoch) {

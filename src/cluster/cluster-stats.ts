@@ -17,6 +17,8 @@ export class ClusterStats {
   fencedWrites = 0;
   /** Times the backend connection came back after a loss. */
   reconnects = 0;
+  /** Inbox entries dropped as a second copy of one processed before (an append resent after a lost reply). */
+  duplicatesDropped = 0;
 }
 
 /** The cluster's metrics in Prometheus text format, every sample labelled with the node. */
@@ -51,6 +53,11 @@ export function clusterMetrics(
     ['sessions_adopted', 'Sessions taken over from dead nodes.', s.sessionsAdopted],
     ['fenced_writes', 'Writes skipped for sessions this node no longer owned.', s.fencedWrites],
     ['reconnects', 'Times the backend connection came back.', s.reconnects],
+    [
+      'duplicates_dropped',
+      'Inbox entries dropped as a resent copy of one processed before.',
+      s.duplicatesDropped,
+    ],
   ];
   for (const [name, help, value] of counters)
     metric(`starling_cluster_${name}_total`, 'counter', help, [['', value]]);

@@ -102,7 +102,7 @@ export function parseEntry(id: string, fields: Buffer[]): InboxEntry {
     values.set((fields[i] as Buffer).toString(), fields[i + 1] as Buffer);
   const from = values.get('f')?.toString() ?? '';
   const batch = values.get('b');
-  if (batch !== undefined) return { kind: 'batch', id, from, batch };
+  if (batch !== undefined) return { kind: 'batch', id, from, batch, stamp: values.get('s')?.toString() };
   const evicted = values.get('e');
   if (evicted !== undefined)
     return {

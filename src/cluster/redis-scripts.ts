@@ -38,7 +38,7 @@ end
  * S id ep json (session record), D id ep (session data deleted), B id ep key json / b id ep key
  * (subscription), Q id ep seq blob state (delivery), U id ep seq state (delivery state), q id ep seq,
  * I id ep pid / i id ep pid (inbound QoS 2 id), W id ep blob (will of an unstored session; empty deletes),
- * L id ep (ownership released), R topic blob / r topic (retained), X node batch (inbox append), A key / a key
+ * L id ep (ownership released), R topic blob / r topic (retained), X node stamp batch (inbox append; the stamp lets the reader drop a second copy), A key / a key
  * (route of this node), H node id blob (a delivery handed to the node that owns session id), C id (inbox
  * checkpoint). Session operations of a node that no longer owns the
  * session are skipped; a delivery among them is handed to the session's new owner through its inbox.
@@ -55,11 +55,11 @@ while i <= n do
   if op == 'X' then
     local node = ARGV[i + 1]
     if redis.call('HEXISTS', p .. 'nodes', node) == 1 then
-      redis.call('XADD', p .. 'in:' .. node, '*', 'b', ARGV[i + 2], 'f', me)
+      redis.call('XADD', p .. 'in:' .. node, '*', 'b', ARGV[i + 3], 'f', me, 's', ARGV[i + 2])
     else
       skipped[#skipped + 1] = '!' .. node
     end
-    i = i + 3
+    i = i + 4
   elseif op == 'R' then
     redis.call('HSET', p .. 'retained', ARGV[i + 1], ARGV[i + 2])
     redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Message } from '../broker/message.js';
 import type {
@@ -49,6 +50,9 @@ export class RedisSessionStore implements ClusterStore {
   private readonly inbox = new Map<string, FrameBatch>();
   private readonly releases = new Map<string, number>();
   private checkpointId: string | undefined;
+  /** This process's inbox appends are stamped `incarnation.count`, so a reader can drop a resent copy. */
+  private readonly incarnation = randomBytes(4).toString('hex');
+  private appends = 0;
   private retry: Arg[] | undefined;
   private readonly epochs = new Map<string, number>();
   private inFlight: Promise<unknown> = Promise.resolve();
@@ -252,7 +256,7 @@ export class RedisSessionStore implements ClusterStore {
   }
 
   /**
-   * A batch of `X node batch` appends and at most one `C id` checkpoint, as plain commands: each append an
+   * A batch of `X node stamp batch` appends and at most one `C id` checkpoint, as plain commands: each append an
    * `XADD ... NOMKSTREAM` (a node's inbox exists exactly while it is registered, see `OPEN_INBOX` in
    * `redis-scripts.ts`, so an append to a node taken over is refused, as the script's check refuses it),
    * the checkpoint a SET and an XTRIM; several commands go as one MULTI/EXEC, all or nothing like the
@@ -274,11 +278,13 @@ export class RedisSessionStore implements ClusterStore {
           'NOMKSTREAM',
           '*',
           'b',
-          args[i + 2] as Buffer,
+          args[i + 3] as Buffer,
           'f',
           this.nodeId,
+          's',
+          args[i + 2] as string,
         ]);
-        i += 3;
+        i += 4;
       } else {
         const id = String(args[i + 1]);
         commands.push(['SET', `${this.prefix}cp:${this.nodeId}`, id]);
@@ -327,7 +333,7 @@ export class RedisSessionStore implements ClusterStore {
     args ??= [];
     for (const [node, batch] of this.inbox) {
       if (batch.empty) this.inbox.delete(node);
-      else args.push('X', node, batch.take());
+      else args.push('X', node, `${this.incarnation}.${++this.appends}`, batch.take());
     }
     for (const [clientId, epoch] of this.releases) {
       if (this.isHeld(clientId)) continue;

@@ -7,6 +7,7 @@ import type { QoS } from '../packets/types.js';
 import type { ClusterBackend, InboxEntry } from './backend.js';
 import { decodeDelivery, encodeDelivery } from './codec.js';
 import { visitFrames } from './frames.js';
+import { RecentStamps } from './recent-stamps.js';
 
 /** What taking a dead node over needs from its node. */
 export interface TakeOverContext {
@@ -55,8 +56,11 @@ export async function takeOver(dead: string, ctx: TakeOverContext): Promise<Take
   for (const clientId of moved.own) adopted.add(clientId);
   let delivered = 0;
   let handedOff = 0;
+  const recent = new RecentStamps();
   for (const entry of entries) {
     if (entry.kind === 'batch') {
+      // A copy appended twice (a resent command) is delivered once.
+      if (entry.stamp !== undefined && !recent.add(entry.from, entry.stamp)) continue;
       visitFrames(entry.batch, (message, target) => {
         delivered += engine.publishRemote(message, dead, { ...target, sessions: adopted });
         if (target.subscribers) handedOff += moved.handOff(message, backend);
