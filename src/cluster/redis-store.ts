@@ -19,6 +19,7 @@ import {
   encodeRecord,
   isNodeLocalTopic,
 } from './codec.js';
+import { withoutSuperseded } from './commit-retry.js';
 import { FrameBatch } from './frames.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
 
@@ -53,8 +54,16 @@ export class RedisSessionStore implements ClusterStore {
   /** This process's inbox appends are stamped `incarnation.count`, so a reader can drop a resent copy. */
   private readonly incarnation = randomBytes(4).toString('hex');
   private appends = 0;
-  private retry: Arg[] | undefined;
+  /**
+   * What refused commits send again (see `commit-retry.ts`), by batch number: the next commit sends them
+   * first, oldest first, whatever order the refusals came back in.
+   */
+  private retry: Batch[] = [];
+  /** Commits sent and not answered yet, oldest first. */
+  private readonly unanswered: Batch[] = [];
+  private batches = 0;
   private readonly epochs = new Map<string, number>();
+  /** The latest commit sent, settled either way. */
   private inFlight: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -232,27 +241,41 @@ export class RedisSessionStore implements ClusterStore {
   commit(): Promise<void> | undefined {
     // Only inbox appends and the checkpoint (no session, retained, route or ownership change, no retry):
     // plain commands, not the script (see `appendOnly`).
-    const plain = this.retry === undefined && this.ops.length === 0 && this.releases.size === 0;
-    const args = this.takeBatch();
-    if (args === undefined) return undefined;
+    const plain = this.retry.length === 0 && this.ops.length === 0 && this.releases.size === 0;
+    const taken = this.takeBatch();
+    if (taken === undefined) return undefined;
+    const { args, parts } = taken;
     const sent = plain
       ? this.appendOnly(args)
       : this.redis().starlingCommit([this.prefix, this.nodeId, ...args]);
+    this.unanswered.push(...parts);
     const run = sent.then(
       (skipped) => {
+        this.answered(parts);
         if (skipped.length === 0) return;
         const clients = skipped.filter((s) => !s.startsWith('!'));
         const nodes = skipped.filter((s) => s.startsWith('!')).map((s) => s.slice(1));
         this.onSkipped(clients, nodes);
       },
       (err: unknown) => {
-        // Kept for the next commit (the engine retries after a failure).
-        this.retry = this.retry === undefined ? args : args.concat(this.retry);
+        // Kept for the next commit (the engine retries after a failure), without what later batches redo.
+        this.answered(parts);
+        for (const part of parts) {
+          // Changes made after this part's, sent meanwhile (a retried older part may ride in a later commit).
+          const later = this.unanswered.filter((b) => b.n > part.n).map((b) => b.args);
+          this.retry.push({ n: part.n, args: withoutSuperseded(part.args, later) });
+        }
+        this.retry.sort((x, y) => x.n - y.n);
         throw err;
       },
     );
     this.inFlight = run.catch(() => undefined);
     return run;
+  }
+
+  /** These batches were answered (replies come in the order commits were sent). */
+  private answered(parts: readonly Batch[]): void {
+    this.unanswered.splice(0, parts.length);
   }
 
   /**
@@ -321,16 +344,15 @@ export class RedisSessionStore implements ClusterStore {
     for (const arg of rest) this.ops.push(arg);
   }
 
-  /** Everything queued since the last commit, as the commit script's arguments; undefined when nothing. */
-  private takeBatch(): Arg[] | undefined {
-    let args = this.retry;
-    this.retry = undefined;
-    const ops = this.ops;
-    if (ops.length > 0) {
-      this.ops = [];
-      args = args === undefined ? ops : args.concat(ops);
-    }
-    args ??= [];
+  /**
+   * What refused commits send again, then everything queued since the last commit: the commit script's
+   * arguments, and the numbered batches they are made of; undefined when nothing.
+   */
+  private takeBatch(): { args: Arg[]; parts: Batch[] } | undefined {
+    const parts = this.retry;
+    this.retry = [];
+    const args = this.ops;
+    this.ops = [];
     for (const [node, batch] of this.inbox) {
       if (batch.empty) this.inbox.delete(node);
       else args.push('X', node, `${this.incarnation}.${++this.appends}`, batch.take());
@@ -343,8 +365,16 @@ export class RedisSessionStore implements ClusterStore {
     this.releases.clear();
     if (this.checkpointId !== undefined) args.push('C', this.checkpointId);
     this.checkpointId = undefined;
-    return args.length === 0 ? undefined : args;
+    if (args.length > 0) parts.push({ n: ++this.batches, args });
+    if (parts.length === 0) return undefined;
+    return { args: parts.length === 1 ? (parts[0] as Batch).args : parts.flatMap((b) => b.args), parts };
   }
+}
+
+/** The changes one commit took, numbered in the order commits took them. */
+interface Batch {
+  readonly n: number;
+  readonly args: Arg[];
 }
 
 /** A session hash (flat field/value list) as stored state; undefined without a session record. */
