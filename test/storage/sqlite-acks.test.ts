@@ -4,29 +4,12 @@
  * only after the commit holding its delivery returned.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
-import { sqliteStorage } from '../../src/storage/sqlite.js';
-import { type BrokerHarness, publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
+import { describe, test } from 'node:test';
+import { type BrokerHarness, publishPacket, rawSubscriber } from '../support/broker-harness.js';
+import { sqliteBrokers } from '../support/sqlite-brokers.js';
 
-const dirs: string[] = [];
-const running: BrokerHarness[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.stop();
-});
-
-async function sqliteBroker(): Promise<BrokerHarness> {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-acks-'));
-  dirs.push(dir);
-  const h = await startBroker({ storage: sqliteStorage(dir) });
-  running.push(h);
-  return h;
-}
+const { freshDir, brokerOn } = sqliteBrokers('starling-acks-');
+const sqliteBroker = (): Promise<BrokerHarness> => brokerOn(freshDir());
 
 /** Count the acknowledgements the broker holds back for a commit. */
 function countHeld(h: BrokerHarness): { held: number } {

@@ -4,40 +4,12 @@
  * QoS 1/2 (v5 0x97) while QoS 0 keeps flowing.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, afterEach, describe, test } from 'node:test';
-import { sqliteStorage } from '../../src/storage/sqlite.js';
-import { type BrokerHarness, publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
+import { describe, test } from 'node:test';
+import { type BrokerHarness, publishPacket, rawSubscriber } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
+import { sqliteBrokers } from '../support/sqlite-brokers.js';
 
-const dirs: string[] = [];
-const running: BrokerHarness[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-afterEach(async () => {
-  for (const h of running.splice(0)) await h.stop();
-});
-
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-restart-'));
-  dirs.push(dir);
-  return dir;
-}
-
-async function brokerOn(dir: string, maxBytes?: number): Promise<BrokerHarness> {
-  const h = await startBroker({ storage: sqliteStorage(dir, maxBytes === undefined ? {} : { maxBytes }) });
-  running.push(h);
-  return h;
-}
-
-async function restart(h: BrokerHarness, dir: string): Promise<BrokerHarness> {
-  running.splice(running.indexOf(h), 1);
-  await h.stop();
-  return brokerOn(dir);
-}
+const { freshDir, brokerOn, restart } = sqliteBrokers('starling-restart-');
 
 const persistent = { version: 5 as const, clean: false, properties: { sessionExpiryInterval: 600 } };
 
