@@ -191,6 +191,8 @@ async function startNode(url: string | undefined, nodeId: string): Promise<Proc>
   );
   const args = [
     ...(FROM_SOURCE ? ['--import', 'tsx'] : []),
+    // The young-generation cap `starling broker` runs with (bin/starling.js): measure what users run.
+    '--max-semi-space-size=4',
     // As in the broker benchmark: extra node flags for each node (a CPU profile, GC tracing), space-separated.
     ...(process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter(Boolean),
     script,
