@@ -146,8 +146,9 @@ export class EndOfTurn {
    * acknowledgements are sealed, and committed once every delivery they saved as sent was acknowledged by
    * its subscriber (each such acknowledgement drops its save, so the delivery never reaches the disk), or
    * once the batch is GATHER_MS old, whichever comes first. The wait does not poll the loop: each
-   * acknowledgement looks again at once, and the gather timer ends the wait otherwise. So a publisher's acknowledgement waits for its subscribers' round trip
-   * (at most GATHER_MS), and a message sent and acknowledged in that time costs no statement. Other stores
+   * acknowledgement looks again at once, and the gather timer ends the wait otherwise. So a publisher's
+   * acknowledgement waits for its subscribers' round trip (at most GATHER_MS), and a message sent and
+   * acknowledged in that time costs no statement. Other stores
    * commit everything at the end of the turn that held something. A barrier or `force` (the deferral ran
    * out, the broker closes) commits everything now. Changes nobody waits for wait at most DEFER_MS for a
    * commit needed anyway.

@@ -8,7 +8,8 @@
  *
  * Operations as in `COMMIT_SCRIPT` (`redis-scripts.ts`): a code, then a fixed number of arguments.
  */
-type Arg = string | Buffer;
+/** One argument of the commit script. */
+export type Arg = string | Buffer;
 
 /** Arguments after the code, per operation. */
 const ARITY: Readonly<Record<string, number>> = {

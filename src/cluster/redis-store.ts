@@ -19,7 +19,7 @@ import {
   encodeRecord,
   isNodeLocalTopic,
 } from './codec.js';
-import { withoutSuperseded } from './commit-retry.js';
+import { type Arg, withoutSuperseded } from './commit-retry.js';
 import { FrameBatch } from './frames.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
 
@@ -28,8 +28,6 @@ export interface ScriptedRedis extends Redis {
   starlingCommit(args: (string | Buffer)[]): Promise<string[]>;
   starlingClaimBuffer(args: string[]): Promise<unknown[]>;
 }
-
-type Arg = string | Buffer;
 
 /**
  * The session store of a cluster on Redis. Every change is queued and goes out at the end of the turn as one
@@ -51,9 +49,8 @@ export class RedisSessionStore implements ClusterStore {
   private readonly inbox = new Map<string, FrameBatch>();
   private readonly releases = new Map<string, number>();
   private checkpointId: string | undefined;
-  /** This process's inbox appends are stamped `incarnation.count`, so a reader can drop a resent copy. */
+  /** This process's inbox appends are stamped `incarnation.batch`, so a reader can drop a resent copy. */
   private readonly incarnation = randomBytes(4).toString('hex');
-  private appends = 0;
   /**
    * What refused commits send again (see `commit-retry.ts`), by batch number: the next commit sends them
    * first, oldest first, whatever order the refusals came back in.
@@ -279,8 +276,8 @@ export class RedisSessionStore implements ClusterStore {
   }
 
   /**
-   * A batch of `X node stamp batch` appends and at most one `C id` checkpoint, as plain commands: each append an
-   * `XADD ... NOMKSTREAM` (a node's inbox exists exactly while it is registered, see `OPEN_INBOX` in
+   * A batch of `X node stamp batch` appends and at most one `C id` checkpoint, as plain commands: each
+   * append an `XADD ... NOMKSTREAM` (a node's inbox exists exactly while it is registered, see `OPEN_INBOX` in
    * `redis-scripts.ts`, so an append to a node taken over is refused, as the script's check refuses it),
    * the checkpoint a SET and an XTRIM; several commands go as one MULTI/EXEC, all or nothing like the
    * script. Redis runs an XADD in a fraction of the script's time (no Lua, no copy of the batch into a Lua
@@ -353,9 +350,11 @@ export class RedisSessionStore implements ClusterStore {
     this.retry = [];
     const args = this.ops;
     this.ops = [];
+    // The batch number stamps its appends (one per node inbox, so one stamp per inbox).
+    const n = this.batches + 1;
     for (const [node, batch] of this.inbox) {
       if (batch.empty) this.inbox.delete(node);
-      else args.push('X', node, `${this.incarnation}.${++this.appends}`, batch.take());
+      else args.push('X', node, `${this.incarnation}.${n}`, batch.take());
     }
     for (const [clientId, epoch] of this.releases) {
       if (this.isHeld(clientId)) continue;
@@ -365,7 +364,10 @@ export class RedisSessionStore implements ClusterStore {
     this.releases.clear();
     if (this.checkpointId !== undefined) args.push('C', this.checkpointId);
     this.checkpointId = undefined;
-    if (args.length > 0) parts.push({ n: ++this.batches, args });
+    if (args.length > 0) {
+      this.batches = n;
+      parts.push({ n, args });
+    }
     if (parts.length === 0) return undefined;
     return { args: parts.length === 1 ? (parts[0] as Batch).args : parts.flatMap((b) => b.args), parts };
   }
