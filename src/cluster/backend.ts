@@ -136,6 +136,8 @@ export type InboxEntry =
       readonly from: string;
       readonly clientId: string;
       readonly delivery: Buffer;
+      /** As a batch's: a copy appended again has the same. */
+      readonly stamp: string | undefined;
     };
 
 /** A session taken over from a dead node. */

@@ -224,10 +224,11 @@ export class ClusterNode {
   private onInbox(entry: InboxEntry): void {
     const engine = this.engine;
     if (engine === undefined) return;
-    if (entry.kind === 'batch') {
-      if (entry.stamp === undefined || this.recent.add(entry.from, entry.stamp))
-        this.deliverBatch(entry.batch, entry.from);
-      else this.stats.duplicatesDropped++;
+    if (entry.kind !== 'evict' && entry.stamp !== undefined && !this.recent.add(entry.from, entry.stamp)) {
+      // A copy of an append Redis ran twice (a resent command).
+      this.stats.duplicatesDropped++;
+    } else if (entry.kind === 'batch') {
+      this.deliverBatch(entry.batch, entry.from);
     } else if (entry.kind === 'evict') {
       const store = this.backend.store;
       // A stale notice (this node took the session back since) changes nothing.

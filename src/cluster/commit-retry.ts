@@ -29,7 +29,7 @@ const ARITY: Readonly<Record<string, number>> = {
   X: 3,
   A: 1,
   a: 1,
-  H: 3,
+  H: 4,
   C: 1,
 };
 

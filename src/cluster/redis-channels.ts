@@ -118,6 +118,7 @@ export function parseEntry(id: string, fields: Buffer[]): InboxEntry {
     from,
     clientId: values.get('h')?.toString() ?? '',
     delivery: values.get('d') ?? Buffer.alloc(0),
+    stamp: values.get('s')?.toString(),
   };
 }
 

@@ -34,21 +34,24 @@ end
 `;
 
 /**
- * The commit of one turn. ARGV: prefix, node id, then operations, each an opcode and its arguments:
+ * The commit of one turn. ARGV: prefix, node id, the node's incarnation (it stamps hand-overs), then operations, each an opcode and its arguments:
  * S id ep json (session record), D id ep (session data deleted), B id ep key json / b id ep key
  * (subscription), Q id ep seq blob state (delivery), U id ep seq state (delivery state), q id ep seq,
  * I id ep pid / i id ep pid (inbound QoS 2 id), W id ep blob (will of an unstored session; empty deletes),
  * L id ep (ownership released), R topic blob / r topic (retained), X node stamp batch (inbox append; the
- * stamp lets the reader drop a second copy), A key / a key (route of this node), H node id blob (a delivery handed to the node that owns session id), C id (inbox
+ * stamp lets the reader drop a second copy), A key / a key (route of this node), H node id blob stamp (a delivery handed
+ * to the node that owns session id), C id (inbox
  * checkpoint). Session operations of a node that no longer owns the
- * session are skipped; a delivery among them is handed to the session's new owner through its inbox.
+ * session are skipped; a delivery among them is handed to the session's new owner through its inbox, stamped
+ * `incarnation.q<seq>` (the same in a resent command, so the reader drops the copy).
  * Returns the client ids whose writes were skipped, then `!node` for each inbox append to a node gone.
  * A commit of only X and C operations is not run here but sent as plain commands with the same effect
  * (`RedisSessionStore.appendOnly`): keep the two in step.
  */
 export const COMMIT_SCRIPT = `${OWNS}
+local inc = ARGV[3]
 local skipped = {}
-local i = 3
+local i = 4
 local n = #ARGV
 while i <= n do
   local op = ARGV[i]
@@ -80,9 +83,9 @@ while i <= n do
     i = i + 2
   elseif op == 'H' then
     if redis.call('HEXISTS', p .. 'nodes', ARGV[i + 1]) == 1 then
-      redis.call('XADD', p .. 'in:' .. ARGV[i + 1], '*', 'h', ARGV[i + 2], 'd', ARGV[i + 3], 'f', me)
+      redis.call('XADD', p .. 'in:' .. ARGV[i + 1], '*', 'h', ARGV[i + 2], 'd', ARGV[i + 3], 'f', me, 's', ARGV[i + 4])
     end
-    i = i + 4
+    i = i + 5
   elseif op == 'C' then
     redis.call('SET', p .. 'cp:' .. me, ARGV[i + 1])
     redis.call('XTRIM', p .. 'in:' .. me, 'MINID', ARGV[i + 1])
@@ -111,7 +114,7 @@ while i <= n do
         -- Taken over since: the message goes on to the session's new owner.
         local owner = ownerOf(id)
         if owner and redis.call('HEXISTS', p .. 'nodes', owner) == 1 then
-          redis.call('XADD', p .. 'in:' .. owner, '*', 'h', id, 'd', ARGV[i + 4], 'f', me)
+          redis.call('XADD', p .. 'in:' .. owner, '*', 'h', id, 'd', ARGV[i + 4], 'f', me, 's', inc .. '.q' .. ARGV[i + 3])
         end
       end
       i = i + 6

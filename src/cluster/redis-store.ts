@@ -49,8 +49,12 @@ export class RedisSessionStore implements ClusterStore {
   private readonly inbox = new Map<string, FrameBatch>();
   private readonly releases = new Map<string, number>();
   private checkpointId: string | undefined;
-  /** This process's inbox appends are stamped `incarnation.batch`, so a reader can drop a resent copy. */
+  /**
+   * This process's inbox appends are stamped `incarnation.batch`, its hand-overs `incarnation.h<count>` (or,
+   * made by the commit script, `incarnation.q<seq>`), so a reader can drop a resent copy.
+   */
   private readonly incarnation = randomBytes(4).toString('hex');
+  private handOffs = 0;
   /**
    * What refused commits send again (see `commit-retry.ts`), by batch number: the next commit sends them
    * first, oldest first, whatever order the refusals came back in.
@@ -220,7 +224,7 @@ export class RedisSessionStore implements ClusterStore {
   }
 
   handOff(node: string, clientId: string, delivery: Buffer): void {
-    this.ops.push('H', node, clientId, delivery);
+    this.ops.push('H', node, clientId, delivery, `${this.incarnation}.h${++this.handOffs}`);
   }
 
   addRoute(key: string): void {
@@ -244,7 +248,7 @@ export class RedisSessionStore implements ClusterStore {
     const { args, parts } = taken;
     const sent = plain
       ? this.appendOnly(args)
-      : this.redis().starlingCommit([this.prefix, this.nodeId, ...args]);
+      : this.redis().starlingCommit([this.prefix, this.nodeId, this.incarnation, ...args]);
     this.unanswered.push(...parts);
     const run = sent.then(
       (skipped) => {

@@ -58,9 +58,9 @@ export async function takeOver(dead: string, ctx: TakeOverContext): Promise<Take
   let handedOff = 0;
   const recent = new RecentStamps();
   for (const entry of entries) {
+    // A copy appended twice (a resent command) is delivered once.
+    if (entry.kind !== 'evict' && entry.stamp !== undefined && !recent.add(entry.from, entry.stamp)) continue;
     if (entry.kind === 'batch') {
-      // A copy appended twice (a resent command) is delivered once.
-      if (entry.stamp !== undefined && !recent.add(entry.from, entry.stamp)) continue;
       visitFrames(entry.batch, (message, target) => {
         delivered += engine.publishRemote(message, dead, { ...target, sessions: adopted });
         if (target.subscribers) handedOff += moved.handOff(message, backend);

@@ -2,12 +2,14 @@
  * Commits to Redis that go wrong. An inbox append that Redis ran twice (ioredis sends a command again when
  * the connection dropped before its reply came) is delivered once: each append carries its sender's stamp,
  * and the reader drops a second copy (made here as the resend would make it, with every field of the
- * original entry). Commits refused by Redis (out of memory) are retried in the order their changes were
+ * original entry); so is a hand-over of a delivery to a session's new owner. Commits refused by Redis (out of memory) are retried in the order their changes were
  * made, and without the writes a later commit (taken by Redis, or itself retried) rewrote or deleted.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { createMessage } from '../../src/broker/message.js';
+import { encodeDelivery } from '../../src/cluster/codec.js';
 import { startRedis } from '../support/redis.js';
 import { Client, clusterOf, engineOf, type Node, routeKnown, startNode, until } from './cluster-harness.js';
 
@@ -48,6 +50,51 @@ describe('cluster inbox: a resent append', () => {
       direct.disconnect();
       await sub.end();
       await pub.end();
+      await Promise.all(nodes.map((n) => n.broker.close()));
+      await redis.stop();
+    }
+  });
+
+  test('a hand-over appended twice is delivered once; one with a new stamp is delivered', async () => {
+    const redis = await startRedis();
+    const prefix = 'handoff:';
+    const nodes = await Promise.all(['a', 'b'].map((id) => startNode(redis, id, prefix)));
+    const [a, b] = nodes as [Node, Node];
+    const keeper = await Client.connect(a, {
+      clientId: 'keeper',
+      clean: false,
+      protocolVersion: 5,
+      properties: { sessionExpiryInterval: 600 },
+    });
+    const direct = new Redis(redis.url);
+    try {
+      const stats = clusterOf(a.broker)?.stats;
+      const sender = clusterOf(b.broker)?.backend.store;
+      assert.ok(stats !== undefined && sender !== undefined);
+      // Node B hands a delivery for keeper's session to its owner, node A, as after a take-over.
+      const message = createMessage('moved/1', Buffer.from('handed'), 2, false, undefined, 'x', Date.now());
+      const delivery = encodeDelivery({ message, qos: 2, retain: false, subscriptionIds: undefined });
+      sender.handOff('a', 'keeper', delivery);
+      engineOf(b.broker).services.turn.markDirty();
+      await until(() => keeper.payloads().length === 1, 'the hand-over reached the session');
+      const entries = (await direct.xrangeBuffer(`${prefix}in:a`, '-', '+')) as [Buffer, Buffer[]][];
+      const original = entries.filter(([, fields]) => fields[0]?.toString() === 'h').at(-1);
+      assert.ok(original !== undefined, 'the hand-over entry is in the inbox');
+      const fields = original[1];
+      const stampAt = fields.findIndex((f, i) => i % 2 === 0 && f.toString() === 's');
+      assert.ok(stampAt >= 0, 'the hand-over is stamped');
+      // The resend: the same fields again.
+      await direct.xadd(`${prefix}in:a`, '*', ...fields);
+      await until(() => stats.duplicatesDropped === 1, 'the copy was dropped');
+      const renewed = fields.map((f, i) => (i === stampAt + 1 ? Buffer.from(`${f.toString()}-new`) : f));
+      await direct.xadd(`${prefix}in:a`, '*', ...renewed);
+      await until(() => keeper.payloads().length === 2, 'the entry with a new stamp was delivered');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(keeper.payloads(), ['handed', 'handed'], 'the dropped copy never reached the session');
+      assert.equal(stats.handoffs, 2);
+    } finally {
+      direct.disconnect();
+      await keeper.end();
       await Promise.all(nodes.map((n) => n.broker.close()));
       await redis.stop();
     }
