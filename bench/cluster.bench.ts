@@ -2,7 +2,8 @@
  * The cluster benchmark: one plain broker (no cluster), then 1, 2 and 3 cluster nodes on one Redis, each
  * node and Redis in its own process, the load generator in this one. Workloads: cross-node fan-in and
  * fan-out at QoS 0 and 1, as fast as a window allows (throughput), and fan-in at a fixed rate (latency at
- * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, and the CPU of Redis and of the nodes.
+ * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, the CPU of Redis and of the nodes, and the
+ * commands Redis ran per message published (`INFO commandstats`; the JSON result has them by command).
  *
  *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--only NAMES] [--out FILE]
  *
@@ -16,6 +17,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { processCpuMs } from './lib/brokers.js';
 import { parseArgs } from './lib/cli-args.js';
 import { type ClusterRunResult, type ClusterWorkload, runClusterWorkload } from './lib/cluster-load.js';
@@ -27,6 +29,9 @@ interface Row extends ClusterRunResult {
   workload: string;
   redisCpuPct: number;
   nodesCpuPct: number;
+  /** Commands Redis ran per message published (each crossing nodes once or more), and the busiest ones. */
+  redisCommandsPerMessage: number;
+  redisCommands: Record<string, number>;
 }
 
 /** Run the benchmark with these arguments (those of `npm run bench -- --cluster ...`, `--cluster` removed). */
@@ -119,6 +124,7 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
         const cpu0 = [redis?.pid, ...nodes.map((n) => n.pid)].map((pid) =>
           pid === undefined ? 0 : processCpuMs(pid),
         );
+        await redis?.resetStats();
         const wall0 = performance.now();
         const result = await runClusterWorkload(
           nodes.map((n) => n.port),
@@ -129,12 +135,17 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
           pid === undefined ? 0 : processCpuMs(pid),
         );
         const pct = (i: number): number => (((cpu1[i] as number) - (cpu0[i] as number)) / wall) * 100;
+        const commands = (await redis?.commandCounts()) ?? {};
+        const published = result.delivered / workload.subscribers;
+        const total = Object.values(commands).reduce((sum, n) => sum + n, 0);
         const row: Row = {
           setup: setup.name,
           workload: workload.name,
           ...result,
           redisCpuPct: redis === undefined ? 0 : pct(0),
           nodesCpuPct: nodes.reduce((sum, _, i) => sum + pct(i + 1), 0),
+          redisCommandsPerMessage: published > 0 ? total / published : 0,
+          redisCommands: commands,
         };
         rows.push(row);
         console.log(format(row));
@@ -162,6 +173,7 @@ function format(r: Row): string {
     `p99 ${r.p99Ms.toFixed(2).padStart(7)} ms`,
     `redis ${r.redisCpuPct.toFixed(0).padStart(3)}%`,
     `nodes ${r.nodesCpuPct.toFixed(0).padStart(3)}%`,
+    r.setup.includes('node') ? `redis cmds/msg ${r.redisCommandsPerMessage.toFixed(2)}` : '',
     r.complete ? '' : `INCOMPLETE ${r.delivered}/${r.expected}`,
   ];
   return cells.join('  ');
@@ -214,7 +226,15 @@ async function startNode(url: string | undefined, nodeId: string): Promise<Proc>
   return { pid: child.pid as number, port, stop: () => stopChild(child) };
 }
 
-async function startRedis(): Promise<Proc & { url: string }> {
+interface RedisProc extends Proc {
+  url: string;
+  /** Zero the command counters (`CONFIG RESETSTAT`). */
+  resetStats(): Promise<void>;
+  /** Calls per command since the last reset (`INFO commandstats`), without the benchmark's own. */
+  commandCounts(): Promise<Record<string, number>>;
+}
+
+async function startRedis(): Promise<RedisProc> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-bench-redis-'));
   const probe = await import('node:net');
   const port = await new Promise<number>((done) => {
@@ -254,11 +274,25 @@ async function startRedis(): Promise<Proc & { url: string }> {
     if (up) break;
     await new Promise((done) => setTimeout(done, 20));
   }
+  const admin = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 1 });
   return {
     pid: child.pid as number,
     port,
     url: `redis://127.0.0.1:${port}`,
+    resetStats: async () => {
+      await admin.config('RESETSTAT');
+    },
+    commandCounts: async () => {
+      const counts: Record<string, number> = {};
+      for (const line of (await admin.info('commandstats')).split('\n')) {
+        const found = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
+        if (found === null || found[1] === 'info' || found[1] === 'config') continue;
+        counts[found[1] as string] = Number(found[2]);
+      }
+      return counts;
+    },
     stop: async () => {
+      admin.disconnect();
       await stopChild(child);
       rmSync(dir, { recursive: true, force: true });
     },
