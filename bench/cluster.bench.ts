@@ -286,7 +286,7 @@ async function startRedis(): Promise<RedisProc> {
       const counts: Record<string, number> = {};
       for (const line of (await admin.info('commandstats')).split('\n')) {
         const found = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-        if (found === null || found[1] === 'info' || found[1] === 'config') continue;
+        if (found === null || /^(info|config)\b/.test(found[1] as string)) continue;
         counts[found[1] as string] = Number(found[2]);
       }
       return counts;
