@@ -123,7 +123,10 @@ export function loadState(db: Database.Database): LoadedStore {
     .iterate() as IterableIterator<DeliveryRow>;
   for (const row of ordered) {
     const session = sessions.get(row.client_id);
-    const message = row.message_id === null ? inlineMessage(row) : messages.get(row.message_id);
+    const message =
+      row.message_id === null
+        ? (inlineMessage(row) ?? (STATE_NAME[row.state] === 'pubrel' ? RELEASED : undefined))
+        : messages.get(row.message_id);
     if (session === undefined || message === undefined) continue;
     session.deliveries.push({
       seq: row.seq,
@@ -177,6 +180,21 @@ export function loadState(db: Database.Database): LoadedStore {
     maxInboundId,
   };
 }
+
+/**
+ * The message of a delivery written past PUBREC without it (`saveReleasedDelivery`): only PUBREL is sent
+ * again for it, so nothing reads its topic or payload.
+ */
+const RELEASED: Message = {
+  topic: '',
+  payload: Buffer.alloc(0),
+  qos: 2,
+  retain: false,
+  properties: undefined,
+  expiresAt: undefined,
+  origin: undefined,
+  size: 0,
+};
 
 /** A message a delivery carries itself. */
 function inlineMessage(row: DeliveryRow): Message | undefined {

@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
 import { messageColumns } from './sqlite-codec.js';
+import { STATE_CODE } from './sqlite-schema.js';
 
 // Operation codes of the pending batch, each followed by a fixed number of arguments.
 export const OP = {
@@ -43,6 +44,7 @@ type StatementName =
   | 'saveDelivery'
   | 'updateDelivery'
   | 'saveDeliveryInline'
+  | 'saveReleasedDelivery'
   | 'deleteDelivery'
   | 'deleteDeliveries'
   | 'addInbound'
@@ -109,7 +111,14 @@ export function applyOps(s: Statements, ops: readonly unknown[], count: number):
         const clientId = next();
         const seq = next();
         saving(seq);
-        const m = messageColumns(next() as Message);
+        const message = next() as Message;
+        if (ops[i + 4] === STATE_CODE.pubrel) {
+          // Past PUBREC before it was written (the usual QoS 2 case): what a restart needs is the packet id
+          // to send PUBREL again, not the message, so the row leaves the message out (a third cheaper).
+          s.saveReleasedDelivery.run(clientId, seq, next(), next(), next(), next(), next());
+          break;
+        }
+        const m = messageColumns(message);
         s.saveDeliveryInline.run(
           clientId,
           seq,
@@ -199,6 +208,10 @@ export function prepare(db: Database.Database): Statements {
       `INSERT OR REPLACE INTO deliveries (client_id, seq, qos, retain, subscription_ids, packet_id, state,
          m_topic, m_payload, m_qos, m_retain, m_properties, m_expires_at, m_origin)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    saveReleasedDelivery: db.prepare(
+      `INSERT OR REPLACE INTO deliveries (client_id, seq, qos, retain, subscription_ids, packet_id, state)
+       VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
     deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE seq BETWEEN ? AND ?'),

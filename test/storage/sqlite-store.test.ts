@@ -208,14 +208,19 @@ describe('SQLite store', () => {
     assert.equal(count(dir, 'messages'), 0, 'the message row went with its only row-backed delivery');
     const db = new Database(join(dir, DATABASE_FILE), { readonly: true, fileMustExist: true });
     try {
-      const rows = db.prepare('SELECT seq, packet_id, state FROM deliveries').all();
-      assert.deepEqual(rows, [{ seq: 3, packet_id: 7, state: 2 }]);
+      const rows = db.prepare('SELECT seq, packet_id, state, m_topic, m_payload FROM deliveries').all();
+      // Past PUBREC before it was written: the row leaves the message out (only PUBREL is sent again).
+      assert.deepEqual(rows, [{ seq: 3, packet_id: 7, state: 2, m_topic: null, m_payload: null }]);
     } finally {
       db.close();
     }
-    // After the commit, an acknowledgement deletes the written row.
+    // It is read back as a delivery awaiting PUBCOMP; after the commit, an acknowledgement deletes the row.
     const again = new SqliteStore(dir);
-    await again.open();
+    const [a] = collect(await again.open()).sessions;
+    assert.deepEqual(
+      a?.deliveries.map((d) => [d.seq, d.state, d.packetId]),
+      [[3, 'pubrel', 7]],
+    );
     again.deleteDelivery('a', 3);
     await again.close();
     assert.equal(count(dir, 'deliveries'), 0);
