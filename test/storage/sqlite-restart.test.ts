@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { type BrokerHarness, publishPacket, rawSubscriber } from '../support/broker-harness.js';
+import { publishPacket, rawSubscriber } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
 import { sqliteBrokers } from '../support/sqlite-brokers.js';
 
