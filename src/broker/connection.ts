@@ -1,17 +1,10 @@
 import type { Duplex } from 'node:stream';
-import { MqttError } from '../packets/errors.js';
 import { decode, encode, PacketParser } from '../packets/index.js';
-import { ReasonCode, ReasonCodesByPacket } from '../packets/reason-codes.js';
-import type {
-  ConnectPacket,
-  DisconnectPacket,
-  Packet,
-  ProtocolVersionNumber,
-  QoS,
-  WillMessage,
-} from '../packets/types.js';
-import { refuseConnect } from './connect-flow.js';
-import { fromTicks, listenToStream, ticksNow, WithExtras } from './connection-extras.js';
+import { ReasonCode } from '../packets/reason-codes.js';
+import type { ConnectPacket, Packet, QoS, WillMessage } from '../packets/types.js';
+import { ConnectionBits } from './connection-bits.js';
+import { answerProtocolError, finishClose, sendDisconnect } from './connection-ending.js';
+import { fromTicks, listenToStream, ticksNow } from './connection-extras.js';
 import type { EngineServices } from './engine-services.js';
 import type { HeldAck, TurnTarget } from './held-acks.js';
 import type { DropReason } from './hooks.js';
@@ -20,23 +13,10 @@ import type { Message } from './message.js';
 import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import { dispatchPacket } from './packet-dispatch.js';
 import type { ConnectionFacts } from './port.js';
-import type { ConnectionState, ProtocolPeer } from './protocol-peer.js';
+import type { ProtocolPeer } from './protocol-peer.js';
 import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
-
-const DISCONNECT_CODES: ReadonlySet<number> = new Set(ReasonCodesByPacket.disconnect);
-
-/** `Connection.bits`: the state's index in STATES (low two bits), the protocol version, then flags. */
-const STATES: readonly ConnectionState[] = ['connecting', 'connected', 'closing', 'closed'];
-const STATE_MASK = 3;
-const VERSION_SHIFT = 2;
-const PROBLEM_INFORMATION = 1 << 5;
-const FLUSH_SCHEDULED = 1 << 6;
-const FLUSHED_EARLY = 1 << 7;
-const BUSY = 1 << 8;
-/** Connecting, protocol version 4 until CONNECT says otherwise, problem information on. */
-const INITIAL_BITS = (4 << VERSION_SHIFT) | PROBLEM_INFORMATION;
 
 /** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
 const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
@@ -46,7 +26,7 @@ const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70
  * services, and writes replies through a coalescing writer. Packets are handled strictly in order; when a
  * handler returns a promise (an async hook, a commit to wait for), later packets wait for it.
  */
-export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
+export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarget {
   readonly services: EngineServices;
   readonly stream: Duplex;
   readonly facts: ConnectionFacts;
@@ -63,59 +43,12 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
   clientMaximumPacketSize = 268_435_460;
   clientTopicAliasMaximum = 0;
   /**
-   * The state, protocol version and flags in one small integer (see the accessors below): one field in
-   * every connection where six would cost 40 bytes more.
-   */
-  private bits = INITIAL_BITS;
-  /**
    * Made at the first byte (so undefined also means nothing was received yet), dropped again by `trim` while
    * the connection idles between whole packets.
    */
   private parserOrNone: PacketParser | undefined;
   /** Made on first send, dropped by `trim` while it holds nothing. */
   private writerOrNone: OutboundWriter | undefined;
-
-  get state(): ConnectionState {
-    return STATES[this.bits & STATE_MASK] as ConnectionState;
-  }
-  set state(state: ConnectionState) {
-    this.bits = (this.bits & ~STATE_MASK) | STATES.indexOf(state);
-  }
-  get protocolVersion(): ProtocolVersionNumber {
-    return ((this.bits >> VERSION_SHIFT) & 7) as ProtocolVersionNumber;
-  }
-  set protocolVersion(version: ProtocolVersionNumber) {
-    this.bits = (this.bits & ~(7 << VERSION_SHIFT)) | (version << VERSION_SHIFT);
-  }
-  /** v5 Request Problem Information (true unless the client asked for 0). */
-  get problemInformation(): boolean {
-    return (this.bits & PROBLEM_INFORMATION) !== 0;
-  }
-  set problemInformation(on: boolean) {
-    this.setBit(PROBLEM_INFORMATION, on);
-  }
-  get flushScheduled(): boolean {
-    return (this.bits & FLUSH_SCHEDULED) !== 0;
-  }
-  set flushScheduled(on: boolean) {
-    this.setBit(FLUSH_SCHEDULED, on);
-  }
-  get flushedEarly(): boolean {
-    return (this.bits & FLUSHED_EARLY) !== 0;
-  }
-  set flushedEarly(on: boolean) {
-    this.setBit(FLUSHED_EARLY, on);
-  }
-  /** A packet handler went async: later packets wait in the backlog. */
-  private get busy(): boolean {
-    return (this.bits & BUSY) !== 0;
-  }
-  private set busy(on: boolean) {
-    this.setBit(BUSY, on);
-  }
-  private setBit(bit: number, on: boolean): void {
-    this.bits = on ? this.bits | bit : this.bits & ~bit;
-  }
 
   /** The client ended the connection with DISCONNECT: remember its reason for the hooks, then close. */
   closeByClient(reasonCode: number): void {
@@ -412,46 +345,15 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
    */
   disconnect(reasonCode: number, reasonString?: string): void {
     if (this.state === 'closed' || this.state === 'closing') return;
-    if (this.protocolVersion === 5 && this.state === 'connected') {
-      // A code DISCONNECT cannot carry (0x84 from a second CONNECT's protocol level, say) is a Protocol
-      // Error there [MQTT-3.1.0-2].
-      const code = DISCONNECT_CODES.has(reasonCode) ? reasonCode : ReasonCode.ProtocolError;
-      const packet: DisconnectPacket = { type: 'disconnect', reasonCode: code };
-      try {
-        if (reasonString !== undefined && this.problemInformation) {
-          packet.properties = { reasonString };
-          // [MQTT-3.14.2-3] The Reason String is dropped when it would push DISCONNECT over the client's
-          // Maximum Packet Size, so the reason code still gets through.
-          if (encode(packet, 5).length > this.clientMaximumPacketSize) delete packet.properties;
-        }
-        this.send(packet);
-      } catch (err) {
-        // Ending a connection must not fail on its last packet (an encode hook, a reason string the codec
-        // refuses): the connection closes without it.
-        this.logError(err);
-      }
-    }
+    if (this.protocolVersion === 5 && this.state === 'connected')
+      sendDisconnect(this, reasonCode, reasonString);
     this.more().disconnectInfo = { reasonCode, by: 'server' };
     this.close();
   }
 
   /** A protocol violation or decoding error: answer with its reason code (v5) and close. */
   onProtocolError(err: unknown): void {
-    const error = err instanceof MqttError ? err : undefined;
-    if (error === undefined) {
-      this.logError(err);
-      this.disconnect(ReasonCode.UnspecifiedError);
-      return;
-    }
-    if (this.state === 'connecting') {
-      refuseConnect(this, error);
-      return;
-    }
-    this.disconnect(error.reasonCode, error.message);
-  }
-
-  private logError(err: unknown): void {
-    this.services.logger.error({ err, clientId: this.clientId }, 'unexpected error while handling a packet');
+    answerProtocolError(this, err);
   }
 
   /** The stream ended, closed or failed. */
@@ -472,35 +374,8 @@ export class Connection extends WithExtras implements ProtocolPeer, TurnTarget {
     if (this.state === 'closed') return;
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
-    const services = this.services;
-    if (this.writerOrNone !== undefined) services.stats.bytesSent += this.writerOrNone.flush(this.stream);
-    this.stream.end();
-    // A stream paused behind an async hook must read on, or the peer's end would never be seen (a socket
-    // reading into the shared buffer stops reading at all while paused). What arrives now is ignored.
-    if (this.stream.isPaused()) this.stream.resume();
-    services.memory.forget(this);
-    // A socket that does not finish closing in time is destroyed.
-    setTimeout(() => this.stream.destroy(), 2000).unref();
-    services.connectionClosed(this);
-    const session = this.session;
-    if (!wasConnected || session === undefined) return;
-    services.admission.disconnected(this.listener);
-    const info = this.extras?.disconnectInfo ?? { reasonCode: 0, by: 'network' };
-    try {
-      for (const hook of services.hooks.on.onDisconnect) hook.onDisconnect(this, info);
-    } catch (err) {
-      // This runs from socket events: a hook that throws here must not take the process down.
-      services.hooks.reportError(err, 'onDisconnect');
-    }
-    services.logger.debug(
-      { clientId: this.clientId, reasonCode: info.reasonCode, by: info.by },
-      'client disconnected',
-    );
-    if (session.muted) services.router.unmute(session);
-    try {
-      services.sessions.detach(this, session);
-    } catch (err) {
-      this.logError(err);
-    }
+    if (this.writerOrNone !== undefined)
+      this.services.stats.bytesSent += this.writerOrNone.flush(this.stream);
+    finishClose(this, wasConnected, this.extras?.disconnectInfo);
   }
 }
