@@ -2,7 +2,8 @@ import type { Subscription } from '../packets/types.js';
 import type { EndOfTurn } from './end-of-turn.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { Message } from './message.js';
-import type { Outbound, Session, SessionSubscription } from './session.js';
+import type { Session, SessionSubscription } from './session.js';
+import type { Outbound } from './session-link.js';
 import type { SessionStore, StoredSession, StoredSessionState, StoredSubscription } from './storage.js';
 
 /**

@@ -5,7 +5,9 @@ import type { QoS, Subscription } from '../packets/types.js';
 import type { EngineServices } from './engine-services.js';
 import type { ClientInfo, DropReason } from './hooks.js';
 import type { Message } from './message.js';
-import { Session, type SessionLink, SubscriptionRecord } from './session.js';
+import { Session } from './session.js';
+import type { SessionLink } from './session-link.js';
+import { SubscriptionRecord } from './subscription-record.js';
 
 /** How one message reached an inline subscriber. */
 export interface InlineDelivery {

@@ -4,8 +4,9 @@ import type { HookRegistry } from './hook-registry.js';
 import { isExpired, type Message } from './message.js';
 import type { OutboundQos } from './outbound-qos.js';
 import type { RemoteTarget, RetainedMessages, Router } from './routing.js';
-import { type Session, type SessionSubscription, SubscriptionRecord } from './session.js';
+import type { Session, SessionSubscription } from './session.js';
 import type { BrokerStats } from './stats.js';
+import { SubscriptionRecord } from './subscription-record.js';
 import { clearList, clearMatch, type MatchResult, TopicIndex } from './topic-index.js';
 
 const NO_SUBSCRIBERS: readonly MatchResult<SessionSubscription>['subscribers'][number][] = [];

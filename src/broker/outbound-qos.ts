@@ -5,7 +5,8 @@ import type { DropReason } from './hooks.js';
 import type { MemoryBudget } from './memory-budget.js';
 import { detached, isExpired, type Message } from './message.js';
 import type { ResolvedBrokerOptions } from './options.js';
-import type { Outbound, Session, SessionLink } from './session.js';
+import type { Session } from './session.js';
+import type { Outbound, SessionLink } from './session-link.js';
 import type { SharedPublishHeaders } from './shared-header.js';
 import type { BrokerStats } from './stats.js';
 

@@ -4,7 +4,8 @@ import type { HeldAck } from './held-acks.js';
 import type { ClientInfo } from './hooks.js';
 import type { OutboundWriter } from './outbound-writer.js';
 import type { ConnectionFacts } from './port.js';
-import type { Session, SessionLink } from './session.js';
+import type { Session } from './session.js';
+import type { SessionLink } from './session-link.js';
 
 export type ConnectionState = 'connecting' | 'connected' | 'closing' | 'closed';
 

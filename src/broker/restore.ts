@@ -2,9 +2,11 @@ import { ReasonCode } from '../packets/reason-codes.js';
 import type { DurableState } from './durable-state.js';
 import { isExpired } from './message.js';
 import type { RetainedMessages } from './routing.js';
-import { type Outbound, Session, SubscriptionRecord } from './session.js';
+import { Session } from './session.js';
+import type { Outbound } from './session-link.js';
 import type { SessionRegistry } from './session-registry.js';
 import type { StoredSessionState, StoredState } from './storage.js';
+import { SubscriptionRecord } from './subscription-record.js';
 import type { Subscriptions } from './subscriptions.js';
 
 /** What a start from stored state fills in. */

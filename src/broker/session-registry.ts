@@ -6,7 +6,8 @@ import type { HookRegistry } from './hook-registry.js';
 import type { ClientInfo } from './hooks.js';
 import { createMessage, type Message } from './message.js';
 import type { PublishPipeline } from './publish-pipeline.js';
-import { Session, type SessionLink } from './session.js';
+import { Session } from './session.js';
+import type { SessionLink } from './session-link.js';
 import type { Subscriptions } from './subscriptions.js';
 import { TimerWheel } from './timer-wheel.js';
 

@@ -1,10 +1,7 @@
-import { parseSharedFilter } from '../packets/topic.js';
 import type { QoS, WillMessage } from '../packets/types.js';
-import type { ClientInfo, DropReason } from './hooks.js';
-import type { Message } from './message.js';
-import type { SharedPublishHeaders } from './shared-header.js';
+import type { ClientInfo } from './hooks.js';
+import type { Outbound, SessionLink } from './session-link.js';
 import type { TimerHandle } from './timer-wheel.js';
-import type { SubscriberEntry } from './topic-node.js';
 
 /** One subscription of one session, as stored in the topic index. */
 export interface SessionSubscription {
@@ -19,131 +16,6 @@ export interface SessionSubscription {
   retainAsPublished: boolean;
   retainHandling: 0 | 1 | 2;
   subscriptionId: number | undefined;
-}
-
-/**
- * The broker's SessionSubscription: QoS and the three option fields packed in one small integer, and the
- * record is its own entry in the topic index (`clientId`, `value`, `mutedAt`), so a subscription costs one
- * object of 80 bytes where a record and an index entry took 136.
- */
-export class SubscriptionRecord implements SessionSubscription, SubscriberEntry<SessionSubscription> {
-  /** QoS (bits 0-1), No Local (2), Retain As Published (3), Retain Handling (4-5). */
-  private options: number;
-  /** While muted: the node's `mutedMatches` when it was muted (see TopicIndex.mute). */
-  mutedAt: number | undefined = undefined;
-
-  constructor(
-    readonly session: Session,
-    readonly key: string,
-    readonly filter: string,
-    readonly shareGroup: string | undefined,
-    qos: QoS,
-    noLocal: boolean,
-    retainAsPublished: boolean,
-    retainHandling: 0 | 1 | 2,
-    public subscriptionId: number | undefined,
-  ) {
-    this.options = qos | (noLocal ? 4 : 0) | (retainAsPublished ? 8 : 0) | (retainHandling << 4);
-  }
-
-  /** The record for `key`, the filter as the client sent it (`$share/{group}/{filter}` names a group). */
-  static forKey(
-    session: Session,
-    key: string,
-    qos: QoS,
-    noLocal: boolean,
-    retainAsPublished: boolean,
-    retainHandling: 0 | 1 | 2,
-    subscriptionId: number | undefined,
-  ): SubscriptionRecord {
-    const shared = parseSharedFilter(key);
-    return new SubscriptionRecord(
-      session,
-      key,
-      shared === undefined ? key : shared.filter,
-      shared?.group,
-      qos,
-      noLocal,
-      retainAsPublished,
-      retainHandling,
-      subscriptionId,
-    );
-  }
-
-  get qos(): QoS {
-    return (this.options & 3) as QoS;
-  }
-  set qos(qos: QoS) {
-    this.options = (this.options & ~3) | qos;
-  }
-  get noLocal(): boolean {
-    return (this.options & 4) !== 0;
-  }
-  set noLocal(on: boolean) {
-    this.options = on ? this.options | 4 : this.options & ~4;
-  }
-  get retainAsPublished(): boolean {
-    return (this.options & 8) !== 0;
-  }
-  set retainAsPublished(on: boolean) {
-    this.options = on ? this.options | 8 : this.options & ~8;
-  }
-  get retainHandling(): 0 | 1 | 2 {
-    return ((this.options >> 4) & 3) as 0 | 1 | 2;
-  }
-  set retainHandling(handling: 0 | 1 | 2) {
-    this.options = (this.options & ~0x30) | (handling << 4);
-  }
-  /** As an index entry: the subscribing client. */
-  get clientId(): string {
-    return this.session.clientId;
-  }
-  /** As an index entry: what the index stores, the record itself. */
-  get value(): SessionSubscription {
-    return this;
-  }
-}
-
-/** A message on its way to one session: what to send, and where its QoS flow stands. */
-export interface Outbound {
-  readonly message: Message;
-  readonly qos: QoS;
-  readonly retain: boolean;
-  readonly subscriptionIds: readonly number[] | undefined;
-  packetId: number;
-  /** `publish` until PUBACK/PUBREC; `pubrel` after PUBREC until PUBCOMP. */
-  state: 'publish' | 'pubrel';
-  /** Its key in the store (0: not stored, the session is not persistent). */
-  seq: number;
-}
-
-/** What the session engine needs from the live end of a session: a network connection or an inline handler. */
-export interface SessionLink {
-  readonly kind: 'network' | 'inline';
-  /** The listener the client came in on (`inline` for the inline client). */
-  readonly listener: string;
-  /** The client's Receive Maximum: how many QoS 1/2 messages may be in flight towards it. */
-  readonly sendQuota: number;
-  /** True while the link's write buffer is over the limit (slow reader). */
-  congested(): boolean;
-  /** Bytes written to the link and not yet taken by the peer. */
-  backlogBytes(): number;
-  /**
-   * Write one PUBLISH (first send or resend). `headers` is the fan-out's shared header cache, handed down by
-   * the router so the link never asks back for it. Returns why the message was not sent, or undefined.
-   */
-  sendPublish(
-    message: Message,
-    qos: QoS,
-    retain: boolean,
-    subscriptionIds: readonly number[] | undefined,
-    packetId: number,
-    dup: boolean,
-    headers: SharedPublishHeaders,
-  ): DropReason | undefined;
-  sendPubrel(packetId: number): void;
-  /** End the link (v5: DISCONNECT with this reason code first). */
-  disconnect(reasonCode: number, reasonString?: string): void;
 }
 
 const NO_SUBSCRIPTIONS: ReadonlyMap<string, SessionSubscription> = new Map();

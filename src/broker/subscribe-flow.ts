@@ -4,7 +4,8 @@ import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
 import type { SubscribeVerdict } from './hooks.js';
 import type { ProtocolPeer } from './protocol-peer.js';
-import { type SessionSubscription, SubscriptionRecord } from './session.js';
+import type { SessionSubscription } from './session.js';
+import { SubscriptionRecord } from './subscription-record.js';
 
 const V3_FAILURE = 0x80;
 

@@ -6,7 +6,8 @@
 import type { Connection } from '../broker/connection.js';
 import type { Engine } from '../broker/engine.js';
 import { createMessage, type Message } from '../broker/message.js';
-import type { Outbound, Session, SessionSubscription } from '../broker/session.js';
+import type { Session, SessionSubscription } from '../broker/session.js';
+import type { Outbound } from '../broker/session-link.js';
 import { takeSnapshot } from '../broker/snapshot.js';
 import type {
   AdminPort,
