@@ -13,6 +13,8 @@
  *   empty levels (`/a`, `a//b`, `a/`) are levels like any other.
  */
 
+import { matchRetainedIn } from './retained-match.js';
+import { levelsBelow, type TopicLevel } from './topic-levels.js';
 import {
   GroupList,
   type SharedGroupEntry,
@@ -24,19 +26,6 @@ import {
 } from './topic-node.js';
 
 export type { SharedGroupEntry, SubscriberEntry } from './topic-node.js';
-
-/** One level of the trie as `children` describes it. */
-export interface TopicLevel {
-  readonly level: string;
-  /** Levels directly below. */
-  readonly children: number;
-  /** A retained message is stored at exactly this level. */
-  readonly retained: boolean;
-  /** Retained messages at this level and below. */
-  readonly retainedBelow: number;
-  /** Subscriptions whose filter ends exactly here (shared members counted one by one). */
-  readonly subscriptions: number;
-}
 
 /** Where `match` puts its results; reused across calls, cleared by the caller. */
 export interface MatchResult<S> {
@@ -257,63 +246,19 @@ export class TopicIndex<S, R> {
    * `visit` may add or delete retained messages; a message deleted before it is reached is not visited.
    */
   matchRetained(filter: string, visit: (topic: string, value: R) => void): void {
-    const levels = filter.split('/');
-    const root = this.root;
-    // Local stacks: `visit` may call back into the index, even into another matchRetained.
-    const nodes: TopicNode<S, R>[] = [root];
-    const depths: number[] = [0];
-    let visits = 0;
-    while (nodes.length > 0) {
-      const node = nodes.pop()!;
-      const depth = depths.pop()!;
-      visits++;
-      if (node.retainedBelow === 0) continue;
-      if (depth === levels.length) {
-        if (node.retained !== undefined) visit(node.retainedTopic, node.retained);
-        continue;
-      }
-      const level = levels[depth]!;
-      if (level === '#') {
-        // `#` matches this node (its parent level, 4.7.1.2) and every level below it: the children
-        // stay at the same filter depth so each of them is matched against `#` again.
-        if (node.retained !== undefined) visit(node.retainedTopic, node.retained);
-        pushChildren(node, depth, node === root, nodes, depths);
-      } else if (level === '+') {
-        pushChildren(node, depth + 1, node === root, nodes, depths);
-      } else {
-        const child = node.children?.get(level);
-        if (child !== undefined && child.retainedBelow > 0) {
-          nodes.push(child);
-          depths.push(depth + 1);
-        }
-      }
-    }
-    this.retainedVisits = visits;
+    this.retainedVisits = matchRetainedIn(this.root, filter, visit);
   }
 
-  /** The node of a filter: `+` and `#` levels go to the wildcard slots. */
   /**
    * The levels directly below `parent` (a filter; undefined for the root), literal levels sorted, then `+`
    * and `#`: what an operator's topic tree shows. Undefined when `parent` is not in the trie.
    */
   children(parent: string | undefined): TopicLevel[] | undefined {
     const node = parent === undefined ? this.root : this.filterNode(parent, false);
-    if (node === undefined) return undefined;
-    const entries: [string, TopicNode<S, R>][] = [...(node.children ?? [])];
-    entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    if (node.plus !== undefined) entries.push(['+', node.plus]);
-    if (node.hash !== undefined) entries.push(['#', node.hash]);
-    return entries.map(([level, child]) => ({
-      level,
-      children: (child.children?.size ?? 0) + (child.plus ? 1 : 0) + (child.hash ? 1 : 0),
-      retained: child.retained !== undefined,
-      retainedBelow: child.retainedBelow,
-      subscriptions:
-        child.subscriberCount +
-        (child.extras?.shared?.items.reduce((sum, group) => sum + group.members.size, 0) ?? 0),
-    }));
+    return node === undefined ? undefined : levelsBelow(node);
   }
 
+  /** The node of a filter: `+` and `#` levels go to the wildcard slots. */
   private filterNode(filter: string, create: boolean): TopicNode<S, R> | undefined {
     let node = this.root;
     let start = 0;
@@ -411,23 +356,5 @@ function emit<S, R>(node: TopicNode<S, R>, out: MatchResult<S>): void {
   if (extras.shared !== undefined) {
     const items = extras.shared.items;
     for (let i = 0; i < items.length; i++) out.shared.push(items[i]!);
-  }
-}
-
-/** Queues the literal children that hold retained messages, all at filter depth `depth`. */
-function pushChildren<S, R>(
-  node: TopicNode<S, R>,
-  depth: number,
-  firstLevel: boolean,
-  nodes: TopicNode<S, R>[],
-  depths: number[],
-): void {
-  if (node.children === undefined) return;
-  for (const [key, child] of node.children) {
-    if (child.retainedBelow === 0) continue;
-    // [MQTT-4.7.2-1] a wildcard as the first filter level never matches a `$` topic.
-    if (firstLevel && key.charCodeAt(0) === DOLLAR) continue;
-    nodes.push(child);
-    depths.push(depth);
   }
 }
