@@ -3,11 +3,10 @@ import { MqttError } from '../packets/errors.js';
 import { isValidTopicName } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { Packet, Properties, QoS } from '../packets/types.js';
-import { AccessControl } from './access.js';
-import { Admission } from './admission.js';
 import { Connection } from './connection.js';
-import { DurableState } from './durable-state.js';
-import { EndOfTurn } from './end-of-turn.js';
+import { SWEEP_INTERVAL_MS, sweepConnections } from './connection-sweep.js';
+import type { EndOfTurn } from './end-of-turn.js';
+import { buildEngineParts } from './engine-parts.js';
 import type { EngineServices } from './engine-services.js';
 import { HookRegistry } from './hook-registry.js';
 import type { Hook } from './hooks.js';
@@ -25,27 +24,18 @@ import {
   subscribeInline,
   type Unsubscribe,
 } from './inline-client.js';
-import { LocalRouter } from './local-router.js';
+import type { LocalRouter } from './local-router.js';
 import { type BrokerLogger, silentLogger } from './logger.js';
-import { MemoryBudget } from './memory-budget.js';
 import { createMessage, type Message } from './message.js';
 import { type BrokerOptions, type ResolvedBrokerOptions, resolveBrokerOptions } from './options.js';
-import { OutboundQos } from './outbound-qos.js';
 import type { ConnectionFacts, ConnectionPort } from './port.js';
-import { internalClient, PublishPipeline } from './publish-pipeline.js';
+import { internalClient, type PublishPipeline } from './publish-pipeline.js';
 import { type RestoreSummary, restoreState } from './restore.js';
 import type { RemoteTarget, Router } from './routing.js';
 import type { Session } from './session.js';
-import { SessionRegistry } from './session-registry.js';
-import { SharedPublishHeaders } from './shared-header.js';
 import { BrokerStats } from './stats.js';
 import type { SessionStore, StoredSessionState } from './storage.js';
-import { Subscriptions } from './subscriptions.js';
 import { SysTopics } from './sys-topics.js';
-
-const SWEEP_INTERVAL_MS = 500;
-/** A muted reader's backlog below which it takes messages again. */
-const UNMUTE_BELOW = 16 * 1024;
 
 /** What an engine is built from. */
 export interface EngineOptions extends BrokerOptions {
@@ -104,43 +94,20 @@ export class Engine implements ConnectionPort {
       this.stats.countHookError(event);
       this.logger.error({ err, hook: event }, `hook ${event} threw; the broker went on without it`);
     };
-    const turn = new EndOfTurn(storage, this.stats, this.logging());
-    this.turn = turn;
-    const durable = new DurableState(storage, this.hooks, turn);
-    const memory = new MemoryBudget(this.options.maxMemory);
-    const outbound = new OutboundQos(
+    const parts = buildEngineParts(
       this.options,
       this.stats,
       this.hooks,
-      durable,
-      new SharedPublishHeaders(),
-      memory,
+      this.logging(),
+      storage,
+      routing,
+      this.forget,
     );
-    const router = new LocalRouter(outbound, this.hooks, durable, this.stats);
-    const routes = routing === undefined ? router : routing(router);
-    const pipeline = new PublishPipeline(routes, router, durable, this.hooks);
-    const subscriptions = new Subscriptions(routes, durable);
-    const access = new AccessControl(this.hooks);
-    const sessions = new SessionRegistry(subscriptions, pipeline, access, durable, this.hooks);
-    this.router = router;
+    const { memory, pipeline } = parts.services;
+    this.turn = parts.turn;
+    this.router = parts.router;
     this.pipeline = pipeline;
-    this.services = {
-      options: this.options,
-      stats: this.stats,
-      hooks: this.hooks,
-      logger: this.logging(),
-      access,
-      admission: new Admission(this.options, this.stats, sessions),
-      sessions,
-      subscriptions,
-      outbound,
-      pipeline,
-      router,
-      durable,
-      turn,
-      memory,
-      connectionClosed: this.forget,
-    };
+    this.services = parts.services;
     this.sys = new SysTopics(
       {
         stats: this.stats,
@@ -387,45 +354,6 @@ export class Engine implements ConnectionPort {
 
   /** One coarse timer for every connection: keep alive, connect timeout, stuck slow readers. */
   private sweep(): void {
-    const now = Date.now();
-    const options = this.options;
-    let buffered = 0;
-    let queued = 0;
-    // forEach, not for-of: a sweep runs too seldom to be optimized, and an unoptimized for-of makes an
-    // iterator result per element (garbage in proportion to the clients, twice a second).
-    this.sessions.forEach((session) => {
-      queued += session.queuedByteCount;
-    });
-    this.connections.forEach((conn) => {
-      buffered += conn.backlogBytes();
-    });
-    this.services.memory.reset(buffered, queued);
-    // Muted readers that really caught up (or went away) take messages again; one that is merely below the
-    // limit stays muted, or it would fill up again and be muted again every sweep.
-    for (const session of this.router.mutedSessions) {
-      if (session.link === undefined || session.link.backlogBytes() < UNMUTE_BELOW)
-        this.router.unmute(session);
-    }
-    this.connections.forEach((conn) => {
-      if (conn.state === 'connecting') {
-        if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
-        return;
-      }
-      if (conn.state !== 'connected') return;
-      conn.trim();
-      // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) Nothing within 1.5 times the keep alive: closed (v5: 0x8D).
-      if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
-        conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
-        return;
-      }
-      if (conn.congested()) {
-        if (conn.congestedSince === 0) conn.congestedSince = now;
-        else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
-          conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
-        }
-      } else if (conn.congestedSince !== 0) {
-        conn.congestedSince = 0;
-      }
-    });
+    sweepConnections(this.connections, this.sessions, this.router, this.services.memory, this.options);
   }
 }

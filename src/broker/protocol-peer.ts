@@ -30,7 +30,7 @@ export interface ProtocolPeer extends ClientInfo, SessionLink {
   authMethod: string | undefined;
   /** The will of this connection, cleared by a normal DISCONNECT. */
   will: WillMessage | undefined;
-  /** Keep alive in effect, in ms (0: none); enforced at 1.5 times (engine.ts, the sweep). */
+  /** Keep alive in effect, in ms (0: none); enforced at 1.5 times (the sweep, connection-sweep.ts). */
   keepaliveMs: number;
   /** The client's Receive Maximum (v5) or the broker's default window for v3. */
   sendQuota: number;

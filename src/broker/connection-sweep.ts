@@ -1,0 +1,63 @@
+/**
+ * The engine's one coarse timer over every connection (no connection has a timer of its own): keep alive,
+ * the connect timeout, stuck slow readers, and the memory budget's exact figures.
+ */
+import { ReasonCode } from '../packets/reason-codes.js';
+import type { Connection } from './connection.js';
+import type { LocalRouter } from './local-router.js';
+import type { MemoryBudget } from './memory-budget.js';
+import type { ResolvedBrokerOptions } from './options.js';
+import type { Session } from './session.js';
+
+/** How often the engine sweeps its connections. */
+export const SWEEP_INTERVAL_MS = 500;
+/** A muted reader's backlog below which it takes messages again. */
+const UNMUTE_BELOW = 16 * 1024;
+
+/** One sweep over the engine's connections and sessions. */
+export function sweepConnections(
+  connections: ReadonlySet<Connection>,
+  sessions: ReadonlyMap<string, Session>,
+  router: LocalRouter,
+  memory: MemoryBudget,
+  options: ResolvedBrokerOptions,
+): void {
+  const now = Date.now();
+  let buffered = 0;
+  let queued = 0;
+  // forEach, not for-of: a sweep runs too seldom to be optimized, and an unoptimized for-of makes an
+  // iterator result per element (garbage in proportion to the clients, twice a second).
+  sessions.forEach((session) => {
+    queued += session.queuedByteCount;
+  });
+  connections.forEach((conn) => {
+    buffered += conn.backlogBytes();
+  });
+  memory.reset(buffered, queued);
+  // Muted readers that really caught up (or went away) take messages again; one that is merely below the
+  // limit stays muted, or it would fill up again and be muted again every sweep.
+  for (const session of router.mutedSessions) {
+    if (session.link === undefined || session.link.backlogBytes() < UNMUTE_BELOW) router.unmute(session);
+  }
+  connections.forEach((conn) => {
+    if (conn.state === 'connecting') {
+      if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
+      return;
+    }
+    if (conn.state !== 'connected') return;
+    conn.trim();
+    // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) Nothing within 1.5 times the keep alive: closed (v5: 0x8D).
+    if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
+      conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
+      return;
+    }
+    if (conn.congested()) {
+      if (conn.congestedSince === 0) conn.congestedSince = now;
+      else if (now - conn.congestedSince > options.slowClientTimeoutMs) {
+        conn.disconnect(ReasonCode.QuotaExceeded, 'client is not reading');
+      }
+    } else if (conn.congestedSince !== 0) {
+      conn.congestedSince = 0;
+    }
+  });
+}
