@@ -95,3 +95,15 @@ export function writeFixedHeader(buf: Buffer, firstByte: number, remainingLength
   buf[offset++] = value;
   return offset;
 }
+
+/** Allocate a packet buffer of the exact size and write its fixed header; returns buffer and offset. */
+export function allocPacket(firstByte: number, remainingLength: number): Buffer {
+  const buf = Buffer.allocUnsafe(fixedHeaderLength(remainingLength) + remainingLength);
+  writeFixedHeader(buf, firstByte, remainingLength);
+  return buf;
+}
+
+/** Offset right after the fixed header of a buffer made by allocPacket. */
+export function bodyOffset(remainingLength: number): number {
+  return fixedHeaderLength(remainingLength);
+}

@@ -61,3 +61,10 @@ export function checkQoSToEncode(qos: number, field: string): void {
   if (qos !== 0 && qos !== 1 && qos !== 2)
     throw MqttError.malformed(`${field} must be 0, 1 or 2, got ${qos}`);
 }
+
+/** Refuse to encode a value that is not a byte (a reason code). */
+export function checkByte(value: number, field: string): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xff) {
+    throw MqttError.malformed(`${field} must be a byte, got ${value}`);
+  }
+}
