@@ -19,8 +19,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { AgentSummary } from '../src/bench/bench-result.js';
-import type { KeepaliveResult } from '../src/bench/keepalive.js';
 import { KeepaliveBench } from '../src/bench/keepalive-run.js';
+import type { KeepaliveResult } from '../src/bench/keepalive-types.js';
 import { launchBroker, mosquittoPath, type RunningBroker } from './lib/brokers.js';
 import { parseArgs } from './lib/cli-args.js';
 

@@ -5,8 +5,8 @@
  * would have made: the same clients, client ids, topics, message counts and rates.
  */
 
-import type { KeepaliveOptions } from './keepalive.js';
 import type { KeepalivePartTask } from './keepalive-part.js';
+import type { KeepaliveOptions } from './keepalive-types.js';
 import type { BenchPlan, KeepalivePlan } from './local-runner.js';
 import type { ConnectionSettings, PublishScenario, Scenario, ShareTask } from './scenarios/common.js';
 

@@ -5,13 +5,13 @@
  * bucket, time series add interval by interval, per-connection rows concatenate in connection order.
  */
 import { LatencyHistogram } from './histogram.js';
-import {
-  type KeepaliveMemory,
-  type KeepaliveOptions,
-  type KeepaliveResult,
-  type KeepaliveRunHooks,
-  runKeepalive,
-} from './keepalive.js';
+import { runKeepalive } from './keepalive.js';
+import type {
+  KeepaliveMemory,
+  KeepaliveOptions,
+  KeepaliveResult,
+  KeepaliveRunHooks,
+} from './keepalive-types.js';
 import type { LatencySampleSink } from './result-builder.js';
 import type { ShareCounters } from './scenarios/common.js';
 import { type ConnectionPlan, readSystemLimits } from './system-limits.js';

@@ -4,7 +4,7 @@
  */
 import { type BenchResult, BenchScenario, type ClientResult } from './bench-result.js';
 import type { LatencyHistogram } from './histogram.js';
-import type { KeepaliveResult } from './keepalive.js';
+import type { KeepaliveResult } from './keepalive-types.js';
 import { AGENT_COLUMNS, agentCells } from './report-agents.js';
 import { formatFixed } from './report-text.js';
 import { buildBenchResult, generatorUsage } from './result-builder.js';

@@ -8,8 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { type AgentRunOptions, DistributedKeepalive } from './agent/distributed-keepalive.js';
 import { type KeepaliveLoad, planKeepalive } from './bench-plan.js';
-import type { KeepaliveResult } from './keepalive.js';
 import { mergeKeepaliveParts } from './keepalive-part.js';
+import type { KeepaliveResult } from './keepalive-types.js';
 import { type BenchLiveSample, everyInterval, LiveSampler } from './live-sample.js';
 import { LocalRunner } from './local-runner.js';
 import { nowMillis } from './payload.js';

@@ -8,8 +8,8 @@ import type { AgentRunOptions, BenchLiveSample, BenchOptions } from '../../src/b
 import { Bench } from '../../src/bench/bench.js';
 import type { BenchResult } from '../../src/bench/bench-result.js';
 import { LatencyHistogram } from '../../src/bench/histogram.js';
-import type { KeepaliveResult } from '../../src/bench/keepalive.js';
 import { KeepaliveBench } from '../../src/bench/keepalive-run.js';
+import type { KeepaliveResult } from '../../src/bench/keepalive-types.js';
 
 /** A finished run and what it emitted. */
 export interface Observed<T> {

@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, describe, test } from 'node:test';
 import { parseBenchResult } from '../../src/bench/bench-result-json.js';
-import { KeepalivePhase, runKeepalive } from '../../src/bench/keepalive.js';
+import { runKeepalive } from '../../src/bench/keepalive.js';
 import { renderKeepaliveText } from '../../src/bench/keepalive-report.js';
+import { KeepalivePhase } from '../../src/bench/keepalive-types.js';
 import {
   describePlan,
   planConnections,

@@ -7,8 +7,8 @@
 import type { KeepaliveLoad } from '../bench-plan.js';
 import { planKeepalive, splitKeepalivePlan } from '../bench-plan.js';
 import { LatencyHistogram } from '../histogram.js';
-import type { KeepaliveResult } from '../keepalive.js';
 import { type KeepalivePartResult, mergeKeepaliveParts } from '../keepalive-part.js';
+import type { KeepaliveResult } from '../keepalive-types.js';
 import type { BenchLiveSample } from '../live-sample.js';
 import type { KeepalivePlan } from '../local-runner.js';
 import { nowMillis } from '../payload.js';
