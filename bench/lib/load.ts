@@ -10,6 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import { encodePublish } from '../../src/packets/index.js';
 import { processCpuMs } from './brokers.js';
+import { LatencySamples } from './latency-samples.js';
 import { RawClient, type ScanSink } from './raw-client.js';
 import {
   expectedDeliveries,
@@ -49,6 +50,8 @@ export interface WorkloadResult {
   throughput: number;
   p50Ms: number;
   p99Ms: number;
+  /** With a warm-up (`Workload.warmupMs`): the p99 of every message, the warm-up's included. */
+  p99WholeRunMs?: number;
   /** CPU time / wall time of the broker process; 100 = one core. */
   brokerCpuPct: number;
   /** Same for the generator (this process). */
@@ -135,12 +138,6 @@ async function connectAll(
   return clients;
 }
 
-/** Value at percentile p (0..100) of sorted samples; NaN when empty. */
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
 /**
  * Run one workload against the broker listening on `port` (process `brokerPid`). Never throws for a
  * broker failure: the result says how far it got. `crashed` reports a broker that died mid-run.
@@ -180,8 +177,8 @@ export async function runWorkload(
   const dirty = new Uint8Array(publisherCount);
   const dirtyList: number[] = [];
   const templates = Array.from({ length: publisherCount }, (_, i) => makeTemplate(workload, i));
-  const latencies = new Float64Array(Math.min(expected, 4_000_000));
-  let samples = 0;
+  const warmup = workload.warmupMs ?? 0;
+  const latencies = new LatencySamples(Math.min(expected, 4_000_000), warmup > 0);
   let totalDelivered = 0;
   let lastDeliveryMs = 0;
   let nextPacketId = 0;
@@ -247,7 +244,7 @@ export async function runWorkload(
 
   const sink: ScanSink = {
     message(stampMs, publisher, nowMs) {
-      if (samples < latencies.length) latencies[samples++] = nowMs - stampMs;
+      latencies.add(stampMs, nowMs);
       delivered[publisher] = (delivered[publisher] as number) + 1;
       totalDelivered++;
       lastDeliveryMs = nowMs;
@@ -313,6 +310,7 @@ export async function runWorkload(
       resolve(outcome);
     };
     pacedFrom = performance.now();
+    latencies.measuredFrom = pacedFrom + warmup;
     for (let p = 0; p < publisherCount; p++) markDirty(p);
   });
   if (paceTimer !== undefined) clearTimeout(paceTimer);
@@ -324,7 +322,6 @@ export async function runWorkload(
   const lostConnections = [...subscriberClients, ...publisherClients].filter((c) => c.lost).length;
   for (const client of subscriberClients) client.close();
   for (const client of publisherClients) client.close();
-  const sorted = latencies.subarray(0, samples).sort();
   const crashText = crashed();
   return {
     ...base,
@@ -332,8 +329,7 @@ export async function runWorkload(
     delivered: totalDelivered,
     elapsedMs,
     throughput: (totalDelivered * 1000) / elapsedMs,
-    p50Ms: percentile(sorted, 50),
-    p99Ms: percentile(sorted, 99),
+    ...latencies.summary(),
     brokerCpuPct: ((brokerAfter - brokerBefore) * 100) / elapsedMs,
     generatorCpuPct: (((cpu.user + cpu.system) / 1000) * 100) / elapsedMs,
     lostConnections,

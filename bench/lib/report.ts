@@ -52,6 +52,11 @@ export function workloadTable(title: string, results: WorkloadResult[], referenc
       );
     }
   }
+  const whole = results.filter((r) => r.p99WholeRunMs !== undefined);
+  if (whole.length > 0)
+    ratios.push(
+      `whole run, warm-up included: p99 ${whole.map((r) => `${r.broker} ${fixed(r.p99WholeRunMs as number, 2)} ms`).join(', ')}`,
+    );
   return [title, table, ...ratios].join('\n');
 }
 
