@@ -13,6 +13,11 @@ import type { Session } from './session.js';
 export const SWEEP_INTERVAL_MS = 500;
 /** A muted reader's backlog below which it takes messages again. */
 const UNMUTE_BELOW = 16 * 1024;
+/**
+ * Connections past the connect timeout closed per event-loop turn: a flood of sockets that never send CONNECT
+ * times out in waves of hundreds per sweep, and closing them all in one turn would stall every other client.
+ */
+const TIMEOUT_CLOSES_PER_TURN = 64;
 
 /** One sweep over the engine's connections and sessions. */
 export function sweepConnections(
@@ -39,9 +44,10 @@ export function sweepConnections(
   for (const session of router.mutedSessions) {
     if (session.link === undefined || session.link.backlogBytes() < UNMUTE_BELOW) router.unmute(session);
   }
+  const timedOut: Connection[] = [];
   connections.forEach((conn) => {
     if (conn.state === 'connecting') {
-      if (now - conn.openedAt > options.connectTimeoutMs) conn.close();
+      if (now - conn.openedAt > options.connectTimeoutMs) timedOut.push(conn);
       return;
     }
     if (conn.state !== 'connected') return;
@@ -60,4 +66,22 @@ export function sweepConnections(
       conn.congestedSince = 0;
     }
   });
+  if (timedOut.length > 0) closeTimedOut(timedOut);
+}
+
+/** What closing a timed-out connection needs of it. */
+interface Closable {
+  readonly state: string;
+  close(): void;
+}
+
+/** Close the connections still waiting for CONNECT, TIMEOUT_CLOSES_PER_TURN now and the rest in later turns. */
+export function closeTimedOut(list: readonly Closable[], from = 0): void {
+  const end = Math.min(list.length, from + TIMEOUT_CLOSES_PER_TURN);
+  for (let i = from; i < end; i++) {
+    const conn = list[i] as Closable;
+    // Its CONNECT may have come in since the sweep.
+    if (conn.state === 'connecting') conn.close();
+  }
+  if (end < list.length) setImmediate(closeTimedOut, list, end);
 }
