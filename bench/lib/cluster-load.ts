@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { encodePublish, type QoS } from '../../src/packets/index.js';
+import { percentile } from './latency-samples.js';
 import { RawClient } from './raw-client.js';
 import { PAYLOAD_SIZE } from './workloads.js';
 
@@ -156,17 +157,13 @@ export async function runClusterWorkload(
   const elapsedMs = lastDelivery - started;
   for (const client of [...publishers, ...subscribers]) client.close();
   const sorted = samples.slice(0, Math.min(sampleCount, SAMPLES)).sort();
-  const pick = (p: number): number =>
-    sorted.length === 0
-      ? Number.NaN
-      : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
   return {
     delivered,
     expected,
     elapsedMs,
     throughput: (delivered / elapsedMs) * 1000,
-    p50Ms: pick(50),
-    p99Ms: pick(99),
+    p50Ms: percentile(sorted, 50),
+    p99Ms: percentile(sorted, 99),
     complete: delivered >= expected,
   };
 }

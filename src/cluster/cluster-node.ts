@@ -224,7 +224,7 @@ export class ClusterNode {
   private onInbox(entry: InboxEntry): void {
     const engine = this.engine;
     if (engine === undefined) return;
-    if (entry.kind !== 'evict' && entry.stamp !== undefined && !this.recent.add(entry.from, entry.stamp)) {
+    if (this.recent.isCopy(entry)) {
       // A copy of an append Redis ran twice (a resent command).
       this.stats.duplicatesDropped++;
     } else if (entry.kind === 'batch') {

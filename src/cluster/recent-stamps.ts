@@ -5,6 +5,8 @@
  * entry twice. A resent copy lands right behind the original, so a bounded window of recent stamps catches
  * it; anything older than the window is processed as before.
  */
+import type { InboxEntry } from './backend.js';
+
 export class RecentStamps {
   private readonly seen = new Set<string>();
   private readonly order: string[] = [];
@@ -24,5 +26,10 @@ export class RecentStamps {
     }
     this.seen.add(key);
     return true;
+  }
+
+  /** Record a stamped entry (a batch or a hand-over); true when it is a copy of one recorded already. */
+  isCopy(entry: InboxEntry): boolean {
+    return entry.kind !== 'evict' && entry.stamp !== undefined && !this.add(entry.from, entry.stamp);
   }
 }

@@ -34,15 +34,14 @@ end
 `;
 
 /**
- * The commit of one turn. ARGV: prefix, node id, the node's incarnation (it stamps hand-overs), then operations, each an opcode and its arguments:
- * S id ep json (session record), D id ep (session data deleted), B id ep key json / b id ep key
+ * The commit of one turn. ARGV: prefix, node id, the node's incarnation (it stamps hand-overs), then
+ * operations, each an opcode and its arguments: S id ep json (session record), D id ep (session data deleted), B id ep key json / b id ep key
  * (subscription), Q id ep seq blob state (delivery), U id ep seq state (delivery state), q id ep seq,
  * I id ep pid / i id ep pid (inbound QoS 2 id), W id ep blob (will of an unstored session; empty deletes),
  * L id ep (ownership released), R topic blob / r topic (retained), X node stamp batch (inbox append; the
- * stamp lets the reader drop a second copy), A key / a key (route of this node), H node id blob stamp (a delivery handed
- * to the node that owns session id), C id (inbox
- * checkpoint). Session operations of a node that no longer owns the
- * session are skipped; a delivery among them is handed to the session's new owner through its inbox, stamped
+ * stamp lets the reader drop a second copy), A key / a key (route of this node), H node id blob stamp (a
+ * delivery handed to the node that owns session id), C id (inbox checkpoint). Session operations of a node
+ * that no longer owns the session are skipped; a delivery among them is handed to the session's new owner through its inbox, stamped
  * `incarnation.q<seq>` (the same in a resent command, so the reader drops the copy).
  * Returns the client ids whose writes were skipped, then `!node` for each inbox append to a node gone.
  * A commit of only X and C operations is not run here but sent as plain commands with the same effect

@@ -59,7 +59,7 @@ export async function takeOver(dead: string, ctx: TakeOverContext): Promise<Take
   const recent = new RecentStamps();
   for (const entry of entries) {
     // A copy appended twice (a resent command) is delivered once.
-    if (entry.kind !== 'evict' && entry.stamp !== undefined && !recent.add(entry.from, entry.stamp)) continue;
+    if (recent.isCopy(entry)) continue;
     if (entry.kind === 'batch') {
       visitFrames(entry.batch, (message, target) => {
         delivered += engine.publishRemote(message, dead, { ...target, sessions: adopted });

@@ -108,11 +108,12 @@ export function applyOps(s: Statements, ops: readonly unknown[], count: number):
         s.saveDelivery.run(next(), next(), next(), next(), next(), next(), next(), next());
         break;
       case OP.saveDeliveryInline: {
+        const at = i - 1;
         const clientId = next();
         const seq = next();
         saving(seq);
         const message = next() as Message;
-        if (ops[i + 4] === STATE_CODE.pubrel) {
+        if (ops[at + ARG_STATE] === STATE_CODE.pubrel) {
           // Past PUBREC before it was written (the usual QoS 2 case): what a restart needs is the packet id
           // to send PUBREL again, not the message, so the row leaves the message out (a third cheaper).
           s.saveReleasedDelivery.run(clientId, seq, next(), next(), next(), next(), next());
