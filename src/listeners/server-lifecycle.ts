@@ -6,6 +6,7 @@ interface ListeningServer {
   listen(...args: unknown[]): unknown;
   close(callback?: (err?: Error) => void): unknown;
   closeIdleConnections?(): void;
+  closeAllConnections?(): void;
   address(): AddressInfo | string | null;
   once(event: 'error', listener: (err: Error) => void): unknown;
   off(event: 'error', listener: (err: Error) => void): unknown;
@@ -34,12 +35,26 @@ export function bindServer(
   });
 }
 
-/** Stop accepting; resolves once the server is closed (sockets it handed out stay open for the broker). */
+/** How long HTTP connections still busy at close (a response being written, a live stream ending) get. */
+const HTTP_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Stop accepting; resolves once the server is closed (sockets a TCP server handed out stay open for the
+ * broker). An HTTP server's idle keep-alive connections are closed at once and all others after a short
+ * grace: Node counts a connection that has not sent a request yet (a browser's preconnected spare socket)
+ * as busy, and it would hold the close open until the headers timeout, a minute or more.
+ */
 export function closeServer(server: ListeningServer): Promise<void> {
   return new Promise((resolve) => {
-    server.close(() => resolve());
-    // HTTP keep-alive sockets that carry no request would otherwise hold the close open.
-    server.closeIdleConnections?.();
+    let grace: NodeJS.Timeout | undefined;
+    server.close(() => {
+      if (grace !== undefined) clearTimeout(grace);
+      resolve();
+    });
+    if (server.closeIdleConnections === undefined) return;
+    server.closeIdleConnections();
+    grace = setTimeout(() => server.closeAllConnections?.(), HTTP_CLOSE_GRACE_MS);
+    grace.unref();
   });
 }
 
