@@ -63,7 +63,14 @@ function subscriber(port: number, id: string): Promise<net.Socket> {
   });
 }
 
-async function run(name: BrokerName, stalled: number): Promise<{ growth: number; rate: number }> {
+interface RunResult {
+  growth: number;
+  rate: number;
+  /** The healthy subscriber's msgs/s in each second of the run: shows a start-up dip apart from the rest. */
+  perSecond: number[];
+}
+
+async function run(name: BrokerName, stalled: number): Promise<RunResult> {
   const broker = await launchBroker(name);
   const sockets: net.Socket[] = [];
   try {
@@ -93,8 +100,15 @@ async function run(name: BrokerName, stalled: number): Promise<{ growth: number;
     const before = rssMiB(broker.pid);
     let peak = before;
     let sent = 0;
-    const end = Date.now() + SECONDS * 1000;
+    const start = Date.now();
+    const end = start + SECONDS * 1000;
+    const perSecond: number[] = [];
+    let counted = 0;
     while (Date.now() < end) {
+      if (Date.now() - start >= (perSecond.length + 1) * 1000) {
+        perSecond.push(Math.round((received - counted) / packet.length));
+        counted = received;
+      }
       // At most 256 KiB ahead of what the healthy reader has taken: it paces the publisher.
       if ((sent - received / packet.length) * packet.length < 256 * 1024) {
         publisher.write(batch);
@@ -104,7 +118,7 @@ async function run(name: BrokerName, stalled: number): Promise<{ growth: number;
       if (sent % 6400 === 0) peak = Math.max(peak, rssMiB(broker.pid));
     }
     peak = Math.max(peak, rssMiB(broker.pid));
-    return { growth: peak - before, rate: received / packet.length / SECONDS };
+    return { growth: peak - before, rate: received / packet.length / SECONDS, perSecond };
   } finally {
     for (const socket of sockets) socket.destroy();
     await broker.stop();
@@ -121,6 +135,7 @@ console.log(
   '| broker | stalled readers | RSS growth MiB | healthy msgs/s | healthy rate vs no stalled readers |',
 );
 console.log('|---|---|---|---|---|');
+const perSecondLines: string[] = [];
 for (const name of brokers) {
   const alone = await run(name, 0);
   const crowded = await run(name, STALLED);
@@ -130,4 +145,8 @@ for (const name of brokers) {
   console.log(
     `| ${name} | ${STALLED} | ${crowded.growth.toFixed(0)} | ${Math.round(crowded.rate).toLocaleString('en-US')} | ${((crowded.rate / alone.rate) * 100).toFixed(0)} % |`,
   );
+  perSecondLines.push(`${name}, 0 stalled: ${alone.perSecond.join(' ')}`);
+  perSecondLines.push(`${name}, ${STALLED} stalled: ${crowded.perSecond.join(' ')}`);
 }
+console.log('\nhealthy msgs/s, second by second:');
+for (const line of perSecondLines) console.log(line);
