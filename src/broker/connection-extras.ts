@@ -68,6 +68,10 @@ export class ConnectionExtras {
   congestedSince = 0;
   /** The backlog as the memory budget last counted it. */
   countedBacklog = 0;
+  /** Bytes the peer had taken at the kernel watch's last look (-1: not looked at). */
+  kernelAcked = -1;
+  /** What the kernel holds for this reader while it is stalled (kernel-send-queues.ts). */
+  kernelQueued = 0;
 }
 
 /**
@@ -116,6 +120,21 @@ export abstract class WithExtras {
   }
   set countedBacklog(bytes: number) {
     if (bytes !== 0 || this.extras !== undefined) this.more().countedBacklog = bytes;
+  }
+
+  /** Bytes the peer had taken at the kernel watch's last look (-1: not looked at). */
+  get kernelAcked(): number {
+    return this.extras?.kernelAcked ?? -1;
+  }
+  set kernelAcked(bytes: number) {
+    if (bytes !== -1 || this.extras !== undefined) this.more().kernelAcked = bytes;
+  }
+  /** What the kernel holds for this reader while it is stalled (0 while it reads). */
+  get kernelQueued(): number {
+    return this.extras?.kernelQueued ?? 0;
+  }
+  set kernelQueued(bytes: number) {
+    if (bytes !== 0 || this.extras !== undefined) this.more().kernelQueued = bytes;
   }
 
   /** Inbound topic aliases (v5): alias -> topic name, made on first use. */

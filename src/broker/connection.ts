@@ -307,19 +307,19 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   }
 
   /**
-   * Bytes handed to the socket that the peer has not taken yet. This turn's batch is not counted: it is
-   * bounded by EARLY_FLUSH_BYTES, and counting it would call a fast reader slow whenever a big input chunk
-   * fans out.
+   * Bytes handed to the socket that the peer has not taken yet, with what the kernel holds for a reader
+   * that stalled (kernel-send-queues.ts). This turn's batch is not counted: it is bounded by
+   * EARLY_FLUSH_BYTES, and counting it would call a fast reader slow whenever a big input chunk fans out.
    */
   backlogBytes(): number {
-    return this.stream.writableLength;
+    return this.stream.writableLength + this.kernelQueued;
   }
 
   flushWrites(): number {
     const writer = this.writerOrNone;
     if (writer === undefined) return 0;
     const bytes = writer.flush(this.stream);
-    if (bytes > 0) this.services.memory.track(this, this.stream.writableLength);
+    if (bytes > 0) this.services.memory.track(this, this.backlogBytes());
     return bytes;
   }
 

@@ -24,6 +24,7 @@ import {
   subscribeInline,
   type Unsubscribe,
 } from './inline-client.js';
+import { KERNEL_LOOK_INTERVAL_MS, KernelStallWatch } from './kernel-send-queues.js';
 import type { LocalRouter } from './local-router.js';
 import { type BrokerLogger, silentLogger } from './logger.js';
 import { createMessage, type Message } from './message.js';
@@ -67,6 +68,8 @@ export class Engine implements ConnectionPort {
   readonly hooks = new HookRegistry();
   readonly stats = new BrokerStats();
   readonly connections = new Set<Connection>();
+  /** Finds readers that stopped reading while the kernel still takes their writes. */
+  readonly kernelWatch = new KernelStallWatch();
   readonly services: EngineServices;
   readonly router: LocalRouter;
   readonly pipeline: PublishPipeline;
@@ -75,6 +78,7 @@ export class Engine implements ConnectionPort {
   private readonly store: SessionStore | undefined;
   private readonly turn: EndOfTurn;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private kernelTimer: NodeJS.Timeout | undefined;
   private opened: Promise<RestoreSummary> | undefined;
   /** The stored state is loaded (always true without a store). */
   private loaded: boolean;
@@ -286,6 +290,8 @@ export class Engine implements ConnectionPort {
     this.services.durable.detachStore();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
+    if (this.kernelTimer !== undefined) clearInterval(this.kernelTimer);
+    this.kernelTimer = undefined;
     this.sys.stop();
     this.services.sessions.stopTimers();
     this.turn.stop();
@@ -310,6 +316,11 @@ export class Engine implements ConnectionPort {
     if (this.sweepTimer !== undefined) return;
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
+    this.kernelTimer = setInterval(
+      () => this.kernelWatch.maybeLook(this.connections, this.stats.bytesSent),
+      KERNEL_LOOK_INTERVAL_MS,
+    );
+    this.kernelTimer.unref();
   }
 
   private async load(): Promise<RestoreSummary> {

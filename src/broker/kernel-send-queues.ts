@@ -1,0 +1,203 @@
+/**
+ * Readers that stopped reading while the kernel still takes what is written to them. A socket accepts
+ * megabytes (its send buffer grows to `tcp_wmem`'s maximum) before a write is left waiting in the broker, so
+ * a reader that stalls is invisible to the write backlog for a long while, and a thousand of them cost the
+ * broker a write per message each until the kernel's own TCP memory runs out. The kernel tells how much each
+ * connection holds unacknowledged (`/proc/net/tcp`, Linux): a connection holding STALL_MIN_QUEUED or more
+ * whose peer took less than STALL_MAX_PROGRESS since the previous look is stalled, and what the kernel holds
+ * for it counts as its backlog (muted and dropped to like any slow reader) until its peer reads again.
+ */
+import { readFileSync } from 'node:fs';
+import { isIPv4, Socket } from 'node:net';
+import { endianness } from 'node:os';
+import type { Duplex } from 'node:stream';
+
+/** Bytes the broker writes between two looks at the kernel; below that, nothing new can have stalled. */
+export const KERNEL_LOOK_AFTER_BYTES = 1024 * 1024;
+/** How often the engine offers a look (most offers are declined: too little written, or too soon). */
+export const KERNEL_LOOK_INTERVAL_MS = 100;
+/** A look may take at most this share of the time: the next waits COST_SPACING times as long as it took. */
+const COST_SPACING = 10;
+/** A kernel send queue below this is never a stall (a reader that keeps up holds a few segments). */
+const STALL_MIN_QUEUED = 16 * 1024;
+/** Bytes a peer takes between two looks (half a second apart) below which it is not reading. */
+const STALL_MAX_PROGRESS = 4 * 1024;
+
+/** A connection as the watch sees it. */
+export interface KernelWatched {
+  readonly stream: Duplex;
+  readonly state: string;
+  /** Bytes the peer had taken at the last look (-1: not looked at while it held a queue). */
+  kernelAcked: number;
+  /** What the kernel holds for a stalled reader (0 when it reads). */
+  kernelQueued: number;
+}
+
+/** The `/proc/net/tcp` form of an address: each 32-bit word in the machine's byte order, in hex. */
+export function procAddress(address: string): string | undefined {
+  const bytes = addressBytes(address);
+  if (bytes === undefined) return undefined;
+  const little = endianness() === 'LE';
+  let hex = '';
+  for (let word = 0; word < bytes.length; word += 4) {
+    for (let i = 0; i < 4; i++) {
+      const byte = bytes[word + (little ? 3 - i : i)] as number;
+      hex += byte.toString(16).padStart(2, '0');
+    }
+  }
+  return hex.toUpperCase();
+}
+
+function addressBytes(address: string): number[] | undefined {
+  if (isIPv4(address)) return address.split('.').map(Number);
+  const plain = address.split('%')[0] ?? '';
+  const halves = plain.split('::');
+  if (halves.length > 2) return undefined;
+  const groups = (part: string | undefined): number[] | undefined => {
+    if (part === undefined || part === '') return [];
+    const out: number[] = [];
+    for (const group of part.split(':')) {
+      if (isIPv4(group)) {
+        const [a = 0, b = 0, c = 0, d = 0] = group.split('.').map(Number);
+        out.push((a << 8) | b, (c << 8) | d);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(group)) out.push(Number.parseInt(group, 16));
+      else return undefined;
+    }
+    return out;
+  };
+  const head = groups(halves[0]);
+  const tail = groups(halves[1]);
+  if (head === undefined || tail === undefined) return undefined;
+  const fill = 8 - head.length - tail.length;
+  if (fill < 0 || (halves.length === 1 && fill !== 0)) return undefined;
+  const words = [...head, ...new Array<number>(fill).fill(0), ...tail];
+  return words.flatMap((w) => [w >> 8, w & 0xff]);
+}
+
+/** The key of a plain TCP connection in `/proc/net/tcp{,6}` (TLS and WebSocket streams have none). */
+export function connectionKey(stream: Duplex): string | undefined {
+  if (!(stream instanceof Socket) || 'encrypted' in stream) return undefined;
+  const { remoteAddress, remotePort, localPort } = stream;
+  if (remoteAddress === undefined || remotePort === undefined || localPort === undefined) return undefined;
+  const remote = procAddress(remoteAddress);
+  return remote === undefined ? undefined : `${remote}:${remotePort}>${localPort}`;
+}
+
+const ESTABLISHED_LINE = /^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) ([0-9A-F]+):([0-9A-F]{4}) 01 ([0-9A-F]{8}):/gm;
+
+/** Established connections holding at least `min` unacknowledged bytes, by connection key. */
+export function parseSendQueues(text: string, min: number, into: Map<string, number>): void {
+  ESTABLISHED_LINE.lastIndex = 0;
+  for (let m = ESTABLISHED_LINE.exec(text); m !== null; m = ESTABLISHED_LINE.exec(text)) {
+    const queued = Number.parseInt(m[4] as string, 16);
+    if (queued < min) continue;
+    const localPort = Number.parseInt(m[1] as string, 16);
+    const remotePort = Number.parseInt(m[3] as string, 16);
+    into.set(`${m[2]}:${remotePort}>${localPort}`, queued);
+  }
+}
+
+/** Looks at the kernel's send queues now and then, and marks the connections whose readers stalled. */
+export class KernelStallWatch {
+  private unavailable = process.platform !== 'linux';
+  private bytesAtLastLook = 0;
+  private readonly stalled = new Set<KernelWatched>();
+  private nextLookAt = 0;
+  private readonly keys = new WeakMap<Duplex, string>();
+  /** How many looks were taken, and how long the last one took (ms). */
+  looks = 0;
+  lastLookMs = 0;
+
+  /**
+   * Called every KERNEL_LOOK_INTERVAL_MS: look again when enough was written since, or while a reader is held
+   * stalled, but never more often than the looks' own cost allows (a look that took 5 ms waits 100 ms, one
+   * that took 30 ms, with tens of thousands of sockets, 300 ms). The read is synchronous on purpose: a look
+   * must land while the broker is busiest, and an asynchronous read of a /proc file takes a loop turn per
+   * chunk (seconds when each turn is a large fan-out).
+   */
+  maybeLook(connections: ReadonlySet<KernelWatched>, bytesSent: number): void {
+    if (this.unavailable) return;
+    if (bytesSent - this.bytesAtLastLook < KERNEL_LOOK_AFTER_BYTES && this.stalled.size === 0) return;
+    const started = performance.now();
+    if (started < this.nextLookAt) return;
+    this.bytesAtLastLook = bytesSent;
+    let queues: Map<string, number>;
+    try {
+      queues = readSendQueues();
+    } catch {
+      // No /proc (a container without it): the write backlog alone tells slow readers, as before.
+      this.unavailable = true;
+      for (const conn of this.stalled) forget(conn);
+      this.stalled.clear();
+      return;
+    }
+    this.apply(connections, queues);
+    this.looks++;
+    this.lastLookMs = performance.now() - started;
+    this.nextLookAt = started + Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING);
+  }
+
+  /** A connection's key, worked out once (it reads the socket's addresses). */
+  private keyOf(stream: Duplex): string | undefined {
+    let key = this.keys.get(stream);
+    if (key === undefined) {
+      key = connectionKey(stream) ?? '';
+      this.keys.set(stream, key);
+    }
+    return key === '' ? undefined : key;
+  }
+
+  private apply(connections: ReadonlySet<KernelWatched>, queues: Map<string, number>): void {
+    for (const conn of this.stalled) {
+      if (conn.state === 'closed') this.stalled.delete(conn);
+    }
+    if (queues.size === 0) {
+      for (const conn of this.stalled) forget(conn);
+      this.stalled.clear();
+      return;
+    }
+    connections.forEach((conn) => {
+      const key = conn.state === 'connected' ? this.keyOf(conn.stream) : undefined;
+      const queued = key === undefined ? 0 : (queues.get(key) ?? 0);
+      if (queued === 0) {
+        if (conn.kernelAcked >= 0 || conn.kernelQueued > 0) forget(conn);
+        this.stalled.delete(conn);
+        return;
+      }
+      const socket = conn.stream as Socket;
+      const acked = socket.bytesWritten - socket.writableLength - queued;
+      const before = conn.kernelAcked;
+      conn.kernelAcked = acked;
+      if (before >= 0 && queued >= STALL_MIN_QUEUED && acked - before < STALL_MAX_PROGRESS) {
+        conn.kernelQueued = queued;
+        this.stalled.add(conn);
+      } else if (conn.kernelQueued > 0) {
+        conn.kernelQueued = 0;
+        this.stalled.delete(conn);
+      }
+    });
+  }
+}
+
+function forget(conn: KernelWatched): void {
+  conn.kernelAcked = -1;
+  conn.kernelQueued = 0;
+}
+
+function readSendQueues(): Map<string, number> {
+  const queues = new Map<string, number>();
+  let found = false;
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'latin1');
+    } catch {
+      continue;
+    }
+    found = true;
+    // Every queue, not only the large ones: a reader's first look (its baseline) should come early.
+    parseSendQueues(text, 1, queues);
+  }
+  if (!found) throw new Error('no /proc/net/tcp');
+  return queues;
+}

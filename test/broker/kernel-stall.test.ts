@@ -1,0 +1,96 @@
+/**
+ * Readers that stop reading while the kernel still takes their writes: found from the kernel's send queues
+ * (`/proc/net/tcp`) before the broker's own write buffer fills, muted under the memory budget, and taken
+ * back when they read again. The address forms and the /proc line format are checked on their own.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { endianness } from 'node:os';
+import { describe, test } from 'node:test';
+import { parseSendQueues, procAddress } from '../../src/broker/kernel-send-queues.js';
+import { publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
+import { waitFor } from '../support/raw-client.js';
+
+describe('kernel send queues', () => {
+  test('addresses are written as /proc/net/tcp{,6} writes them', () => {
+    assert.equal(endianness(), 'LE', 'the expected forms below are for a little-endian machine');
+    assert.equal(procAddress('127.0.0.1'), '0100007F');
+    assert.equal(procAddress('10.1.2.3'), '0302010A');
+    assert.equal(procAddress('::ffff:127.0.0.1'), '0000000000000000FFFF00000100007F');
+    assert.equal(procAddress('::1'), '00000000000000000000000001000000');
+    assert.equal(procAddress('fe80::1%eth0'), '000080FE000000000000000001000000');
+    assert.equal(procAddress('not-an-address'), undefined);
+    assert.equal(procAddress('1::2::3'), undefined);
+  });
+
+  test('established connections with a send queue are read from the /proc text', () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      '   0: 0100007F:075B 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1',
+      '   1: 0100007F:075B 0100007F:D431 01 0004B000:00000000 01:00000014 00000000     0        0 2 1',
+      '   2: 0100007F:075B 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1',
+      '   3: 0100007F:075B 0100007F:D433 01 00000010:00000000 00:00000000 00000000     0        0 4 1',
+    ].join('\n');
+    const queues = new Map<string, number>();
+    parseSendQueues(text, 1, queues);
+    // The listening socket (st 0A) and an empty queue are left out; ports are decimal in the key.
+    assert.deepEqual(
+      [...queues],
+      [
+        ['0100007F:54321>1883', 0x4b000],
+        ['0100007F:54323>1883', 16],
+      ],
+    );
+    const large = new Map<string, number>();
+    parseSendQueues(text, 1024, large);
+    assert.deepEqual([...large.keys()], ['0100007F:54321>1883']);
+  });
+
+  test('a reader that stops reading is found while its kernel queue grows, muted, and taken back', async () => {
+    assert.ok(readFileSync('/proc/net/tcp', 'latin1').length > 0, 'this test needs Linux /proc/net/tcp');
+    // A budget the stalled reader's kernel queue alone exceeds, and a write limit it never reaches: without
+    // the kernel watch this reader is never congested, as the kernel takes everything written to it.
+    const h = await startBroker({
+      maxMemory: 1024 * 1024,
+      maxWriteBuffer: 64 * 1024 * 1024,
+      slowClientTimeoutMs: 600_000,
+    });
+    try {
+      const stalled = await rawSubscriber(h, 'stalled', 'feed/#', 0);
+      stalled.pauseReading();
+      const healthy = await rawSubscriber(h, 'healthy', 'feed/#', 0);
+      const { client: pub } = await h.connect('pub');
+      const engine = h.engine;
+      const payload = 'x'.repeat(1024);
+      const conn = [...engine.connections].find((c) => c.clientId === 'stalled');
+      assert.ok(conn !== undefined);
+      let sent = 0;
+      let userBufferPeak = 0;
+      // Slow enough that the kernel takes every write (bounded: 20 s, 8 MB).
+      const deadline = Date.now() + 20_000;
+      while (!engine.sessions.get('stalled')?.muted && Date.now() < deadline && sent < 8_000) {
+        for (let i = 0; i < 50; i++) pub.send(publishPacket('feed/a', payload, 0));
+        sent += 50;
+        await waitFor(() => healthy.receivedTotal >= sent * 1024, 10_000, `healthy reader at ${sent}`);
+        userBufferPeak = Math.max(userBufferPeak, conn.stream.writableLength);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.equal(engine.sessions.get('stalled')?.muted, true, `muted after ${sent} messages`);
+      assert.ok(
+        userBufferPeak < 256 * 1024,
+        `muted before the broker itself held much for it (at most ${userBufferPeak} bytes, ${sent} messages sent)`,
+      );
+      assert.ok(conn.kernelQueued >= 16 * 1024, `the kernel holds ${conn.kernelQueued} bytes for it`);
+      assert.ok(engine.kernelWatch.looks >= 2, 'found by looking at the kernel');
+      assert.equal(engine.sessions.get('healthy')?.muted, false);
+      assert.equal(engine.sessions.get('healthy')?.dropped, 0, 'the healthy reader lost nothing');
+      // It reads again: the next looks see its peer take bytes, and it is taken back.
+      stalled.resumeReading();
+      await waitFor(() => engine.sessions.get('stalled')?.muted === false, 10_000, 'stalled reader unmuted');
+      assert.equal(conn.kernelQueued, 0);
+      assert.ok((engine.sessions.get('stalled')?.dropped ?? 0) > 0, 'what it missed is counted');
+    } finally {
+      await h.stop();
+    }
+  });
+});
