@@ -326,8 +326,10 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   /** Flush with the turn's other writes, or now when this turn's batch is already large. */
   private scheduleWrite(): void {
     const writer = this.writer;
-    if (writer.pendingBytes >= EARLY_FLUSH_BYTES) this.services.stats.bytesSent += writer.flush(this.stream);
-    else this.services.turn.scheduleFlush(this);
+    if (writer.pendingBytes >= EARLY_FLUSH_BYTES) {
+      this.services.stats.bytesSent += writer.flush(this.stream);
+      this.services.lookAtKernel();
+    } else this.services.turn.scheduleFlush(this);
   }
 
   /** The stream's write buffer drained: send what waited. */

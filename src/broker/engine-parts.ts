@@ -31,7 +31,8 @@ export interface EngineParts {
 
 /**
  * Build the parts over the engine's options, stats and hooks. `routing` wraps the local topic index (a
- * cluster); `connectionClosed` is told when a network connection closes.
+ * cluster); `connectionClosed` is told when a network connection closes; `lookAtKernel` is offered a look at the
+ * kernel's send queues (kernel-send-queues.ts) when a turn writes a lot.
  */
 export function buildEngineParts(
   options: ResolvedBrokerOptions,
@@ -41,6 +42,7 @@ export function buildEngineParts(
   storage: SessionStore | undefined,
   routing: ((local: LocalRouter) => Router) | undefined,
   connectionClosed: (conn: Connection) => void,
+  lookAtKernel: () => void,
 ): EngineParts {
   const turn = new EndOfTurn(storage, stats, logger);
   const durable = new DurableState(storage, hooks, turn);
@@ -68,6 +70,7 @@ export function buildEngineParts(
     turn,
     memory,
     connectionClosed,
+    lookAtKernel,
   };
   return { services, turn, router };
 }

@@ -37,4 +37,9 @@ export interface EngineServices {
    * `object`, so this module need not import the connection, which imports it.)
    */
   connectionClosed(conn: object): void;
+  /**
+   * Offer a look at the kernel's send queues (declined unless one is due): a turn that writes a lot (a big
+   * fan-out) may take seconds, and stalled readers are best found within it, not after.
+   */
+  lookAtKernel(): void;
 }

@@ -69,7 +69,7 @@ export class Engine implements ConnectionPort {
   readonly stats = new BrokerStats();
   readonly connections = new Set<Connection>();
   /** Finds readers that stopped reading while the kernel still takes their writes. */
-  readonly kernelWatch = new KernelStallWatch();
+  readonly kernelWatch: KernelStallWatch;
   readonly services: EngineServices;
   readonly router: LocalRouter;
   readonly pipeline: PublishPipeline;
@@ -83,6 +83,9 @@ export class Engine implements ConnectionPort {
   /** The stored state is loaded (always true without a store). */
   private loaded: boolean;
   private closing = false;
+  /** Offered a look at the kernel's send queues by the timer and by large writes within a turn. */
+  private readonly lookAtKernel = (): void =>
+    this.kernelWatch.maybeLook(this.connections, this.stats.bytesSent);
   private readonly forget = (conn: Connection): void => {
     this.connections.delete(conn);
   };
@@ -106,12 +109,15 @@ export class Engine implements ConnectionPort {
       storage,
       routing,
       this.forget,
+      this.lookAtKernel,
     );
     const { memory, pipeline } = parts.services;
     this.turn = parts.turn;
     this.router = parts.router;
     this.pipeline = pipeline;
     this.services = parts.services;
+    // Stalled readers hold their data in the kernel: worth a look once it holds half the budget.
+    this.kernelWatch = new KernelStallWatch(memory.budget / 2);
     this.sys = new SysTopics(
       {
         stats: this.stats,
@@ -316,10 +322,7 @@ export class Engine implements ConnectionPort {
     if (this.sweepTimer !== undefined) return;
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
     this.sweepTimer.unref();
-    this.kernelTimer = setInterval(
-      () => this.kernelWatch.maybeLook(this.connections, this.stats.bytesSent),
-      KERNEL_LOOK_INTERVAL_MS,
-    );
+    this.kernelTimer = setInterval(this.lookAtKernel, KERNEL_LOOK_INTERVAL_MS);
     this.kernelTimer.unref();
   }
 

@@ -17,7 +17,11 @@ export const KERNEL_LOOK_AFTER_BYTES = 1024 * 1024;
 /** How often the engine offers a look (most offers are declined: too little written, or too soon). */
 export const KERNEL_LOOK_INTERVAL_MS = 100;
 /** A look may take at most this share of the time: the next waits COST_SPACING times as long as it took. */
-const COST_SPACING = 10;
+const COST_SPACING = 20;
+/** How often a reader held stalled is looked at again while nothing else calls for a look. */
+const STALLED_LOOK_MS = 1_000;
+/** The kernel counts TCP memory in pages. */
+const PAGE_BYTES = 4096;
 /** A kernel send queue below this is never a stall (a reader that keeps up holds a few segments). */
 const STALL_MIN_QUEUED = 16 * 1024;
 /** Bytes a peer takes between two looks (half a second apart) below which it is not reading. */
@@ -103,24 +107,44 @@ export class KernelStallWatch {
   private bytesAtLastLook = 0;
   private readonly stalled = new Set<KernelWatched>();
   private nextLookAt = 0;
+  private lastLookAt = 0;
   private readonly keys = new WeakMap<Duplex, string>();
   /** How many looks were taken, and how long the last one took (ms). */
   looks = 0;
   lastLookMs = 0;
 
   /**
-   * Called every KERNEL_LOOK_INTERVAL_MS: look again when enough was written since, or while a reader is held
-   * stalled, but never more often than the looks' own cost allows (a look that took 5 ms waits 100 ms, one
-   * that took 30 ms, with tens of thousands of sockets, 300 ms). The read is synchronous on purpose: a look
-   * must land while the broker is busiest, and an asynchronous read of a /proc file takes a loop turn per
-   * chunk (seconds when each turn is a large fan-out).
+   * @param kernelBytesToLook what all TCP sockets of the machine may hold in the kernel
+   *   (`/proc/net/sockstat`) before the broker's own connections are looked at: readers that keep up hold
+   *   little there, stalled ones a lot.
+   */
+  constructor(private readonly kernelBytesToLook: number) {}
+
+  /**
+   * Called every KERNEL_LOOK_INTERVAL_MS: look when the broker wrote at least KERNEL_LOOK_AFTER_BYTES since the
+   * last look and the machine's TCP sockets hold more than `kernelBytesToLook` (one small read), and every
+   * STALLED_LOOK_MS while a reader is held stalled; never more often than the looks' own cost allows (a look
+   * that took 5 ms waits 100 ms, one that took 30 ms, with tens of thousands of sockets, 600 ms), except the
+   * look right after readers were first seen holding a queue (it tells whether they stalled). The read
+   * is synchronous on purpose: a look must land while the broker is busiest, and an asynchronous read of a
+   * /proc file takes a loop turn per chunk (seconds when each turn is a large fan-out).
    */
   maybeLook(connections: ReadonlySet<KernelWatched>, bytesSent: number): void {
     if (this.unavailable) return;
-    if (bytesSent - this.bytesAtLastLook < KERNEL_LOOK_AFTER_BYTES && this.stalled.size === 0) return;
     const started = performance.now();
     if (started < this.nextLookAt) return;
+    const wrote = bytesSent - this.bytesAtLastLook >= KERNEL_LOOK_AFTER_BYTES;
+    const recheck = this.stalled.size > 0 && started - this.lastLookAt >= STALLED_LOOK_MS;
+    if (!recheck) {
+      if (!wrote) return;
+      if (kernelTcpBytes() <= this.kernelBytesToLook) {
+        // Asked again within a turn after every large write: the machine-wide figure is read 10 times a second at most.
+        this.nextLookAt = started + KERNEL_LOOK_INTERVAL_MS;
+        return;
+      }
+    }
     this.bytesAtLastLook = bytesSent;
+    this.lastLookAt = started;
     let queues: Map<string, number>;
     try {
       queues = readSendQueues();
@@ -131,10 +155,13 @@ export class KernelStallWatch {
       this.stalled.clear();
       return;
     }
-    this.apply(connections, queues);
+    const fresh = this.apply(connections, queues);
     this.looks++;
     this.lastLookMs = performance.now() - started;
-    this.nextLookAt = started + Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING);
+    // A reader seen with a queue for the first time is told stalled or not by the next look: take it soon.
+    this.nextLookAt =
+      started +
+      (fresh ? KERNEL_LOOK_INTERVAL_MS : Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING));
   }
 
   /** A connection's key, worked out once (it reads the socket's addresses). */
@@ -147,15 +174,17 @@ export class KernelStallWatch {
     return key === '' ? undefined : key;
   }
 
-  private apply(connections: ReadonlySet<KernelWatched>, queues: Map<string, number>): void {
+  /** Mark the stalled readers; true when some reader holding a queue was seen for the first time. */
+  private apply(connections: ReadonlySet<KernelWatched>, queues: Map<string, number>): boolean {
     for (const conn of this.stalled) {
       if (conn.state === 'closed') this.stalled.delete(conn);
     }
     if (queues.size === 0) {
       for (const conn of this.stalled) forget(conn);
       this.stalled.clear();
-      return;
+      return false;
     }
+    let fresh = false;
     connections.forEach((conn) => {
       const key = conn.state === 'connected' ? this.keyOf(conn.stream) : undefined;
       const queued = key === undefined ? 0 : (queues.get(key) ?? 0);
@@ -168,6 +197,7 @@ export class KernelStallWatch {
       const acked = socket.bytesWritten - socket.writableLength - queued;
       const before = conn.kernelAcked;
       conn.kernelAcked = acked;
+      if (before < 0 && queued >= STALL_MIN_QUEUED) fresh = true;
       if (before >= 0 && queued >= STALL_MIN_QUEUED && acked - before < STALL_MAX_PROGRESS) {
         conn.kernelQueued = queued;
         this.stalled.add(conn);
@@ -176,12 +206,26 @@ export class KernelStallWatch {
         this.stalled.delete(conn);
       }
     });
+    return fresh;
   }
 }
 
 function forget(conn: KernelWatched): void {
   conn.kernelAcked = -1;
   conn.kernelQueued = 0;
+}
+
+/** What the machine's TCP sockets hold in the kernel (`TCP: ... mem PAGES` in /proc/net/sockstat). */
+function kernelTcpBytes(): number {
+  let text: string;
+  try {
+    text = readFileSync('/proc/net/sockstat', 'latin1');
+  } catch {
+    // Without it, every look that enough writing calls for is taken.
+    return Number.POSITIVE_INFINITY;
+  }
+  const pages = /^TCP:.* mem (\d+)/m.exec(text)?.[1];
+  return pages === undefined ? Number.POSITIVE_INFINITY : Number(pages) * PAGE_BYTES;
 }
 
 function readSendQueues(): Map<string, number> {
