@@ -6,8 +6,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
+import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
-import { parseSendQueues, procAddress } from '../../src/broker/kernel-send-queues.js';
+import {
+  KERNEL_LOOK_AFTER_BYTES,
+  KernelStallWatch,
+  type KernelWatched,
+  parseSendQueues,
+  procAddress,
+} from '../../src/broker/kernel-send-queues.js';
 import { publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
 
@@ -44,6 +51,29 @@ describe('kernel send queues', () => {
     const large = new Map<string, number>();
     parseSendQueues(text, 1024, large);
     assert.deepEqual([...large.keys()], ['0100007F:54321>1883']);
+  });
+
+  test('looks only after enough writing, and stands aside for more than 5 000 connections', () => {
+    const watched = (n: number): Set<KernelWatched> =>
+      new Set(
+        Array.from({ length: n }, () => ({
+          stream: new PassThrough(),
+          state: 'connected',
+          kernelAcked: -1,
+          kernelQueued: 0,
+        })),
+      );
+    // -1: whatever the machine's sockets hold, it is enough to look.
+    const small = new KernelStallWatch(-1);
+    small.maybeLook(watched(10), KERNEL_LOOK_AFTER_BYTES - 1);
+    assert.equal(small.looks, 0, 'not enough written');
+    small.maybeLook(watched(10), KERNEL_LOOK_AFTER_BYTES);
+    assert.equal(small.looks, 1);
+    small.maybeLook(watched(10), 2 * KERNEL_LOOK_AFTER_BYTES);
+    assert.equal(small.looks, 1, 'not again within 100 ms');
+    const large = new KernelStallWatch(-1);
+    large.maybeLook(watched(5_001), KERNEL_LOOK_AFTER_BYTES);
+    assert.equal(large.looks, 0, 'a look would block the broker too long');
   });
 
   test('a reader that stops reading is found while its kernel queue grows, muted, and taken back', async () => {
