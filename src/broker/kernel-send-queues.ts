@@ -30,7 +30,8 @@ const STALLED_LOOK_MS = 1_000;
 const PAGE_BYTES = 4096;
 /** A kernel send queue below this is never a stall (a reader that keeps up holds a few segments). */
 const STALL_MIN_QUEUED = 16 * 1024;
-/** Bytes a peer takes between two looks (half a second apart) below which it is not reading. */
+/** Bytes a peer takes between two looks (0.1 to 1 s apart) below which it is not reading: a reader that slow
+ * with 16 KiB or more waiting is as good as stalled for QoS 0. */
 const STALL_MAX_PROGRESS = 4 * 1024;
 
 /** A connection as the watch sees it. */
