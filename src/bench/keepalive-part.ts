@@ -7,14 +7,14 @@
 import { LatencyHistogram } from './histogram.js';
 import { runKeepalive } from './keepalive.js';
 import type {
-  KeepaliveMemory,
+  KeepaliveCounts,
   KeepaliveOptions,
   KeepaliveResult,
   KeepaliveRunHooks,
 } from './keepalive-types.js';
 import type { LatencySampleSink } from './result-builder.js';
 import type { ShareCounters } from './scenarios/common.js';
-import { type ConnectionPlan, readSystemLimits } from './system-limits.js';
+import { readSystemLimits } from './system-limits.js';
 import { ThroughputTimeSeries, type TimeSeriesSnapshot } from './timeseries.js';
 
 /** What one process is asked to hold. Plain JSON. */
@@ -25,34 +25,15 @@ export interface KeepalivePartTask {
 }
 
 /** What one part measured. Plain JSON. */
-export interface KeepalivePartResult {
+export interface KeepalivePartResult extends KeepaliveCounts {
   readonly processIndex: number;
   readonly startedAtMs: number;
-  readonly url: string;
-  readonly plan: ConnectionPlan;
-  readonly clientIdPrefix: string;
-  readonly requested: number;
-  readonly attempted: number;
-  readonly connected: number;
-  readonly failed: number;
-  readonly failures: Readonly<Record<string, number>>;
-  readonly unexpectedDisconnects: number;
-  readonly disconnects: Readonly<Record<string, number>>;
-  readonly peakOpen: number;
-  readonly openAtHold: number;
-  readonly openAtEnd: number;
   /** Encoded HDR histograms, us. */
   readonly connectLatencyUs: string;
   readonly pingLatencyUs: string;
-  readonly pingsSent: number;
-  readonly pingsAnswered: number;
-  readonly rampMs: number;
-  readonly holdMs: number;
-  readonly wallClockMs: number;
   readonly timeseries: TimeSeriesSnapshot;
   /** Per connection in order: connect latency in us (null when it failed) and what went wrong. */
   readonly perClient: readonly { readonly latencyUs: number | null; readonly error?: string }[];
-  readonly memory: KeepaliveMemory;
   readonly cpu: { readonly user: number; readonly system: number };
   readonly aborted: boolean;
 }

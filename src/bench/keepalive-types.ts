@@ -99,11 +99,9 @@ export interface KeepaliveMemory {
   readonly bytesPerConnection: number;
 }
 
-/** Everything a run measured. */
-export interface KeepaliveResult {
-  readonly startedAt: Date;
+/** The counts a whole run and each of its parts report alike. */
+export interface KeepaliveCounts {
   readonly url: string;
-  readonly options: Readonly<Omit<KeepaliveOptions, 'limits' | 'password' | 'tls'>>;
   readonly plan: ConnectionPlan;
   /** Connection i used the client id `clientIdPrefix + i`. */
   readonly clientIdPrefix: string;
@@ -122,10 +120,6 @@ export interface KeepaliveResult {
   readonly openAtHold: number;
   /** Connections still open when the hold ended. */
   readonly openAtEnd: number;
-  /** Socket open to CONNACK, microseconds. */
-  readonly connectLatency: LatencyHistogram;
-  /** PINGREQ written to PINGRESP read, microseconds. */
-  readonly pingLatency: LatencyHistogram;
   readonly pingsSent: number;
   readonly pingsAnswered: number;
   /** From the first connection attempt until every attempt had an outcome, ms. */
@@ -133,11 +127,21 @@ export interface KeepaliveResult {
   /** How long the connections were held, ms. */
   readonly holdMs: number;
   readonly wallClockMs: number;
+  readonly memory: KeepaliveMemory;
+}
+
+/** Everything a run measured. */
+export interface KeepaliveResult extends KeepaliveCounts {
+  readonly startedAt: Date;
+  readonly options: Readonly<Omit<KeepaliveOptions, 'limits' | 'password' | 'tls'>>;
+  /** Socket open to CONNACK, microseconds. */
+  readonly connectLatency: LatencyHistogram;
+  /** PINGREQ written to PINGRESP read, microseconds. */
+  readonly pingLatency: LatencyHistogram;
   /** Attempts (as "sent") and CONNACKs (as "received") per second. */
   readonly timeseries: ThroughputTimeSeries;
   /** Per connection: connect latency in us (NaN when it failed) and its failure or disconnect reason. */
   readonly perClient: readonly { readonly latencyUs: number; readonly error?: string }[];
-  readonly memory: KeepaliveMemory;
   /** CPU of the generator over the run (every process of it), microseconds. */
   readonly cpu: { readonly user: number; readonly system: number };
   readonly aborted: boolean;

@@ -149,7 +149,8 @@ export class KernelStallWatch {
     if (!recheck) {
       if (!wrote) return;
       if (kernelTcpBytes() <= this.kernelBytesToLook) {
-        // Asked again within a turn after every large write: the machine-wide figure is read 10 times a second at most.
+        // Asked again within a turn after every large write: the machine-wide figure is read 10 times a
+        // second at most.
         this.nextLookAt = started + KERNEL_LOOK_INTERVAL_MS;
         return;
       }
@@ -174,7 +175,10 @@ export class KernelStallWatch {
       (fresh ? KERNEL_LOOK_INTERVAL_MS : Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING));
   }
 
-  /** Stop holding readers stalled (the watch stands aside): their backlog is their write buffer again. */
+  /**
+   * Stop holding readers stalled (none has a queue, or the watch stands aside): their backlog is their write
+   * buffer again.
+   */
   private release(): void {
     for (const conn of this.stalled) forget(conn);
     this.stalled.clear();
@@ -196,8 +200,7 @@ export class KernelStallWatch {
       if (conn.state === 'closed') this.stalled.delete(conn);
     }
     if (queues.size === 0) {
-      for (const conn of this.stalled) forget(conn);
-      this.stalled.clear();
+      this.release();
       return false;
     }
     let fresh = false;
