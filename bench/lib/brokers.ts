@@ -3,7 +3,7 @@
  * time from /proc so broker and load generator CPU are reported separately.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,13 +124,23 @@ async function launchNode(
       reject(new Error(`${err.message}\n${stderr()}`));
     };
     child.once('exit', (code) => fail(new Error(`${name} exited during startup (code ${code})`)));
+    // BENCH_STARLING_STDOUT: a file that gets the child's stdout (e.g. `--trace-gc` output from
+    // BENCH_STARLING_NODE_ARGS); such lines may come before the port line, which is found by its shape.
+    const copyTo = process.env.BENCH_STARLING_STDOUT;
+    let found = false;
     child.stdout?.on('data', (chunk: Buffer) => {
+      if (copyTo !== undefined) appendFileSync(copyTo, chunk);
+      if (found) return;
       out += chunk.toString('utf8');
-      const newline = out.indexOf('\n');
-      if (newline < 0) return;
+      const match = /^\{"port":(\d+)\}$/m.exec(out);
+      if (match === null) {
+        out = out.slice(out.lastIndexOf('\n') + 1);
+        return;
+      }
+      found = true;
       clearTimeout(timer);
       child.removeAllListeners('exit');
-      resolve((JSON.parse(out.slice(0, newline)) as { port: number }).port);
+      resolve(Number(match[1]));
     });
   });
   return running(name, child, port, stderr);

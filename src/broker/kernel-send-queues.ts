@@ -24,6 +24,14 @@ const COST_SPACING = 20;
  * other client. Such a broker tells slow readers by their write backlog alone, as without the watch.
  */
 const MAX_WATCHED_CONNECTIONS = 5_000;
+/**
+ * Looks taken KERNEL_LOOK_INTERVAL_MS apart, whatever they cost, when the machine's TCP memory first rises past
+ * the threshold: a reader is told stalled only by two looks that see its queue, and when many readers stall at
+ * once (a burst to readers that never read) the first look often sees their bytes still on the way (in the
+ * peers' receive buffers) and the second sees them queued. Spaced by cost, those three looks took a second,
+ * in which the broker wrote half a megabyte to each stalled reader.
+ */
+const QUICK_LOOKS = 3;
 /** How often a reader held stalled is looked at again while nothing else calls for a look. */
 const STALLED_LOOK_MS = 1_000;
 /** The kernel counts TCP memory in pages. */
@@ -33,6 +41,14 @@ const STALL_MIN_QUEUED = 16 * 1024;
 /** Bytes a peer takes between two looks (0.1 to 1 s apart) below which it is not reading: a reader that slow
  * with 16 KiB or more waiting is as good as stalled for QoS 0. */
 const STALL_MAX_PROGRESS = 4 * 1024;
+
+/**
+ * Bytes a reader held stalled must take between two looks to be let go. Higher than STALL_MAX_PROGRESS: a
+ * reader that never reads still takes a few kilobytes now and then while its peer's receive window opens
+ * (a thousand such readers, seen stalled at one look, were three quarters let go at the next and muted
+ * again only 400 ms later); one that reads again takes its whole queue at once.
+ */
+const STALL_RESUME_PROGRESS = 64 * 1024;
 
 /** A connection as the watch sees it. */
 export interface KernelWatched {
@@ -115,6 +131,8 @@ export class KernelStallWatch {
   private readonly stalled = new Set<KernelWatched>();
   private nextLookAt = 0;
   private lastLookAt = 0;
+  /** Looks left to take soon (QUICK_LOOKS): refilled whenever the machine's TCP memory is back under the threshold. */
+  private quickLooks = QUICK_LOOKS;
   private readonly keys = new WeakMap<Duplex, string>();
   /** How many looks were taken, and how long the last one took (ms). */
   looks = 0;
@@ -125,20 +143,25 @@ export class KernelStallWatch {
    *   (`/proc/net/sockstat`) before the broker's own connections are looked at: readers that keep up hold
    *   little there, stalled ones a lot.
    */
-  constructor(private readonly kernelBytesToLook: number) {}
+  constructor(
+    private readonly kernelBytesToLook: number,
+    private readonly clock: () => number = () => performance.now(),
+    private readonly readQueues: () => Map<string, number> = readSendQueues,
+  ) {}
 
   /**
    * Called every KERNEL_LOOK_INTERVAL_MS: look when the broker wrote at least KERNEL_LOOK_AFTER_BYTES since the
    * last look and the machine's TCP sockets hold more than `kernelBytesToLook` (one small read), and every
    * STALLED_LOOK_MS while a reader is held stalled; never more often than the looks' own cost allows (a look
-   * that took 5 ms waits 100 ms, one that took 15 ms 300 ms), except the look
-   * right after readers were first seen holding a queue (it tells whether they stalled). The read
+   * that took 5 ms waits 100 ms, one that took 15 ms 300 ms), except the look right after readers were first
+   * seen holding a queue (it tells whether they stalled) and the first QUICK_LOOKS after the machine's TCP
+   * memory rose past the threshold. The read
    * is synchronous on purpose: a look must land while the broker is busiest, and an asynchronous read of a
    * /proc file takes a loop turn per chunk (seconds when each turn is a large fan-out).
    */
   maybeLook(connections: ReadonlySet<KernelWatched>, bytesSent: number): void {
     if (this.unavailable) return;
-    const started = performance.now();
+    const started = this.clock();
     if (started < this.nextLookAt) return;
     if (connections.size > MAX_WATCHED_CONNECTIONS) {
       if (this.stalled.size > 0) this.release();
@@ -152,6 +175,7 @@ export class KernelStallWatch {
         // Asked again within a turn after every large write: the machine-wide figure is read 10 times a
         // second at most.
         this.nextLookAt = started + KERNEL_LOOK_INTERVAL_MS;
+        if (this.stalled.size === 0) this.quickLooks = QUICK_LOOKS;
         return;
       }
     }
@@ -159,7 +183,7 @@ export class KernelStallWatch {
     this.lastLookAt = started;
     let queues: Map<string, number>;
     try {
-      queues = readSendQueues();
+      queues = this.readQueues();
     } catch {
       // No /proc (a container without it): the write backlog alone tells slow readers, as before.
       this.unavailable = true;
@@ -168,11 +192,14 @@ export class KernelStallWatch {
     }
     const fresh = this.apply(connections, queues);
     this.looks++;
-    this.lastLookMs = performance.now() - started;
-    // A reader seen with a queue for the first time is told stalled or not by the next look: take it soon.
+    this.lastLookMs = this.clock() - started;
+    // A reader seen with a queue for the first time is told stalled or not by the next look: take it soon;
+    // so too the first looks after the machine's TCP memory rose (QUICK_LOOKS).
+    const soon = fresh || this.quickLooks > 0;
+    if (this.quickLooks > 0) this.quickLooks--;
     this.nextLookAt =
       started +
-      (fresh ? KERNEL_LOOK_INTERVAL_MS : Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING));
+      (soon ? KERNEL_LOOK_INTERVAL_MS : Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING));
   }
 
   /**
@@ -217,7 +244,8 @@ export class KernelStallWatch {
       const before = conn.kernelAcked;
       conn.kernelAcked = acked;
       if (before < 0 && queued >= STALL_MIN_QUEUED) fresh = true;
-      if (before >= 0 && queued >= STALL_MIN_QUEUED && acked - before < STALL_MAX_PROGRESS) {
+      const slow = conn.kernelQueued > 0 ? STALL_RESUME_PROGRESS : STALL_MAX_PROGRESS;
+      if (before >= 0 && queued >= STALL_MIN_QUEUED && acked - before < slow) {
         conn.kernelQueued = queued;
         this.stalled.add(conn);
       } else if (conn.kernelQueued > 0) {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { endianness } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { describe, test } from 'node:test';
@@ -74,6 +75,74 @@ describe('kernel send queues', () => {
     const large = new KernelStallWatch(-1);
     large.maybeLook(watched(5_001), KERNEL_LOOK_AFTER_BYTES);
     assert.equal(large.looks, 0, 'a look would block the broker too long');
+  });
+
+  test('the first looks come soon whatever they cost, later ones are spaced by their cost', () => {
+    const conns = new Set<KernelWatched>([
+      { stream: new PassThrough(), state: 'connected', kernelAcked: -1, kernelQueued: 0 },
+    ]);
+    // Each look costs 20 ms by this clock (it is read once before and once after the look).
+    let now = 0;
+    const clock = (): number => {
+      const at = now;
+      now += 20;
+      return at;
+    };
+    const watch = new KernelStallWatch(-1, clock);
+    let written = 0;
+    const offer = (at: number): number => {
+      now = at;
+      written += KERNEL_LOOK_AFTER_BYTES;
+      watch.maybeLook(conns, written);
+      return watch.looks;
+    };
+    assert.equal(offer(0), 1);
+    assert.equal(offer(100), 2, 'second look 100 ms later');
+    assert.equal(offer(200), 3, 'third look 100 ms later');
+    assert.equal(offer(300), 4, 'fourth look 100 ms later');
+    assert.equal(watch.lastLookMs, 20);
+    assert.equal(offer(400), 4, 'after the quick looks, a 20 ms look waits 400 ms');
+    assert.equal(offer(690), 4);
+    assert.equal(offer(700), 5);
+  });
+
+  test('a reader held stalled is let go only when it takes a good part of its queue', () => {
+    // A socket as the watch reads it: addresses, what was handed to the kernel, nothing in Node's buffer.
+    let written = 0;
+    const socket = new Socket();
+    Object.defineProperties(socket, {
+      remoteAddress: { value: '127.0.0.1' },
+      remotePort: { value: 50_000 },
+      localPort: { value: 1883 },
+      bytesWritten: { get: () => written },
+      writableLength: { value: 0 },
+    });
+    const conn: KernelWatched = { stream: socket, state: 'connected', kernelAcked: -1, kernelQueued: 0 };
+    const key = `${procAddress('127.0.0.1')}:50000>1883`;
+    let queued = 0;
+    let now = 0;
+    const watch = new KernelStallWatch(
+      -1,
+      () => now,
+      () => new Map([[key, queued]]),
+    );
+    const look = (bytesWritten: number, kernelQueue: number): number => {
+      written = bytesWritten;
+      queued = kernelQueue;
+      now += 1_000;
+      watch.maybeLook(new Set([conn]), now * KERNEL_LOOK_AFTER_BYTES);
+      return conn.kernelQueued;
+    };
+    assert.equal(look(200_000, 100_000), 0, 'first sight: a baseline');
+    assert.equal(look(200_000, 100_000), 100_000, 'took nothing since: stalled');
+    assert.equal(
+      look(200_000, 80_000),
+      80_000,
+      'took 20 000 bytes: its receive window opened, still stalled',
+    );
+    assert.equal(look(300_000, 120_000), 120_000);
+    assert.equal(look(300_000, 20_000), 0, 'took 100 000 bytes: reading again');
+    assert.equal(look(300_000, 20_000), 20_000, 'stalled again');
   });
 
   test('a reader that stops reading is found while its kernel queue grows, muted, and taken back', async () => {
