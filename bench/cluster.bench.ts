@@ -18,6 +18,7 @@ import os, { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { BROKER_NODE_FLAGS } from '../src/server/node-flags.js';
 import { processCpuMs } from './lib/brokers.js';
 import { parseArgs } from './lib/cli-args.js';
 import { type ClusterRunResult, type ClusterWorkload, runClusterWorkload } from './lib/cluster-load.js';
@@ -203,8 +204,8 @@ async function startNode(url: string | undefined, nodeId: string): Promise<Proc>
   );
   const args = [
     ...(FROM_SOURCE ? ['--import', 'tsx'] : []),
-    // The young-generation cap `starling broker` runs with (bin/starling.js): measure what users run.
-    '--max-semi-space-size=4',
+    // The V8 flags `starling broker` runs with (bin/starling.js): measure what users run.
+    ...BROKER_NODE_FLAGS,
     // As in the broker benchmark: extra node flags for each node (a CPU profile, GC tracing), space-separated.
     ...(process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter(Boolean),
     script,

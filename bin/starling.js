@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=4 --no-allocation-site-pretenuring
 // Thin launcher: the compiled CLI lives in dist/ (built by `npm install` through the `prepare` script).
 import { main } from '../dist/src/cli/main.js';
 

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../../src/server/node-flags.js';
 
 /** The brokers the benchmark knows. */
 export const BrokerName = {
@@ -80,8 +81,8 @@ export async function launchBroker(name: BrokerName, options: LaunchOptions = {}
   switch (name) {
     case 'starling':
     case 'starling-sqlite': {
-      // The young-generation cap `starling` itself runs with (bin/starling.js, `npm start`): measure what users run.
-      const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), '--max-semi-space-size=4'];
+      // The V8 flags `starling` itself runs with (bin/starling.js, `npm start`): measure what users run.
+      const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), ...BROKER_NODE_FLAGS];
       // BENCH_STARLING_NODE_ARGS: extra node flags for the Starling process (e.g. GC tracing), space-separated.
       args.push(...(process.env.BENCH_STARLING_NODE_ARGS ?? '').split(' ').filter(Boolean));
       if (options.profileDir !== undefined) args.push('--cpu-prof', `--cpu-prof-dir=${options.profileDir}`);
