@@ -133,6 +133,10 @@ export class KernelStallWatch {
   private lastLookAt = 0;
   /** Looks left to take soon (QUICK_LOOKS): refilled whenever the machine's TCP memory is back under the threshold. */
   private quickLooks = QUICK_LOOKS;
+  /** The last look held a new reader stalled or let one go. */
+  private changed = false;
+  /** Looks in a row that found readers held stalled and nothing new. */
+  private settledLooks = 0;
   private readonly keys = new WeakMap<Duplex, string>();
   /** How many looks were taken, and how long the last one took (ms). */
   looks = 0;
@@ -197,9 +201,15 @@ export class KernelStallWatch {
     // so too the first looks after the machine's TCP memory rose (QUICK_LOOKS).
     const soon = fresh || this.quickLooks > 0;
     if (this.quickLooks > 0) this.quickLooks--;
-    this.nextLookAt =
-      started +
-      (soon ? KERNEL_LOOK_INTERVAL_MS : Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING));
+    // Readers held stalled and nothing new: each such look in a row doubles the wait, up to STALLED_LOOK_MS
+    // (what the stalled readers hold keeps the machine's TCP memory high, so every large write would call
+    // for a look that finds the same).
+    this.settledLooks = !soon && !this.changed && this.stalled.size > 0 ? this.settledLooks + 1 : 0;
+    const byCost = Math.max(KERNEL_LOOK_INTERVAL_MS, this.lastLookMs * COST_SPACING);
+    const wait = soon
+      ? KERNEL_LOOK_INTERVAL_MS
+      : Math.max(byCost, Math.min(STALLED_LOOK_MS, byCost * 2 ** this.settledLooks));
+    this.nextLookAt = started + wait;
   }
 
   /**
@@ -221,38 +231,49 @@ export class KernelStallWatch {
     return key === '' ? undefined : key;
   }
 
-  /** Mark the stalled readers; true when some reader holding a queue was seen for the first time. */
+  /**
+   * Mark the stalled readers; true when some reader holding a queue was seen for the first time. Sets
+   * `changed` when a reader was newly held stalled or let go.
+   */
   private apply(connections: ReadonlySet<KernelWatched>, queues: Map<string, number>): boolean {
     for (const conn of this.stalled) {
       if (conn.state === 'closed') this.stalled.delete(conn);
     }
-    if (queues.size === 0) {
-      this.release();
-      return false;
-    }
     let fresh = false;
+    let changes = 0;
     connections.forEach((conn) => {
       const key = conn.state === 'connected' ? this.keyOf(conn.stream) : undefined;
       const queued = key === undefined ? 0 : (queues.get(key) ?? 0);
+      const socket = conn.stream as Socket;
       if (queued === 0) {
-        if (conn.kernelAcked >= 0 || conn.kernelQueued > 0) forget(conn);
-        this.stalled.delete(conn);
+        if (this.stalled.delete(conn)) changes++;
+        if (key === undefined) {
+          if (conn.kernelAcked >= 0 || conn.kernelQueued > 0) forget(conn);
+        } else if (conn.kernelAcked >= 0) {
+          // Taken everything: the baseline moves on, so that its next queue is judged at once (a reader
+          // that keeps up holds a queue at one look and none at the next; seen fresh each time, it would
+          // call for a quick look every time).
+          conn.kernelQueued = 0;
+          conn.kernelAcked = socket.bytesWritten - socket.writableLength;
+        }
         return;
       }
-      const socket = conn.stream as Socket;
       const acked = socket.bytesWritten - socket.writableLength - queued;
       const before = conn.kernelAcked;
       conn.kernelAcked = acked;
       if (before < 0 && queued >= STALL_MIN_QUEUED) fresh = true;
       const slow = conn.kernelQueued > 0 ? STALL_RESUME_PROGRESS : STALL_MAX_PROGRESS;
       if (before >= 0 && queued >= STALL_MIN_QUEUED && acked - before < slow) {
+        if (conn.kernelQueued === 0) changes++;
         conn.kernelQueued = queued;
         this.stalled.add(conn);
       } else if (conn.kernelQueued > 0) {
         conn.kernelQueued = 0;
         this.stalled.delete(conn);
+        changes++;
       }
     });
+    this.changed = changes > 0;
     return fresh;
   }
 }

@@ -106,8 +106,15 @@ describe('kernel send queues', () => {
     assert.equal(offer(700), 5);
   });
 
-  test('a reader held stalled is let go only when it takes a good part of its queue', () => {
-    // A socket as the watch reads it: addresses, what was handed to the kernel, nothing in Node's buffer.
+  /**
+   * One connection as the watch reads it (addresses, bytes handed to the kernel, nothing in Node's buffer),
+   * its kernel queue and a clock set by the test: `look(written, queued, at)` offers a look at time `at`.
+   */
+  function fakeConnection(): {
+    conn: KernelWatched;
+    watch: KernelStallWatch;
+    look: (bytesWritten: number, kernelQueue: number, at: number) => number;
+  } {
     let written = 0;
     const socket = new Socket();
     Object.defineProperties(socket, {
@@ -121,28 +128,60 @@ describe('kernel send queues', () => {
     const key = `${procAddress('127.0.0.1')}:50000>1883`;
     let queued = 0;
     let now = 0;
+    let offers = 0;
     const watch = new KernelStallWatch(
       -1,
       () => now,
-      () => new Map([[key, queued]]),
+      () => new Map(queued > 0 ? [[key, queued]] : []),
     );
-    const look = (bytesWritten: number, kernelQueue: number): number => {
+    const look = (bytesWritten: number, kernelQueue: number, at: number): number => {
       written = bytesWritten;
       queued = kernelQueue;
-      now += 1_000;
-      watch.maybeLook(new Set([conn]), now * KERNEL_LOOK_AFTER_BYTES);
+      now = at;
+      watch.maybeLook(new Set([conn]), ++offers * KERNEL_LOOK_AFTER_BYTES);
       return conn.kernelQueued;
     };
-    assert.equal(look(200_000, 100_000), 0, 'first sight: a baseline');
-    assert.equal(look(200_000, 100_000), 100_000, 'took nothing since: stalled');
+    return { conn, watch, look };
+  }
+
+  test('a reader held stalled is let go only when it takes a good part of its queue', () => {
+    const { look } = fakeConnection();
+    assert.equal(look(200_000, 100_000, 1_000), 0, 'first sight: a baseline');
+    assert.equal(look(200_000, 100_000, 2_000), 100_000, 'took nothing since: stalled');
     assert.equal(
-      look(200_000, 80_000),
+      look(200_000, 80_000, 3_000),
       80_000,
       'took 20 000 bytes: its receive window opened, still stalled',
     );
-    assert.equal(look(300_000, 120_000), 120_000);
-    assert.equal(look(300_000, 20_000), 0, 'took 100 000 bytes: reading again');
-    assert.equal(look(300_000, 20_000), 20_000, 'stalled again');
+    assert.equal(look(300_000, 120_000, 4_000), 120_000);
+    assert.equal(look(300_000, 20_000, 5_000), 0, 'took 100 000 bytes: reading again');
+    assert.equal(look(300_000, 20_000, 6_000), 20_000, 'stalled again');
+  });
+
+  test('a reader whose queue came and went keeps its baseline: its next queue is judged at once', () => {
+    const { conn, look } = fakeConnection();
+    look(100_000, 50_000, 1_000);
+    assert.equal(conn.kernelAcked, 50_000);
+    look(100_000, 0, 2_000);
+    assert.equal(conn.kernelAcked, 100_000, 'took everything: the baseline moved on');
+    assert.equal(look(180_000, 80_000, 3_000), 80_000, 'took nothing since: stalled at this look');
+  });
+
+  test('looks that find only the same stalled readers come ever further apart, up to 1 s', () => {
+    const { watch, look } = fakeConnection();
+    // Three quick looks 100 ms apart; the reader is held stalled at the second.
+    look(100_000, 50_000, 0);
+    look(100_000, 50_000, 100);
+    look(100_000, 50_000, 200);
+    assert.equal(watch.looks, 3);
+    // Then the waits double from the cost-based 100 ms: 200, 400, 800, then 1 000 at most.
+    const at = [300, 500, 900, 1_700, 2_700, 3_700];
+    for (const t of at) {
+      look(100_000, 50_000, t - 1);
+      assert.equal(watch.looks, 3 + at.indexOf(t), `not yet at ${t - 1} ms`);
+      look(100_000, 50_000, t);
+      assert.equal(watch.looks, 4 + at.indexOf(t), `a look at ${t} ms`);
+    }
   });
 
   test('a reader that stops reading is found while its kernel queue grows, muted, and taken back', async () => {
