@@ -5,6 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { BROKER_NODE_FLAGS } from '../../src/server/node-flags.js';
 import type { ProbeBrokerOptions, ProbeCommand, ProbeReport } from './probe-broker.js';
 
 export type { ProbeBrokerOptions, ProbeReport } from './probe-broker.js';
@@ -43,7 +44,14 @@ export async function launchProbeBroker(
   nodeArgs: readonly string[] = [],
 ): Promise<ProbeBroker> {
   const script = fileURLToPath(new URL(`./probe-broker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url));
-  const args = [...(FROM_SOURCE ? ['--import', 'tsx'] : []), '--expose-gc', ...nodeArgs, script];
+  // The V8 flags `starling` runs with (bin/starling.js): the reliability scripts measure what users run.
+  const args = [
+    ...(FROM_SOURCE ? ['--import', 'tsx'] : []),
+    ...BROKER_NODE_FLAGS,
+    '--expose-gc',
+    ...nodeArgs,
+    script,
+  ];
   const child = spawn(process.execPath, [...args, JSON.stringify(options)], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
