@@ -110,18 +110,32 @@ export function connectionKey(stream: Duplex): string | undefined {
   return remote === undefined ? undefined : `${remote}:${remotePort}>${localPort}`;
 }
 
-const ESTABLISHED_LINE = /^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) ([0-9A-F]+):([0-9A-F]{4}) 01 ([0-9A-F]{8}):/gm;
+const ESTABLISHED_LINE =
+  /^\s*\d+: ([0-9A-F]+):([0-9A-F]{4}) ([0-9A-F]+):([0-9A-F]{4}) 01 ([0-9A-F]{8}):([0-9A-F]{8})/gm;
 
-/** Established connections holding at least `min` unacknowledged bytes, by connection key. */
+/**
+ * What established connections hold for their readers, by connection key: the kernel's send queue (written,
+ * not acknowledged by the peer's kernel), plus, when the peer is on this machine and so listed too, its
+ * receive queue (acknowledged, not read by the peer). A local reader that stopped reading shows at once; a
+ * remote one only once its receive window closed. Parts below `min` bytes are left out.
+ */
 export function parseSendQueues(text: string, min: number, into: Map<string, number>): void {
   ESTABLISHED_LINE.lastIndex = 0;
   for (let m = ESTABLISHED_LINE.exec(text); m !== null; m = ESTABLISHED_LINE.exec(text)) {
-    const queued = Number.parseInt(m[4] as string, 16);
-    if (queued < min) continue;
-    const localPort = Number.parseInt(m[1] as string, 16);
-    const remotePort = Number.parseInt(m[3] as string, 16);
-    into.set(`${m[2]}:${remotePort}>${localPort}`, queued);
+    const sendQueue = Number.parseInt(m[5] as string, 16);
+    const receiveQueue = Number.parseInt(m[6] as string, 16);
+    if (sendQueue < min && receiveQueue < min) continue;
+    const localPort = Number.parseInt(m[2] as string, 16);
+    const remotePort = Number.parseInt(m[4] as string, 16);
+    // Seen from the broker's socket: its peer's address and port, and the broker's port.
+    if (sendQueue >= min) add(into, `${m[3]}:${remotePort}>${localPort}`, sendQueue);
+    // Seen from a peer's socket, the same key is its own address and port, and the broker's port.
+    if (receiveQueue >= min) add(into, `${m[1]}:${localPort}>${remotePort}`, receiveQueue);
   }
+}
+
+function add(into: Map<string, number>, key: string, bytes: number): void {
+  into.set(key, (into.get(key) ?? 0) + bytes);
 }
 
 /** Looks at the kernel's send queues now and then, and marks the connections whose readers stalled. */

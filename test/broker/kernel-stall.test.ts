@@ -54,6 +54,21 @@ describe('kernel send queues', () => {
     assert.deepEqual([...large.keys()], ['0100007F:54321>1883']);
   });
 
+  test("a peer on this machine adds its unread receive queue to its connection's", () => {
+    const text = [
+      '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
+      // The broker's side of two connections (port 1883 = 075B), then the peers' sides.
+      '   1: 0100007F:075B 0100007F:D431 01 00004000:00000000 01:00000014 00000000     0        0 2 1',
+      '   2: 0100007F:075B 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 3 1',
+      '   3: 0100007F:D431 0100007F:075B 01 00000000:00010000 00:00000000 00000000     0        0 4 1',
+      '   4: 0100007F:D432 0100007F:075B 01 00000000:00000800 00:00000000 00000000     0        0 5 1',
+    ].join('\n');
+    const queues = new Map<string, number>();
+    parseSendQueues(text, 1, queues);
+    assert.equal(queues.get('0100007F:54321>1883'), 0x4000 + 0x10000, 'send queue plus the peer unread');
+    assert.equal(queues.get('0100007F:54322>1883'), 0x800, 'nothing in flight, 2 KiB unread');
+  });
+
   test('looks only after enough writing, and stands aside for more than 5 000 connections', () => {
     const watched = (n: number): Set<KernelWatched> =>
       new Set(
