@@ -3,9 +3,10 @@
  * megabytes (its send buffer grows to `tcp_wmem`'s maximum) before a write is left waiting in the broker, so
  * a reader that stalls is invisible to the write backlog for a long while, and a thousand of them cost the
  * broker a write per message each until the kernel's own TCP memory runs out. The kernel tells how much each
- * connection holds unacknowledged (`/proc/net/tcp`, Linux): a connection holding STALL_MIN_QUEUED or more
- * whose peer took less than STALL_MAX_PROGRESS since the previous look is stalled, and what the kernel holds
- * for it counts as its backlog (muted and dropped to like any slow reader) until its peer reads again.
+ * connection holds unacknowledged (`/proc/net/tcp`, Linux; for a peer on this machine, also what it received
+ * and did not read): a connection holding STALL_MIN_QUEUED or more whose peer took less than
+ * STALL_MAX_PROGRESS since the previous look is stalled, and what the kernel holds for it counts as its backlog
+ * (muted and dropped to like any slow reader) until its peer takes STALL_RESUME_PROGRESS between two looks.
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4, Socket } from 'node:net';
@@ -145,7 +146,8 @@ export class KernelStallWatch {
   private readonly stalled = new Set<KernelWatched>();
   private nextLookAt = 0;
   private lastLookAt = 0;
-  /** Looks left to take soon (QUICK_LOOKS): refilled whenever the machine's TCP memory is back under the threshold. */
+  /** Looks left to take soon (QUICK_LOOKS): refilled when the machine's TCP memory is back under the threshold
+   * and no reader is held stalled. */
   private quickLooks = QUICK_LOOKS;
   /** The last look held a new reader stalled or let one go. */
   private changed = false;
@@ -173,9 +175,9 @@ export class KernelStallWatch {
    * STALLED_LOOK_MS while a reader is held stalled; never more often than the looks' own cost allows (a look
    * that took 5 ms waits 100 ms, one that took 15 ms 300 ms), except the look right after readers were first
    * seen holding a queue (it tells whether they stalled) and the first QUICK_LOOKS after the machine's TCP
-   * memory rose past the threshold. The read
-   * is synchronous on purpose: a look must land while the broker is busiest, and an asynchronous read of a
-   * /proc file takes a loop turn per chunk (seconds when each turn is a large fan-out).
+   * memory rose past the threshold; and further apart, up to STALLED_LOOK_MS, while looks find only the same
+   * stalled readers. The read is synchronous on purpose: a look must land while the broker is busiest, and an
+   * asynchronous read of a /proc file takes a loop turn per chunk (seconds when each turn is a large fan-out).
    */
   maybeLook(connections: ReadonlySet<KernelWatched>, bytesSent: number): void {
     if (this.unavailable) return;
