@@ -21,6 +21,9 @@ const GATHER_MS = 2;
  * commits at once rather than at the end of the turn.
  */
 const EARLY_COMMIT_ACKS = 64;
+/** A commit that releases no acknowledgement, or that no barrier waits for (shared, never added to). */
+const NO_ACKS = new HeldBatch();
+const NO_WAITERS: readonly ((committed: boolean) => void)[] = [];
 
 /**
  * The end of an event-loop turn: everything the turn changed in durable state is committed as one
@@ -30,7 +33,10 @@ const EARLY_COMMIT_ACKS = 64;
  */
 export class EndOfTurn {
   private flushList: TurnTarget[] = [];
+  /** The other flush list: the two take turns, so a turn allocates no list. */
+  private spareList: TurnTarget[] = [];
   private scheduled = false;
+  private readonly runNow = (): void => this.run();
   /** Acknowledgements held in this turn. */
   private held = new HeldBatch();
   /** Acknowledgements held in the previous turn, whose changes the store sealed: the next commit's. */
@@ -181,13 +187,16 @@ export class EndOfTurn {
       } else if (this.dirty) this.deferUnheld();
     }
     const list = this.flushList;
-    this.flushList = [];
+    if (list.length === 0) return;
+    this.flushList = this.spareList;
     let bytes = 0;
     for (const target of list) {
       target.flushScheduled = false;
       target.flushedEarly = false;
       bytes += target.flushWrites();
     }
+    list.length = 0;
+    this.spareList = list;
     this.stats.bytesSent += bytes;
   }
 
@@ -209,7 +218,7 @@ export class EndOfTurn {
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => this.run());
+    setImmediate(this.runNow);
   }
 
   /**
@@ -247,14 +256,13 @@ export class EndOfTurn {
    */
   private commit(mode: 'all' | 'sealed'): void {
     const store = this.store;
-    const batch = this.sealed;
-    this.sealed = new HeldBatch();
-    let waiters: ((committed: boolean) => void)[] = [];
+    const batch = this.takeBatch(mode);
+    let waiters: readonly ((committed: boolean) => void)[] = NO_WAITERS;
     if (mode === 'all') {
-      batch.append(this.held);
-      this.held = new HeldBatch();
-      waiters = this.waiters;
-      if (waiters.length > 0) this.waiters = [];
+      if (this.waiters.length > 0) {
+        waiters = this.waiters;
+        this.waiters = [];
+      }
       if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
       this.deferTimer = undefined;
     }
@@ -309,12 +317,29 @@ export class EndOfTurn {
   }
 
   /**
+   * The acknowledgements a commit releases: the sealed ones, and with `all` those held in this turn after
+   * them. The batch taken is never one this object adds to later; when there is none, the shared empty one
+   * (a turn without acknowledgements allocates nothing).
+   */
+  private takeBatch(mode: 'all' | 'sealed'): HeldBatch {
+    const sealed = this.sealed;
+    const held = this.held;
+    const withHeld = mode === 'all' && !held.empty;
+    if (sealed.empty && !withHeld) return NO_ACKS;
+    if (withHeld) this.held = new HeldBatch();
+    if (sealed.empty) return held;
+    this.sealed = new HeldBatch();
+    if (withHeld) sealed.append(held);
+    return sealed;
+  }
+
+  /**
    * Release or refuse what waited for a commit. `undefined`: nothing was committed in this turn but an
    * asynchronous commit is still running, so the batch waits for it.
    */
   private settleBatch(
     batch: HeldBatch,
-    waiters: ((committed: boolean) => void)[],
+    waiters: readonly ((committed: boolean) => void)[],
     committed: boolean | undefined,
   ): void {
     if (batch.empty && waiters.length === 0) return;

@@ -59,9 +59,10 @@ export type Statements = Readonly<Record<StatementName, Database.Statement>>;
 /** Inbound QoS 2 ids inserted by one statement when a commit has that many. */
 const INBOUND_ROWS = 16;
 
-/** Run the first `count` entries of `ops` (whole operations). */
-export function applyOps(s: Statements, ops: readonly unknown[], count: number): void {
-  let i = 0;
+/** Run the `count` entries of `ops` from `from` (whole operations). */
+export function applyOps(s: Statements, ops: readonly unknown[], from: number, count: number): void {
+  let i = from;
+  const end = from + count;
   const next = (): unknown => ops[i++];
   // Deleted deliveries and inbound ids are deleted at the end, by runs of consecutive keys (one statement
   // per run): keys only grow, so acknowledgements in the order of sending make long runs. A delivery saved
@@ -76,7 +77,7 @@ export function applyOps(s: Statements, ops: readonly unknown[], count: number):
       deadSeqs.clear();
     }
   };
-  while (i < count) {
+  while (i < end) {
     const op = next();
     switch (op) {
       case OP.saveSession:

@@ -18,7 +18,7 @@ import type {
 import { encodeWill } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
 import { type Durability, openDatabase } from './sqlite-open.js';
-import { ARG_PACKET_ID, ARG_STATE, applyOps, OP, prepare, type Statements } from './sqlite-ops.js';
+import { ARG_PACKET_ID, ARG_STATE, applyOps, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
 
 export { type Durability, StorageOpenError } from './sqlite-open.js';
@@ -37,6 +37,8 @@ export const DATABASE_FILE = 'starling.db';
 
 /** In the delivery index: this delivery carries its message (no `messages` row). */
 const INLINE = -1;
+/** Written entries at the start of the pending batch before it is cut (and only when they are half of it). */
+const COMPACT_OPS = 16_384;
 
 /** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
 export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
@@ -48,9 +50,14 @@ export class SqliteStore implements SessionStore {
   readonly dir: string;
   readonly file: string;
   private db: Database.Database | undefined;
-  private statements: Statements | undefined;
-  /** The pending batch: opcodes and their arguments, flat. */
+  /** Writes `ops[from, from + count)` in one transaction (made once: better-sqlite3 builds four wrappers). */
+  private writeOps: ((ops: readonly unknown[], from: number, count: number) => void) | undefined;
+  /**
+   * The pending batch: opcodes and their arguments, flat. Those before `head` are written; the array is
+   * cut only once that part is large, so a commit copies nothing.
+   */
   private ops: unknown[] = [];
+  private head = 0;
   /** Where `ops` starts in the positions recorded below (positions count from the store's opening). */
   private opsBase = 0;
   /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
@@ -70,11 +77,11 @@ export class SqliteStore implements SessionStore {
   private readonly inbound = new Map<string, Map<number, number>>();
   private nextInboundId = 1;
   /**
-   * Deliveries saved in the pending batch: client id -> seq -> position of the save's opcode in `ops`. A
-   * delivery acknowledged before the batch is written is dropped from it, and a change of its state patches
-   * the save, so a message sent and acknowledged between two commits costs no statement at all.
+   * Deliveries saved in the pending batch: seq (unique in the broker) -> position of the save's opcode in
+   * `ops`. A delivery acknowledged before the batch is written is dropped from it, and a change of its state
+   * patches the save, so a message sent and acknowledged between two commits costs no statement at all.
    */
-  private pendingSaves = new Map<string, Map<number, number>>();
+  private pendingSaves = new Map<number, number>();
   /** Saves in the pending batch of deliveries sent and awaiting acknowledgement: before and after the seal. */
   private sealedSent = 0;
   private openSent = 0;
@@ -93,7 +100,10 @@ export class SqliteStore implements SessionStore {
     const db = openDatabase(this.dir, this.file, this.options.durability);
     this.db = db;
     this.setMaxBytes(this.options.maxBytes);
-    this.statements = prepare(db);
+    const statements = prepare(db);
+    this.writeOps = db.transaction((ops: readonly unknown[], from: number, count: number) =>
+      applyOps(statements, ops, from, count),
+    );
     const loaded = loadState(db);
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
@@ -171,7 +181,7 @@ export class SqliteStore implements SessionStore {
       seqs.set(d.seq, messageId);
       carried = messageId;
     }
-    this.notePendingSave(clientId, d.seq, d.state);
+    this.notePendingSave(d.seq, d.state);
     // The hot path: pushed directly, without a rest-arguments array. Both saves have the same layout.
     this.ops.push(
       op,
@@ -187,7 +197,7 @@ export class SqliteStore implements SessionStore {
   }
 
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
-    const at = this.pendingSaves.get(clientId)?.get(seq);
+    const at = this.pendingSaves.get(seq);
     if (at !== undefined) {
       // Not written yet: the pending save carries the new state.
       this.countSent(at, -1);
@@ -205,11 +215,10 @@ export class SqliteStore implements SessionStore {
     if (seqs === undefined || messageId === undefined) return;
     seqs.delete(seq);
     if (seqs.size === 0) this.deliveries.delete(clientId);
-    const pending = this.pendingSaves.get(clientId);
-    const at = pending?.get(seq);
+    const at = this.pendingSaves.get(seq);
     if (at !== undefined) {
       // Saved and acknowledged within one batch: the row is never written.
-      (pending as Map<number, number>).delete(seq);
+      this.pendingSaves.delete(seq);
       this.countSent(at, -1);
       this.ops[at - this.opsBase] = OP.skip8;
     } else {
@@ -272,28 +281,32 @@ export class SqliteStore implements SessionStore {
    * reported since) for the next commit.
    */
   commitSealed(): undefined {
-    const db = this.db;
-    const count = this.sealedEnd - this.opsBase;
-    if (db === undefined || count === 0) return undefined;
+    const write = this.writeOps;
+    const count = this.sealedEnd - this.opsBase - this.head;
+    if (write === undefined || count === 0) return undefined;
     const ops = this.ops;
-    db.transaction(() => applyOps(this.statements as Statements, ops, count))();
-    this.opsBase = this.sealedEnd;
+    write(ops, this.head, count);
     this.sealedSent = 0;
     if (this.batchMessages.size > 0) this.batchMessages = new Map();
-    if (count === ops.length) {
+    if (this.head + count === ops.length) {
+      this.opsBase = this.sealedEnd;
+      this.head = 0;
       this.ops = [];
       if (this.pendingSaves.size > 0) this.pendingSaves = new Map();
       if (this.pendingMessages.size > 0) this.pendingMessages = new Map();
       return undefined;
     }
-    this.ops = ops.slice(count);
-    // Saves written now cannot be dropped any more; those after the seal still can.
-    const base = this.opsBase;
-    for (const [clientId, seqs] of this.pendingSaves) {
-      for (const [seq, at] of seqs) if (at < base) seqs.delete(seq);
-      if (seqs.size === 0) this.pendingSaves.delete(clientId);
+    this.head += count;
+    if (this.head >= COMPACT_OPS && this.head * 2 >= ops.length) {
+      this.ops = ops.slice(this.head);
+      this.opsBase += this.head;
+      this.head = 0;
     }
-    for (const [messageId, at] of this.pendingMessages) if (at < base) this.pendingMessages.delete(messageId);
+    // Saves written now cannot be dropped any more; those after the seal still can.
+    const written = this.sealedEnd;
+    for (const [seq, at] of this.pendingSaves) if (at < written) this.pendingSaves.delete(seq);
+    for (const [messageId, at] of this.pendingMessages)
+      if (at < written) this.pendingMessages.delete(messageId);
     return undefined;
   }
 
@@ -304,6 +317,7 @@ export class SqliteStore implements SessionStore {
       this.commit();
     } finally {
       this.db = undefined;
+      this.writeOps = undefined;
       db.close();
     }
   }
@@ -337,14 +351,9 @@ export class SqliteStore implements SessionStore {
   }
 
   /** Call before pushing the save (its position is the end of `ops`). */
-  private notePendingSave(clientId: string, seq: number, state: DeliveryState): void {
+  private notePendingSave(seq: number, state: DeliveryState): void {
     if (state === 'publish') this.openSent++;
-    let pending = this.pendingSaves.get(clientId);
-    if (pending === undefined) {
-      pending = new Map();
-      this.pendingSaves.set(clientId, pending);
-    }
-    pending.set(seq, this.opsBase + this.ops.length);
+    this.pendingSaves.set(seq, this.opsBase + this.ops.length);
   }
 
   /** One delivery less uses this message row: the last one takes the row along. */

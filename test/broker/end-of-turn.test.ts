@@ -16,7 +16,7 @@ import type { HeldAck, TurnTarget } from '../../src/broker/held-acks.js';
 import { silentLogger } from '../../src/broker/logger.js';
 import { createMessage } from '../../src/broker/message.js';
 import { BrokerStats } from '../../src/broker/stats.js';
-import type { StoredDelivery } from '../../src/broker/storage.js';
+import type { SessionStore, StoredDelivery, StoredState } from '../../src/broker/storage.js';
 import { SqliteStore } from '../../src/storage/sqlite.js';
 
 const dirs: string[] = [];
@@ -67,6 +67,32 @@ class Recorder implements TurnTarget {
   refuseAck(): void {
     assert.fail('nothing is refused here');
   }
+}
+
+/**
+ * A store whose commits return when the test says (as Redis's do, a round trip later): it records nothing,
+ * it only stands for the contract's timing.
+ */
+class DeferredStore implements SessionStore {
+  readonly name = 'deferred';
+  readonly pending: (() => void)[] = [];
+  async open(): Promise<StoredState> {
+    return { sessions: [], retained: [] };
+  }
+  saveSession(): void {}
+  deleteSession(): void {}
+  saveSubscription(): void {}
+  deleteSubscription(): void {}
+  saveDelivery(): void {}
+  updateDelivery(): void {}
+  deleteDelivery(): void {}
+  addInboundQos2(): void {}
+  deleteInboundQos2(): void {}
+  setRetained(): void {}
+  commit(): Promise<void> {
+    return new Promise((resolve) => this.pending.push(resolve));
+  }
+  async close(): Promise<void> {}
 }
 
 function delivery(seq: number, state: StoredDelivery['state']): StoredDelivery {
@@ -206,6 +232,37 @@ describe('end of turn: group commit', () => {
     while (turn.acksWait && performance.now() - started < 1000) await new Promise((r) => setTimeout(r, 5));
     assert.equal(turn.acksWait, false, 'all committed and released: at once again');
     await store.close();
+  });
+
+  test('with a store that commits asynchronously, each commit releases the acknowledgements held before it, once', async () => {
+    const store = new DeferredStore();
+    const stats = new BrokerStats();
+    const turn = new EndOfTurn(store, stats, silentLogger);
+    const publisher = new Recorder(stats);
+    const released = () => publisher.released.map((r) => r.packetId);
+    for (const packetId of [1, 2]) {
+      turn.markDirty();
+      turn.holdAck(publisher, 'puback', packetId);
+      await nextTurn();
+    }
+    assert.equal(store.pending.length, 2, 'one commit per turn, the second not waiting for the first');
+    assert.deepEqual(released(), [], 'nothing before its commit returned');
+    // A turn with an acknowledgement but no change of its own: it waits for the commits still running.
+    turn.holdAck(publisher, 'puback', 3);
+    await nextTurn();
+    store.pending[0]?.();
+    await nextTurn();
+    assert.deepEqual(released(), [1]);
+    store.pending[1]?.();
+    await nextTurn();
+    await nextTurn();
+    assert.deepEqual(released(), [1, 2, 3], 'each once, in order');
+    turn.markDirty();
+    turn.holdAck(publisher, 'puback', 4);
+    await nextTurn();
+    store.pending[2]?.();
+    await nextTurn();
+    assert.deepEqual(released(), [1, 2, 3, 4]);
   });
 
   test('a batch with nothing an acknowledgement could drop is committed at the end of its own turn', async () => {

@@ -226,6 +226,79 @@ describe('SQLite store', () => {
     assert.equal(count(dir, 'deliveries'), 0);
   });
 
+  test('commits of sealed batches while later changes keep coming write exactly the changes made (a long pipeline)', async () => {
+    // Each commit writes the sealed part and keeps the changes made since: the pending batch never empties,
+    // so its written part is cut now and then. Saves still pending are patched or dropped all along.
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    store.saveSession(session('a'));
+    const message = createMessage('p', Buffer.from('z'), 2, false, undefined, undefined, Date.now());
+    const expected = new Map<number, [string, number]>();
+    let seq = 0;
+    const save = (n: number): number[] => {
+      const seqs: number[] = [];
+      for (let k = 0; k < n; k++) {
+        seq++;
+        const packetId = (seq % 65_535) + 1;
+        store.saveDelivery('a', {
+          seq,
+          message,
+          qos: 2,
+          retain: false,
+          subscriptionIds: undefined,
+          packetId,
+          state: 'publish',
+        });
+        expected.set(seq, ['publish', packetId]);
+        seqs.push(seq);
+      }
+      return seqs;
+    };
+    const touch = (seqs: readonly number[]): void => {
+      for (const s of seqs) {
+        if (s % 3 === 0) {
+          store.deleteDelivery('a', s);
+          expected.delete(s);
+        } else if (s % 3 === 1) {
+          store.updateDelivery('a', s, 9, 'pubrel');
+          expected.set(s, ['pubrel', 9]);
+        }
+      }
+    };
+    let written: number[] = [];
+    for (let round = 0; round < 150; round++) {
+      const sealed = save(40);
+      store.seal();
+      const open = save(40);
+      // Some of the sealed saves change before their commit, some of the open ones after it.
+      touch(sealed.filter((s) => s % 2 === 0));
+      store.commitSealed();
+      touch(open.filter((s) => s % 2 === 1));
+      // Rows written by an earlier commit change or go in a later batch.
+      for (const s of written) {
+        if (s % 3 === 1) {
+          store.updateDelivery('a', s, 11, 'pubrel');
+          expected.set(s, ['pubrel', 11]);
+        } else {
+          store.deleteDelivery('a', s);
+          expected.delete(s);
+        }
+      }
+      written = sealed.filter((s) => s % 2 === 1 && s % 5 === 0);
+    }
+    store.commit();
+    await store.close();
+    const again = new SqliteStore(dir);
+    const [a] = collect(await again.open()).sessions;
+    await again.close();
+    assert.equal(a?.deliveries.length, expected.size);
+    assert.deepEqual(
+      a?.deliveries.map((d) => [d.seq, d.state, d.packetId]),
+      [...expected].sort((x, y) => x[0] - y[0]).map(([s, [state, packetId]]) => [s, state, packetId]),
+    );
+  });
+
   test('a message whose row went with its last delivery is stored again for a later one (a retained message)', async () => {
     const dir = freshDir();
     const store = new SqliteStore(dir);
