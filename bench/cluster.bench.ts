@@ -2,7 +2,8 @@
  * The cluster benchmark: one plain broker (no cluster), then 1, 2 and 3 cluster nodes on one Redis, each
  * node and Redis in its own process, the load generator in this one. Workloads: cross-node fan-in and
  * fan-out at QoS 0 and 1, as fast as a window allows (throughput), and fan-in at a fixed rate (latency at
- * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency, the CPU of Redis and of the nodes, and the
+ * that rate). Reports delivered msgs/s, p50/p99 end-to-end latency (at a fixed rate, after the first second,
+ * as the broker benchmark's paced row; the whole run's p99 beside it), the CPU of Redis and of the nodes, and the
  * commands Redis ran per message published (`INFO commandstats`; the JSON result has them by command).
  *
  *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--only NAMES] [--out FILE]
@@ -172,6 +173,7 @@ function format(r: Row): string {
     `${Math.round(r.throughput).toString().padStart(7)} msg/s`,
     `p50 ${r.p50Ms.toFixed(2).padStart(6)} ms`,
     `p99 ${r.p99Ms.toFixed(2).padStart(7)} ms`,
+    r.p99WholeRunMs === undefined ? '' : `(whole run ${r.p99WholeRunMs.toFixed(2)} ms)`,
     `redis ${r.redisCpuPct.toFixed(0).padStart(3)}%`,
     `nodes ${r.nodesCpuPct.toFixed(0).padStart(3)}%`,
     r.setup.includes('node') ? `redis cmds/msg ${r.redisCommandsPerMessage.toFixed(2)}` : '',
