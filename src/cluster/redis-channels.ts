@@ -50,10 +50,14 @@ function retainedEvent(events: ClusterEvents, self: string, data: Buffer): void 
   events.retained(topic, blob.length === 0 ? undefined : decodeMessage(Buffer.from(blob)).message);
 }
 
+/** What XREAD on one stream answers: the stream, with its entries (id, field/value list); null on timeout. */
+type InboxReply = [Buffer, [Buffer, Buffer[]][]][] | null;
+
 /**
  * Read an inbox stream from `from` (exclusive) for as long as the node runs: a blocking read on its own
- * connection, each entry handed to `handle` in order. A read that fails (Redis away) is tried again; ioredis
- * resends it once Redis is back.
+ * connection, each entry handed to `handle` in order. The next read goes out as soon as a reply is in,
+ * before its entries are handled, so an entry appended meanwhile finds a read waiting for it. A read that
+ * fails (Redis away) is tried again; ioredis resends it once Redis is back.
  */
 export async function readInboxLoop(
   reader: Redis,
@@ -62,34 +66,48 @@ export async function readInboxLoop(
   handle: (entry: InboxEntry) => void,
   node: { closing: () => boolean; logger: () => BrokerLogger },
 ): Promise<void> {
+  const read = (after: string): Promise<InboxReply> => {
+    const reply = reader.xreadBuffer(
+      'COUNT',
+      INBOX_BATCH,
+      'BLOCK',
+      INBOX_BLOCK_MS,
+      'STREAMS',
+      key,
+      after,
+    ) as Promise<InboxReply>;
+    // Still out when the node closes: its connection is hung up, and nobody waits for it.
+    reply.catch(() => undefined);
+    return reply;
+  };
   let last = from;
+  let next = read(last);
   while (!node.closing()) {
-    let reply: [Buffer, [Buffer, Buffer[]][]][] | null;
+    let reply: InboxReply;
     try {
-      reply = (await reader.xreadBuffer(
-        'COUNT',
-        INBOX_BATCH,
-        'BLOCK',
-        INBOX_BLOCK_MS,
-        'STREAMS',
-        key,
-        last,
-      )) as [Buffer, [Buffer, Buffer[]][]][] | null;
+      reply = await next;
     } catch (err) {
       if (node.closing()) return;
       node.logger().warn({ err }, 'cluster inbox read failed; retrying');
       await sleep(200);
+      next = read(last);
       continue;
     }
-    if (reply === null || node.closing()) continue;
-    for (const [, entries] of reply) {
-      for (const [id, fields] of entries) {
-        last = id.toString();
-        try {
-          handle(parseEntry(last, fields));
-        } catch (err) {
-          node.logger().error({ err, entry: last }, 'cluster inbox entry could not be processed');
-        }
+    if (node.closing()) return;
+    const entries = reply?.[0]?.[1];
+    const newest = entries?.[entries.length - 1];
+    if (entries === undefined || newest === undefined) {
+      next = read(last);
+      continue;
+    }
+    last = newest[0].toString();
+    next = read(last);
+    for (const [id, fields] of entries) {
+      const entryId = id.toString();
+      try {
+        handle(parseEntry(entryId, fields));
+      } catch (err) {
+        node.logger().error({ err, entry: entryId }, 'cluster inbox entry could not be processed');
       }
     }
   }
