@@ -53,8 +53,8 @@ export class SqliteStore implements SessionStore {
   /** Writes `ops[from, from + count)` in one transaction (made once: better-sqlite3 builds four wrappers). */
   private writeOps: ((ops: readonly unknown[], from: number, count: number) => void) | undefined;
   /**
-   * The pending batch: opcodes and their arguments, flat. Those before `head` are written; the array is
-   * cut only once that part is large, so a commit copies nothing.
+   * The pending batch: opcodes and their arguments, flat. Those before `head` are written (and cleared); the
+   * array is cut only once that part is large, so a commit copies nothing.
    */
   private ops: unknown[] = [];
   private head = 0;
@@ -296,6 +296,8 @@ export class SqliteStore implements SessionStore {
       if (this.pendingMessages.size > 0) this.pendingMessages = new Map();
       return undefined;
     }
+    // The written part is never read again: let go of what it holds (messages, payloads) now, not at the cut.
+    ops.fill(undefined, this.head, this.head + count);
     this.head += count;
     if (this.head >= COMPACT_OPS && this.head * 2 >= ops.length) {
       this.ops = ops.slice(this.head);
