@@ -1,5 +1,11 @@
 import type { Message } from '../broker/message.js';
-import type { StoredDelivery, StoredSession, StoredSubscription, StoredWill } from '../broker/storage.js';
+import type {
+  StoredDelivery,
+  StoredSession,
+  StoredSessionState,
+  StoredSubscription,
+  StoredWill,
+} from '../broker/storage.js';
 import type { QoS } from '../packets/types.js';
 import { bufferReplacer, bufferReviver, encodeMessage, readMessage } from './message-codec.js';
 
@@ -64,4 +70,39 @@ export function decodeSubscription(text: string): StoredSubscription {
   const stored = JSON.parse(text) as StoredSubscription;
   // JSON drops an undefined identifier; the record says it has none.
   return { ...stored, subscriptionId: stored.subscriptionId };
+}
+
+/** A session hash (flat field/value list) as stored state; undefined without a session record. */
+export function decodeSessionHash(fields: readonly Buffer[]): StoredSessionState | undefined {
+  let session: StoredSession | undefined;
+  const subscriptions: StoredSubscription[] = [];
+  const blobs = new Map<number, Buffer>();
+  const states = new Map<number, string>();
+  const inboundQos2: number[] = [];
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = (fields[i] as Buffer).toString();
+    const value = fields[i + 1] as Buffer;
+    if (name === 'session') session = decodeSession(value.toString());
+    else if (name.startsWith('sub:')) subscriptions.push(decodeSubscription(value.toString()));
+    else if (name.startsWith('d:')) blobs.set(Number(name.slice(2)), value);
+    else if (name.startsWith('p:')) states.set(Number(name.slice(2)), value.toString());
+    else if (name.startsWith('q2:')) inboundQos2.push(Number(name.slice(3)));
+  }
+  if (session === undefined) return undefined;
+  const deliveries: StoredDelivery[] = [];
+  for (const [seq, blob] of blobs) {
+    const [state, packetId] = (states.get(seq) ?? 'queued 0').split(' ');
+    const decoded = decodeDelivery(blob);
+    deliveries.push({
+      seq,
+      message: decoded.message,
+      qos: decoded.qos,
+      retain: decoded.retain,
+      subscriptionIds: decoded.subscriptionIds,
+      packetId: Number(packetId),
+      state: state === 'pubrel' ? 'pubrel' : state === 'publish' ? 'publish' : 'queued',
+    });
+  }
+  deliveries.sort((a, b) => a.seq - b.seq);
+  return { session, subscriptions, deliveries, inboundQos2 };
 }

@@ -10,15 +10,7 @@ import type {
   StoredWill,
 } from '../broker/storage.js';
 import type { ClaimedSession, ClusterStore } from './backend.js';
-import {
-  decodeDelivery,
-  decodeSession,
-  decodeSubscription,
-  decodeWill,
-  encodeDelivery,
-  encodeRecord,
-  isNodeLocalTopic,
-} from './codec.js';
+import { decodeSessionHash, decodeWill, encodeDelivery, encodeRecord, isNodeLocalTopic } from './codec.js';
 import { type Arg, withoutSuperseded } from './commit-retry.js';
 import { FrameBatch } from './frames.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
@@ -137,7 +129,7 @@ export class RedisSessionStore implements ClusterStore {
     const willBlob = reply[3] as Buffer | undefined;
     const will =
       willBlob === undefined || willBlob.length === 0 ? undefined : decodeWill(willBlob.toString());
-    return { clientId, state: sessionState(fields), will };
+    return { clientId, state: decodeSessionHash(fields), will };
   }
 
   async reclaimLost(clientIds: readonly string[]): Promise<string[]> {
@@ -381,39 +373,4 @@ export class RedisSessionStore implements ClusterStore {
 interface Batch {
   readonly n: number;
   readonly args: Arg[];
-}
-
-/** A session hash (flat field/value list) as stored state; undefined without a session record. */
-function sessionState(fields: readonly Buffer[]): StoredSessionState | undefined {
-  let session: StoredSession | undefined;
-  const subscriptions: StoredSubscription[] = [];
-  const blobs = new Map<number, Buffer>();
-  const states = new Map<number, string>();
-  const inboundQos2: number[] = [];
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = (fields[i] as Buffer).toString();
-    const value = fields[i + 1] as Buffer;
-    if (name === 'session') session = decodeSession(value.toString());
-    else if (name.startsWith('sub:')) subscriptions.push(decodeSubscription(value.toString()));
-    else if (name.startsWith('d:')) blobs.set(Number(name.slice(2)), value);
-    else if (name.startsWith('p:')) states.set(Number(name.slice(2)), value.toString());
-    else if (name.startsWith('q2:')) inboundQos2.push(Number(name.slice(3)));
-  }
-  if (session === undefined) return undefined;
-  const deliveries: StoredDelivery[] = [];
-  for (const [seq, blob] of blobs) {
-    const [state, packetId] = (states.get(seq) ?? 'queued 0').split(' ');
-    const decoded = decodeDelivery(blob);
-    deliveries.push({
-      seq,
-      message: decoded.message,
-      qos: decoded.qos,
-      retain: decoded.retain,
-      subscriptionIds: decoded.subscriptionIds,
-      packetId: Number(packetId),
-      state: state === 'pubrel' ? 'pubrel' : state === 'publish' ? 'publish' : 'queued',
-    });
-  }
-  deliveries.sort((a, b) => a.seq - b.seq);
-  return { session, subscriptions, deliveries, inboundQos2 };
 }
