@@ -27,7 +27,30 @@ export const OP = {
   skip8: 15,
   /** A message row dropped from the batch (its last delivery went before it was written). */
   skip2: 16,
+  /** An inbound QoS 2 id dropped from the batch (released before it was written). */
+  skip3: 17,
 } as const;
+
+/** How many arguments follow each opcode. */
+export const OP_ARGS: Readonly<Record<number, number>> = {
+  [OP.saveSession]: 8,
+  [OP.deleteSession]: 1,
+  [OP.saveSubscription]: 7,
+  [OP.deleteSubscription]: 2,
+  [OP.saveMessage]: 2,
+  [OP.deleteMessage]: 1,
+  [OP.saveDelivery]: 8,
+  [OP.saveDeliveryInline]: 8,
+  [OP.updateDelivery]: 4,
+  [OP.deleteDelivery]: 1,
+  [OP.addInbound]: 3,
+  [OP.deleteInbound]: 1,
+  [OP.setRetained]: 1,
+  [OP.deleteRetained]: 1,
+  [OP.skip8]: 8,
+  [OP.skip2]: 2,
+  [OP.skip3]: 3,
+};
 
 /** Where the arguments of a pending delivery save sit after its opcode. */
 export const ARG_PACKET_ID = 7;
@@ -165,6 +188,9 @@ export function applyOps(s: Statements, ops: readonly unknown[], from: number, c
         break;
       case OP.skip2:
         i += 2;
+        break;
+      case OP.skip3:
+        i += 3;
         break;
       default:
         throw new Error(`sqlite store: unknown operation ${String(op)}`);

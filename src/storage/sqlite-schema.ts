@@ -7,8 +7,12 @@
  * new rows go at the end of the table, so a commit touches a few pages instead of one per session (half
  * the cost per row at a few thousand rows in flight). The store keeps each session's keys in memory, and
  * reading orders rows by session. Version 1 keyed them by (client_id, seq) and is migrated on open.
+ *
+ * Version 3 adds the change log (`log`): each commit is one row of it, applied to the tables later and
+ * replayed at open (`sqlite-window.ts`). A version 2 broker would not read the log, so it must not open a
+ * version 3 file.
  */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 const DELIVERIES_AND_INBOUND = `
 CREATE TABLE IF NOT EXISTS deliveries (
@@ -70,6 +74,10 @@ CREATE TABLE IF NOT EXISTS messages (
   origin TEXT
 );
 ${DELIVERIES_AND_INBOUND}
+CREATE TABLE IF NOT EXISTS log (
+  id INTEGER PRIMARY KEY,
+  ops BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS retained (
   topic TEXT PRIMARY KEY,
   payload BLOB NOT NULL,
@@ -125,4 +133,6 @@ DROP TABLE deliveries_v1;
 DROP TABLE inbound_qos2_v1;
 `);
   },
+  // The log table is made by SCHEMA (CREATE TABLE IF NOT EXISTS), before migrations run.
+  2: () => {},
 };

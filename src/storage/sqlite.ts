@@ -1,7 +1,9 @@
 /**
  * The SQLite store (better-sqlite3, WAL): durable broker state in one file, `starling.db`, in a data
- * directory. Changes are kept in order in memory and applied in one transaction per commit (one per
- * event-loop turn); a commit that fails (disk full) keeps its changes and is retried with the next one.
+ * directory. Changes are kept in order in memory; each commit (one per event-loop turn) writes them as one
+ * row of the change log (`sqlite-log.ts`), and the tables are brought up to date from the log in large,
+ * coalesced batches (`sqlite-window.ts`). A commit that fails (disk full) keeps its changes and is retried
+ * with the next one.
  */
 import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,9 +19,11 @@ import type {
 } from '../broker/storage.js';
 import { encodeWill } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
+import { LogEncoder } from './sqlite-log.js';
 import { type Durability, openDatabase } from './sqlite-open.js';
-import { ARG_PACKET_ID, ARG_STATE, applyOps, OP, prepare } from './sqlite-ops.js';
+import { ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
+import { replayLog, TableWindow, tableWriter } from './sqlite-window.js';
 
 export { type Durability, StorageOpenError } from './sqlite-open.js';
 
@@ -50,8 +54,12 @@ export class SqliteStore implements SessionStore {
   readonly dir: string;
   readonly file: string;
   private db: Database.Database | undefined;
-  /** Writes `ops[from, from + count)` in one transaction (made once: better-sqlite3 builds four wrappers). */
-  private writeOps: ((ops: readonly unknown[], from: number, count: number) => void) | undefined;
+  /** Appends a row to the change log (one statement: its own transaction). */
+  private insertLog: Database.Statement | undefined;
+  private readonly encoder = new LogEncoder();
+  /** The changes in the log and not yet in the tables, and how they get there. */
+  private readonly window = new TableWindow();
+  private writeTables: ((ops: readonly unknown[]) => void) | undefined;
   /**
    * The pending batch: opcodes and their arguments, flat. Those before `head` are written (and cleared); the
    * array is cut only once that part is large, so a commit copies nothing.
@@ -101,9 +109,9 @@ export class SqliteStore implements SessionStore {
     this.db = db;
     this.setMaxBytes(this.options.maxBytes);
     const statements = prepare(db);
-    this.writeOps = db.transaction((ops: readonly unknown[], from: number, count: number) =>
-      applyOps(statements, ops, from, count),
-    );
+    this.writeTables = tableWriter(db, statements);
+    this.insertLog = db.prepare('INSERT INTO log (ops) VALUES (?)');
+    replayLog(db, this.writeTables);
     const loaded = loadState(db);
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
@@ -277,15 +285,19 @@ export class SqliteStore implements SessionStore {
   }
 
   /**
-   * Write the sealed changes in one transaction; on any error it rolls back and they stay (with what was
-   * reported since) for the next commit.
+   * Write the sealed changes as one row of the log; on any error they stay (with what was reported since)
+   * for the next commit. Then, when the log holds many changes, bring the tables up to date.
    */
   commitSealed(): undefined {
-    const write = this.writeOps;
+    const insertLog = this.insertLog;
     const count = this.sealedEnd - this.opsBase - this.head;
-    if (write === undefined || count === 0) return undefined;
+    if (insertLog === undefined || count === 0) return undefined;
     const ops = this.ops;
-    write(ops, this.head, count);
+    const row = this.encoder.encode(ops, this.head, count);
+    if (row.length > 0) insertLog.run(row);
+    this.window.bytes += row.length;
+    this.window.append(ops, this.head, count);
+    if (this.window.full()) this.writeWindow(false);
     this.sealedSent = 0;
     if (this.batchMessages.size > 0) this.batchMessages = new Map();
     if (this.head + count === ops.length) {
@@ -317,11 +329,17 @@ export class SqliteStore implements SessionStore {
     if (db === undefined) return;
     try {
       this.commit();
+      this.writeWindow(true);
     } finally {
       this.db = undefined;
-      this.writeOps = undefined;
+      this.insertLog = undefined;
+      this.writeTables = undefined;
       db.close();
     }
+  }
+
+  private writeWindow(last: boolean): void {
+    if (this.writeTables !== undefined) this.window.write(this.writeTables, last);
   }
 
   /** Change the database size cap while running (undefined: no cap); a batch kept by a full commit then fits. */

@@ -12,6 +12,7 @@ import Database from 'better-sqlite3';
 import { createMessage } from '../../src/broker/message.js';
 import type { StoredState } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
+import { SCHEMA_VERSION } from '../../src/storage/sqlite-schema.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -421,7 +422,7 @@ describe('SQLite store', () => {
     try {
       assert.equal(
         (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value: string }).value,
-        '2',
+        String(SCHEMA_VERSION),
       );
     } finally {
       db.close();
