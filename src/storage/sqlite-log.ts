@@ -1,7 +1,7 @@
 /**
  * The SQLite store's change log: each commit writes its batch of changes (opcodes and their arguments, as
  * in `sqlite-ops.ts`) as one row of the `log` table, encoded here; the tables get the changes later, in
- * large coalesced batches (`sqlite-window.ts`), and a restart replays the rows not applied yet.
+ * large batches (`sqlite-window.ts`), and a restart replays the rows not applied yet.
  *
  * One row per commit touches a page or two where applying each change touches a page per table and index:
  * that is what makes a commit cheap. The encoding is private to this store (a log row never outlives the
@@ -10,7 +10,7 @@
 import type { ForwardedProperties, Message } from '../broker/message.js';
 import type { QoS } from '../packets/types.js';
 import { decodeJson, encodeJson } from './sqlite-codec.js';
-import { OP, OP_ARGS } from './sqlite-ops.js';
+import { LOG_AS, OP, OP_ARGS } from './sqlite-ops.js';
 
 // Value tags.
 const NULL = 0;
@@ -18,6 +18,8 @@ const INT32 = 1;
 const FLOAT64 = 2;
 const STRING = 3;
 const MESSAGE = 4;
+/** Strings up to this many UTF-16 units are tried as ASCII first. */
+const SHORT = 64;
 
 /** Encodes batches into one reused buffer (the bytes are copied by SQLite when bound). */
 export class LogEncoder {
@@ -41,7 +43,7 @@ export class LogEncoder {
         continue;
       }
       this.room(1);
-      this.buf[this.at++] = op;
+      this.buf[this.at++] = LOG_AS[op] ?? op;
       for (let k = 1; k <= args; k++) this.value(ops[i + k]);
       i += 1 + args;
     }
@@ -87,7 +89,23 @@ export class LogEncoder {
   private string(s: string): void {
     // At most 3 bytes per UTF-16 unit.
     this.room(4 + s.length * 3);
-    const n = this.buf.write(s, this.at + 4, 'utf8');
+    const buf = this.buf;
+    if (s.length <= SHORT) {
+      // Client ids and topics are short and mostly ASCII: copied here, without a call into C++ for each.
+      const start = this.at + 4;
+      let k = 0;
+      for (; k < s.length; k++) {
+        const c = s.charCodeAt(k);
+        if (c >= 0x80) break;
+        buf[start + k] = c;
+      }
+      if (k === s.length) {
+        buf.writeUInt32LE(k, this.at);
+        this.at = start + k;
+        return;
+      }
+    }
+    const n = buf.write(s, this.at + 4, 'utf8');
     this.buf.writeUInt32LE(n, this.at);
     this.at += 4 + n;
   }

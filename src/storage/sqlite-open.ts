@@ -3,13 +3,23 @@
  * mode with `synchronous` set explicitly, the schema made or migrated, an integrity check; every failure a
  * StorageOpenError naming the directory or file.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 
 /** How much a commit survives: a crash of the process (default), or a power loss too. */
 export type Durability = 'process' | 'power';
+
+export interface SqliteStorageOptions {
+  /**
+   * `process` (default): `synchronous=NORMAL` in WAL mode, what is committed survives kill -9 and any crash
+   * of the process. `power`: `synchronous=FULL`, every commit is synced to the disk and survives power loss.
+   */
+  readonly durability?: Durability;
+  /** Largest database size in bytes; beyond it commits fail as on a full disk. Default: no limit. */
+  readonly maxBytes?: number;
+}
 
 /** The data directory cannot be used: unwritable, corrupt, or in use by another broker. */
 export class StorageOpenError extends Error {
@@ -103,4 +113,25 @@ export function openDatabase(
     });
   }
   return db;
+}
+
+/** Cap the database's size (undefined: no cap): beyond it, writes fail as on a full disk. */
+export function setMaxBytes(db: Database.Database, maxBytes: number | undefined): void {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  // 2^31 - 2 pages is SQLite's own ceiling, which stands for "no cap".
+  const pages = maxBytes === undefined ? 2_147_483_646 : Math.max(1, Math.ceil(maxBytes / pageSize));
+  db.pragma(`max_page_count = ${pages}`);
+}
+
+/** Bytes of the database file and its WAL. */
+export function databaseBytes(file: string): number {
+  let bytes = 0;
+  for (const name of [file, `${file}-wal`]) {
+    try {
+      bytes += statSync(name).size;
+    } catch {
+      // not there (yet)
+    }
+  }
+  return bytes;
 }

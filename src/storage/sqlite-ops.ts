@@ -29,7 +29,21 @@ export const OP = {
   skip2: 16,
   /** An inbound QoS 2 id dropped from the batch (released before it was written). */
   skip3: 17,
+  // Changes for the log only: they undo there a change logged already, which the tables will not see
+  // (it was turned into a skip). The log writes them as the change they name.
+  logUpdateDelivery: 18,
+  logDeleteDelivery: 19,
+  logDeleteMessage: 20,
+  logDeleteInbound: 21,
 } as const;
+
+/** What the log writes for a change for the log only. */
+export const LOG_AS: Readonly<Record<number, number>> = {
+  [OP.logUpdateDelivery]: OP.updateDelivery,
+  [OP.logDeleteDelivery]: OP.deleteDelivery,
+  [OP.logDeleteMessage]: OP.deleteMessage,
+  [OP.logDeleteInbound]: OP.deleteInbound,
+};
 
 /** How many arguments follow each opcode. */
 export const OP_ARGS: Readonly<Record<number, number>> = {
@@ -50,6 +64,10 @@ export const OP_ARGS: Readonly<Record<number, number>> = {
   [OP.skip8]: 8,
   [OP.skip2]: 2,
   [OP.skip3]: 3,
+  [OP.logUpdateDelivery]: 4,
+  [OP.logDeleteDelivery]: 1,
+  [OP.logDeleteMessage]: 1,
+  [OP.logDeleteInbound]: 1,
 };
 
 /** Where the arguments of a pending delivery save sit after its opcode. */
@@ -191,6 +209,14 @@ export function applyOps(s: Statements, ops: readonly unknown[], from: number, c
         break;
       case OP.skip3:
         i += 3;
+        break;
+      case OP.logUpdateDelivery:
+        i += 4;
+        break;
+      case OP.logDeleteDelivery:
+      case OP.logDeleteMessage:
+      case OP.logDeleteInbound:
+        i += 1;
         break;
       default:
         throw new Error(`sqlite store: unknown operation ${String(op)}`);

@@ -1,11 +1,10 @@
 /**
  * The SQLite store (better-sqlite3, WAL): durable broker state in one file, `starling.db`, in a data
- * directory. Changes are kept in order in memory; each commit (one per event-loop turn) writes them as one
- * row of the change log (`sqlite-log.ts`), and the tables are brought up to date from the log in large,
- * coalesced batches (`sqlite-window.ts`). A commit that fails (disk full) keeps its changes and is retried
- * with the next one.
+ * directory. Changes are kept in order in one array; each commit (one per event-loop turn) writes the new
+ * ones as one row of the change log (`sqlite-log.ts`), and the tables are brought up to date from the same
+ * array in large batches (`sqlite-window.ts`), in which a change undone before then (a delivery
+ * acknowledged) is dropped. A commit that fails (disk full) keeps its changes and is retried with the next.
  */
-import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
@@ -20,29 +19,17 @@ import type {
 import { encodeWill } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
 import { LogEncoder } from './sqlite-log.js';
-import { type Durability, openDatabase } from './sqlite-open.js';
+import { databaseBytes, openDatabase, type SqliteStorageOptions, setMaxBytes } from './sqlite-open.js';
 import { ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
-import { replayLog, TableWindow, tableWriter } from './sqlite-window.js';
+import { RETRY_MS, replayLog, tableWriter, WINDOW_BYTES, WINDOW_ENTRIES } from './sqlite-window.js';
 
-export { type Durability, StorageOpenError } from './sqlite-open.js';
-
-export interface SqliteStorageOptions {
-  /**
-   * `process` (default): `synchronous=NORMAL` in WAL mode, what is committed survives kill -9 and any crash
-   * of the process. `power`: `synchronous=FULL`, every commit is synced to the disk and survives power loss.
-   */
-  readonly durability?: Durability;
-  /** Largest database size in bytes; beyond it commits fail as on a full disk. Default: no limit. */
-  readonly maxBytes?: number;
-}
+export { type Durability, type SqliteStorageOptions, StorageOpenError } from './sqlite-open.js';
 
 export const DATABASE_FILE = 'starling.db';
 
 /** In the delivery index: this delivery carries its message (no `messages` row). */
 const INLINE = -1;
-/** Written entries at the start of the pending batch before it is cut (and only when they are half of it). */
-const COMPACT_OPS = 16_384;
 
 /** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
 export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
@@ -57,19 +44,24 @@ export class SqliteStore implements SessionStore {
   /** Appends a row to the change log (one statement: its own transaction). */
   private insertLog: Database.Statement | undefined;
   private readonly encoder = new LogEncoder();
-  /** The changes in the log and not yet in the tables, and how they get there. */
-  private readonly window = new TableWindow();
-  private writeTables: ((ops: readonly unknown[]) => void) | undefined;
+  /** Applies `ops[0, count)` to the tables and empties the log, in one transaction. */
+  private writeTables: ((ops: readonly unknown[], count: number) => void) | undefined;
   /**
-   * The pending batch: opcodes and their arguments, flat. Those before `head` are written (and cleared); the
-   * array is cut only once that part is large, so a commit copies nothing.
+   * Every change not in the tables yet: opcodes and their arguments, flat. Those before `logged` are in the
+   * log; those from there to `sealedEnd` make the next commit. A change undone before the tables are written
+   * turns into a skip (with, when it was logged already, a change for the log only that undoes it there).
    */
   private ops: unknown[] = [];
-  private head = 0;
   /** Where `ops` starts in the positions recorded below (positions count from the store's opening). */
   private opsBase = 0;
+  /** `ops` up to here (a position) is in the log. */
+  private logged = 0;
   /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
   private sealedEnd = 0;
+  /** Log bytes written since the tables were brought up to date. */
+  private logBytes = 0;
+  /** performance.now() before which the tables are not tried again after a failure. */
+  private tablesRetryAt = 0;
   /**
    * Messages saved since the last commit: INLINE when a delivery carries the message (a second delivery of
    * it makes the row), or the id of its row. A message delivered again after the commit (a retained one, to
@@ -85,16 +77,19 @@ export class SqliteStore implements SessionStore {
   private readonly inbound = new Map<string, Map<number, number>>();
   private nextInboundId = 1;
   /**
-   * Deliveries saved in the pending batch: seq (unique in the broker) -> position of the save's opcode in
-   * `ops`. A delivery acknowledged before the batch is written is dropped from it, and a change of its state
-   * patches the save, so a message sent and acknowledged between two commits costs no statement at all.
+   * Deliveries saved in `ops`: seq (unique in the broker) -> position of the save's opcode. A delivery
+   * acknowledged before the tables are written is dropped from them (and, before its commit, from the log),
+   * and a change of its state patches the save: a message sent and acknowledged within a second costs its
+   * log bytes and no statement at all.
    */
   private pendingSaves = new Map<number, number>();
-  /** Saves in the pending batch of deliveries sent and awaiting acknowledgement: before and after the seal. */
+  /** Saves not logged yet of deliveries sent and awaiting acknowledgement: before and after the seal. */
   private sealedSent = 0;
   private openSent = 0;
-  /** Message rows saved in the pending batch: message id -> position of the save's opcode. */
+  /** Message rows saved in `ops`: message id -> position of the save's opcode. */
   private pendingMessages = new Map<number, number>();
+  /** Inbound QoS 2 ids added in `ops`: row id -> position of the opcode. */
+  private pendingInbound = new Map<number, number>();
 
   constructor(
     dir: string,
@@ -140,7 +135,7 @@ export class SqliteStore implements SessionStore {
     if (seqs !== undefined) for (const seq of [...seqs.keys()]) this.deleteDelivery(clientId, seq);
     const inbound = this.inbound.get(clientId);
     if (inbound !== undefined) {
-      for (const id of inbound.values()) this.push(OP.deleteInbound, id);
+      for (const id of inbound.values()) this.dropInbound(id);
       this.inbound.delete(clientId);
     }
     this.push(OP.deleteSession, clientId);
@@ -207,11 +202,12 @@ export class SqliteStore implements SessionStore {
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
     const at = this.pendingSaves.get(seq);
     if (at !== undefined) {
-      // Not written yet: the pending save carries the new state.
+      // Not in the tables yet: the save carries the new state (and the log, if it has the save, is told).
       this.countSent(at, -1);
       this.ops[at - this.opsBase + ARG_PACKET_ID] = packetId;
       this.ops[at - this.opsBase + ARG_STATE] = STATE_CODE[state];
       this.countSent(at, 1);
+      if (at < this.logged) this.push(OP.logUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
       return;
     }
     this.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
@@ -225,10 +221,11 @@ export class SqliteStore implements SessionStore {
     if (seqs.size === 0) this.deliveries.delete(clientId);
     const at = this.pendingSaves.get(seq);
     if (at !== undefined) {
-      // Saved and acknowledged within one batch: the row is never written.
+      // Saved and acknowledged before the tables were written: the row never is.
       this.pendingSaves.delete(seq);
       this.countSent(at, -1);
-      this.ops[at - this.opsBase] = OP.skip8;
+      this.skip(at, OP.skip8, 8);
+      if (at < this.logged) this.ops.push(OP.logDeleteDelivery, seq);
     } else {
       this.ops.push(OP.deleteDelivery, seq);
     }
@@ -244,7 +241,8 @@ export class SqliteStore implements SessionStore {
     if (ids.has(packetId)) return;
     const id = this.nextInboundId++;
     ids.set(packetId, id);
-    this.push(OP.addInbound, id, clientId, packetId);
+    this.pendingInbound.set(id, this.opsBase + this.ops.length);
+    this.ops.push(OP.addInbound, id, clientId, packetId);
   }
 
   deleteInboundQos2(clientId: string, packetId: number): void {
@@ -253,7 +251,7 @@ export class SqliteStore implements SessionStore {
     if (ids === undefined || id === undefined) return;
     ids.delete(packetId);
     if (ids.size === 0) this.inbound.delete(clientId);
-    this.push(OP.deleteInbound, id);
+    this.dropInbound(id);
   }
 
   setRetained(topic: string, message: Message | undefined): void {
@@ -277,51 +275,51 @@ export class SqliteStore implements SessionStore {
     return this.sealedSent;
   }
 
-  /** Count the pending save at `at` in (1) or out of (-1) the sent ones, if it is sent and awaiting PUBACK. */
+  /** Count the save at `at` in (1) or out of (-1) the sent ones, if it is unlogged, sent and awaiting PUBACK. */
   private countSent(at: number, by: 1 | -1): void {
-    if (this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
+    if (at < this.logged || this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
     if (at < this.sealedEnd) this.sealedSent += by;
     else this.openSent += by;
   }
 
   /**
    * Write the sealed changes as one row of the log; on any error they stay (with what was reported since)
-   * for the next commit. Then, when the log holds many changes, bring the tables up to date.
+   * for the next commit. Then, when many changes wait for the tables, bring them up to date.
    */
   commitSealed(): undefined {
     const insertLog = this.insertLog;
-    const count = this.sealedEnd - this.opsBase - this.head;
+    const count = this.sealedEnd - this.logged;
     if (insertLog === undefined || count === 0) return undefined;
-    const ops = this.ops;
-    const row = this.encoder.encode(ops, this.head, count);
+    const row = this.encoder.encode(this.ops, this.logged - this.opsBase, count);
     if (row.length > 0) insertLog.run(row);
-    this.window.bytes += row.length;
-    this.window.append(ops, this.head, count);
-    if (this.window.full()) this.writeWindow(false);
+    this.logBytes += row.length;
+    this.logged = this.sealedEnd;
     this.sealedSent = 0;
     if (this.batchMessages.size > 0) this.batchMessages = new Map();
-    if (this.head + count === ops.length) {
-      this.opsBase = this.sealedEnd;
-      this.head = 0;
-      this.ops = [];
-      if (this.pendingSaves.size > 0) this.pendingSaves = new Map();
-      if (this.pendingMessages.size > 0) this.pendingMessages = new Map();
-      return undefined;
-    }
-    // The written part is never read again: let go of what it holds (messages, payloads) now, not at the cut.
-    ops.fill(undefined, this.head, this.head + count);
-    this.head += count;
-    if (this.head >= COMPACT_OPS && this.head * 2 >= ops.length) {
-      this.ops = ops.slice(this.head);
-      this.opsBase += this.head;
-      this.head = 0;
-    }
-    // Saves written now cannot be dropped any more; those after the seal still can.
-    const written = this.sealedEnd;
-    for (const [seq, at] of this.pendingSaves) if (at < written) this.pendingSaves.delete(seq);
-    for (const [messageId, at] of this.pendingMessages)
-      if (at < written) this.pendingMessages.delete(messageId);
+    const full = this.logged - this.opsBase >= WINDOW_ENTRIES || this.logBytes >= WINDOW_BYTES;
+    if (full && performance.now() >= this.tablesRetryAt) this.writeLogged();
     return undefined;
+  }
+
+  /**
+   * Bring the tables up to date with what is logged (and empty the log), then let go of it. A failure (disk
+   * full) changes nothing: the log still holds every change, and the next try is a second later.
+   */
+  private writeLogged(): void {
+    const count = this.logged - this.opsBase;
+    if (this.writeTables === undefined || (count === 0 && this.logBytes === 0)) return;
+    try {
+      this.writeTables(this.ops, count);
+    } catch {
+      this.tablesRetryAt = performance.now() + RETRY_MS;
+      return;
+    }
+    this.ops = count === this.ops.length ? [] : this.ops.slice(count);
+    this.opsBase = this.logged;
+    this.logBytes = 0;
+    // What is in the tables is changed by statements from now on; saves after `logged` can still be dropped.
+    for (const map of [this.pendingSaves, this.pendingMessages, this.pendingInbound])
+      for (const [key, at] of map) if (at < this.opsBase) map.delete(key);
   }
 
   async close(): Promise<void> {
@@ -329,7 +327,8 @@ export class SqliteStore implements SessionStore {
     if (db === undefined) return;
     try {
       this.commit();
-      this.writeWindow(true);
+      // On failure the next open replays the log.
+      this.writeLogged();
     } finally {
       this.db = undefined;
       this.insertLog = undefined;
@@ -338,30 +337,13 @@ export class SqliteStore implements SessionStore {
     }
   }
 
-  private writeWindow(last: boolean): void {
-    if (this.writeTables !== undefined) this.window.write(this.writeTables, last);
-  }
-
   /** Change the database size cap while running (undefined: no cap); a batch kept by a full commit then fits. */
   setMaxBytes(maxBytes: number | undefined): void {
-    const db = this.db;
-    if (db === undefined) return;
-    const pageSize = db.pragma('page_size', { simple: true }) as number;
-    // 2^31 - 2 pages is SQLite's own ceiling, which stands for "no cap".
-    const pages = maxBytes === undefined ? 2_147_483_646 : Math.max(1, Math.ceil(maxBytes / pageSize));
-    db.pragma(`max_page_count = ${pages}`);
+    if (this.db !== undefined) setMaxBytes(this.db, maxBytes);
   }
 
   sizeBytes(): number {
-    let bytes = 0;
-    for (const file of [this.file, `${this.file}-wal`]) {
-      try {
-        bytes += statSync(file).size;
-      } catch {
-        // not there (yet)
-      }
-    }
-    return bytes;
+    return databaseBytes(this.file);
   }
 
   /** Append one change (an opcode and its arguments) to the pending batch. */
@@ -386,11 +368,31 @@ export class SqliteStore implements SessionStore {
     this.refs.delete(messageId);
     const at = this.pendingMessages.get(messageId);
     if (at !== undefined) {
-      // The row was never written: drop its save (two arguments) rather than delete it.
+      // The row is not in the tables yet: drop its save rather than delete it.
       this.pendingMessages.delete(messageId);
-      this.ops[at - this.opsBase] = OP.skip2;
+      this.skip(at, OP.skip2, 2);
+      if (at < this.logged) this.ops.push(OP.logDeleteMessage, messageId);
       return;
     }
-    this.push(OP.deleteMessage, messageId);
+    this.ops.push(OP.deleteMessage, messageId);
+  }
+
+  /** An inbound QoS 2 id released: dropped from `ops` if it is there, else deleted. */
+  private dropInbound(id: number): void {
+    const at = this.pendingInbound.get(id);
+    if (at !== undefined) {
+      this.pendingInbound.delete(id);
+      this.skip(at, OP.skip3, 3);
+      if (at < this.logged) this.ops.push(OP.logDeleteInbound, id);
+      return;
+    }
+    this.ops.push(OP.deleteInbound, id);
+  }
+
+  /** Turn the operation at position `at` into a skip, and let go of its arguments (messages, payloads). */
+  private skip(at: number, skip: number, args: number): void {
+    const i = at - this.opsBase;
+    this.ops[i] = skip;
+    this.ops.fill(undefined, i + 1, i + 1 + args);
   }
 }
