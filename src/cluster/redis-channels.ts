@@ -101,7 +101,11 @@ export async function readInboxLoop(
     if (node.closing()) return;
     const entries = reply?.[0]?.[1];
     const newest = entries?.[entries.length - 1];
-    if (entries === undefined || newest === undefined) continue;
+    if (entries === undefined || newest === undefined) {
+      // Nothing came within the block time: read up.
+      handler.caughtUp();
+      continue;
+    }
     last = newest[0].toString();
     if (!paced) next = read(last);
     paced = false;
