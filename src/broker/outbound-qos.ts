@@ -20,6 +20,13 @@ export type PubrecOutcome = 'release' | 'refused' | 'unknown';
  * reported to the durable state (store and storage hooks).
  */
 export class OutboundQos {
+  /**
+   * While set, told of each message queued behind the inflight window of a connected session, or refused
+   * by its full queue. A cluster node sets it around the messages it takes from its inbox, to stop reading
+   * while a subscriber's queue fills (`InboxGate`).
+   */
+  queueWatch: ((session: Session) => void) | undefined = undefined;
+
   constructor(
     private readonly options: ResolvedBrokerOptions,
     private readonly stats: BrokerStats,
@@ -176,13 +183,15 @@ export class OutboundQos {
   private enqueue(session: Session, out: Outbound): boolean {
     // Queued messages may wait long: they must not pin the socket chunk their payload was parsed from.
     const kept = session.link === undefined ? { ...out, message: detached(out.message) } : out;
-    if (session.enqueue(kept, this.options.maxQueuedMessages, this.options.maxQueuedBytes)) {
+    const queued = session.enqueue(kept, this.options.maxQueuedMessages, this.options.maxQueuedBytes);
+    if (queued) {
       this.memory.queued += kept.message.size;
       this.durable.queued(session, kept);
-      return true;
+    } else {
+      this.drop(session, out.message, 'queue-full');
     }
-    this.drop(session, out.message, 'queue-full');
-    return false;
+    if (this.queueWatch !== undefined && session.link !== undefined) this.queueWatch(session);
+    return queued;
   }
 
   private send(session: Session, link: SessionLink, out: Outbound): boolean {

@@ -32,8 +32,8 @@ export interface ClusterBackend {
   rejoin(info: () => NodeInfo): Promise<void>;
   /** Send a batch of QoS 0 frames to a node; false (nothing sent) when the backend is unavailable. */
   sendQos0(node: string, batch: Buffer): boolean;
-  /** Start reading this node's inbox after its checkpoint; entries go to `handle` in order. */
-  readInbox(handle: (entry: InboxEntry) => void): void;
+  /** Start reading this node's inbox after its checkpoint; entries go to `handler` in order. */
+  readInbox(handler: InboxHandler): void;
   /** The nodes registered, with whether their heartbeat is alive. */
   nodes(): Promise<NodeRecord[]>;
   /** Lock a dead node for taking over; false when it is alive, gone, or someone else is on it. */
@@ -89,6 +89,17 @@ export interface ClusterStore extends SessionStore {
   reclaimLost(clientIds: readonly string[]): Promise<string[]>;
   /** The take-over epoch this node holds the session at (0: none). */
   epochOf(clientId: string): number;
+}
+
+/** What a node's inbox reader hands the entries to. */
+export interface InboxHandler {
+  /**
+   * Handle one entry. A promise when the node is pacing its inbox: the reader takes the next entry once it
+   * resolves, and reads no further ahead meanwhile (what is not read yet stays in the inbox).
+   */
+  entry(entry: InboxEntry): Promise<void> | undefined;
+  /** A read found fewer entries than it asked for, all handled without waiting: the inbox is read up. */
+  caughtUp(): void;
 }
 
 /** The events a node hears from the others. */

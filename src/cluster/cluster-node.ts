@@ -5,12 +5,10 @@ import type { LocalRouter } from '../broker/local-router.js';
 import { createMessage } from '../broker/message.js';
 import type { Router } from '../broker/routing.js';
 import type { StoredWill } from '../broker/storage.js';
-import type { ClusterBackend, ClusterEvents, InboxEntry, NodeInfo, NodeRecord } from './backend.js';
+import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics } from './cluster-stats.js';
-import { decodeDelivery } from './codec.js';
-import { SUBSCRIBERS_ONLY, visitFrames } from './frames.js';
-import { RecentStamps } from './recent-stamps.js';
+import { InboxProcessor } from './inbox-handler.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -48,8 +46,8 @@ export class ClusterNode {
   private graceUntil = 0;
   private stopped = false;
   private lastNodes: NodeRecord[] = [];
-  /** Stamps of the inbox entries processed lately: a resent copy of one is dropped. */
-  private readonly recent = new RecentStamps();
+  /** The inbox's entries, handled (and paced) here; made with the engine. */
+  private inbox: InboxProcessor | undefined;
 
   /** For the engine's `routing` option. */
   readonly routing = (local: LocalRouter): Router =>
@@ -70,6 +68,7 @@ export class ClusterNode {
   /** The engine this node serves; its sessions decide which ownership releases are moot. */
   attach(engine: Engine): void {
     this.engine = engine;
+    this.inbox = new InboxProcessor(engine, this.backend.store, this.stats, () => this.stopped);
     this.backend.store.isHeld = (id) => engine.sessions.has(id);
     engine.hooks.add(this.sessionHook(engine));
   }
@@ -92,7 +91,7 @@ export class ClusterNode {
     // Clients connected here when this node last stopped, without a stored session: their wills now.
     for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
       this.publishWill(clientId, will);
-    this.backend.readInbox((entry) => this.onInbox(entry));
+    this.backend.readInbox(this.inbox as InboxProcessor);
     this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
     this.watcher.unref();
     // A safety net under the events: the whole route table read again now and then.
@@ -143,7 +142,7 @@ export class ClusterNode {
       route: (node, key, added) => this.table.setRemote(node, key, added),
       nodeGone: (node) => this.table.dropNode(node),
       retained: (topic, message) => this.engine?.router.set(topic, message),
-      qos0: (from, batch) => this.deliverBatch(batch, from),
+      qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),
       reconnected: () => void this.refresh(),
       membershipLost: () => void this.rejoin(),
     };
@@ -219,41 +218,6 @@ export class ClusterNode {
     } catch (err) {
       this.log('warn', { err }, 'cluster route table reload failed');
     }
-  }
-
-  private onInbox(entry: InboxEntry): void {
-    const engine = this.engine;
-    if (engine === undefined) return;
-    if (this.recent.isCopy(entry)) {
-      // A copy of an append Redis ran twice (a resent command).
-      this.stats.duplicatesDropped++;
-    } else if (entry.kind === 'batch') {
-      this.deliverBatch(entry.batch, entry.from);
-    } else if (entry.kind === 'evict') {
-      const store = this.backend.store;
-      // A stale notice (this node took the session back since) changes nothing.
-      if (store.epochOf(entry.clientId) < entry.epoch) {
-        store.lost(entry.clientId);
-        if (engine.evictSession(entry.clientId)) this.stats.evictions++;
-      }
-    } else {
-      const d = decodeDelivery(entry.delivery);
-      if (engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds))
-        this.stats.handoffs++;
-    }
-    this.backend.store.checkpoint(entry.id);
-    this.markDirty();
-  }
-
-  private deliverBatch(batch: Buffer, from: string): void {
-    const engine = this.engine;
-    if (engine === undefined) return;
-    const stats = this.stats;
-    visitFrames(batch, (message, target) => {
-      stats.received++;
-      if (target === SUBSCRIBERS_ONLY) engine.publishRemote(message, from);
-      else engine.publishRemote(message, from, target);
-    });
   }
 
   /** Look for dead nodes (no heartbeat) and take one over. */

@@ -19,6 +19,12 @@ export class ClusterStats {
   reconnects = 0;
   /** Inbox entries dropped as a second copy of one processed before (an append resent after a lost reply). */
   duplicatesDropped = 0;
+  /** Time the inbox reader waited for local subscribers to drain their queues (ms). */
+  inboxWaitMs = 0;
+  /** Sessions the inbox reader stopped waiting for: their queue did not move for `STALL_MS`. */
+  inboxStalled = 0;
+  /** Times the inbox reader stopped waiting, behind for `MAX_BEHIND_MS`. */
+  inboxOverdue = 0;
 }
 
 /** The cluster's metrics in Prometheus text format, every sample labelled with the node. */
@@ -58,8 +64,20 @@ export function clusterMetrics(
       'Inbox entries dropped as a resent copy of one processed before.',
       s.duplicatesDropped,
     ],
+    [
+      'inbox_stalled',
+      'Sessions the inbox reader stopped waiting for: their queue did not move for 500 ms.',
+      s.inboxStalled,
+    ],
+    ['inbox_overdue', 'Times the inbox reader stopped waiting for subscribers, 5 s behind.', s.inboxOverdue],
   ];
   for (const [name, help, value] of counters)
     metric(`starling_cluster_${name}_total`, 'counter', help, [['', value]]);
+  metric(
+    'starling_cluster_inbox_wait_seconds_total',
+    'counter',
+    'Time the inbox reader waited for local subscribers to drain their queues.',
+    [['', s.inboxWaitMs / 1000]],
+  );
   return `${lines.join('\n')}\n`;
 }

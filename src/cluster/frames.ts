@@ -137,7 +137,22 @@ export const SUBSCRIBERS_ONLY: RemoteTarget = Object.freeze({ subscribers: true,
  * {@link SUBSCRIBERS_ONLY} as its target: no object per message beyond the message itself.
  */
 export function visitFrames(batch: Buffer, visit: (message: Message, target: RemoteTarget) => void): void {
-  let at = 0;
+  visitFramesFrom(batch, 0, (message, target) => {
+    visit(message, target);
+    return true;
+  });
+}
+
+/**
+ * The frames of a batch from byte offset `from` (0, or what an earlier call returned), in order, to `visit`,
+ * until it returns false. Returns where the next frame begins (the batch's length when none is left).
+ */
+export function visitFramesFrom(
+  batch: Buffer,
+  from: number,
+  visit: (message: Message, target: RemoteTarget) => boolean,
+): number {
+  let at = from;
   while (at < batch.length) {
     const end = at + 4 + batch.readUInt32BE(at);
     const subscribers = batch[at + 4] === 1;
@@ -159,8 +174,9 @@ export function visitFrames(batch: Buffer, visit: (message: Message, target: Rem
     }
     const message = readMessage(batch, at);
     at = end;
-    visit(message, target);
+    if (!visit(message, target)) return at;
   }
+  return at;
 }
 
 /** Every frame of a batch, in order, as a list. */

@@ -10,6 +10,7 @@ import {
   type ClusterEvents,
   ClusterUnavailableError,
   type InboxEntry,
+  type InboxHandler,
   type NodeInfo,
   type NodeRecord,
   type RouteTableSnapshot,
@@ -142,14 +143,14 @@ export class RedisBackend implements ClusterBackend {
     return true;
   }
 
-  readInbox(handle: (entry: InboxEntry) => void): void {
+  readInbox(handler: InboxHandler): void {
     const reader = this.reader;
     if (reader === undefined) return;
     void (async () => {
       const checkpoint = await this.commands()
         .get(`${this.prefix}cp:${this.nodeId}`)
         .catch(() => null);
-      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handle, {
+      await readInboxLoop(reader, `${this.prefix}in:${this.nodeId}`, checkpoint ?? '0-0', handler, {
         closing: () => this.closing,
         logger: this.logger,
       });

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { BrokerLogger } from '../broker/logger.js';
-import type { ClusterEvents, InboxEntry } from './backend.js';
+import type { ClusterEvents, InboxEntry, InboxHandler } from './backend.js';
 import { decodeMessage } from './message-codec.js';
 
 /** The Redis channels and streams a node listens on: pub/sub events, and its inbox. */
@@ -55,15 +55,18 @@ type InboxReply = [Buffer, [Buffer, Buffer[]][]][] | null;
 
 /**
  * Read an inbox stream from `from` (exclusive) for as long as the node runs: a blocking read on its own
- * connection, each entry handed to `handle` in order. The next read goes out as soon as a reply is in,
- * before its entries are handled, so an entry appended meanwhile finds a read waiting for it. A read that
- * fails (Redis away) is tried again; ioredis resends it once Redis is back.
+ * connection, each entry handed to `handler` in order. The next read goes out as soon as a reply is in,
+ * before its entries are handled, so an entry appended meanwhile finds a read waiting for it; except while
+ * the node paces its inbox (an entry of the last reply made it wait): then the next read goes out once the
+ * reply is handled, so what the node cannot take yet stays in the stream. A read that fails (Redis away) is
+ * tried again; ioredis resends it once Redis is back. The read position is only in memory: after a restart
+ * the node reads again from its checkpoint, which has only the entries wholly handled behind it.
  */
 export async function readInboxLoop(
   reader: Redis,
   key: string,
   from: string,
-  handle: (entry: InboxEntry) => void,
+  handler: InboxHandler,
   node: { closing: () => boolean; logger: () => BrokerLogger },
 ): Promise<void> {
   const read = (after: string): Promise<InboxReply> => {
@@ -81,35 +84,45 @@ export async function readInboxLoop(
     return reply;
   };
   let last = from;
-  let next = read(last);
+  let next: Promise<InboxReply> | undefined;
+  let paced = false;
   while (!node.closing()) {
     let reply: InboxReply;
     try {
-      reply = await next;
+      reply = await (next ?? read(last));
     } catch (err) {
       if (node.closing()) return;
       node.logger().warn({ err }, 'cluster inbox read failed; retrying');
+      next = undefined;
       await sleep(200);
-      next = read(last);
       continue;
     }
+    next = undefined;
     if (node.closing()) return;
     const entries = reply?.[0]?.[1];
     const newest = entries?.[entries.length - 1];
     if (entries === undefined || newest === undefined) {
-      next = read(last);
+      // Nothing came within the block time: read up.
+      handler.caughtUp();
       continue;
     }
     last = newest[0].toString();
-    next = read(last);
+    if (!paced) next = read(last);
+    paced = false;
     for (const [id, fields] of entries) {
       const entryId = id.toString();
       try {
-        handle(parseEntry(entryId, fields));
+        const waiting = handler.entry(parseEntry(entryId, fields));
+        if (waiting !== undefined) {
+          paced = true;
+          await waiting;
+        }
       } catch (err) {
         node.logger().error({ err, entry: entryId }, 'cluster inbox entry could not be processed');
       }
+      if (node.closing()) return;
     }
+    if (!paced && entries.length < INBOX_BATCH) handler.caughtUp();
   }
 }
 

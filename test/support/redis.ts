@@ -25,6 +25,8 @@ export interface RedisServer {
   restart(pauseMs?: number): Promise<void>;
   /** Stop it (SIGTERM, data written); `start` brings it back. */
   halt(): Promise<void>;
+  /** Kill it with SIGKILL (no shutdown; with AOF, what it wrote survives); `start` brings it back. */
+  crash(): Promise<void>;
   start(): Promise<void>;
   /** Stop it for good and remove its directory. */
   stop(): Promise<void>;
@@ -111,6 +113,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
     clearTimeout(killer);
   };
 
+  const crash = async (): Promise<void> => {
+    const proc = child;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    proc.kill('SIGKILL');
+    await exited(proc);
+  };
+
   await start();
   return {
     port,
@@ -124,6 +133,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisServe
       await start();
     },
     halt,
+    crash,
     start,
     stop: async () => {
       await halt();
