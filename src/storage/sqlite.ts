@@ -16,6 +16,7 @@ import type {
   StoredState,
   StoredSubscription,
 } from '../broker/storage.js';
+import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
 import { loadState } from './sqlite-load.js';
 import { LogEncoder } from './sqlite-log.js';
@@ -47,27 +48,27 @@ export class SqliteStore implements SessionStore {
   /** Applies `ops[0, count)` to the tables and empties the log, in one transaction. */
   private writeTables: ((ops: readonly unknown[], count: number) => void) | undefined;
   /**
-   * Every change not in the tables yet: opcodes and their arguments, flat. Those before `logged` are in the
-   * log; those from there to `sealedEnd` make the next commit. A change undone before the tables are written
-   * turns into a skip (with, when it was logged already, a change for the log only that undoes it there).
+   * Every change not in the tables yet. Those before `logged` are in the log; those from there to `sealedEnd`
+   * make the next commit. A change undone before the tables are written turns into a skip (with, when it
+   * was logged already, a change for the log only that undoes it there).
    */
-  private ops: unknown[] = [];
-  /** Where `ops` starts in the positions recorded below (positions count from the store's opening). */
-  private opsBase = 0;
-  /** `ops` up to here (a position) is in the log. */
+  private readonly changes = new ChangeArray();
+  /** Changes up to here (a position) are in the log. */
   private logged = 0;
-  /** `ops` up to here (a position) is sealed: the next `commitSealed` writes it. */
+  /** Changes up to here (a position) are sealed: the next `commitSealed` writes them. */
   private sealedEnd = 0;
   /** Log bytes written since the tables were brought up to date. */
   private logBytes = 0;
   /** performance.now() before which the tables are not tried again after a failure. */
   private tablesRetryAt = 0;
   /**
-   * Messages saved since the last commit: INLINE when a delivery carries the message (a second delivery of
-   * it makes the row), or the id of its row. A message delivered again after the commit (a retained one, to
-   * a new subscription) is saved again.
+   * The message of the last delivery saved since the last commit, and INLINE when that delivery carries it
+   * (a next delivery of it makes the row) or the id of its row. A message's deliveries come one after the
+   * other (the router hands it to every session at once); one delivered again later, or after the commit
+   * (a retained one, to a new subscription), is saved again.
    */
-  private batchMessages = new Map<Message, number>();
+  private lastMessage: Message | undefined;
+  private lastMessageId = INLINE;
   /** Deliveries using each message row. */
   private readonly refs = new Map<number, number>();
   /** Each session's deliveries: seq -> the id of its message row, or INLINE when the delivery carries it. */
@@ -77,7 +78,7 @@ export class SqliteStore implements SessionStore {
   private readonly inbound = new Map<string, Map<number, number>>();
   private nextInboundId = 1;
   /**
-   * Deliveries saved in `ops`: seq (unique in the broker) -> position of the save's opcode. A delivery
+   * Deliveries saved in the changes: seq (unique in the broker) -> position of the save's opcode. A delivery
    * acknowledged before the tables are written is dropped from them (and, before its commit, from the log),
    * and a change of its state patches the save: a message sent and acknowledged within a second costs its
    * log bytes and no statement at all.
@@ -86,9 +87,9 @@ export class SqliteStore implements SessionStore {
   /** Saves not logged yet of deliveries sent and awaiting acknowledgement: before and after the seal. */
   private sealedSent = 0;
   private openSent = 0;
-  /** Message rows saved in `ops`: message id -> position of the save's opcode. */
+  /** Message rows saved in the changes: message id -> position of the save's opcode. */
   private pendingMessages = new Map<number, number>();
-  /** Inbound QoS 2 ids added in `ops`: row id -> position of the opcode. */
+  /** Inbound QoS 2 ids added in the changes: row id -> position of the opcode. */
   private pendingInbound = new Map<number, number>();
 
   constructor(
@@ -117,7 +118,7 @@ export class SqliteStore implements SessionStore {
   }
 
   saveSession(s: StoredSession): void {
-    this.push(
+    this.changes.push(
       OP.saveSession,
       s.clientId,
       s.expiryInterval,
@@ -138,11 +139,11 @@ export class SqliteStore implements SessionStore {
       for (const id of inbound.values()) this.dropInbound(id);
       this.inbound.delete(clientId);
     }
-    this.push(OP.deleteSession, clientId);
+    this.changes.push(OP.deleteSession, clientId);
   }
 
   saveSubscription(clientId: string, s: StoredSubscription): void {
-    this.push(
+    this.changes.push(
       OP.saveSubscription,
       clientId,
       s.key,
@@ -155,7 +156,7 @@ export class SqliteStore implements SessionStore {
   }
 
   deleteSubscription(clientId: string, key: string): void {
-    this.push(OP.deleteSubscription, clientId, key);
+    this.changes.push(OP.deleteSubscription, clientId, key);
   }
 
   saveDelivery(clientId: string, d: StoredDelivery): void {
@@ -164,39 +165,42 @@ export class SqliteStore implements SessionStore {
       seqs = new Map();
       this.deliveries.set(clientId, seqs);
     }
-    let messageId = this.batchMessages.get(d.message);
+    let messageId = this.lastMessageId;
     let op: number = OP.saveDelivery;
     let carried: Message | number;
-    if (messageId === undefined) {
+    if (d.message !== this.lastMessage) {
       // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
-      this.batchMessages.set(d.message, INLINE);
+      this.lastMessage = d.message;
+      this.lastMessageId = INLINE;
       seqs.set(d.seq, INLINE);
       op = OP.saveDeliveryInline;
       carried = d.message;
     } else {
       if (messageId === INLINE) {
         messageId = this.nextMessageId++;
-        this.batchMessages.set(d.message, messageId);
-        this.pendingMessages.set(messageId, this.opsBase + this.ops.length);
-        this.push(OP.saveMessage, messageId, d.message);
+        this.lastMessageId = messageId;
+        this.pendingMessages.set(messageId, this.changes.next);
+        this.changes.put3(OP.saveMessage, messageId, d.message);
       }
       this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
       seqs.set(d.seq, messageId);
       carried = messageId;
     }
     this.notePendingSave(d.seq, d.state);
-    // The hot path: pushed directly, without a rest-arguments array. Both saves have the same layout.
-    this.ops.push(
-      op,
-      clientId,
-      d.seq,
-      carried,
-      d.qos,
-      d.retain ? 1 : 0,
-      d.subscriptionIds === undefined ? null : d.subscriptionIds.join(','),
-      d.packetId,
-      STATE_CODE[d.state],
-    );
+    // The hot path: written directly, without a rest-arguments array. Both saves have the same layout.
+    const changes = this.changes;
+    const ops = changes.ops;
+    let e = changes.end;
+    ops[e++] = op;
+    ops[e++] = clientId;
+    ops[e++] = d.seq;
+    ops[e++] = carried;
+    ops[e++] = d.qos;
+    ops[e++] = d.retain ? 1 : 0;
+    ops[e++] = d.subscriptionIds === undefined ? null : d.subscriptionIds.join(',');
+    ops[e++] = d.packetId;
+    ops[e++] = STATE_CODE[d.state];
+    changes.end = e;
   }
 
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
@@ -204,13 +208,14 @@ export class SqliteStore implements SessionStore {
     if (at !== undefined) {
       // Not in the tables yet: the save carries the new state (and the log, if it has the save, is told).
       this.countSent(at, -1);
-      this.ops[at - this.opsBase + ARG_PACKET_ID] = packetId;
-      this.ops[at - this.opsBase + ARG_STATE] = STATE_CODE[state];
+      this.changes.setArg(at, ARG_PACKET_ID, packetId);
+      this.changes.setArg(at, ARG_STATE, STATE_CODE[state]);
       this.countSent(at, 1);
-      if (at < this.logged) this.push(OP.logUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
+      if (at < this.logged)
+        this.changes.put5(OP.logUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
       return;
     }
-    this.push(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
+    this.changes.put5(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
   }
 
   deleteDelivery(clientId: string, seq: number): void {
@@ -224,10 +229,10 @@ export class SqliteStore implements SessionStore {
       // Saved and acknowledged before the tables were written: the row never is.
       this.pendingSaves.delete(seq);
       this.countSent(at, -1);
-      this.skip(at, OP.skip8, 8);
-      if (at < this.logged) this.ops.push(OP.logDeleteDelivery, seq);
+      this.changes.skip(at, OP.skip8, 8);
+      if (at < this.logged) this.changes.put2(OP.logDeleteDelivery, seq);
     } else {
-      this.ops.push(OP.deleteDelivery, seq);
+      this.changes.put2(OP.deleteDelivery, seq);
     }
     if (messageId !== INLINE) this.release(messageId);
   }
@@ -241,8 +246,9 @@ export class SqliteStore implements SessionStore {
     if (ids.has(packetId)) return;
     const id = this.nextInboundId++;
     ids.set(packetId, id);
-    this.pendingInbound.set(id, this.opsBase + this.ops.length);
-    this.ops.push(OP.addInbound, id, clientId, packetId);
+    this.pendingInbound.set(id, this.changes.next);
+    this.changes.put2(OP.addInbound, id);
+    this.changes.put2(clientId, packetId);
   }
 
   deleteInboundQos2(clientId: string, packetId: number): void {
@@ -255,8 +261,8 @@ export class SqliteStore implements SessionStore {
   }
 
   setRetained(topic: string, message: Message | undefined): void {
-    if (message === undefined) this.push(OP.deleteRetained, topic);
-    else this.push(OP.setRetained, message);
+    if (message === undefined) this.changes.push(OP.deleteRetained, topic);
+    else this.changes.push(OP.setRetained, message);
   }
 
   commit(): undefined {
@@ -266,7 +272,7 @@ export class SqliteStore implements SessionStore {
 
   /** The changes reported so far make the next `commitSealed`. */
   seal(): void {
-    this.sealedEnd = this.opsBase + this.ops.length;
+    this.sealedEnd = this.changes.next;
     this.sealedSent += this.openSent;
     this.openSent = 0;
   }
@@ -277,7 +283,7 @@ export class SqliteStore implements SessionStore {
 
   /** Count the save at `at` in (1) or out of (-1) the sent ones, if it is unlogged, sent and awaiting PUBACK. */
   private countSent(at: number, by: 1 | -1): void {
-    if (at < this.logged || this.ops[at - this.opsBase + ARG_STATE] !== STATE_CODE.publish) return;
+    if (at < this.logged || this.changes.arg(at, ARG_STATE) !== STATE_CODE.publish) return;
     if (at < this.sealedEnd) this.sealedSent += by;
     else this.openSent += by;
   }
@@ -290,13 +296,13 @@ export class SqliteStore implements SessionStore {
     const insertLog = this.insertLog;
     const count = this.sealedEnd - this.logged;
     if (insertLog === undefined || count === 0) return undefined;
-    const row = this.encoder.encode(this.ops, this.logged - this.opsBase, count);
+    const row = this.encoder.encode(this.changes.ops, this.logged - this.changes.base, count);
     if (row.length > 0) insertLog.run(row);
     this.logBytes += row.length;
     this.logged = this.sealedEnd;
     this.sealedSent = 0;
-    if (this.batchMessages.size > 0) this.batchMessages = new Map();
-    const full = this.logged - this.opsBase >= WINDOW_ENTRIES || this.logBytes >= WINDOW_BYTES;
+    this.lastMessage = undefined;
+    const full = this.logged - this.changes.base >= WINDOW_ENTRIES || this.logBytes >= WINDOW_BYTES;
     if (full && performance.now() >= this.tablesRetryAt) this.writeLogged();
     return undefined;
   }
@@ -306,20 +312,19 @@ export class SqliteStore implements SessionStore {
    * full) changes nothing: the log still holds every change, and the next try is a second later.
    */
   private writeLogged(): void {
-    const count = this.logged - this.opsBase;
+    const count = this.logged - this.changes.base;
     if (this.writeTables === undefined || (count === 0 && this.logBytes === 0)) return;
     try {
-      this.writeTables(this.ops, count);
+      this.writeTables(this.changes.ops, count);
     } catch {
       this.tablesRetryAt = performance.now() + RETRY_MS;
       return;
     }
-    this.ops = count === this.ops.length ? [] : this.ops.slice(count);
-    this.opsBase = this.logged;
+    this.changes.dropBefore(this.logged);
     this.logBytes = 0;
     // What is in the tables is changed by statements from now on; saves after `logged` can still be dropped.
     for (const map of [this.pendingSaves, this.pendingMessages, this.pendingInbound])
-      for (const [key, at] of map) if (at < this.opsBase) map.delete(key);
+      for (const [key, at] of map) if (at < this.logged) map.delete(key);
   }
 
   async close(): Promise<void> {
@@ -346,16 +351,10 @@ export class SqliteStore implements SessionStore {
     return databaseBytes(this.file);
   }
 
-  /** Append one change (an opcode and its arguments) to the pending batch. */
-  private push(...args: unknown[]): void {
-    // Array.prototype.push takes them all at once; no loop per argument.
-    this.ops.push.apply(this.ops, args);
-  }
-
-  /** Call before pushing the save (its position is the end of `ops`). */
+  /** Call before pushing the save (its position is `changes.next`). */
   private notePendingSave(seq: number, state: DeliveryState): void {
     if (state === 'publish') this.openSent++;
-    this.pendingSaves.set(seq, this.opsBase + this.ops.length);
+    this.pendingSaves.set(seq, this.changes.next);
   }
 
   /** One delivery less uses this message row: the last one takes the row along. */
@@ -366,33 +365,28 @@ export class SqliteStore implements SessionStore {
       return;
     }
     this.refs.delete(messageId);
+    // A later delivery of the message must not name the row that goes now.
+    if (messageId === this.lastMessageId) this.lastMessage = undefined;
     const at = this.pendingMessages.get(messageId);
     if (at !== undefined) {
       // The row is not in the tables yet: drop its save rather than delete it.
       this.pendingMessages.delete(messageId);
-      this.skip(at, OP.skip2, 2);
-      if (at < this.logged) this.ops.push(OP.logDeleteMessage, messageId);
+      this.changes.skip(at, OP.skip2, 2);
+      if (at < this.logged) this.changes.put2(OP.logDeleteMessage, messageId);
       return;
     }
-    this.ops.push(OP.deleteMessage, messageId);
+    this.changes.put2(OP.deleteMessage, messageId);
   }
 
-  /** An inbound QoS 2 id released: dropped from `ops` if it is there, else deleted. */
+  /** An inbound QoS 2 id released: dropped from the changes if it is there, else deleted. */
   private dropInbound(id: number): void {
     const at = this.pendingInbound.get(id);
     if (at !== undefined) {
       this.pendingInbound.delete(id);
-      this.skip(at, OP.skip3, 3);
-      if (at < this.logged) this.ops.push(OP.logDeleteInbound, id);
+      this.changes.skip(at, OP.skip3, 3);
+      if (at < this.logged) this.changes.put2(OP.logDeleteInbound, id);
       return;
     }
-    this.ops.push(OP.deleteInbound, id);
-  }
-
-  /** Turn the operation at position `at` into a skip, and let go of its arguments (messages, payloads). */
-  private skip(at: number, skip: number, args: number): void {
-    const i = at - this.opsBase;
-    this.ops[i] = skip;
-    this.ops.fill(undefined, i + 1, i + 1 + args);
+    this.changes.put2(OP.deleteInbound, id);
   }
 }
