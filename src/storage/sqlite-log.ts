@@ -7,9 +7,8 @@
  * that is what makes a commit cheap. The encoding is private to this store (a log row never outlives the
  * schema version that wrote it: replayed at open, deleted once applied).
  */
-import type { ForwardedProperties, Message } from '../broker/message.js';
-import type { QoS } from '../packets/types.js';
-import { decodeJson, encodeJson } from './sqlite-codec.js';
+import type { Message } from '../broker/message.js';
+import { encodeJson, messageFromRow } from './sqlite-codec.js';
 import { LOG_AS, OP, OP_ARGS } from './sqlite-ops.js';
 
 // Value tags.
@@ -145,24 +144,20 @@ export function decodeLogRow(row: Buffer, ops: unknown[]): void {
       case MESSAGE: {
         const topic = string();
         const n = row.readUInt32LE(at);
-        const payload = Buffer.from(row.subarray(at + 4, at + 4 + n));
+        const payload = row.subarray(at + 4, at + 4 + n);
         at += 4 + n;
-        const qos = row[at++] as QoS;
-        const retain = row[at++] === 1;
-        const properties = value() as string | null;
-        const expiresAt = value() as number | null;
-        const origin = value() as string | null;
-        const message: Message = {
+        const qos = row[at++] as number;
+        const retain = row[at++] as number;
+        // Read back as a table row would be (messageFromRow copies the payload out of the log row).
+        return messageFromRow({
           topic,
           payload,
           qos,
           retain,
-          properties: properties === null ? undefined : decodeJson<ForwardedProperties>(properties),
-          expiresAt: expiresAt ?? undefined,
-          origin: origin ?? undefined,
-          size: payload.length + topic.length,
-        };
-        return message;
+          properties: value() as string | null,
+          expires_at: value() as number | null,
+          origin: value() as string | null,
+        });
       }
       default:
         throw new Error(`sqlite store: corrupt log row (tag ${String(tag)} at ${at - 1})`);

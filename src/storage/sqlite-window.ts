@@ -33,20 +33,17 @@ export function tableWriter(
 
 /**
  * At open: apply the log rows a crash (or a stop before the tables were brought up to date) left, in order,
- * and empty the log. Returns the rows replayed.
+ * and empty the log.
  */
 export function replayLog(
   db: Database.Database,
   write: (ops: readonly unknown[], count: number) => void,
-): number {
+): void {
   const ops: unknown[] = [];
-  let rows = 0;
   for (const row of db.prepare('SELECT ops FROM log ORDER BY id').iterate() as IterableIterator<{
     ops: Buffer;
   }>) {
     decodeLogRow(row.ops, ops);
-    rows++;
   }
-  if (rows > 0) write(ops, ops.length);
-  return rows;
+  if (ops.length > 0) write(ops, ops.length);
 }
