@@ -14,6 +14,10 @@ const PROBLEM_INFORMATION = 1 << 5;
 const FLUSH_SCHEDULED = 1 << 6;
 const FLUSHED_EARLY = 1 << 7;
 const BUSY = 1 << 8;
+const READS_HELD = 1 << 9;
+/** Above the flags: how many acknowledgements of this client's packets wait for a commit. */
+const HELD_SHIFT = 10;
+const HELD_ONE = 1 << HELD_SHIFT;
 /** Connecting, protocol version 4 until CONNECT says otherwise, problem information on. */
 const INITIAL_BITS = (4 << VERSION_SHIFT) | PROBLEM_INFORMATION;
 
@@ -62,6 +66,20 @@ export abstract class ConnectionBits extends WithExtras {
   }
   protected set busy(on: boolean) {
     this.setBit(BUSY, on);
+  }
+  /** Reading stopped because too many of the client's acknowledgements wait for a commit. */
+  get readsHeld(): boolean {
+    return (this.bits & READS_HELD) !== 0;
+  }
+  set readsHeld(on: boolean) {
+    this.setBit(READS_HELD, on);
+  }
+  /** Acknowledgements of this client's packets that wait for a commit (reading stops past the Receive Maximum, so this stays far below 2^20). */
+  protected get heldAcks(): number {
+    return this.bits >>> HELD_SHIFT;
+  }
+  protected addHeldAck(by: 1 | -1): void {
+    this.bits += by * HELD_ONE;
   }
   private setBit(bit: number, on: boolean): void {
     this.bits = on ? this.bits | bit : this.bits & ~bit;

@@ -53,7 +53,8 @@ export function sweepConnections(
     if (conn.state !== 'connected') return;
     conn.trim();
     // [MQTT-3.1.2-22] (3.1.1: [MQTT-3.1.2-24]) Nothing within 1.5 times the keep alive: closed (v5: 0x8D).
-    if (conn.keepaliveMs > 0 && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
+    // A client not read while its acknowledgements wait for commits is silent because of us.
+    if (conn.keepaliveMs > 0 && !conn.readsHeld && now - conn.lastActivity > conn.keepaliveMs * 1.5) {
       conn.disconnect(ReasonCode.KeepAliveTimeout, 'keep alive timeout');
       return;
     }

@@ -193,7 +193,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
       if (this.state === 'closing') break;
       this.run(backlog.shift() as Packet);
     }
-    if (!this.busy && this.state !== 'closed') this.stream.resume();
+    if (!this.busy && !this.readsHeld && this.state !== 'closed') this.stream.resume();
   }
 
   /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
@@ -283,17 +283,44 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
     this.scheduleWrite();
   }
 
+  /**
+   * Acknowledge now, or once the commit holding the acknowledged state returned. A client whose
+   * acknowledgements wait for more than the Receive Maximum (a v3 client has no such limit, and while a
+   * cluster's Redis is away commits wait for it) is not read until half of them left: what it sends waits
+   * in its socket, not in the broker's memory.
+   */
   acknowledge(kind: HeldAck, packetId: number): void {
     const turn = this.services.turn;
-    if (turn.acksWait) turn.holdAck(this, kind, packetId);
-    else this.send({ type: kind, packetId });
+    if (!turn.acksWait) {
+      this.send({ type: kind, packetId });
+      return;
+    }
+    turn.holdAck(this, kind, packetId);
+    this.addHeldAck(1);
+    if (!this.readsHeld && this.heldAcks > this.services.options.receiveMaximum) {
+      this.readsHeld = true;
+      this.stream.pause();
+    }
   }
 
   releaseAck(kind: HeldAck, packetId: number): void {
+    this.ackLeft();
     if (this.state === 'connected') this.send({ type: kind, packetId });
   }
 
+  /** One held acknowledgement left (sent or refused): read again once half of the limit's worth left. */
+  private ackLeft(): void {
+    this.addHeldAck(-1);
+    if (!this.readsHeld || this.heldAcks > this.services.options.receiveMaximum / 2) return;
+    this.readsHeld = false;
+    if (this.busy || this.state === 'closed') return;
+    // The client was silent because we did not read it: its keep alive counts from now.
+    this.activityTick = ticksNow();
+    this.stream.resume();
+  }
+
   refuseAck(kind: HeldAck, packetId: number): void {
+    this.ackLeft();
     if (this.state !== 'connected') return;
     if (kind === 'pubcomp' || kind === 'pubrel') {
       // The state changed in memory; its record follows when the store commits again.
