@@ -224,7 +224,13 @@ export class ClusterNode {
   private async watch(): Promise<void> {
     if (this.stopped || this.adopting || !this.backend.available || Date.now() < this.graceUntil) return;
     try {
+      const asked = Date.now();
       this.lastNodes = await this.backend.nodes();
+      // A slow answer judges nobody: Redis was away or stalled meanwhile (ioredis sends an unanswered
+      // command again after a reconnect), and the nodes it shows without a heartbeat had no chance to beat
+      // again yet. Nor does one that came back inside the grace a reconnect began meanwhile.
+      const answered = Date.now();
+      if (answered - asked > this.backend.heartbeatMs || answered < this.graceUntil || this.stopped) return;
       const dead = this.lastNodes.find((n) => !n.alive && n.id !== this.nodeId);
       if (dead !== undefined) await this.adopt(dead.id);
     } catch (err) {

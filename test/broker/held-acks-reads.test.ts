@@ -4,8 +4,8 @@
  * held messages. What it sends waits in its socket, and everything is acknowledged once commits return.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
 import { type BrokerHarness, publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
