@@ -87,7 +87,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   /** Let go of the parser and writer while they hold nothing (an idle connection, from the sweep). */
   trim(): void {
     if (this.writerOrNone?.idle === true) this.writerOrNone = undefined;
-    if (this.parserOrNone?.bufferedBytes === 0 && this.state === 'connected') this.parserOrNone = undefined;
+    if (this.parserOrNone?.idle === true && this.state === 'connected') this.parserOrNone = undefined;
   }
 
   get remoteAddress(): string | undefined {

@@ -64,6 +64,14 @@ export class PacketParser {
     this.maximumPacketSize = options?.maximumPacketSize ?? PROTOCOL_MAXIMUM_PACKET_SIZE;
   }
 
+  /**
+   * Between whole packets: nothing of a packet read yet. Not the same as `bufferedBytes === 0`: a chunk that
+   * ended right after a fixed header leaves a body to come and no byte held.
+   */
+  get idle(): boolean {
+    return this.partial === undefined;
+  }
+
   /** Bytes held waiting for the rest of a packet. */
   get bufferedBytes(): number {
     const partial = this.partial;

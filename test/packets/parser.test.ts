@@ -109,6 +109,20 @@ describe('views and copies', () => {
     assert.deepEqual(payload, Buffer.alloc(37, 0x5a));
   });
 
+  test('a chunk that ends right after a fixed header leaves the parser mid-packet, holding no byte', () => {
+    const publish = encode(publishWithRemainingLength(40), 4);
+    const parser = new PacketParser();
+    const packets: Packet[] = [];
+    assert.equal(parser.idle, true);
+    // Fixed header: first byte and a one-byte Remaining Length.
+    parser.push(publish.subarray(0, 2), (packet) => packets.push(packet));
+    assert.equal(parser.bufferedBytes, 0);
+    assert.equal(parser.idle, false, 'a body is still to come: a caller must not drop this parser');
+    parser.push(publish.subarray(2), (packet) => packets.push(packet));
+    assert.deepEqual(onlyPublish(packets).payload, Buffer.alloc(37, 0x5a));
+    assert.equal(parser.idle, true);
+  });
+
   test('decode() returns a view of its input', () => {
     const bytes = encode(publishWithRemainingLength(20), 4);
     const packet = decode(bytes, 4) as PublishPacket;
