@@ -74,7 +74,10 @@ export abstract class ConnectionBits extends WithExtras {
   set readsHeld(on: boolean) {
     this.setBit(READS_HELD, on);
   }
-  /** Acknowledgements of this client's packets that wait for a commit (reading stops past the Receive Maximum, so this stays far below 2^20). */
+  /**
+   * Acknowledgements of this client's packets that wait for a commit (reading stops past the Receive
+   * Maximum, at most 65 535, so the count stays far below the 2^20 the field leaves it).
+   */
   protected get heldAcks(): number {
     return this.bits >>> HELD_SHIFT;
   }
