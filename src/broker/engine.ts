@@ -127,6 +127,7 @@ export class Engine implements ConnectionPort {
         storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
         budget: () => ({ budget: memory.budget, buffered: memory.buffered, queued: memory.queued }),
         publish: (message) => pipeline.publish(message, sysClient),
+        missedWhileMuted: () => this.router.missedWhileMuted(),
       },
       sysInterval,
     );

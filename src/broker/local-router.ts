@@ -128,6 +128,21 @@ export class LocalRouter implements Router, RetainedMessages {
     this.mutedSessions.add(session);
   }
 
+  /**
+   * QoS 0 messages the readers muted now have missed so far: counted into the stats when each comes back,
+   * and added to the figures (`/metrics`, `$SYS`) meanwhile, so a stalled reader's drops show as they happen.
+   */
+  missedWhileMuted(): number {
+    let missed = 0;
+    for (const session of this.mutedSessions) {
+      for (const record of session.subscriptions.values()) {
+        const count = this.index.mutedMissed(session.clientId, record.filter);
+        if (count > 0) missed += count;
+      }
+    }
+    return missed;
+  }
+
   /** The reader drained (or goes away): its subscriptions take messages again; what it missed is counted. */
   unmute(session: Session): void {
     if (!session.muted) return;

@@ -103,7 +103,11 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
     },
     bytes: { received: stats.bytesReceived, sent: stats.bytesSent },
     packets: { received: { ...stats.packetsIn }, sent: { ...stats.packetsOut } },
-    dropped: { ...stats.dropped },
+    // Muted readers' misses are folded into the stats when they come back; until then they are added here.
+    dropped: {
+      ...stats.dropped,
+      'slow-client': stats.dropped['slow-client'] + broker.router.missedWhileMuted(),
+    },
     hookErrors: { ...stats.hookErrors },
     memoryBudget: {
       budget: broker.services.memory.budget,

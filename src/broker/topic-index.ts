@@ -129,6 +129,11 @@ export class TopicIndex<S, R> {
     return this.filterNode(filter, false)?.mute(clientId) ?? false;
   }
 
+  /** How many matching messages a muted subscription missed so far, leaving it muted (-1: it is not). */
+  mutedMissed(clientId: string, filter: string): number {
+    return this.filterNode(filter, false)?.mutedMissed(clientId) ?? -1;
+  }
+
   /** Put a muted subscription back; returns how many matching messages it missed (-1: it was not muted). */
   unmute(clientId: string, filter: string): number {
     return this.filterNode(filter, false)?.unmute(clientId) ?? -1;

@@ -202,6 +202,14 @@ export class TopicNode<S, R> {
     return true;
   }
 
+  /** How many messages the muted subscriber of `clientId` missed so far (-1: it is not muted). */
+  mutedMissed(clientId: string): number {
+    const entry = this.extras?.muted?.get(clientId);
+    if (entry === undefined) return -1;
+    const mutedMatches = this.extras?.mutedMatches ?? 0;
+    return mutedMatches - (entry.mutedAt ?? mutedMatches);
+  }
+
   /** Puts a muted subscriber back; returns how many messages it missed (-1: it was not muted). */
   unmute(clientId: string): number {
     const mutedMatches = this.extras?.mutedMatches ?? 0;

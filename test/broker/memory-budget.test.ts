@@ -100,6 +100,12 @@ describe('memory budget', () => {
       );
       assert.equal(engine.stats.dropped['queue-full'], 0);
       assert.ok(engine.router.mutedSessions.size >= 4, 'the stalled QoS 0 readers cost nothing per message');
+      // While they stay muted, what they miss shows in the figures as it happens ($SYS, /metrics).
+      const live = engine.router.missedWhileMuted();
+      assert.ok(live > 0, 'the muted readers have missed messages');
+      const shown = (): number => Number(engine.sys.snapshot()['publish/messages/dropped']);
+      assert.equal(shown(), engine.stats.droppedTotal + live);
+      const shownBefore = shown();
       // One stalled reader reads again: it takes messages again, and what it missed is counted.
       const before = engine.sessions.get('stalled-0')?.dropped ?? 0;
       stalled[0]?.resumeReading();
@@ -108,6 +114,8 @@ describe('memory budget', () => {
         (engine.sessions.get('stalled-0')?.dropped ?? 0) > before,
         'the messages it missed are counted',
       );
+      // Folded into the stats once, not twice: the figure did not jump (nothing was published meanwhile).
+      assert.equal(shown(), shownBefore, 'the dropped figure stays the same across the unmute');
     } finally {
       await h.stop();
     }

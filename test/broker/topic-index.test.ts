@@ -490,6 +490,8 @@ describe('TopicIndex mute', () => {
       );
     }
     assert.equal(index.subscriptionCount, 2, 'a muted subscription still counts');
+    assert.equal(index.mutedMissed('slow', 'a/+'), 3, 'the misses so far, read without unmuting');
+    assert.equal(index.mutedMissed('fast', 'a/+'), -1, 'an active subscription has none');
     assert.equal(index.unmute('slow', 'a/+'), 3, 'three messages missed');
     assert.equal(index.unmute('slow', 'a/+'), -1, 'not muted any more');
     out.subscribers.length = 0;
