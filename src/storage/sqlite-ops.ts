@@ -201,22 +201,15 @@ export function applyOps(s: Statements, ops: readonly unknown[], from: number, c
       case OP.deleteRetained:
         s.deleteRetained.run(next());
         break;
+      // Dropped changes, and changes only the log needed: passed over, arguments and all.
       case OP.skip8:
-        i += 8;
-        break;
       case OP.skip2:
-        i += 2;
-        break;
       case OP.skip3:
-        i += 3;
-        break;
       case OP.logUpdateDelivery:
-        i += 4;
-        break;
       case OP.logDeleteDelivery:
       case OP.logDeleteMessage:
       case OP.logDeleteInbound:
-        i += 1;
+        i += OP_ARGS[op as number] as number;
         break;
       default:
         throw new Error(`sqlite store: unknown operation ${String(op)}`);
