@@ -8,7 +8,7 @@ import { fromTicks, listenToStream, ticksNow } from './connection-extras.js';
 import type { EngineServices } from './engine-services.js';
 import type { HeldAck, TurnTarget } from './held-acks.js';
 import type { DropReason } from './hooks.js';
-import { PRESSURE_FLOOR } from './memory-budget.js';
+import { HELD_ACKS_FLOOR, PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';
 import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import { dispatchPacket } from './packet-dispatch.js';
@@ -284,23 +284,32 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   }
 
   /**
-   * Acknowledge now, or once the commit holding the acknowledged state returned. A client whose
-   * acknowledgements wait for more than the Receive Maximum (a v3 client has no such limit, and while a
-   * cluster's Redis is away commits wait for it) is not read until half of them left: what it sends waits
-   * in its socket, not in the broker's memory.
+   * Acknowledge now, or once the commit holding the acknowledged state returned. A client is not read while
+   * more of its acknowledgements wait than the Receive Maximum (a v3 client has no such limit, and while a
+   * cluster's Redis is away commits wait for it), or than HELD_ACKS_FLOOR while the broker is over its
+   * memory budget; it is read again once half of them left. What it sends meanwhile waits in its socket.
    */
-  acknowledge(kind: HeldAck, packetId: number): void {
+  acknowledge(kind: HeldAck, packetId: number, bytes = 0): void {
     const turn = this.services.turn;
     if (!turn.acksWait) {
       this.send({ type: kind, packetId });
       return;
     }
-    turn.holdAck(this, kind, packetId);
+    turn.holdAck(this, kind, packetId, bytes);
     this.addHeldAck(1);
-    if (!this.readsHeld && this.heldAcks > this.services.options.receiveMaximum) {
+    if (!this.readsHeld && this.tooManyHeld(1)) {
       this.readsHeld = true;
       this.stream.pause();
     }
+  }
+
+  /** More acknowledgements wait than this client may have (`share` 1), or half of that (0.5). */
+  private tooManyHeld(share: number): boolean {
+    const held = this.heldAcks;
+    return (
+      held > this.services.options.receiveMaximum * share ||
+      (held > HELD_ACKS_FLOOR * share && this.services.memory.pressure)
+    );
   }
 
   releaseAck(kind: HeldAck, packetId: number): void {
@@ -311,7 +320,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   /** One held acknowledgement left (sent or refused): read again once half of the limit's worth left. */
   private ackLeft(): void {
     this.addHeldAck(-1);
-    if (!this.readsHeld || this.heldAcks > this.services.options.receiveMaximum / 2) return;
+    if (!this.readsHeld || this.tooManyHeld(0.5)) return;
     this.readsHeld = false;
     if (this.busy || this.state === 'closed') return;
     // The client was silent because we did not read it: its keep alive counts from now.

@@ -1,5 +1,6 @@
 import { type HeldAck, HeldBatch, type TurnTarget } from './held-acks.js';
 import type { BrokerLogger } from './logger.js';
+import { MemoryBudget } from './memory-budget.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
 
@@ -62,6 +63,8 @@ export class EndOfTurn {
     private readonly logger: BrokerLogger,
     /** How long a sealed batch may wait for its subscribers' acknowledgements (tests set it). */
     private readonly gatherMs = GATHER_MS,
+    /** Counts the messages whose acknowledgements are held (`held`). */
+    private readonly memory = new MemoryBudget(Number.POSITIVE_INFINITY),
   ) {}
 
   /**
@@ -129,9 +132,13 @@ export class EndOfTurn {
     this.schedule();
   }
 
-  /** Send `kind` for `packetId` to `target` once the commit holding this turn's changes returned. */
-  holdAck(target: TurnTarget, kind: HeldAck, packetId: number): void {
-    this.held.add(target, kind, packetId);
+  /**
+   * Send `kind` for `packetId` to `target` once the commit holding this turn's changes returned; `bytes`
+   * (the message's) count against the memory budget until then.
+   */
+  holdAck(target: TurnTarget, kind: HeldAck, packetId: number, bytes = 0): void {
+    this.held.add(target, kind, packetId, bytes);
+    this.memory.held += bytes;
     this.schedule();
   }
 
@@ -350,6 +357,8 @@ export class EndOfTurn {
       });
       return;
     }
+    // Counted out first: a connection that stopped reading under pressure is read again as its acks leave.
+    this.memory.held -= batch.bytes;
     batch.settle(committed);
     for (const resolve of waiters) resolve(committed);
   }

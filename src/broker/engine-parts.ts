@@ -44,9 +44,9 @@ export function buildEngineParts(
   connectionClosed: (conn: Connection) => void,
   lookAtKernel: () => void,
 ): EngineParts {
-  const turn = new EndOfTurn(storage, stats, logger);
-  const durable = new DurableState(storage, hooks, turn);
   const memory = new MemoryBudget(options.maxMemory);
+  const turn = new EndOfTurn(storage, stats, logger, undefined, memory);
+  const durable = new DurableState(storage, hooks, turn);
   const outbound = new OutboundQos(options, stats, hooks, durable, new SharedPublishHeaders(), memory);
   const router = new LocalRouter(outbound, hooks, durable, stats);
   const routes = routing === undefined ? router : routing(router);

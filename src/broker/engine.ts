@@ -125,7 +125,12 @@ export class Engine implements ConnectionPort {
         version,
         counts: () => this.counts(),
         storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
-        budget: () => ({ budget: memory.budget, buffered: memory.buffered, queued: memory.queued }),
+        budget: () => ({
+          budget: memory.budget,
+          buffered: memory.buffered,
+          queued: memory.queued,
+          held: memory.held,
+        }),
         publish: (message) => pipeline.publish(message, sysClient),
         missedWhileMuted: () => this.router.missedWhileMuted(),
       },

@@ -29,6 +29,8 @@ export class HeldBatch {
   private readonly targets: TurnTarget[] = [];
   private readonly kinds: HeldAck[] = [];
   private readonly ids: number[] = [];
+  /** Bytes of the messages acknowledged (what they hold in memory until the commit). */
+  bytes = 0;
 
   get empty(): boolean {
     return this.targets.length === 0;
@@ -38,17 +40,19 @@ export class HeldBatch {
     return this.targets.length;
   }
 
-  add(target: TurnTarget, kind: HeldAck, packetId: number): void {
+  add(target: TurnTarget, kind: HeldAck, packetId: number, bytes: number): void {
     this.targets.push(target);
     this.kinds.push(kind);
     this.ids.push(packetId);
+    this.bytes += bytes;
   }
 
   /** Take `later`'s acknowledgements after this batch's own. */
   append(later: HeldBatch): void {
     for (let i = 0; i < later.targets.length; i++) {
-      this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number);
+      this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number, 0);
     }
+    this.bytes += later.bytes;
   }
 
   /**

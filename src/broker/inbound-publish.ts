@@ -170,15 +170,17 @@ function acceptPublish(conn: ProtocolPeer, packet: PublishPacket): void {
     Date.now(),
   );
   services.pipeline.publish(message, conn);
+  // What the message holds in memory while its acknowledgement waits for a commit (the memory budget's).
+  const bytes = packet.payload.length + packet.topic.length;
   if (packet.qos === 1) {
     // [MQTT-4.3.2-2] PUBACK after taking ownership of the message (with a store: once it is committed).
-    conn.acknowledge('puback', packet.packetId!);
+    conn.acknowledge('puback', packet.packetId!, bytes);
   } else if (packet.qos === 2) {
     // [MQTT-4.3.3-8] Hold the packet identifier until PUBREL; answer PUBREC.
     const session = conn.session!;
     session.addInboundQos2(packet.packetId!);
     services.durable.inboundQos2Added(session, packet.packetId!);
-    conn.acknowledge('pubrec', packet.packetId!);
+    conn.acknowledge('pubrec', packet.packetId!, bytes);
   }
 }
 

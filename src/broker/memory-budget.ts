@@ -4,8 +4,16 @@ import { totalmem } from 'node:os';
 export const PRESSURE_FLOOR = 64 * 1024;
 
 /**
+ * Acknowledgements a client may have waiting for commits before it stops being read, while the broker is
+ * over budget (otherwise the limit is the Receive Maximum): enough for a pipelining publisher to go on
+ * within a commit's time.
+ */
+export const HELD_ACKS_FLOOR = 16;
+
+/**
  * The default budget: a sixty-fourth of the machine's memory, between 32 MiB and 64 MiB. Only slow readers
- * draw on it (a reader that keeps up holds next to nothing), so it bounds what they can cost, not throughput.
+ * and waiting commits draw on it (a reader that keeps up holds next to nothing, and a commit that returns
+ * within its turn holds its messages no longer), so it bounds what they can cost, not throughput.
  */
 export function defaultMemoryBudget(): number {
   return Math.max(32 * 1024 * 1024, Math.min(64 * 1024 * 1024, Math.floor(totalmem() / 64)));
@@ -18,8 +26,10 @@ export interface BudgetedLink {
 }
 
 /**
- * The broker-wide budget for what slow readers cost: bytes written to sockets and not yet taken by the peer,
- * plus messages queued for sessions. Every client may buffer up to its own limit (`maxWriteBuffer`) while
+ * The broker-wide budget for what slow readers and slow commits cost: bytes written to sockets and not yet
+ * taken by the peer, messages queued for sessions, and messages whose acknowledgements wait for a commit
+ * (a slow store, a cluster's Redis away). Over budget, a client with more than HELD_ACKS_FLOOR held
+ * acknowledgements is not read until they leave, so publishers cannot fill memory while commits wait. Every client may buffer up to its own limit (`maxWriteBuffer`) while
  * the broker is under budget; over it, readers holding more than PRESSURE_FLOOR are treated as congested,
  * so QoS 0 to the slowest readers is dropped first, QoS 1/2 wait in their queues, and readers that stay
  * stalled are disconnected after the slow-client timeout. Healthy readers (an empty backlog) never notice.
@@ -29,12 +39,14 @@ export class MemoryBudget {
   buffered = 0;
   /** Bytes queued for sessions. */
   queued = 0;
+  /** Bytes of messages whose acknowledgements wait for a commit (kept exactly by the end of the turn). */
+  held = 0;
 
   constructor(readonly budget: number) {}
 
   /** Over budget: squeeze the slow readers. */
   get pressure(): boolean {
-    return this.buffered + this.queued > this.budget;
+    return this.buffered + this.queued + this.held > this.budget;
   }
 
   /** A link's backlog was read: count the change. */

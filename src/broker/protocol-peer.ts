@@ -48,8 +48,9 @@ export interface ProtocolPeer extends ClientInfo, SessionLink {
   /**
    * Acknowledge an inbound PUBLISH or PUBREL: at once without a persistent store, otherwise after the
    * commit holding its state returned (refused with 0x97, or the connection closed for v3, if it failed).
+   * `bytes`: what the acknowledged message holds in memory until then (counted in the memory budget).
    */
-  acknowledge(kind: HeldAck, packetId: number): void;
+  acknowledge(kind: HeldAck, packetId: number, bytes?: number): void;
   /** The client sent DISCONNECT with this reason code: close, reporting it to the hooks. */
   closeByClient(reasonCode: number): void;
   /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */

@@ -32,11 +32,13 @@ export interface BrokerSnapshot {
   readonly dropped: Readonly<Record<string, number>>;
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Readonly<Record<string, number>>;
-  /** What slow readers hold against the memory budget (bytes). */
+  /** What slow readers and waiting commits hold against the memory budget (bytes). */
   readonly memoryBudget: {
     readonly budget: number;
     readonly buffered: number;
     readonly queued: number;
+    /** Messages whose acknowledgements wait for a commit. */
+    readonly held: number;
     readonly pressure: boolean;
   };
   /** The persistent store; undefined when state lives in memory only. */
@@ -113,6 +115,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
       budget: broker.services.memory.budget,
       buffered: broker.services.memory.buffered,
       queued: broker.services.memory.queued,
+      held: broker.services.memory.held,
       pressure: broker.services.memory.pressure,
     },
     store: storeFigures(broker),

@@ -13,7 +13,7 @@ export interface SysSource {
   /** The persistent store's size in bytes, when there is one. */
   storeBytes(): number | undefined;
   /** The memory budget of slow readers and what they hold, in bytes. */
-  budget(): { budget: number; buffered: number; queued: number };
+  budget(): { budget: number; buffered: number; queued: number; held: number };
   /** Through the publish pipeline, as the `$sys` client. */
   publish(message: Message): void;
   /** QoS 0 messages muted readers missed so far, not yet in the stats (see `LocalRouter.missedWhileMuted`). */
@@ -98,6 +98,7 @@ export class SysTopics {
     info['memory/budget'] = budget.budget;
     info['memory/buffered'] = budget.buffered;
     info['memory/queued'] = budget.queued;
+    info['memory/held'] = budget.held;
     const bytes = source.storeBytes();
     if (bytes !== undefined) {
       // Starling's own: the store behind the durability promise (Mosquitto has no equivalent topics).

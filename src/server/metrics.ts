@@ -149,11 +149,12 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
   out.metric(
     'starling_memory_budget_bytes',
     'gauge',
-    'The memory budget of slow readers, and what they hold.',
+    'The memory budget, and what slow readers and waiting commits hold against it.',
     [
       [{ kind: 'budget' }, budget.budget],
       [{ kind: 'buffered' }, budget.buffered],
       [{ kind: 'queued' }, budget.queued],
+      [{ kind: 'held' }, budget.held],
     ],
   );
   out.single(

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mqtt from 'mqtt';
+import { takeSnapshot } from '../../src/broker/snapshot.js';
 import { type BrokerHarness, publishPacket, rawSubscriber, startBroker } from '../support/broker-harness.js';
 import { waitFor } from '../support/raw-client.js';
 import { RecordingStore } from '../support/recording-store.js';
@@ -20,9 +21,11 @@ afterEach(async () => {
 });
 
 /** A broker with a store whose commits wait for the test, and an offline persistent subscriber to `q/#`. */
-async function stalledBroker(): Promise<{ h: BrokerHarness; store: RecordingStore }> {
+async function stalledBroker(
+  options: { receiveMaximum?: number; maxMemory?: number } = { receiveMaximum: LIMIT },
+): Promise<{ h: BrokerHarness; store: RecordingStore }> {
   const store = new RecordingStore();
-  const h = await startBroker({ storage: store, receiveMaximum: LIMIT });
+  const h = await startBroker({ storage: store, ...options });
   harnesses.push(h);
   const sub = await rawSubscriber(h, 'keeper', 'q/#', 1, 5, {
     clean: false,
@@ -78,5 +81,50 @@ describe('reads held while acknowledgements wait', () => {
     store.releaseCommits();
     for (let id = 1; id <= LIMIT * 4; id++) assert.equal((await client.expectPacket('puback')).packetId, id);
     assert.equal(received(h), LIMIT * 4);
+  });
+
+  test('over the memory budget, publishers are held at a few acknowledgements each, not the Receive Maximum', async () => {
+    // 1 MiB of budget (the least), the default Receive Maximum (1 024): 4 publishers x 240 messages of 8 KiB
+    // would hold 7.5 MiB; past the budget each one stops after HELD_ACKS_FLOOR (16) plus the rest of its read.
+    const budget = 1024 * 1024;
+    const { h, store } = await stalledBroker({ maxMemory: budget });
+    const payload = Buffer.alloc(8192, 7);
+    const perPublisher = 240; // 4 x 240 = 960, under the offline queue limit (1 000)
+    let acked = 0;
+    const all: Promise<unknown>[] = [];
+    for (let p = 0; p < 4; p++) {
+      const pub = await mqtt.connectAsync(`mqtt://127.0.0.1:${h.port}`, {
+        protocolVersion: 4,
+        clientId: `flooder-${p}`,
+        reconnectPeriod: 0,
+      });
+      clients.push(pub);
+      for (let i = 0; i < perPublisher; i++)
+        all.push(pub.publishAsync(`q/${p}/${i}`, payload, { qos: 1 }).then(() => acked++));
+    }
+    await waitFor(() => h.engine.services.memory.pressure, 5000, 'the held messages went over the budget');
+    await sleep(400);
+    const whileHeld = received(h);
+    // Up to the budget (128 messages), then per publisher the floor plus the rest of one 64 KiB read.
+    assert.ok(
+      whileHeld <= 128 + 4 * (16 + 10),
+      `read ${whileHeld} of ${4 * perPublisher} while commits waited`,
+    );
+    const held = h.engine.services.memory.held;
+    assert.ok(held >= budget && held <= whileHeld * 8300, `held ${held} bytes for ${whileHeld} messages`);
+    assert.equal(acked, 0, 'nothing acknowledged before its commit');
+    const snapshot = takeSnapshot(h.engine, { mean: 0, p99: 0, max: 0 });
+    assert.equal(snapshot.memoryBudget.held, held, 'the snapshot shows the held bytes');
+    store.mode = 'sync';
+    store.releaseCommits();
+    await Promise.all(all);
+    assert.equal(acked, 4 * perPublisher);
+    assert.equal(received(h), 4 * perPublisher);
+    assert.equal(h.engine.services.memory.held, 0, 'every held byte counted out');
+    assert.equal(
+      store.disk.sessions.get('keeper')?.deliveries.size,
+      4 * perPublisher,
+      'every message committed',
+    );
   });
 });
