@@ -12,6 +12,15 @@ interface ListeningServer {
   off(event: 'error', listener: (err: Error) => void): unknown;
 }
 
+/**
+ * Connections the kernel may complete before the broker accepts them (Linux caps it at
+ * `net.core.somaxconn`, 4096 by default). Node's default, 511, overflows in a burst of connections: past
+ * it, a SYN-cookie handshake completes on the client side and is dropped on ours, so a client that sends
+ * nothing is connected as far as it knows and the broker never sees it, nor closes it at the connect
+ * timeout.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Bind `server` to a port (or a Unix socket path) and resolve to the bound address. */
 export function bindServer(
   server: ListeningServer,
@@ -30,8 +39,8 @@ export function bindServer(
             : { address: address.address, port: address.port, family: address.family },
         );
     };
-    if ('path' in where) server.listen(where.path, done);
-    else server.listen(where.port, where.host, done);
+    if ('path' in where) server.listen({ path: where.path, backlog: LISTEN_BACKLOG }, done);
+    else server.listen({ port: where.port, host: where.host, backlog: LISTEN_BACKLOG }, done);
   });
 }
 
