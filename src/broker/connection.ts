@@ -10,16 +10,13 @@ import type { HeldAck, TurnTarget } from './held-acks.js';
 import type { DropReason } from './hooks.js';
 import { HELD_ACKS_FLOOR, PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';
-import { EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
+import { appendShortAck, EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import { dispatchPacket } from './packet-dispatch.js';
 import type { ConnectionFacts } from './port.js';
 import type { ProtocolPeer } from './protocol-peer.js';
 import { writePublish } from './publish-writer.js';
 import type { Session } from './session.js';
 import type { SharedPublishHeaders } from './shared-header.js';
-
-/** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
-const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
 
 /**
  * One network connection: parses bytes into packets, runs the protocol for them against the engine's
@@ -251,28 +248,11 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
     if (this.state === 'closed') return;
     let packet: Packet | undefined = input;
     const encodeHooks = this.services.hooks.on.onPacketEncode;
-    // Every QoS 1/2 message costs one or two acknowledgements: stage their 4 bytes directly when no hook
-    // may see or change the packet. Anything encode() would refuse or write longer takes the full path.
-    if (
-      encodeHooks.length === 0 &&
-      (input.type === 'puback' ||
-        input.type === 'pubrec' ||
-        input.type === 'pubrel' ||
-        input.type === 'pubcomp')
-    ) {
-      const packetId = input.packetId;
-      if (
-        (packetId & 0xffff) === packetId &&
-        packetId !== 0 &&
-        // v5 may drop the reason code and property length when the reason is Success and there are no
-        // properties (3.4.2.1); v3 acknowledgements are always this form.
-        (this.protocolVersion !== 5 || ((input.reasonCode ?? 0) === 0 && input.properties === undefined))
-      ) {
-        this.writer.appendAck(ACK_FIRST_BYTE[input.type], packetId);
-        this.services.stats.countPacketOut(input.type);
-        this.scheduleWrite();
-        return;
-      }
+    // Acknowledgements in their 4-byte form, directly, when no hook may see or change the packet.
+    if (encodeHooks.length === 0 && appendShortAck(this.writer, input, this.protocolVersion)) {
+      this.services.stats.countPacketOut(input.type);
+      this.scheduleWrite();
+      return;
     }
     for (const hook of encodeHooks) {
       packet = hook.onPacketEncode(this, packet);

@@ -1,4 +1,31 @@
 import type { Duplex } from 'node:stream';
+import type { Packet } from '../packets/types.js';
+
+/** First byte of each acknowledgement: packet type, and the fixed flags 0b0010 for PUBREL ([MQTT-3.6.1-1]). */
+const ACK_FIRST_BYTE = { puback: 0x40, pubrec: 0x50, pubrel: 0x62, pubcomp: 0x70 } as const;
+
+/**
+ * Stage `packet` in the 4-byte short form when it is a PUBACK, PUBREC, PUBREL or PUBCOMP that has one (every
+ * QoS 1/2 message costs one or two of them). False: anything `encode()` would refuse or write longer, which
+ * takes the full path.
+ */
+export function appendShortAck(writer: OutboundWriter, packet: Packet, protocolVersion: number): boolean {
+  if (
+    packet.type !== 'puback' &&
+    packet.type !== 'pubrec' &&
+    packet.type !== 'pubrel' &&
+    packet.type !== 'pubcomp'
+  )
+    return false;
+  const packetId = packet.packetId;
+  if ((packetId & 0xffff) !== packetId || packetId === 0) return false;
+  // v5 may drop the reason code and property length when the reason is Success and there are no
+  // properties (3.4.2.1); v3 acknowledgements are always this form.
+  if (protocolVersion === 5 && ((packet.reasonCode ?? 0) !== 0 || packet.properties !== undefined))
+    return false;
+  writer.appendAck(ACK_FIRST_BYTE[packet.type], packetId);
+  return true;
+}
 
 /** Payloads at least this large go to the socket by reference instead of being copied into the stage. */
 export const COPY_LIMIT = 8 * 1024;
