@@ -157,6 +157,7 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
       }
     }
   }
+  printRatios(rows);
   const outPath = resolve(values.out ?? 'bench/results/cluster-latest.json');
   mkdirSync(dirname(outPath), { recursive: true });
   writeFileSync(
@@ -180,6 +181,30 @@ function format(r: Row): string {
     r.complete ? '' : `INCOMPLETE ${r.delivered}/${r.expected}`,
   ];
   return cells.join('  ');
+}
+
+/**
+ * What the issue's aims compare: each multi-node row's throughput against the plain broker and against the
+ * 1-node setup of the same workload, and the p99 of the fixed-rate rows against 2 ms.
+ */
+function printRatios(rows: readonly Row[]): void {
+  const lines: string[] = [];
+  for (const r of rows) {
+    if (!/^[2-8] nodes$/.test(r.setup)) continue;
+    const base = (setup: string): string => {
+      const b = rows.find((x) => x.setup === setup && x.workload === r.workload);
+      return b === undefined || b.throughput === 0 ? '-' : `x${(r.throughput / b.throughput).toFixed(2)}`;
+    };
+    const paced = r.workload.includes('@');
+    lines.push(
+      `${r.workload.padEnd(18)} ${r.setup.padEnd(8)} ${
+        paced
+          ? `p99 ${r.p99Ms.toFixed(2)} ms (aim < 2 ms: ${r.p99Ms < 2 ? 'met' : 'not met'})`
+          : `throughput ${base('plain (no cluster)')} of plain, ${base('1 node')} of 1 node`
+      }`,
+    );
+  }
+  if (lines.length > 0) console.log(`\ncross-node against single-node\n${lines.join('\n')}`);
 }
 
 interface Proc {
