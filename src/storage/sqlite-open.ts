@@ -115,6 +115,21 @@ export function openDatabase(
   return db;
 }
 
+/**
+ * Loading the state failed (the log's replay writes the tables, so a full disk fails it too): the error
+ * names the file, and for a full disk says that nothing is lost and what to do.
+ */
+export function loadError(file: string, err: unknown): StorageOpenError {
+  const message = (err as Error).message;
+  const full = (err as { code?: string }).code === 'SQLITE_FULL';
+  return new StorageOpenError(
+    full
+      ? `cannot load ${file}: ${message}: the state it holds is intact; free space on its disk (or raise persistence.maxBytes) and start again`
+      : `cannot load ${file}: ${message}`,
+    { cause: err },
+  );
+}
+
 /** Cap the database's size (undefined: no cap): beyond it, writes fail as on a full disk. */
 export function setMaxBytes(db: Database.Database, maxBytes: number | undefined): void {
   const pageSize = db.pragma('page_size', { simple: true }) as number;

@@ -6,7 +6,9 @@
  * message acknowledged within a second costs its log bytes and nothing else. A restart replays the log.
  */
 import type Database from 'better-sqlite3';
+import { type LoadedStore, loadState } from './sqlite-load.js';
 import { decodeLogRow } from './sqlite-log.js';
+import { loadError } from './sqlite-open.js';
 import { applyOps, type Statements } from './sqlite-ops.js';
 
 /** The changes kept before the tables are brought up to date: entries (opcodes and arguments)... */
@@ -35,10 +37,25 @@ export function tableWriter(
  * At open: apply the log rows a crash (or a stop before the tables were brought up to date) left, in order,
  * and empty the log.
  */
-export function replayLog(
+/**
+ * Replay the log into the tables, then read the state back. On failure (a full disk fails the replay's
+ * writes) the database is closed and the error names `file` (`loadError`).
+ */
+export function replayAndLoad(
   db: Database.Database,
   write: (ops: readonly unknown[], count: number) => void,
-): void {
+  file: string,
+): LoadedStore {
+  try {
+    replayLog(db, write);
+    return loadState(db);
+  } catch (err) {
+    db.close();
+    throw loadError(file, err);
+  }
+}
+
+function replayLog(db: Database.Database, write: (ops: readonly unknown[], count: number) => void): void {
   const ops: unknown[] = [];
   for (const row of db.prepare('SELECT ops FROM log ORDER BY id').iterate() as IterableIterator<{
     ops: Buffer;

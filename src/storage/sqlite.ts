@@ -18,12 +18,11 @@ import type {
 } from '../broker/storage.js';
 import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
-import { loadState } from './sqlite-load.js';
 import { LogEncoder } from './sqlite-log.js';
 import { databaseBytes, openDatabase, type SqliteStorageOptions, setMaxBytes } from './sqlite-open.js';
 import { ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
-import { RETRY_MS, replayLog, tableWriter, WINDOW_BYTES, WINDOW_ENTRIES } from './sqlite-window.js';
+import { RETRY_MS, replayAndLoad, tableWriter, WINDOW_BYTES, WINDOW_ENTRIES } from './sqlite-window.js';
 
 export { type Durability, type SqliteStorageOptions, StorageOpenError } from './sqlite-open.js';
 
@@ -102,13 +101,12 @@ export class SqliteStore implements SessionStore {
 
   async open(): Promise<StoredState> {
     const db = openDatabase(this.dir, this.file, this.options.durability);
-    this.db = db;
-    this.setMaxBytes(this.options.maxBytes);
+    setMaxBytes(db, this.options.maxBytes);
     const statements = prepare(db);
     this.writeTables = tableWriter(db, statements);
     this.insertLog = db.prepare('INSERT INTO log (ops) VALUES (?)');
-    replayLog(db, this.writeTables);
-    const loaded = loadState(db);
+    const loaded = replayAndLoad(db, this.writeTables, this.file);
+    this.db = db;
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
     for (const [id, count] of loaded.refs) this.refs.set(id, count);

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
 import type { StoredDelivery, StoredSessionState } from '../../src/broker/storage.js';
-import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
+import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
 import { WINDOW_BYTES, WINDOW_ENTRIES } from '../../src/storage/sqlite-window.js';
 
 const dirs: string[] = [];
@@ -277,5 +277,33 @@ describe('SQLite store change log', () => {
       Array.from({ length: seq }, (_, k) => k + 1),
     );
     assert.ok(a?.deliveries.every((d) => d.message.payload.equals(payload)));
+  });
+
+  test('a replay that the disk has no room for is an error naming the file, and loses nothing', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    store.saveSession(session('a'));
+    const payload = Buffer.alloc(32 * 1024, 3);
+    for (let seq = 1; seq <= 40; seq++) {
+      store.saveDelivery('a', delivery(seq, message(`t/${seq}`, payload), 'queued'));
+      store.commit();
+    }
+    // kill -9 now: 40 log rows, the tables not written yet.
+    const image = crashImage(dir);
+    await store.close();
+    // The replay writes the tables: a cap at the files' size leaves it no room, as a full disk would.
+    const full = new SqliteStore(image, { maxBytes: 64 * 1024 });
+    await assert.rejects(full.open(), (err: unknown) => {
+      assert.ok(err instanceof StorageOpenError, String(err));
+      assert.match(
+        err.message,
+        new RegExp(`cannot load ${join(image, DATABASE_FILE)}: .*full.*intact.*free space`),
+      );
+      return true;
+    });
+    await full.close();
+    const [a] = await load(image);
+    assert.equal(a?.deliveries.length, 40, 'with room again, every delivery is there');
   });
 });
