@@ -56,6 +56,8 @@ export class EndOfTurn {
   private sealedChanges = 0;
   /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
   failing = false;
+  /** The store said it was low on space the last time it was asked. */
+  private lowOnSpace = false;
 
   constructor(
     private readonly store: SessionStore | undefined,
@@ -79,6 +81,22 @@ export class EndOfTurn {
       this.store !== undefined &&
       (this.dirty || this.inFlightCount > 0 || this.failing || !this.held.empty || !this.sealed.empty)
     );
+  }
+
+  /**
+   * QoS 1/2 publishes are refused: the last commit failed, or the store is low on space (asked at each such
+   * publish, a field read; a change is logged).
+   */
+  get refusing(): boolean {
+    if (this.failing) return true;
+    const low = this.store?.lowOnSpace?.() === true;
+    if (low !== this.lowOnSpace) {
+      this.lowOnSpace = low;
+      const store = this.store?.name;
+      if (low) this.logger.error({ store }, 'store low on disk space; QoS 1/2 publishes are refused');
+      else this.logger.info({ store }, 'store has disk space again; QoS 1/2 publishes accepted');
+    }
+    return low;
   }
 
   /** Something reported to the store is not committed yet. */

@@ -125,6 +125,7 @@ export class Engine implements ConnectionPort {
         version,
         counts: () => this.counts(),
         storeBytes: () => (storage === undefined ? undefined : (storage.sizeBytes?.() ?? 0)),
+        storeLowOnSpace: () => storage?.lowOnSpace?.() === true,
         budget: () => ({
           budget: memory.budget,
           buffered: memory.buffered,
@@ -151,10 +152,10 @@ export class Engine implements ConnectionPort {
   }
 
   /** The store's name and size, for metrics (undefined without a store). */
-  storeInfo(): { name: string; bytes: number | undefined } | undefined {
+  storeInfo(): { name: string; bytes: number | undefined; lowOnSpace: boolean } | undefined {
     const store = this.store;
     if (store === undefined) return undefined;
-    return { name: store.name, bytes: store.sizeBytes?.() };
+    return { name: store.name, bytes: store.sizeBytes?.(), lowOnSpace: store.lowOnSpace?.() === true };
   }
 
   /** True once `close` has begun. */

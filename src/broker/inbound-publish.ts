@@ -68,8 +68,8 @@ export function handleInboundPublish(conn: ProtocolPeer, input: PublishPacket): 
     refusePublish(conn, packet, ReasonCode.NotAuthorized);
     return undefined;
   }
-  if (packet.qos > 0 && services.turn.failing) {
-    // The store cannot commit (disk full, ...): nothing that would need it is acknowledged.
+  if (packet.qos > 0 && services.turn.refusing) {
+    // The store cannot commit (disk full, ...) or is low on space: nothing that would need it is acknowledged.
     storeUnavailable(conn, packet);
     return undefined;
   }
@@ -148,7 +148,7 @@ function refusePublish(conn: ProtocolPeer, packet: PublishPacket, reasonCode: nu
   }
 }
 
-/** A QoS 1/2 PUBLISH while the store fails: v5 PUBACK/PUBREC 0x97 Quota exceeded; v3 cannot refuse, so it is closed. */
+/** A QoS 1/2 PUBLISH while the store fails or is low on space: v5 PUBACK/PUBREC 0x97 Quota exceeded; v3 cannot refuse, so it is closed. */
 function storeUnavailable(conn: ProtocolPeer, packet: PublishPacket): void {
   if (conn.protocolVersion !== 5) {
     conn.disconnect(ReasonCode.QuotaExceeded);

@@ -50,6 +50,8 @@ export interface BrokerSnapshot {
         readonly commitLatencyP99Seconds: number;
         readonly commitRows: number;
         readonly bytes: number | undefined;
+        /** The disk is under the store's free-space floor: QoS 1/2 publishes are refused. */
+        readonly lowOnSpace: boolean;
       }
     | undefined;
   readonly eventLoopLagSeconds: { readonly mean: number; readonly p99: number; readonly max: number };
@@ -140,5 +142,6 @@ function storeFigures(engine: Engine): BrokerSnapshot['store'] {
     commitLatencyP99Seconds: stats.commitLatencyPercentile(99) / 1000,
     commitRows: stats.commitRows,
     bytes: info.bytes,
+    lowOnSpace: info.lowOnSpace,
   };
 }

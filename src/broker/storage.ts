@@ -53,6 +53,11 @@ export interface SessionStore {
   sealedInFlight?(): number;
   /** Commit what is left and release the store (files, locks, connections). */
   close(): Promise<void>;
+  /**
+   * The store is running out of room (its disk's free space is under its floor): QoS 1/2 publishes are
+   * refused, as when a commit fails, before they would fill the disk. Absent: never.
+   */
+  lowOnSpace?(): boolean;
   /** Bytes the store takes (database and journal files), for metrics; absent when it cannot tell. */
   sizeBytes?(): number;
 

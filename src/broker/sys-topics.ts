@@ -12,6 +12,7 @@ export interface SysSource {
   counts(): { sessions: number; subscriptions: number; stored: number; retained: number };
   /** The persistent store's size in bytes, when there is one. */
   storeBytes(): number | undefined;
+  storeLowOnSpace(): boolean;
   /** The memory budget of slow readers and what they hold, in bytes. */
   budget(): { budget: number; buffered: number; queued: number; held: number };
   /** Through the publish pipeline, as the `$sys` client. */
@@ -107,6 +108,7 @@ export class SysTopics {
       info['store/commit latency p99 ms'] = round2(stats.commitLatencyPercentile(99));
       info['store/rows per commit'] = stats.commits === 0 ? 0 : round2(stats.commitRows / stats.commits);
       info['store/bytes'] = bytes;
+      info['store/low on space'] = source.storeLowOnSpace() ? 1 : 0;
     }
     LOAD_WINDOWS.forEach(([name], i) => {
       info[`load/messages/received/${name}`] = round2(this.loadReceived[i] as number);

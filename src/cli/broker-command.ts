@@ -111,7 +111,7 @@ export async function runBrokerCommand(
     );
   else if (persistence.type === 'sqlite')
     logger.info(
-      { dir: persistence.dir, durability: persistence.durability },
+      { dir: persistence.dir, durability: persistence.durability, minFreeDisk: persistence.minFreeDisk },
       `state kept in ${persistence.dir} (SQLite, durability ${persistence.durability})`,
     );
   else
@@ -144,6 +144,7 @@ function storageFrom(persistence: PersistenceSetting): { storage?: SessionStore 
   return {
     storage: sqliteStorage(persistence.dir, {
       durability: persistence.durability,
+      minFreeBytes: persistence.minFreeDisk,
       ...(persistence.maxBytes === undefined ? {} : { maxBytes: persistence.maxBytes }),
     }),
   };

@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import type { BrokerOptions } from '../broker/options.js';
 import type { RedisClusterOptions } from '../cluster/redis-backend.js';
 import type { ListenerConfig } from '../listeners/listener.js';
+import { DEFAULT_MIN_FREE_BYTES } from '../storage/disk-watch.js';
 import type { PublishRateLimit } from './publish-rate.js';
 import {
   type AdminConfig,
@@ -56,6 +57,8 @@ export type PersistenceSetting =
       readonly dir: string;
       readonly durability: 'process' | 'power';
       readonly maxBytes: number | undefined;
+      /** Free disk space below which QoS 1/2 publishes are refused (0: never). */
+      readonly minFreeDisk: number;
     };
 
 /** The data directory when nothing says otherwise. */
@@ -300,7 +303,14 @@ function persistenceFrom(
     dir,
     durability: (o.durability as 'process' | 'power' | undefined) ?? file.durability ?? 'process',
     maxBytes: file.maxBytes,
+    minFreeDisk: o.minFreeDisk ?? minFreeDiskFrom(file.minFreeDisk),
   };
+}
+
+function minFreeDiskFrom(value: number | string | undefined): number {
+  if (value === undefined) return DEFAULT_MIN_FREE_BYTES;
+  if (typeof value === 'number') return value;
+  return value.trim() === '0' ? 0 : parseBytes(value, 'persistence.minFreeDisk');
 }
 
 function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {

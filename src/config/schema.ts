@@ -131,6 +131,11 @@ export const persistenceSchema = z.strictObject({
   durability: z.enum(['process', 'power']).optional(),
   /** Largest database size in bytes; beyond it QoS 1/2 publishes are refused as on a full disk. */
   maxBytes: z.number().int().min(65_536).optional(),
+  /**
+   * Free space the data directory's disk keeps (bytes or a size like 64MiB): below it QoS 1/2 publishes are
+   * refused until there is a quarter more (at most 16 MiB). Default 64MiB; 0: never.
+   */
+  minFreeDisk: z.union([z.literal(0), z.number().int().min(1_048_576), z.string().min(1)]).optional(),
 });
 export type PersistenceConfig = z.infer<typeof persistenceSchema>;
 

@@ -130,6 +130,12 @@ const SETTINGS = {
     arg: 'LEVEL',
     help: 'process (default: survives kill -9) or power (fsync per commit)',
   },
+  minFreeDisk: {
+    flag: 'min-free-disk',
+    kind: 'bytes',
+    arg: 'BYTES',
+    help: 'refuse QoS 1/2 publishes while the data disk has less free (default 64MiB; 0: never)',
+  },
   authFile: {
     flag: 'auth-file',
     kind: 'string',
@@ -233,7 +239,8 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
       throw new ConfigError(`${source} must be true or false, got '${raw}'`);
     target[name] = raw === 'true';
   } else if (kind === 'bytes') {
-    target[name] = parseBytes(raw, source);
+    // A floor may be switched off with 0; a budget may not.
+    target[name] = raw.trim() === '0' && name === 'minFreeDisk' ? 0 : parseBytes(raw, source);
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);

@@ -180,6 +180,12 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
     );
     if (store.bytes !== undefined)
       out.metric('starling_store_bytes', 'gauge', 'Bytes the store takes on disk.', [[label, store.bytes]]);
+    out.metric(
+      'starling_store_low_on_space',
+      'gauge',
+      '1 while the data disk is under its free-space floor (QoS 1/2 publishes are refused).',
+      [[label, store.lowOnSpace ? 1 : 0]],
+    );
   }
   return out.toString();
 }

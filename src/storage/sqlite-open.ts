@@ -19,6 +19,11 @@ export interface SqliteStorageOptions {
   readonly durability?: Durability;
   /** Largest database size in bytes; beyond it commits fail as on a full disk. Default: no limit. */
   readonly maxBytes?: number;
+  /**
+   * Below this much free space on the data directory's disk (counting pages the store can reuse), QoS 1/2
+   * publishes are refused until there is a quarter more, at most 16 MiB (`disk-watch.ts`). Default 64 MiB; 0: never.
+   */
+  readonly minFreeBytes?: number;
 }
 
 /** The data directory cannot be used: unwritable, corrupt, or in use by another broker. */
@@ -73,9 +78,6 @@ export function openDatabase(
     // Set explicitly on every open: this build of SQLite defaults WAL to NORMAL already, but the
     // durability promise must not depend on a build option.
     db.pragma(`synchronous = ${durability === 'power' ? 'FULL' : 'NORMAL'}`);
-    // Rows come and go quickly (written at publish, deleted at acknowledgement): checkpoint the WAL less
-    // often so the same pages are not copied back to the database file over and over.
-    db.pragma('wal_autocheckpoint = 8192');
     db.exec('BEGIN IMMEDIATE');
     db.exec(SCHEMA);
     const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
@@ -136,6 +138,29 @@ export function setMaxBytes(db: Database.Database, maxBytes: number | undefined)
   // 2^31 - 2 pages is SQLite's own ceiling, which stands for "no cap".
   const pages = maxBytes === undefined ? 2_147_483_646 : Math.max(1, Math.ceil(maxBytes / pageSize));
   db.pragma(`max_page_count = ${pages}`);
+}
+
+/** Bytes the database can reuse without growing its file: its free pages. */
+export function reusableBytes(db: Database.Database): number {
+  const pages = db.pragma('freelist_count', { simple: true }) as number;
+  return pages * (db.pragma('page_size', { simple: true }) as number);
+}
+
+/** Copy the WAL into the database and truncate it to nothing: its disk space is given back. */
+export function shrinkWal(db: Database.Database): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
+}
+
+/**
+ * The most the WAL may grow to before it is checkpointed: a quarter of the free-space floor, so that when
+ * the disk gets low the WAL and a checkpoint's copy of it still fit in what the floor kept. At most 8192
+ * pages (32 MiB: rows come and go quickly, so the same pages are not copied back over and over), at least
+ * 64. No floor: 8192.
+ */
+export function sizeWal(db: Database.Database, floor: number): void {
+  const pageSize = db.pragma('page_size', { simple: true }) as number;
+  const pages = floor <= 0 ? 8192 : Math.max(64, Math.min(8192, Math.floor(floor / 4 / pageSize)));
+  db.pragma(`wal_autocheckpoint = ${pages}`);
 }
 
 /** Bytes of the database file and its WAL. */

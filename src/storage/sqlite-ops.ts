@@ -262,9 +262,10 @@ export function prepare(db: Database.Database): Statements {
     ),
     deleteDelivery: db.prepare('DELETE FROM deliveries WHERE seq = ?'),
     deleteDeliveries: db.prepare('DELETE FROM deliveries WHERE seq BETWEEN ? AND ?'),
-    addInbound: db.prepare('INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
+    // OR REPLACE: a log replayed over tables a failed chunked write had partly updated adds the row again.
+    addInbound: db.prepare('INSERT OR REPLACE INTO inbound_qos2 (id, client_id, packet_id) VALUES (?, ?, ?)'),
     addInbounds: db.prepare(
-      `INSERT INTO inbound_qos2 (id, client_id, packet_id) VALUES ${Array(INBOUND_ROWS).fill('(?, ?, ?)').join(', ')}`,
+      `INSERT OR REPLACE INTO inbound_qos2 (id, client_id, packet_id) VALUES ${Array(INBOUND_ROWS).fill('(?, ?, ?)').join(', ')}`,
     ),
     deleteInbound: db.prepare('DELETE FROM inbound_qos2 WHERE id = ?'),
     deleteInbounds: db.prepare('DELETE FROM inbound_qos2 WHERE id BETWEEN ? AND ?'),

@@ -16,13 +16,28 @@ import type {
   StoredState,
   StoredSubscription,
 } from '../broker/storage.js';
+import { DEFAULT_MIN_FREE_BYTES, type DiskWatch, watchDatabaseDisk } from './disk-watch.js';
 import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
 import { LogEncoder } from './sqlite-log.js';
-import { databaseBytes, openDatabase, type SqliteStorageOptions, setMaxBytes } from './sqlite-open.js';
+import {
+  databaseBytes,
+  openDatabase,
+  type SqliteStorageOptions,
+  setMaxBytes,
+  sizeWal,
+} from './sqlite-open.js';
 import { ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
-import { RETRY_MS, replayAndLoad, tableWriter, WINDOW_BYTES, WINDOW_ENTRIES } from './sqlite-window.js';
+import {
+  RETRY_MS,
+  replayAndLoad,
+  TablesWriteError,
+  tableWriter,
+  WINDOW_BYTES,
+  WINDOW_ENTRIES,
+  windowUnder,
+} from './sqlite-window.js';
 
 export { type Durability, type SqliteStorageOptions, StorageOpenError } from './sqlite-open.js';
 
@@ -41,6 +56,8 @@ export class SqliteStore implements SessionStore {
   readonly dir: string;
   readonly file: string;
   private db: Database.Database | undefined;
+  /** The disk's free space: below the floor, QoS 1/2 publishes are refused (`lowOnSpace`). */
+  private watch: DiskWatch | undefined;
   /** Appends a row to the change log (one statement: its own transaction). */
   private insertLog: Database.Statement | undefined;
   private readonly encoder = new LogEncoder();
@@ -56,8 +73,10 @@ export class SqliteStore implements SessionStore {
   private logged = 0;
   /** Changes up to here (a position) are sealed: the next `commitSealed` writes them. */
   private sealedEnd = 0;
-  /** Log bytes written since the tables were brought up to date. */
+  /** Log bytes written since the tables were brought up to date... */
   private logBytes = 0;
+  /** ...and how many make them be brought up to date (WINDOW_BYTES, less under a small free-space floor). */
+  private windowBytes = WINDOW_BYTES;
   /** performance.now() before which the tables are not tried again after a failure. */
   private tablesRetryAt = 0;
   /**
@@ -102,8 +121,11 @@ export class SqliteStore implements SessionStore {
   async open(): Promise<StoredState> {
     const db = openDatabase(this.dir, this.file, this.options.durability);
     setMaxBytes(db, this.options.maxBytes);
-    const statements = prepare(db);
-    this.writeTables = tableWriter(db, statements);
+    const floor = this.options.minFreeBytes ?? DEFAULT_MIN_FREE_BYTES;
+    sizeWal(db, floor);
+    const window = windowUnder(floor);
+    this.windowBytes = window.bytes;
+    this.writeTables = tableWriter(db, prepare(db), window.chunkEntries);
     this.insertLog = db.prepare('INSERT INTO log (ops) VALUES (?)');
     const loaded = replayAndLoad(db, this.writeTables, this.file);
     this.db = db;
@@ -112,6 +134,8 @@ export class SqliteStore implements SessionStore {
     for (const [id, count] of loaded.refs) this.refs.set(id, count);
     for (const [clientId, ids] of loaded.inbound) this.inbound.set(clientId, ids);
     this.nextInboundId = loaded.maxInboundId + 1;
+    // Low on space: the log's rows and the acknowledged deliveries' rows become free pages.
+    this.watch = watchDatabaseDisk(this.dir, floor, db, () => this.writeLogged());
     return loaded.state;
   }
 
@@ -297,10 +321,11 @@ export class SqliteStore implements SessionStore {
     const row = this.encoder.encode(this.changes.ops, this.logged - this.changes.base, count);
     if (row.length > 0) insertLog.run(row);
     this.logBytes += row.length;
+    this.watch?.wrote(row.length);
     this.logged = this.sealedEnd;
     this.sealedSent = 0;
     this.lastMessage = undefined;
-    const full = this.logged - this.changes.base >= WINDOW_ENTRIES || this.logBytes >= WINDOW_BYTES;
+    const full = this.logged - this.changes.base >= WINDOW_ENTRIES || this.logBytes >= this.windowBytes;
     if (full && performance.now() >= this.tablesRetryAt) this.writeLogged();
     return undefined;
   }
@@ -314,20 +339,31 @@ export class SqliteStore implements SessionStore {
     if (this.writeTables === undefined || (count === 0 && this.logBytes === 0)) return;
     try {
       this.writeTables(this.changes.ops, count);
-    } catch {
+    } catch (err) {
       this.tablesRetryAt = performance.now() + RETRY_MS;
+      // The rows of the chunks written are in the tables: undoing one of those changes takes a statement.
+      if (err instanceof TablesWriteError) this.inTables(this.changes.base + err.applied);
       return;
     }
     this.changes.dropBefore(this.logged);
     this.logBytes = 0;
-    // What is in the tables is changed by statements from now on; saves after `logged` can still be dropped.
+    this.inTables(this.logged);
+  }
+
+  /** Changes before `position` are in the tables: saves before it can no longer be dropped, only undone. */
+  private inTables(position: number): void {
     for (const map of [this.pendingSaves, this.pendingMessages, this.pendingInbound])
-      for (const [key, at] of map) if (at < this.logged) map.delete(key);
+      for (const [key, at] of map) if (at < position) map.delete(key);
+  }
+
+  lowOnSpace(): boolean {
+    return this.watch?.lowOnSpace === true;
   }
 
   async close(): Promise<void> {
     const db = this.db;
     if (db === undefined) return;
+    this.watch?.stop();
     try {
       this.commit();
       // On failure the next open replays the log.

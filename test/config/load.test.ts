@@ -43,6 +43,23 @@ describe('loadConfig', () => {
     assert.equal(config.shutdownTimeoutMs, 10000);
   });
 
+  test('the free-space floor: 64 MiB by default, from the file, a variable or a flag, 0 turns it off', () => {
+    const floor = (config: ReturnType<typeof loadConfig>): number | undefined =>
+      config.persistence.type === 'sqlite' ? config.persistence.minFreeDisk : undefined;
+    assert.equal(floor(loadConfig({ argv: [], env: {} })), 64 * 1024 * 1024);
+    const file = writeConfig('floor.yaml', 'persistence:\n  minFreeDisk: 2GiB\n');
+    assert.equal(floor(loadConfig({ argv: ['--config', file], env: {} })), 2 * 1024 ** 3);
+    const env = { STARLING_CONFIG: file, STARLING_MIN_FREE_DISK: '100MiB' };
+    assert.equal(floor(loadConfig({ argv: [], env })), 100 * 1024 * 1024);
+    assert.equal(floor(loadConfig({ argv: ['--min-free-disk', '0'], env })), 0);
+    assert.throws(
+      () => loadConfig({ argv: ['--min-free-disk', 'lots'], env: {} }),
+      /--min-free-disk must be a size like 268435456 or 256MiB, got 'lots'/,
+    );
+    const zeroFile = writeConfig('floor0.yaml', 'persistence:\n  minFreeDisk: 0\n');
+    assert.equal(floor(loadConfig({ argv: ['--config', zeroFile], env: {} })), 0);
+  });
+
   test('precedence: flag > env > file > default', () => {
     const file = writeConfig(
       'prec.yaml',

@@ -102,7 +102,11 @@ describe('starling broker and its data directory', () => {
     const durability = await runCli(['broker', '--durability', 'sometimes']);
     assert.equal(durability.code, 2);
     assert.match(durability.stderr, /durability must be process or power, got 'sometimes'/);
+    const floor = await runCli(['broker', '--min-free-disk', 'lots']);
+    assert.equal(floor.code, 2);
+    assert.match(floor.stderr, /--min-free-disk must be a size like 268435456 or 256MiB, got 'lots'/);
     const help = await runCli(['broker', '--help']);
+    assert.match(help.stdout, /--min-free-disk BYTES .*\[STARLING_MIN_FREE_DISK\]/);
     assert.match(help.stdout, /--data DIR .*\[STARLING_DATA\]/);
     assert.match(help.stdout, /--memory .*\[STARLING_MEMORY\]/);
   });

@@ -1,0 +1,180 @@
+/**
+ * The SQLite store brings its tables up to date in chunks (one transaction each, the last also empties the
+ * log), so that a store low on disk space can still write them. A write that fails after some chunks leaves
+ * tables partly updated and the whole log: the replay at the next open applies the log again over them and
+ * must end exactly where a replay over untouched tables ends.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { createMessage, type Message } from '../../src/broker/message.js';
+import type { StoredDelivery } from '../../src/broker/storage.js';
+import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
+import { decodeLogRow } from '../../src/storage/sqlite-log.js';
+import { applyOps, OP_ARGS, prepare } from '../../src/storage/sqlite-ops.js';
+
+const dirs: string[] = [];
+after(() => {
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+function freshDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-sqlite-chunks-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** The database files as a kill -9 now would leave them, in a new directory. */
+function crashImage(dir: string): string {
+  const image = freshDir();
+  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`]) {
+    if (existsSync(join(dir, name))) copyFileSync(join(dir, name), join(image, name));
+  }
+  return image;
+}
+
+const TABLES = [
+  'sessions',
+  'subscriptions',
+  'messages',
+  'deliveries',
+  'inbound_qos2',
+  'retained',
+  'log',
+] as const;
+
+type Dump = Record<(typeof TABLES)[number], unknown[]>;
+
+/** Every table's rows, in key order, read by a plain connection. */
+function dump(dir: string): Dump {
+  const db = new Database(join(dir, DATABASE_FILE));
+  try {
+    return Object.fromEntries(
+      TABLES.map((t) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()]),
+    ) as Dump;
+  } finally {
+    db.close();
+  }
+}
+
+/** Open and close a store on `dir`: the log is replayed into the tables. */
+async function replay(dir: string): Promise<void> {
+  const store = new SqliteStore(dir, { minFreeBytes: 0 });
+  await store.open();
+  await store.close();
+}
+
+const message = (n: number): Message =>
+  createMessage(`t/${n}`, Buffer.alloc(600, n), 1, false, undefined, 'pub', Date.now());
+
+const delivery = (seq: number, m: Message): StoredDelivery => ({
+  seq,
+  message: m,
+  qos: 1,
+  retain: false,
+  subscriptionIds: undefined,
+  packetId: seq,
+  state: 'publish',
+});
+
+describe('SQLite store tables written in chunks', () => {
+  test('a log replayed over tables a failed chunked write left partly updated ends as a whole replay', async () => {
+    const dir = freshDir();
+    // No disk watch: the store never writes its tables here, so the image holds the whole log.
+    const store = new SqliteStore(dir, { minFreeBytes: 0 });
+    await store.open();
+    for (let c = 0; c < 40; c++) {
+      const clientId = `c${c}`;
+      store.saveSession({
+        clientId,
+        expiryInterval: 600,
+        protocolVersion: 5,
+        username: undefined,
+        connected: false,
+        disconnectedAt: 1_700_000_000_000,
+        will: undefined,
+        willDueAt: undefined,
+      });
+      store.saveSubscription(clientId, {
+        key: 'x/#',
+        qos: 1,
+        noLocal: false,
+        retainAsPublished: false,
+        retainHandling: 0,
+        subscriptionId: undefined,
+      });
+      store.addInboundQos2(clientId, 1);
+      store.addInboundQos2(clientId, 2);
+      for (let k = 0; k < 5; k++) store.saveDelivery(clientId, delivery(c * 10 + k, message(c * 10 + k)));
+      store.setRetained(`r/${c}`, message(c));
+    }
+    store.commit();
+    // Later commits undo part of what the first wrote: the replay must end as the last change leaves it.
+    for (let c = 0; c < 40; c += 2) {
+      store.deleteInboundQos2(`c${c}`, 1);
+      store.deleteDelivery(`c${c}`, c * 10);
+      store.updateDelivery(`c${c}`, c * 10 + 1, 7, 'pubrel');
+      store.setRetained(`r/${c}`, undefined);
+    }
+    store.commit();
+    for (let c = 0; c < 40; c += 4) store.deleteSession(`c${c}`);
+    store.addInboundQos2('c1', 3);
+    store.commit();
+
+    const whole = crashImage(dir);
+    const partial = crashImage(dir);
+    await store.close();
+
+    // What a chunked write that failed after its first chunks leaves: those chunks in the tables, the log whole.
+    const db = new Database(join(partial, DATABASE_FILE));
+    const ops: unknown[] = [];
+    for (const row of db.prepare('SELECT ops FROM log ORDER BY id').all() as { ops: Buffer }[])
+      decodeLogRow(row.ops, ops);
+    let end = 0;
+    while (end < ops.length / 2) end += 1 + (OP_ARGS[ops[end] as number] ?? 0);
+    const statements = prepare(db);
+    db.transaction(() => applyOps(statements, ops, 0, end))();
+    db.close();
+    assert.ok(dump(partial).deliveries.length > 0, 'the first half of the changes is in the tables');
+    assert.equal(dump(partial).log.length, 3, 'and the log is whole');
+
+    await replay(whole);
+    await replay(partial);
+    const expected = dump(whole);
+    assert.equal(expected.log.length, 0);
+    assert.equal(expected.sessions.length, 30);
+    // Two ids per session, the even sessions' first released, every fourth session gone, one more added.
+    assert.equal(expected.inbound_qos2.length, 2 * 40 - 20 - 10 + 1);
+    assert.deepEqual(dump(partial), expected);
+  });
+
+  test('a small free-space floor writes the tables in chunks: the WAL stays a fraction of the data', async () => {
+    const dir = freshDir();
+    // 1 MiB floor: WAL checkpointed at 256 KiB, the tables written every 256 KiB of log, 256-entry chunks.
+    const store = new SqliteStore(dir, { minFreeBytes: 1024 * 1024 });
+    await store.open();
+    const wal = (): number => statSync(join(dir, `${DATABASE_FILE}-wal`)).size;
+    let seq = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let k = 0; k < 200; k++) store.saveDelivery('s', delivery(++seq, message(seq)));
+      store.commit();
+    }
+    // Every delivery acknowledged (a few bytes of log each), then more saves until the tables are written:
+    // the deletions touch every page the first saves filled.
+    for (let s = 1; s <= seq; s++) store.deleteDelivery('s', s);
+    store.commit();
+    let walMax = 0;
+    for (let round = 0; round < 6; round++) {
+      for (let k = 0; k < 200; k++) store.saveDelivery('s', delivery(++seq, message(seq)));
+      store.commit();
+      walMax = Math.max(walMax, wal());
+    }
+    await store.close();
+    assert.equal(dump(dir).deliveries.length, 1200);
+    const data = 4000 * 600;
+    assert.ok(walMax < data / 2, `WAL at most ${walMax} bytes while deleting ${data} bytes of payloads`);
+  });
+});
