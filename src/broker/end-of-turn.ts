@@ -57,7 +57,7 @@ export class EndOfTurn {
   /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
   failing = false;
   /** The store said it was low on space the last time it was asked. */
-  private lowOnSpace = false;
+  private wasLowOnSpace = false;
 
   constructor(
     private readonly store: SessionStore | undefined,
@@ -83,15 +83,16 @@ export class EndOfTurn {
     );
   }
 
-  /**
-   * QoS 1/2 publishes are refused: the last commit failed, or the store is low on space (asked at each such
-   * publish, a field read; a change is logged).
-   */
+  /** QoS 1/2 publishes are refused: the last commit failed, or the store is low on space. */
   get refusing(): boolean {
-    if (this.failing) return true;
+    return this.failing || this.lowOnSpace();
+  }
+
+  /** Whether the store is low on space (asked at each QoS 1/2 publish, a field read); a change is logged. */
+  lowOnSpace(): boolean {
     const low = this.store?.lowOnSpace?.() === true;
-    if (low !== this.lowOnSpace) {
-      this.lowOnSpace = low;
+    if (low !== this.wasLowOnSpace) {
+      this.wasLowOnSpace = low;
       const store = this.store?.name;
       if (low) this.logger.error({ store }, 'store low on disk space; QoS 1/2 publishes are refused');
       else this.logger.info({ store }, 'store has disk space again; QoS 1/2 publishes accepted');

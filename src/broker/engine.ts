@@ -344,6 +344,8 @@ export class Engine implements ConnectionPort {
       durable: services.durable,
     });
     this.loaded = true;
+    // Said at start (not at the first QoS 1/2 publish) when the store's disk is low on space already.
+    this.turn.lowOnSpace();
     return summary;
   }
 
