@@ -5,36 +5,18 @@
  * must end exactly where a replay over untouched tables ends.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
 import type { StoredDelivery } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
 import { decodeLogRow } from '../../src/storage/sqlite-log.js';
 import { applyOps, OP_ARGS, prepare } from '../../src/storage/sqlite-ops.js';
+import { sqliteDirs } from '../support/sqlite-dirs.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-sqlite-chunks-'));
-  dirs.push(dir);
-  return dir;
-}
-
-/** The database files as a kill -9 now would leave them, in a new directory. */
-function crashImage(dir: string): string {
-  const image = freshDir();
-  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`]) {
-    if (existsSync(join(dir, name))) copyFileSync(join(dir, name), join(image, name));
-  }
-  return image;
-}
+const { freshDir, crashImage } = sqliteDirs('starling-sqlite-chunks-');
 
 const TABLES = [
   'sessions',

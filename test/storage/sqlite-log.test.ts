@@ -3,36 +3,17 @@
  * crash image (the files copied while the store is open, as kill -9 leaves them) replays the log.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
 import type { StoredDelivery, StoredSessionState } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
 import { WINDOW_BYTES, WINDOW_ENTRIES } from '../../src/storage/sqlite-window.js';
+import { sqliteDirs } from '../support/sqlite-dirs.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-sqlite-log-'));
-  dirs.push(dir);
-  return dir;
-}
-
-/** The database files as a kill -9 now would leave them, in a new directory. */
-function crashImage(dir: string): string {
-  const image = freshDir();
-  for (const name of [DATABASE_FILE, `${DATABASE_FILE}-wal`]) {
-    if (existsSync(join(dir, name))) copyFileSync(join(dir, name), join(image, name));
-  }
-  return image;
-}
+const { freshDir, crashImage } = sqliteDirs('starling-sqlite-log-');
 
 /** Rows of a table, read by a plain connection (which recovers the WAL first). */
 function rows(dir: string, sql: string): unknown[] {

@@ -4,26 +4,17 @@
  * the batch, and a second broker or a corrupt file on the directory is refused with the path named.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import { createMessage } from '../../src/broker/message.js';
 import type { StoredState } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
 import { SCHEMA_VERSION } from '../../src/storage/sqlite-schema.js';
+import { sqliteDirs } from '../support/sqlite-dirs.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-
-function freshDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-sqlite-'));
-  dirs.push(dir);
-  return dir;
-}
+const { freshDir } = sqliteDirs('starling-sqlite-');
 
 function count(dir: string, table: string): number {
   const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
