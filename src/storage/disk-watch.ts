@@ -6,7 +6,8 @@
  *
  * Space counts what the disk has free plus what the store can reuse without growing (pages it freed). Below
  * the floor the store is low on space; it leaves that state once it has the floor and a quarter more (at
- * most 16 MiB more), and while low it gives back what it can at each look (`reclaim`: bring the tables up to date, shrink the WAL).
+ * most 16 MiB more), and while low it gives back what it can at each timed look (`reclaim`: bring the
+ * tables up to date, shrink the WAL).
  */
 import { statfsSync } from 'node:fs';
 import type Database from 'better-sqlite3';
@@ -36,8 +37,6 @@ export class DiskWatch {
   private low = false;
   private written = 0;
   private timer: NodeJS.Timeout | undefined;
-  /** What the last look found (bytes), for the log and metrics. */
-  available = Number.POSITIVE_INFINITY;
 
   constructor(
     private readonly dir: string,
@@ -48,8 +47,8 @@ export class DiskWatch {
 
   start(): void {
     if (this.floor <= 0 || this.timer !== undefined) return;
-    this.look();
-    this.timer = setInterval(() => this.look(), LOOK_MS);
+    this.look(false);
+    this.timer = setInterval(() => this.look(true), LOOK_MS);
     this.timer.unref();
   }
 
@@ -64,18 +63,19 @@ export class DiskWatch {
 
   /**
    * `bytes` were written: ...and again after every eighth of the floor written, whatever the time (the WAL
-   * takes about twice the bytes the store writes, in whole pages).
+   * takes about twice the bytes the store writes, in whole pages). Only a look: giving space back writes,
+   * which is for the timer, between the store's own writes.
    */
   wrote(bytes: number): void {
     if (this.timer === undefined) return;
     this.written += bytes;
-    if (this.written >= this.floor / 8) this.look();
+    if (this.written >= this.floor / 8) this.look(false);
   }
 
-  /** Look at the disk now; returns whether the store is low on space. */
-  look(): boolean {
+  /** Look at the disk now (first giving space back, with `reclaim`, when low); returns whether it is low. */
+  look(reclaim: boolean): boolean {
     this.written = 0;
-    if (this.low) {
+    if (reclaim && this.low) {
       try {
         this.source.reclaim();
       } catch {
@@ -90,8 +90,8 @@ export class DiskWatch {
       // The directory cannot be looked at: its commits will say what is wrong.
       return this.low;
     }
-    this.available = free + this.source.reusableBytes();
-    this.low = this.available < (this.low ? this.floor + slack(this.floor) : this.floor);
+    const available = free + this.source.reusableBytes();
+    this.low = available < (this.low ? this.floor + slack(this.floor) : this.floor);
     return this.low;
   }
 }

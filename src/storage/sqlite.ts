@@ -321,12 +321,12 @@ export class SqliteStore implements SessionStore {
     const row = this.encoder.encode(this.changes.ops, this.logged - this.changes.base, count);
     if (row.length > 0) insertLog.run(row);
     this.logBytes += row.length;
-    this.watch?.wrote(row.length);
     this.logged = this.sealedEnd;
     this.sealedSent = 0;
     this.lastMessage = undefined;
     const full = this.logged - this.changes.base >= WINDOW_ENTRIES || this.logBytes >= this.windowBytes;
     if (full && performance.now() >= this.tablesRetryAt) this.writeLogged();
+    this.watch?.wrote(row.length);
     return undefined;
   }
 

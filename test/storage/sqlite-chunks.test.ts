@@ -2,12 +2,14 @@
  * The SQLite store brings its tables up to date in chunks (one transaction each, the last also empties the
  * log), so that a store low on disk space can still write them. A write that fails after some chunks leaves
  * tables partly updated and the whole log: the replay at the next open applies the log again over them and
- * must end exactly where a replay over untouched tables ends.
+ * must end exactly where a replay over untouched tables ends. A store low on disk space writes its tables
+ * and truncates its WAL every second, between its commits, and loses nothing by it.
  */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { statfsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
 import type { StoredDelivery } from '../../src/broker/storage.js';
@@ -158,5 +160,46 @@ describe('SQLite store tables written in chunks', () => {
     assert.equal(dump(dir).deliveries.length, 1200);
     const data = 4000 * 600;
     assert.ok(walMax < data / 2, `WAL at most ${walMax} bytes while deleting ${data} bytes of payloads`);
+  });
+
+  test('low on space, the store writes its tables and truncates its WAL each second, and a crash image holds every commit', async () => {
+    const dir = freshDir();
+    const fs = statfsSync(dir);
+    // A floor a terabyte above what the disk has free: low from the start.
+    const store = new SqliteStore(dir, { minFreeBytes: fs.bavail * fs.bsize + 2 ** 40 });
+    await store.open();
+    assert.equal(store.lowOnSpace(), true);
+    store.saveSession({
+      clientId: 's',
+      expiryInterval: 600,
+      protocolVersion: 5,
+      username: undefined,
+      connected: false,
+      disconnectedAt: 1_700_000_000_000,
+      will: undefined,
+      willDueAt: undefined,
+    });
+    let seq = 0;
+    for (let round = 0; round < 4; round++) {
+      for (let k = 0; k < 50; k++) store.saveDelivery('s', delivery(++seq, message(seq)));
+      // Half of the previous round acknowledged: 1-25, 51-75, 101-125 in all.
+      for (let s = seq - 99; s <= seq - 75; s++) if (s > 0) store.deleteDelivery('s', s);
+      store.commit();
+      await sleep(350);
+    }
+    await sleep(1100);
+    const image = crashImage(dir);
+    const walBytes = statSync(join(dir, `${DATABASE_FILE}-wal`)).size;
+    assert.equal(walBytes, 0, 'the WAL was given back');
+    assert.deepEqual(dump(image).log, [], 'the tables were written and the log emptied');
+    const acknowledged = (s: number): boolean => s <= 125 && (s - 1) % 50 < 25;
+    const expected = Array.from({ length: seq }, (_, i) => i + 1).filter((s) => !acknowledged(s));
+    const image2 = crashImage(dir);
+    await store.close();
+    const reopened = new SqliteStore(image2, { minFreeBytes: 0 });
+    const state = await reopened.open();
+    await reopened.close();
+    const seqs = [...state.sessions].flatMap((x) => x.deliveries.map((d) => d.seq));
+    assert.deepEqual(seqs, expected);
   });
 });
