@@ -6,6 +6,13 @@ import type { ChildProcess } from 'node:child_process';
 import { spawn } from 'node:child_process';
 import { cliCommand, REPO_ROOT } from '../support/cli.js';
 
+/**
+ * How far two processes' clock anchors may disagree on a loaded machine: each process's clock is its
+ * monotonic timer anchored at `performance.timeOrigin`, which can land a few ms off the wall clock at start.
+ * The agents' offsets are real to that extent, on top of the estimate's own bound.
+ */
+export const ANCHOR_SLACK_MS = 10;
+
 /** A running agent process. */
 export interface AgentProcess {
   /** `host:port`, as `--agents` takes it. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AgentRunOptions } from '../../src/bench/bench.js';
 import { type MosquittoBroker, startMosquitto } from '../support/mosquitto.js';
-import { type AgentProcess, startThreeAgents } from './agent-fixtures.js';
+import { type AgentProcess, ANCHOR_SLACK_MS, startThreeAgents } from './agent-fixtures.js';
 import {
   keepaliveOnAgents,
   publishOnAgents,
@@ -11,9 +11,6 @@ import {
 } from './agent-scenarios.js';
 
 const TOKEN = 'starling-test-token-mosquitto';
-
-/** How far two processes' clock anchors may disagree on a loaded machine. */
-const ANCHOR_SLACK_MS = 10;
 
 describe('three agents against Mosquitto', { timeout: 120_000 }, () => {
   let mosquitto: MosquittoBroker;
