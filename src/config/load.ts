@@ -310,7 +310,7 @@ function persistenceFrom(
 function minFreeDiskFrom(value: number | string | undefined): number {
   if (value === undefined) return DEFAULT_MIN_FREE_BYTES;
   if (typeof value === 'number') return value;
-  return value.trim() === '0' ? 0 : parseBytes(value, 'persistence.minFreeDisk');
+  return parseBytes(value, 'persistence.minFreeDisk', true);
 }
 
 function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityConfig): BrokerOptions {

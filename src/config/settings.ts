@@ -13,7 +13,8 @@ export class ConfigError extends Error {
   }
 }
 
-type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool' | 'bytes';
+/** `bytes`: a size of at least 1 MiB; `floor`: the same, or 0 (off). */
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool' | 'bytes' | 'floor';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -132,7 +133,7 @@ const SETTINGS = {
   },
   minFreeDisk: {
     flag: 'min-free-disk',
-    kind: 'bytes',
+    kind: 'floor',
     arg: 'BYTES',
     help: 'refuse QoS 1/2 publishes while the data disk has less free (default 64MiB; 0: never)',
   },
@@ -238,9 +239,8 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
     if (raw !== 'true' && raw !== 'false')
       throw new ConfigError(`${source} must be true or false, got '${raw}'`);
     target[name] = raw === 'true';
-  } else if (kind === 'bytes') {
-    // A floor may be switched off with 0; a budget may not.
-    target[name] = raw.trim() === '0' && name === 'minFreeDisk' ? 0 : parseBytes(raw, source);
+  } else if (kind === 'bytes' || kind === 'floor') {
+    target[name] = parseBytes(raw, source, kind === 'floor');
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
@@ -255,13 +255,14 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
   }
 }
 
-/** `268435456`, `256MiB`, `256M`, `1.5GiB`, `512k`: bytes (K, M, G are powers of 1024). */
-export function parseBytes(text: string, source: string): number {
+/** `268435456`, `256MiB`, `256M`, `1.5GiB`, `512k`: bytes (K, M, G are powers of 1024), at least 1 MiB or 0 when allowed. */
+export function parseBytes(text: string, source: string, zeroAllowed = false): number {
   const match = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(text.trim());
   if (match === null)
     throw new ConfigError(`${source} must be a size like 268435456 or 256MiB, got '${text}'`);
   const unit = (match[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g';
   const bytes = Math.round(Number(match[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[unit]);
+  if (bytes === 0 && zeroAllowed) return 0;
   if (bytes < 1024 * 1024) throw new ConfigError(`${source} must be at least 1MiB, got '${text}'`);
   return bytes;
 }

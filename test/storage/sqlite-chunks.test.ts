@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
-import type { StoredDelivery } from '../../src/broker/storage.js';
+import type { StoredDelivery, StoredSession } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
 import { decodeLogRow } from '../../src/storage/sqlite-log.js';
 import { applyOps, OP_ARGS, prepare } from '../../src/storage/sqlite-ops.js';
@@ -54,6 +54,18 @@ async function replay(dir: string): Promise<void> {
 const message = (n: number): Message =>
   createMessage(`t/${n}`, Buffer.alloc(600, n), 1, false, undefined, 'pub', Date.now());
 
+/** An offline persistent session. */
+const session = (clientId: string): StoredSession => ({
+  clientId,
+  expiryInterval: 600,
+  protocolVersion: 5,
+  username: undefined,
+  connected: false,
+  disconnectedAt: 1_700_000_000_000,
+  will: undefined,
+  willDueAt: undefined,
+});
+
 const delivery = (seq: number, m: Message): StoredDelivery => ({
   seq,
   message: m,
@@ -72,16 +84,7 @@ describe('SQLite store tables written in chunks', () => {
     await store.open();
     for (let c = 0; c < 40; c++) {
       const clientId = `c${c}`;
-      store.saveSession({
-        clientId,
-        expiryInterval: 600,
-        protocolVersion: 5,
-        username: undefined,
-        connected: false,
-        disconnectedAt: 1_700_000_000_000,
-        will: undefined,
-        willDueAt: undefined,
-      });
+      store.saveSession(session(clientId));
       store.saveSubscription(clientId, {
         key: 'x/#',
         qos: 1,
@@ -169,16 +172,7 @@ describe('SQLite store tables written in chunks', () => {
     const store = new SqliteStore(dir, { minFreeBytes: fs.bavail * fs.bsize + 2 ** 40 });
     await store.open();
     assert.equal(store.lowOnSpace(), true);
-    store.saveSession({
-      clientId: 's',
-      expiryInterval: 600,
-      protocolVersion: 5,
-      username: undefined,
-      connected: false,
-      disconnectedAt: 1_700_000_000_000,
-      will: undefined,
-      willDueAt: undefined,
-    });
+    store.saveSession(session('s'));
     let seq = 0;
     for (let round = 0; round < 4; round++) {
       for (let k = 0; k < 50; k++) store.saveDelivery('s', delivery(++seq, message(seq)));
