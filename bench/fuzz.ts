@@ -19,6 +19,7 @@ const { values } = parseArgs({
     'crash-dir': { type: 'string', default: 'fuzz-findings' },
     'no-triage': { type: 'boolean', default: false },
     replay: { type: 'string' },
+    store: { type: 'string', default: 'sqlite' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -33,7 +34,12 @@ const HELP = `Usage: npm run fuzz -- [options]
   --crash-dir DIR          where crash/hang reproductions go (default fuzz-findings)
   --no-triage              do not replay crash dumps at the end
   --replay DIR             only triage an existing crash dump: which sessions crash alone, shortest prefix
+  --store sqlite|memory    where the broker keeps its state: the SQLite store in a fresh temporary directory
+                           (what \`starling broker\` runs with, the default) or memory only
 `;
+const STORES = ['sqlite', 'memory'] as const;
+type Store = (typeof STORES)[number];
+const isStore = (text: string): text is Store => (STORES as readonly string[]).includes(text);
 
 const mib = (bytes: number | undefined): string =>
   bytes === undefined ? '-' : (bytes / 1024 / 1024).toFixed(1);
@@ -53,9 +59,9 @@ function batchLine(b: BatchReport): string {
   ].join('  ');
 }
 
-async function triage(dir: string): Promise<void> {
+async function triage(dir: string, store: Store): Promise<void> {
   console.log(`triage ${dir}: replaying each session alone...`);
-  const result = await triageDump(dir, FUZZ_BROKER_DEFAULTS);
+  const result = await triageDump(dir, { ...FUZZ_BROKER_DEFAULTS, store });
   if (result.minimal === undefined) {
     console.log(
       '  no session crashes a fresh broker on its own (the crash needs several connections or timing)',
@@ -72,15 +78,21 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  const store = values.store;
+  if (!isStore(store)) {
+    console.error(`fuzz: --store must be one of ${STORES.join(', ')}, not '${store}'`);
+    return 2;
+  }
   if (values.replay !== undefined) {
-    await triage(values.replay);
+    await triage(values.replay, store);
     return 0;
   }
   const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
   const frames = Number(values.frames);
   const batchFrames = Math.min(Number(values.batch), frames);
   console.log(
-    `fuzz: ${frames} frames in batches of ${batchFrames}, ${values.concurrency} sessions at once, seed ${seed}`,
+    `fuzz: ${frames} frames in batches of ${batchFrames}, ${values.concurrency} sessions at once, seed ${seed}, ` +
+      `${store} store`,
   );
   const report = await runFuzz({
     frames,
@@ -90,6 +102,7 @@ async function main(): Promise<number> {
     corpusPerType: Number(values['corpus-per-type']),
     leakThresholdBytes: Number(values['leak-threshold-mib']) * 1024 * 1024,
     crashDir: values['crash-dir'],
+    broker: { store },
     onBatch: (batch) => console.log(batchLine(batch)),
     onFinding: (f) =>
       console.log(`  ${f.kind.toUpperCase()} in batch ${f.batch + 1}: ${f.signature} (dump: ${f.dumpDir})`),
@@ -110,6 +123,14 @@ async function main(): Promise<number> {
         `rss ${mib(first.rss)} -> ${mib(last.rss)} MiB`,
     );
   }
+  const reload = report.reload;
+  if (reload !== undefined) {
+    console.log(
+      `kill -9 in batch ${reload.batch + 1} after ${reload.framesBeforeKill} frames: restarted on its data in ` +
+        `${reload.startMs.toFixed(0)} ms, ${reload.sessionsLoaded} sessions and ${reload.retainedLoaded} ` +
+        'retained messages loaded',
+    );
+  }
   const crashes = report.findings.filter((f) => f.kind === 'crash');
   const hangs = report.findings.filter((f) => f.kind === 'hang');
   console.log(
@@ -125,7 +146,7 @@ async function main(): Promise<number> {
   if (values['no-triage'] !== true) {
     for (const list of distinct.values()) {
       const dir = list[0]?.kind === 'crash' ? list[0].dumpDir : undefined;
-      if (dir !== undefined) await triage(dir);
+      if (dir !== undefined) await triage(dir, store);
     }
   }
   return report.findings.length > 0 || report.leakSuspected ? 1 : 0;

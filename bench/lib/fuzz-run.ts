@@ -6,11 +6,13 @@
  *
  * A crash (the child exiting) or a hang (a round trip timing out) is recorded with the bytes of the sessions
  * that were live when it happened, the broker is started again, and the run goes on: one finding must not
- * hide the next. Memory is compared within one broker lifetime.
+ * hide the next. Memory is compared within one broker lifetime. With the SQLite store the broker is also
+ * killed once on purpose and started on what it kept (fuzz-reload.ts).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildCorpus, type Corpus, corpusSummary, FUZZ_VERSIONS } from './fuzz-corpus.js';
+import { fuzzDataDir, loaded, type ReloadReport, restartOnSameState } from './fuzz-reload.js';
 import { pickTemper, runSession, SessionRecord } from './fuzz-session.js';
 import { roundTrip } from './probe-client.js';
 import { launchProbeBroker, type ProbeBroker, type ProbeBrokerOptions } from './probe-launcher.js';
@@ -83,6 +85,8 @@ export interface FuzzReport {
   readonly errorsLogged: number;
   readonly errorSamples: readonly string[];
   readonly corpus: string;
+  /** With the SQLite store: the restart after the deliberate kill (undefined when it failed: a finding). */
+  readonly reload: ReloadReport | undefined;
 }
 
 /** What the fuzz changes in the broker: sessions expire a second after their client left, a quick connect timeout. */
@@ -107,7 +111,13 @@ interface BatchState {
 
 export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<FuzzReport> {
   const corpus = corpusIn ?? buildCorpus(options.seed, options.corpusPerType ?? 120);
-  const brokerOptions = { ...FUZZ_BROKER_DEFAULTS, ...options.broker };
+  // With the SQLite store, one data directory for every broker of the run: a restart loads what it kept.
+  const dataDir = options.broker?.store === 'sqlite' ? fuzzDataDir() : undefined;
+  const brokerOptions = { ...FUZZ_BROKER_DEFAULTS, ...options.broker, sqliteDir: dataDir };
+  // The batch in which the broker is killed halfway on purpose, with the SQLite store.
+  const killBatch =
+    dataDir === undefined ? -1 : Math.floor((Math.ceil(options.frames / options.batchFrames) - 1) / 2);
+  let reload: ReloadReport | undefined;
   const findings: Finding[] = [];
   const batches: BatchReport[] = [];
   const started = performance.now();
@@ -123,12 +133,14 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
       const finished: SessionRecord[] = [];
       // The sessions running when the broker died are the suspects.
       let atCrash: SessionRecord[] | undefined;
-      const current = broker;
+      let current = broker;
       current.exited.then(() => {
         atCrash ??= [...live];
         stop.stopped = true;
       });
       const batchStart = performance.now();
+      const killAt = b === killBatch ? Math.min(options.batchFrames, options.frames - sent) / 2 : Infinity;
+      let killed = false;
       const state: BatchState = {
         remaining: Math.min(options.batchFrames, options.frames - sent),
         frames: 0,
@@ -161,6 +173,11 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
           state.bytes += result.bytes;
           state.sessions++;
           if (result.closedByBroker) state.closedByBroker++;
+          if (!killed && state.frames >= killAt) {
+            killed = true;
+            stop.stopped = true;
+            await current.kill();
+          }
           if (result.connectError !== undefined) {
             state.connectErrors++;
             // Refused: the broker is most likely gone; stop starting sessions until that is known.
@@ -173,6 +190,32 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
       sent += state.frames;
       const roundTripMs: number[] = [];
       let finding: Finding | undefined;
+      if (killed) {
+        const restart = await restartOnSameState(brokerOptions);
+        broker = restart.broker;
+        current = broker;
+        lifetime++;
+        if (restart.error === undefined) {
+          const held = await loaded(broker);
+          reload = {
+            batch: b,
+            framesBeforeKill: state.frames,
+            startMs: restart.startMs,
+            sessionsLoaded: held.sessions,
+            retainedLoaded: held.retained,
+          };
+        } else {
+          const failed: Finding = {
+            kind: 'crash',
+            batch: b,
+            signature: `no restart on the state a kill -9 left: ${restart.error.split('\n')[0]}`,
+            detail: restart.error,
+            dumpDir: dump(options.crashDir, 'crash', finished, restart.error),
+          };
+          findings.push(failed);
+          options.onFinding?.(failed);
+        }
+      }
       let exit = current.crashed();
       if (exit === undefined) {
         try {
@@ -230,7 +273,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
         report = {
           ...report,
           elapsedMs: performance.now() - batchStart,
-          heapUsed: probe.heapUsed,
+          // A broker restarted in this batch has taken no fuzz yet: no baseline for the heap.
+          heapUsed: killed ? undefined : probe.heapUsed,
           rss: probe.rss,
           sessionsHeld: quiet.sessions,
           connectionsOpen: quiet.connections,
@@ -242,7 +286,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
         options.onFinding?.(finding);
         await current.stop(1000);
         if (sent < options.frames) {
-          broker = await launchProbeBroker(brokerOptions);
+          const restart = await restartOnSameState(brokerOptions);
+          broker = restart.broker;
           lifetime++;
         }
       }
@@ -251,6 +296,7 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
     }
   } finally {
     await broker.stop();
+    if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
   const { growth, suspected } = heapVerdict(batches, options.leakThresholdBytes ?? 8 * 1024 * 1024);
   return {
@@ -265,6 +311,7 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
     errorsLogged: errorsPerLifetime(batches),
     errorSamples,
     corpus: corpusSummary(corpus),
+    reload,
   };
 }
 

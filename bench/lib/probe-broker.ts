@@ -3,7 +3,7 @@
  * their bounded tests, so its memory and event-loop lag are measured apart from the load generator.
  *
  * Built only from the public entry (`src/index.ts`). Options come as JSON in argv[2] (BrokerOptions plus
- * `host`). Prints `{"port":N}` on its first stdout line once listening. Talks over the IPC channel:
+ * `host`; `sqliteDir`: keep state with the SQLite store there, as `starling broker` does by default). Prints `{"port":N}` on its first stdout line once listening. Talks over the IPC channel:
  *   {cmd:'probe', gc?:boolean, clearRetained?:boolean} -> ProbeReport
  *   {cmd:'close'}                                       -> closes the broker, then exits 0
  * Crashes are not caught: an uncaught exception ends the process, which is what the scripts look for.
@@ -11,7 +11,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import { Broker, type BrokerConstructorOptions, type BrokerLogger } from '../../src/index.js';
+import { Broker, type BrokerConstructorOptions, type BrokerLogger, sqliteStorage } from '../../src/index.js';
 import { engineOf } from '../../src/server/broker.js';
 
 /** What the parent sends. */
@@ -50,8 +50,15 @@ export interface ProbeReport {
   readonly listenerErrors: Readonly<Record<string, number>>;
 }
 
-export interface ProbeBrokerOptions extends Omit<BrokerConstructorOptions, 'logger' | 'listeners'> {
+export interface ProbeBrokerOptions
+  extends Omit<BrokerConstructorOptions, 'logger' | 'listeners' | 'storage'> {
   host?: string;
+  /**
+   * `sqlite`: the state is kept with the SQLite store, in `sqliteDir` when given (left in place), else in a
+   * fresh directory per launch, removed when the broker exits.
+   */
+  store?: 'memory' | 'sqlite';
+  sqliteDir?: string;
 }
 
 const MAX_SAMPLES = 20;
@@ -85,8 +92,12 @@ const logger: BrokerLogger = {
   },
 };
 
-const { host, ...brokerOptions } = options;
-const broker = new Broker({ ...brokerOptions, logger });
+const { host, store: _store, sqliteDir, ...brokerOptions } = options;
+const broker = new Broker({
+  ...brokerOptions,
+  logger,
+  ...(sqliteDir === undefined ? {} : { storage: sqliteStorage(sqliteDir) }),
+});
 const retainedTopics = new Set<string>();
 await broker.addHook({
   id: 'probe-retained-tracker',

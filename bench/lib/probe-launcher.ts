@@ -3,7 +3,9 @@
  * (the child exiting on its own), and a bounded stop. Used by the fuzz, flood and soak scripts and tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BROKER_NODE_FLAGS } from '../../src/server/node-flags.js';
 import type { ProbeBrokerOptions, ProbeCommand, ProbeReport } from './probe-broker.js';
@@ -33,6 +35,8 @@ export interface ProbeBroker {
   rssKiB(): number;
   /** Close the broker cleanly; SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL it now, as a crash would (not reported by `crashed`). */
+  kill(): Promise<ChildExit>;
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -52,7 +56,13 @@ export async function launchProbeBroker(
     ...nodeArgs,
     script,
   ];
-  const child = spawn(process.execPath, [...args, JSON.stringify(options)], {
+  // Without a directory given, a fresh one per launch, gone with the broker.
+  const freshDir =
+    options.store === 'sqlite' && options.sqliteDir === undefined
+      ? mkdtempSync(join(tmpdir(), 'starling-probe-'))
+      : undefined;
+  const sqliteDir = options.store === 'sqlite' ? (options.sqliteDir ?? freshDir) : undefined;
+  const child = spawn(process.execPath, [...args, JSON.stringify({ ...options, sqliteDir })], {
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   let stderr = '';
@@ -64,6 +74,7 @@ export async function launchProbeBroker(
   const exited = new Promise<ChildExit>((resolve) => {
     child.once('exit', (code, signal) => {
       exit = { code, signal, stderr: stderr.trim() };
+      if (freshDir !== undefined) rmSync(freshDir, { recursive: true, force: true });
       resolve(exit);
     });
   });
@@ -83,6 +94,11 @@ export async function launchProbeBroker(
     resetLag: () => send(child, { cmd: 'reset-lag' }),
     crashed: () => (exit !== undefined && !stopping ? exit : undefined),
     rssKiB: () => rssKiB(pid),
+    kill() {
+      stopping = true;
+      child.kill('SIGKILL');
+      return exited;
+    },
     async stop(graceMs = 5000) {
       stopping = true;
       if (exit !== undefined) return;

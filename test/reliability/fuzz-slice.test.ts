@@ -2,10 +2,13 @@
  * A bounded slice of the long fuzz (`npm run fuzz`): 50 000 generated frames of every packet type and
  * protocol level, mutated and split across writes, over real sockets into a broker in a child process.
  * The broker must not crash, must answer fresh 3.1, 3.1.1 and 5.0 clients after each batch, must close
- * every fuzz connection, and its heap after GC must not grow between the two batches beyond noise.
+ * every fuzz connection, and its heap after GC must not grow between the two batches beyond noise. With
+ * the SQLite store it is also killed halfway and must start again on what it kept.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { runFuzz } from '../../bench/lib/fuzz-run.js';
 
 const FRAMES = 50_000;
@@ -34,4 +37,53 @@ test('fuzz slice: 50 000 frames, no crash, no hang, broker answers and does not 
   }
   assert.equal(report.leakSuspected, false, `heap grew ${report.heapGrowth} bytes`);
   assert.deepEqual(report.errorSamples, [], 'the broker logged no unexpected error');
+});
+
+test('fuzz slice with the SQLite store: killed halfway (kill -9), it starts on what it kept and goes on', async () => {
+  const report = await runFuzz({
+    frames: FRAMES,
+    batchFrames: FRAMES / 2,
+    concurrency: 16,
+    seed: 20_261_207,
+    corpusPerType: 40,
+    leakThresholdBytes: 16 * 1024 * 1024,
+    broker: { store: 'sqlite' },
+  });
+  assert.deepEqual(
+    report.findings.map((f) => `${f.kind}: ${f.signature}\n${f.detail}`),
+    [],
+    'no crash, no hang, and a restart on the killed broker data',
+  );
+  assert.ok(report.frames >= FRAMES, `${report.frames} frames sent`);
+  const reload = report.reload;
+  assert.ok(reload !== undefined, 'the broker was killed and restarted');
+  assert.equal(reload.batch, 0);
+  assert.ok(reload.framesBeforeKill >= FRAMES / 4, `killed after ${reload.framesBeforeKill} frames`);
+  // Fuzzed persistent sessions and retained messages were committed, and they load back.
+  assert.ok(reload.sessionsLoaded > 0, `${reload.sessionsLoaded} sessions loaded`);
+  assert.ok(reload.retainedLoaded > 0, `${reload.retainedLoaded} retained messages loaded`);
+  // The killed batch, then the rest on the restarted broker (lifetime 1).
+  assert.deepEqual(
+    report.batches.map((b) => b.lifetime),
+    [1, 1, 1],
+  );
+  for (const batch of report.batches) {
+    assert.equal(batch.roundTripMs.length, 3, 'the 3.1, 3.1.1 and 5.0 round trips all succeeded');
+    assert.equal(batch.connectionsOpen, 0, 'every fuzz connection was closed on the broker side');
+    assert.equal(batch.sessionsHeld, 0, 'every fuzz session expired, the loaded ones too');
+  }
+  assert.ok(report.batches.reduce((n, b) => n + b.closedByBroker, 0) > 0, 'the broker refused some input');
+  assert.equal(report.leakSuspected, false, `heap grew ${report.heapGrowth} bytes`);
+  assert.deepEqual(report.errorSamples, [], 'the broker logged no unexpected error');
+});
+
+test('npm run fuzz with a store it does not know says which and exits non-zero, before starting a broker', () => {
+  const script = fileURLToPath(new URL('../../bench/fuzz.js', import.meta.url));
+  const run = spawnSync(process.execPath, [script, '--store', 'redis'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(run.status, 2);
+  assert.match(run.stderr, /--store must be one of sqlite, memory, not 'redis'/);
+  assert.equal(run.stdout, '', 'no fuzz started');
 });
