@@ -19,16 +19,16 @@
  * at a fifth of the messages.
  *   node --import tsx bench/cluster.bench.ts    (from source)
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os, { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { BROKER_NODE_FLAGS } from '../src/server/node-flags.js';
 import { processCpuMs } from './lib/brokers.js';
 import { parseArgs } from './lib/cli-args.js';
 import { type ClusterRunResult, type ClusterWorkload, runClusterWorkload } from './lib/cluster-load.js';
+import { type Proc, startRedis, stopChild } from './lib/redis-process.js';
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 
@@ -219,24 +219,6 @@ function printRatios(rows: readonly Row[]): void {
   if (lines.length > 0) console.log(`\ncross-node against single-node\n${lines.join('\n')}`);
 }
 
-interface Proc {
-  pid: number;
-  port: number;
-  stop(): Promise<void>;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((done) => child.once('exit', () => done()));
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited(child);
-  clearTimeout(killer);
-}
-
 async function startNode(url: string | undefined, nodeId: string): Promise<Proc> {
   const script = fileURLToPath(
     new URL(`./lib/starling-server${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url),
@@ -264,79 +246,6 @@ async function startNode(url: string | undefined, nodeId: string): Promise<Proc>
     });
   });
   return { pid: child.pid as number, port, stop: () => stopChild(child) };
-}
-
-interface RedisProc extends Proc {
-  url: string;
-  /** Zero the command counters (`CONFIG RESETSTAT`). */
-  resetStats(): Promise<void>;
-  /** Calls per command since the last reset (`INFO commandstats`), without the benchmark's own. */
-  commandCounts(): Promise<Record<string, number>>;
-}
-
-async function startRedis(): Promise<RedisProc> {
-  const dir = mkdtempSync(join(tmpdir(), 'starling-bench-redis-'));
-  const probe = await import('node:net');
-  const port = await new Promise<number>((done) => {
-    const server = probe.createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
-    });
-  });
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: 'ignore' },
-  );
-  for (let i = 0; i < 250; i++) {
-    const up = await new Promise<boolean>((done) => {
-      const socket = probe.connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => {
-        socket.destroy();
-        done(true);
-      });
-      socket.once('error', () => done(false));
-    });
-    if (up) break;
-    await new Promise((done) => setTimeout(done, 20));
-  }
-  const admin = new Redis(`redis://127.0.0.1:${port}`, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  return {
-    pid: child.pid as number,
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    resetStats: async () => {
-      await admin.config('RESETSTAT');
-    },
-    commandCounts: async () => {
-      const counts: Record<string, number> = {};
-      for (const line of (await admin.info('commandstats')).split('\n')) {
-        const found = /^cmdstat_([^:]+):calls=(\d+)/.exec(line);
-        if (found === null || /^(info|config)\b/.test(found[1] as string)) continue;
-        counts[found[1] as string] = Number(found[2]);
-      }
-      return counts;
-    },
-    stop: async () => {
-      admin.disconnect();
-      await stopChild(child);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === resolve(process.argv[1])) {

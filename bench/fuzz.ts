@@ -7,6 +7,8 @@
 import { parseArgs } from './lib/cli-args.js';
 import { triageDump } from './lib/fuzz-replay.js';
 import { type BatchReport, type Finding, FUZZ_BROKER_DEFAULTS, runFuzz } from './lib/fuzz-run.js';
+import type { ProbeBrokerOptions } from './lib/probe-launcher.js';
+import { type RedisProc, startRedis } from './lib/redis-process.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,10 +36,11 @@ const HELP = `Usage: npm run fuzz -- [options]
   --crash-dir DIR          where crash/hang reproductions go (default fuzz-findings)
   --no-triage              do not replay crash dumps at the end
   --replay DIR             only triage an existing crash dump: which sessions crash alone, shortest prefix
-  --store sqlite|memory    where the broker keeps its state: the SQLite store in a fresh temporary directory
-                           (what \`starling broker\` runs with, the default) or memory only
+  --store sqlite|memory|redis  where the broker keeps its state: the SQLite store in a fresh temporary
+                           directory (what \`starling broker\` runs with, the default), memory only, or
+                           Redis as a cluster node (a redis-server started on a free loopback port)
 `;
-const STORES = ['sqlite', 'memory'] as const;
+const STORES = ['sqlite', 'memory', 'redis'] as const;
 type Store = (typeof STORES)[number];
 const isStore = (text: string): text is Store => (STORES as readonly string[]).includes(text);
 
@@ -59,9 +62,9 @@ function batchLine(b: BatchReport): string {
   ].join('  ');
 }
 
-async function triage(dir: string, store: Store): Promise<void> {
+async function triage(dir: string, broker: ProbeBrokerOptions): Promise<void> {
   console.log(`triage ${dir}: replaying each session alone...`);
-  const result = await triageDump(dir, { ...FUZZ_BROKER_DEFAULTS, store });
+  const result = await triageDump(dir, { ...FUZZ_BROKER_DEFAULTS, ...broker });
   if (result.minimal === undefined) {
     console.log(
       '  no session crashes a fresh broker on its own (the crash needs several connections or timing)',
@@ -83,8 +86,23 @@ async function main(): Promise<number> {
     console.error(`fuzz: --store must be one of ${STORES.join(', ')}, not '${store}'`);
     return 2;
   }
+  let redis: RedisProc | undefined;
+  try {
+    let broker: ProbeBrokerOptions = { store: 'memory' };
+    if (store === 'sqlite') broker = { store };
+    if (store === 'redis') {
+      redis = await startRedis();
+      broker = { cluster: { url: redis.url, nodeId: 'fuzz' } };
+    }
+    return await fuzz(broker, store);
+  } finally {
+    await redis?.stop();
+  }
+}
+
+async function fuzz(broker: ProbeBrokerOptions, store: Store): Promise<number> {
   if (values.replay !== undefined) {
-    await triage(values.replay, store);
+    await triage(values.replay, broker);
     return 0;
   }
   const seed = values.seed === undefined ? Date.now() % 2 ** 31 : Number(values.seed);
@@ -102,7 +120,7 @@ async function main(): Promise<number> {
     corpusPerType: Number(values['corpus-per-type']),
     leakThresholdBytes: Number(values['leak-threshold-mib']) * 1024 * 1024,
     crashDir: values['crash-dir'],
-    broker: { store },
+    broker,
     onBatch: (batch) => console.log(batchLine(batch)),
     onFinding: (f) =>
       console.log(`  ${f.kind.toUpperCase()} in batch ${f.batch + 1}: ${f.signature} (dump: ${f.dumpDir})`),
@@ -146,7 +164,7 @@ async function main(): Promise<number> {
   if (values['no-triage'] !== true) {
     for (const list of distinct.values()) {
       const dir = list[0]?.kind === 'crash' ? list[0].dumpDir : undefined;
-      if (dir !== undefined) await triage(dir, store);
+      if (dir !== undefined) await triage(dir, broker);
     }
   }
   return report.findings.length > 0 || report.leakSuspected ? 1 : 0;

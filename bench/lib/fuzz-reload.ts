@@ -1,8 +1,9 @@
 /**
- * The fuzz with the SQLite store also checks what a crash leaves: halfway through one batch the broker is
- * killed (SIGKILL) with whatever fuzzed sessions, subscriptions, queued and retained messages it had
- * committed, and started again on the same data directory. It must start, load what it kept and go on
- * taking the fuzz. The same restart follows a real crash.
+ * The fuzz with the SQLite store, or as a cluster node on Redis, also checks what a crash leaves: halfway
+ * through one batch the broker is killed (SIGKILL) with whatever fuzzed sessions, subscriptions, queued and
+ * retained messages it had committed, and started again on the same data directory (the same node id on
+ * the same Redis). It must start, load what it kept and go on taking the fuzz. The same restart follows a
+ * real crash.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

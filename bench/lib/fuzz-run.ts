@@ -6,8 +6,8 @@
  *
  * A crash (the child exiting) or a hang (a round trip timing out) is recorded with the bytes of the sessions
  * that were live when it happened, the broker is started again, and the run goes on: one finding must not
- * hide the next. Memory is compared within one broker lifetime. With the SQLite store the broker is also
- * killed once on purpose and started on what it kept (fuzz-reload.ts).
+ * hide the next. Memory is compared within one broker lifetime. With the SQLite store, or as a cluster node
+ * on Redis, the broker is also killed once on purpose and started on what it kept (fuzz-reload.ts).
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -85,7 +85,10 @@ export interface FuzzReport {
   readonly errorsLogged: number;
   readonly errorSamples: readonly string[];
   readonly corpus: string;
-  /** With the SQLite store: the restart after the deliberate kill (undefined when it failed: a finding). */
+  /**
+   * With the SQLite store or a cluster: the restart after the deliberate kill (undefined when it failed: a
+   * finding).
+   */
   readonly reload: ReloadReport | undefined;
 }
 
@@ -114,9 +117,9 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
   // With the SQLite store, one data directory for every broker of the run: a restart loads what it kept.
   const dataDir = options.broker?.store === 'sqlite' ? fuzzDataDir() : undefined;
   const brokerOptions = { ...FUZZ_BROKER_DEFAULTS, ...options.broker, sqliteDir: dataDir };
-  // The batch in which the broker is killed halfway on purpose, with the SQLite store.
-  const killBatch =
-    dataDir === undefined ? -1 : Math.floor((Math.ceil(options.frames / options.batchFrames) - 1) / 2);
+  // The batch in which a broker that keeps state (SQLite, or a cluster node on Redis) is killed halfway.
+  const durable = dataDir !== undefined || brokerOptions.cluster !== undefined;
+  const killBatch = durable ? Math.floor((Math.ceil(options.frames / options.batchFrames) - 1) / 2) : -1;
   let reload: ReloadReport | undefined;
   const findings: Finding[] = [];
   const batches: BatchReport[] = [];
