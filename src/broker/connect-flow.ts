@@ -105,8 +105,15 @@ export function completeConnect(
   if (claimed !== undefined) {
     return claimed.then(
       (state) => {
-        if (conn.state !== 'connecting') return undefined;
-        if (state !== undefined) restoreClaimed(state, conn.services);
+        // The session is this broker's now, even when its client left during the take-over: a stored one
+        // is kept here (offline then, its queued messages with it); an ownership with nothing to hold goes.
+        const connecting = conn.state === 'connecting';
+        try {
+          if (state !== undefined) restoreClaimed(state, conn.services);
+        } finally {
+          conn.services.durable.claimSettled(conn.clientId, connecting || state !== undefined);
+        }
+        if (!connecting) return undefined;
         return attachWhenCommitted(conn, packet, authProperties);
       },
       (err: unknown) => {

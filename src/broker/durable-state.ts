@@ -29,6 +29,13 @@ export class DurableState {
     return this.store?.claimSession?.(clientId, cleanStart);
   }
 
+  /** What a claim returned is taken: see `SessionStore.claimSettled`. */
+  claimSettled(clientId: string, held: boolean): void {
+    if (this.store?.claimSettled === undefined) return;
+    this.store.claimSettled(clientId, held);
+    if (!held) this.turn.markDirty();
+  }
+
   /** The broker closed its store: later changes (sockets still closing) only reach the hooks. */
   detachStore(): void {
     this.store = undefined;

@@ -68,6 +68,12 @@ export interface SessionStore {
    * session. Absent for stores a single broker owns.
    */
   claimSession?(clientId: string, cleanStart: boolean): Promise<StoredSessionState | undefined>;
+  /**
+   * After each `claimSession` that resolved: the broker took what it returned (restored the stored state).
+   * `held` false: the client left during the claim and no session is held for it here, so the ownership
+   * taken can go.
+   */
+  claimSettled?(clientId: string, held: boolean): void;
 }
 
 /** A will as stored with its session. */

@@ -89,6 +89,11 @@ export interface ClusterStore extends SessionStore {
   reclaimLost(clientIds: readonly string[]): Promise<string[]>;
   /** The take-over epoch this node holds the session at (0: none). */
   epochOf(clientId: string): number;
+  /**
+   * Claims of the client's session in flight from here (clients connecting): settles once the broker took
+   * what they returned (`claimSettled`). Undefined when there is none.
+   */
+  claimInFlight(clientId: string): Promise<void> | undefined;
 }
 
 /** What a node's inbox reader hands the entries to. */

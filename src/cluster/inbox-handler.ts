@@ -45,16 +45,31 @@ export class InboxProcessor implements InboxHandler {
         if (engine.evictSession(entry.clientId)) this.stats.evictions++;
       }
     } else {
-      const d = decodeDelivery(entry.delivery);
-      const outbound = engine.services.outbound;
-      outbound.queueWatch = this.gate.queued;
-      try {
-        if (engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds))
-          this.stats.handoffs++;
-      } finally {
-        outbound.queueWatch = undefined;
-      }
+      // Handed over for a session this node is claiming for a connecting client: the claim's answer may
+      // come after this entry (another connection to Redis). The inbox waits until the session is here.
+      const here = engine.services.sessions.get(entry.clientId) !== undefined;
+      const claim = here ? undefined : this.store.claimInFlight(entry.clientId);
+      if (claim !== undefined) return claim.then(() => this.handOff(entry));
+      return this.handOff(entry);
     }
+    return this.finish(entry);
+  }
+
+  /** A delivery handed over by the session's previous owner. */
+  private handOff(entry: Extract<InboxEntry, { kind: 'handoff' }>): Promise<void> | undefined {
+    const d = decodeDelivery(entry.delivery);
+    const outbound = this.engine.services.outbound;
+    outbound.queueWatch = this.gate.queued;
+    try {
+      if (this.engine.deliverToSession(entry.clientId, d.message, d.qos, d.retain, d.subscriptionIds))
+        this.stats.handoffs++;
+    } finally {
+      outbound.queueWatch = undefined;
+    }
+    return this.finish(entry);
+  }
+
+  private finish(entry: InboxEntry): Promise<void> | undefined {
     this.done(entry);
     // A hand-over filled its session's queue: the next entry waits.
     return this.gate.closed ? this.gate.wait() : undefined;

@@ -28,6 +28,9 @@ export interface ScriptedRedis extends Redis {
  * other nodes. Session writes carry the take-over epoch this node holds the session at; Redis skips those of
  * a node that no longer owns the session (and hands a skipped delivery to the new owner).
  */
+/** The longest an inbox entry waits for a claim's result to be taken (see `PendingClaims`). */
+const CLAIM_SETTLE_LIMIT_MS = 10_000;
+
 export class RedisSessionStore implements ClusterStore {
   readonly name = 'redis';
   /** Whether the engine holds a session for this client id now (a release is then moot). */
@@ -40,6 +43,8 @@ export class RedisSessionStore implements ClusterStore {
   private ops: Arg[] = [];
   private readonly inbox = new Map<string, FrameBatch>();
   private readonly releases = new Map<string, number>();
+  /** Claims of connecting clients whose result the broker has not taken yet, by client id. */
+  private readonly claiming = new Map<string, PendingClaims>();
   private checkpointId: string | undefined;
   /**
    * This process's inbox appends are stamped `incarnation.batch`, its hand-overs `incarnation.h<count>` (or,
@@ -98,8 +103,27 @@ export class RedisSessionStore implements ClusterStore {
     if (this.redis().status !== 'ready') throw new Error('the cluster backend is unavailable');
     // A release still waiting for the turn's commit is moot: the client is back.
     this.releases.delete(clientId);
-    const claimed = await this.claim(clientId, 'connect', cleanStart, '');
-    return claimed?.state;
+    let pending = this.claiming.get(clientId);
+    if (pending === undefined) {
+      pending = new PendingClaims((done) => {
+        if (this.claiming.get(clientId) === done) this.claiming.delete(clientId);
+      });
+      this.claiming.set(clientId, pending);
+    }
+    pending.add();
+    const claimed = this.claim(clientId, 'connect', cleanStart, '');
+    // A refused claim leaves nothing for the broker to take.
+    claimed.catch(() => pending.settle());
+    return claimed.then((c) => c?.state);
+  }
+
+  claimInFlight(clientId: string): Promise<void> | undefined {
+    return this.claiming.get(clientId)?.settled;
+  }
+
+  claimSettled(clientId: string, held: boolean): void {
+    this.claiming.get(clientId)?.settle();
+    if (!held && !this.isHeld(clientId)) this.release(clientId);
   }
 
   /**
@@ -373,4 +397,40 @@ export class RedisSessionStore implements ClusterStore {
 interface Batch {
   readonly n: number;
   readonly args: Arg[];
+}
+
+/**
+ * The claims of one client id in flight: `settled` resolves when the broker took the result of each (or
+ * after CLAIM_SETTLE_LIMIT_MS, so an inbox waiting on it cannot wait for ever).
+ */
+class PendingClaims {
+  readonly settled: Promise<void>;
+  private count = 0;
+  private finished = false;
+  private resolve: () => void = () => {};
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly gone: (done: PendingClaims) => void) {
+    this.settled = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+    this.timer = setTimeout(() => this.finish(), CLAIM_SETTLE_LIMIT_MS);
+    this.timer.unref();
+  }
+
+  add(): void {
+    this.count++;
+  }
+
+  settle(): void {
+    if (--this.count <= 0) this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    this.gone(this);
+    this.resolve();
+  }
 }

@@ -29,9 +29,15 @@ export interface Node {
 }
 
 /** A broker joined to the cluster on `redis`, listening on a free loopback port. */
-export async function startNode(redis: RedisServer, id: string, prefix: string): Promise<Node> {
+export async function startNode(
+  redis: Pick<RedisServer, 'url'>,
+  id: string,
+  prefix: string,
+  options: Omit<ConstructorParameters<typeof Broker>[0], 'cluster'> = {},
+): Promise<Node> {
   const broker = new Broker({
     sysInterval: 0,
+    ...options,
     cluster: { url: redis.url, nodeId: id, keyPrefix: prefix, ...FAST },
   });
   const address = (await broker.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
@@ -147,6 +153,8 @@ export { clusterOf, engineOf };
 /** An MQTT.js client that keeps what it receives. */
 export class Client {
   readonly received: { topic: string; payload: string; qos: number; retain: boolean }[] = [];
+  /** The CONNACK's Session Present flag. */
+  sessionPresent = false;
   private constructor(readonly mqtt: MqttClient) {
     mqtt.on('message', (topic, payload, packet) => {
       this.received.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain });
@@ -158,7 +166,10 @@ export class Client {
     // Listening from the start: a resumed session's messages may come in the same read as CONNACK.
     const made = new Client(client);
     await new Promise<void>((resolve, reject) => {
-      client.once('connect', () => resolve());
+      client.once('connect', (connack) => {
+        made.sessionPresent = connack.sessionPresent;
+        resolve();
+      });
       client.once('error', reject);
     });
     return made;
@@ -187,6 +198,8 @@ export interface ThreeNodes {
   nodes: [Node, Node, Node];
   /** An MQTT.js client on `node`, ended with the suite. */
   client(node: Node, options?: Parameters<typeof Client.connect>[1]): Promise<Client>;
+  /** The suite's Redis, once `before` ran. */
+  redisUrl(): string;
 }
 
 /** Register the `before`/`after` of a suite running on three in-process nodes with keys under `prefix`. */
@@ -199,6 +212,10 @@ export function threeNodes(prefix: string): ThreeNodes {
       const made = await Client.connect(node, options);
       clients.push(made);
       return made;
+    },
+    redisUrl() {
+      if (redis === undefined) throw new Error('the suite has not started its Redis');
+      return redis.url;
     },
   };
   before(async () => {

@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
 import { runFuzz } from '../../bench/lib/fuzz-run.js';
 import { startRedis } from '../support/redis.js';
 
@@ -108,6 +109,16 @@ test('fuzz slice as a cluster node on a real Redis: killed halfway, the node res
   }
   assert.equal(report.leakSuspected, false, `heap grew ${report.heapGrowth} bytes`);
   assert.deepEqual(report.errorSamples, [], 'the node logged no unexpected error');
+  // Every fuzz session ended and expired: no client is still owned in Redis (a CONNECT closed during its
+  // claim used to leave its ownership behind).
+  const admin = new Redis(redis.url, { lazyConnect: true, retryStrategy: () => null });
+  await admin.connect();
+  try {
+    assert.deepEqual(await admin.keys('starling:o:*'), []);
+    assert.equal(await admin.scard('starling:own:fuzz'), 0);
+  } finally {
+    admin.disconnect();
+  }
 });
 
 test('npm run fuzz with a store it does not know says which and exits non-zero, before starting a broker', () => {
