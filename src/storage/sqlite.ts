@@ -19,6 +19,7 @@ import type {
 import { DEFAULT_MIN_FREE_BYTES, type DiskWatch, watchDatabaseDisk } from './disk-watch.js';
 import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
+import { InboundIds } from './sqlite-inbound.js';
 import { LogEncoder } from './sqlite-log.js';
 import {
   databaseBytes,
@@ -92,9 +93,8 @@ export class SqliteStore implements SessionStore {
   /** Each session's deliveries: seq -> the id of its message row, or INLINE when the delivery carries it. */
   private readonly deliveries = new Map<string, Map<number, number>>();
   private nextMessageId = 1;
-  /** Each session's inbound QoS 2 packet ids: packet id -> row id. */
-  private readonly inbound = new Map<string, Map<number, number>>();
-  private nextInboundId = 1;
+  /** Inbound QoS 2 packet ids awaiting PUBREL. */
+  private readonly inbound = new InboundIds(this.changes, () => this.logged);
   /**
    * Deliveries saved in the changes: seq (unique in the broker) -> position of the save's opcode. A delivery
    * acknowledged before the tables are written is dropped from them (and, before its commit, from the log),
@@ -107,8 +107,6 @@ export class SqliteStore implements SessionStore {
   private openSent = 0;
   /** Message rows saved in the changes: message id -> position of the save's opcode. */
   private pendingMessages = new Map<number, number>();
-  /** Inbound QoS 2 ids added in the changes: row id -> position of the opcode. */
-  private pendingInbound = new Map<number, number>();
 
   constructor(
     dir: string,
@@ -132,8 +130,7 @@ export class SqliteStore implements SessionStore {
     this.nextMessageId = loaded.maxMessageId + 1;
     for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
     for (const [id, count] of loaded.refs) this.refs.set(id, count);
-    for (const [clientId, ids] of loaded.inbound) this.inbound.set(clientId, ids);
-    this.nextInboundId = loaded.maxInboundId + 1;
+    this.inbound.load(loaded.inbound, loaded.maxInboundId);
     // Low on space: the log's rows and the acknowledged deliveries' rows become free pages.
     this.watch = watchDatabaseDisk(this.dir, floor, db, () => this.writeLogged());
     return loaded.state;
@@ -156,11 +153,7 @@ export class SqliteStore implements SessionStore {
   deleteSession(clientId: string): void {
     const seqs = this.deliveries.get(clientId);
     if (seqs !== undefined) for (const seq of [...seqs.keys()]) this.deleteDelivery(clientId, seq);
-    const inbound = this.inbound.get(clientId);
-    if (inbound !== undefined) {
-      for (const id of inbound.values()) this.dropInbound(id);
-      this.inbound.delete(clientId);
-    }
+    this.inbound.deleteSession(clientId);
     this.changes.push(OP.deleteSession, clientId);
   }
 
@@ -260,26 +253,11 @@ export class SqliteStore implements SessionStore {
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
-    let ids = this.inbound.get(clientId);
-    if (ids === undefined) {
-      ids = new Map();
-      this.inbound.set(clientId, ids);
-    }
-    if (ids.has(packetId)) return;
-    const id = this.nextInboundId++;
-    ids.set(packetId, id);
-    this.pendingInbound.set(id, this.changes.next);
-    this.changes.put2(OP.addInbound, id);
-    this.changes.put2(clientId, packetId);
+    this.inbound.add(clientId, packetId);
   }
 
   deleteInboundQos2(clientId: string, packetId: number): void {
-    const ids = this.inbound.get(clientId);
-    const id = ids?.get(packetId);
-    if (ids === undefined || id === undefined) return;
-    ids.delete(packetId);
-    if (ids.size === 0) this.inbound.delete(clientId);
-    this.dropInbound(id);
+    this.inbound.delete(clientId, packetId);
   }
 
   setRetained(topic: string, message: Message | undefined): void {
@@ -352,8 +330,9 @@ export class SqliteStore implements SessionStore {
 
   /** Changes before `position` are in the tables: saves before it can no longer be dropped, only undone. */
   private inTables(position: number): void {
-    for (const map of [this.pendingSaves, this.pendingMessages, this.pendingInbound])
+    for (const map of [this.pendingSaves, this.pendingMessages])
       for (const [key, at] of map) if (at < position) map.delete(key);
+    this.inbound.inTables(position);
   }
 
   lowOnSpace(): boolean {
@@ -410,17 +389,5 @@ export class SqliteStore implements SessionStore {
       return;
     }
     this.changes.put2(OP.deleteMessage, messageId);
-  }
-
-  /** An inbound QoS 2 id released: dropped from the changes if it is there, else deleted. */
-  private dropInbound(id: number): void {
-    const at = this.pendingInbound.get(id);
-    if (at !== undefined) {
-      this.pendingInbound.delete(id);
-      this.changes.skip(at, OP.skip3, 3);
-      if (at < this.logged) this.changes.put2(OP.logDeleteInbound, id);
-      return;
-    }
-    this.changes.put2(OP.deleteInbound, id);
   }
 }
