@@ -1,8 +1,9 @@
 /**
  * `npm run soak -- --minutes 30`: a broker in a child process under a mixed load (bench/lib/soak-load.ts)
  * for a long time. Every sample prints a row and appends it to a CSV: broker RSS and heap (and the heap
- * after a full GC once a minute), event-loop lag, connections, sessions, retained messages, message rates,
- * drops, and the clients' end-to-end latency. The summary says whether memory stayed flat.
+ * after a full GC once a minute), external memory (Buffers), event-loop lag, connections, sessions, retained messages, message rates,
+ * drops, the store's size on disk, and the clients' end-to-end latency. The summary says whether memory
+ * stayed flat. The broker keeps its state with the SQLite store by default, as `starling broker` does.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     slow: { type: 'string', default: '2' },
     stalled: { type: 'string', default: '2' },
     seed: { type: 'string', default: '1' },
+    store: { type: 'string', default: 'sqlite' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -35,6 +37,7 @@ const HELP = `Usage: npm run soak -- [options]
   --slow N             readers that read in bursts (default 2)
   --stalled N          readers that stop reading until disconnected, then return (default 2)
   --seed N             load generator seed (default 1)
+  --store sqlite|memory  the SQLite store in a temporary directory (default, as \`starling broker\`) or none
 `;
 
 interface Row {
@@ -42,12 +45,15 @@ interface Row {
   rssMiB: number;
   heapMiB: number;
   heapAfterGcMiB: number | undefined;
+  /** Memory outside the V8 heap that V8 knows of: Buffers (payloads) and other external allocations. */
+  externalMiB: number;
   lagP50: number;
   lagP99: number;
   lagMax: number;
   connections: number;
   sessions: number;
   retained: number;
+  storeMiB: number | undefined;
   inPerS: number;
   outPerS: number;
   dropped: number;
@@ -62,12 +68,14 @@ const COLUMNS: (keyof Row)[] = [
   'rssMiB',
   'heapMiB',
   'heapAfterGcMiB',
+  'externalMiB',
   'lagP50',
   'lagP99',
   'lagMax',
   'connections',
   'sessions',
   'retained',
+  'storeMiB',
   'inPerS',
   'outPerS',
   'dropped',
@@ -102,7 +110,12 @@ async function main(): Promise<number> {
   const csv = values.csv ?? `bench/results/soak-${new Date().toISOString().replaceAll(':', '-')}.csv`;
   mkdirSync(dirname(csv), { recursive: true });
   writeFileSync(csv, `${COLUMNS.join(',')}\n`);
-  const broker = await launchProbeBroker({});
+  const store = values.store;
+  if (store !== 'sqlite' && store !== 'memory') {
+    console.error(`soak: --store must be sqlite or memory, not '${store}'`);
+    return 2;
+  }
+  const broker = await launchProbeBroker({ store });
   const load = new SoakLoad({
     port: broker.port,
     seed: Number(values.seed),
@@ -114,7 +127,7 @@ async function main(): Promise<number> {
   });
   console.log(
     `soak: ${minutes} min; ${values.publishers} publishers x ${values.rate} msg/s (QoS 0/1/2, 5% retained), ` +
-      `6 wildcard + 3 shared subscribers, ${values.churn} short-lived clients/s, ${values.slow} slow + ${values.stalled} stalled readers; samples in ${csv}`,
+      `6 wildcard + 3 shared subscribers, ${values.churn} short-lived clients/s, ${values.slow} slow + ${values.stalled} stalled readers, ${store} store; samples in ${csv}`,
   );
   const rows: Row[] = [];
   let counts: SoakCounts | undefined;
@@ -142,12 +155,14 @@ async function main(): Promise<number> {
         rssMiB: mib(probe.rss),
         heapMiB: mib(probe.heapUsed),
         heapAfterGcMiB: withGc ? mib(probe.heapUsed) : undefined,
+        externalMiB: mib(probe.external),
         lagP50: probe.lagP50,
         lagP99: probe.lagP99,
         lagMax: probe.lagMax,
         connections: probe.connections,
         sessions: probe.sessions,
         retained: probe.retained,
+        storeMiB: probe.storeBytes === undefined ? undefined : mib(probe.storeBytes),
         inPerS: (probe.messagesReceived - (previous?.messagesReceived ?? 0)) / seconds,
         outPerS: (probe.messagesSent - (previous?.messagesSent ?? 0)) / seconds,
         dropped: probe.dropped,
@@ -212,6 +227,15 @@ function summarize(
     console.log(
       `RSS: ${fmt(rssFirst.rssMiB)} MiB at ${rssFirst.t} s -> ${fmt(rssLast.rssMiB)} MiB at ${rssLast.t} s ` +
         `(slope ${fmt(rssSlope * 1024, 0)} KiB/min), max ${fmt(Math.max(...rows.map((r) => r.rssMiB)))} MiB`,
+    );
+  }
+  const stored = settled.filter((r) => r.storeMiB !== undefined);
+  const storeFirst = stored[0];
+  const storeLast = stored.at(-1);
+  if (storeFirst !== undefined && storeLast !== undefined) {
+    console.log(
+      `store on disk: ${fmt(storeFirst.storeMiB)} MiB at ${storeFirst.t} s -> ${fmt(storeLast.storeMiB)} MiB at ` +
+        `${storeLast.t} s, max ${fmt(Math.max(...stored.map((r) => r.storeMiB ?? 0)))} MiB`,
     );
   }
   console.log(

@@ -35,6 +35,8 @@ export interface ProbeReport {
   readonly clientsConnected: number;
   readonly sessions: number;
   readonly retained: number;
+  /** The store's database bytes (file and WAL), undefined without a store that knows its size. */
+  readonly storeBytes: number | undefined;
   /** Event-loop delay since the last probe (or reset), milliseconds. */
   readonly lagP50: number;
   readonly lagP99: number;
@@ -153,6 +155,7 @@ function probe(gc: boolean, clearRetained: boolean): ProbeReport {
     clientsConnected: stats.clientsConnected,
     sessions: engineOf(broker).sessions.size,
     retained: retainedTopics.size,
+    storeBytes: engineOf(broker).storeInfo()?.bytes,
     lagP50: lagMs(lag.percentile(50)),
     lagP99: lagMs(lag.percentile(99)),
     lagMax: lagMs(lag.max),

@@ -13,8 +13,14 @@ import { applyOps, OP_ARGS, type Statements } from './sqlite-ops.js';
 
 /** The changes kept before the tables are brought up to date: entries (opcodes and arguments)... */
 export const WINDOW_ENTRIES = 1 << 18;
-/** ...or log bytes. */
+/** ...or log bytes... */
 export const WINDOW_BYTES = 16 * 1024 * 1024;
+/**
+ * ...or milliseconds since the first of them was logged. A change holds its message until then, and a
+ * payload read from a socket is a slice of a pooled read buffer it keeps alive whole (8 KiB for a 100-byte
+ * payload): at a low rate the entries or bytes alone took minutes to fill and held over 100 MiB so.
+ */
+export const WINDOW_MS = 10_000;
 /**
  * The window and the chunks its write is split into under a free-space floor (0: none), both to fit in a
  * quarter of the floor: the log's bytes (at least 256 KiB), and about 2 KiB of WAL per entry at worst (a

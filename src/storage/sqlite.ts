@@ -37,6 +37,7 @@ import {
   tableWriter,
   WINDOW_BYTES,
   WINDOW_ENTRIES,
+  WINDOW_MS,
   windowUnder,
 } from './sqlite-window.js';
 
@@ -78,6 +79,8 @@ export class SqliteStore implements SessionStore {
   private logBytes = 0;
   /** ...and how many make them be brought up to date (WINDOW_BYTES, less under a small free-space floor). */
   private windowBytes = WINDOW_BYTES;
+  /** performance.now() when the first change not in the tables was logged (see WINDOW_MS). */
+  private windowOpenedAt = 0;
   /** performance.now() before which the tables are not tried again after a failure. */
   private tablesRetryAt = 0;
   /**
@@ -298,12 +301,17 @@ export class SqliteStore implements SessionStore {
     if (insertLog === undefined || count === 0) return undefined;
     const row = this.encoder.encode(this.changes.ops, this.logged - this.changes.base, count);
     if (row.length > 0) insertLog.run(row);
+    const now = performance.now();
+    if (this.logged === this.changes.base) this.windowOpenedAt = now;
     this.logBytes += row.length;
     this.logged = this.sealedEnd;
     this.sealedSent = 0;
     this.lastMessage = undefined;
-    const full = this.logged - this.changes.base >= WINDOW_ENTRIES || this.logBytes >= this.windowBytes;
-    if (full && performance.now() >= this.tablesRetryAt) this.writeLogged();
+    const full =
+      this.logged - this.changes.base >= WINDOW_ENTRIES ||
+      this.logBytes >= this.windowBytes ||
+      now - this.windowOpenedAt >= WINDOW_MS;
+    if (full && now >= this.tablesRetryAt) this.writeLogged();
     this.watch?.wrote(row.length);
     return undefined;
   }

@@ -3,7 +3,8 @@
  * log), so that a store low on disk space can still write them. A write that fails after some chunks leaves
  * tables partly updated and the whole log: the replay at the next open applies the log again over them and
  * must end exactly where a replay over untouched tables ends. A store low on disk space writes its tables
- * and truncates its WAL every second, between its commits, and loses nothing by it.
+ * and truncates its WAL every second, between its commits, and loses nothing by it. At a low rate the
+ * tables are written once the window is WINDOW_MS old (its changes hold their messages until then).
  */
 import assert from 'node:assert/strict';
 import { statfsSync, statSync } from 'node:fs';
@@ -16,6 +17,7 @@ import type { StoredDelivery, StoredSession } from '../../src/broker/storage.js'
 import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
 import { decodeLogRow } from '../../src/storage/sqlite-log.js';
 import { applyOps, OP_ARGS, prepare } from '../../src/storage/sqlite-ops.js';
+import { WINDOW_MS } from '../../src/storage/sqlite-window.js';
 import { sqliteDirs } from '../support/sqlite-dirs.js';
 
 const { freshDir, crashImage } = sqliteDirs('starling-sqlite-chunks-');
@@ -195,5 +197,28 @@ describe('SQLite store tables written in chunks', () => {
     await reopened.close();
     const seqs = [...state.sessions].flatMap((x) => x.deliveries.map((d) => d.seq));
     assert.deepEqual(seqs, expected);
+  });
+
+  test('at a low rate the tables are written once the oldest change logged is WINDOW_MS old', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir, { minFreeBytes: 0 });
+    await store.open();
+    store.saveSession(session('early'));
+    store.saveDelivery('early', delivery(1, message(1)));
+    store.commit();
+    let image = dump(crashImage(dir));
+    assert.equal(image.log.length, 1, 'logged');
+    assert.deepEqual(image.sessions, [], 'not in the tables yet');
+    await sleep(WINDOW_MS + 200);
+    store.saveSession(session('late'));
+    store.commit();
+    image = dump(crashImage(dir));
+    assert.deepEqual(image.log, [], 'the log was emptied into the tables');
+    assert.deepEqual(
+      image.sessions.map((row) => (row as { client_id: string }).client_id),
+      ['early', 'late'],
+    );
+    assert.equal(image.deliveries.length, 1);
+    await store.close();
   });
 });
