@@ -22,6 +22,15 @@ const PAUSE_MS = 400;
 const SHORT_CONNECT_TIMEOUT_MS = 200;
 const LONG_PAUSE_MS = 1500;
 
+/** A v5 CONNECT for a persistent session (expiry 300 s). */
+const persistentConnect = (clientId: string): Omit<ConnectPacket, 'type' | 'protocolName'> => ({
+  protocolVersion: 5,
+  clean: false,
+  keepalive: 30,
+  clientId,
+  properties: { sessionExpiryInterval: 300 },
+});
+
 /** Write a CONNECT, then end the connection once the node closes it or once it was written. */
 async function connectAndLeave(
   node: Node,
@@ -146,26 +155,14 @@ describe('cluster: a client gone during its session take-over', () => {
   test('closed before the claim is answered: a session taken from another node is kept, queued messages and all', async () => {
     await queuedOnA('half-closed');
     await redis.call('CLIENT', 'PAUSE', String(LONG_PAUSE_MS), 'ALL');
-    await connectUntilClosed(d, {
-      protocolVersion: 5,
-      clean: false,
-      keepalive: 30,
-      clientId: 'half-closed',
-      properties: { sessionExpiryInterval: 300 },
-    });
+    await connectUntilClosed(d, persistentConnect('half-closed'));
     await resumesOn(d, 'half-closed');
   });
 
   test('closed after the claim: the fenced deliveries handed over reach the session', async () => {
     await queuedOnA('half-ended');
     await redis.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
-    await connectAndLeave(b, {
-      protocolVersion: 5,
-      clean: false,
-      keepalive: 30,
-      clientId: 'half-ended',
-      properties: { sessionExpiryInterval: 300 },
-    });
+    await connectAndLeave(b, persistentConnect('half-ended'));
     await resumesOn(b, 'half-ended');
   });
 });
