@@ -21,6 +21,9 @@ export interface ScriptedRedis extends Redis {
   starlingClaimBuffer(args: string[]): Promise<unknown[]>;
 }
 
+/** The longest an inbox entry waits for a claim's result to be taken (see `PendingClaims`). */
+const CLAIM_SETTLE_LIMIT_MS = 10_000;
+
 /**
  * The session store of a cluster on Redis. Every change is queued and goes out at the end of the turn as one
  * script run (`COMMIT_SCRIPT`) together with the turn's inbox appends, route changes and inbox checkpoint,
@@ -28,9 +31,6 @@ export interface ScriptedRedis extends Redis {
  * other nodes. Session writes carry the take-over epoch this node holds the session at; Redis skips those of
  * a node that no longer owns the session (and hands a skipped delivery to the new owner).
  */
-/** The longest an inbox entry waits for a claim's result to be taken (see `PendingClaims`). */
-const CLAIM_SETTLE_LIMIT_MS = 10_000;
-
 export class RedisSessionStore implements ClusterStore {
   readonly name = 'redis';
   /** Whether the engine holds a session for this client id now (a release is then moot). */
