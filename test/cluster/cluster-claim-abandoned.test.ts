@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { encode } from '../../src/packets/encode.js';
 import type { ConnectPacket } from '../../src/packets/types.js';
-import { engineOf, type Node, routeKnown, startNode, threeNodes, until } from './cluster-harness.js';
+import { engineOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
 const PREFIX = 'abandon:';
 /** How long Redis holds commands (`CLIENT PAUSE`) while clients connect and leave. */
@@ -72,17 +72,12 @@ describe('cluster: a client gone during its session take-over', () => {
   before(async () => {
     nodes = cluster.nodes;
     [a, b, c] = cluster.nodes;
-    d = await startNode({ url: cluster.redisUrl() }, 'd', PREFIX, {
-      connectTimeoutMs: SHORT_CONNECT_TIMEOUT_MS,
-    });
+    d = await cluster.extraNode('d', { connectTimeoutMs: SHORT_CONNECT_TIMEOUT_MS });
     // No reconnecting: the suite's Redis stops in its own `after`.
     redis = new Redis(cluster.redisUrl(), { lazyConnect: true, retryStrategy: () => null });
     await redis.connect();
   });
-  after(async () => {
-    redis.disconnect();
-    await d.broker.close();
-  });
+  after(() => redis.disconnect());
 
   /** A persistent session on A with three QoS 1 messages queued for it. */
   async function queuedOnA(clientId: string): Promise<void> {

@@ -200,12 +200,15 @@ export interface ThreeNodes {
   client(node: Node, options?: Parameters<typeof Client.connect>[1]): Promise<Client>;
   /** The suite's Redis, once `before` ran. */
   redisUrl(): string;
+  /** One more node on the suite's Redis, closed with the others (before Redis stops). */
+  extraNode(id: string, options?: Parameters<typeof startNode>[3]): Promise<Node>;
 }
 
 /** Register the `before`/`after` of a suite running on three in-process nodes with keys under `prefix`. */
 export function threeNodes(prefix: string): ThreeNodes {
   let redis: RedisServer | undefined;
   const clients: Client[] = [];
+  const extras: Node[] = [];
   const fixture: ThreeNodes = {
     nodes: [] as unknown as [Node, Node, Node],
     async client(node, options = {}) {
@@ -216,6 +219,11 @@ export function threeNodes(prefix: string): ThreeNodes {
     redisUrl() {
       if (redis === undefined) throw new Error('the suite has not started its Redis');
       return redis.url;
+    },
+    async extraNode(id, options) {
+      const node = await startNode({ url: fixture.redisUrl() }, id, prefix, options);
+      extras.push(node);
+      return node;
     },
   };
   before(async () => {
@@ -229,7 +237,8 @@ export function threeNodes(prefix: string): ThreeNodes {
   });
   after(async () => {
     for (const client of clients.splice(0)) await client.end().catch(() => undefined);
-    await Promise.all(fixture.nodes.map((n) => n.broker.close()));
+    // Before Redis stops: a node closing without it waits for it to come back.
+    await Promise.all([...fixture.nodes, ...extras.splice(0)].map((n) => n.broker.close()));
     await redis?.stop();
   });
   return fixture;
