@@ -34,6 +34,29 @@ export interface RedisProc extends Proc {
   commandCounts(): Promise<Record<string, number>>;
 }
 
+/**
+ * redis-server's arguments: loopback only, data in `dir`, no RDB snapshots, AOF (`everysec`) only when
+ * asked. Shared with the tests' Redis (`test/support/redis.ts`).
+ */
+export function redisServerArgs(port: number, dir: string, aof = false): string[] {
+  return [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    aof ? 'yes' : 'no',
+    '--appendfsync',
+    'everysec',
+    '--loglevel',
+    'warning',
+  ];
+}
+
 export async function startRedis(): Promise<RedisProc> {
   const dir = mkdtempSync(join(tmpdir(), 'starling-bench-redis-'));
   const probe = await import('node:net');
@@ -44,24 +67,7 @@ export async function startRedis(): Promise<RedisProc> {
       server.close(() => done(typeof address === 'object' && address !== null ? address.port : 0));
     });
   });
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--loglevel',
-      'warning',
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('redis-server', redisServerArgs(port, dir), { stdio: 'ignore' });
   for (let i = 0; i < 250; i++) {
     const up = await new Promise<boolean>((done) => {
       const socket = probe.connect({ host: '127.0.0.1', port });

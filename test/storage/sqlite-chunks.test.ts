@@ -13,12 +13,16 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
-import type { StoredDelivery, StoredSession } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore } from '../../src/storage/sqlite.js';
 import { decodeLogRow } from '../../src/storage/sqlite-log.js';
 import { applyOps, OP_ARGS, prepare } from '../../src/storage/sqlite-ops.js';
 import { WINDOW_MS } from '../../src/storage/sqlite-window.js';
 import { sqliteDirs } from '../support/sqlite-dirs.js';
+import {
+  storedDelivery as delivery,
+  plainSubscription,
+  offlineSession as session,
+} from '../support/stored-records.js';
 
 const { freshDir, crashImage } = sqliteDirs('starling-sqlite-chunks-');
 
@@ -56,28 +60,6 @@ async function replay(dir: string): Promise<void> {
 const message = (n: number): Message =>
   createMessage(`t/${n}`, Buffer.alloc(600, n), 1, false, undefined, 'pub', Date.now());
 
-/** An offline persistent session. */
-const session = (clientId: string): StoredSession => ({
-  clientId,
-  expiryInterval: 600,
-  protocolVersion: 5,
-  username: undefined,
-  connected: false,
-  disconnectedAt: 1_700_000_000_000,
-  will: undefined,
-  willDueAt: undefined,
-});
-
-const delivery = (seq: number, m: Message): StoredDelivery => ({
-  seq,
-  message: m,
-  qos: 1,
-  retain: false,
-  subscriptionIds: undefined,
-  packetId: seq,
-  state: 'publish',
-});
-
 describe('SQLite store tables written in chunks', () => {
   test('a log replayed over tables a failed chunked write left partly updated ends as a whole replay', async () => {
     const dir = freshDir();
@@ -87,14 +69,7 @@ describe('SQLite store tables written in chunks', () => {
     for (let c = 0; c < 40; c++) {
       const clientId = `c${c}`;
       store.saveSession(session(clientId));
-      store.saveSubscription(clientId, {
-        key: 'x/#',
-        qos: 1,
-        noLocal: false,
-        retainAsPublished: false,
-        retainHandling: 0,
-        subscriptionId: undefined,
-      });
+      store.saveSubscription(clientId, plainSubscription('x/#'));
       store.addInboundQos2(clientId, 1);
       store.addInboundQos2(clientId, 2);
       for (let k = 0; k < 5; k++) store.saveDelivery(clientId, delivery(c * 10 + k, message(c * 10 + k)));

@@ -8,10 +8,15 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { createMessage, type Message } from '../../src/broker/message.js';
-import type { StoredDelivery, StoredSessionState } from '../../src/broker/storage.js';
+import type { StoredSessionState } from '../../src/broker/storage.js';
 import { DATABASE_FILE, SqliteStore, StorageOpenError } from '../../src/storage/sqlite.js';
 import { WINDOW_BYTES, WINDOW_ENTRIES } from '../../src/storage/sqlite-window.js';
 import { sqliteDirs } from '../support/sqlite-dirs.js';
+import {
+  storedDelivery as delivery,
+  plainSubscription,
+  offlineSession as session,
+} from '../support/stored-records.js';
 
 const { freshDir, crashImage } = sqliteDirs('starling-sqlite-log-');
 
@@ -32,29 +37,8 @@ async function load(dir: string): Promise<StoredSessionState[]> {
   return [...state.sessions].sort((a, b) => a.session.clientId.localeCompare(b.session.clientId));
 }
 
-const session = (clientId: string) => ({
-  clientId,
-  expiryInterval: 600,
-  protocolVersion: 5 as const,
-  username: undefined,
-  connected: false,
-  disconnectedAt: 1_700_000_000_000,
-  will: undefined,
-  willDueAt: undefined,
-});
-
 const message = (topic: string, payload: Buffer | string, qos: 0 | 1 | 2 = 1): Message =>
   createMessage(topic, Buffer.from(payload), qos, false, { userProperties: [['k', 'v']] }, 'pub', Date.now());
-
-const delivery = (seq: number, m: Message, state: StoredDelivery['state'] = 'publish'): StoredDelivery => ({
-  seq,
-  message: m,
-  qos: m.qos,
-  retain: false,
-  subscriptionIds: undefined,
-  packetId: state === 'queued' ? 0 : seq,
-  state,
-});
 
 describe('SQLite store change log', () => {
   test('a crash image replays the log: exactly what was committed, changes across commits included', async () => {
@@ -64,14 +48,7 @@ describe('SQLite store change log', () => {
     const m1 = message('t/1', 'one');
     store.saveSession(session('a'));
     store.saveSession(session('b'));
-    store.saveSubscription('a', {
-      key: 'x/#',
-      qos: 1,
-      noLocal: false,
-      retainAsPublished: false,
-      retainHandling: 0,
-      subscriptionId: undefined,
-    });
+    store.saveSubscription('a', plainSubscription('x/#'));
     store.saveDelivery('a', delivery(1, m1));
     store.saveDelivery('b', delivery(2, m1)); // the message's second delivery: a message row
     store.addInboundQos2('a', 10);

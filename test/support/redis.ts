@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { redisServerArgs } from '../../bench/lib/redis-process.js';
 import { freePort } from './mosquitto.js';
 
 export interface RedisOptions {
@@ -61,22 +62,7 @@ function answersPing(port: number): Promise<boolean> {
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'starling-redis-'));
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--appendonly',
-    options.aof === true ? 'yes' : 'no',
-    '--appendfsync',
-    'everysec',
-    '--loglevel',
-    'warning',
-  ];
+  const args = redisServerArgs(port, dir, options.aof === true);
   let child: ChildProcess | undefined;
   let stderr = '';
 
