@@ -30,6 +30,11 @@ export interface ClusterBackend {
   join(events: ClusterEvents, info: () => NodeInfo): Promise<RouteTableSnapshot>;
   /** Join again after the membership was lost (see `ClusterEvents.membershipLost`). */
   rejoin(info: () => NodeInfo): Promise<void>;
+  /**
+   * The secret the nodes' direct links open with (see `NodeLinks`): made by the first node that asks, the
+   * same for every node of the cluster. Call after `connect`.
+   */
+  linkSecret(): Promise<string>;
   /** Send a batch of QoS 0 frames to a node; false (nothing sent) when the backend is unavailable. */
   sendQos0(node: string, batch: Buffer): boolean;
   /** Start reading this node's inbox after its checkpoint; entries go to `handler` in order. */
@@ -60,6 +65,11 @@ export interface ClusterBackend {
 export interface ClusterStore extends SessionStore {
   /** Set by the node: whether the engine holds a session for this client id now (a release is then moot). */
   isHeld: (clientId: string) => boolean;
+  /**
+   * Set by the node: send a copy of an inbox append (`stamp`; `previous`, the stamp of the last append to
+   * that node from here, '' for none) ahead of it, over a direct link; false when it cannot.
+   */
+  sendEarly: (node: string, stamp: string, previous: string, batch: Buffer) => boolean;
   /** Set by the node: writes the backend skipped (sessions no longer owned here, inboxes of nodes gone). */
   onSkipped: (clientIds: string[], nodesGone: string[]) => void;
   /** Wills of clients connected here without a stored session when this node last stopped (found by `open`). */
@@ -173,6 +183,8 @@ export interface NodeInfo {
   readonly startedAt: number;
   readonly pid: number;
   readonly host: string;
+  /** Where the node's direct link listens (`host:port`), when it has one. */
+  readonly link?: string | undefined;
   readonly clients: number;
   readonly sessions: number;
   readonly subscriptions: number;

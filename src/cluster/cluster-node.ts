@@ -9,6 +9,7 @@ import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './back
 import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics } from './cluster-stats.js';
 import { InboxProcessor } from './inbox-handler.js';
+import { NodeLinks, parseLinkAddress } from './node-links.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -19,6 +20,16 @@ export interface ClusterNodeView {
   readonly self: boolean;
   readonly host: string | undefined;
   readonly clients: number | undefined;
+}
+
+/** What a node adds to its backend. */
+export interface ClusterNodeOptions {
+  /**
+   * Where this node's direct link to the other nodes listens (`host`, `host:port`; port 0 picks a free
+   * one), or false for none: everything then crosses through the backend. Default `127.0.0.1`: nodes on
+   * one machine link; nodes on others need an address they can reach.
+   */
+  readonly link?: string | false;
 }
 
 /** Pause between the two passes over a dead node's inbox: messages routed to it before its routes went. */
@@ -48,13 +59,29 @@ export class ClusterNode {
   private lastNodes: NodeRecord[] = [];
   /** The inbox's entries, handled (and paced) here; made with the engine. */
   private inbox: InboxProcessor | undefined;
+  /** The direct links to the other nodes (none with `link: false`). */
+  readonly links: NodeLinks | undefined;
+  private linkSecret = '';
 
   /** For the engine's `routing` option. */
   readonly routing = (local: LocalRouter): Router =>
-    new ClusterRouter(local, this.table, this.backend, this.stats, () => this.markDirty());
+    new ClusterRouter(local, this.table, this.backend, this.stats, () => this.markDirty(), this.links);
 
-  constructor(readonly backend: ClusterBackend) {
+  constructor(
+    readonly backend: ClusterBackend,
+    private readonly options: ClusterNodeOptions = {},
+  ) {
     this.table = new RouteTable(backend.nodeId);
+    if (options.link !== false) {
+      parseLinkAddress(options.link ?? '127.0.0.1');
+      const links = new NodeLinks(backend.nodeId, () => this.linkSecret, {
+        qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),
+        inbox: (from, stamp, previous, batch) => this.inbox?.fast(from, stamp, previous, batch),
+      });
+      this.links = links;
+      backend.store.sendEarly = (node, stamp, previous, batch) =>
+        links.sendInbox(node, stamp, previous, batch);
+    }
     backend.store.onSkipped = (clients, nodes) => {
       this.stats.fencedWrites += clients.length;
       for (const node of nodes) this.table.dropNode(node);
@@ -76,6 +103,11 @@ export class ClusterNode {
   /** Reach the backend, take the node id, read the route table. Before the engine loads its state. */
   async start(): Promise<void> {
     await this.backend.connect();
+    if (this.links !== undefined) {
+      this.linkSecret = await this.backend.linkSecret();
+      const { host, port } = parseLinkAddress(this.options.link || '127.0.0.1');
+      await this.links.listen(host, port);
+    }
     const snapshot = await this.backend.join(this.events(), () => this.info());
     this.table.replaceRemote(snapshot);
     this.log(
@@ -92,6 +124,12 @@ export class ClusterNode {
     for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
       this.publishWill(clientId, will);
     this.backend.readInbox(this.inbox as InboxProcessor);
+    const links = this.links;
+    if (links !== undefined)
+      void this.backend.nodes().then(
+        (nodes) => links.update(nodes),
+        () => undefined,
+      );
     this.watcher = setInterval(() => void this.watch(), this.backend.heartbeatMs);
     this.watcher.unref();
     // A safety net under the events: the whole route table read again now and then.
@@ -116,6 +154,7 @@ export class ClusterNode {
   /** After the engine closed (its last commit made): leave the cluster. */
   async stop(): Promise<void> {
     this.quiesce();
+    this.links?.close();
     await this.backend.close();
   }
 
@@ -140,7 +179,11 @@ export class ClusterNode {
   private events(): ClusterEvents {
     return {
       route: (node, key, added) => this.table.setRemote(node, key, added),
-      nodeGone: (node) => this.table.dropNode(node),
+      nodeGone: (node) => {
+        this.table.dropNode(node);
+        this.links?.forget(node);
+        this.inbox?.forgetEarly(node);
+      },
       retained: (topic, message) => this.engine?.router.set(topic, message),
       qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),
       reconnected: () => void this.refresh(),
@@ -182,6 +225,8 @@ export class ClusterNode {
     for (const key of this.table.localKeys()) store.addRoute(key);
     this.markDirty();
     try {
+      // Redis may have come back without its data, and a node that asks first makes a new secret.
+      if (this.links !== undefined) this.linkSecret = await this.backend.linkSecret();
       const engine = this.engine;
       if (engine === undefined) return;
       // Redis came back without its data: the sessions held here are written again, under new ownership.
@@ -226,6 +271,7 @@ export class ClusterNode {
     try {
       const asked = Date.now();
       this.lastNodes = await this.backend.nodes();
+      this.links?.update(this.lastNodes);
       // A slow answer judges nobody: Redis was away or stalled meanwhile (ioredis sends an unanswered
       // command again after a reconnect), and the nodes it shows without a heartbeat had no chance to beat
       // again yet. Nor does one that came back inside the grace a reconnect began meanwhile.
@@ -292,6 +338,7 @@ export class ClusterNode {
       return;
     }
     this.lastNodes = nodes;
+    this.links?.update(nodes);
     const alive = nodes.filter((n) => n.alive && n.info !== undefined);
     const sum = (pick: (info: NodeInfo) => number): number =>
       alive.reduce((total, n) => total + pick(n.info as NodeInfo), 0);
@@ -322,6 +369,7 @@ export class ClusterNode {
       startedAt: engine?.stats.startedAt ?? Date.now(),
       pid: process.pid,
       host: hostname(),
+      link: this.links?.address,
       clients: engine?.stats.clientsConnected ?? 0,
       sessions: engine?.sessions.size ?? 0,
       subscriptions,

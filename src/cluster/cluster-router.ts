@@ -8,6 +8,7 @@ import type { ClusterStats } from './cluster-stats.js';
 import { isNodeLocalTopic } from './codec.js';
 import { encodeFrame, FrameBatch, type SharedChoice } from './frames.js';
 import { encodeMessage } from './message-codec.js';
+import type { NodeLinks } from './node-links.js';
 import type { RouteTable } from './route-table.js';
 
 /** Where one message goes on one other node. */
@@ -20,9 +21,10 @@ interface NodeTarget {
  * Routing in a cluster: the local topic index for this node's subscribers, plus forwarding to the other
  * nodes with a matching route only (never a broadcast). Shared groups: this node picks one member node of
  * each matching group, round-robin cluster-wide; that node then picks the member session. QoS 0 goes over
- * the backend's best-effort channel, batched per node per turn (dropped and counted while the backend is
- * away); QoS 1/2 go into the node's inbox with the turn's commit, so the publisher's acknowledgement waits
- * for them. Messages from other nodes reach only local subscribers.
+ * the direct link to the node (else the backend's best-effort channel), batched per node per turn, and is
+ * dropped and counted while the backend is away; QoS 1/2 go into the node's inbox with the turn's commit,
+ * so the publisher's acknowledgement waits for them (and a copy goes ahead over the link, see
+ * `InboxProcessor.fast`). Messages from other nodes reach only local subscribers.
  */
 export class ClusterRouter implements Router {
   private readonly result: MatchResult<string> = { subscribers: [], shared: [] };
@@ -37,6 +39,8 @@ export class ClusterRouter implements Router {
     private readonly backend: ClusterBackend,
     private readonly stats: ClusterStats,
     private readonly markDirty: () => void,
+    /** The direct links to the other nodes, if this node has them: QoS 0 goes over them first. */
+    private readonly links: NodeLinks | undefined,
   ) {}
 
   add(record: SessionSubscription): void {
@@ -130,6 +134,7 @@ export class ClusterRouter implements Router {
       this.markDirty();
       return this.backend.store.inboxFrames(node);
     }
+    // Links or not, QoS 0 across nodes stops while the backend is away (its routes and members may be stale).
     if (!this.backend.available) {
       this.stats.qos0Dropped++;
       return undefined;
@@ -155,7 +160,9 @@ export class ClusterRouter implements Router {
         continue;
       }
       const frames = batch.frames;
-      if (!this.backend.sendQos0(node, batch.take())) this.stats.qos0Dropped += frames;
+      const bytes = batch.take();
+      if (this.links?.sendQos0(node, bytes) !== true && !this.backend.sendQos0(node, bytes))
+        this.stats.qos0Dropped += frames;
     }
   }
 }

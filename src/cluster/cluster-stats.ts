@@ -19,6 +19,8 @@ export class ClusterStats {
   reconnects = 0;
   /** Inbox entries dropped as a second copy of one processed before (an append resent after a lost reply). */
   duplicatesDropped = 0;
+  /** Inbox appends delivered ahead, from the copy their sender sent over a direct link. */
+  earlyDelivered = 0;
   /** Time the inbox reader waited for local subscribers to drain their queues (ms). */
   inboxWaitMs = 0;
   /** Sessions the inbox reader stopped waiting for: their queue did not move for `STALL_MS`. */
@@ -63,6 +65,11 @@ export function clusterMetrics(
       'duplicates_dropped',
       'Inbox entries dropped as a resent copy of one processed before.',
       s.duplicatesDropped,
+    ],
+    [
+      'early_delivered',
+      'Inbox appends delivered ahead, from the copy their sender sent over the direct link.',
+      s.earlyDelivered,
     ],
     [
       'inbox_stalled',

@@ -8,6 +8,12 @@ import { SUBSCRIBERS_ONLY, visitFrames, visitFramesFrom } from './frames.js';
 import { InboxGate } from './inbox-gate.js';
 import { RecentStamps } from './recent-stamps.js';
 
+type BatchEntry = Extract<InboxEntry, { kind: 'batch' }>;
+/** Copies delivered ahead of their appends, at most (beyond: the appends deliver, as without links). */
+const EARLY_LIMIT = 4096;
+/** A copy whose append has not come in this long is forgotten. */
+const EARLY_ORPHAN_MS = 600_000;
+
 /**
  * What a node does with the entries of its inbox, in order: messages from other nodes to its subscribers,
  * notices that another node took a session over, deliveries handed over by a session's previous owner.
@@ -20,6 +26,13 @@ export class InboxProcessor implements InboxHandler {
   readonly gate: InboxGate;
   /** Stamps of the inbox entries processed lately: a resent copy of one is dropped. */
   private readonly recent = new RecentStamps();
+  /**
+   * Appends delivered from the copy their sender sent over a link (`fast`), awaiting the append itself, by
+   * `from stamp`: how far the copy was delivered (its length when whole) and when.
+   */
+  private readonly early = new Map<string, { at: number; whole: boolean; time: number }>();
+  /** An entry is being worked through (waiting for the gate or a claim): copies wait for the inbox. */
+  private busy = 0;
 
   constructor(
     private readonly engine: Engine,
@@ -31,8 +44,47 @@ export class InboxProcessor implements InboxHandler {
   }
 
   entry(entry: InboxEntry): Promise<void> | undefined {
+    const pending = this.handle(entry);
+    if (pending === undefined) return undefined;
+    this.busy++;
+    return pending.finally(() => {
+      this.busy--;
+    });
+  }
+
+  /**
+   * A copy of an inbox append, sent over a link by its sender as it appended it (`previous`: the stamp of
+   * its append to this node before, '' for its first). Delivered now when that keeps the order of the
+   * sender's appends (the previous one is delivered) and nothing waits (the gate is open, no entry is
+   * being worked through); else dropped, and the append delivers it as before. When the append comes, only
+   * what the copy did not deliver is delivered (the gate may stop a copy part-way). The append stays what
+   * counts: a restart before its checkpoint delivers it again (at least once, as any inbox entry).
+   */
+  fast(from: string, stamp: string, previous: string, batch: Buffer): void {
+    if (this.busy > 0 || this.gate.closed || this.early.size >= EARLY_LIMIT) return;
+    if (previous !== '' && !this.recent.has(from, previous) && !this.early.get(`${from} ${previous}`)?.whole)
+      return;
+    const key = `${from} ${stamp}`;
+    if (this.early.has(key) || this.recent.has(from, stamp)) return;
+    const at = this.deliver(batch, from, 0);
+    this.early.set(key, { at, whole: at >= batch.length, time: Date.now() });
+    this.stats.earlyDelivered++;
+  }
+
+  /** Forget the copies of a node gone (its appends, if any, are delivered whole). */
+  forgetEarly(node: string): void {
+    const prefix = `${node} `;
+    for (const key of this.early.keys()) if (key.startsWith(prefix)) this.early.delete(key);
+  }
+
+  private handle(entry: InboxEntry): Promise<void> | undefined {
     const engine = this.engine;
-    if (this.recent.isCopy(entry)) {
+    const early = entry.kind === 'batch' ? this.takeEarly(entry.from, entry.stamp) : undefined;
+    if (early !== undefined && entry.kind === 'batch') {
+      // Delivered from its copy; the gate may have stopped the copy part-way: the rest once it opens.
+      this.recent.isCopy(entry);
+      if (early < entry.batch.length) return this.resume(entry, early);
+    } else if (this.recent.isCopy(entry)) {
       // A copy of an append Redis ran twice (a resent command).
       this.stats.duplicatesDropped++;
     } else if (entry.kind === 'batch') {
@@ -99,7 +151,21 @@ export class InboxProcessor implements InboxHandler {
   }
 
   /** The rest of a batch the gate stopped, each part once the gate opens; then the entry is done. */
-  private async resume(entry: Extract<InboxEntry, { kind: 'batch' }>, at: number): Promise<void> {
+  /** How far the copy of this append was delivered, if it was; forgets it (and copies long orphaned). */
+  private takeEarly(from: string, stamp: string | undefined): number | undefined {
+    if (stamp === undefined || this.early.size === 0) return undefined;
+    const key = `${from} ${stamp}`;
+    const early = this.early.get(key);
+    if (early === undefined) return undefined;
+    this.early.delete(key);
+    // A copy whose append never came (its sender's commit failed for good): forgotten after a while.
+    const old = early.time - EARLY_ORPHAN_MS;
+    if (this.early.size > 0 && (this.early.values().next().value?.time ?? old) < old)
+      for (const [k, v] of this.early) if (v.time < old) this.early.delete(k);
+    return early.at;
+  }
+
+  private async resume(entry: BatchEntry, at: number): Promise<void> {
     let next = at;
     while (next < entry.batch.length) {
       await this.gate.wait();

@@ -28,6 +28,11 @@ export class RecentStamps {
     return true;
   }
 
+  /** Whether `stamp` of sender `from` is recorded. */
+  has(from: string, stamp: string): boolean {
+    return this.seen.has(`${from} ${stamp}`);
+  }
+
   /** Record a stamped entry (a batch or a hand-over); true when it is a copy of one recorded already. */
   isCopy(entry: InboxEntry): boolean {
     return entry.kind !== 'evict' && entry.stamp !== undefined && !this.add(entry.from, entry.stamp);

@@ -41,6 +41,13 @@ export interface RedisClusterOptions {
   readonly nodeTimeoutMs?: number;
   /** How long to try reaching Redis at start (ms). Default 5000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * Where this node's direct link to the other nodes listens (`host`, `host:port`, `[v6]:port`; port 0 or
+   * none picks a free one), or false for none (every cross-node message then goes through Redis). Default
+   * `127.0.0.1`: nodes on one machine link directly; nodes on several machines need an address the others
+   * reach. See `ClusterNodeOptions.link`.
+   */
+  readonly link?: string | false;
 }
 
 /** Lock on a dead node while one node takes it over. */
@@ -133,6 +140,15 @@ export class RedisBackend implements ClusterBackend {
   async rejoin(info: () => NodeInfo): Promise<void> {
     await this.register(info, Number.POSITIVE_INFINITY);
     this.membershipLost = false;
+  }
+
+  async linkSecret(): Promise<string> {
+    const key = `${this.prefix}link-secret`;
+    const cmd = this.commands();
+    await cmd.set(key, randomBytes(16).toString('hex'), 'NX');
+    const secret = await cmd.get(key);
+    if (secret === null) throw new Error('cluster: the link secret vanished from Redis');
+    return secret;
   }
 
   sendQos0(node: string, batch: Buffer): boolean {

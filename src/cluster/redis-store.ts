@@ -21,6 +21,9 @@ export interface ScriptedRedis extends Redis {
   starlingClaimBuffer(args: string[]): Promise<unknown[]>;
 }
 
+/** Copies of inbox appends go ahead over the links only while fewer commits than this await their answer. */
+const EARLY_UNANSWERED = 16;
+
 /** The longest an inbox entry waits for a claim's result to be taken (see `PendingClaims`). */
 const CLAIM_SETTLE_LIMIT_MS = 10_000;
 
@@ -37,11 +40,15 @@ export class RedisSessionStore implements ClusterStore {
   isHeld: (clientId: string) => boolean = () => false;
   /** Writes Redis skipped: sessions this node no longer owns, inboxes of nodes gone. */
   onSkipped: (clientIds: string[], nodesGone: string[]) => void = () => {};
+  /** Set by the node: sends a copy of an inbox append ahead of it (its direct link); false when it cannot. */
+  sendEarly: (node: string, stamp: string, previous: string, batch: Buffer) => boolean = () => false;
   /** Wills of unstored sessions this node held before a restart, found by `open`. */
   readonly loadedWills: { clientId: string; will: StoredWill }[] = [];
 
   private ops: Arg[] = [];
   private readonly inbox = new Map<string, FrameBatch>();
+  /** The stamp of this process's last append to each node's inbox. */
+  private readonly lastStamps = new Map<string, string>();
   private readonly releases = new Map<string, number>();
   /** Claims of connecting clients whose result the broker has not taken yet, by client id. */
   private readonly claiming = new Map<string, PendingClaims>();
@@ -372,9 +379,20 @@ export class RedisSessionStore implements ClusterStore {
     this.ops = [];
     // The batch number stamps its appends (one per node inbox, so one stamp per inbox).
     const n = this.batches + 1;
+    // Copies go ahead only while commits go through: a copy whose append is late (Redis away, a commit
+    // refused) would be remembered by its receiver for that long.
+    const early =
+      parts.length === 0 && this.unanswered.length < EARLY_UNANSWERED && this.redis().status === 'ready';
     for (const [node, batch] of this.inbox) {
-      if (batch.empty) this.inbox.delete(node);
-      else args.push('X', node, `${this.incarnation}.${n}`, batch.take());
+      if (batch.empty) {
+        this.inbox.delete(node);
+        continue;
+      }
+      const stamp = `${this.incarnation}.${n}`;
+      const frames = batch.take();
+      args.push('X', node, stamp, frames);
+      if (early) this.sendEarly(node, stamp, this.lastStamps.get(node) ?? '', frames);
+      this.lastStamps.set(node, stamp);
     }
     for (const [clientId, epoch] of this.releases) {
       if (this.isHeld(clientId)) continue;

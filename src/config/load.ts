@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { BrokerOptions } from '../broker/options.js';
+import { parseLinkAddress } from '../cluster/node-links.js';
 import type { RedisClusterOptions } from '../cluster/redis-backend.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import { DEFAULT_MIN_FREE_BYTES } from '../storage/disk-watch.js';
@@ -263,6 +264,7 @@ function clusterFrom(
     }
   }
   if (url === undefined) return { cluster: undefined, workers };
+  const link = clusterLink(o.clusterLink ?? file?.link, workers);
   if (!/^rediss?:\/\//.test(url))
     throw new ConfigError(`--cluster must be a redis:// or rediss:// URL, got '${url}'`);
   const cluster: RedisClusterOptions = {
@@ -271,8 +273,29 @@ function clusterFrom(
     ...(file?.keyPrefix === undefined ? {} : { keyPrefix: file.keyPrefix }),
     ...(file?.heartbeatMs === undefined ? {} : { heartbeatMs: file.heartbeatMs }),
     ...(file?.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: file.nodeTimeoutMs }),
+    ...(link === undefined ? {} : { link }),
   };
   return { cluster, workers };
+}
+
+/** The node's direct link: an address, or false for none ('off'); a fixed port cannot serve several workers. */
+function clusterLink(
+  text: string | false | undefined,
+  workers: number | undefined,
+): string | false | undefined {
+  if (text === undefined || text === false) return text;
+  if (text === 'off') return false;
+  let port: number;
+  try {
+    port = parseLinkAddress(text).port;
+  } catch {
+    throw new ConfigError(`--cluster-link '${text}': not HOST, HOST:PORT, [IPv6]:PORT or off`);
+  }
+  if (port !== 0 && workers !== undefined && workers > 1)
+    throw new ConfigError(
+      `--cluster-link ${text}: each of the ${workers} workers needs its own port; give a host alone (free ports)`,
+    );
+  return text;
 }
 
 /** A cluster keeps its state in Redis: no local store, and asking for one is an error. */

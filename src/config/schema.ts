@@ -155,6 +155,8 @@ export const clusterSchema = z.strictObject({
   heartbeatMs: z.number().int().min(10).optional(),
   /** A node silent this long (ms) is dead; its sessions are taken over. Must exceed heartbeatMs. */
   nodeTimeoutMs: z.number().int().min(20).optional(),
+  /** Where the node's direct link listens (`host`, `host:port`), or false: cross-node messages via Redis only. */
+  link: z.union([z.string().min(1), z.literal(false)]).optional(),
   workers: z.union([z.number().int().min(1).max(1024), z.literal('auto')]).optional(),
 });
 export type ClusterFileConfig = z.infer<typeof clusterSchema>;

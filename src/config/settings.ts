@@ -155,6 +155,12 @@ const SETTINGS = {
     arg: 'ID',
     help: "this node's id in the cluster (default random)",
   },
+  clusterLink: {
+    flag: 'cluster-link',
+    kind: 'string',
+    arg: 'HOST[:PORT]|off',
+    help: "where this node's direct link to the other nodes listens (default 127.0.0.1, a free port)",
+  },
   workers: {
     flag: 'workers',
     kind: 'string',

@@ -130,7 +130,9 @@ export class Broker {
     const node =
       cluster === undefined
         ? undefined
-        : new ClusterNode(new RedisBackend(cluster, () => this.#engine.logger));
+        : new ClusterNode(new RedisBackend(cluster, () => this.#engine.logger), {
+            ...(cluster.link === undefined ? {} : { link: cluster.link }),
+          });
     const store = node?.backend.store ?? storage;
     this.#engine = new Engine({
       ...protocol,

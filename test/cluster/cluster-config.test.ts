@@ -82,4 +82,23 @@ describe('cluster configuration', () => {
     writeFileSync(bad, 'cluster:\n  url: tcp://x\n');
     assert.throws(() => loadConfig({ argv: ['--config', bad], env: {} }), /cluster\.url'.*redis:\/\//);
   });
+
+  test('the direct link: an address, off, or refused (bad address; a fixed port for several workers)', () => {
+    const cluster = (argv: string[], env: Record<string, string> = {}) =>
+      loadConfig({ argv: ['--cluster', 'redis://h:1', ...argv], env }).cluster;
+    assert.equal(cluster([])?.link, undefined, 'default: the node picks 127.0.0.1 and a free port');
+    assert.equal(cluster(['--cluster-link', 'off'])?.link, false);
+    assert.equal(cluster(['--cluster-link', '10.0.0.5:7100'])?.link, '10.0.0.5:7100');
+    assert.equal(cluster([], { STARLING_CLUSTER_LINK: '[::1]' })?.link, '[::1]');
+    assert.equal(cluster(['--cluster-link', '10.0.0.5', '--workers', '2'])?.link, '10.0.0.5');
+    assert.throws(() => cluster(['--cluster-link', 'a:b:c']), /--cluster-link 'a:b:c': not HOST, HOST:PORT/);
+    assert.throws(() => cluster(['--cluster-link', 'h:70000']), /--cluster-link/);
+    assert.throws(
+      () => cluster(['--cluster-link', '10.0.0.5:7100', '--workers', '2']),
+      /each of the 2 workers needs its own port/,
+    );
+    const file = join(dir, 'link.yaml');
+    writeFileSync(file, 'cluster:\n  url: redis://h:1\n  link: false\n');
+    assert.equal(loadConfig({ argv: ['--config', file], env: {} }).cluster?.link, false);
+  });
 });

@@ -34,11 +34,12 @@ export async function startNode(
   id: string,
   prefix: string,
   options: Omit<ConstructorParameters<typeof Broker>[0], 'cluster'> = {},
+  cluster: Pick<RedisClusterOptions, 'link'> = {},
 ): Promise<Node> {
   const broker = new Broker({
     sysInterval: 0,
     ...options,
-    cluster: { url: redis.url, nodeId: id, keyPrefix: prefix, ...FAST },
+    cluster: { url: redis.url, nodeId: id, keyPrefix: prefix, ...FAST, ...cluster },
   });
   const address = (await broker.listen({ host: '127.0.0.1', port: 0 })) as AddressInfo;
   return { id, broker, port: address.port, url: `mqtt://127.0.0.1:${address.port}` };
@@ -204,8 +205,11 @@ export interface ThreeNodes {
   extraNode(id: string, options?: Parameters<typeof startNode>[3]): Promise<Node>;
 }
 
-/** Register the `before`/`after` of a suite running on three in-process nodes with keys under `prefix`. */
-export function threeNodes(prefix: string): ThreeNodes {
+/**
+ * Register the `before`/`after` of a suite running on three in-process nodes with keys under `prefix`;
+ * `cluster.link: false`: the nodes have no direct links, everything crosses through Redis.
+ */
+export function threeNodes(prefix: string, cluster: Pick<RedisClusterOptions, 'link'> = {}): ThreeNodes {
   let redis: RedisServer | undefined;
   const clients: Client[] = [];
   const extras: Node[] = [];
@@ -221,7 +225,7 @@ export function threeNodes(prefix: string): ThreeNodes {
       return redis.url;
     },
     async extraNode(id, options) {
-      const node = await startNode({ url: fixture.redisUrl() }, id, prefix, options);
+      const node = await startNode({ url: fixture.redisUrl() }, id, prefix, options, cluster);
       extras.push(node);
       return node;
     },
@@ -229,11 +233,9 @@ export function threeNodes(prefix: string): ThreeNodes {
   before(async () => {
     const started = await startRedis();
     redis = started;
-    fixture.nodes = (await Promise.all(['a', 'b', 'c'].map((id) => startNode(started, id, prefix)))) as [
-      Node,
-      Node,
-      Node,
-    ];
+    fixture.nodes = (await Promise.all(
+      ['a', 'b', 'c'].map((id) => startNode(started, id, prefix, {}, cluster)),
+    )) as [Node, Node, Node];
   });
   after(async () => {
     for (const client of clients.splice(0)) await client.end().catch(() => undefined);

@@ -1,0 +1,161 @@
+/**
+ * The nodes' direct links: only a node of the cluster may open one (the secret kept in Redis, the node id it
+ * is meant for); QoS 1/2 copies sent ahead over them are delivered once, in order, while links break and
+ * come back mid-stream and the messages switch between the link and the Redis inbox.
+ */
+import assert from 'node:assert/strict';
+import { connect as netConnect, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { Redis } from 'ioredis';
+import type { NodeInfo } from '../../src/cluster/backend.js';
+import { parseLinkAddress } from '../../src/cluster/node-links.js';
+import { clusterOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
+
+/** Frame of the link protocol: u32 length, u8 type, body. */
+function frame(type: number, body: string): Buffer {
+  const bytes = Buffer.from(body);
+  const out = Buffer.alloc(5 + bytes.length);
+  out.writeUInt32BE(1 + bytes.length, 0);
+  out[4] = type;
+  bytes.copy(out, 5);
+  return out;
+}
+
+/** Open a raw connection to `node`'s link, send `bytes`; what came back, and whether the node closed it. */
+async function tryLink(node: Node, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
+  const address = clusterOf(node.broker)?.links?.address;
+  assert.ok(address !== undefined, 'the node listens for links');
+  const { host, port } = parseLinkAddress(address);
+  const socket: Socket = netConnect({ host, port });
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  socket.on('error', () => undefined);
+  const closed = new Promise<boolean>((resolve) => {
+    socket.once('close', () => resolve(true));
+    setTimeout(() => resolve(false), 1500).unref();
+  });
+  socket.write(bytes);
+  const wasClosed = await closed;
+  socket.destroy();
+  return { reply: Buffer.concat(chunks), closed: wasClosed };
+}
+
+describe('cluster direct links', () => {
+  const cluster = threeNodes('links:');
+  const client = cluster.client;
+
+  test('a connection that is not a node of the cluster is closed; the links keep working', async () => {
+    const [a, b] = cluster.nodes;
+    const raw = new Redis(cluster.redisUrl());
+    let secret: string | null;
+    try {
+      secret = await raw.get('links:link-secret');
+    } finally {
+      raw.disconnect();
+    }
+    assert.ok(secret !== null && secret.length >= 16, 'the cluster made a secret');
+    const garbage = Buffer.from(Array.from({ length: 2048 }, (_, i) => (i * 37 + 11) & 0xff));
+    for (const [what, bytes] of [
+      ['garbage', garbage],
+      ['a wrong secret', frame(1, 'not-the-secret\nintruder\na')],
+      ['a HELLO meant for another node', frame(1, `${secret}\nintruder\nb`)],
+      ['a QoS 0 frame before HELLO', frame(3, 'x')],
+    ] as const) {
+      const { reply, closed } = await tryLink(a, bytes);
+      assert.ok(closed, `${what}: closed`);
+      assert.equal(reply.length, 0, `${what}: no answer`);
+    }
+    // The right HELLO is welcomed (the checks above do not close everything).
+    const { reply, closed } = await tryLink(a, frame(1, `${secret}\nvisitor\na`));
+    assert.equal(closed, false, 'a node is kept');
+    assert.deepEqual([...reply], [0, 0, 0, 1, 2], 'WELCOME');
+    // The node took no harm: messages still cross, over the link.
+    const sub = await client(a, { clientId: 'after-intruders' });
+    await sub.subscribe('calm/#', 1);
+    await routeKnown(cluster.nodes, a, 'calm/#');
+    const pub = await client(b, { clientId: 'calm-pub' });
+    for (let i = 0; i < 5; i++) await pub.publish('calm/x', `c${i}`, 1);
+    await until(() => sub.received.length === 5, 'five messages across');
+    assert.ok((clusterOf(b.broker)?.links?.framesSent ?? 0) > 0, 'B sent over its link');
+  });
+
+  test('links broken again and again mid-stream: QoS 1 and 2 arrive once each, in order', async () => {
+    const [a, b] = cluster.nodes;
+    const sub = await client(a, { clientId: 'steady', protocolVersion: 5 });
+    await sub.subscribe('steady/#', 2);
+    await routeKnown(cluster.nodes, a, 'steady/#');
+    const pub = await client(b, { clientId: 'steady-pub', protocolVersion: 5 });
+    const links = clusterOf(b.broker)?.links;
+    assert.ok(links !== undefined);
+    const early = () => clusterOf(a.broker)?.stats.earlyDelivered ?? 0;
+    const earlyBefore = early();
+    // Break B's link to A every 30 ms: the messages go through the inbox until B links again.
+    let breaks = 0;
+    const breaker = setInterval(() => {
+      links.forget('a');
+      breaks++;
+    }, 30);
+    const count = 600;
+    try {
+      const acks: Promise<unknown>[] = [];
+      for (let i = 0; i < count; i++) {
+        acks.push(pub.publish(`steady/q${(i % 2) + 1}`, `m-${i}`, ((i % 2) + 1) as 1 | 2));
+        if (i % 50 === 49) await Promise.all(acks.splice(0));
+      }
+      await Promise.all(acks);
+    } finally {
+      clearInterval(breaker);
+    }
+    await until(() => sub.received.length >= count, 'every message at the subscriber', 10_000);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const payloads = sub.payloads();
+    assert.equal(payloads.length, count, 'none twice');
+    for (const qos of [1, 2]) {
+      const got = sub.received.filter((m) => m.topic === `steady/q${qos}`).map((m) => m.payload);
+      const want = Array.from({ length: count / 2 }, (_, j) => `m-${2 * j + qos - 1}`);
+      assert.deepEqual(got, want, `QoS ${qos}: each once, in order`);
+    }
+    assert.ok(breaks > 3, `the link was broken ${breaks} times`);
+    assert.ok(early() > earlyBefore, 'some went ahead over the link between the breaks');
+  });
+
+  test('a copy is not delivered ahead of an earlier append still in Redis: the order holds', async () => {
+    const [a, b] = cluster.nodes;
+    const sub = await client(a, { clientId: 'ordered' });
+    await sub.subscribe('order/#', 1);
+    await routeKnown(cluster.nodes, a, 'order/#');
+    const pub = await client(b, { clientId: 'order-pub' });
+    const links = clusterOf(b.broker)?.links;
+    const address = clusterOf(a.broker)?.links?.address;
+    assert.ok(links !== undefined && address !== undefined);
+    await pub.publish('order/x', 'warm', 1);
+    await until(() => sub.received.length === 1, 'the first message');
+    const raw = new Redis(cluster.redisUrl());
+    try {
+      // B has no link to A, and Redis holds every command for 3 s: the next appends wait in Redis.
+      links.forget('a');
+      await raw.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      let firstAcked = false;
+      const acks = [
+        pub.publish('order/x', 'first', 1).then(() => {
+          firstAcked = true;
+        }),
+      ];
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      // B links to A again (as its next look at the registry would) while those appends still wait.
+      links.update([{ id: 'a', alive: true, info: { link: address } as NodeInfo }]);
+      acks.push(pub.publish('order/x', 'second', 1));
+      await until(() => links.ready('a'), 'B linked to A again', 2500);
+      assert.equal(firstAcked, false, "'first' still waits in Redis");
+      // This one's copy goes over the link at once; A must not deliver it before 'first' and 'second'.
+      const sent = links.framesSent;
+      acks.push(pub.publish('order/x', 'third', 1));
+      await Promise.all(acks);
+      assert.ok(links.framesSent > sent, "'third' went over the link");
+    } finally {
+      raw.disconnect();
+    }
+    await until(() => sub.received.length === 4, 'every message');
+    assert.deepEqual(sub.payloads(), ['warm', 'first', 'second', 'third']);
+  });
+});
