@@ -7,7 +7,10 @@
  * commands Redis ran per message published (`INFO commandstats`; the JSON result has them by command).
  *
  *   npm run bench -- --cluster [--nodes 1,2,3] [--quick] [--scale F] [--rate 10000] [--window 1000]
- *                              [--only NAMES] [--out FILE]
+ *                              [--only NAMES] [--links on|off] [--out FILE]
+ *
+ * `--links off`: the nodes run without their direct links (`cluster.link: false`), every cross-node message
+ * through Redis, to compare.
  *
  * `--window N`: messages a publisher of the throughput rows has sent and not yet seen delivered (default
  * 1000, about the broker's Receive Maximum of 1024: what one v5 client may have in flight). A window too
@@ -53,10 +56,17 @@ export async function runClusterBenchmark(args: readonly string[]): Promise<void
       only: { type: 'string' },
       rate: { type: 'string', default: '10000' },
       window: { type: 'string', default: '1000' },
+      links: { type: 'string', default: 'on' },
       out: { type: 'string', default: 'bench/results/cluster-latest.json' },
     },
   });
   const quick = values.quick === true;
+  if (values.links !== 'on' && values.links !== 'off') {
+    console.error(`--links must be on or off (got ${values.links})`);
+    process.exit(2);
+  }
+  // The nodes' direct links (default on); off: every cross-node message through Redis, as before them.
+  if (values.links === 'off') process.env.STARLING_BENCH_LINK = 'off';
   const rate = Math.max(100, Number(values.rate) || 10_000);
   const window = Number(values.window);
   if (!Number.isInteger(window) || window < 1 || window > 65_535) {

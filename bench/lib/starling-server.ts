@@ -11,12 +11,14 @@ import { Broker, sqliteStorage } from '../../src/index.js';
 const dataDir = process.env.STARLING_BENCH_DATA;
 const [url, nodeId] = process.argv.slice(2);
 const clustered = url !== undefined && nodeId !== undefined;
+// STARLING_BENCH_LINK=off: a cluster node without direct links (everything through Redis).
+const link = process.env.STARLING_BENCH_LINK === 'off' ? { link: false as const } : {};
 const broker = new Broker({
   maxQueuedMessages: 1_000_000,
   // As `starling broker` runs: memory is given back once the broker goes quiet (the footprint benchmark).
   trimHeapWhenIdle: true,
   ...(dataDir === undefined ? {} : { storage: sqliteStorage(dataDir) }),
-  ...(clustered ? { sysInterval: 0, cluster: { url, nodeId, keyPrefix: 'bench:' } } : {}),
+  ...(clustered ? { sysInterval: 0, cluster: { url, nodeId, keyPrefix: 'bench:', ...link } } : {}),
 });
 const address = await broker.listen({ host: '127.0.0.1', port: 0 });
 process.stdout.write(`${JSON.stringify({ port: address.port })}\n`);

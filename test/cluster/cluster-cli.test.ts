@@ -67,6 +67,16 @@ describe('cluster command line', () => {
         },
       );
       assert.deepEqual(Object.keys(seen).sort(), ['wk-0', 'wk-1']);
+      // Each worker has a direct link of its own (one port each, though they share the MQTT port).
+      const links = Object.values(await redisClient.hgetall('w:nodes')).map(
+        (info) => (JSON.parse(info) as { link?: string }).link,
+      );
+      assert.equal(links.length, 2);
+      assert.ok(
+        links.every((l) => l !== undefined && /^127\.0\.0\.1:\d+$/.test(l)),
+        String(links),
+      );
+      assert.notEqual(links[0], links[1], 'two link ports');
       await listening(port);
       const node = { url: `mqtt://127.0.0.1:${port}` };
       const sub = await Client.connect(node, { clientId: 'w-sub' });
