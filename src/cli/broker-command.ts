@@ -12,7 +12,15 @@ import {
 import { publishRateLimiter } from '../config/publish-rate.js';
 import { Broker, type BrokerLogger, dashboardOf } from '../server/broker.js';
 import { sqliteStorage } from '../storage/sqlite.js';
-import { isWorker, leavePrimary, reportReady, runWorkers, WORKER_NODE_ID_ENV } from './broker-workers.js';
+import {
+  isWorker,
+  leavePrimary,
+  reportReady,
+  runWorkers,
+  WORKER_NODE_ID_ENV,
+  WORKER_REPLACES_ENV,
+  WORKER_TOKEN_ENV,
+} from './broker-workers.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -46,10 +54,16 @@ export async function runBrokerCommand(
   const workerNodeId = env[WORKER_NODE_ID_ENV];
   if (config.workers !== undefined && config.cluster !== undefined && !isWorker())
     return runWorkers(config.workers, config.cluster.nodeId, logger, config.shutdownTimeoutMs);
+  const replaces = env[WORKER_REPLACES_ENV];
   const cluster =
     config.cluster === undefined || workerNodeId === undefined || !isWorker()
       ? config.cluster
-      : { ...config.cluster, nodeId: workerNodeId };
+      : {
+          ...config.cluster,
+          nodeId: workerNodeId,
+          ...(env[WORKER_TOKEN_ENV] === undefined ? {} : { instanceToken: env[WORKER_TOKEN_ENV] }),
+          ...(replaces === undefined ? {} : { replaces }),
+        };
   let broker: Broker;
   try {
     broker = new Broker({

@@ -1,10 +1,17 @@
 import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
 import type { BrokerLogger } from '../server/broker.js';
 
 /** The message a worker sends its primary once its listeners are open. */
 export const WORKER_READY = 'starling-worker-ready';
 /** Environment of a worker: its index, and its node id (which beats flags, environment and file). */
 export const WORKER_NODE_ID_ENV = 'STARLING_WORKER_NODE_ID';
+/**
+ * Environment of a worker: its instance token, and the token of the worker it replaces (dead), so it takes
+ * the node id at once rather than after the dead one's heartbeat lapsed.
+ */
+export const WORKER_TOKEN_ENV = 'STARLING_WORKER_TOKEN';
+export const WORKER_REPLACES_ENV = 'STARLING_WORKER_REPLACES';
 
 /** Pause before a worker that died is started again. */
 const RESTART_DELAY_MS = 500;
@@ -12,7 +19,8 @@ const RESTART_DELAY_MS = 500;
 /**
  * `starling broker --workers N`, the primary process: N broker processes (Node's `cluster` module, so they
  * share the listening ports), each a node of the cluster with id `<base>-<index>`. A worker that dies after
- * it was serving is started again under the same id (it takes its sessions back); one that dies before it
+ * it was serving is started again under the same id (it takes its sessions back, at once: the primary saw
+ * the process exit, so the new one replaces its heartbeat without waiting for it to lapse); one that dies before it
  * ever served (a port in use, Redis unreachable) ends the whole command with exit code 1. SIGINT/SIGTERM
  * stop every worker (each shuts down cleanly), then the primary exits 0.
  */
@@ -41,9 +49,14 @@ export async function runWorkers(
     }, stopTimeoutMs + 5000).unref();
   };
 
-  const fork = (index: number): void => {
+  const fork = (index: number, replaces?: string): void => {
     const nodeId = `${baseNodeId}-${index}`;
-    const worker = cluster.fork({ [WORKER_NODE_ID_ENV]: nodeId });
+    const token = randomBytes(8).toString('hex');
+    const worker = cluster.fork({
+      [WORKER_NODE_ID_ENV]: nodeId,
+      [WORKER_TOKEN_ENV]: token,
+      ...(replaces === undefined ? {} : { [WORKER_REPLACES_ENV]: replaces }),
+    });
     let ready = false;
     workers.set(index, worker);
     worker.on('message', (message: unknown) => {
@@ -65,8 +78,9 @@ export async function runWorkers(
         return;
       }
       logger.warn({ worker: index, node: nodeId, code, signal }, 'worker died; starting it again');
+      // The process is gone: its successor may take the node id at once (its heartbeat is dead for sure).
       setTimeout(() => {
-        if (!stopping) fork(index);
+        if (!stopping) fork(index, token);
       }, RESTART_DELAY_MS);
     });
   };

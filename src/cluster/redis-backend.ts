@@ -48,6 +48,16 @@ export interface RedisClusterOptions {
    * reach. See `ClusterNodeOptions.link`.
    */
   readonly link?: string | false;
+  /**
+   * This process's instance token (default random): what its heartbeat holds. `--workers` gives each worker
+   * one, to start its replacement at once after it died (`replaces`).
+   */
+  readonly instanceToken?: string;
+  /**
+   * The instance token of this node id's previous process, known dead (its worker exited): the node joins
+   * at once instead of waiting for that heartbeat to lapse (`nodeTimeoutMs`).
+   */
+  readonly replaces?: string;
 }
 
 /** Lock on a dead node while one node takes it over. */
@@ -66,7 +76,7 @@ export class RedisBackend implements ClusterBackend {
   readonly heartbeatMs: number;
   readonly nodeTimeoutMs: number;
   private readonly prefix: string;
-  private readonly token = randomBytes(8).toString('hex');
+  private readonly token: string;
   private readonly senderTag: Buffer;
   private cmd: ScriptedRedis | undefined;
   private sub: Redis | undefined;
@@ -88,6 +98,7 @@ export class RedisBackend implements ClusterBackend {
     this.prefix = options.keyPrefix ?? 'starling:';
     this.heartbeatMs = options.heartbeatMs ?? 1000;
     this.nodeTimeoutMs = options.nodeTimeoutMs ?? 5000;
+    this.token = options.instanceToken ?? randomBytes(8).toString('hex');
     if (!(this.heartbeatMs > 0) || !(this.nodeTimeoutMs > this.heartbeatMs))
       throw new RangeError('cluster: nodeTimeoutMs must be greater than heartbeatMs (both > 0)');
     if (this.nodeId.length === 0 || /[|\n]/.test(this.nodeId))
@@ -289,6 +300,7 @@ export class RedisBackend implements ClusterBackend {
         this.token,
         this.nodeTimeoutMs,
         JSON.stringify(info()),
+        this.options.replaces ?? '',
       );
       if (joined === 1 || this.closing) return;
       if (Date.now() > deadline)

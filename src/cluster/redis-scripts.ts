@@ -226,14 +226,18 @@ end
 `;
 
 /**
- * Join: take the node id (a heartbeat that is not there, and no take-over of this id running), register the
- * node. ARGV: prefix, node id, instance token, heartbeat TTL ms, info JSON. Returns 1, or 0 when the id is
+ * Join: take the node id (a heartbeat that is not there, or the one of the instance this one replaces, known
+ * dead; and no take-over of this id running), register the node. ARGV: prefix, node id, instance token,
+ * heartbeat TTL ms, info JSON, token of the instance replaced ('' for none). Returns 1, or 0 when the id is
  * in use (or being taken over).
  */
 export const JOIN_SCRIPT = `
 ${OPEN_INBOX}
+local replaces = ARGV[6]
 if redis.call('EXISTS', p .. 'adopt:' .. me) == 1 then return 0 end
-if not redis.call('SET', p .. 'hb:' .. me, token, 'NX', 'PX', ttl) then return 0 end
+local cur = redis.call('GET', p .. 'hb:' .. me)
+if cur and (replaces == '' or cur ~= replaces) then return 0 end
+redis.call('SET', p .. 'hb:' .. me, token, 'PX', ttl)
 redis.call('HSET', p .. 'nodes', me, info)
 openInbox()
 redis.call('DEL', p .. 'gone:' .. me)

@@ -39,7 +39,10 @@ describe('cluster command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'starling-workers-'));
     const port = await freePort();
     const config = join(dir, 'workers.yaml');
-    const cluster = `cluster:\n  url: ${redis.url}\n  keyPrefix: 'w:'\n  heartbeatMs: ${FAST.heartbeatMs}\n  nodeTimeoutMs: ${FAST.nodeTimeoutMs}\n`;
+    // A node timeout longer than the restart may take: the new worker must not wait for the dead one's
+    // heartbeat to lapse (the primary saw it exit).
+    const nodeTimeoutMs = 15_000;
+    const cluster = `cluster:\n  url: ${redis.url}\n  keyPrefix: 'w:'\n  heartbeatMs: ${FAST.heartbeatMs}\n  nodeTimeoutMs: ${nodeTimeoutMs}\n`;
     const listener = `listeners:\n  - type: tcp\n    host: 127.0.0.1\n    port: ${port}\n`;
     writeFileSync(config, `${listener}${cluster}logging:\n  level: error\n`);
     const primary = startCli(['broker', '--config', config, '--workers', '2', '--node-id', 'wk'], {
@@ -94,14 +97,16 @@ describe('cluster command line', () => {
       await pub.end();
       const killed = seen['wk-1'] as number;
       process.kill(killed, 'SIGKILL');
+      const killedAt = Date.now();
       await until(
         () => seen['wk-1'] !== undefined && seen['wk-1'] !== killed,
         'worker 1 started again',
-        15_000,
+        nodeTimeoutMs - 3000,
         async () => {
           seen = await pids();
         },
       );
+      assert.ok(Date.now() - killedAt < nodeTimeoutMs, 'back before the dead heartbeat lapsed');
       primary.kill('SIGTERM');
       const result = await done;
       assert.equal(result.code, 0, result.stderr);
