@@ -32,6 +32,8 @@ const RETRY_MS = 1000;
 export interface LinkHandlers {
   qos0(from: string, batch: Buffer): void;
   inbox(from: string, stamp: string, previous: string, batch: Buffer): void;
+  /** A node's link was closed for a frame that could not be handled (`from`: the node, once known). */
+  refused(from: string | undefined, reason: string): void;
 }
 
 /** Where a node's link listens: `host`, `host:port` or `[v6]:port`; port 0 (the default) picks a free one. */
@@ -233,7 +235,10 @@ export class NodeLinks {
       return true;
     });
     socket.on('data', (chunk: Buffer) => {
-      if (!reader.push(chunk, from === undefined ? 1024 : MAX_FRAME)) socket.destroy();
+      if (reader.push(chunk, from === undefined ? 1024 : MAX_FRAME)) return;
+      // A stranger is only closed; a node's bad frame is news (a bug, or a mismatched version).
+      if (from !== undefined) this.handlers.refused(from, reader.failure ?? 'refused');
+      socket.destroy();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -260,25 +265,55 @@ function frame(type: number, body: Buffer): Buffer {
   return out;
 }
 
-/** Splits a byte stream into frames; the handler returns false to stop (the link is then closed). */
+/**
+ * Splits a byte stream into frames; the handler returns false to stop (the link is then closed). The
+ * chunks of a frame not whole yet are kept apart and joined once, when it is.
+ */
 class FrameReader {
-  private pending: Buffer | undefined;
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Length of the frame being gathered (with its 4-byte prefix), once its prefix arrived. */
+  private needed = 0;
+  /** Why the last `push` returned false. */
+  failure: string | undefined;
 
   constructor(private readonly handle: (type: number, body: Buffer) => boolean) {}
 
-  /** False: a frame was malformed, too big, or refused. */
+  /** False: a frame was malformed, too big, or refused (or its handler threw). */
   push(chunk: Buffer, limit: number): boolean {
-    let data = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
-    this.pending = undefined;
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes < Math.max(4, this.needed)) return true;
+    let data = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending.length = 0;
+    this.pendingBytes = 0;
+    this.needed = 0;
     while (data.length >= 4) {
       const length = data.readUInt32BE(0);
-      if (length < 1 || length > limit) return false;
-      if (data.length < 4 + length) break;
+      if (length < 1 || length > limit) {
+        this.failure = `a frame of ${length} bytes`;
+        return false;
+      }
+      if (data.length < 4 + length) {
+        this.needed = 4 + length;
+        break;
+      }
       // A body stays valid after this call: frames are decoded into messages that keep slices of it.
-      if (!this.handle(data[4] as number, data.subarray(5, 4 + length))) return false;
+      try {
+        if (!this.handle(data[4] as number, data.subarray(5, 4 + length))) {
+          this.failure = `a frame of type ${data[4]} refused`;
+          return false;
+        }
+      } catch (err) {
+        this.failure = `a frame of type ${data[4]} failed: ${(err as Error).message}`;
+        return false;
+      }
       data = data.subarray(4 + length);
     }
-    if (data.length > 0) this.pending = data;
+    if (data.length > 0) {
+      this.pending.push(data);
+      this.pendingBytes = data.length;
+    }
     return true;
   }
 }

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { createMessage } from '../../src/broker/message.js';
 import type { NodeInfo } from '../../src/cluster/backend.js';
+import { encodeSubscribersFrame } from '../../src/cluster/frames.js';
 import { parseLinkAddress } from '../../src/cluster/node-links.js';
 import { clusterOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
@@ -40,20 +42,25 @@ async function tryLink(node: Node, bytes: Buffer): Promise<{ reply: Buffer; clos
   return { reply: Buffer.concat(chunks), closed: wasClosed };
 }
 
+/** The cluster's link secret, as the nodes keep it in Redis. */
+async function readSecret(url: string): Promise<string> {
+  const raw = new Redis(url);
+  try {
+    const secret = await raw.get('links:link-secret');
+    assert.ok(secret !== null && secret.length >= 16, 'the cluster made a secret');
+    return secret;
+  } finally {
+    raw.disconnect();
+  }
+}
+
 describe('cluster direct links', () => {
   const cluster = threeNodes('links:');
   const client = cluster.client;
 
   test('a connection that is not a node of the cluster is closed; the links keep working', async () => {
     const [a, b] = cluster.nodes;
-    const raw = new Redis(cluster.redisUrl());
-    let secret: string | null;
-    try {
-      secret = await raw.get('links:link-secret');
-    } finally {
-      raw.disconnect();
-    }
-    assert.ok(secret !== null && secret.length >= 16, 'the cluster made a secret');
+    const secret = await readSecret(cluster.redisUrl());
     const garbage = Buffer.from(Array.from({ length: 2048 }, (_, i) => (i * 37 + 11) & 0xff));
     for (const [what, bytes] of [
       ['garbage', garbage],
@@ -157,5 +164,53 @@ describe('cluster direct links', () => {
     }
     await until(() => sub.received.length === 4, 'every message');
     assert.deepEqual(sub.payloads(), ['warm', 'first', 'second', 'third']);
+  });
+
+  test('a frame split anywhere is put together; a frame a node cannot handle closes its link only', async () => {
+    const [a, b] = cluster.nodes;
+    const sub = await client(a, { clientId: 'pieces' });
+    await sub.subscribe('pieces/#', 0);
+    const secret = await readSecret(cluster.redisUrl());
+    const address = clusterOf(a.broker)?.links?.address as string;
+    const socket = netConnect(parseLinkAddress(address));
+    socket.setNoDelay(true);
+    socket.on('error', () => undefined);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.write(frame(1, `${secret}\nvisitor\na`));
+    await welcomed;
+    // A batch of one message, as a node frames it, sent in pieces: the length prefix split, then the rest.
+    const message = createMessage(
+      'pieces/x',
+      Buffer.from('whole again'),
+      0,
+      false,
+      undefined,
+      'visitor',
+      Date.now(),
+    );
+    const batch = encodeSubscribersFrame(message);
+    const whole = Buffer.alloc(5 + batch.length);
+    whole.writeUInt32BE(1 + batch.length, 0);
+    whole[4] = 3;
+    batch.copy(whole, 5);
+    for (const piece of [
+      whole.subarray(0, 2),
+      whole.subarray(2, 7),
+      whole.subarray(7, 20),
+      whole.subarray(20),
+    ]) {
+      socket.write(piece);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await until(() => sub.received.length === 1, 'the message put together');
+    assert.deepEqual(sub.received[0], { topic: 'pieces/x', payload: 'whole again', qos: 0, retain: false });
+    // A frame of a type no node sends: the link is closed, the node goes on.
+    socket.write(frame(9, 'what is this'));
+    await closed;
+    const pub = await client(b, { clientId: 'pieces-pub' });
+    await routeKnown(cluster.nodes, a, 'pieces/#');
+    await pub.publish('pieces/y', 'still here', 1);
+    await until(() => sub.received.length === 2, 'cross-node after the bad frame');
   });
 });
