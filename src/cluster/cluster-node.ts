@@ -183,7 +183,6 @@ export class ClusterNode {
       nodeGone: (node) => {
         this.table.dropNode(node);
         this.links?.forget(node);
-        this.inbox?.forgetEarly(node);
       },
       retained: (topic, message) => this.engine?.router.set(topic, message),
       qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),

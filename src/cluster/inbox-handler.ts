@@ -61,6 +61,7 @@ export class InboxProcessor implements InboxHandler {
    * counts: a restart before its checkpoint delivers it again (at least once, as any inbox entry).
    */
   fast(from: string, stamp: string, previous: string, batch: Buffer): void {
+    if (this.early.size >= EARLY_LIMIT) this.forgetOrphans(Date.now() - EARLY_ORPHAN_MS);
     if (this.busy > 0 || this.gate.closed || this.early.size >= EARLY_LIMIT) return;
     if (previous !== '' && !this.recent.has(from, previous) && !this.early.get(`${from} ${previous}`)?.whole)
       return;
@@ -69,12 +70,6 @@ export class InboxProcessor implements InboxHandler {
     const at = this.deliver(batch, from, 0);
     this.early.set(key, { at, whole: at >= batch.length, time: Date.now() });
     this.stats.earlyDelivered++;
-  }
-
-  /** Forget the copies of a node gone (its appends, if any, are delivered whole). */
-  forgetEarly(node: string): void {
-    const prefix = `${node} `;
-    for (const key of this.early.keys()) if (key.startsWith(prefix)) this.early.delete(key);
   }
 
   private handle(entry: InboxEntry): Promise<void> | undefined {
@@ -158,11 +153,18 @@ export class InboxProcessor implements InboxHandler {
     const early = this.early.get(key);
     if (early === undefined) return undefined;
     this.early.delete(key);
-    // A copy whose append never came (its sender's commit failed for good): forgotten after a while.
-    const old = early.time - EARLY_ORPHAN_MS;
-    if (this.early.size > 0 && (this.early.values().next().value?.time ?? old) < old)
-      for (const [k, v] of this.early) if (v.time < old) this.early.delete(k);
+    this.forgetOrphans(early.time - EARLY_ORPHAN_MS);
     return early.at;
+  }
+
+  /**
+   * Forget the copies delivered before `before` whose append never came (its sender died between the copy
+   * and the append, or its commit failed for good). Not sooner: an append still coming after a copy was
+   * forgotten would be delivered again.
+   */
+  private forgetOrphans(before: number): void {
+    if ((this.early.values().next().value?.time ?? before) >= before) return;
+    for (const [key, early] of this.early) if (early.time < before) this.early.delete(key);
   }
 
   private async resume(entry: BatchEntry, at: number): Promise<void> {
