@@ -174,7 +174,7 @@ export class ClusterNode {
   /** `/metrics` lines of the cluster (Prometheus text). */
   metricsText(): string {
     const alive = this.lastNodes.filter((n) => n.alive).length;
-    return clusterMetrics(this.nodeId, this.stats, alive, this.backend.available);
+    return clusterMetrics(this.nodeId, this.stats, alive, this.backend.available, this.links);
   }
 
   private events(): ClusterEvents {

@@ -35,6 +35,7 @@ export function clusterMetrics(
   s: ClusterStats,
   nodesAlive: number,
   backendUp: boolean,
+  links?: { readonly framesSent: number; readonly framesReceived: number },
 ): string {
   const lines: string[] = [];
   const node = `node="${nodeId.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
@@ -86,5 +87,15 @@ export function clusterMetrics(
     'Time the inbox reader waited for local subscribers to drain their queues.',
     [['', s.inboxWaitMs / 1000]],
   );
+  if (links !== undefined)
+    metric(
+      'starling_cluster_link_frames_total',
+      'counter',
+      'Frames over the direct links to the other nodes.',
+      [
+        [',direction="sent"', links.framesSent],
+        [',direction="received"', links.framesReceived],
+      ],
+    );
   return `${lines.join('\n')}\n`;
 }

@@ -13,7 +13,7 @@ import { Broker } from '../../src/server/broker.js';
 import { collect, runCli, startCli } from '../support/cli.js';
 import { freePort } from '../support/mosquitto.js';
 import { startRedis } from '../support/redis.js';
-import { Client, FAST, listening, until } from './cluster-harness.js';
+import { Client, clusterOf, FAST, listening, until } from './cluster-harness.js';
 
 describe('cluster command line', () => {
   test('Redis unreachable at start: exit 1 with a message naming the URL', async () => {
@@ -143,6 +143,26 @@ describe('cluster command line', () => {
       assert.match(text, /^starling_clients_connected\{node="m1"\} 0$/m);
       assert.match(text, /^starling_cluster_nodes\{node="m1"\} 2$/m);
       assert.match(text, /^starling_cluster_backend_up\{node="m1"\} 1$/m);
+      // A message from m2 to a subscriber on m1 crosses the nodes' direct link, and the metrics count it.
+      const got: string[] = [];
+      await (brokers[0] as Broker).subscribe('hello/#', (message) => {
+        got.push(message.payload.toString());
+      });
+      // (The first ones may cross through Redis: the nodes link once they read each other's address.)
+      await until(
+        () => got.length > 0 && (clusterOf(brokers[0] as Broker)?.links?.framesReceived ?? 0) > 0,
+        'a message from m2 over the link',
+        5000,
+        async () => {
+          (brokers[1] as Broker).publish('hello/m1', 'hi');
+        },
+      );
+      const after = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const received = /^starling_cluster_link_frames_total\{node="m1",direction="received"\} (\d+)$/m.exec(
+        after,
+      );
+      assert.ok(Number(received?.[1]) > 0, 'frames received over the link');
+      assert.match(after, /^starling_cluster_early_delivered_total\{node="m1"\} \d+$/m);
     } finally {
       await Promise.all(brokers.map((b) => b.close()));
       await redis.stop();
