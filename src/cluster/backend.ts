@@ -115,6 +115,12 @@ export interface InboxHandler {
   entry(entry: InboxEntry): Promise<void> | undefined;
   /** A read found fewer entries than it asked for, all handled without waiting: the inbox is read up. */
   caughtUp(): void;
+  /**
+   * Asked as each read's entries arrive: undefined to send the next read at once, or a promise (the entries
+   * came ahead by another way, and reading them back can wait): the next read then goes once these entries
+   * are handled and the promise resolved.
+   */
+  lazyRead?(): Promise<void> | undefined;
 }
 
 /** The events a node hears from the others. */

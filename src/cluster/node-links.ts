@@ -51,6 +51,8 @@ interface OutLink {
   readonly address: string;
   readonly socket: Socket;
   ready: boolean;
+  /** Closed on purpose (the node left or moved): not a failure to wait after. */
+  dropped: boolean;
 }
 
 export class NodeLinks {
@@ -177,7 +179,7 @@ export class NodeLinks {
     const { host, port } = parseLinkAddress(address);
     const socket = tcpConnect({ host, port });
     socket.setNoDelay(true);
-    const link: OutLink = { address, socket, ready: false };
+    const link: OutLink = { address, socket, ready: false, dropped: false };
     this.out.set(node, link);
     socket.on('connect', () => {
       socket.write(frame(HELLO, Buffer.from(`${this.secret()}\n${this.self}\n${node}`)));
@@ -189,13 +191,14 @@ export class NodeLinks {
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
-      if (!link.ready) this.retryAt.set(node, Date.now() + RETRY_MS);
+      if (!link.ready && !link.dropped) this.retryAt.set(node, Date.now() + RETRY_MS);
       if (this.out.get(node) === link) this.out.delete(node);
     });
   }
 
   private drop(node: string, link: OutLink): void {
     this.out.delete(node);
+    link.dropped = true;
     link.socket.destroy();
   }
 

@@ -107,7 +107,10 @@ export async function readInboxLoop(
       continue;
     }
     last = newest[0].toString();
-    if (!paced) next = read(last);
+    // The next read goes out now, while these entries are handled; unless the handler had the last ones
+    // ahead already (over a link) and reads lazily: then after these, and after the wait it asks for.
+    const lazy = paced ? undefined : handler.lazyRead?.();
+    if (!paced && lazy === undefined) next = read(last);
     paced = false;
     for (const [id, fields] of entries) {
       const entryId = id.toString();
@@ -123,6 +126,7 @@ export async function readInboxLoop(
       if (node.closing()) return;
     }
     if (!paced && entries.length < INBOX_BATCH) handler.caughtUp();
+    if (lazy !== undefined) await lazy;
   }
 }
 
