@@ -1,15 +1,13 @@
 import { hostname } from 'node:os';
 import type { Engine } from '../broker/engine.js';
-import type { Hook } from '../broker/hooks.js';
 import type { LocalRouter } from '../broker/local-router.js';
-import { createMessage } from '../broker/message.js';
 import type { Router } from '../broker/routing.js';
-import type { StoredWill } from '../broker/storage.js';
 import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics } from './cluster-stats.js';
 import { InboxProcessor } from './inbox-handler.js';
 import { NodeLinks, parseLinkAddress } from './node-links.js';
+import { ownershipHook, publishWill } from './node-sessions.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -98,7 +96,7 @@ export class ClusterNode {
     this.engine = engine;
     this.inbox = new InboxProcessor(engine, this.backend.store, this.stats, () => this.stopped);
     this.backend.store.isHeld = (id) => engine.sessions.has(id);
-    engine.hooks.add(this.sessionHook(engine));
+    engine.hooks.add(ownershipHook(engine, this.backend.store, () => this.markDirty()));
   }
 
   /** Reach the backend, take the node id, read the route table. Before the engine loads its state. */
@@ -123,7 +121,7 @@ export class ClusterNode {
     const engine = this.requireEngine();
     // Clients connected here when this node last stopped, without a stored session: their wills now.
     for (const { clientId, will } of this.backend.store.loadedWills.splice(0))
-      this.publishWill(clientId, will);
+      publishWill(this.requireEngine(), clientId, will);
     this.backend.readInbox(this.inbox as InboxProcessor);
     const links = this.links;
     if (links !== undefined)
@@ -209,7 +207,8 @@ export class ClusterNode {
       await this.backend.rejoin(() => this.info());
       // What is still this node's in the backend (nobody took it meanwhile) comes back, as at a restart.
       engine.adoptSessions(await store.loadOwnSessions());
-      for (const { clientId, will } of store.loadedWills.splice(0)) this.publishWill(clientId, will);
+      for (const { clientId, will } of store.loadedWills.splice(0))
+        publishWill(this.requireEngine(), clientId, will);
       await this.refresh();
       this.log('warn', { node: this.nodeId }, 'joined the cluster again');
     } catch (err) {
@@ -293,7 +292,7 @@ export class ClusterNode {
       const summary = await takeOver(dead, {
         backend: this.backend,
         engine,
-        publishWill: (clientId, will) => this.publishWill(clientId, will),
+        publishWill: (clientId, will) => publishWill(this.requireEngine(), clientId, will),
         settleMs: DRAIN_SETTLE_MS,
       });
       this.table.dropNode(dead);
@@ -303,28 +302,6 @@ export class ClusterNode {
     } finally {
       this.adopting = false;
     }
-  }
-
-  private publishWill(clientId: string, will: StoredWill): void {
-    const engine = this.requireEngine();
-    const message = createMessage(
-      will.topic,
-      will.payload,
-      will.qos,
-      will.retain,
-      will.properties,
-      clientId,
-      Date.now(),
-    );
-    engine.pipeline.publish(message, {
-      clientId,
-      username: undefined,
-      protocolVersion: 5,
-      remoteAddress: undefined,
-      remotePort: undefined,
-      listener: 'will',
-      inline: false,
-    });
   }
 
   /** `$SYS/broker/cluster/...`: this node's id and the cluster's totals, published here when they change. */
@@ -376,30 +353,6 @@ export class ClusterNode {
       retained: engine?.router.count ?? 0,
       messagesReceived: engine?.stats.messagesReceived ?? 0,
       messagesSent: engine?.stats.messagesSent ?? 0,
-    };
-  }
-
-  /**
-   * The hook that keeps ownership in step with the engine's sessions: a session gone from this node lets
-   * go of its ownership; the will of a connected client whose session is not stored is kept in the backend
-   * (published by whoever takes this node over if it dies).
-   */
-  private sessionHook(engine: Engine): Hook {
-    const store = this.backend.store;
-    return {
-      id: 'cluster',
-      onSessionRemoved: (clientId) => {
-        store.release(clientId);
-        this.markDirty();
-      },
-      onSessionEstablished: (client) => {
-        const session = engine.sessions.get(client.clientId);
-        if (session === undefined || session.persistent || session.inline || session.will === undefined)
-          return;
-        const { topic, payload, qos, retain, properties } = session.will;
-        store.setWill(client.clientId, { topic, payload, qos, retain, properties });
-        this.markDirty();
-      },
     };
   }
 

@@ -14,6 +14,8 @@ import { decodeSessionHash, decodeWill, encodeDelivery, encodeRecord, isNodeLoca
 import { type Arg, withoutSuperseded } from './commit-retry.js';
 import { FrameBatch } from './frames.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
+import { PendingClaims } from './pending-claims.js';
+import { appendOnly } from './redis-appends.js';
 
 /** The connection with the backend's scripts defined on it (see `redis-scripts.ts`). */
 export interface ScriptedRedis extends Redis {
@@ -23,9 +25,6 @@ export interface ScriptedRedis extends Redis {
 
 /** Copies of inbox appends go ahead over the links only while fewer commits than this await their answer. */
 const EARLY_UNANSWERED = 16;
-
-/** The longest an inbox entry waits for a claim's result to be taken (see `PendingClaims`). */
-const CLAIM_SETTLE_LIMIT_MS = 10_000;
 
 /**
  * The session store of a cluster on Redis. Every change is queued and goes out at the end of the turn as one
@@ -270,7 +269,7 @@ export class RedisSessionStore implements ClusterStore {
     if (taken === undefined) return undefined;
     const { args, parts } = taken;
     const sent = plain
-      ? this.appendOnly(args)
+      ? appendOnly(this.redis(), this.prefix, this.nodeId, args)
       : this.redis().starlingCommit([this.prefix, this.nodeId, this.incarnation, ...args]);
     this.unanswered.push(...parts);
     const run = sent.then(
@@ -300,61 +299,6 @@ export class RedisSessionStore implements ClusterStore {
   /** These batches were answered (replies come in the order commits were sent). */
   private answered(parts: readonly Batch[]): void {
     this.unanswered.splice(0, parts.length);
-  }
-
-  /**
-   * A batch of `X node stamp batch` appends and at most one `C id` checkpoint, as plain commands: each
-   * append an `XADD ... NOMKSTREAM` (a node's inbox exists exactly while it is registered, see `OPEN_INBOX` in
-   * `redis-scripts.ts`, so an append to a node taken over is refused, as the script's check refuses it),
-   * the checkpoint a SET and an XTRIM; several commands go as one MULTI/EXEC, all or nothing like the
-   * script. Redis runs an XADD in a fraction of the script's time (no Lua, no copy of the batch into a Lua
-   * string). Resolves like the script: `!node` for each append refused.
-   */
-  private async appendOnly(args: readonly Arg[]): Promise<string[]> {
-    const redis = this.redis();
-    /** Each append's node and the index of its command. */
-    const appends: [string, number][] = [];
-    const commands: Arg[][] = [];
-    for (let i = 0; i < args.length; ) {
-      if (args[i] === 'X') {
-        const node = String(args[i + 1]);
-        appends.push([node, commands.length]);
-        commands.push([
-          'XADD',
-          `${this.prefix}in:${node}`,
-          'NOMKSTREAM',
-          '*',
-          'b',
-          args[i + 3] as Buffer,
-          'f',
-          this.nodeId,
-          's',
-          args[i + 2] as string,
-        ]);
-        i += 4;
-      } else {
-        const id = String(args[i + 1]);
-        commands.push(['SET', `${this.prefix}cp:${this.nodeId}`, id]);
-        commands.push(['XTRIM', `${this.prefix}in:${this.nodeId}`, 'MINID', id]);
-        i += 2;
-      }
-    }
-    let replies: unknown[];
-    if (commands.length === 1) {
-      const [name, ...rest] = commands[0] as [string, ...Arg[]];
-      replies = [await redis.call(name, ...rest)];
-    } else {
-      const multi = redis.multi();
-      for (const [name, ...rest] of commands as [string, ...Arg[]][]) multi.call(name, ...rest);
-      const results = (await multi.exec()) ?? [];
-      if (results.length !== commands.length)
-        throw new Error('cluster commit: the transaction was discarded');
-      replies = results.map(([err, reply]) => {
-        if (err !== null) throw err;
-        return reply;
-      });
-    }
-    return appends.filter(([, at]) => replies[at] === null).map(([node]) => `!${node}`);
   }
 
   async close(): Promise<void> {
@@ -415,40 +359,4 @@ export class RedisSessionStore implements ClusterStore {
 interface Batch {
   readonly n: number;
   readonly args: Arg[];
-}
-
-/**
- * The claims of one client id in flight: `settled` resolves when the broker took the result of each (or
- * after CLAIM_SETTLE_LIMIT_MS, so an inbox waiting on it cannot wait for ever).
- */
-class PendingClaims {
-  readonly settled: Promise<void>;
-  private count = 0;
-  private finished = false;
-  private resolve: () => void = () => {};
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly gone: (done: PendingClaims) => void) {
-    this.settled = new Promise((resolve) => {
-      this.resolve = resolve;
-    });
-    this.timer = setTimeout(() => this.finish(), CLAIM_SETTLE_LIMIT_MS);
-    this.timer.unref();
-  }
-
-  add(): void {
-    this.count++;
-  }
-
-  settle(): void {
-    if (--this.count <= 0) this.finish();
-  }
-
-  private finish(): void {
-    if (this.finished) return;
-    this.finished = true;
-    clearTimeout(this.timer);
-    this.gone(this);
-    this.resolve();
-  }
 }
