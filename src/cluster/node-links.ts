@@ -23,7 +23,7 @@ const INBOX = 4;
 const MAX_FRAME = 1 << 30;
 /** Bytes waiting in a link's socket beyond which it takes no more (the backend carries them meanwhile). */
 const MAX_PENDING = 8 * 1024 * 1024;
-/** A connection that has not said HELLO in this long is closed. */
+/** A connection that has not said HELLO (or, connecting, been welcomed) in this long is closed. */
 const HELLO_TIMEOUT_MS = 5000;
 /** Wait after a failed connection before trying the same node again. */
 const RETRY_MS = 1000;
@@ -184,13 +184,18 @@ export class NodeLinks {
     socket.on('connect', () => {
       socket.write(frame(HELLO, Buffer.from(`${this.secret()}\n${this.self}\n${node}`)));
     });
+    // Not welcomed in time (something else listens there, a node hung): given up, tried again later.
+    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    timer.unref();
     // The only frame a listening node sends is WELCOME.
     socket.once('data', (chunk: Buffer) => {
+      clearTimeout(timer);
       if (chunk.length >= 5 && chunk[4] === WELCOME) link.ready = true;
       else socket.destroy();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
+      clearTimeout(timer);
       if (!link.ready && !link.dropped) this.retryAt.set(node, Date.now() + RETRY_MS);
       if (this.out.get(node) === link) this.out.delete(node);
     });

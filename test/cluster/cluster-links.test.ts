@@ -4,13 +4,13 @@
  * come back mid-stream and the messages switch between the link and the Redis inbox.
  */
 import assert from 'node:assert/strict';
-import { connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { createMessage } from '../../src/broker/message.js';
 import type { NodeInfo } from '../../src/cluster/backend.js';
 import { encodeSubscribersFrame } from '../../src/cluster/frames.js';
-import { parseLinkAddress } from '../../src/cluster/node-links.js';
+import { NodeLinks, parseLinkAddress } from '../../src/cluster/node-links.js';
 import { clusterOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
 /** Frame of the link protocol: u32 length, u8 type, body. */
@@ -213,4 +213,41 @@ describe('cluster direct links', () => {
     await pub.publish('pieces/y', 'still here', 1);
     await until(() => sub.received.length === 2, 'cross-node after the bad frame');
   });
+});
+
+test('a link never welcomed (something else listens there) is given up after 5 s and tried again', async () => {
+  let connections = 0;
+  let closes = 0;
+  const silent = createServer((socket) => {
+    connections++;
+    // Reads what comes (the HELLO), never answers.
+    socket.resume();
+    socket.on('close', () => closes++);
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  const { port } = silent.address() as AddressInfo;
+  const links = new NodeLinks('probe', () => 'secret', {
+    qos0: () => undefined,
+    inbox: () => undefined,
+    refused: () => undefined,
+  });
+  try {
+    const registry = [{ id: 'ghost', alive: true, info: { link: `127.0.0.1:${port}` } as NodeInfo }];
+    links.update(registry);
+    await until(() => connections === 1, 'the first attempt');
+    assert.equal(links.ready('ghost'), false);
+    assert.equal(links.sendQos0('ghost', Buffer.from('x')), false, 'nothing sent before WELCOME');
+    await until(() => closes === 1, 'the attempt given up', 7000);
+    // The next look at the registry (after the 1 s pause for a failed attempt) tries again.
+    await until(
+      () => connections === 2,
+      'a second attempt',
+      3000,
+      async () => links.update(registry),
+    );
+  } finally {
+    links.close();
+    silent.close();
+  }
 });
