@@ -211,8 +211,25 @@ export class SessionRegistry {
     for (const hook of this.hooks.on.onClientExpired) hook.onClientExpired(session.clientId);
   }
 
+  /**
+   * The will of a client whose session is not held here (a cluster node that died had it, unstored): through
+   * the will hooks and published as that client, like any other will.
+   */
+  publishWillOf(clientId: string, will: WillMessage): void {
+    this.sendWillThroughHooks(clientId, undefined, orphanWillClient(clientId), will);
+  }
+
   private publishWill(session: Session, client: ClientInfo | undefined, will: WillMessage): void {
-    const clientId = session.clientId;
+    this.sendWillThroughHooks(session.clientId, client, client ?? willClient(session), will);
+  }
+
+  /** `client`: the connected client (its write permission is checked), undefined for one long gone. */
+  private sendWillThroughHooks(
+    clientId: string,
+    client: ClientInfo | undefined,
+    publisher: ClientInfo,
+    will: WillMessage,
+  ): void {
     let message: Message | undefined = createMessage(
       will.topic,
       will.payload,
@@ -227,7 +244,6 @@ export class SessionRegistry {
       if (message === undefined) return;
     }
     const ready = message;
-    const publisher = client ?? willClient(session);
     // The will is published with its client's write permission, as its own PUBLISH would be.
     const allowed = client === undefined ? true : this.access.authorize(client, ready.topic, 'write');
     if (allowed === true) this.sendWill(clientId, publisher, ready);
@@ -239,6 +255,19 @@ export class SessionRegistry {
     this.pipeline.publish(message, publisher);
     for (const hook of this.hooks.on.onWillSent) hook.onWillSent(clientId, message);
   }
+}
+
+/** Who the will of a client of another node is published as: all that is known of it is its id. */
+function orphanWillClient(clientId: string): ClientInfo {
+  return {
+    clientId,
+    username: undefined,
+    protocolVersion: 5,
+    remoteAddress: undefined,
+    remotePort: undefined,
+    listener: 'will',
+    inline: false,
+  };
 }
 
 /** Who a will is published as when its connection is long gone (a delayed will, or one restored at start). */

@@ -4,7 +4,6 @@
  */
 import type { Engine } from '../broker/engine.js';
 import type { Hook } from '../broker/hooks.js';
-import { createMessage } from '../broker/message.js';
 import type { StoredWill } from '../broker/storage.js';
 import type { ClusterStore } from './backend.js';
 
@@ -32,22 +31,12 @@ export function ownershipHook(engine: Engine, store: ClusterStore, markDirty: ()
 
 /** Publish the will of a client whose node died (or of this node's clients when it last stopped). */
 export function publishWill(engine: Engine, clientId: string, will: StoredWill): void {
-  const message = createMessage(
-    will.topic,
-    will.payload,
-    will.qos,
-    will.retain,
-    will.properties,
-    clientId,
-    Date.now(),
-  );
-  engine.pipeline.publish(message, {
-    clientId,
-    username: undefined,
-    protocolVersion: 5,
-    remoteAddress: undefined,
-    remotePort: undefined,
-    listener: 'will',
-    inline: false,
+  const { topic, payload, qos, retain, properties } = will;
+  engine.services.sessions.publishWillOf(clientId, {
+    topic,
+    payload,
+    qos,
+    retain,
+    ...(properties === undefined ? {} : { properties }),
   });
 }

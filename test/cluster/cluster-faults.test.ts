@@ -118,6 +118,15 @@ describe('cluster faults', () => {
     const redis = await startRedis();
     const victim = await startProcessNode(redis, 'victim', 'kill:');
     const survivor = await startNode(redis, 'survivor', 'kill:');
+    // The victim's wills go through the survivor's will hooks, as any will does.
+    const willsHooked: string[] = [];
+    await survivor.broker.addHook({
+      id: 'will-watch',
+      onWill: (clientId, will) => {
+        willsHooked.push(clientId);
+        return will;
+      },
+    });
     const clients: Client[] = [];
     try {
       // `early` comes back at once (before the take-over), `late` once the survivor took the victim over.
@@ -181,6 +190,7 @@ describe('cluster faults', () => {
       assert.equal(clusterOf(survivor.broker)?.table.routesOf('victim'), 0, 'the victim routes are gone');
       await until(() => witness.payloads().length === 2, 'the wills of the victim clients');
       assert.deepEqual(witness.payloads().sort(), ['late gone', 'mortal gone']);
+      assert.deepEqual(willsHooked.sort(), ['late', 'mortal'], 'both wills through the onWill hook');
     } finally {
       victim.stop();
       for (const client of clients) await client.end().catch(() => undefined);
