@@ -75,7 +75,7 @@ export class ClusterNode {
       const links = new NodeLinks(backend.nodeId, () => this.linkSecret, {
         qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),
         inbox: (from, stamp, previous, batch) => this.inbox?.fast(from, stamp, previous, batch),
-        refused: (from, reason) => this.log('warn', { node: from, reason }, 'cluster link closed'),
+        refused: (from, reason) => this.log('warn', { node: from, reason }, 'cluster link refused'),
       });
       this.links = links;
       backend.store.sendEarly = (node, stamp, previous, batch) =>

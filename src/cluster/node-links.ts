@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { hostname } from 'node:os';
 import type { NodeRecord } from './backend.js';
 
 /**
@@ -32,7 +33,10 @@ const RETRY_MS = 1000;
 export interface LinkHandlers {
   qos0(from: string, batch: Buffer): void;
   inbox(from: string, stamp: string, previous: string, batch: Buffer): void;
-  /** A node's link was closed for a frame that could not be handled (`from`: the node, once known). */
+  /**
+   * A node's link was closed for a frame that could not be handled (`from`: the node, once known), or a
+   * node's link cannot be used (`reason` says why).
+   */
   refused(from: string | undefined, reason: string): void;
 }
 
@@ -66,12 +70,16 @@ export class NodeLinks {
   private readonly addresses = new Map<string, string>();
   private readonly retryAt = new Map<string, number>();
   private readonly incoming = new Set<Socket>();
+  /** Nodes whose unreachable (loopback, other machine) link address was reported. */
+  private readonly warned = new Set<string>();
   private closed = false;
 
   constructor(
     private readonly self: string,
     private readonly secret: () => string,
     private readonly handlers: LinkHandlers,
+    /** This machine's host name, as the nodes put it in the registry. */
+    private readonly host: string = hostname(),
   ) {}
 
   /** Listen for the other nodes' links. `exclusive`: workers of one `--workers` group each get their own port. */
@@ -101,7 +109,19 @@ export class NodeLinks {
     const seen = new Set<string>();
     for (const record of records) {
       const link = record.info?.link;
-      if (record.id === this.self || !record.alive || link === undefined) continue;
+      if (record.id === this.self || !record.alive || link === undefined || !isAddress(link)) continue;
+      // A loopback address of a node on another machine is not that node: said once, and not tried.
+      const host = record.info?.host;
+      if (host !== undefined && host !== this.host && isLoopback(link)) {
+        if (!this.warned.has(record.id)) {
+          this.warned.add(record.id);
+          this.handlers.refused(
+            record.id,
+            `its link listens on ${link}, a loopback address, and it runs on ${host}: give it --cluster-link with an address this host (${this.host}) reaches; its messages go through Redis meanwhile`,
+          );
+        }
+        continue;
+      }
       seen.add(record.id);
       this.addresses.set(record.id, link);
     }
@@ -114,7 +134,7 @@ export class NodeLinks {
   /** Whether a link to `node` takes frames now. */
   ready(node: string): boolean {
     const link = this.out.get(node);
-    return link !== undefined && link.ready && link.socket.writableLength < MAX_PENDING;
+    return link?.ready === true && link.socket.writableLength < MAX_PENDING;
   }
 
   /** Send a QoS 0 batch to `node`; false when there is no link ready (the caller uses the backend). */
@@ -263,6 +283,22 @@ export class NodeLinks {
       return undefined;
     return from;
   }
+}
+
+/** Whether a registry's link address can be parsed (anything else is not tried). */
+function isAddress(address: string): boolean {
+  try {
+    parseLinkAddress(address);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether a link address (`host:port`) is on the loopback interface. */
+function isLoopback(address: string): boolean {
+  const { host } = parseLinkAddress(address);
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
 }
 
 function frame(type: number, body: Buffer): Buffer {

@@ -251,3 +251,42 @@ test('a link never welcomed (something else listens there) is given up after 5 s
     silent.close();
   }
 });
+
+test("another machine's loopback link address is reported once and not tried; a malformed one is skipped", async () => {
+  let connections = 0;
+  const local = createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
+  const { port } = local.address() as AddressInfo;
+  const reports: [string | undefined, string][] = [];
+  const links = new NodeLinks(
+    'here-node',
+    () => 'secret',
+    {
+      qos0: () => undefined,
+      inbox: () => undefined,
+      refused: (from, reason) => reports.push([from, reason]),
+    },
+    'here',
+  );
+  try {
+    const registry = [
+      { id: 'far', alive: true, info: { link: `127.0.0.1:${port}`, host: 'elsewhere' } as NodeInfo },
+      { id: 'odd', alive: true, info: { link: 'not an address:x', host: 'here' } as NodeInfo },
+    ];
+    links.update(registry);
+    links.update(registry);
+    assert.equal(links.sendQos0('far', Buffer.from('x')), false);
+    assert.equal(links.sendQos0('odd', Buffer.from('x')), false);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(connections, 0, 'nothing tried');
+    assert.equal(reports.length, 1, 'reported once');
+    assert.equal(reports[0]?.[0], 'far');
+    assert.match(reports[0]?.[1] ?? '', /loopback address, and it runs on elsewhere: give it --cluster-link/);
+  } finally {
+    links.close();
+    local.close();
+  }
+});
