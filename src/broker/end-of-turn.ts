@@ -112,6 +112,9 @@ export class EndOfTurn {
     this.schedule();
   }
 
+  /** Run as each chunk is done (a cluster sends what it batched for other nodes). */
+  afterChunk: (() => void) | undefined;
+
   /** Where the flush list stood when the chunk being handled began. */
   private chunkStart = 0;
 
@@ -127,6 +130,7 @@ export class EndOfTurn {
    * in one write at the turn's end.
    */
   chunkDone(): void {
+    this.afterChunk?.();
     if (this.held.size >= EARLY_COMMIT_ACKS && this.store?.seal === undefined) {
       // An asynchronous store (Redis): send what this turn holds now, so its round trip overlaps the rest
       // of the turn instead of starting after it.

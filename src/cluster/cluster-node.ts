@@ -61,9 +61,21 @@ export class ClusterNode {
   readonly links: NodeLinks | undefined;
   private linkSecret = '';
 
+  /** The router made for the engine (`routing`). */
+  private router: ClusterRouter | undefined;
+
   /** For the engine's `routing` option. */
-  readonly routing = (local: LocalRouter): Router =>
-    new ClusterRouter(local, this.table, this.backend, this.stats, () => this.markDirty(), this.links);
+  readonly routing = (local: LocalRouter): Router => {
+    this.router = new ClusterRouter(
+      local,
+      this.table,
+      this.backend,
+      this.stats,
+      () => this.markDirty(),
+      this.links,
+    );
+    return this.router;
+  };
 
   constructor(
     readonly backend: ClusterBackend,
@@ -73,8 +85,9 @@ export class ClusterNode {
     if (options.link !== false) {
       parseLinkAddress(options.link ?? '127.0.0.1');
       const links = new NodeLinks(backend.nodeId, () => this.linkSecret, {
-        qos0: (from, batch) => this.inbox?.deliverBatch(batch, from),
-        inbox: (from, stamp, previous, batch) => this.inbox?.fast(from, stamp, previous, batch),
+        qos0: (from, batch) => this.asChunk(() => this.inbox?.deliverBatch(batch, from)),
+        inbox: (from, stamp, previous, batch) =>
+          this.asChunk(() => this.inbox?.fast(from, stamp, previous, batch)),
         refused: (from, reason) => this.log('warn', { node: from, reason }, 'cluster link refused'),
       });
       this.links = links;
@@ -97,6 +110,9 @@ export class ClusterNode {
     this.inbox = new InboxProcessor(engine, this.backend.store, this.stats, () => this.stopped);
     this.backend.store.isHeld = (id) => engine.sessions.has(id);
     engine.hooks.add(ownershipHook(engine, this.backend.store, () => this.markDirty()));
+    // QoS 0 for other nodes leaves with the chunk that published it, as a local subscriber's copy does.
+    const router = this.router;
+    if (router !== undefined) engine.services.turn.afterChunk = () => router.flushQos0();
   }
 
   /** Reach the backend, take the node id, read the route table. Before the engine loads its state. */
@@ -354,6 +370,21 @@ export class ClusterNode {
       messagesReceived: engine?.stats.messagesReceived ?? 0,
       messagesSent: engine?.stats.messagesSent ?? 0,
     };
+  }
+
+  /**
+   * Messages from a link, handled as a client's chunk is: what they gave a connection to write is written
+   * at once, not after the other sockets of this turn.
+   */
+  private asChunk(handle: () => void): void {
+    const turn = this.engine?.services.turn;
+    if (turn === undefined) return;
+    turn.chunkBegins();
+    try {
+      handle();
+    } finally {
+      turn.chunkDone();
+    }
   }
 
   private markDirty(): void {

@@ -151,8 +151,8 @@ export class ClusterRouter implements Router {
     return batch;
   }
 
-  /** One QoS 0 batch per node per turn. */
-  private flushQos0(): void {
+  /** One QoS 0 batch per node per turn, or per chunk read (see `EndOfTurn.afterChunk`). */
+  flushQos0(): void {
     this.qos0Scheduled = false;
     for (const [node, batch] of this.qos0) {
       if (batch.empty) {
