@@ -119,9 +119,16 @@ export class ClusterNode {
   async start(): Promise<void> {
     await this.backend.connect();
     if (this.links !== undefined) {
-      this.linkSecret = await this.backend.linkSecret();
-      const { host, port } = parseLinkAddress(this.options.link || '127.0.0.1');
-      await this.links.listen(host, port);
+      try {
+        this.linkSecret = await this.backend.linkSecret();
+        const { host, port } = parseLinkAddress(this.options.link || '127.0.0.1');
+        await this.links.listen(host, port);
+      } catch (err) {
+        // Nothing left open behind the error (the backend's connections would keep the process alive).
+        this.links.close();
+        await this.backend.close();
+        throw err;
+      }
     }
     const snapshot = await this.backend.join(this.events(), () => this.info());
     this.table.replaceRemote(snapshot);

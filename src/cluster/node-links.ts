@@ -87,9 +87,11 @@ export class NodeLinks {
     const server = createServer((socket) => this.accept(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err) =>
+        reject(new Error(`cluster link: cannot listen on ${host}:${port}: ${err.message}`, { cause: err })),
+      );
       server.listen({ host, port, exclusive: true }, () => {
-        server.off('error', reject);
+        server.removeAllListeners('error');
         resolve();
       });
     });

@@ -28,6 +28,21 @@ describe('cluster command line', () => {
     );
   });
 
+  test('a link address this machine does not have: exit 1 with a message naming the link', async () => {
+    const redis = await startRedis();
+    try {
+      // 192.0.2.1 (TEST-NET-1) is never a local address: listening on it fails at once, nothing is sent.
+      const result = await runCli(
+        ['broker', '--cluster', redis.url, '--cluster-link', '192.0.2.1', '--port', '0'],
+        { timeoutMs: 15_000 },
+      );
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /cluster link: cannot listen on 192\.0\.2\.1:0: .*EADDRNOTAVAIL/);
+    } finally {
+      await redis.stop();
+    }
+  });
+
   test('--workers without --cluster is a usage error', async () => {
     const result = await runCli(['broker', '--workers', '2', '--port', '0']);
     assert.equal(result.code, 2);
