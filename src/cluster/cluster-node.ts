@@ -4,7 +4,7 @@ import type { LocalRouter } from '../broker/local-router.js';
 import type { Router } from '../broker/routing.js';
 import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
-import { ClusterStats, clusterMetrics } from './cluster-stats.js';
+import { ClusterStats, clusterMetrics, clusterTotals } from './cluster-stats.js';
 import { InboxProcessor } from './inbox-handler.js';
 import { NodeLinks, parseLinkAddress } from './node-links.js';
 import { ownershipHook, publishWill } from './node-sessions.js';
@@ -339,21 +339,7 @@ export class ClusterNode {
     }
     this.lastNodes = nodes;
     this.links?.update(nodes);
-    const alive = nodes.filter((n) => n.alive && n.info !== undefined);
-    const sum = (pick: (info: NodeInfo) => number): number =>
-      alive.reduce((total, n) => total + pick(n.info as NodeInfo), 0);
-    const values: Record<string, string | number> = {
-      node: this.nodeId,
-      nodes: alive.length,
-      'clients/connected': sum((i) => i.clients),
-      'clients/total': sum((i) => i.sessions),
-      'subscriptions/count': sum((i) => i.subscriptions),
-      'publish/messages/received': sum((i) => i.messagesReceived),
-      'publish/messages/sent': sum((i) => i.messagesSent),
-      'forwarded/messages': this.stats.forwarded[0] + this.stats.forwarded[1] + this.stats.forwarded[2],
-      'forwarded/dropped': this.stats.qos0Dropped,
-    };
-    for (const [name, value] of Object.entries(values)) {
+    for (const [name, value] of Object.entries(clusterTotals(this.nodeId, nodes, this.stats))) {
       const text = String(value);
       if (this.sysPublished.get(name) === text) continue;
       this.sysPublished.set(name, text);

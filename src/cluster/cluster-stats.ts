@@ -1,3 +1,5 @@
+import type { NodeInfo, NodeRecord } from './backend.js';
+
 /** The cluster's own counters on this node, for `/metrics` and `$SYS/broker/cluster/...`. */
 export class ClusterStats {
   /** Messages sent to another node (one per message and node), by QoS. */
@@ -98,4 +100,26 @@ export function clusterMetrics(
       ],
     );
   return `${lines.join('\n')}\n`;
+}
+
+/** `$SYS/broker/cluster/...` values: this node's id, and the totals of the nodes alive in the registry. */
+export function clusterTotals(
+  nodeId: string,
+  nodes: readonly NodeRecord[],
+  stats: ClusterStats,
+): Record<string, string | number> {
+  const alive = nodes.filter((n) => n.alive && n.info !== undefined);
+  const sum = (pick: (info: NodeInfo) => number): number =>
+    alive.reduce((total, n) => total + pick(n.info as NodeInfo), 0);
+  return {
+    node: nodeId,
+    nodes: alive.length,
+    'clients/connected': sum((i) => i.clients),
+    'clients/total': sum((i) => i.sessions),
+    'subscriptions/count': sum((i) => i.subscriptions),
+    'publish/messages/received': sum((i) => i.messagesReceived),
+    'publish/messages/sent': sum((i) => i.messagesSent),
+    'forwarded/messages': stats.forwarded[0] + stats.forwarded[1] + stats.forwarded[2],
+    'forwarded/dropped': stats.qos0Dropped,
+  };
 }
