@@ -63,8 +63,11 @@ export class PublishPipeline {
   }
 }
 
-/** The client record of a message the broker publishes itself (inline client, `$SYS`, another node). */
-export function internalClient(clientId: string, listener: string): ClientInfo {
+/**
+ * The client record of a message the broker publishes itself (inline client, `$SYS`, another node), or, with
+ * `inline` false, on behalf of a client it knows only by id (the will of another node's client).
+ */
+export function internalClient(clientId: string, listener: string, inline = true): ClientInfo {
   return {
     clientId,
     username: undefined,
@@ -72,6 +75,6 @@ export function internalClient(clientId: string, listener: string): ClientInfo {
     remoteAddress: undefined,
     remotePort: undefined,
     listener,
-    inline: true,
+    inline,
   };
 }

@@ -5,7 +5,7 @@ import type { DurableState } from './durable-state.js';
 import type { HookRegistry } from './hook-registry.js';
 import type { ClientInfo } from './hooks.js';
 import { createMessage, type Message } from './message.js';
-import type { PublishPipeline } from './publish-pipeline.js';
+import { internalClient, type PublishPipeline } from './publish-pipeline.js';
 import { Session } from './session.js';
 import type { SessionLink } from './session-link.js';
 import type { Subscriptions } from './subscriptions.js';
@@ -216,7 +216,8 @@ export class SessionRegistry {
    * the will hooks and published as that client, like any other will.
    */
   publishWillOf(clientId: string, will: WillMessage): void {
-    this.sendWillThroughHooks(clientId, undefined, orphanWillClient(clientId), will);
+    // All that is known of the client is its id.
+    this.sendWillThroughHooks(clientId, undefined, internalClient(clientId, 'will', false), will);
   }
 
   private publishWill(session: Session, client: ClientInfo | undefined, will: WillMessage): void {
@@ -255,19 +256,6 @@ export class SessionRegistry {
     this.pipeline.publish(message, publisher);
     for (const hook of this.hooks.on.onWillSent) hook.onWillSent(clientId, message);
   }
-}
-
-/** Who the will of a client of another node is published as: all that is known of it is its id. */
-function orphanWillClient(clientId: string): ClientInfo {
-  return {
-    clientId,
-    username: undefined,
-    protocolVersion: 5,
-    remoteAddress: undefined,
-    remotePort: undefined,
-    listener: 'will',
-    inline: false,
-  };
 }
 
 /** Who a will is published as when its connection is long gone (a delayed will, or one restored at start). */
