@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { createMessage } from '../../src/broker/message.js';
 import type { NodeInfo } from '../../src/cluster/backend.js';
@@ -212,6 +213,67 @@ describe('cluster direct links', () => {
     await routeKnown(cluster.nodes, a, 'pieces/#');
     await pub.publish('pieces/y', 'still here', 1);
     await until(() => sub.received.length === 2, 'cross-node after the bad frame');
+  });
+
+  test('random frames from a linked peer: the node never crashes, and goes on linking and delivering', async () => {
+    const [a, b] = cluster.nodes;
+    const secret = await readSecret(cluster.redisUrl());
+    const address = clusterOf(a.broker)?.links?.address as string;
+    // A valid batch frame to mutate: the bytes a node sends, then flipped, cut and lengthened at random.
+    const message = createMessage('fuzz/x', Buffer.from('seed'), 1, false, undefined, 'fz', Date.now());
+    const seed = encodeSubscribersFrame(message);
+    const bodies = fc.sample(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 200 }).map((bytes) => Buffer.from(bytes)),
+        fc
+          .tuple(
+            fc.nat({ max: seed.length - 1 }),
+            fc.integer({ min: 0, max: 255 }),
+            fc.nat({ max: seed.length }),
+          )
+          .map(([at, value, cut]) => {
+            const copy = Buffer.from(seed);
+            copy[at] = value;
+            return copy.subarray(0, Math.max(cut, 1));
+          }),
+      ),
+      { numRuns: 300, seed: 20261207 },
+    );
+    // Mutations that leave a frame whole deliver it: someone listens.
+    const listener = await client(a, { clientId: 'fuzz-listener' });
+    await listener.subscribe('#', 0);
+    const framesBefore = clusterOf(a.broker)?.links?.framesReceived ?? 0;
+    let sent = 0;
+    for (const [i, body] of bodies.entries()) {
+      // One authenticated connection per frame (a bad frame closes its connection).
+      const socket = netConnect(parseLinkAddress(address));
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.write(frame(1, `${secret}\nfuzzer\na`));
+      await welcomed;
+      const type = i % 2 === 0 ? 3 : 4;
+      // An INBOX body starts with its stamp and the previous stamp.
+      const payload = type === 4 ? Buffer.concat([Buffer.from([0, 2, 0x66, 0x31, 0, 0]), body]) : body;
+      const head = Buffer.alloc(5);
+      head.writeUInt32BE(1 + payload.length, 0);
+      head[4] = type;
+      socket.end(Buffer.concat([head, payload]));
+      sent++;
+      await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 200))]);
+      socket.destroy();
+    }
+    assert.equal(sent, bodies.length);
+    const handled = (clusterOf(a.broker)?.links?.framesReceived ?? 0) - framesBefore;
+    assert.equal(handled, bodies.length, 'every frame handled (after HELLO, whatever it holds)');
+    await until(() => listener.received.length > 0, 'some fuzzed frames delivered');
+    // The node is alive, its links work, and messages still cross.
+    const sub = await client(a, { clientId: 'after-fuzz' });
+    await sub.subscribe('calm-again/#', 1);
+    await routeKnown(cluster.nodes, a, 'calm-again/#');
+    const pub = await client(b, { clientId: 'after-fuzz-pub' });
+    for (let n = 0; n < 3; n++) await pub.publish('calm-again/x', `ok${n}`, 1);
+    await until(() => sub.received.length === 3, 'messages across after the fuzz');
   });
 });
 
