@@ -146,14 +146,19 @@ export class ClusterRouter implements Router {
     }
     if (!this.qos0Scheduled) {
       this.qos0Scheduled = true;
-      setImmediate(() => this.flushQos0());
+      setImmediate(this.flushAtTurnEnd);
     }
     return batch;
   }
 
-  /** One QoS 0 batch per node per turn, or per chunk read (see `EndOfTurn.afterChunk`). */
-  flushQos0(): void {
+  /** The turn's last flush: one per turn however many chunks flushed before it. */
+  private readonly flushAtTurnEnd = (): void => {
     this.qos0Scheduled = false;
+    this.flushQos0();
+  };
+
+  /** One QoS 0 batch per node per chunk read (see `EndOfTurn.afterChunk`), and what is left at the turn's end. */
+  flushQos0(): void {
     for (const [node, batch] of this.qos0) {
       if (batch.empty) {
         this.qos0.delete(node);

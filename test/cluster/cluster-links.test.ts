@@ -12,11 +12,11 @@ import { createMessage } from '../../src/broker/message.js';
 import type { NodeInfo } from '../../src/cluster/backend.js';
 import { encodeSubscribersFrame } from '../../src/cluster/frames.js';
 import { NodeLinks, parseLinkAddress } from '../../src/cluster/node-links.js';
-import { clusterOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
+import { clusterOf, type Node, routeKnown, type ThreeNodes, threeNodes, until } from './cluster-harness.js';
 
 /** Frame of the link protocol: u32 length, u8 type, body. */
-function frame(type: number, body: string): Buffer {
-  const bytes = Buffer.from(body);
+function frame(type: number, body: string | Buffer): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   const out = Buffer.alloc(5 + bytes.length);
   out.writeUInt32BE(1 + bytes.length, 0);
   out[4] = type;
@@ -55,6 +55,37 @@ async function readSecret(url: string): Promise<string> {
   }
 }
 
+/** A connection to `node`'s link, welcomed as node `from`; `closed` settles when the node closes it. */
+async function openLink(
+  node: Node,
+  secret: string,
+  from: string,
+): Promise<{ socket: Socket; closed: Promise<void> }> {
+  const socket = netConnect(parseLinkAddress(clusterOf(node.broker)?.links?.address as string));
+  socket.on('error', () => undefined);
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+  socket.write(frame(1, `${secret}\n${from}\n${node.id}`));
+  await welcomed;
+  return { socket, closed };
+}
+
+/** `count` QoS 1 messages from a client on `from` reach a subscriber on `to` (the nodes took no harm). */
+async function stillCrosses(
+  cluster: ThreeNodes,
+  from: Node,
+  to: Node,
+  tag: string,
+  count: number,
+): Promise<void> {
+  const sub = await cluster.client(to, { clientId: `${tag}-sub` });
+  await sub.subscribe(`${tag}/#`, 1);
+  await routeKnown(cluster.nodes, to, `${tag}/#`);
+  const pub = await cluster.client(from, { clientId: `${tag}-pub` });
+  for (let i = 0; i < count; i++) await pub.publish(`${tag}/x`, `${tag}${i}`, 1);
+  await until(() => sub.received.length === count, `${count} messages across (${tag})`);
+}
+
 describe('cluster direct links', () => {
   const cluster = threeNodes('links:');
   const client = cluster.client;
@@ -78,12 +109,7 @@ describe('cluster direct links', () => {
     assert.equal(closed, false, 'a node is kept');
     assert.deepEqual([...reply], [0, 0, 0, 1, 2], 'WELCOME');
     // The node took no harm: messages still cross, over the link.
-    const sub = await client(a, { clientId: 'after-intruders' });
-    await sub.subscribe('calm/#', 1);
-    await routeKnown(cluster.nodes, a, 'calm/#');
-    const pub = await client(b, { clientId: 'calm-pub' });
-    for (let i = 0; i < 5; i++) await pub.publish('calm/x', `c${i}`, 1);
-    await until(() => sub.received.length === 5, 'five messages across');
+    await stillCrosses(cluster, b, a, 'calm', 5);
     assert.ok((clusterOf(b.broker)?.links?.framesSent ?? 0) > 0, 'B sent over its link');
   });
 
@@ -172,14 +198,8 @@ describe('cluster direct links', () => {
     const sub = await client(a, { clientId: 'pieces' });
     await sub.subscribe('pieces/#', 0);
     const secret = await readSecret(cluster.redisUrl());
-    const address = clusterOf(a.broker)?.links?.address as string;
-    const socket = netConnect(parseLinkAddress(address));
+    const { socket, closed } = await openLink(a, secret, 'visitor');
     socket.setNoDelay(true);
-    socket.on('error', () => undefined);
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-    socket.write(frame(1, `${secret}\nvisitor\na`));
-    await welcomed;
     // A batch of one message, as a node frames it, sent in pieces: the length prefix split, then the rest.
     const message = createMessage(
       'pieces/x',
@@ -191,10 +211,7 @@ describe('cluster direct links', () => {
       Date.now(),
     );
     const batch = encodeSubscribersFrame(message);
-    const whole = Buffer.alloc(5 + batch.length);
-    whole.writeUInt32BE(1 + batch.length, 0);
-    whole[4] = 3;
-    batch.copy(whole, 5);
+    const whole = frame(3, batch);
     for (const piece of [
       whole.subarray(0, 2),
       whole.subarray(2, 7),
@@ -218,7 +235,6 @@ describe('cluster direct links', () => {
   test('random frames from a linked peer: the node never crashes, and goes on linking and delivering', async () => {
     const [a, b] = cluster.nodes;
     const secret = await readSecret(cluster.redisUrl());
-    const address = clusterOf(a.broker)?.links?.address as string;
     // A valid batch frame to mutate: the bytes a node sends, then flipped, cut and lengthened at random.
     const message = createMessage('fuzz/x', Buffer.from('seed'), 1, false, undefined, 'fz', Date.now());
     const seed = encodeSubscribersFrame(message);
@@ -246,19 +262,11 @@ describe('cluster direct links', () => {
     let sent = 0;
     for (const [i, body] of bodies.entries()) {
       // One authenticated connection per frame (a bad frame closes its connection).
-      const socket = netConnect(parseLinkAddress(address));
-      socket.on('error', () => undefined);
-      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-      const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-      socket.write(frame(1, `${secret}\nfuzzer\na`));
-      await welcomed;
-      const type = i % 2 === 0 ? 3 : 4;
-      // An INBOX body starts with its stamp and the previous stamp.
-      const payload = type === 4 ? Buffer.concat([Buffer.from([0, 2, 0x66, 0x31, 0, 0]), body]) : body;
-      const head = Buffer.alloc(5);
-      head.writeUInt32BE(1 + payload.length, 0);
-      head[4] = type;
-      socket.end(Buffer.concat([head, payload]));
+      const { socket, closed } = await openLink(a, secret, 'fuzzer');
+      // QoS 0 batches and inbox copies in turn; an INBOX body starts with its stamp and the previous stamp.
+      socket.end(
+        i % 2 === 0 ? frame(3, body) : frame(4, Buffer.concat([Buffer.from([0, 2, 0x66, 0x31, 0, 0]), body])),
+      );
       sent++;
       await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 200))]);
       socket.destroy();
@@ -268,12 +276,7 @@ describe('cluster direct links', () => {
     assert.equal(handled, bodies.length, 'every frame handled (after HELLO, whatever it holds)');
     await until(() => listener.received.length > 0, 'some fuzzed frames delivered');
     // The node is alive, its links work, and messages still cross.
-    const sub = await client(a, { clientId: 'after-fuzz' });
-    await sub.subscribe('calm-again/#', 1);
-    await routeKnown(cluster.nodes, a, 'calm-again/#');
-    const pub = await client(b, { clientId: 'after-fuzz-pub' });
-    for (let n = 0; n < 3; n++) await pub.publish('calm-again/x', `ok${n}`, 1);
-    await until(() => sub.received.length === 3, 'messages across after the fuzz');
+    await stillCrosses(cluster, b, a, 'calm-again', 3);
   });
 });
 
