@@ -1,6 +1,19 @@
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { hostname } from 'node:os';
 import type { NodeRecord } from './backend.js';
+import {
+  CHALLENGE,
+  checkHello,
+  FrameReader,
+  frame,
+  HELLO,
+  type Hello,
+  hello,
+  INBOX,
+  newChallenge,
+  QOS0,
+  WELCOME,
+} from './link-wire.js';
 
 /**
  * Direct TCP links between the nodes of a cluster, beside the backend: QoS 0 batches go over them instead of
@@ -10,16 +23,10 @@ import type { NodeRecord } from './backend.js';
  * small machine; a link costs a fraction of that. A link is only an optimisation: when a node has none to
  * another (not announced yet, refused, broken, backed up), everything goes through the backend as before.
  *
- * Wire: frames of `u32 length, u8 type, body`. The connecting node sends HELLO (`secret\nfrom\nto`, the
- * secret every node reads from the backend); the listening node answers WELCOME, or closes the socket. Then
- * QOS0 (a batch of frames) and INBOX (`u16 stamp length, stamp, u16 previous length, previous stamp,
- * batch`) flow one way, from the connecting node.
+ * Wire and handshake: `link-wire.ts` (a mutual challenge on the secret every node reads from the backend;
+ * the secret itself never crosses). Then QOS0 (a batch of frames) and INBOX (`u16 stamp length, stamp, u16
+ * previous length, previous stamp, batch`) flow one way, from the connecting node.
  */
-const HELLO = 1;
-const WELCOME = 2;
-const QOS0 = 3;
-const INBOX = 4;
-
 /** The largest frame accepted; a bigger one closes the link (a batch is one turn's messages for a node). */
 const MAX_FRAME = 1 << 30;
 /** Bytes waiting in a link's socket beyond which it takes no more (the backend carries them meanwhile). */
@@ -203,17 +210,24 @@ export class NodeLinks {
     socket.setNoDelay(true);
     const link: OutLink = { address, socket, ready: false, dropped: false };
     this.out.set(node, link);
-    socket.on('connect', () => {
-      socket.write(frame(HELLO, Buffer.from(`${this.secret()}\n${this.self}\n${node}`)));
-    });
     // Not welcomed in time (something else listens there, a node hung): given up, tried again later.
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
     timer.unref();
-    // The only frame a listening node sends is WELCOME.
-    socket.once('data', (chunk: Buffer) => {
+    // The listening node sends CHALLENGE, then (to the right HELLO) WELCOME, and nothing else.
+    let sent: Hello | undefined;
+    const reader = new FrameReader((type, body) => {
+      if (sent === undefined && type === CHALLENGE) {
+        sent = hello(this.secret(), body, this.self, node);
+        socket.write(frame(HELLO, sent.body));
+        return true;
+      }
+      if (sent === undefined || link.ready || type !== WELCOME || !sent.welcomes(body)) return false;
       clearTimeout(timer);
-      if (chunk.length >= 5 && chunk[4] === WELCOME) link.ready = true;
-      else socket.destroy();
+      link.ready = true;
+      return true;
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (!reader.push(chunk, 1024)) socket.destroy();
     });
     socket.on('error', () => undefined);
     socket.on('close', () => {
@@ -229,7 +243,7 @@ export class NodeLinks {
     link.socket.destroy();
   }
 
-  /** A node connecting here: HELLO first, then its frames. */
+  /** A node connecting here: a CHALLENGE to it, its HELLO first, then its frames. */
   private accept(socket: Socket): void {
     if (this.closed) {
       socket.destroy();
@@ -240,12 +254,15 @@ export class NodeLinks {
     let from: string | undefined;
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
     timer.unref();
+    const challenge = newChallenge();
+    socket.write(frame(CHALLENGE, challenge));
     const reader = new FrameReader((type, body) => {
       if (from === undefined) {
-        from = this.hello(type, body);
-        if (from === undefined) return false;
+        const welcomed = type === HELLO ? checkHello(this.secret(), challenge, this.self, body) : undefined;
+        if (welcomed === undefined) return false;
+        from = welcomed.from;
         clearTimeout(timer);
-        socket.write(frame(WELCOME, Buffer.alloc(0)));
+        socket.write(frame(WELCOME, welcomed.welcome));
         return true;
       }
       this.framesReceived++;
@@ -276,15 +293,6 @@ export class NodeLinks {
       this.incoming.delete(socket);
     });
   }
-
-  /** The sender of a valid HELLO (right secret, meant for this node), else undefined. */
-  private hello(type: number, body: Buffer): string | undefined {
-    if (type !== HELLO) return undefined;
-    const [secret, from, to] = body.toString('utf8').split('\n');
-    if (secret !== this.secret() || to !== this.self || from === undefined || from.length === 0)
-      return undefined;
-    return from;
-  }
 }
 
 /** Whether a registry's link address can be parsed (anything else is not tried). */
@@ -301,65 +309,4 @@ function isAddress(address: string): boolean {
 function isLoopback(address: string): boolean {
   const { host } = parseLinkAddress(address);
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
-function frame(type: number, body: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(5 + body.length);
-  out.writeUInt32BE(1 + body.length, 0);
-  out[4] = type;
-  body.copy(out, 5);
-  return out;
-}
-
-/**
- * Splits a byte stream into frames; the handler returns false to stop (the link is then closed). The
- * chunks of a frame not whole yet are kept apart and joined once, when it is.
- */
-class FrameReader {
-  private readonly pending: Buffer[] = [];
-  private pendingBytes = 0;
-  /** Length of the frame being gathered (with its 4-byte prefix), once its prefix arrived. */
-  private needed = 0;
-  /** Why the last `push` returned false. */
-  failure: string | undefined;
-
-  constructor(private readonly handle: (type: number, body: Buffer) => boolean) {}
-
-  /** False: a frame was malformed, too big, or refused (or its handler threw). */
-  push(chunk: Buffer, limit: number): boolean {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    if (this.pendingBytes < Math.max(4, this.needed)) return true;
-    let data = this.pending.length === 1 ? chunk : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending.length = 0;
-    this.pendingBytes = 0;
-    this.needed = 0;
-    while (data.length >= 4) {
-      const length = data.readUInt32BE(0);
-      if (length < 1 || length > limit) {
-        this.failure = `a frame of ${length} bytes`;
-        return false;
-      }
-      if (data.length < 4 + length) {
-        this.needed = 4 + length;
-        break;
-      }
-      // A body stays valid after this call: frames are decoded into messages that keep slices of it.
-      try {
-        if (!this.handle(data[4] as number, data.subarray(5, 4 + length))) {
-          this.failure = `a frame of type ${data[4]} refused`;
-          return false;
-        }
-      } catch (err) {
-        this.failure = `a frame of type ${data[4]} failed: ${(err as Error).message}`;
-        return false;
-      }
-      data = data.subarray(4 + length);
-    }
-    if (data.length > 0) {
-      this.pending.push(data);
-      this.pendingBytes = data.length;
-    }
-    return true;
-  }
 }

@@ -4,6 +4,7 @@
  * come back mid-stream and the messages switch between the link and the Redis inbox.
  */
 import assert from 'node:assert/strict';
+import { createHmac, randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -24,23 +25,70 @@ function frame(type: number, body: string | Buffer): Buffer {
   return out;
 }
 
-/** Open a raw connection to `node`'s link, send `bytes`; what came back, and whether the node closed it. */
-async function tryLink(node: Node, bytes: Buffer): Promise<{ reply: Buffer; closed: boolean }> {
+/** The link address of `node`, to connect to. */
+function linkOf(node: Node): { host: string; port: number } {
   const address = clusterOf(node.broker)?.links?.address;
   assert.ok(address !== undefined, 'the node listens for links');
-  const { host, port } = parseLinkAddress(address);
-  const socket: Socket = netConnect({ host, port });
+  return parseLinkAddress(address);
+}
+
+/** The first frame that arrives on `socket` (its type and body). */
+function firstFrame(socket: Socket): Promise<{ type: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    let bytes = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      bytes = Buffer.concat([bytes, chunk]);
+      if (bytes.length < 4 || bytes.length < 4 + bytes.readUInt32BE(0)) return;
+      socket.off('data', onData);
+      const length = bytes.readUInt32BE(0);
+      resolve({ type: bytes[4] as number, body: bytes.subarray(5, 4 + length) });
+    };
+    socket.on('data', onData);
+    socket.once('close', () => reject(new Error('closed before a whole frame')));
+  });
+}
+
+/**
+ * The handshake as docs/cluster.md states it, written here from that text (not with the node's code): the
+ * HELLO of `from` to `to` answering `challenge`, and the WELCOME body that proves the listener knows `secret`.
+ */
+function handshake(
+  secret: string,
+  challenge: Buffer,
+  from: string,
+  to: string,
+): { hello: Buffer; welcome: string } {
+  const nonce = randomBytes(16).toString('hex');
+  const mac = (role: string): string =>
+    createHmac('sha256', secret)
+      .update(`${role}\n${challenge.toString('hex')}\n${nonce}\n${from}\n${to}`)
+      .digest('hex');
+  return { hello: frame(1, `${from}\n${to}\n${nonce}\n${mac('hello')}`), welcome: mac('welcome') };
+}
+
+/**
+ * Open a raw connection to `node`'s link, take its challenge, send `answer(challenge)`; the challenge, what
+ * came back after it, and whether the node closed the connection.
+ */
+async function tryLink(
+  node: Node,
+  answer: (challenge: Buffer) => Buffer,
+): Promise<{ challenge: Buffer; reply: Buffer; closed: boolean }> {
+  const socket: Socket = netConnect(linkOf(node));
+  socket.on('error', () => undefined);
+  const first = await firstFrame(socket);
+  assert.equal(first.type, 5, 'the listener speaks first: CHALLENGE');
+  assert.equal(first.body.length, 16, '16 random bytes');
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
   const closed = new Promise<boolean>((resolve) => {
     socket.once('close', () => resolve(true));
     setTimeout(() => resolve(false), 1500).unref();
   });
-  socket.write(bytes);
+  socket.write(answer(first.body));
   const wasClosed = await closed;
   socket.destroy();
-  return { reply: Buffer.concat(chunks), closed: wasClosed };
+  return { challenge: first.body, reply: Buffer.concat(chunks), closed: wasClosed };
 }
 
 /** The cluster's link secret, as the nodes keep it in Redis. */
@@ -61,12 +109,14 @@ async function openLink(
   secret: string,
   from: string,
 ): Promise<{ socket: Socket; closed: Promise<void> }> {
-  const socket = netConnect(parseLinkAddress(clusterOf(node.broker)?.links?.address as string));
+  const socket = netConnect(linkOf(node));
   socket.on('error', () => undefined);
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const welcomed = new Promise<void>((resolve) => socket.once('data', () => resolve()));
-  socket.write(frame(1, `${secret}\n${from}\n${node.id}`));
-  await welcomed;
+  const challenge = await firstFrame(socket);
+  const { hello, welcome } = handshake(secret, challenge.body, from, node.id);
+  socket.write(hello);
+  const answer = await firstFrame(socket);
+  assert.deepEqual([answer.type, answer.body.toString()], [2, welcome], 'WELCOME, with its proof');
   return { socket, closed };
 }
 
@@ -94,20 +144,34 @@ describe('cluster direct links', () => {
     const [a, b] = cluster.nodes;
     const secret = await readSecret(cluster.redisUrl());
     const garbage = Buffer.from(Array.from({ length: 2048 }, (_, i) => (i * 37 + 11) & 0xff));
-    for (const [what, bytes] of [
-      ['garbage', garbage],
-      ['a wrong secret', frame(1, 'not-the-secret\nintruder\na')],
-      ['a HELLO meant for another node', frame(1, `${secret}\nintruder\nb`)],
-      ['a QoS 0 frame before HELLO', frame(3, 'x')],
+    // A HELLO recorded on one connection, replayed on another (which has its own challenge).
+    let replayed: Buffer = Buffer.alloc(0);
+    const recorded = await tryLink(a, (challenge) => {
+      replayed = handshake(secret, challenge, 'visitor', a.id).hello;
+      return replayed;
+    });
+    assert.equal(recorded.closed, false, 'a right HELLO is kept');
+    for (const [what, answer] of [
+      ['garbage', () => garbage],
+      ['a wrong secret', (c: Buffer) => handshake('not-the-secret', c, 'intruder', a.id).hello],
+      ['a HELLO meant for another node', (c: Buffer) => handshake(secret, c, 'intruder', b.id).hello],
+      ['a HELLO for another challenge', () => replayed],
+      ['the secret itself', () => frame(1, `${secret}\nintruder\n${a.id}`)],
+      ['a QoS 0 frame before HELLO', () => frame(3, 'x')],
     ] as const) {
-      const { reply, closed } = await tryLink(a, bytes);
+      const { reply, closed } = await tryLink(a, answer);
       assert.ok(closed, `${what}: closed`);
-      assert.equal(reply.length, 0, `${what}: no answer`);
+      assert.equal(reply.length, 0, `${what}: no answer after the challenge`);
     }
-    // The right HELLO is welcomed (the checks above do not close everything).
-    const { reply, closed } = await tryLink(a, frame(1, `${secret}\nvisitor\na`));
+    // The right HELLO is welcomed, with the proof that the node knows the secret.
+    let welcome = '';
+    const { reply, closed } = await tryLink(a, (challenge) => {
+      const made = handshake(secret, challenge, 'visitor', a.id);
+      welcome = made.welcome;
+      return made.hello;
+    });
     assert.equal(closed, false, 'a node is kept');
-    assert.deepEqual([...reply], [0, 0, 0, 1, 2], 'WELCOME');
+    assert.deepEqual(reply, frame(2, welcome), 'WELCOME');
     // The node took no harm: messages still cross, over the link.
     await stillCrosses(cluster, b, a, 'calm', 5);
     assert.ok((clusterOf(b.broker)?.links?.framesSent ?? 0) > 0, 'B sent over its link');
@@ -285,7 +349,7 @@ test('a link never welcomed (something else listens there) is given up after 5 s
   let closes = 0;
   const silent = createServer((socket) => {
     connections++;
-    // Reads what comes (the HELLO), never answers.
+    // Reads what comes, never sends a challenge.
     socket.resume();
     socket.on('close', () => closes++);
     socket.on('error', () => undefined);
@@ -314,6 +378,74 @@ test('a link never welcomed (something else listens there) is given up after 5 s
   } finally {
     links.close();
     silent.close();
+  }
+});
+
+test('the secret never crosses the wire, and a listener that cannot prove it knows it is sent nothing', async () => {
+  const secret = 'the-cluster-secret-0123456789';
+  const received: Buffer[][] = [];
+  // A listener that challenges, checks the HELLO as docs/cluster.md states it, and answers WELCOME with a
+  // good proof only on its second connection.
+  const fake = createServer((socket) => {
+    const bytes: Buffer[] = [];
+    received.push(bytes);
+    const honest = received.length === 2;
+    const challenge = randomBytes(16);
+    socket.write(frame(5, challenge));
+    socket.on('data', (chunk: Buffer) => {
+      bytes.push(chunk);
+      const hello = Buffer.concat(bytes);
+      if (bytes.length > 1 || hello.length < 4 + hello.readUInt32BE(0)) return;
+      const [from, to, nonce, proof] = hello.subarray(5).toString().split('\n');
+      const mac = (role: string): string =>
+        createHmac('sha256', secret)
+          .update(`${role}\n${challenge.toString('hex')}\n${nonce}\n${from}\n${to}`)
+          .digest('hex');
+      assert.deepEqual(
+        [hello[4], from, to, proof],
+        [1, 'probe', 'listener', mac('hello')],
+        'a HELLO proving the secret',
+      );
+      socket.write(
+        frame(2, honest ? mac('welcome') : createHmac('sha256', 'guess').update('x').digest('hex')),
+      );
+    });
+    socket.on('error', () => undefined);
+  });
+  await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  const { port } = fake.address() as AddressInfo;
+  const links = new NodeLinks('probe', () => secret, {
+    qos0: () => undefined,
+    inbox: () => undefined,
+    refused: () => undefined,
+  });
+  try {
+    const registry = [{ id: 'listener', alive: true, info: { link: `127.0.0.1:${port}` } as NodeInfo }];
+    links.update(registry);
+    await until(() => received.length === 1 && (received[0]?.length ?? 0) > 0, 'the HELLO');
+    // A WELCOME with a wrong proof: the link is closed, nothing is sent over it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(links.ready('listener'), false, 'not welcomed by a wrong proof');
+    assert.equal(links.sendQos0('listener', Buffer.from('payload')), false);
+    // The honest listener (second connection, after the pause for a failed attempt) gets the frames.
+    await until(
+      () => links.ready('listener'),
+      'welcomed on the second try',
+      4000,
+      async () => links.update(registry),
+    );
+    assert.equal(links.sendQos0('listener', Buffer.from('payload')), true);
+    await until(() => Buffer.concat(received[1] ?? []).includes('payload'), 'the QoS 0 frame');
+    const wire = Buffer.concat(received.flat());
+    assert.equal(wire.includes(secret), false, 'the secret is not in what the node sent');
+    assert.equal(
+      Buffer.concat(received[0] ?? []).includes('payload'),
+      false,
+      'nothing for the first listener',
+    );
+  } finally {
+    links.close();
+    fake.close();
   }
 });
 
