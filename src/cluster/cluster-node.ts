@@ -18,6 +18,10 @@ export interface ClusterNodeView {
   readonly self: boolean;
   readonly host: string | undefined;
   readonly clients: number | undefined;
+  /** The node's direct link address (`host:port`); undefined when it has none (links off). */
+  readonly link: string | undefined;
+  /** Whether this node's link to it is up (else its messages go through Redis); undefined for itself. */
+  readonly linked: boolean | undefined;
 }
 
 /** What a node adds to its backend. */
@@ -189,6 +193,8 @@ export class ClusterNode {
       self: r.id === this.nodeId,
       host: r.info?.host,
       clients: r.info?.clients,
+      link: r.info?.link,
+      linked: r.id === this.nodeId ? undefined : this.links?.ready(r.id) === true,
     }));
   }
 

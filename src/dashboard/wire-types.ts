@@ -153,6 +153,13 @@ export interface ClusterNodeInfo {
   /** True for the node that answered. */
   readonly self: boolean;
   readonly clients: number | undefined;
+  /** The node's direct link to the other nodes (`host:port`); undefined when it has none (links off). */
+  readonly link: string | undefined;
+  /**
+   * Whether the node that answered has its link to this node up (false: their messages go through Redis);
+   * undefined for the node that answered.
+   */
+  readonly linked: boolean | undefined;
 }
 
 /**

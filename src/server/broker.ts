@@ -164,6 +164,8 @@ export class Broker {
               state: n.alive ? 'up' : 'down',
               self: n.self,
               clients: n.clients,
+              link: n.link,
+              linked: n.linked,
             })),
       ...(node === undefined
         ? {}

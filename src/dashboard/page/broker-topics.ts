@@ -214,10 +214,11 @@ export class ListenersView {
         h('h2', {}, 'Cluster'),
         cluster.clustered
           ? table(
-              ['Node', 'Address', 'State', 'Clients'],
+              ['Node', 'Address', 'Link', 'State', 'Clients'],
               cluster.items.map((n) => [
                 `${n.id}${n.self ? ' (this node)' : ''}`,
                 n.address ?? '—',
+                linkCell(n),
                 n.state,
                 n.clients ?? '—',
               ]),
@@ -228,4 +229,11 @@ export class ListenersView {
       fill(this.el, h('p', { class: 'error' }, (err as Error).message));
     }
   }
+}
+
+/** A node's direct link: its address and, for the other nodes, whether this node's link to it is up. */
+function linkCell(n: ClusterNodeInfo): string {
+  if (n.link === undefined) return 'off (through Redis)';
+  if (n.linked === undefined) return n.link;
+  return `${n.link} · ${n.linked ? 'linked' : 'through Redis'}`;
 }

@@ -1,0 +1,99 @@
+/**
+ * The admin API and the dashboard of a cluster node (real Redis, two nodes in this process, headless
+ * Chromium): the cluster view lists both nodes with their link addresses, and shows whether this node's
+ * link to the other is up, or its messages go through Redis.
+ */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import type { Browser } from 'playwright-core';
+import type { ClusterNodeInfo } from '../../src/dashboard/wire-types.js';
+import { clusterOf, dashboardOf } from '../../src/server/broker.js';
+import { call, launchChromium } from '../dashboard/harness.js';
+import { type RedisServer, startRedis } from '../support/redis.js';
+import { type Node, startNode, until } from './cluster-harness.js';
+
+/** The page's window as far as this test reads it (the project compiles without the DOM library). */
+declare const document: { body: { innerText: string } };
+
+let redis: RedisServer;
+let a: Node;
+let b: Node;
+let baseUrl: string;
+let browser: Browser;
+
+before(async () => {
+  redis = await startRedis();
+  a = await startNode(redis, 'dash-a', 'dash:', { dashboard: { users: [] } });
+  b = await startNode(redis, 'dash-b', 'dash:');
+  const http = await a.broker.addListener({ type: 'http', host: '127.0.0.1', port: 0 });
+  assert.ok(typeof http !== 'string' && dashboardOf(a.broker) !== undefined);
+  baseUrl = `http://127.0.0.1:${http.port}`;
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await b?.broker.close().catch(() => undefined);
+  await a?.broker.close();
+  await redis?.stop();
+});
+
+async function clusterView(): Promise<{ clustered: boolean; items: ClusterNodeInfo[] }> {
+  const answer = await call<{ clustered: boolean; items: ClusterNodeInfo[] }>(
+    baseUrl,
+    'GET',
+    '/api/v1/cluster',
+  );
+  assert.equal(answer.status, 200);
+  return answer.body;
+}
+
+test("a node's cluster view: both nodes, their link addresses, and whether the link to the other is up", async () => {
+  const linkA = clusterOf(a.broker)?.links?.address;
+  const linkB = clusterOf(b.broker)?.links?.address;
+  assert.ok(linkA !== undefined && linkB !== undefined, 'both nodes listen for links');
+  let view = await clusterView();
+  await until(
+    () => view.items.find((n) => n.id === b.id)?.linked === true,
+    "A's link to B up",
+    10_000,
+    async () => {
+      view = await clusterView();
+    },
+  );
+  assert.equal(view.clustered, true);
+  const byId = new Map(view.items.map((n) => [n.id, n]));
+  assert.deepEqual(
+    [byId.get(a.id)?.self, byId.get(a.id)?.link, byId.get(a.id)?.linked, byId.get(a.id)?.state],
+    [true, linkA, undefined, 'up'],
+    'A, the node that answered, with its own link address',
+  );
+  assert.deepEqual(
+    [byId.get(b.id)?.self, byId.get(b.id)?.link, byId.get(b.id)?.linked, byId.get(b.id)?.state],
+    [false, linkB, true, 'up'],
+    'B, linked',
+  );
+
+  // The page shows the same.
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${baseUrl}/#/listeners`, { waitUntil: 'load', timeout: 15_000 });
+  await page.waitForFunction(() => document.body.innerText.includes('· linked'), undefined, {
+    timeout: 10_000,
+  });
+  const text = await page.evaluate(() => document.body.innerText);
+  assert.match(text, new RegExp(`${a.id} \\(this node\\)`));
+  assert.ok(text.includes(`${linkB} · linked`), `B's link shown as up in: ${text}`);
+
+  // B leaves: A no longer lists it as linked (gone from the registry, or listed with its link down).
+  await b.broker.close();
+  await until(
+    () => view.items.every((n) => n.id !== b.id || n.linked === false),
+    "A's link to B down",
+    10_000,
+    async () => {
+      view = await clusterView();
+    },
+  );
+  await context.close();
+});
