@@ -166,7 +166,8 @@ export class ClusterRouter implements Router {
       }
       const frames = batch.frames;
       const bytes = batch.take();
-      if (this.links?.sendQos0(node, bytes) !== true && !this.backend.sendQos0(node, bytes))
+      const sent = this.links?.sendQos0(node, bytes) ?? 'none';
+      if (sent === 'full' || (sent === 'none' && !this.backend.sendQos0(node, bytes)))
         this.stats.qos0Dropped += frames;
     }
   }

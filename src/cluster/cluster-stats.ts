@@ -6,7 +6,7 @@ export class ClusterStats {
   readonly forwarded: [number, number, number] = [0, 0, 0];
   /** Messages from other nodes processed here (inbox and QoS 0 channel). */
   received = 0;
-  /** QoS 0 messages for other nodes dropped while the backend was unavailable. */
+  /** QoS 0 messages for other nodes dropped: the backend was unavailable, or the node's link was backed up. */
   qos0Dropped = 0;
   /** Deliveries handed here by a session's previous owner after a take-over. */
   handoffs = 0;
@@ -57,7 +57,11 @@ export function clusterMetrics(
   );
   const counters: [string, string, number][] = [
     ['received', 'Messages from other nodes processed here.', s.received],
-    ['qos0_dropped', 'QoS 0 messages for other nodes dropped while the backend was away.', s.qos0Dropped],
+    [
+      'qos0_dropped',
+      "QoS 0 messages for other nodes dropped while the backend was away or the node's link was backed up.",
+      s.qos0Dropped,
+    ],
     ['handoffs', "Deliveries handed over by a session's previous owner.", s.handoffs],
     ['evictions', 'Sessions other nodes took over from this one.', s.evictions],
     ['nodes_adopted', 'Dead nodes taken over by this one.', s.nodesAdopted],

@@ -35,6 +35,24 @@ const MAX_PENDING = 8 * 1024 * 1024;
 const HELLO_TIMEOUT_MS = 5000;
 /** Wait after a failed connection before trying the same node again. */
 const RETRY_MS = 1000;
+/**
+ * QoS 0 keeps going through the backend this long after a link is welcomed, so that what is still on its
+ * way through Redis pub/sub is not overtaken by the link (per publisher and topic, order is kept
+ * [MQTT-4.6.0-6] (v3.1.1 [MQTT-4.6.0-7])).
+ */
+const QOS0_SETTLE_MS = 100;
+
+/** What became of a QoS 0 batch offered to a link. */
+export type LinkSend =
+  /** Sent over the link. */
+  | 'sent'
+  /** No link ready (none yet, broken, just welcomed): the backend carries it. */
+  | 'none'
+  /**
+   * The link is more than MAX_PENDING behind: the batch is dropped (QoS 0), not sent around it through the
+   * backend, where it would overtake what the link still holds.
+   */
+  | 'full';
 
 /** What arrives over the links, from the node that sent it. */
 export interface LinkHandlers {
@@ -62,6 +80,8 @@ interface OutLink {
   readonly address: string;
   readonly socket: Socket;
   ready: boolean;
+  /** When it was welcomed (performance.now()). */
+  readyAt: number;
   /** Closed on purpose (the node left or moved): not a failure to wait after. */
   dropped: boolean;
 }
@@ -146,9 +166,13 @@ export class NodeLinks {
     return link?.ready === true && link.socket.writableLength < MAX_PENDING;
   }
 
-  /** Send a QoS 0 batch to `node`; false when there is no link ready (the caller uses the backend). */
-  sendQos0(node: string, batch: Buffer): boolean {
-    return this.send(node, QOS0, undefined, batch);
+  /** Offer a QoS 0 batch for `node` to its link (see LinkSend). */
+  sendQos0(node: string, batch: Buffer): LinkSend {
+    const link = this.out.get(node);
+    if (link === undefined) this.open(node);
+    if (link?.ready !== true || performance.now() - link.readyAt < QOS0_SETTLE_MS) return 'none';
+    if (link.socket.writableLength >= MAX_PENDING) return 'full';
+    return this.send(node, QOS0, undefined, batch) ? 'sent' : 'none';
   }
 
   /** Send a copy of an inbox append ahead of it; false when there is no link ready. */
@@ -208,7 +232,7 @@ export class NodeLinks {
     const { host, port } = parseLinkAddress(address);
     const socket = tcpConnect({ host, port });
     socket.setNoDelay(true);
-    const link: OutLink = { address, socket, ready: false, dropped: false };
+    const link: OutLink = { address, socket, ready: false, readyAt: 0, dropped: false };
     this.out.set(node, link);
     // Not welcomed in time (something else listens there, a node hung): given up, tried again later.
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
@@ -224,6 +248,7 @@ export class NodeLinks {
       if (sent === undefined || link.ready || type !== WELCOME || !sent.welcomes(body)) return false;
       clearTimeout(timer);
       link.ready = true;
+      link.readyAt = performance.now();
       return true;
     });
     socket.on('data', (chunk: Buffer) => {
