@@ -37,8 +37,8 @@ const HELLO_TIMEOUT_MS = 5000;
 const RETRY_MS = 1000;
 /**
  * QoS 0 keeps going through the backend this long after a link is welcomed, so that what is still on its
- * way through Redis pub/sub is not overtaken by the link (per publisher and topic, order is kept
- * [MQTT-4.6.0-6] (v3.1.1 [MQTT-4.6.0-7])).
+ * way through Redis pub/sub is not overtaken by the link (a publisher's messages on a topic keep their order
+ * [MQTT-4.6.0-5]).
  */
 const QOS0_SETTLE_MS = 100;
 
