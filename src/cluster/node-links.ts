@@ -21,7 +21,8 @@ import {
  * append, which the receiver may deliver at once (see `InboxProcessor.fast`); the append in the backend
  * stays what is acknowledged, replayed and checkpointed. Each hop through Redis costs 1-3 ms of p99 on a
  * small machine; a link costs a fraction of that. A link is only an optimisation: when a node has none to
- * another (not announced yet, refused, broken, backed up), everything goes through the backend as before.
+ * another (not announced yet, refused, broken), everything goes through the backend as before; one backed up
+ * drops QoS 0 (see LinkSend) and leaves the QoS 1/2 copies to their appends.
  *
  * Wire and handshake: `link-wire.ts` (a mutual challenge on the secret every node reads from the backend;
  * the secret itself never crosses). Then QOS0 (a batch of frames) and INBOX (`u16 stamp length, stamp, u16
@@ -29,7 +30,7 @@ import {
  */
 /** The largest frame accepted; a bigger one closes the link (a batch is one turn's messages for a node). */
 const MAX_FRAME = 1 << 30;
-/** Bytes waiting in a link's socket beyond which it takes no more (the backend carries them meanwhile). */
+/** Bytes waiting in a link's socket beyond which it takes no more (see LinkSend, `ready`). */
 const MAX_PENDING = 8 * 1024 * 1024;
 /** A connection that has not said HELLO (or, connecting, been welcomed) in this long is closed. */
 const HELLO_TIMEOUT_MS = 5000;
