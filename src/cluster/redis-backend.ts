@@ -135,7 +135,7 @@ export class RedisBackend implements ClusterBackend {
     const cmd = this.commands();
     await this.register(info, this.nodeTimeoutMs + ADOPT_LOCK_MS);
     this.events = events;
-    listenToEvents(this.sub as Redis, this.prefix, this.nodeId, events);
+    listenToEvents(this.sub as Redis, this.prefix, this.nodeId, events, this.logger);
     this.heartbeat = setInterval(() => this.beat(info), this.heartbeatMs);
     this.heartbeat.unref();
     cmd.on('ready', () => {

@@ -8,20 +8,33 @@ import { decodeMessage } from './message-codec.js';
 const INBOX_BATCH = 256;
 const INBOX_BLOCK_MS = 1000;
 
-/** Hear the other nodes: route changes, retained messages, QoS 0 batches for this node. */
-export function listenToEvents(sub: Redis, prefix: string, nodeId: string, events: ClusterEvents): void {
+/**
+ * Hear the other nodes: route changes, retained messages, QoS 0 batches for this node. An event that cannot
+ * be read (a bug, another version of Starling on the same Redis) is logged and skipped, never thrown.
+ */
+export function listenToEvents(
+  sub: Redis,
+  prefix: string,
+  nodeId: string,
+  events: ClusterEvents,
+  logger: () => BrokerLogger,
+): void {
   const routes = `${prefix}ev:routes`;
   const retained = `${prefix}ev:retained`;
   const qos0 = `${prefix}q0:${nodeId}`;
   sub.subscribe(routes, retained, qos0).catch(() => undefined);
   sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
     const channel = channelBuffer.toString();
-    if (channel === qos0) {
-      // `sender\n` then the frames.
-      const newline = data.indexOf(0x0a);
-      if (newline > 0) events.qos0(data.toString('utf8', 0, newline), data.subarray(newline + 1));
-    } else if (channel === routes) routeEvent(events, nodeId, data.toString());
-    else if (channel === retained) retainedEvent(events, nodeId, data);
+    try {
+      if (channel === qos0) {
+        // `sender\n` then the frames.
+        const newline = data.indexOf(0x0a);
+        if (newline > 0) events.qos0(data.toString('utf8', 0, newline), data.subarray(newline + 1));
+      } else if (channel === routes) routeEvent(events, nodeId, data.toString());
+      else if (channel === retained) retainedEvent(events, nodeId, data);
+    } catch (err) {
+      logger().warn({ err, channel, bytes: data.length }, 'cluster event skipped: it could not be read');
+    }
   });
 }
 
@@ -39,14 +52,19 @@ function routeEvent(events: ClusterEvents, self: string, text: string): void {
   events.route(node, text.slice(newline + 1), kind === '+');
 }
 
-/** `node\ntopic\nmessage` (an empty message deletes). */
+/**
+ * `node\n<topic length in bytes>\n<topic><message>` (no message: deleted). The topic goes by its length: a
+ * topic may hold a newline.
+ */
 function retainedEvent(events: ClusterEvents, self: string, data: Buffer): void {
   const first = data.indexOf(0x0a);
   const second = first < 0 ? -1 : data.indexOf(0x0a, first + 1);
-  if (second < 0) return;
+  const length = second < 0 ? '' : data.toString('latin1', first + 1, second);
+  const topicEnd = second + 1 + Number(length);
+  if (!/^\d{1,6}$/.test(length) || topicEnd > data.length) throw new Error('malformed retained event');
   if (data.toString('utf8', 0, first) === self) return;
-  const topic = data.toString('utf8', first + 1, second);
-  const blob = data.subarray(second + 1);
+  const topic = data.toString('utf8', second + 1, topicEnd);
+  const blob = data.subarray(topicEnd);
   events.retained(topic, blob.length === 0 ? undefined : decodeMessage(Buffer.from(blob)).message);
 }
 

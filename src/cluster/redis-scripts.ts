@@ -64,11 +64,11 @@ while i <= n do
     i = i + 4
   elseif op == 'R' then
     redis.call('HSET', p .. 'retained', ARGV[i + 1], ARGV[i + 2])
-    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. ARGV[i + 1] .. '\\n' .. ARGV[i + 2])
+    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1] .. ARGV[i + 2])
     i = i + 3
   elseif op == 'r' then
     redis.call('HDEL', p .. 'retained', ARGV[i + 1])
-    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. ARGV[i + 1] .. '\\n')
+    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1])
     i = i + 2
   elseif op == 'A' then
     if redis.call('SADD', p .. 'r:' .. me, ARGV[i + 1]) == 1 then

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { clusterOf, engineOf, type Node, routeKnown, threeNodes, until } from './cluster-harness.js';
 
 for (const links of [true, false])
@@ -109,6 +110,34 @@ for (const links of [true, false])
         'the delete replicated to A',
       );
       assert.equal(engineOf(b.broker).router.get('shelf/one'), undefined);
+    });
+
+    test('a retained topic holding a newline crosses whole; an event nobody can read is skipped, not thrown', async () => {
+      // MQTT allows a newline in a topic (spec 1.5.4 only advises against control characters).
+      const topic = 'shelf/line\nbreak/é';
+      const pub = await client(b, { clientId: 'newline-retainer' });
+      await pub.publish(topic, 'kept whole', 1, true);
+      await until(() => engineOf(a.broker).router.get(topic) !== undefined, 'the retained message on A');
+      assert.equal(engineOf(a.broker).router.get(topic)?.payload.toString(), 'kept whole');
+      assert.equal(engineOf(a.broker).router.get('shelf/line'), undefined, 'not cut at the newline');
+      // Garbage on the retained-event channel (another version, a stray PUBLISH): every node goes on.
+      const raw = new Redis(cluster.redisUrl());
+      try {
+        const channel = `${links ? 'routing:' : 'routing-redis:'}ev:retained`;
+        for (const junk of [
+          'x',
+          'other\n',
+          'other\n99\nshort',
+          'other\n1\nt\u0001\u0000',
+          'other\nab\ntopic',
+        ])
+          assert.ok((await raw.publish(channel, junk)) >= 3, 'every node heard it');
+      } finally {
+        raw.disconnect();
+      }
+      const deleter = await client(c, { clientId: 'newline-deleter' });
+      await deleter.publish(topic, '', 1, true);
+      await until(() => engineOf(a.broker).router.get(topic) === undefined, 'the delete replicated to A');
     });
 
     test('a shared group spread over the three nodes gets each message once', async () => {
