@@ -22,6 +22,7 @@ const { values } = parseArgs({
     'no-triage': { type: 'boolean', default: false },
     replay: { type: 'string' },
     store: { type: 'string', default: 'sqlite' },
+    nodes: { type: 'string', default: '1' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -39,6 +40,8 @@ const HELP = `Usage: npm run fuzz -- [options]
   --store sqlite|memory|redis  where the broker keeps its state: the SQLite store in a fresh temporary
                            directory (what \`starling broker\` runs with, the default), memory only, or
                            Redis as a cluster node (a redis-server started on a free loopback port)
+  --nodes 1|2              with --store redis: 2 runs a second node on the same Redis that takes every
+                           other session, so fuzzed traffic crosses between the nodes (default 1)
 `;
 const STORES = ['sqlite', 'memory', 'redis'] as const;
 type Store = (typeof STORES)[number];
@@ -57,6 +60,9 @@ function batchLine(b: BatchReport): string {
     `heap ${mib(b.heapUsed)} MiB`,
     `rss ${mib(b.rss)} MiB`,
     `rt ${b.roundTripMs.map((ms) => ms.toFixed(1)).join('/') || '-'} ms`,
+    ...(b.peerRoundTripMs.length > 0
+      ? [`peer rt ${b.peerRoundTripMs.map((ms) => ms.toFixed(1)).join('/')} ms`]
+      : []),
     `lag max ${b.lagMaxMs?.toFixed(0) ?? '-'} ms`,
     `logged errors ${b.errorsLogged ?? '-'}`,
   ].join('  ');
@@ -86,6 +92,15 @@ async function main(): Promise<number> {
     console.error(`fuzz: --store must be one of ${STORES.join(', ')}, not '${store}'`);
     return 2;
   }
+  const nodes = values.nodes;
+  if (nodes !== '1' && nodes !== '2') {
+    console.error(`fuzz: --nodes must be 1 or 2, not '${nodes}'`);
+    return 2;
+  }
+  if (nodes === '2' && store !== 'redis') {
+    console.error('fuzz: --nodes 2 needs --store redis (the nodes of a cluster share a Redis)');
+    return 2;
+  }
   let redis: RedisProc | undefined;
   try {
     let broker: ProbeBrokerOptions = { store: 'memory' };
@@ -94,13 +109,13 @@ async function main(): Promise<number> {
       redis = await startRedis();
       broker = { cluster: { url: redis.url, nodeId: 'fuzz' } };
     }
-    return await fuzz(broker, store);
+    return await fuzz(broker, store, nodes === '2' ? 2 : 1);
   } finally {
     await redis?.stop();
   }
 }
 
-async function fuzz(broker: ProbeBrokerOptions, store: Store): Promise<number> {
+async function fuzz(broker: ProbeBrokerOptions, store: Store, nodes: 1 | 2): Promise<number> {
   if (values.replay !== undefined) {
     await triage(values.replay, broker);
     return 0;
@@ -110,7 +125,7 @@ async function fuzz(broker: ProbeBrokerOptions, store: Store): Promise<number> {
   const batchFrames = Math.min(Number(values.batch), frames);
   console.log(
     `fuzz: ${frames} frames in batches of ${batchFrames}, ${values.concurrency} sessions at once, seed ${seed}, ` +
-      `${store} store`,
+      `${store} store${nodes === 2 ? ', 2 nodes' : ''}`,
   );
   const report = await runFuzz({
     frames,
@@ -121,6 +136,7 @@ async function fuzz(broker: ProbeBrokerOptions, store: Store): Promise<number> {
     leakThresholdBytes: Number(values['leak-threshold-mib']) * 1024 * 1024,
     crashDir: values['crash-dir'],
     broker,
+    nodes,
     onBatch: (batch) => console.log(batchLine(batch)),
     onFinding: (f) =>
       console.log(`  ${f.kind.toUpperCase()} in batch ${f.batch + 1}: ${f.signature} (dump: ${f.dumpDir})`),

@@ -9,13 +9,14 @@
  * hide the next. Memory is compared within one broker lifetime. With the SQLite store, or as a cluster node
  * on Redis, the broker is also killed once on purpose and started on what it kept (fuzz-reload.ts).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { buildCorpus, type Corpus, corpusSummary, FUZZ_VERSIONS } from './fuzz-corpus.js';
+import { FuzzPeer } from './fuzz-peer.js';
 import { fuzzDataDir, loaded, type ReloadReport, restartOnSameState } from './fuzz-reload.js';
 import { pickTemper, runSession, SessionRecord } from './fuzz-session.js';
+import { crashSignature, dump, errorsPerLifetime, heapVerdict } from './fuzz-verdict.js';
 import { roundTrip } from './probe-client.js';
-import { launchProbeBroker, type ProbeBroker, type ProbeBrokerOptions } from './probe-launcher.js';
+import { launchProbeBroker, type ProbeBrokerOptions, untilQuiet } from './probe-launcher.js';
 import { Rng } from './rng.js';
 
 export interface FuzzOptions {
@@ -30,6 +31,8 @@ export interface FuzzOptions {
   readonly corpusPerType?: number;
   /** Broker options on top of the fuzz defaults. */
   readonly broker?: ProbeBrokerOptions;
+  /** 2: a second cluster node on the same Redis takes every other session (`fuzz-peer.ts`; a cluster only). */
+  readonly nodes?: 1 | 2;
   /** Heap growth after GC within one broker lifetime beyond which a leak is reported. Default 8 MiB. */
   readonly leakThresholdBytes?: number;
   /** Where crash and hang reproductions are written. Default: none written. */
@@ -57,6 +60,8 @@ export interface BatchReport {
   readonly connectionsOpen: number | undefined;
   /** Round-trip milliseconds of the 3.1, 3.1.1 and 5.0 probe clients. */
   readonly roundTripMs: readonly number[];
+  /** With a peer node: its own round trips, then main → peer and peer → main (see PeerCheck). */
+  readonly peerRoundTripMs: readonly number[];
   readonly errorsLogged: number | undefined;
   readonly lagMaxMs: number | undefined;
 }
@@ -128,7 +133,10 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
   let sent = 0;
   let sessionId = 0;
   let lifetime = 0;
+  if (options.nodes === 2 && brokerOptions.cluster === undefined)
+    throw new Error('fuzz: a second node needs a cluster (Redis)');
   let broker = await launchProbeBroker(brokerOptions);
+  const peer = options.nodes === 2 ? await FuzzPeer.start(brokerOptions) : undefined;
   try {
     for (let b = 0; sent < options.frames; b++) {
       const stop = { stopped: false };
@@ -137,10 +145,11 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
       // The sessions running when the broker died are the suspects.
       let atCrash: SessionRecord[] | undefined;
       let current = broker;
-      current.exited.then(() => {
-        atCrash ??= [...live];
-        stop.stopped = true;
-      });
+      for (const exited of [current.exited, peer?.exited])
+        exited?.then(() => {
+          atCrash ??= [...live];
+          stop.stopped = true;
+        });
       const batchStart = performance.now();
       const killAt = b === killBatch ? Math.min(options.batchFrames, options.frames - sent) / 2 : Infinity;
       let killed = false;
@@ -164,7 +173,9 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
           state.remaining -= budget;
           const record = new SessionRecord(id, seed, version, temper);
           live.add(record);
-          const context = { port: current.port, corpus: corpus[version], stop, record };
+          // With a peer node, every other session connects there.
+          const port = peer !== undefined && id % 2 === 1 ? peer.port : current.port;
+          const context = { port, corpus: corpus[version], stop, record };
           const result = await runSession(context, rng, budget);
           live.delete(record);
           // Sockets see the reset before the parent sees the child exit: keep the recently ended too.
@@ -251,6 +262,34 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
           dumpDir: dump(options.crashDir, 'crash', [...(atCrash ?? []), ...finished], exit.stderr),
         };
       }
+      // The peer node: checked while the main one answers (its checks cross to it); a failure is a finding.
+      const peerCheck =
+        finding === undefined
+          ? await peer?.check(b, current.port, FUZZ_VERSIONS, HEALTH_TIMEOUT_MS)
+          : undefined;
+      const peerFailure = peerCheck?.failure;
+      if (peerFailure !== undefined) {
+        const failed: Finding = {
+          kind: peerFailure.kind,
+          batch: b,
+          signature:
+            peerFailure.kind === 'crash'
+              ? `peer node: ${crashSignature(peerFailure.stderr)}`
+              : peerFailure.detail,
+          detail: `${peerFailure.detail}\n${peerFailure.stderr}`,
+          dumpDir: dump(
+            options.crashDir,
+            peerFailure.kind,
+            [...(atCrash ?? []), ...finished],
+            `${peerFailure.detail}\n${peerFailure.stderr}`,
+          ),
+        };
+        findings.push(failed);
+        options.onFinding?.(failed);
+        await peer?.restart();
+      }
+      for (const sample of peerCheck?.errorSamples ?? [])
+        if (!errorSamples.includes(sample)) errorSamples.push(sample);
       let report: BatchReport = {
         index: b,
         lifetime,
@@ -265,11 +304,12 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
         sessionsHeld: undefined,
         connectionsOpen: undefined,
         roundTripMs,
+        peerRoundTripMs: peerCheck?.roundTripMs ?? [],
         errorsLogged: undefined,
         lagMaxMs: undefined,
       };
       if (finding === undefined) {
-        const quiet = await waitQuiet(current);
+        const quiet = await untilQuiet(current, QUIET_TIMEOUT_MS);
         const probe = await current.probe({ gc: true, clearRetained: true });
         for (const sample of probe.errorSamples)
           if (!errorSamples.includes(sample)) errorSamples.push(sample);
@@ -279,8 +319,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
           // A broker restarted in this batch has taken no fuzz yet: no baseline for the heap.
           heapUsed: killed ? undefined : probe.heapUsed,
           rss: probe.rss,
-          sessionsHeld: quiet.sessions,
-          connectionsOpen: quiet.connections,
+          sessionsHeld: quiet.sessions + (peerCheck?.sessions ?? 0),
+          connectionsOpen: quiet.connections + (peerCheck?.connections ?? 0),
           errorsLogged: probe.errorsLogged,
           lagMaxMs: probe.lagMax,
         };
@@ -298,6 +338,7 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
       options.onBatch?.(report);
     }
   } finally {
+    await peer?.stop();
     await broker.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
@@ -318,49 +359,6 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
   };
 }
 
-/** Heap growth within the longest broker lifetime: the minimum of its last third minus its first batch. */
-function heapVerdict(
-  batches: readonly BatchReport[],
-  threshold: number,
-): { growth: number; suspected: boolean } {
-  const byLifetime = new Map<number, number[]>();
-  for (const batch of batches) {
-    if (batch.heapUsed === undefined) continue;
-    const list = byLifetime.get(batch.lifetime) ?? [];
-    list.push(batch.heapUsed);
-    byLifetime.set(batch.lifetime, list);
-  }
-  let longest: number[] = [];
-  for (const list of byLifetime.values()) if (list.length > longest.length) longest = list;
-  const first = longest[0];
-  if (first === undefined || longest.length < 2) return { growth: 0, suspected: false };
-  const tail = longest.slice(-Math.max(1, Math.ceil(longest.length / 3)));
-  const growth = Math.min(...tail) - first;
-  return { growth, suspected: growth > threshold };
-}
-
-/** Errors logged, summed over broker lifetimes (each probe reports its process's running count). */
-function errorsPerLifetime(batches: readonly BatchReport[]): number {
-  const most = new Map<number, number>();
-  for (const b of batches) most.set(b.lifetime, Math.max(most.get(b.lifetime) ?? 0, b.errorsLogged ?? 0));
-  let total = 0;
-  for (const count of most.values()) total += count;
-  return total;
-}
-
-/** `MqttError: reason code 0x84 is not allowed in disconnect @ Connection.disconnect` from a crash's stderr. */
-export function crashSignature(stderr: string): string {
-  const lines = stderr.split('\n');
-  const errorLine = lines.find((l) => /^[A-Za-z]*Error\b|^Error:|^RangeError|^TypeError/.test(l.trim()));
-  const frame = lines.find((l) => l.trim().startsWith('at '));
-  const where =
-    frame
-      ?.trim()
-      .replace(/^at /, '')
-      .replace(/ \(.*\)$/, '') ?? '?';
-  return `${errorLine?.trim() ?? (lines[0] ?? 'exited').trim()} @ ${where}`;
-}
-
 function sessionBudget(temper: string, rng: Rng): number {
   switch (temper) {
     case 'calm':
@@ -372,46 +370,4 @@ function sessionBudget(temper: string, rng: Rng): number {
     default:
       return 1 + rng.int(8);
   }
-}
-
-/** Wait until the broker holds no connection and expired sessions are gone (bounded). */
-async function waitQuiet(broker: ProbeBroker): Promise<{ connections: number; sessions: number }> {
-  const deadline = Date.now() + QUIET_TIMEOUT_MS;
-  let probe = await broker.probe();
-  // Sessions expire one second after their client left (maximumSessionExpiryInterval 1).
-  while ((probe.connections > 0 || probe.sessions > 0) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    probe = await broker.probe();
-  }
-  return { connections: probe.connections, sessions: probe.sessions };
-}
-
-/** Write each session's bytes to `<dir>/<kind>-<time>/session-<id>.bin` with an index; returns the directory. */
-function dump(
-  baseDir: string | undefined,
-  kind: string,
-  records: readonly SessionRecord[],
-  why: string,
-): string | undefined {
-  if (baseDir === undefined) return undefined;
-  const dir = join(baseDir, `${kind}-${new Date().toISOString().replaceAll(':', '-')}`);
-  mkdirSync(dir, { recursive: true });
-  const seen = new Set<number>();
-  const index = [];
-  for (const r of records) {
-    if (seen.has(r.id)) continue;
-    seen.add(r.id);
-    const file = `session-${r.id}.bin`;
-    writeFileSync(join(dir, file), r.bytes());
-    index.push({
-      file,
-      id: r.id,
-      seed: r.seed,
-      version: r.version,
-      temper: r.temper,
-      truncated: r.truncated,
-    });
-  }
-  writeFileSync(join(dir, 'index.json'), `${JSON.stringify({ why, sessions: index }, null, 2)}\n`);
-  return dir;
 }

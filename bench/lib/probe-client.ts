@@ -171,3 +171,42 @@ export async function roundTrip(
     setTimeout(() => client.destroy(), 100).unref();
   }
 }
+
+/**
+ * The liveness check across two nodes of a cluster: a subscriber on `subPort`, a publisher on `pubPort`;
+ * QoS 1 messages are published (every 100 ms, while the route reaches the publisher's node) until one
+ * arrives. Throws with the step that failed.
+ */
+export async function crossRoundTrip(
+  subPort: number,
+  pubPort: number,
+  clientId: string,
+  timeoutMs: number,
+): Promise<number> {
+  const started = performance.now();
+  const sub = await ProbeClient.connect(subPort, `${clientId}-sub`, 5, timeoutMs);
+  const clients = [sub];
+  try {
+    const topic = `probe/${clientId}`;
+    await sub.subscribe(topic, 1, timeoutMs);
+    const pub = await ProbeClient.connect(pubPort, `${clientId}-pub`, 5, timeoutMs);
+    clients.push(pub);
+    const deadline = Date.now() + timeoutMs;
+    for (let packetId = 1; ; packetId++) {
+      if (Date.now() > deadline) throw new Error(`nothing crossed to the other node within ${timeoutMs} ms`);
+      const payload = Buffer.from(`across ${packetId}`);
+      pub.send({ type: 'publish', topic, payload, qos: 1, packetId, retain: false, dup: false });
+      await pub.expect('puback', timeoutMs);
+      const arrived = await sub.expect('publish', 100).catch(() => undefined);
+      if (arrived === undefined) continue;
+      if (!arrived.payload.toString().startsWith('across ')) throw new Error('a different payload crossed');
+      for (const client of clients) client.send({ type: 'disconnect' });
+      return performance.now() - started;
+    }
+  } finally {
+    for (const client of clients) {
+      client.end();
+      setTimeout(() => client.destroy(), 100).unref();
+    }
+  }
+}

@@ -175,3 +175,17 @@ export function rssKiB(pid: number): number {
     return Number.NaN;
   }
 }
+
+/** Wait until `broker` holds no connection and its expired sessions are gone (bounded by `timeoutMs`). */
+export async function untilQuiet(
+  broker: ProbeBroker,
+  timeoutMs: number,
+): Promise<{ connections: number; sessions: number }> {
+  const deadline = Date.now() + timeoutMs;
+  let probe = await broker.probe();
+  while ((probe.connections > 0 || probe.sessions > 0) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    probe = await broker.probe();
+  }
+  return { connections: probe.connections, sessions: probe.sessions };
+}
