@@ -134,7 +134,11 @@ function memoryUsage(): NodeJS.MemoryUsage {
 
 function probe(gc: boolean, clearRetained: boolean): ProbeReport {
   if (clearRetained) {
-    for (const topic of [...retainedTopics]) broker.publish(topic, Buffer.alloc(0), { retain: true });
+    // Those set here (the hook), and those the engine holds from elsewhere (another cluster node's, which
+    // reach the index without this node's hooks).
+    const topics = new Set(retainedTopics);
+    engineOf(broker).router.match('#', (topic) => topics.add(topic));
+    for (const topic of topics) broker.publish(topic, Buffer.alloc(0), { retain: true });
   }
   const collect = (globalThis as { gc?: () => void }).gc;
   if (gc && collect !== undefined) {
@@ -154,7 +158,7 @@ function probe(gc: boolean, clearRetained: boolean): ProbeReport {
     connectionsTotal: stats.connectionsTotal,
     clientsConnected: stats.clientsConnected,
     sessions: engineOf(broker).sessions.size,
-    retained: retainedTopics.size,
+    retained: engineOf(broker).router.count,
     storeBytes: engineOf(broker).storeInfo()?.bytes,
     lagP50: lagMs(lag.percentile(50)),
     lagP99: lagMs(lag.percentile(99)),
