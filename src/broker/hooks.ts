@@ -161,6 +161,10 @@ export interface Hook {
     message: Message | undefined,
     stage?: 'publish' | 'pubrel',
   ): void;
+  /**
+   * A retained message was set or deleted (undefined) through this broker. In a cluster, on the node where
+   * the change was made only: the copies other nodes take from it do not call their hooks.
+   */
   onRetainedChanged?(topic: string, message: Message | undefined): void;
 }
 

@@ -115,6 +115,19 @@ for (const links of [true, false])
     test('a retained topic holding a newline crosses whole; an event nobody can read is skipped, not thrown', async () => {
       // MQTT allows a newline in a topic (spec 1.5.4 only advises against control characters).
       const topic = 'shelf/line\nbreak/é';
+      // Hooks run where the change is made (docs/cluster.md): B's for the set, C's for the delete, none on A.
+      const seen: string[] = [];
+      for (const [name, node] of [
+        ['a', a],
+        ['b', b],
+        ['c', c],
+      ] as const)
+        await node.broker.addHook({
+          id: `retained-seen-${name}`,
+          onRetainedChanged: (changed, message) => {
+            if (changed === topic) seen.push(`${name} ${message === undefined ? 'deleted' : 'set'}`);
+          },
+        });
       const pub = await client(b, { clientId: 'newline-retainer' });
       await pub.publish(topic, 'kept whole', 1, true);
       await until(() => engineOf(a.broker).router.get(topic) !== undefined, 'the retained message on A');
@@ -138,6 +151,7 @@ for (const links of [true, false])
       const deleter = await client(c, { clientId: 'newline-deleter' });
       await deleter.publish(topic, '', 1, true);
       await until(() => engineOf(a.broker).router.get(topic) === undefined, 'the delete replicated to A');
+      assert.deepEqual(seen, ['b set', 'c deleted']);
     });
 
     test('a shared group spread over the three nodes gets each message once', async () => {
