@@ -20,7 +20,7 @@ export function listenToEvents(
   logger: () => BrokerLogger,
 ): void {
   const routes = `${prefix}ev:routes`;
-  const retained = `${prefix}ev:retained`;
+  const retained = `${prefix}ev:retained2`;
   const qos0 = `${prefix}q0:${nodeId}`;
   sub.subscribe(routes, retained, qos0).catch(() => undefined);
   sub.on('messageBuffer', (channelBuffer: Buffer, data: Buffer) => {
@@ -54,7 +54,8 @@ function routeEvent(events: ClusterEvents, self: string, text: string): void {
 
 /**
  * `node\n<topic length in bytes>\n<topic><message>` (no message: deleted). The topic goes by its length: a
- * topic may hold a newline.
+ * topic may hold a newline. On a channel of its own (`ev:retained2`): the nodes of a version before that
+ * listen on `ev:retained`, whose events were `node\ntopic\nmessage`, and would misread these.
  */
 function retainedEvent(events: ClusterEvents, self: string, data: Buffer): void {
   const first = data.indexOf(0x0a);

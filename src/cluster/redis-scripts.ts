@@ -10,7 +10,8 @@
  * will of a connected client whose session is not stored), `own:N` (client ids node N owns), `r:N` (route
  * keys of node N: filters, `$share/G/F`), `in:N` (inbox stream; it exists exactly while N is in `nodes`),
  * `cp:N` (inbox checkpoint), `gone:N` (node N was taken over), `retained` (hash topic -> message).
- * Channels: `ev:routes`, `ev:retained`, `q0:N`.
+ * Channels: `ev:routes`, `ev:retained2` (retained changes; `ev:retained` before the topic went by its
+ * length), `q0:N`.
  */
 
 /** Shared by the scripts: does this node own client `id` at epoch `ep`? Cached per run. */
@@ -64,11 +65,11 @@ while i <= n do
     i = i + 4
   elseif op == 'R' then
     redis.call('HSET', p .. 'retained', ARGV[i + 1], ARGV[i + 2])
-    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1] .. ARGV[i + 2])
+    redis.call('PUBLISH', p .. 'ev:retained2', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1] .. ARGV[i + 2])
     i = i + 3
   elseif op == 'r' then
     redis.call('HDEL', p .. 'retained', ARGV[i + 1])
-    redis.call('PUBLISH', p .. 'ev:retained', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1])
+    redis.call('PUBLISH', p .. 'ev:retained2', me .. '\\n' .. #ARGV[i + 1] .. '\\n' .. ARGV[i + 1])
     i = i + 2
   elseif op == 'A' then
     if redis.call('SADD', p .. 'r:' .. me, ARGV[i + 1]) == 1 then

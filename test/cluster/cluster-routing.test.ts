@@ -136,7 +136,7 @@ for (const links of [true, false])
       // Garbage on the retained-event channel (another version, a stray PUBLISH): every node goes on.
       const raw = new Redis(cluster.redisUrl());
       try {
-        const channel = `${links ? 'routing:' : 'routing-redis:'}ev:retained`;
+        const channel = `${links ? 'routing:' : 'routing-redis:'}ev:retained2`;
         for (const junk of [
           'x',
           'other\n',
