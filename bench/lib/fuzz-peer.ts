@@ -68,22 +68,20 @@ export class FuzzPeer {
       sessions: undefined,
       errorSamples: [],
     });
-    const crashed = this.node.crashed();
-    if (crashed !== undefined)
-      return failed(
-        'crash',
-        `peer node exited (code ${crashed.code}, signal ${crashed.signal})`,
-        crashed.stderr,
-      );
+    const exited = (): PeerCheck | undefined => {
+      const exit = this.node.crashed();
+      if (exit === undefined) return undefined;
+      return failed('crash', `peer node exited (code ${exit.code}, signal ${exit.signal})`, exit.stderr);
+    };
+    const crashed = exited();
+    if (crashed !== undefined) return crashed;
     try {
       for (const version of versions)
         roundTripMs.push(await roundTrip(this.port, `peer-${batch}-v${version}`, version, timeoutMs));
       roundTripMs.push(await crossRoundTrip(this.port, mainPort, `to-peer-${batch}`, timeoutMs));
       roundTripMs.push(await crossRoundTrip(mainPort, this.port, `from-peer-${batch}`, timeoutMs));
     } catch (err) {
-      const exit = this.node.crashed();
-      if (exit !== undefined) return failed('crash', `peer node exited (code ${exit.code})`, exit.stderr);
-      return failed('hang', `peer node: ${(err as Error).message}`);
+      return exited() ?? failed('hang', `peer node: ${(err as Error).message}`);
     }
     const quiet = await untilQuiet(this.node, 15_000);
     const probe = await this.node.probe({ gc: true });

@@ -245,3 +245,13 @@ export function threeNodes(prefix: string, cluster: Pick<RedisClusterOptions, 'l
   });
   return fixture;
 }
+
+/** Frame of the link protocol: u32 length, u8 type, body. */
+export function linkFrame(type: number, body: string | Buffer): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body) : body;
+  const out = Buffer.alloc(5 + bytes.length);
+  out.writeUInt32BE(1 + bytes.length, 0);
+  out[4] = type;
+  bytes.copy(out, 5);
+  return out;
+}
