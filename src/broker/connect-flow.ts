@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { MqttError } from '../packets/errors.js';
-import { encode, isValidTopicName } from '../packets/index.js';
+import { encode, hasMoreLevelsThan, isValidTopicName } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { AuthPacket, ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
 import type { AuthStep } from './hooks.js';
@@ -61,6 +61,12 @@ export function handleConnect(conn: ProtocolPeer, packet: ConnectPacket): Promis
   if (packet.will !== undefined && !isValidTopicName(packet.will.topic)) {
     // The will is published like a PUBLISH, so its topic follows the topic name rules (spec 3.1.3.3, 4.7).
     throw new MqttError(ReasonCode.TopicNameInvalid, 'will topic is not a valid topic name');
+  }
+  if (packet.will !== undefined && hasMoreLevelsThan(packet.will.topic, options.maxTopicLevels)) {
+    throw new MqttError(
+      ReasonCode.TopicNameInvalid,
+      `will topic has more than ${options.maxTopicLevels} levels`,
+    );
   }
   if (packet.will !== undefined && packet.will.qos > options.maximumQoS) {
     // [MQTT-3.2.2-12] A will QoS above Maximum QoS is refused with 0x9B.

@@ -1,4 +1,5 @@
 import { MqttError } from '../packets/errors.js';
+import { hasMoreLevelsThan } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { PublishPacket } from '../packets/types.js';
 import type { PublishVerdict } from './hooks.js';
@@ -66,6 +67,12 @@ export function handleInboundPublish(conn: ProtocolPeer, input: PublishPacket): 
     // Spec 4.7.2 (no statement id): '$' topics belong to the server; only the broker writes `$SYS/`,
     // whatever the hooks or ACL say, so clients cannot forge broker statistics.
     refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    return undefined;
+  }
+  if (hasMoreLevelsThan(packet.topic, options.maxTopicLevels)) {
+    // Deeper than maxTopicLevels: refused as Mosquitto does past 200 levels (not a spec rule).
+    services.logger.debug({ clientId: session.clientId }, 'PUBLISH refused: too many topic levels');
+    refusePublish(conn, packet, ReasonCode.TopicNameInvalid);
     return undefined;
   }
   if (packet.qos > 0 && services.turn.refusing) {

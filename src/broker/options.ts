@@ -44,6 +44,14 @@ export interface BrokerOptions {
   responseInformation?: string;
   /** Accept MQTT 3.1 client identifiers longer than 23 characters (the 3.1 spec's limit). Default false. */
   allowLongV31ClientIds?: boolean;
+  /**
+   * Levels a topic may have (`a/b/c` has 3) in a PUBLISH, a will or a subscription filter; a deeper one is
+   * refused: PUBLISH with v5 0x90 Topic Name invalid (v3: acknowledged and dropped), a subscription with
+   * 0x8F (v3: 0x80), a will with CONNACK 0x90. Each level of a stored topic or filter is a node of the topic
+   * index, so without a bound one 64 KiB filter costs tens of MiB. Default 200 (Mosquitto refuses deeper
+   * ones too, since CVE-2019-11779); 0: no limit.
+   */
+  maxTopicLevels?: number;
   /** Most clients connected at once over all listeners; beyond it CONNECT is refused (v5 0x97, v3 code 3). 0: no limit. Default 0. */
   maxConnections?: number;
   /**
@@ -83,6 +91,7 @@ export const DEFAULT_BROKER_OPTIONS = {
   assignedClientIdPrefix: 'starling-',
   allowLongV31ClientIds: false,
   maxConnections: 0,
+  maxTopicLevels: 200,
   compatUnspecifiedSubscribeError: false,
 } as const satisfies Partial<BrokerOptions>;
 
@@ -97,6 +106,7 @@ export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBroke
   checkRange('maxQueuedMessages', resolved.maxQueuedMessages, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxQueuedBytes', resolved.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxConnections', resolved.maxConnections, 0, Number.MAX_SAFE_INTEGER);
+  checkRange('maxTopicLevels', resolved.maxTopicLevels, 0, 65_535);
   checkRange('maxWriteBuffer', resolved.maxWriteBuffer, 1024, Number.MAX_SAFE_INTEGER);
   checkRange('maxMemory', resolved.maxMemory, 1024 * 1024, Number.MAX_SAFE_INTEGER);
   if (resolved.serverKeepAlive !== undefined)

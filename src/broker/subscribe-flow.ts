@@ -1,5 +1,5 @@
 import { MqttError } from '../packets/errors.js';
-import { isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
+import { hasMoreLevelsThan, isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
 import type { SubscribeVerdict } from './hooks.js';
@@ -118,6 +118,8 @@ function checkFilter(conn: ProtocolPeer, requested: Subscription): number | unde
     if (requested.noLocal === true) throw MqttError.protocol('no local on a shared subscription');
   }
   const plain = shared === undefined ? filter : shared.filter;
+  // Deeper than maxTopicLevels: refused (a server limit, as Mosquitto's past 200 levels).
+  if (hasMoreLevelsThan(plain, options.maxTopicLevels)) return ReasonCode.TopicFilterInvalid;
   if (!options.wildcardSubscriptionAvailable && (plain.includes('+') || plain.includes('#'))) {
     return ReasonCode.WildcardSubscriptionsNotSupported;
   }

@@ -97,6 +97,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
   if (overrides.maxPacketSize !== undefined) limits.maxPacketSize = overrides.maxPacketSize;
   if (overrides.maxQueuedMessages !== undefined) limits.maxQueuedMessages = overrides.maxQueuedMessages;
   if (overrides.maxConnections !== undefined) limits.maxConnections = overrides.maxConnections;
+  if (overrides.maxTopicLevels !== undefined) limits.maxTopicLevels = overrides.maxTopicLevels;
   if (overrides.connectTimeoutMs !== undefined) limits.connectTimeoutMs = overrides.connectTimeoutMs;
   if (overrides.publishRate !== undefined) limits.publishRate = overrides.publishRate;
   if (overrides.maxQueuedBytes !== undefined) limits.maxQueuedBytes = overrides.maxQueuedBytes;
@@ -348,6 +349,7 @@ function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityCon
     options.compatUnspecifiedSubscribeError = compatibility.unspecifiedSubscribeError;
   }
   if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
+  if (limits.maxTopicLevels !== undefined) options.maxTopicLevels = limits.maxTopicLevels;
   if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
   if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;
   if (limits.maxQueuedBytes !== undefined) options.maxQueuedBytes = limits.maxQueuedBytes;

@@ -50,6 +50,8 @@ export const limitsSchema = z.strictObject({
   /** Clients connected at once over all listeners (0: no limit). */
   maxConnections: positiveInt.optional(),
   maxPacketSize: z.number().int().min(16).max(268_435_460).optional(),
+  /** Levels a topic or filter may have (default 200; 0: no limit). */
+  maxTopicLevels: z.number().int().min(0).max(65_535).optional(),
   maxQueuedMessages: positiveInt.optional(),
   maxQueuedBytes: positiveInt.optional(),
   receiveMaximum: z.number().int().min(1).max(65_535).optional(),

@@ -65,6 +65,12 @@ const SETTINGS = {
     arg: 'N',
     help: 'clients connected at once (0: no limit)',
   },
+  maxTopicLevels: {
+    flag: 'max-topic-levels',
+    kind: 'int',
+    arg: 'N',
+    help: 'levels a topic or filter may have (default 200; 0: no limit)',
+  },
   connectTimeoutMs: {
     flag: 'connect-timeout-ms',
     kind: 'int',

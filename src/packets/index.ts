@@ -8,6 +8,12 @@ export * from './errors.js';
 export { PacketParser, type ParserOptions } from './parser.js';
 export { encodeVarint, varintLength } from './primitives.js';
 export * from './reason-codes.js';
-export { isValidTopicFilter, isValidTopicName, parseSharedFilter, type SharedFilter } from './topic.js';
+export {
+  hasMoreLevelsThan,
+  isValidTopicFilter,
+  isValidTopicName,
+  parseSharedFilter,
+  type SharedFilter,
+} from './topic.js';
 export * from './types.js';
 export { type CorkableWritable, writePacket } from './writer.js';

@@ -64,6 +64,19 @@ function isValidPlainFilter(filter: string): boolean {
 }
 
 /**
+ * Whether a topic name or (plain) filter has more than `max` levels (`max` 0: no limit). A server policy,
+ * not a rule of the spec: each level of a stored topic or filter is a node of the broker's topic index.
+ */
+export function hasMoreLevelsThan(topic: string, max: number): boolean {
+  if (max === 0 || topic.length < max) return false;
+  let levels = 1;
+  for (let at = topic.indexOf('/'); at !== -1; at = topic.indexOf('/', at + 1)) {
+    if (++levels > max) return true;
+  }
+  return false;
+}
+
+/**
  * True for a valid Topic Filter. A filter starting with `$share/` must have a non-empty ShareName
  * without `/`, `+` or `#`, followed by `/` and a valid filter ([MQTT-4.8.2-1], [MQTT-4.8.2-2]).
  */
