@@ -7,24 +7,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/load.js';
 import { Broker } from '../../src/index.js';
 import { hasMoreLevelsThan } from '../../src/packets/index.js';
-import { type BrokerHarness, startBroker } from '../support/broker-harness.js';
+import { brokerPerTest } from '../support/broker-harness.js';
 
 /** A topic of `levels` levels. */
 const deep = (levels: number, filler = 'l'): string => Array.from({ length: levels }, () => filler).join('/');
 
-let harness: BrokerHarness | undefined;
-async function broker(options: Parameters<typeof startBroker>[0] = {}): Promise<BrokerHarness> {
-  harness = await startBroker(options);
-  return harness;
-}
-afterEach(async () => {
-  await harness?.stop();
-  harness = undefined;
-});
+/** A broker per test, closed after it. */
+const broker = brokerPerTest();
 
 describe('maxTopicLevels', () => {
   it('counts levels, not bytes', () => {
