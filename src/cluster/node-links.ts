@@ -169,16 +169,17 @@ export class NodeLinks {
 
   /** Offer a QoS 0 batch for `node` to its link (see LinkSend). */
   sendQos0(node: string, batch: Buffer): LinkSend {
-    const link = this.out.get(node);
-    if (link === undefined) this.open(node);
-    if (link?.ready !== true || performance.now() - link.readyAt < QOS0_SETTLE_MS) return 'none';
+    const link = this.linkTo(node);
+    if (link === undefined || performance.now() - link.readyAt < QOS0_SETTLE_MS) return 'none';
     if (link.socket.writableLength >= MAX_PENDING) return 'full';
-    return this.send(node, QOS0, undefined, batch) ? 'sent' : 'none';
+    this.send(link, QOS0, undefined, batch);
+    return 'sent';
   }
 
   /** Send a copy of an inbox append ahead of it; false when there is no link ready. */
   sendInbox(node: string, stamp: string, previous: string, batch: Buffer): boolean {
-    if (!this.usable(node)) return false;
+    const link = this.linkTo(node);
+    if (link === undefined || link.socket.writableLength >= MAX_PENDING) return false;
     const stampBytes = Buffer.from(stamp);
     const previousBytes = Buffer.from(previous);
     const head = Buffer.allocUnsafe(4 + stampBytes.length + previousBytes.length);
@@ -186,7 +187,8 @@ export class NodeLinks {
     stampBytes.copy(head, 2);
     head.writeUInt16BE(previousBytes.length, 2 + stampBytes.length);
     previousBytes.copy(head, 4 + stampBytes.length);
-    return this.send(node, INBOX, head, batch);
+    this.send(link, INBOX, head, batch);
+    return true;
   }
 
   /** Forget a node's link (it left or was taken over). */
@@ -203,16 +205,15 @@ export class NodeLinks {
     this.server?.close();
   }
 
-  /** Whether a link to `node` takes frames now; when there is none, one is opened (for later frames). */
-  private usable(node: string): boolean {
-    if (this.out.has(node)) return this.ready(node);
-    this.open(node);
-    return false;
+  /** The welcomed link to `node`, if any; when there is none, one is opened (for later frames). */
+  private linkTo(node: string): OutLink | undefined {
+    const link = this.out.get(node);
+    if (link === undefined) this.open(node);
+    return link?.ready === true ? link : undefined;
   }
 
-  private send(node: string, type: number, head: Buffer | undefined, body: Buffer): boolean {
-    if (!this.usable(node)) return false;
-    const link = this.out.get(node) as OutLink;
+  /** One frame on `link`. */
+  private send(link: OutLink, type: number, head: Buffer | undefined, body: Buffer): void {
     const header = Buffer.allocUnsafe(5);
     header.writeUInt32BE(1 + (head?.length ?? 0) + body.length, 0);
     header[4] = type;
@@ -223,7 +224,6 @@ export class NodeLinks {
     socket.write(body);
     socket.uncork();
     this.framesSent++;
-    return true;
   }
 
   /** Connect to `node` when its address is known and no attempt failed lately. */
