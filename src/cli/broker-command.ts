@@ -1,4 +1,3 @@
-import { pino } from 'pino';
 import type { SessionStore } from '../broker/storage.js';
 import { redactUrl } from '../cluster/redis-channels.js';
 import { authFromConfig } from '../config/auth.js';
@@ -21,6 +20,7 @@ import {
   WORKER_REPLACES_ENV,
   WORKER_TOKEN_ENV,
 } from './broker-workers.js';
+import { stderrLogger } from './log-output.js';
 import { UsageError } from './usage-error.js';
 
 const HELP = `Usage: starling broker [options]
@@ -47,9 +47,9 @@ export async function runBrokerCommand(
     process.stdout.write(HELP);
     return 0;
   }
-  const logger: BrokerLogger = pino(
-    { level: config.logLevel, base: { pid: process.pid } },
-    pino.destination({ fd: 2, sync: true }),
+  const logger: BrokerLogger = stderrLogger(
+    config.logLevel,
+    config.logFormat ?? (process.stderr.isTTY ? 'text' : 'json'),
   );
   const workerNodeId = env[WORKER_NODE_ID_ENV];
   if (config.workers !== undefined && config.cluster !== undefined && !isWorker())

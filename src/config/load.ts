@@ -19,11 +19,13 @@ import {
   describeIssues,
   type LimitsConfig,
   type ListenerFileConfig,
+  type LogFormat,
   type LogLevel,
   type PersistenceConfig,
 } from './schema.js';
 import { ConfigError, type Overrides, parseBytes, readEnv, readFlags } from './settings.js';
 
+export type { LogFormat } from './schema.js';
 export { ConfigError, envName, optionsHelp, parseBytes } from './settings.js';
 
 /** Everything `starling broker` needs to run, merged from flags, environment, file and defaults. */
@@ -31,6 +33,8 @@ export interface StarlingConfig {
   readonly listeners: ListenerConfig[];
   readonly broker: BrokerOptions;
   readonly logLevel: LogLevel;
+  /** How the log is written; undefined: text when stderr is a terminal, json otherwise. */
+  readonly logFormat: LogFormat | undefined;
   readonly auth: AuthConfig;
   /** Where state is kept: a SQLite data directory, or memory only. */
   readonly persistence: PersistenceSetting;
@@ -139,6 +143,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
     listeners,
     broker: brokerOptionsFrom(limits, compatibility),
     logLevel: overrides.logLevel ?? file.logging?.level ?? 'info',
+    logFormat: overrides.logFormat ?? file.logging?.format,
     auth: authFile === undefined ? fileAuth : { ...fileAuth, file: authFile },
     admin: file.admin ?? {},
     persistence:

@@ -71,8 +71,14 @@ export type LimitsConfig = z.infer<typeof limitsSchema>;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How the broker writes its log to stderr: lines for people, or JSON lines for log collectors. */
+export const LOG_FORMATS = ['text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
 export const loggingSchema = z.strictObject({
   level: z.enum(LOG_LEVELS).optional(),
+  /** Default: text when stderr is a terminal, json otherwise. */
+  format: z.enum(LOG_FORMATS).optional(),
 });
 
 export const authSchema = z.strictObject({

@@ -3,7 +3,7 @@
  * reading them from the command line and the environment, each value checked and named when wrong.
  */
 import { parseArgs } from 'node:util';
-import { LOG_LEVELS, type LogLevel } from './schema.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './schema.js';
 
 /** A configuration that cannot be used: bad flag, bad environment variable, bad or unreadable file. */
 export class ConfigError extends Error {
@@ -14,7 +14,7 @@ export class ConfigError extends Error {
 }
 
 /** `bytes`: a size of at least 1 MiB; `floor`: the same, or 0 (off). */
-type SettingKind = 'string' | 'port' | 'int' | 'level' | 'boolean' | 'bool' | 'bytes' | 'floor';
+type SettingKind = 'string' | 'port' | 'int' | 'level' | 'format' | 'boolean' | 'bool' | 'bytes' | 'floor';
 
 /** Settings a flag or a `STARLING_*` variable may give; the env name is the flag in upper snake case. */
 const SETTINGS = {
@@ -179,6 +179,12 @@ const SETTINGS = {
     arg: 'LEVEL',
     help: 'fatal|error|warn|info|debug|trace|silent (default info)',
   },
+  logFormat: {
+    flag: 'log-format',
+    kind: 'format',
+    arg: 'text|json',
+    help: 'log lines for people, or JSON lines (default text on a terminal, json otherwise)',
+  },
 } as const satisfies Record<string, { flag: string; kind: SettingKind; arg: string; help: string }>;
 export type SettingName = keyof typeof SETTINGS;
 export type Overrides = {
@@ -188,7 +194,9 @@ export type Overrides = {
       ? boolean
       : K extends 'logLevel'
         ? LogLevel
-        : number;
+        : K extends 'logFormat'
+          ? LogFormat
+          : number;
 };
 
 /** The environment variable of a setting: `--max-packet-size` is `STARLING_MAX_PACKET_SIZE`. */
@@ -256,6 +264,11 @@ function setValue(out: Overrides, name: SettingName, raw: string, source: string
   } else if (kind === 'level') {
     if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
       throw new ConfigError(`${source} must be one of ${LOG_LEVELS.join(', ')}, got '${raw}'`);
+    }
+    target[name] = raw;
+  } else if (kind === 'format') {
+    if (!(LOG_FORMATS as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${source} must be ${LOG_FORMATS.join(' or ')}, got '${raw}'`);
     }
     target[name] = raw;
   } else {

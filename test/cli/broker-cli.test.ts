@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { type AddressInfo, createServer } from 'node:net';
 import { after, describe, it } from 'node:test';
-import { collect, runCli, startCli } from '../support/cli.js';
+import { cliCommand, collect, REPO_ROOT, runCli, startCli } from '../support/cli.js';
 
 /** `starling broker`: start-up line, serving real clients, clean exit on signals, flag validation. */
 
@@ -23,7 +23,8 @@ interface StartedBroker {
 
 /**
  * The bound port from a start-up line: either a JSON log line (pino) whose message mentions a listener and
- * that carries a numeric `port`, or a plain line like `listening on mqtt://127.0.0.1:1883`.
+ * that carries a numeric `port`, a text log line (`--log-format text`) with a `port=` field, or a plain
+ * line like `listening on mqtt://127.0.0.1:1883`.
  */
 function startupPort(line: string): number | undefined {
   if (line.startsWith('{')) {
@@ -36,7 +37,7 @@ function startupPort(line: string): number | undefined {
     }
     return undefined;
   }
-  const m = /listen\w*.*:(\d+)/i.exec(line);
+  const m = /listen.*\bport=(\d+)/i.exec(line) ?? /listen\w*.*:(\d+)/i.exec(line);
   return m?.[1] === undefined ? undefined : Number(m[1]);
 }
 
@@ -160,11 +161,55 @@ describe('starling broker', { concurrency: 2 }, () => {
     }
   });
 
+  /** A text log line: `2026-12-07T20:39:24.785Z INFO  [3601] listener tcp started  listener=tcp ... port=N`. */
+  const TEXT_LISTENER_LINE =
+    /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z INFO {2}\[(\d+)\] listener tcp started {2}.*\bport=(\d+)/m;
+
+  it('logs JSON lines when stderr is not a terminal, text lines with --log-format text', async () => {
+    const piped = await startBroker();
+    const lines = piped.output().trim().split('\n');
+    for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), `a JSON line: ${line}`);
+    piped.child.kill('SIGTERM');
+    await piped.exited;
+    const text = await startBroker(['--log-format', 'text']);
+    assert.equal(Number(TEXT_LISTENER_LINE.exec(text.output())?.[2]), text.port, text.output());
+    assert.ok(!text.output().includes('{"level"'), 'no JSON line');
+    text.child.kill('SIGTERM');
+    assert.equal((await text.exited).code, 0);
+    assert.match(text.output(), /Z INFO {2}\[\d+\] shutting down {2}signal=SIGTERM/);
+  });
+
+  it('logs text lines by default on a terminal', async () => {
+    // `script` gives the broker a pseudo-terminal for stdout and stderr.
+    const { command, args } = cliCommand(['broker', '--memory', '--port', '0', '--host', '127.0.0.1']);
+    const line = [command, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+    const child = spawn('script', ['-qec', `timeout -s KILL 30 ${line}`, '/dev/null'], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    running.add(child);
+    child.once('close', () => running.delete(child));
+    const exited = collect(child);
+    let seen = '';
+    child.stdout?.on('data', (c: Buffer) => {
+      seen += c.toString();
+    });
+    const deadline = Date.now() + WAIT_MS;
+    while (!TEXT_LISTENER_LINE.test(seen) && Date.now() < deadline && child.exitCode === null)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    const pid = Number(TEXT_LISTENER_LINE.exec(seen)?.[1]);
+    assert.ok(pid > 0, `a text start-up line on the terminal:\n${seen}`);
+    process.kill(pid, 'SIGTERM');
+    await exited;
+    assert.match(seen, /INFO {2}\[\d+\] stopped/);
+  });
+
   const badFlags: { args: string[]; says: RegExp }[] = [
     { args: ['--port', 'abc'], says: /--port must be an integer, got 'abc'/ },
     { args: ['--port', '70000'], says: /--port must be from 0 to 65535, got 70000/ },
     { args: ['--nope'], says: /--nope/ },
     { args: ['--log-level', 'loud'], says: /--log-level must be one of .*\binfo\b.*got 'loud'/ },
+    { args: ['--log-format', 'xml'], says: /--log-format must be text or json, got 'xml'/ },
     { args: ['--max-packet-size', '3'], says: /got 3\b/ },
     { args: ['stray'], says: /stray/ },
   ];

@@ -63,26 +63,31 @@ describe('loadConfig', () => {
   test('precedence: flag > env > file > default', () => {
     const file = writeConfig(
       'prec.yaml',
-      'listeners:\n  - type: tcp\n    port: 1000\nlimits:\n  maxQueuedMessages: 5\n  maxPacketSize: 5000\nlogging:\n  level: warn\n',
+      'listeners:\n  - type: tcp\n    port: 1000\nlimits:\n  maxQueuedMessages: 5\n  maxPacketSize: 5000\nlogging:\n  level: warn\n  format: text\n',
     );
     const env = {
       STARLING_CONFIG: file,
       STARLING_PORT: '2000',
       STARLING_MAX_QUEUED_MESSAGES: '6',
       STARLING_LOG_LEVEL: 'debug',
+      STARLING_LOG_FORMAT: 'json',
     };
+    assert.equal(loadConfig({ argv: [], env: {} }).logFormat, undefined, 'no format: chosen by the terminal');
     const fileOnly = loadConfig({ argv: ['--config', file], env: {} });
     assert.equal(portOf(fileOnly), 1000);
     assert.equal(fileOnly.logLevel, 'warn');
+    assert.equal(fileOnly.logFormat, 'text');
     const withEnv = loadConfig({ argv: [], env });
     assert.equal(portOf(withEnv), 2000);
     assert.equal(withEnv.broker.maxQueuedMessages, 6);
     assert.equal(withEnv.broker.maximumPacketSize, 5000);
     assert.equal(withEnv.logLevel, 'debug');
+    assert.equal(withEnv.logFormat, 'json');
     const withFlags = loadConfig({
-      argv: ['-p', '3000', '--max-queued-messages', '7', '--log-level', 'error'],
+      argv: ['-p', '3000', '--max-queued-messages', '7', '--log-level', 'error', '--log-format', 'text'],
       env,
     });
+    assert.equal(withFlags.logFormat, 'text');
     assert.equal(withFlags.listeners.length, 1);
     assert.equal(portOf(withFlags), 3000);
     assert.equal(withFlags.broker.maxQueuedMessages, 7);
@@ -191,6 +196,12 @@ describe('loadConfig', () => {
       () => loadConfig({ argv: [], env: { STARLING_LOG_LEVEL: 'loud' } }),
       /STARLING_LOG_LEVEL must be one of/,
     );
+    assert.throws(
+      () => loadConfig({ argv: [], env: { STARLING_LOG_FORMAT: 'yaml' } }),
+      /STARLING_LOG_FORMAT must be text or json, got 'yaml'/,
+    );
+    const badFormat = writeConfig('format.yaml', 'logging:\n  format: pretty\n');
+    assert.throws(() => loadConfig({ argv: ['--config', badFormat], env: {} }), /'logging\.format'/);
   });
 
   test('unknown keys and wrong types in the file name the key, the file and what was expected', () => {
