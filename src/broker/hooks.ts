@@ -53,6 +53,19 @@ export type DropReason =
   /** An `onPacketEncode` hook declined the message for this client, or threw. */
   | 'encode-hook';
 
+/** Why a PUBLISH from a client was refused (acknowledged with a failure, or the v3 client closed) and not delivered. */
+export type RefuseReason =
+  /** A `$SYS/` topic: only the broker publishes there. */
+  | 'sys-topic'
+  /** More topic levels than `maxTopicLevels`. */
+  | 'topic-levels'
+  /** QoS 1/2 while the store cannot commit or is low on space. */
+  | 'store-unavailable'
+  /** An `onPublish` hook rejected it (the publish rate limiter is one). */
+  | 'hook'
+  /** The ACL (`onAclCheck` hooks) did not allow the client to write the topic. */
+  | 'not-authorized';
+
 export interface DisconnectInfo {
   /** The reason code sent or received (0 for a normal DISCONNECT). */
   readonly reasonCode: number;

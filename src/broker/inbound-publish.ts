@@ -2,7 +2,7 @@ import { MqttError } from '../packets/errors.js';
 import { hasMoreLevelsThan } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { PublishPacket } from '../packets/types.js';
-import type { PublishVerdict } from './hooks.js';
+import type { PublishVerdict, RefuseReason } from './hooks.js';
 import { createMessage } from './message.js';
 import type { ProtocolPeer } from './protocol-peer.js';
 
@@ -66,13 +66,13 @@ export function handleInboundPublish(conn: ProtocolPeer, input: PublishPacket): 
   if (packet.topic === '$SYS' || packet.topic.startsWith('$SYS/')) {
     // Spec 4.7.2 (no statement id): '$' topics belong to the server; only the broker writes `$SYS/`,
     // whatever the hooks or ACL say, so clients cannot forge broker statistics.
-    refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    refusePublish(conn, packet, ReasonCode.NotAuthorized, 'sys-topic');
     return undefined;
   }
   if (hasMoreLevelsThan(packet.topic, options.maxTopicLevels)) {
     // Deeper than maxTopicLevels: refused as Mosquitto does past 200 levels (not a spec rule).
     services.logger.debug({ clientId: session.clientId }, 'PUBLISH refused: too many topic levels');
-    refusePublish(conn, packet, ReasonCode.TopicNameInvalid);
+    refusePublish(conn, packet, ReasonCode.TopicNameInvalid, 'topic-levels');
     return undefined;
   }
   if (packet.qos > 0 && services.turn.refusing) {
@@ -112,7 +112,7 @@ function applyVerdict(
   verdict: PublishVerdict,
 ): PublishPacket | undefined {
   if (verdict.action === 'continue') return verdict.packet ?? packet;
-  refusePublish(conn, packet, verdict.reasonCode);
+  refusePublish(conn, packet, verdict.reasonCode, 'hook');
   return undefined;
 }
 
@@ -123,20 +123,26 @@ function authorizeAndRoute(conn: ProtocolPeer, packet: PublishPacket): Promise<v
     return undefined;
   }
   if (allowed === false) {
-    refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    refusePublish(conn, packet, ReasonCode.NotAuthorized, 'not-authorized');
     return undefined;
   }
   return allowed.then((ok) => {
     if (ok) acceptPublish(conn, packet);
-    else refusePublish(conn, packet, ReasonCode.NotAuthorized);
+    else refusePublish(conn, packet, ReasonCode.NotAuthorized, 'not-authorized');
   });
 }
 
 /**
  * A refused PUBLISH: v5 acknowledges it with the reason code; v3 has no way to say no, so QoS 1/2 are
- * acknowledged as usual and the message is discarded (as Mosquitto does). [MQTT-3.3.5-2]
+ * acknowledged as usual and the message is discarded (as Mosquitto does). [MQTT-3.3.5-2] Counted by `reason`.
  */
-function refusePublish(conn: ProtocolPeer, packet: PublishPacket, reasonCode: number): void {
+function refusePublish(
+  conn: ProtocolPeer,
+  packet: PublishPacket,
+  reasonCode: number,
+  reason: RefuseReason,
+): void {
+  conn.services.stats.refused[reason]++;
   const v5 = conn.protocolVersion === 5;
   if (packet.qos === 1) {
     conn.send(
@@ -157,6 +163,7 @@ function refusePublish(conn: ProtocolPeer, packet: PublishPacket, reasonCode: nu
 
 /** A QoS 1/2 PUBLISH while the store fails or is low on space: v5 PUBACK/PUBREC 0x97 Quota exceeded; v3 cannot refuse, so it is closed. */
 function storeUnavailable(conn: ProtocolPeer, packet: PublishPacket): void {
+  conn.services.stats.refused['store-unavailable']++;
   if (conn.protocolVersion !== 5) {
     conn.disconnect(ReasonCode.QuotaExceeded);
     return;

@@ -30,6 +30,8 @@ export interface BrokerSnapshot {
     readonly sent: Readonly<Record<string, number>>;
   };
   readonly dropped: Readonly<Record<string, number>>;
+  /** PUBLISH packets from clients refused (not delivered), by reason. */
+  readonly refused: Readonly<Record<string, number>>;
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Readonly<Record<string, number>>;
   /** What slow readers and waiting commits hold against the memory budget (bytes). */
@@ -112,6 +114,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
       ...stats.dropped,
       'slow-client': stats.dropped['slow-client'] + broker.router.missedWhileMuted(),
     },
+    refused: { ...stats.refused },
     hookErrors: { ...stats.hookErrors },
     memoryBudget: {
       budget: broker.services.memory.budget,

@@ -1,5 +1,5 @@
 import type { PacketTypeName, QoS } from '../packets/types.js';
-import type { DropReason } from './hooks.js';
+import type { DropReason, RefuseReason } from './hooks.js';
 
 /** The broker's counters: plain fields bumped on the hot path, read by $SYS, metrics and tests. */
 export class BrokerStats {
@@ -25,6 +25,14 @@ export class BrokerStats {
     expired: 0,
     'packet-too-large': 0,
     'encode-hook': 0,
+  };
+  /** PUBLISH packets from clients refused (not delivered), by reason; each counted once, whatever its QoS. */
+  readonly refused: Record<RefuseReason, number> = {
+    'sys-topic': 0,
+    'topic-levels': 0,
+    'store-unavailable': 0,
+    hook: 0,
+    'not-authorized': 0,
   };
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Record<string, number> = {};
@@ -95,6 +103,12 @@ export class BrokerStats {
   get droppedTotal(): number {
     let total = 0;
     for (const value of Object.values(this.dropped)) total += value;
+    return total;
+  }
+
+  get refusedTotal(): number {
+    let total = 0;
+    for (const value of Object.values(this.refused)) total += value;
     return total;
   }
 }

@@ -86,6 +86,8 @@ export class SysTopics {
       'messages/sent': packetsOut + stats.messagesSent,
       'messages/stored': counts.stored,
       'publish/messages/dropped': stats.droppedTotal + source.missedWhileMuted(),
+      // Starling's own: PUBLISH packets from clients refused, not delivered (ACL, hooks, limits, store).
+      'publish/messages/refused': stats.refusedTotal,
       'publish/messages/received': stats.messagesReceived,
       'publish/messages/sent': stats.messagesSent,
       'subscriptions/count': counts.subscriptions,

@@ -107,7 +107,8 @@ export class StatsRecorder {
 
   private toPoint(at: number, seconds: number, before: AdminStats, now: AdminStats): StatsPoint {
     const rate = (a: number, b: number): number => (seconds > 0 ? Math.max(0, b - a) / seconds : 0);
-    const droppedTotal = (s: AdminStats): number => Object.values(s.dropped).reduce((sum, n) => sum + n, 0);
+    const sum = (record: Readonly<Record<string, number>>): number =>
+      Object.values(record).reduce((total, n) => total + n, 0);
     const inBefore = before.messages.receivedByQos;
     const inNow = now.messages.receivedByQos;
     const outBefore = before.messages.sentByQos;
@@ -130,7 +131,8 @@ export class StatsRecorder {
       msgsOutQos2: rate(outBefore[2], outNow[2]),
       bytesIn: rate(before.bytes.received, now.bytes.received),
       bytesOut: rate(before.bytes.sent, now.bytes.sent),
-      dropped: rate(droppedTotal(before), droppedTotal(now)),
+      dropped: rate(sum(before.dropped), sum(now.dropped)),
+      refused: rate(sum(before.refused), sum(now.refused)),
       lagP99Ms: lagMs(this.loop.percentile(99)),
       lagMaxMs: lagMs(this.loop.max),
       rssBytes: 0,

@@ -183,6 +183,7 @@ export const STATS_SERIES = [
   'bytesIn',
   'bytesOut',
   'dropped',
+  'refused',
   'lagP99Ms',
   'lagMaxMs',
   'rssBytes',

@@ -60,7 +60,7 @@ export interface BrokerConstructorOptions extends BrokerOptions {
   trimHeapWhenIdle?: boolean;
 }
 
-/** The broker's counters, read-only: connections, messages and bytes by QoS, drops by reason. */
+/** The broker's counters, read-only: connections, messages and bytes by QoS, drops and refusals by reason. */
 export type BrokerStatsView = Readonly<
   Pick<
     BrokerStats,
@@ -75,9 +75,11 @@ export type BrokerStatsView = Readonly<
     | 'publishPayloadBytesIn'
     | 'publishPayloadBytesOut'
     | 'dropped'
+    | 'refused'
     | 'messagesReceived'
     | 'messagesSent'
     | 'droppedTotal'
+    | 'refusedTotal'
   >
 >;
 

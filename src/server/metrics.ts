@@ -133,6 +133,12 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
     'Messages not delivered, by reason.',
     byKey('reason', s.dropped),
   );
+  out.metric(
+    'starling_publish_refused_total',
+    'counter',
+    'PUBLISH packets refused (not delivered), by reason.',
+    byKey('reason', s.refused),
+  );
   out.metric('starling_event_loop_lag_seconds', 'gauge', 'Event-loop delay since the last scrape.', [
     [{ stat: 'mean' }, s.eventLoopLagSeconds.mean],
     [{ stat: 'p99' }, s.eventLoopLagSeconds.p99],

@@ -180,6 +180,7 @@ describe('StatsRecorder', () => {
       engine.stats.countPublishIn(1, 10);
       engine.stats.bytesReceived += 4096;
       engine.stats.dropped['queue-full'] += 3;
+      engine.stats.refused['not-authorized'] += 2;
       await new Promise((r) => setTimeout(r, 100));
       const point = await recorder.sample();
       assert.ok(point !== undefined);
@@ -188,6 +189,7 @@ describe('StatsRecorder', () => {
       assert.equal(point.values.msgsInQos0, 0);
       assert.ok(Math.abs(point.values.bytesIn - 4096 / seconds) < 1e-6);
       assert.ok(Math.abs(point.values.dropped - 3 / seconds) < 1e-6);
+      assert.ok(Math.abs(point.values.refused - 2 / seconds) < 1e-6);
       assert.ok(point.values.rssBytes > 0 && point.values.heapUsedBytes > 0);
       for (let i = 0; i < 4; i++) await recorder.sample();
       const history = recorder.history();

@@ -87,7 +87,15 @@ const CHARTS: readonly ChartDef[] = [
       ['out', 'bytesOut'],
     ],
   },
-  { key: 'dropped', title: 'Dropped messages', format: rate, lines: [['dropped', 'dropped']] },
+  {
+    key: 'dropped',
+    title: 'Dropped and refused messages',
+    format: rate,
+    lines: [
+      ['dropped', 'dropped'],
+      ['refused', 'refused'],
+    ],
+  },
   {
     key: 'lag',
     title: 'Event-loop lag',
