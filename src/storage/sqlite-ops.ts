@@ -71,6 +71,7 @@ export const OP_ARGS: Readonly<Record<number, number>> = {
 };
 
 /** Where the arguments of a pending delivery save sit after its opcode. */
+export const ARG_MESSAGE = 3;
 export const ARG_PACKET_ID = 7;
 export const ARG_STATE = 8;
 

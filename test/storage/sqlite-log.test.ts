@@ -126,6 +126,37 @@ describe('SQLite store change log', () => {
     expect(await load(dir), true);
   });
 
+  test('a QoS 2 delivery past PUBREC before its commit is logged without its message', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    store.saveSession(session('a'));
+    const payload = Buffer.alloc(4096, 0x5a);
+    // Seq 1 got its PUBREC before the commit (only PUBREL is sent again); seq 2 still waits for it.
+    store.saveDelivery('a', delivery(1, message('t/released', payload, 2)));
+    store.updateDelivery('a', 1, 1, 'pubrel');
+    store.saveDelivery('a', delivery(2, message('t/sent', payload, 2)));
+    store.commit();
+    const image = crashImage(dir);
+    const logged = rows(image, 'SELECT ops FROM log') as { ops: Buffer }[];
+    assert.equal(logged.length, 1);
+    const row = logged[0]?.ops as Buffer;
+    const first = row.indexOf(payload);
+    assert.ok(first >= 0, 'the delivery awaiting PUBREC carries its payload');
+    assert.equal(row.indexOf(payload, first + 1), -1, 'the released one does not');
+    assert.equal(row.includes('t/released'), false, 'nor its topic');
+    assert.ok(row.length < 2 * payload.length, `${row.length} bytes logged`);
+    const [a] = await load(image);
+    assert.deepEqual(
+      a?.deliveries.map((d) => [d.seq, d.state, d.packetId, d.message.topic, d.message.payload.length]),
+      [
+        [1, 'pubrel', 1, '', 0],
+        [2, 'publish', 2, 't/sent', payload.length],
+      ],
+    );
+    await store.close();
+  });
+
   test('deliveries and inbound ids acknowledged within the window never reach their tables', async () => {
     const dir = freshDir();
     const first = new SqliteStore(dir);
