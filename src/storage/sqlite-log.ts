@@ -9,8 +9,7 @@
  */
 import type { Message } from '../broker/message.js';
 import { encodeJson, messageFromRow } from './sqlite-codec.js';
-import { ARG_MESSAGE, ARG_STATE, LOG_AS, OP, OP_ARGS } from './sqlite-ops.js';
-import { STATE_CODE } from './sqlite-schema.js';
+import { LOG_AS, OP, OP_ARGS } from './sqlite-ops.js';
 
 // Value tags.
 const NULL = 0;
@@ -44,13 +43,9 @@ export class LogEncoder {
       }
       this.room(1);
       this.buf[this.at++] = LOG_AS[op] ?? op;
-      if (op === OP.saveDeliveryInline && ops[i + ARG_STATE] === STATE_CODE.pubrel) {
-        // Past PUBREC before it was logged (the usual QoS 2 case): a restart only sends PUBREL again, so the
-        // message is left out, as from its table row (`applyOps`): the log row is under half the size.
-        for (let k = 1; k <= args; k++) this.value(k === ARG_MESSAGE ? null : ops[i + k]);
-      } else {
-        for (let k = 1; k <= args; k++) this.value(ops[i + k]);
-      }
+      // A delivery save past PUBREC carries no message (`SqliteStore.updateDelivery`): the usual QoS 2 case
+      // logs under half the bytes.
+      for (let k = 1; k <= args; k++) this.value(ops[i + k]);
       i += 1 + args;
     }
     return this.buf.subarray(0, this.at);

@@ -28,7 +28,7 @@ import {
   setMaxBytes,
   sizeWal,
 } from './sqlite-open.js';
-import { ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
+import { ARG_MESSAGE, ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
 import {
   RETRY_MS,
@@ -228,6 +228,10 @@ export class SqliteStore implements SessionStore {
       this.countSent(at, -1);
       this.changes.setArg(at, ARG_PACKET_ID, packetId);
       this.changes.setArg(at, ARG_STATE, STATE_CODE[state]);
+      // Past PUBREC, a restart only sends PUBREL again: the save lets go of its message, which the log row
+      // (when not written yet) and the table row leave out, and which can then die young.
+      if (state === 'pubrel' && this.changes.arg(at, 0) === OP.saveDeliveryInline)
+        this.changes.setArg(at, ARG_MESSAGE, null);
       this.countSent(at, 1);
       if (at < this.logged)
         this.changes.put5(OP.logUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
