@@ -33,6 +33,8 @@ export const WatchMetric = {
   MessagesReceived: 'messagesReceived',
   MessagesSent: 'messagesSent',
   MessagesDropped: 'messagesDropped',
+  /** PUBLISH packets the broker refused (ACL, hooks, limits): Starling's `publish/messages/refused`. */
+  MessagesRefused: 'messagesRefused',
   BytesReceived: 'bytesReceived',
   BytesSent: 'bytesSent',
 } as const;
@@ -46,6 +48,7 @@ export const COUNTER_METRICS: ReadonlySet<WatchMetric> = new Set<WatchMetric>([
   WatchMetric.MessagesReceived,
   WatchMetric.MessagesSent,
   WatchMetric.MessagesDropped,
+  WatchMetric.MessagesRefused,
   WatchMetric.BytesReceived,
   WatchMetric.BytesSent,
 ]);
@@ -65,6 +68,8 @@ const MOSQUITTO_TOPICS: Readonly<Record<string, WatchMetric>> = {
   'publish/messages/received': WatchMetric.MessagesReceived,
   'publish/messages/sent': WatchMetric.MessagesSent,
   'publish/messages/dropped': WatchMetric.MessagesDropped,
+  // Starling's own (Mosquitto has no such topic).
+  'publish/messages/refused': WatchMetric.MessagesRefused,
   'bytes/received': WatchMetric.BytesReceived,
   'bytes/sent': WatchMetric.BytesSent,
 };
@@ -334,7 +339,11 @@ export function renderWatchScreen(model: WatchModel, options: WatchRenderOptions
     `clients        connected ${count(values.clientsConnected)}   total ${count(values.clientsTotal)}   maximum ${count(values.clientsMaximum)}   subscriptions ${count(values.subscriptions)}`,
     `messages in    ${rate(messageFigure(rates, 'Received'))}   (total ${count(messageFigure(values, 'Received'))})`,
     `messages out   ${rate(messageFigure(rates, 'Sent'))}   (total ${count(messageFigure(values, 'Sent'))})`,
-    `dropped        ${rate(rates.messagesDropped)}   (total ${count(values.messagesDropped)})`,
+    `dropped        ${rate(rates.messagesDropped)}   (total ${count(values.messagesDropped)})${
+      values.messagesRefused === undefined
+        ? ''
+        : `   refused ${rate(rates.messagesRefused)}   (total ${count(values.messagesRefused)})`
+    }`,
     `bytes          in ${bytesRate(rates.bytesReceived)}   out ${bytesRate(rates.bytesSent)}`,
     `stored         ${count(values.stored)}   retained ${count(values.retained)}`,
     '',
@@ -350,6 +359,10 @@ export function renderWatchLine(model: WatchModel): string {
   return (
     `${stamp} clients=${count(values.clientsConnected)} in=${rate(messageFigure(rates, 'Received'))}` +
     ` out=${rate(messageFigure(rates, 'Sent'))} dropped=${rate(rates.messagesDropped)}` +
-    ` dropped_total=${count(values.messagesDropped)}\n`
+    ` dropped_total=${count(values.messagesDropped)}` +
+    (values.messagesRefused === undefined
+      ? ''
+      : ` refused=${rate(rates.messagesRefused)} refused_total=${count(values.messagesRefused)}`) +
+    '\n'
   );
 }

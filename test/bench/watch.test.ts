@@ -152,6 +152,14 @@ describe('watch against brokers', () => {
       assert.ok((model.rates.messagesReceived ?? 0) > 0, `rate ${model.rates.messagesReceived}`);
       assert.ok((model.rates.messagesSent ?? 0) > 0, `sent rate ${model.rates.messagesSent}`);
       assert.match(renderWatchScreen(model), /\[starling\] starling version/);
+      // A refused PUBLISH (clients may not write $SYS) shows as refused, Starling's own figure.
+      const forger: Client = await connect(url, { protocolVersion: 4, reconnect: false });
+      await forger.publish('$SYS/broker/forged', 'x');
+      await forger.end();
+      const refused = await modelWhen(watch, (m) => (m.values.messagesRefused ?? 0) >= 1);
+      assert.equal(refused.values.messagesRefused, 1);
+      assert.match(renderWatchScreen(refused), /refused .*\(total 1\)/);
+      assert.match(renderWatchLine(refused), / refused=\S+ refused_total=1\n$/);
     } finally {
       await watch.close();
       await traffic.stop();
@@ -213,7 +221,10 @@ describe('starling watch (command)', () => {
       const lines = out.text().trim().split('\n');
       assert.ok(lines.length >= 2 && lines.length <= 6, out.text());
       for (const line of lines)
-        assert.match(line, /^\d{4}-\d\d-\d\dT.*Z clients=\S+ in=\S+ out=\S+ dropped=\S+ dropped_total=\S+$/);
+        assert.match(
+          line,
+          /^\d{4}-\d\d-\d\dT.*Z clients=\S+ in=\S+ out=\S+ dropped=\S+ dropped_total=\S+( refused=\S+ refused_total=\S+)?$/,
+        );
 
       const child = startCli(['watch', '-h', '127.0.0.1', '-p', String(address.port), '--interval', '0.2'], {
         timeoutMs: 25_000,
