@@ -52,6 +52,12 @@ export interface BrokerOptions {
    * ones too, since CVE-2019-11779); 0: no limit.
    */
   maxTopicLevels?: number;
+  /**
+   * Subscriptions one session may hold (EMQX's `max_subscriptions`); a SUBSCRIBE filter beyond it is refused
+   * with 0x97 Quota exceeded (v3: 0x80), on its own: the others of the packet, and a filter the session
+   * holds already (a replacement), are taken. 0: no limit. Default 0.
+   */
+  maxSubscriptions?: number;
   /** Most clients connected at once over all listeners; beyond it CONNECT is refused (v5 0x97, v3 code 3). 0: no limit. Default 0. */
   maxConnections?: number;
   /**
@@ -92,6 +98,7 @@ export const DEFAULT_BROKER_OPTIONS = {
   allowLongV31ClientIds: false,
   maxConnections: 0,
   maxTopicLevels: 200,
+  maxSubscriptions: 0,
   compatUnspecifiedSubscribeError: false,
 } as const satisfies Partial<BrokerOptions>;
 
@@ -107,6 +114,7 @@ export function resolveBrokerOptions(options: BrokerOptions = {}): ResolvedBroke
   checkRange('maxQueuedBytes', resolved.maxQueuedBytes, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxConnections', resolved.maxConnections, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxTopicLevels', resolved.maxTopicLevels, 0, 65_535);
+  checkRange('maxSubscriptions', resolved.maxSubscriptions, 0, Number.MAX_SAFE_INTEGER);
   checkRange('maxWriteBuffer', resolved.maxWriteBuffer, 1024, Number.MAX_SAFE_INTEGER);
   checkRange('maxMemory', resolved.maxMemory, 1024 * 1024, Number.MAX_SAFE_INTEGER);
   if (resolved.serverKeepAlive !== undefined)

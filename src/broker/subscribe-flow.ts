@@ -50,7 +50,15 @@ export function handleSubscribe(conn: ProtocolPeer, packet: SubscribePacket): Pr
   const finish = (): Promise<void> | undefined => {
     accepted.sort((a, b) => a.index - b.index);
     const stored: StoredFilter[] = [];
+    const max = conn.services.options.maxSubscriptions;
     for (const { index, subscription } of accepted) {
+      // Past maxSubscriptions (a server limit, as EMQX's max_subscriptions): a new filter is refused, a
+      // replacement of one the session holds is not. (The session's map is read anew: each store changes it.)
+      const held = conn.session!.subscriptions;
+      if (max > 0 && held.size >= max && !held.has(subscription.topicFilter)) {
+        codes[index] = ReasonCode.QuotaExceeded;
+        continue;
+      }
       const result = store(conn, subscription, subscriptionId);
       codes[index] = result.record.qos;
       stored.push({ ...result, index });

@@ -102,6 +102,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
   if (overrides.maxQueuedMessages !== undefined) limits.maxQueuedMessages = overrides.maxQueuedMessages;
   if (overrides.maxConnections !== undefined) limits.maxConnections = overrides.maxConnections;
   if (overrides.maxTopicLevels !== undefined) limits.maxTopicLevels = overrides.maxTopicLevels;
+  if (overrides.maxSubscriptions !== undefined) limits.maxSubscriptions = overrides.maxSubscriptions;
   if (overrides.connectTimeoutMs !== undefined) limits.connectTimeoutMs = overrides.connectTimeoutMs;
   if (overrides.publishRate !== undefined) limits.publishRate = overrides.publishRate;
   if (overrides.maxQueuedBytes !== undefined) limits.maxQueuedBytes = overrides.maxQueuedBytes;
@@ -355,6 +356,7 @@ function brokerOptionsFrom(limits: LimitsConfig, compatibility: CompatibilityCon
   }
   if (limits.maxConnections !== undefined) options.maxConnections = limits.maxConnections;
   if (limits.maxTopicLevels !== undefined) options.maxTopicLevels = limits.maxTopicLevels;
+  if (limits.maxSubscriptions !== undefined) options.maxSubscriptions = limits.maxSubscriptions;
   if (limits.maxPacketSize !== undefined) options.maximumPacketSize = limits.maxPacketSize;
   if (limits.maxQueuedMessages !== undefined) options.maxQueuedMessages = limits.maxQueuedMessages;
   if (limits.maxQueuedBytes !== undefined) options.maxQueuedBytes = limits.maxQueuedBytes;

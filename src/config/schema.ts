@@ -52,6 +52,8 @@ export const limitsSchema = z.strictObject({
   maxPacketSize: z.number().int().min(16).max(268_435_460).optional(),
   /** Levels a topic or filter may have (default 200; 0: no limit). */
   maxTopicLevels: z.number().int().min(0).max(65_535).optional(),
+  /** Subscriptions one client session may hold (0: no limit, the default). */
+  maxSubscriptions: positiveInt.optional(),
   maxQueuedMessages: positiveInt.optional(),
   maxQueuedBytes: positiveInt.optional(),
   receiveMaximum: z.number().int().min(1).max(65_535).optional(),

@@ -71,6 +71,12 @@ const SETTINGS = {
     arg: 'N',
     help: 'levels a topic or filter may have (default 200; 0: no limit)',
   },
+  maxSubscriptions: {
+    flag: 'max-subscriptions',
+    kind: 'int',
+    arg: 'N',
+    help: 'subscriptions one client session may hold (0: no limit, the default)',
+  },
   connectTimeoutMs: {
     flag: 'connect-timeout-ms',
     kind: 'int',
