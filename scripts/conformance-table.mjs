@@ -108,7 +108,7 @@ export function analyse(root) {
 const cell = (text) => text.replaceAll('|', '\\|').replaceAll('\n', ' ');
 
 /** A reason that only says the test is still to be written: the statement counts as not tested. */
-const isNotYet = (reason) => reason !== undefined && reason.startsWith('not yet');
+const isNotYet = (reason) => reason?.startsWith('not yet') === true;
 
 function coverage(row) {
   const refs = [...row.tests, ...row.testsViaV5.map((r) => ({ ...r, via: row.v5 }))];
