@@ -189,6 +189,8 @@ export interface NodeInfo {
   readonly startedAt: number;
   readonly pid: number;
   readonly host: string;
+  /** The machine's boot id (Linux), so a restarted node can tell its previous process is gone. */
+  readonly boot?: string | undefined;
   /** Where the node's direct link listens (`host:port`), when it has one. */
   readonly link?: string | undefined;
   readonly clients: number;

@@ -8,6 +8,7 @@ import { ClusterStats, clusterMetrics, clusterTotals } from './cluster-stats.js'
 import { InboxProcessor } from './inbox-handler.js';
 import { NodeLinks, parseLinkAddress } from './node-links.js';
 import { ownershipHook, publishWill } from './node-sessions.js';
+import { bootId } from './predecessor.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -361,6 +362,7 @@ export class ClusterNode {
       startedAt: engine?.stats.startedAt ?? Date.now(),
       pid: process.pid,
       host: hostname(),
+      boot: bootId(),
       link: this.links?.address,
       clients: engine?.stats.clientsConnected ?? 0,
       sessions: engine?.sessions.size ?? 0,

@@ -16,6 +16,7 @@ import {
   type RouteTableSnapshot,
 } from './backend.js';
 import { decodeSubscription } from './codec.js';
+import { goneFromThisMachine } from './predecessor.js';
 import { hangUp, listenToEvents, parseEntry, readInboxLoop, redactUrl, sleep } from './redis-channels.js';
 import {
   ADOPT_LOCK_SCRIPT,
@@ -300,13 +301,35 @@ export class RedisBackend implements ClusterBackend {
         this.token,
         this.nodeTimeoutMs,
         JSON.stringify(info()),
-        this.options.replaces ?? '',
+        this.options.replaces ?? (await this.goneInstance()) ?? '',
       );
       if (joined === 1 || this.closing) return;
       if (Date.now() > deadline)
         throw new Error(`cluster: node id '${this.nodeId}' is in use by a running node`);
       await sleep(Math.min(500, this.heartbeatMs));
     }
+  }
+
+  /**
+   * The heartbeat token of this node id's previous process when that process ran on this machine and is
+   * gone (`predecessor.ts`): the join may replace it at once. Token and info are read together, and the
+   * join replaces only that token, so a live instance that took the id meanwhile is never replaced.
+   */
+  private async goneInstance(): Promise<string | undefined> {
+    const replies = await this.commands()
+      .multi()
+      .get(`${this.prefix}hb:${this.nodeId}`)
+      .hget(`${this.prefix}nodes`, this.nodeId)
+      .exec();
+    const token = replies?.[0]?.[1];
+    const info = replies?.[1]?.[1];
+    if (typeof token !== 'string' || typeof info !== 'string' || token === this.token) return undefined;
+    if (!goneFromThisMachine(info)) return undefined;
+    this.logger().info(
+      { node: this.nodeId },
+      'cluster: the previous process of this node id is gone; taking the id',
+    );
+    return token;
   }
 
   private commands(): ScriptedRedis {

@@ -133,6 +133,67 @@ describe('cluster command line', () => {
     }
   });
 
+  test('a node killed (-9) and started again under its id on this machine takes the id at once; a live one keeps it', async () => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'starling-restart-'));
+    const port = await freePort();
+    const config = join(dir, 'solo.yaml');
+    // A heartbeat that outlives the restart by far: the restarted node must not wait for it to lapse.
+    const nodeTimeoutMs = 20_000;
+    writeFileSync(
+      config,
+      `listeners:\n  - type: tcp\n    host: 127.0.0.1\n    port: ${port}\n` +
+        `cluster:\n  url: ${redis.url}\n  keyPrefix: 'r:'\n  heartbeatMs: ${FAST.heartbeatMs}\n  nodeTimeoutMs: ${nodeTimeoutMs}\n` +
+        'logging:\n  level: info\n',
+    );
+    const start = (): ReturnType<typeof startCli> =>
+      startCli(['broker', '--config', config, '--node-id', 'solo'], { timeoutMs: 40_000 });
+    const redisClient = new Redis(redis.url);
+    const registered = async (): Promise<number | undefined> => {
+      const [info, beat] = await Promise.all([
+        redisClient.hget('r:nodes', 'solo'),
+        redisClient.get('r:hb:solo'),
+      ]);
+      return info === null || beat === null ? undefined : (JSON.parse(info) as { pid: number }).pid;
+    };
+    const children: ReturnType<typeof startCli>[] = [];
+    try {
+      const first = start();
+      children.push(first);
+      let pid: number | undefined;
+      const poll = async (): Promise<void> => {
+        pid = await registered();
+      };
+      await until(() => pid === first.pid, 'the first process registered', 15_000, poll);
+      await listening(port);
+      first.kill('SIGKILL');
+      const killedAt = Date.now();
+      const second = start();
+      children.push(second);
+      const output = collect(second);
+      await until(() => pid === second.pid, 'the restarted process registered', nodeTimeoutMs - 5000, poll);
+      assert.ok(Date.now() - killedAt < nodeTimeoutMs - 5000, 'joined long before the old heartbeat lapsed');
+      await listening(port);
+      // A third process for the same id while the second lives: it must wait, never take the id.
+      const third = start();
+      children.push(third);
+      const holders = new Set<number | undefined>();
+      for (const until3s = Date.now() + 3000; Date.now() < until3s; ) {
+        await poll();
+        holders.add(pid);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.deepEqual([...holders], [second.pid], 'the live process keeps its id all along');
+      second.kill('SIGTERM');
+      assert.match((await output).stderr, /previous process of this node id is gone; taking the id/);
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+      redisClient.disconnect();
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('/metrics labels the node; $SYS/broker/cluster/ carries the totals', async () => {
     const redis = await startRedis();
     const brokers = ['m1', 'm2'].map(
