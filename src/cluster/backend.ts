@@ -189,7 +189,7 @@ export interface NodeInfo {
   readonly startedAt: number;
   readonly pid: number;
   readonly host: string;
-  /** The machine's boot id (Linux), so a restarted node can tell its previous process is gone. */
+  /** The machine's boot and pid namespace (Linux), so a restarted node can tell its previous process is gone. */
   readonly boot?: string | undefined;
   /** Where the node's direct link listens (`host:port`), when it has one. */
   readonly link?: string | undefined;

@@ -2,17 +2,24 @@
  * A node restarted under its id (kill -9 and systemd, a shell loop) finds its previous process's heartbeat
  * still alive in the registry. When that process ran on this machine, in this boot, and is gone, the node
  * takes the id at once, as a worker restarted by its primary does, rather than waiting for the heartbeat to
- * lapse (`nodeTimeoutMs`). Anywhere else, or where the boot cannot be told, it waits as before.
+ * lapse (`nodeTimeoutMs`). Anywhere else (another machine, another container), or where the boot cannot be
+ * told, it waits as before.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 
 let cachedBoot: string | null | undefined;
 
-/** This boot of this machine (Linux's random boot id), or undefined where there is none. */
+/**
+ * This boot of this machine and this process's pid namespace (Linux's random boot id and the namespace's
+ * inode), or undefined where there are none: pids compare only within one namespace, so a node in another
+ * container of the same machine never counts as gone.
+ */
 export function bootId(): string | undefined {
   if (cachedBoot === undefined) {
     try {
-      cachedBoot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim() || null;
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      const namespace = readlinkSync('/proc/self/ns/pid');
+      cachedBoot = boot === '' || namespace === '' ? null : `${boot} ${namespace}`;
     } catch {
       cachedBoot = null;
     }
