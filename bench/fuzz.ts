@@ -157,6 +157,15 @@ async function fuzz(broker: ProbeBrokerOptions, store: Store, nodes: 1 | 2): Pro
         `rss ${mib(first.rss)} -> ${mib(last.rss)} MiB`,
     );
   }
+  const peerMeasured = report.batches.filter((b) => b.peerHeapUsed !== undefined);
+  const peerFirst = peerMeasured[0];
+  const peerLast = peerMeasured.at(-1);
+  if (report.peerHeapGrowth !== undefined && peerFirst !== undefined && peerLast !== undefined) {
+    console.log(
+      `peer node heap after GC: first batch ${mib(peerFirst.peerHeapUsed)} MiB, last ${mib(peerLast.peerHeapUsed)} MiB; ` +
+        `growth in its longest lifetime ${mib(report.peerHeapGrowth)} MiB`,
+    );
+  }
   const reload = report.reload;
   if (reload !== undefined) {
     console.log(

@@ -28,6 +28,8 @@ export interface PeerCheck {
     | undefined;
   readonly connections: number | undefined;
   readonly sessions: number | undefined;
+  /** The peer's heap after a full GC, its retained messages cleared (undefined when it failed). */
+  readonly heapUsed: number | undefined;
   readonly errorSamples: readonly string[];
 }
 
@@ -66,6 +68,7 @@ export class FuzzPeer {
       failure: { kind, detail, stderr },
       connections: undefined,
       sessions: undefined,
+      heapUsed: undefined,
       errorSamples: [],
     });
     const exited = (): PeerCheck | undefined => {
@@ -84,14 +87,24 @@ export class FuzzPeer {
       return exited() ?? failed('hang', `peer node: ${(err as Error).message}`);
     }
     const quiet = await untilQuiet(this.node, 15_000);
-    const probe = await this.node.probe({ gc: true });
-    return { roundTripMs, failure: undefined, ...quiet, errorSamples: probe.errorSamples };
+    const probe = await this.node.probe({ gc: true, clearRetained: true });
+    return {
+      roundTripMs,
+      failure: undefined,
+      ...quiet,
+      heapUsed: probe.heapUsed,
+      errorSamples: probe.errorSamples,
+    };
   }
+
+  /** Which peer process (0, then 1 after the first restart...). */
+  lifetime = 0;
 
   /** After a failure: a fresh peer on the same node id. */
   async restart(): Promise<void> {
     await this.node.stop(1000);
     this.node = await launchProbeBroker(this.options);
+    this.lifetime++;
   }
 
   async stop(): Promise<void> {

@@ -62,6 +62,9 @@ export interface BatchReport {
   readonly roundTripMs: readonly number[];
   /** With a peer node: its own round trips, then main → peer and peer → main (see PeerCheck). */
   readonly peerRoundTripMs: readonly number[];
+  /** With a peer node: which peer process, and its heap after GC (undefined when it failed). */
+  readonly peerLifetime: number;
+  readonly peerHeapUsed: number | undefined;
   readonly errorsLogged: number | undefined;
   readonly lagMaxMs: number | undefined;
 }
@@ -85,6 +88,9 @@ export interface FuzzReport {
   readonly findings: readonly Finding[];
   /** Heap after GC in the longest broker lifetime: its last batches (their minimum) minus its first. */
   readonly heapGrowth: number;
+  /** The same for the peer node (two-node fuzz); undefined without one. */
+  readonly peerHeapGrowth: number | undefined;
+  /** Either node's growth beyond the threshold. */
   readonly leakSuspected: boolean;
   /** Errors the broker caught and logged ('unexpected error while handling a packet' and the like). */
   readonly errorsLogged: number;
@@ -290,6 +296,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
       }
       for (const sample of peerCheck?.errorSamples ?? [])
         if (!errorSamples.includes(sample)) errorSamples.push(sample);
+      // A failed peer was restarted above: its batch has no heap figure, the next ones count in the new lifetime.
+      const peerLifetime = peer?.lifetime ?? 0;
       let report: BatchReport = {
         index: b,
         lifetime,
@@ -305,6 +313,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
         connectionsOpen: undefined,
         roundTripMs,
         peerRoundTripMs: peerCheck?.roundTripMs ?? [],
+        peerLifetime,
+        peerHeapUsed: peerCheck?.heapUsed,
         errorsLogged: undefined,
         lagMaxMs: undefined,
       };
@@ -342,7 +352,19 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
     await broker.stop();
     if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
   }
-  const { growth, suspected } = heapVerdict(batches, options.leakThresholdBytes ?? 8 * 1024 * 1024);
+  const threshold = options.leakThresholdBytes ?? 8 * 1024 * 1024;
+  const { growth, suspected } = heapVerdict(batches, threshold);
+  const peerVerdict =
+    peer === undefined
+      ? undefined
+      : heapVerdict(
+          batches.map((b) => ({
+            lifetime: b.peerLifetime,
+            heapUsed: b.peerHeapUsed,
+            errorsLogged: undefined,
+          })),
+          threshold,
+        );
   return {
     frames: sent,
     bytes: batches.reduce((sum, x) => sum + x.bytes, 0),
@@ -351,7 +373,8 @@ export async function runFuzz(options: FuzzOptions, corpusIn?: Corpus): Promise<
     batches,
     findings,
     heapGrowth: growth,
-    leakSuspected: suspected,
+    peerHeapGrowth: peerVerdict?.growth,
+    leakSuspected: suspected || peerVerdict?.suspected === true,
     errorsLogged: errorsPerLifetime(batches),
     errorSamples,
     corpus: corpusSummary(corpus),

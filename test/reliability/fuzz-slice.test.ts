@@ -92,6 +92,12 @@ test('fuzz slice on two cluster nodes on a real Redis: traffic crosses, one node
       5,
       'the peer answered (3 versions), and messages crossed both ways',
     );
+  // The peer's heap is measured too, and counts in the leak verdict (assertHealthy).
+  assert.ok(
+    report.batches.every((b) => b.peerHeapUsed !== undefined && b.peerHeapUsed > 0),
+    'the peer heap after each batch',
+  );
+  assert.equal(typeof report.peerHeapGrowth, 'number');
   const reload = report.reload;
   assert.ok(reload !== undefined, 'the node was killed and restarted');
   // Retained messages are cluster-wide, in Redis: the restarted node has them (sessions come back on reconnect).
