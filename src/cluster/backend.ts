@@ -193,6 +193,8 @@ export interface NodeInfo {
   readonly boot?: string | undefined;
   /** Where the node's direct link listens (`host:port`), when it has one. */
   readonly link?: string | undefined;
+  /** Whether that link is TLS (`linkTls`); absent from a node of an older version. */
+  readonly linkTls?: boolean | undefined;
   readonly clients: number;
   readonly sessions: number;
   readonly subscriptions: number;

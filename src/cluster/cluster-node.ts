@@ -6,6 +6,7 @@ import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './back
 import { ClusterRouter } from './cluster-router.js';
 import { ClusterStats, clusterMetrics, clusterTotals } from './cluster-stats.js';
 import { InboxProcessor } from './inbox-handler.js';
+import { type LinkTls, linkSockets } from './link-sockets.js';
 import { NodeLinks, parseLinkAddress } from './node-links.js';
 import { ownershipHook, publishWill } from './node-sessions.js';
 import { bootId } from './predecessor.js';
@@ -23,6 +24,8 @@ export interface ClusterNodeView {
   readonly link: string | undefined;
   /** Whether this node's link to it is up (else its messages go through Redis); undefined for itself. */
   readonly linked: boolean | undefined;
+  /** Whether the node's link is TLS (`linkTls`), as it says in the registry. */
+  readonly linkTls: boolean;
 }
 
 /** What a node adds to its backend. */
@@ -33,6 +36,8 @@ export interface ClusterNodeOptions {
    * one machine link; nodes on others need an address they can reach.
    */
   readonly link?: string | false;
+  /** Mutual TLS on the links (see `LinkTls`); without it they are plain TCP. */
+  readonly linkTls?: LinkTls;
 }
 
 /** Pause between the two passes over a dead node's inbox: messages routed to it before its routes went. */
@@ -89,12 +94,17 @@ export class ClusterNode {
     this.table = new RouteTable(backend.nodeId);
     if (options.link !== false) {
       parseLinkAddress(options.link ?? '127.0.0.1');
-      const links = new NodeLinks(backend.nodeId, () => this.linkSecret, {
-        qos0: (from, batch) => this.asChunk(() => this.inbox?.deliverBatch(batch, from)),
-        inbox: (from, stamp, previous, batch) =>
-          this.asChunk(() => this.inbox?.fast(from, stamp, previous, batch)),
-        refused: (from, reason) => this.log('warn', { node: from, reason }, 'cluster link refused'),
-      });
+      const links = new NodeLinks(
+        backend.nodeId,
+        () => this.linkSecret,
+        {
+          qos0: (from, batch) => this.asChunk(() => this.inbox?.deliverBatch(batch, from)),
+          inbox: (from, stamp, previous, batch) =>
+            this.asChunk(() => this.inbox?.fast(from, stamp, previous, batch)),
+          refused: (from, reason) => this.log('warn', { node: from, reason }, 'cluster link refused'),
+        },
+        { sockets: linkSockets(options.linkTls) },
+      );
       this.links = links;
       backend.store.sendEarly = (node, stamp, previous, batch) =>
         links.sendInbox(node, stamp, previous, batch);
@@ -196,6 +206,7 @@ export class ClusterNode {
       clients: r.info?.clients,
       link: r.info?.link,
       linked: r.id === this.nodeId ? undefined : this.links?.ready(r.id) === true,
+      linkTls: r.info?.linkTls === true,
     }));
   }
 
@@ -364,6 +375,7 @@ export class ClusterNode {
       host: hostname(),
       boot: bootId(),
       link: this.links?.address,
+      linkTls: this.links?.tls === true,
       clients: engine?.stats.clientsConnected ?? 0,
       sessions: engine?.sessions.size ?? 0,
       subscriptions,

@@ -11,8 +11,9 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
  * 3. the listening node checks the proof and that it is `to`, and answers WELCOME: HMAC-SHA256(secret,
  *    `welcome \n s \n c \n from \n to`) in hex, which the connecting node checks before it sends anything.
  * A HELLO is good for one challenge only (a recorded one replayed elsewhere fails), and a node that does not
- * know the secret is never sent a message. What follows is not encrypted: across machines, links belong on a
- * private network (see docs/cluster.md).
+ * know the secret is never sent a message. The same handshake runs on plain TCP and inside TLS
+ * (`link-sockets.ts`); on plain TCP, what follows is not encrypted: across machines, links belong on a
+ * private network or use TLS (see docs/cluster.md).
  */
 export const HELLO = 1;
 export const WELCOME = 2;

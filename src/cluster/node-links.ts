@@ -1,6 +1,7 @@
-import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { hostname } from 'node:os';
 import type { NodeRecord } from './backend.js';
+import { type LinkSockets, linkFailure, linkSockets } from './link-sockets.js';
 import {
   CHALLENGE,
   checkHello,
@@ -26,7 +27,8 @@ import {
  *
  * Wire and handshake: `link-wire.ts` (a mutual challenge on the secret every node reads from the backend;
  * the secret itself never crosses). Then QOS0 (a batch of frames) and INBOX (`u16 stamp length, stamp, u16
- * previous length, previous stamp, batch`) flow one way, from the connecting node.
+ * previous length, previous stamp, batch`) flow one way, from the connecting node. The sockets are plain
+ * TCP or mutual TLS (`link-sockets.ts`); the rest is the same for both.
  */
 /** The largest frame accepted; a bigger one closes the link (a batch is one turn's messages for a node). */
 const MAX_FRAME = 1 << 30;
@@ -42,6 +44,7 @@ const RETRY_MS = 1000;
  * [MQTT-4.6.0-5]).
  */
 const QOS0_SETTLE_MS = 100;
+const NOT_WELCOMED = `no WELCOME within ${HELLO_TIMEOUT_MS / 1000} s`;
 
 /** What became of a QoS 0 batch offered to a link. */
 export type LinkSend =
@@ -100,19 +103,34 @@ export class NodeLinks {
   private readonly incoming = new Set<Socket>();
   /** Nodes whose unreachable (loopback, other machine) link address was reported. */
   private readonly warned = new Set<string>();
+  /** Nodes whose link failed its handshake since it last opened, reported once (not at each retry). */
+  private readonly failing = new Set<string>();
   private closed = false;
+  /** This machine's host name, as the nodes put it in the registry. */
+  private readonly host: string;
+  private readonly sockets: LinkSockets;
 
   constructor(
     private readonly self: string,
     private readonly secret: () => string,
     private readonly handlers: LinkHandlers,
-    /** This machine's host name, as the nodes put it in the registry. */
-    private readonly host: string = hostname(),
-  ) {}
+    options: { readonly host?: string; readonly sockets?: LinkSockets } = {},
+  ) {
+    this.host = options.host ?? hostname();
+    this.sockets = options.sockets ?? linkSockets();
+  }
+
+  /** Whether the links are TLS (`link-sockets.ts`). */
+  get tls(): boolean {
+    return this.sockets.tls;
+  }
 
   /** Listen for the other nodes' links. `exclusive`: workers of one `--workers` group each get their own port. */
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer((socket) => this.accept(socket));
+    const server = this.sockets.server((socket) => this.accept(socket));
+    // Every connection, from its start (with TLS, one still in its handshake, not yet handed to `accept`),
+    // is closed with the links.
+    server.on('connection', (socket: Socket) => this.track(socket));
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
@@ -155,7 +173,11 @@ export class NodeLinks {
       seen.add(record.id);
       this.addresses.set(record.id, link);
     }
-    for (const node of [...this.addresses.keys()]) if (!seen.has(node)) this.addresses.delete(node);
+    for (const node of [...this.addresses.keys()])
+      if (!seen.has(node)) {
+        this.addresses.delete(node);
+        this.failing.delete(node);
+      }
     for (const [node, link] of this.out) if (this.addresses.get(node) !== link.address) this.drop(node, link);
     // Linked before the first message, rather than on it.
     for (const node of this.addresses.keys()) if (!this.out.has(node)) this.open(node);
@@ -194,6 +216,7 @@ export class NodeLinks {
   /** Forget a node's link (it left or was taken over). */
   forget(node: string): void {
     this.addresses.delete(node);
+    this.failing.delete(node);
     const link = this.out.get(node);
     if (link !== undefined) this.drop(node, link);
   }
@@ -231,12 +254,23 @@ export class NodeLinks {
     const address = this.addresses.get(node);
     if (address === undefined || this.closed || (this.retryAt.get(node) ?? 0) > Date.now()) return;
     const { host, port } = parseLinkAddress(address);
-    const socket = tcpConnect({ host, port });
+    const socket = this.sockets.connect(host, port);
     socket.setNoDelay(true);
     const link: OutLink = { address, socket, ready: false, readyAt: 0, dropped: false };
     this.out.set(node, link);
+    // Why a connection made (TCP) was not welcomed; nothing for one refused (a node stopping or gone).
+    let connected = false;
+    let heard = false;
+    let unproved = false;
+    let failure: Error | string = 'closed before WELCOME';
+    socket.once('connect', () => {
+      connected = true;
+    });
     // Not welcomed in time (something else listens there, a node hung): given up, tried again later.
-    const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
+    const timer = setTimeout(() => {
+      failure = NOT_WELCOMED;
+      socket.destroy();
+    }, HELLO_TIMEOUT_MS);
     timer.unref();
     // The listening node sends CHALLENGE, then (to the right HELLO) WELCOME, and nothing else.
     let sent: Hello | undefined;
@@ -246,21 +280,43 @@ export class NodeLinks {
         socket.write(frame(HELLO, sent.body));
         return true;
       }
-      if (sent === undefined || link.ready || type !== WELCOME || !sent.welcomes(body)) return false;
+      if (sent === undefined || link.ready || type !== WELCOME) return false;
+      unproved = !sent.welcomes(body);
+      if (unproved) return false;
       clearTimeout(timer);
       link.ready = true;
       link.readyAt = performance.now();
+      this.failing.delete(node);
       return true;
     });
     socket.on('data', (chunk: Buffer) => {
-      if (!reader.push(chunk, 1024)) socket.destroy();
+      heard = true;
+      if (reader.push(chunk, 1024)) return;
+      failure = unproved ? 'its WELCOME does not prove the cluster secret' : (reader.failure ?? 'refused');
+      socket.destroy();
     });
-    socket.on('error', () => undefined);
+    socket.on('error', (err) => {
+      failure = err;
+    });
     socket.on('close', () => {
       clearTimeout(timer);
-      if (!link.ready && !link.dropped) this.retryAt.set(node, Date.now() + RETRY_MS);
+      if (!link.ready && !link.dropped) {
+        this.retryAt.set(node, Date.now() + RETRY_MS);
+        if (connected && !this.closed) this.handshakeFailed(node, address, failure, heard);
+      }
       if (this.out.get(node) === link) this.out.delete(node);
     });
+  }
+
+  /**
+   * A connection to `node`'s link was made but not welcomed: said once, until a link to it opens again
+   * (the next attempts, each second, would only say it again).
+   */
+  private handshakeFailed(node: string, address: string, failure: Error | string, heard: boolean): void {
+    if (this.failing.has(node)) return;
+    this.failing.add(node);
+    const why = linkFailure(failure, heard, this.sockets.tls);
+    this.handlers.refused(node, `its link at ${address} failed (${why}); its messages go through Redis`);
   }
 
   private drop(node: string, link: OutLink): void {
@@ -275,7 +331,7 @@ export class NodeLinks {
       socket.destroy();
       return;
     }
-    this.incoming.add(socket);
+    this.track(socket);
     socket.setNoDelay(true);
     let from: string | undefined;
     const timer = setTimeout(() => socket.destroy(), HELLO_TIMEOUT_MS);
@@ -314,10 +370,14 @@ export class NodeLinks {
       socket.destroy();
     });
     socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      this.incoming.delete(socket);
-    });
+    socket.on('close', () => clearTimeout(timer));
+  }
+
+  /** An incoming connection, closed with the links. */
+  private track(socket: Socket): void {
+    if (this.incoming.has(socket)) return;
+    this.incoming.add(socket);
+    socket.once('close', () => this.incoming.delete(socket));
   }
 }
 

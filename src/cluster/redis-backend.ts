@@ -16,6 +16,7 @@ import {
   type RouteTableSnapshot,
 } from './backend.js';
 import { decodeSubscription } from './codec.js';
+import type { LinkTls } from './link-sockets.js';
 import { goneFromThisMachine } from './predecessor.js';
 import { hangUp, listenToEvents, parseEntry, readInboxLoop, redactUrl, sleep } from './redis-channels.js';
 import {
@@ -49,6 +50,12 @@ export interface RedisClusterOptions {
    * reach. See `ClusterNodeOptions.link`.
    */
   readonly link?: string | false;
+  /**
+   * Mutual TLS on the direct links (`cert`, `key`, `ca`: PEM; see `LinkTls`), or none: plain TCP. Every
+   * node of a cluster needs it, or none: a TLS node and a plain one do not link (their messages go through
+   * Redis). See `ClusterNodeOptions.linkTls`.
+   */
+  readonly linkTls?: LinkTls;
   /**
    * This process's instance token (default random): what its heartbeat holds. `--workers` gives each worker
    * one, to start its replacement at once after it died (`replaces`).

@@ -1,18 +1,15 @@
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { BrokerOptions } from '../broker/options.js';
-import { parseLinkAddress } from '../cluster/node-links.js';
 import type { RedisClusterOptions } from '../cluster/redis-backend.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import { DEFAULT_MIN_FREE_BYTES } from '../storage/disk-watch.js';
+import { clusterFrom } from './cluster.js';
 import type { PublishRateLimit } from './publish-rate.js';
 import {
   type AdminConfig,
   type AuthConfig,
-  type ClusterFileConfig,
   type CompatibilityConfig,
   type ConfigFile,
   configFileSchema,
@@ -23,7 +20,7 @@ import {
   type LogLevel,
   type PersistenceConfig,
 } from './schema.js';
-import { ConfigError, type Overrides, parseBytes, readEnv, readFlags } from './settings.js';
+import { ConfigError, type Overrides, parseBytes, readEnv, readFlags, readPem } from './settings.js';
 
 export type { LogFormat } from './schema.js';
 export { ConfigError, envName, optionsHelp, parseBytes } from './settings.js';
@@ -139,7 +136,7 @@ export function loadConfig(input: LoadConfigInput): StarlingConfig {
       : fileAuth.file === undefined
         ? undefined
         : resolve(fileDir, fileAuth.file);
-  const clustering = clusterFrom(file.cluster, overrides);
+  const clustering = clusterFrom(file.cluster, overrides, { cwd, fileDir, configFile });
   return {
     listeners,
     broker: brokerOptionsFrom(limits, compatibility),
@@ -182,14 +179,6 @@ function readConfigFile(path: string): ConfigFile {
     );
   }
   return result.data;
-}
-
-function readPem(path: string, base: string, what: string): Buffer {
-  try {
-    return readFileSync(resolve(base, path));
-  } catch (err) {
-    throw new ConfigError(`${what}: cannot read ${resolve(base, path)}: ${(err as Error).message}`);
-  }
 }
 
 /** A file listener entry as the broker takes it: TLS paths replaced by their contents. */
@@ -249,60 +238,6 @@ function applyListenerOverrides(listeners: ListenerConfig[], o: Overrides, cwd: 
     if (existing?.type === 'unix') existing.path = o.unix;
     else listeners.push({ type: 'unix', path: resolve(cwd, o.unix) });
   }
-}
-
-/** The cluster and worker settings: flag > environment > file; workers only with a cluster. */
-function clusterFrom(
-  file: ClusterFileConfig | undefined,
-  o: Overrides,
-): { cluster: RedisClusterOptions | undefined; workers: number | undefined } {
-  const url = o.cluster ?? file?.url;
-  const workersText = o.workers ?? (file?.workers === undefined ? undefined : String(file.workers));
-  let workers: number | undefined;
-  if (workersText !== undefined) {
-    workers = workersText === 'auto' ? availableParallelism() : Number(workersText);
-    if (!Number.isInteger(workers) || workers < 1 || workers > 1024)
-      throw new ConfigError(`--workers must be a number from 1 to 1024 or 'auto', got '${workersText}'`);
-    if (url === undefined) {
-      throw new ConfigError(
-        '--workers needs a cluster to share sessions between its processes: give --cluster redis://HOST:PORT ' +
-          '(or STARLING_CLUSTER, or cluster.url in the config file)',
-      );
-    }
-  }
-  if (url === undefined) return { cluster: undefined, workers };
-  const link = clusterLink(o.clusterLink ?? file?.link, workers);
-  if (!/^rediss?:\/\//.test(url))
-    throw new ConfigError(`--cluster must be a redis:// or rediss:// URL, got '${url}'`);
-  const cluster: RedisClusterOptions = {
-    url,
-    nodeId: o.nodeId ?? file?.nodeId ?? `node-${randomBytes(4).toString('hex')}`,
-    ...(file?.keyPrefix === undefined ? {} : { keyPrefix: file.keyPrefix }),
-    ...(file?.heartbeatMs === undefined ? {} : { heartbeatMs: file.heartbeatMs }),
-    ...(file?.nodeTimeoutMs === undefined ? {} : { nodeTimeoutMs: file.nodeTimeoutMs }),
-    ...(link === undefined ? {} : { link }),
-  };
-  return { cluster, workers };
-}
-
-/** The node's direct link: an address, or false for none ('off'); a fixed port cannot serve several workers. */
-function clusterLink(
-  text: string | false | undefined,
-  workers: number | undefined,
-): string | false | undefined {
-  if (text === undefined || text === false) return text;
-  if (text === 'off') return false;
-  let port: number;
-  try {
-    port = parseLinkAddress(text).port;
-  } catch {
-    throw new ConfigError(`--cluster-link '${text}': not HOST, HOST:PORT, [IPv6]:PORT or off`);
-  }
-  if (port !== 0 && workers !== undefined && workers > 1)
-    throw new ConfigError(
-      `--cluster-link ${text}: each of the ${workers} workers needs its own port; give a host alone (free ports)`,
-    );
-  return text;
 }
 
 /** A cluster keeps its state in Redis: no local store, and asking for one is an error. */

@@ -167,6 +167,17 @@ export const clusterSchema = z.strictObject({
   nodeTimeoutMs: z.number().int().min(20).optional(),
   /** Where the node's direct link listens (`host`, `host:port`), or false: cross-node messages via Redis only. */
   link: z.union([z.string().min(1), z.literal(false)]).optional(),
+  /**
+   * Mutual TLS on the direct links: this node's certificate and key (PEM, as server and as client) and the CA
+   * that signs every node's; paths relative to the config file. All three, or the flags that complete them.
+   */
+  linkTls: z
+    .strictObject({
+      cert: z.string().min(1).optional(),
+      key: z.string().min(1).optional(),
+      ca: z.string().min(1).optional(),
+    })
+    .optional(),
   workers: z.union([z.number().int().min(1).max(1024), z.literal('auto')]).optional(),
 });
 export type ClusterFileConfig = z.infer<typeof clusterSchema>;

@@ -2,6 +2,8 @@
  * The settings a flag or a `STARLING_*` environment variable may give: their table, the help text, and
  * reading them from the command line and the environment, each value checked and named when wrong.
  */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from './schema.js';
 
@@ -173,6 +175,24 @@ const SETTINGS = {
     arg: 'HOST[:PORT]|off',
     help: "where this node's direct link to the other nodes listens (default 127.0.0.1, a free port)",
   },
+  clusterLinkCert: {
+    flag: 'cluster-link-cert',
+    kind: 'string',
+    arg: 'FILE',
+    help: "PEM certificate of this node's links: TLS on them (needs --cluster-link-key, --cluster-link-ca)",
+  },
+  clusterLinkKey: {
+    flag: 'cluster-link-key',
+    kind: 'string',
+    arg: 'FILE',
+    help: 'PEM private key of that certificate',
+  },
+  clusterLinkCa: {
+    flag: 'cluster-link-ca',
+    kind: 'string',
+    arg: 'FILE',
+    help: "PEM CA that signs every node's link certificate (peers without one are refused)",
+  },
   workers: {
     flag: 'workers',
     kind: 'string',
@@ -296,4 +316,13 @@ export function parseBytes(text: string, source: string, zeroAllowed = false): n
   if (bytes === 0 && zeroAllowed) return 0;
   if (bytes < 1024 * 1024) throw new ConfigError(`${source} must be at least 1MiB, got '${text}'`);
   return bytes;
+}
+
+/** A PEM file's bytes (`path` relative to `base`); a ConfigError naming `what` and the path when it cannot be read. */
+export function readPem(path: string, base: string, what: string): Buffer {
+  try {
+    return readFileSync(resolve(base, path));
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${resolve(base, path)}: ${(err as Error).message}`);
+  }
 }

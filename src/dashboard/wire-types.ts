@@ -160,6 +160,8 @@ export interface ClusterNodeInfo {
    * undefined for the node that answered.
    */
   readonly linked: boolean | undefined;
+  /** Whether the node's link is TLS (`cluster.linkTls`), as the node says in the registry. */
+  readonly linkTls: boolean;
 }
 
 /**

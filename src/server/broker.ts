@@ -134,6 +134,7 @@ export class Broker {
         ? undefined
         : new ClusterNode(new RedisBackend(cluster, () => this.#engine.logger), {
             ...(cluster.link === undefined ? {} : { link: cluster.link }),
+            ...(cluster.linkTls === undefined ? {} : { linkTls: cluster.linkTls }),
           });
     const store = node?.backend.store ?? storage;
     this.#engine = new Engine({
@@ -168,6 +169,7 @@ export class Broker {
               clients: n.clients,
               link: n.link,
               linked: n.linked,
+              linkTls: n.linkTls,
             })),
       ...(node === undefined
         ? {}

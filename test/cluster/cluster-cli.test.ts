@@ -49,6 +49,33 @@ describe('cluster command line', () => {
     assert.match(result.stderr, /--workers needs a cluster.*--cluster redis:\/\/HOST:PORT/);
   });
 
+  test('TLS on the links with its CA missing, or a file unreadable: a usage error naming it (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'starling-link-tls-'));
+    try {
+      const base = ['broker', '--cluster', 'redis://127.0.0.1:1', '--port', '0'];
+      const tls = ['--cluster-link-cert', 'node.crt', '--cluster-link-key', 'node.key'];
+      const missing = await runCli([...base, ...tls]);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /--cluster-link-ca \(cluster\.linkTls\.ca\) missing/);
+      const unreadable = await runCli([...base, ...tls, '--cluster-link-ca', join(dir, 'ca.crt')]);
+      assert.equal(unreadable.code, 2);
+      assert.match(unreadable.stderr, /--cluster-link-cert: cannot read \S*node\.crt: ENOENT/);
+      const config = join(dir, 'node.yaml');
+      writeFileSync(
+        config,
+        `cluster:\n  url: redis://127.0.0.1:1\n  linkTls: { cert: a.crt, key: a.key, ca: ca.crt }\n`,
+      );
+      const fromFile = await runCli(['broker', '--config', config, '--port', '0']);
+      assert.equal(fromFile.code, 2);
+      assert.ok(
+        fromFile.stderr.includes(`cluster.linkTls.cert: cannot read ${join(dir, 'a.crt')}: ENOENT`),
+        fromFile.stderr,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('--workers 2: two nodes on one port; a killed worker is started again; SIGTERM stops all', async () => {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'starling-workers-'));

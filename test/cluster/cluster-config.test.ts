@@ -1,10 +1,14 @@
-/** The cluster settings: `--cluster`, `STARLING_CLUSTER`, the file's `cluster:` section, `--node-id`, `--workers`. */
+/**
+ * The cluster settings: `--cluster`, `STARLING_CLUSTER`, the file's `cluster:` section, `--node-id`,
+ * `--workers`, `--cluster-link` and TLS on the links.
+ */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { makeTestPki, type TestPki } from '../listeners/certs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'starling-cluster-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,5 +104,124 @@ describe('cluster configuration', () => {
     const file = join(dir, 'link.yaml');
     writeFileSync(file, 'cluster:\n  url: redis://h:1\n  link: false\n');
     assert.equal(loadConfig({ argv: ['--config', file], env: {} }).cluster?.link, false);
+  });
+});
+
+describe('TLS on the cluster links', () => {
+  let pki: TestPki;
+  before(() => {
+    pki = makeTestPki();
+  });
+  after(() => pki?.remove());
+  const cluster = ['--cluster', 'redis://h:1'];
+  /** A config file in a directory of its own under the PKI's, with `linkTls` (paths as given). */
+  const fileWith = (name: string, linkTls: string): string => {
+    const conf = join(pki.dir, 'conf');
+    mkdirSync(conf, { recursive: true });
+    const path = join(conf, name);
+    writeFileSync(path, `cluster:\n  url: redis://h:1\n  linkTls: ${linkTls}\n`);
+    return path;
+  };
+
+  test('flags and environment (paths from the working directory), the file (from its directory): read', () => {
+    const flags = ['--cluster-link-cert', 'server.crt', '--cluster-link-key', 'server.key'];
+    const fromFlags = loadConfig({
+      argv: [...cluster, ...flags, '--cluster-link-ca', 'ca.crt'],
+      env: {},
+      cwd: pki.dir,
+    });
+    assert.deepEqual(fromFlags.cluster?.linkTls, { cert: pki.cert, key: pki.key, ca: pki.ca });
+    const fromEnv = loadConfig({
+      argv: cluster,
+      env: {
+        STARLING_CLUSTER_LINK_CERT: 'client.crt',
+        STARLING_CLUSTER_LINK_KEY: pki.clientKeyPath,
+        STARLING_CLUSTER_LINK_CA: 'ca.crt',
+      },
+      cwd: pki.dir,
+    });
+    assert.deepEqual(fromEnv.cluster?.linkTls, { cert: pki.clientCert, key: pki.clientKey, ca: pki.ca });
+    // Relative to the file, wherever the command runs.
+    const file = fileWith('tls.yaml', '{ cert: ../server.crt, key: ../server.key, ca: ../ca.crt }');
+    const fromFile = loadConfig({ argv: ['--config', file], env: {}, cwd: dir });
+    assert.deepEqual(fromFile.cluster?.linkTls, { cert: pki.cert, key: pki.key, ca: pki.ca });
+    // A flag beats the file, key by key.
+    const mixed = loadConfig({
+      argv: ['--config', file, '--cluster-link-cert', 'client.crt', '--cluster-link-key', 'client.key'],
+      env: { STARLING_CLUSTER_LINK_CA: pki.clientCertPath },
+      cwd: pki.dir,
+    });
+    assert.deepEqual(mixed.cluster?.linkTls, {
+      cert: pki.clientCert,
+      key: pki.clientKey,
+      ca: pki.clientCert,
+    });
+    assert.equal(loadConfig({ argv: cluster, env: {} }).cluster?.linkTls, undefined, 'none by default');
+  });
+
+  test('refused: a file missing, no cluster, a file unreadable, a key not of the certificate, links off', () => {
+    const refused = (argv: string[], says: RegExp, env: Record<string, string> = {}): void => {
+      assert.throws(
+        () => loadConfig({ argv, env, cwd: pki.dir }),
+        (err: unknown) => err instanceof ConfigError && says.test(err.message),
+        String(says),
+      );
+    };
+    refused(
+      [...cluster, '--cluster-link-cert', 'server.crt', '--cluster-link-key', 'server.key'],
+      /TLS on the cluster links needs a certificate, its key and the CA: --cluster-link-ca \(cluster\.linkTls\.ca\) missing/,
+    );
+    refused(
+      [...cluster],
+      /--cluster-link-cert \(cluster\.linkTls\.cert\) and --cluster-link-key \(cluster\.linkTls\.key\) missing/,
+      { STARLING_CLUSTER_LINK_CA: 'ca.crt' },
+    );
+    refused(
+      ['--config', fileWith('partial.yaml', '{ cert: ../server.crt, ca: ../ca.crt }')],
+      /--cluster-link-key \(cluster\.linkTls\.key\) missing/,
+    );
+    refused(['--config', fileWith('empty.yaml', '{}')], /cert\).* and .*key\).* and .*ca\) missing/);
+    refused(
+      [
+        '--cluster-link-cert',
+        'server.crt',
+        '--cluster-link-key',
+        'server.key',
+        '--cluster-link-ca',
+        'ca.crt',
+      ],
+      /--cluster-link-cert, --cluster-link-key and --cluster-link-ca secure the links .*: give --cluster/,
+    );
+    const tls = ['--cluster-link-key', 'server.key', '--cluster-link-ca', 'ca.crt'];
+    refused(
+      [...cluster, '--cluster-link-cert', 'nowhere/server.crt', ...tls],
+      new RegExp(`--cluster-link-cert: cannot read ${join(pki.dir, 'nowhere', 'server.crt')}: ENOENT`),
+    );
+    refused(
+      ['--config', fileWith('gone.yaml', '{ cert: ../server.crt, key: ../gone.key, ca: ../ca.crt }')],
+      new RegExp(`cluster\\.linkTls\\.key: cannot read ${join(pki.dir, 'gone.key')}: ENOENT`),
+    );
+    refused(
+      [...cluster, '--cluster-link-cert', 'client.crt', ...tls],
+      new RegExp(
+        `TLS on the cluster links: certificate ${join(pki.dir, 'client.crt')}, key ${join(pki.dir, 'server.key')}, CA ${join(pki.dir, 'ca.crt')}: .*key values mismatch`,
+      ),
+    );
+    refused(
+      [
+        ...cluster,
+        '--cluster-link-cert',
+        'server.crt',
+        '--cluster-link-key',
+        'server.key',
+        '--cluster-link-ca',
+        'server.ext',
+      ],
+      /CA .*server\.ext: the CA is not a PEM certificate/,
+    );
+    refused(
+      [...cluster, '--cluster-link', 'off', '--cluster-link-cert', 'server.crt', ...tls],
+      /TLS on the cluster links .* and --cluster-link off exclude each other/,
+    );
   });
 });

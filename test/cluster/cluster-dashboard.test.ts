@@ -63,16 +63,16 @@ test("a node's cluster view: both nodes, their link addresses, and whether the l
   );
   assert.equal(view.clustered, true);
   const byId = new Map(view.items.map((n) => [n.id, n]));
+  const row = (id: string) => {
+    const n = byId.get(id);
+    return [n?.self, n?.link, n?.linked, n?.state, n?.linkTls];
+  };
   assert.deepEqual(
-    [byId.get(a.id)?.self, byId.get(a.id)?.link, byId.get(a.id)?.linked, byId.get(a.id)?.state],
-    [true, linkA, undefined, 'up'],
-    'A, the node that answered, with its own link address',
+    row(a.id),
+    [true, linkA, undefined, 'up', false],
+    'A, the node that answered, with its own link address (plain TCP)',
   );
-  assert.deepEqual(
-    [byId.get(b.id)?.self, byId.get(b.id)?.link, byId.get(b.id)?.linked, byId.get(b.id)?.state],
-    [false, linkB, true, 'up'],
-    'B, linked',
-  );
+  assert.deepEqual(row(b.id), [false, linkB, true, 'up', false], 'B, linked (plain TCP)');
 
   // The page shows the same.
   const context = await browser.newContext();

@@ -34,7 +34,7 @@ export async function startNode(
   id: string,
   prefix: string,
   options: Omit<ConstructorParameters<typeof Broker>[0], 'cluster'> = {},
-  cluster: Pick<RedisClusterOptions, 'link'> = {},
+  cluster: Pick<RedisClusterOptions, 'link' | 'linkTls'> = {},
 ): Promise<Node> {
   const broker = new Broker({
     sysInterval: 0,

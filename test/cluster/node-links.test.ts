@@ -100,20 +100,21 @@ async function fakeListener(
 }
 
 /** A NodeLinks as node `probe`, linking to the node `listener` at `port`. */
-function probeLinks(secret: string, port: number): { links: NodeLinks; look(): void } {
+function probeLinks(secret: string, port: number): { links: NodeLinks; look(): void; reports: string[] } {
+  const reports: string[] = [];
   const links = new NodeLinks('probe', () => secret, {
     qos0: () => undefined,
     inbox: () => undefined,
-    refused: () => undefined,
+    refused: (_from, reason) => reports.push(reason),
   });
   const registry = [{ id: 'listener', alive: true, info: { link: `127.0.0.1:${port}` } as NodeInfo }];
-  return { links, look: () => links.update(registry) };
+  return { links, look: () => links.update(registry), reports };
 }
 
 test('the secret never crosses the wire, and a listener that cannot prove it knows it is sent nothing', async () => {
   const secret = 'the-cluster-secret-0123456789';
   const fake = await fakeListener(secret, (n) => n === 2);
-  const { links, look } = probeLinks(secret, fake.port);
+  const { links, look, reports } = probeLinks(secret, fake.port);
   const received = fake.received;
   try {
     look();
@@ -121,6 +122,13 @@ test('the secret never crosses the wire, and a listener that cannot prove it kno
     // A WELCOME with a wrong proof: the link is closed, nothing is sent over it.
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.equal(links.ready('listener'), false, 'not welcomed by a wrong proof');
+    assert.deepEqual(
+      reports,
+      [
+        `its link at 127.0.0.1:${fake.port} failed (its WELCOME does not prove the cluster secret); its messages go through Redis`,
+      ],
+      'said once',
+    );
     assert.equal(links.sendQos0('listener', Buffer.from('payload')), 'none');
     // The honest listener (second connection, after the pause for a failed attempt) gets the frames.
     await until(
@@ -192,7 +200,7 @@ test("another machine's loopback link address is reported once and not tried; a 
       inbox: () => undefined,
       refused: (from, reason) => reports.push([from, reason]),
     },
-    'here',
+    { host: 'here' },
   );
   try {
     const registry = [

@@ -21,8 +21,11 @@ export interface TestPki {
 
 const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-/** Generate the PKI into a fresh temp directory (EC keys: fast). */
-export function makeTestPki(): TestPki {
+/**
+ * Generate the PKI into a fresh temp directory (EC keys: fast). `caName`: the CA's common name (two PKIs
+ * with different names: two CAs, neither trusting the other's certificates).
+ */
+export function makeTestPki(caName = 'starling-test-ca'): TestPki {
   const dir = mkdtempSync(join(tmpdir(), 'starling-pki-'));
   const at = (name: string): string => join(dir, name);
   const openssl = (...args: string[]): void => {
@@ -39,7 +42,7 @@ export function makeTestPki(): TestPki {
     '-days',
     '2',
     '-subj',
-    '/CN=starling-test-ca',
+    `/CN=${caName}`,
   );
   writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   openssl('req', ...EC_KEY, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
