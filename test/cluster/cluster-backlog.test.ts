@@ -173,7 +173,13 @@ describe('cluster backlog', () => {
         await settle(count, sub, 15_000);
         assert.equal(queueFull(a), 0, 'nothing dropped for a full queue');
         assert.deepEqual(missing(count, sub), []);
-        assert.ok((clusterOf(a.broker)?.stats.reconnects ?? 0) >= 1, 'node A saw Redis come back');
+        // The copies may all have come over the link before A's Redis connections are back (ioredis
+        // retries with a backoff): wait for A to see Redis again.
+        await until(
+          () => (clusterOf(a.broker)?.stats.reconnects ?? 0) >= 1,
+          'node A saw Redis come back',
+          10_000,
+        );
       } finally {
         await sub.end();
         await pub.endAsync();
