@@ -9,6 +9,7 @@ import type { Browser } from 'playwright-core';
 import type { ClusterNodeInfo } from '../../src/dashboard/wire-types.js';
 import { clusterOf, dashboardOf } from '../../src/server/broker.js';
 import { call, launchChromium } from '../dashboard/harness.js';
+import { makeTestPki } from '../listeners/certs.js';
 import { type RedisServer, startRedis } from '../support/redis.js';
 import { type Node, startNode, until } from './cluster-harness.js';
 
@@ -96,4 +97,43 @@ test("a node's cluster view: both nodes, their link addresses, and whether the l
     },
   );
   await context.close();
+});
+
+test('the Listeners page marks TLS links', async () => {
+  const pki = makeTestPki();
+  const linkTls = { cert: pki.cert, key: pki.key, ca: pki.ca };
+  const c = await startNode(redis, 'dash-c', 'dash-tls:', { dashboard: { users: [] } }, { linkTls });
+  const d = await startNode(redis, 'dash-d', 'dash-tls:', {}, { linkTls });
+  const context = await browser.newContext();
+  try {
+    const http = await c.broker.addListener({ type: 'http', host: '127.0.0.1', port: 0 });
+    assert.ok(typeof http !== 'string');
+    const linkC = clusterOf(c.broker)?.links?.address;
+    const linkD = clusterOf(d.broker)?.links?.address;
+    assert.ok(linkC !== undefined && linkD !== undefined);
+    // The page shows what the API says when it loads: wait for C's link to D first.
+    const base = `http://127.0.0.1:${http.port}`;
+    let linked = false;
+    await until(
+      () => linked,
+      "C's TLS link to D up",
+      10_000,
+      async () => {
+        const answer = await call<{ items: ClusterNodeInfo[] }>(base, 'GET', '/api/v1/cluster');
+        linked = answer.body.items.some((n) => n.id === d.id && n.linked === true && n.linkTls);
+      },
+    );
+    const page = await context.newPage();
+    await page.goto(`${base}/#/listeners`, { waitUntil: 'load', timeout: 15_000 });
+    await page.waitForFunction(() => document.body.innerText.includes('(TLS) · linked'), undefined, {
+      timeout: 10_000,
+    });
+    const text = await page.evaluate(() => document.body.innerText);
+    assert.ok(text.includes(`${linkD} (TLS) · linked`), `D's TLS link shown as up in: ${text}`);
+    assert.ok(text.includes(`${linkC} (TLS)`), `C's own link marked TLS in: ${text}`);
+  } finally {
+    await context.close();
+    await d.broker.close();
+    await c.broker.close();
+  }
 });

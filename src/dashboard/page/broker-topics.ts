@@ -231,9 +231,13 @@ export class ListenersView {
   }
 }
 
-/** A node's direct link: its address and, for the other nodes, whether this node's link to it is up. */
+/**
+ * A node's direct link: its address (marked TLS when the node's links are) and, for the other nodes,
+ * whether this node's link to it is up.
+ */
 function linkCell(n: ClusterNodeInfo): string {
   if (n.link === undefined) return 'off (through Redis)';
-  if (n.linked === undefined) return n.link;
-  return `${n.link} · ${n.linked ? 'linked' : 'through Redis'}`;
+  const address = n.linkTls ? `${n.link} (TLS)` : n.link;
+  if (n.linked === undefined) return address;
+  return `${address} · ${n.linked ? 'linked' : 'through Redis'}`;
 }
