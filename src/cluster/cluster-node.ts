@@ -1,15 +1,13 @@
-import { hostname } from 'node:os';
 import type { Engine } from '../broker/engine.js';
 import type { LocalRouter } from '../broker/local-router.js';
 import type { Router } from '../broker/routing.js';
-import type { ClusterBackend, ClusterEvents, NodeInfo, NodeRecord } from './backend.js';
+import type { ClusterBackend, ClusterEvents, NodeRecord } from './backend.js';
 import { ClusterRouter } from './cluster-router.js';
-import { ClusterStats, clusterMetrics, clusterTotals } from './cluster-stats.js';
+import { ClusterStats, clusterMetrics, clusterTotals, nodeInfo } from './cluster-stats.js';
 import { InboxProcessor } from './inbox-handler.js';
 import { type LinkTls, linkSockets } from './link-sockets.js';
 import { NodeLinks, parseLinkAddress } from './node-links.js';
 import { ownershipHook, publishWill } from './node-sessions.js';
-import { bootId } from './predecessor.js';
 import { RouteTable } from './route-table.js';
 import { takeOver } from './take-over.js';
 
@@ -145,7 +143,7 @@ export class ClusterNode {
         throw err;
       }
     }
-    const snapshot = await this.backend.join(this.events(), () => this.info());
+    const snapshot = await this.backend.join(this.events(), () => nodeInfo(this.engine, this.links));
     this.table.replaceRemote(snapshot);
     this.log(
       'info',
@@ -245,7 +243,7 @@ export class ClusterNode {
       if (engine.evictSession(session.clientId)) this.stats.evictions++;
     }
     try {
-      await this.backend.rejoin(() => this.info());
+      await this.backend.rejoin(() => nodeInfo(this.engine, this.links));
       // What is still this node's in the backend (nobody took it meanwhile) comes back, as at a restart.
       engine.adoptSessions(await store.loadOwnSessions());
       for (const { clientId, will } of store.loadedWills.splice(0))
@@ -363,26 +361,6 @@ export class ClusterNode {
       this.sysPublished.set(name, text);
       engine.publish(`$SYS/broker/cluster/${name}`, text, { retain: true });
     }
-  }
-
-  private info(): NodeInfo {
-    const engine = this.engine;
-    let subscriptions = 0;
-    if (engine !== undefined) for (const s of engine.sessions.values()) subscriptions += s.subscriptions.size;
-    return {
-      startedAt: engine?.stats.startedAt ?? Date.now(),
-      pid: process.pid,
-      host: hostname(),
-      boot: bootId(),
-      link: this.links?.address,
-      linkTls: this.links?.tls === true,
-      clients: engine?.stats.clientsConnected ?? 0,
-      sessions: engine?.sessions.size ?? 0,
-      subscriptions,
-      retained: engine?.router.count ?? 0,
-      messagesReceived: engine?.stats.messagesReceived ?? 0,
-      messagesSent: engine?.stats.messagesSent ?? 0,
-    };
   }
 
   /**

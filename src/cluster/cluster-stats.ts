@@ -1,4 +1,8 @@
+import { hostname } from 'node:os';
+import type { Engine } from '../broker/engine.js';
 import type { NodeInfo, NodeRecord } from './backend.js';
+import type { NodeLinks } from './node-links.js';
+import { bootId } from './predecessor.js';
 
 /** The cluster's own counters on this node, for `/metrics` and `$SYS/broker/cluster/...`. */
 export class ClusterStats {
@@ -125,5 +129,25 @@ export function clusterTotals(
     'publish/messages/sent': sum((i) => i.messagesSent),
     'forwarded/messages': stats.forwarded[0] + stats.forwarded[1] + stats.forwarded[2],
     'forwarded/dropped': stats.qos0Dropped,
+  };
+}
+
+/** What this node says of itself in the registry (refreshed with each heartbeat). */
+export function nodeInfo(engine: Engine | undefined, links: NodeLinks | undefined): NodeInfo {
+  let subscriptions = 0;
+  if (engine !== undefined) for (const s of engine.sessions.values()) subscriptions += s.subscriptions.size;
+  return {
+    startedAt: engine?.stats.startedAt ?? Date.now(),
+    pid: process.pid,
+    host: hostname(),
+    boot: bootId(),
+    link: links?.address,
+    linkTls: links?.tls === true,
+    clients: engine?.stats.clientsConnected ?? 0,
+    sessions: engine?.sessions.size ?? 0,
+    subscriptions,
+    retained: engine?.router.count ?? 0,
+    messagesReceived: engine?.stats.messagesReceived ?? 0,
+    messagesSent: engine?.stats.messagesSent ?? 0,
   };
 }
