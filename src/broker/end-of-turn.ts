@@ -3,9 +3,8 @@ import type { BrokerLogger } from './logger.js';
 import { MemoryBudget } from './memory-budget.js';
 import type { BrokerStats } from './stats.js';
 import type { SessionStore } from './storage.js';
+import { StoreHealth } from './store-health.js';
 
-/** How long a store that failed to commit rests before the held batch is tried again. */
-const RETRY_MS = 1000;
 /**
  * How long changes nobody waits for (a subscriber's acknowledgement deleting a row, a session going
  * offline) may wait for the next commit: they ride along with the next one that releases acknowledgements.
@@ -46,7 +45,6 @@ export class EndOfTurn {
   /** Async commits in order: a batch's acknowledgements are released after every earlier batch's. */
   private inFlight: Promise<void> = Promise.resolve();
   private inFlightCount = 0;
-  private retryTimer: NodeJS.Timeout | undefined;
   private deferTimer: NodeJS.Timeout | undefined;
   private gatherTimer: NodeJS.Timeout | undefined;
   /** When the sealed batch was sealed (performance.now()). */
@@ -54,20 +52,25 @@ export class EndOfTurn {
   /** Changes reported since the last seal, and changes sealed but not committed yet (rows of commits). */
   private openChanges = 0;
   private sealedChanges = 0;
-  /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
-  failing = false;
-  /** The store said it was low on space the last time it was asked. */
-  private wasLowOnSpace = false;
+  /** Whether the store takes QoS 1/2 publishes (its last commit, its disk space). */
+  readonly health: StoreHealth;
 
   constructor(
     private readonly store: SessionStore | undefined,
     private readonly stats: BrokerStats,
-    private readonly logger: BrokerLogger,
+    logger: BrokerLogger,
     /** How long a sealed batch may wait for its subscribers' acknowledgements (tests set it). */
     private readonly gatherMs = GATHER_MS,
     /** Counts the messages whose acknowledgements are held (`held`). */
     private readonly memory = new MemoryBudget(Number.POSITIVE_INFINITY),
-  ) {}
+  ) {
+    this.health = new StoreHealth(store, stats, logger, () => this.markDirty());
+  }
+
+  /** The last commit failed: QoS 1/2 publishes are refused until one succeeds. */
+  get failing(): boolean {
+    return this.health.failing;
+  }
 
   /**
    * An acknowledgement given now must wait for a commit: a store is configured and something reported to it
@@ -85,19 +88,7 @@ export class EndOfTurn {
 
   /** QoS 1/2 publishes are refused: the last commit failed, or the store is low on space. */
   get refusing(): boolean {
-    return this.failing || this.lowOnSpace();
-  }
-
-  /** Whether the store is low on space (asked at each QoS 1/2 publish, a field read); a change is logged. */
-  lowOnSpace(): boolean {
-    const low = this.store?.lowOnSpace?.() === true;
-    if (low !== this.wasLowOnSpace) {
-      this.wasLowOnSpace = low;
-      const store = this.store?.name;
-      if (low) this.logger.error({ store }, 'store low on disk space; QoS 1/2 publishes are refused');
-      else this.logger.info({ store }, 'store has disk space again; QoS 1/2 publishes accepted');
-    }
-    return low;
+    return this.health.refusing;
   }
 
   /** Something reported to the store is not committed yet. */
@@ -232,8 +223,7 @@ export class EndOfTurn {
 
   /** Stop retrying; what is held stays unanswered (the connections are closing). */
   stop(): void {
-    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.health.stop();
     if (this.deferTimer !== undefined) clearTimeout(this.deferTimer);
     this.deferTimer = undefined;
     if (this.gatherTimer !== undefined) clearTimeout(this.gatherTimer);
@@ -315,12 +305,12 @@ export class EndOfTurn {
     } catch (err) {
       // The store keeps the batch: its changes count again with the retry.
       this.sealedChanges += rows;
-      this.failed(err);
+      this.health.failed(err);
       this.settleBatch(batch, waiters, false);
       return;
     }
     if (pending === undefined) {
-      this.committed(started, rows);
+      this.health.committed(performance.now() - started, rows);
       this.settleBatch(batch, waiters, true);
       return;
     }
@@ -330,7 +320,7 @@ export class EndOfTurn {
       done.then(
         () => {
           this.inFlightCount--;
-          this.committed(started, rows);
+          this.health.committed(performance.now() - started, rows);
           this.settleBatch(batch, waiters, true);
           // The acknowledgements leave now, not after the rest of the turn (other sockets' chunks).
           this.stats.bytesSent += batch.flushTargets();
@@ -338,7 +328,7 @@ export class EndOfTurn {
         },
         (err: unknown) => {
           this.inFlightCount--;
-          this.failed(err);
+          this.health.failed(err);
           this.settleBatch(batch, waiters, false);
           this.schedule();
         },
@@ -384,32 +374,5 @@ export class EndOfTurn {
     this.memory.held -= batch.bytes;
     batch.settle(committed);
     for (const resolve of waiters) resolve(committed);
-  }
-
-  private committed(started: number, rows: number): void {
-    this.stats.recordCommit(performance.now() - started, rows);
-    if (this.failing) {
-      this.failing = false;
-      this.logger.info({ store: this.store?.name }, 'store commits again; QoS 1/2 publishes accepted');
-    }
-  }
-
-  private failed(err: unknown): void {
-    this.stats.commitFailures++;
-    if (!this.failing) {
-      this.logger.error(
-        { err, store: this.store?.name },
-        'store commit failed; QoS 1/2 publishes are refused until a commit succeeds',
-      );
-    }
-    this.failing = true;
-    // The store keeps the failed batch: try it again after a rest even if nothing else changes.
-    if (this.retryTimer === undefined) {
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        this.markDirty();
-      }, RETRY_MS);
-      this.retryTimer.unref();
-    }
   }
 }

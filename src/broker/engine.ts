@@ -345,7 +345,7 @@ export class Engine implements ConnectionPort {
     });
     this.loaded = true;
     // Said at start (not at the first QoS 1/2 publish) when the store's disk is low on space already.
-    this.turn.lowOnSpace();
+    this.turn.health.lowOnSpace();
     return summary;
   }
 
