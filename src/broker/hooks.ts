@@ -66,6 +66,23 @@ export type RefuseReason =
   /** The ACL (`onAclCheck` hooks) did not allow the client to write the topic. */
   | 'not-authorized';
 
+/** Why a subscription filter from a client was refused (its SUBACK code a failure). */
+export type SubscribeRefuseReason =
+  /** Not a valid topic filter. */
+  | 'invalid-filter'
+  /** More topic levels than `maxTopicLevels`. */
+  | 'topic-levels'
+  /** Shared or wildcard subscriptions are not available on this broker. */
+  | 'not-supported'
+  /** An `onSubscribe` hook rejected it. */
+  | 'hook'
+  /** The ACL (`onAclCheck` hooks) did not allow the client to read the filter. */
+  | 'not-authorized'
+  /** The session holds `maxSubscriptions` already. */
+  | 'quota'
+  /** The commit holding it failed (the store cannot write). */
+  | 'store-unavailable';
+
 export interface DisconnectInfo {
   /** The reason code sent or received (0 for a normal DISCONNECT). */
   readonly reasonCode: number;

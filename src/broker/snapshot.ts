@@ -32,6 +32,8 @@ export interface BrokerSnapshot {
   readonly dropped: Readonly<Record<string, number>>;
   /** PUBLISH packets from clients refused (not delivered), by reason. */
   readonly refused: Readonly<Record<string, number>>;
+  /** Subscription filters from clients refused, by reason. */
+  readonly subscribeRefused: Readonly<Record<string, number>>;
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Readonly<Record<string, number>>;
   /** What slow readers and waiting commits hold against the memory budget (bytes). */
@@ -115,6 +117,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
       'slow-client': stats.dropped['slow-client'] + broker.router.missedWhileMuted(),
     },
     refused: { ...stats.refused },
+    subscribeRefused: { ...stats.subscribeRefused },
     hookErrors: { ...stats.hookErrors },
     memoryBudget: {
       budget: broker.services.memory.budget,

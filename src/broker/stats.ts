@@ -1,5 +1,5 @@
 import type { PacketTypeName, QoS } from '../packets/types.js';
-import type { DropReason, RefuseReason } from './hooks.js';
+import type { DropReason, RefuseReason, SubscribeRefuseReason } from './hooks.js';
 
 /** The broker's counters: plain fields bumped on the hot path, read by $SYS, metrics and tests. */
 export class BrokerStats {
@@ -33,6 +33,16 @@ export class BrokerStats {
     'store-unavailable': 0,
     hook: 0,
     'not-authorized': 0,
+  };
+  /** Subscription filters from clients refused (a failure code in their SUBACK), by reason. */
+  readonly subscribeRefused: Record<SubscribeRefuseReason, number> = {
+    'invalid-filter': 0,
+    'topic-levels': 0,
+    'not-supported': 0,
+    hook: 0,
+    'not-authorized': 0,
+    quota: 0,
+    'store-unavailable': 0,
   };
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Record<string, number> = {};
@@ -109,6 +119,12 @@ export class BrokerStats {
   get refusedTotal(): number {
     let total = 0;
     for (const value of Object.values(this.refused)) total += value;
+    return total;
+  }
+
+  get subscribeRefusedTotal(): number {
+    let total = 0;
+    for (const value of Object.values(this.subscribeRefused)) total += value;
     return total;
   }
 }

@@ -2,7 +2,7 @@ import { MqttError } from '../packets/errors.js';
 import { hasMoreLevelsThan, isValidTopicFilter, parseSharedFilter } from '../packets/index.js';
 import { ReasonCode } from '../packets/reason-codes.js';
 import type { QoS, SubscribePacket, Subscription, UnsubscribePacket } from '../packets/types.js';
-import type { SubscribeVerdict } from './hooks.js';
+import type { SubscribeRefuseReason, SubscribeVerdict } from './hooks.js';
 import type { ProtocolPeer } from './protocol-peer.js';
 import type { SessionSubscription } from './session.js';
 import { SubscriptionRecord } from './subscription-record.js';
@@ -56,7 +56,7 @@ export function handleSubscribe(conn: ProtocolPeer, packet: SubscribePacket): Pr
       // replacement of one the session holds is not. (The session's map is read anew: each store changes it.)
       const held = conn.session!.subscriptions;
       if (max > 0 && held.size >= max && !held.has(subscription.topicFilter)) {
-        codes[index] = ReasonCode.QuotaExceeded;
+        codes[index] = refused(conn, 'quota', ReasonCode.QuotaExceeded);
         continue;
       }
       const result = store(conn, subscription, subscriptionId);
@@ -90,7 +90,7 @@ function answer(
   if (!committed) {
     for (const { record, index } of stored) {
       if (conn.session?.subscriptions.get(record.key) === record) services.subscriptions.remove(record);
-      codes[index] = ReasonCode.QuotaExceeded;
+      codes[index] = refused(conn, 'store-unavailable', ReasonCode.QuotaExceeded);
     }
   }
   const v3 = conn.protocolVersion !== 5;
@@ -118,20 +118,28 @@ function checkFilter(conn: ProtocolPeer, requested: Subscription): number | unde
   const options = conn.services.options;
   const filter = requested.topicFilter;
   // [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.3-1] Malformed filters are refused with 0x8F (v3: 0x80).
-  if (!isValidTopicFilter(filter)) return ReasonCode.TopicFilterInvalid;
+  if (!isValidTopicFilter(filter)) return refused(conn, 'invalid-filter', ReasonCode.TopicFilterInvalid);
   const shared = parseSharedFilter(filter);
   if (shared !== undefined) {
-    if (!options.sharedSubscriptionAvailable) return ReasonCode.SharedSubscriptionsNotSupported;
+    if (!options.sharedSubscriptionAvailable)
+      return refused(conn, 'not-supported', ReasonCode.SharedSubscriptionsNotSupported);
     // [MQTT-3.8.3-4] No Local on a shared subscription is a Protocol Error.
     if (requested.noLocal === true) throw MqttError.protocol('no local on a shared subscription');
   }
   const plain = shared === undefined ? filter : shared.filter;
   // Deeper than maxTopicLevels: refused (a server limit, as Mosquitto's past 200 levels).
-  if (hasMoreLevelsThan(plain, options.maxTopicLevels)) return ReasonCode.TopicFilterInvalid;
+  if (hasMoreLevelsThan(plain, options.maxTopicLevels))
+    return refused(conn, 'topic-levels', ReasonCode.TopicFilterInvalid);
   if (!options.wildcardSubscriptionAvailable && (plain.includes('+') || plain.includes('#'))) {
-    return ReasonCode.WildcardSubscriptionsNotSupported;
+    return refused(conn, 'not-supported', ReasonCode.WildcardSubscriptionsNotSupported);
   }
   return undefined;
+}
+
+/** Count a refused filter by `reason`; returns its SUBACK `code`. */
+function refused(conn: ProtocolPeer, reason: SubscribeRefuseReason, code: number): number {
+  conn.services.stats.subscribeRefused[reason]++;
+  return code;
 }
 
 /** Subscribe hooks (chain, stop on reject) then the ACL read check. */
@@ -145,8 +153,10 @@ function decide(
     const topic = shared === undefined ? subscription.topicFilter : shared.filter;
     const allowed = conn.services.access.authorize(conn, topic, 'read');
     if (allowed === true) return subscription;
-    if (allowed === false) return ReasonCode.NotAuthorized;
-    return allowed.then((ok) => (ok ? subscription : ReasonCode.NotAuthorized));
+    if (allowed === false) return refused(conn, 'not-authorized', ReasonCode.NotAuthorized);
+    return allowed.then((ok) =>
+      ok ? subscription : refused(conn, 'not-authorized', ReasonCode.NotAuthorized),
+    );
   };
   if (hooks.length === 0) return afterHooks(requested);
   const step = (
@@ -157,11 +167,13 @@ function decide(
       const verdict = (hooks[i] as (typeof hooks)[number]).onSubscribe(conn, subscription);
       if (verdict instanceof Promise) {
         return verdict.then((v) =>
-          v.action === 'reject' ? v.reasonCode : step(v.subscription ?? subscription, i + 1),
+          v.action === 'reject'
+            ? refused(conn, 'hook', v.reasonCode)
+            : step(v.subscription ?? subscription, i + 1),
         );
       }
       const v: SubscribeVerdict = verdict;
-      if (v.action === 'reject') return v.reasonCode;
+      if (v.action === 'reject') return refused(conn, 'hook', v.reasonCode);
       subscription = v.subscription ?? subscription;
     }
     return afterHooks(subscription);

@@ -88,6 +88,8 @@ export class SysTopics {
       'publish/messages/dropped': stats.droppedTotal + source.missedWhileMuted(),
       // Starling's own: PUBLISH packets from clients refused, not delivered (ACL, hooks, limits, store).
       'publish/messages/refused': stats.refusedTotal,
+      // Starling's own too: subscription filters refused (invalid, ACL, hooks, limits, store).
+      'subscriptions/refused': stats.subscribeRefusedTotal,
       'publish/messages/received': stats.messagesReceived,
       'publish/messages/sent': stats.messagesSent,
       'subscriptions/count': counts.subscriptions,

@@ -76,10 +76,12 @@ export type BrokerStatsView = Readonly<
     | 'publishPayloadBytesOut'
     | 'dropped'
     | 'refused'
+    | 'subscribeRefused'
     | 'messagesReceived'
     | 'messagesSent'
     | 'droppedTotal'
     | 'refusedTotal'
+    | 'subscribeRefusedTotal'
   >
 >;
 

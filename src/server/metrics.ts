@@ -139,6 +139,12 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
     'PUBLISH packets refused (not delivered), by reason.',
     byKey('reason', s.refused),
   );
+  out.metric(
+    'starling_subscriptions_refused_total',
+    'counter',
+    'Subscription filters refused (a failure code in their SUBACK), by reason.',
+    byKey('reason', s.subscribeRefused),
+  );
   out.metric('starling_event_loop_lag_seconds', 'gauge', 'Event-loop delay since the last scrape.', [
     [{ stat: 'mean' }, s.eventLoopLagSeconds.mean],
     [{ stat: 'p99' }, s.eventLoopLagSeconds.p99],
