@@ -3,7 +3,7 @@ import { MqttError } from '../packets/errors.js';
 import { encode, hasMoreLevelsThan, isValidTopicName } from '../packets/index.js';
 import { ReasonCode, toV3ConnackCode } from '../packets/reason-codes.js';
 import type { AuthPacket, ConnackPacket, ConnectPacket, Properties } from '../packets/types.js';
-import type { AuthStep } from './hooks.js';
+import type { AuthStep, ConnectRefuseReason } from './hooks.js';
 import { ownBytes } from './message.js';
 import type { ProtocolPeer } from './protocol-peer.js';
 import { restoreClaimed } from './restore.js';
@@ -204,9 +204,11 @@ export function refuseConnect(conn: ProtocolPeer, error: MqttError): void {
     version = (error.protocolLevel ?? 4) >= 5 ? 5 : 4;
   } else if (conn.connect === undefined) {
     // [MQTT-3.1.4-1] A CONNECT that does not parse: close without CONNACK.
+    conn.services.stats.connectRefused.malformed++;
     conn.close();
     return;
   }
+  conn.services.stats.connectRefused[connectRefusal(code)]++;
   if (version !== 5) {
     const v3 = toV3ConnackCode(code);
     if (v3 === undefined) {
@@ -218,6 +220,30 @@ export function refuseConnect(conn: ProtocolPeer, error: MqttError): void {
   conn.protocolVersion = version;
   conn.writer.append(encode({ type: 'connack', sessionPresent: false, reasonCode: code }, version));
   conn.close();
+}
+
+/** What a CONNECT refused with `code` counts as. */
+function connectRefusal(code: number): ConnectRefuseReason {
+  switch (code) {
+    case ReasonCode.BadUserNameOrPassword:
+    case ReasonCode.NotAuthorized:
+    case ReasonCode.BadAuthenticationMethod:
+      return 'not-authorized';
+    case ReasonCode.ClientIdentifierNotValid:
+      return 'client-id';
+    case ReasonCode.UnsupportedProtocolVersion:
+      return 'protocol-version';
+    case ReasonCode.QuotaExceeded:
+    case ReasonCode.ServerBusy:
+    case ReasonCode.ConnectionRateExceeded:
+      return 'limits';
+    case ReasonCode.TopicNameInvalid:
+    case ReasonCode.QoSNotSupported:
+    case ReasonCode.RetainNotSupported:
+      return 'will';
+    default:
+      return 'other';
+  }
 }
 
 /** Cap a requested Session Expiry Interval at the configured maximum. */

@@ -8,6 +8,7 @@ import type { LocalRouter } from './local-router.js';
 import type { MemoryBudget } from './memory-budget.js';
 import type { ResolvedBrokerOptions } from './options.js';
 import type { Session } from './session.js';
+import type { BrokerStats } from './stats.js';
 
 /** How often the engine sweeps its connections. */
 export const SWEEP_INTERVAL_MS = 500;
@@ -26,6 +27,7 @@ export function sweepConnections(
   router: LocalRouter,
   memory: MemoryBudget,
   options: ResolvedBrokerOptions,
+  stats: BrokerStats,
 ): void {
   const now = Date.now();
   let buffered = 0;
@@ -67,7 +69,7 @@ export function sweepConnections(
       conn.congestedSince = 0;
     }
   });
-  if (timedOut.length > 0) closeTimedOut(timedOut);
+  if (timedOut.length > 0) closeTimedOut(timedOut, 0, () => stats.connectRefused['connect-timeout']++);
 }
 
 /** What closing a timed-out connection needs of it. */
@@ -76,13 +78,18 @@ interface Closable {
   close(): void;
 }
 
-/** Close the connections still waiting for CONNECT, TIMEOUT_CLOSES_PER_TURN now and the rest in later turns. */
-export function closeTimedOut(list: readonly Closable[], from = 0): void {
+/**
+ * Close the connections still waiting for CONNECT, TIMEOUT_CLOSES_PER_TURN now and the rest in later turns;
+ * `closed` is told of each one closed.
+ */
+export function closeTimedOut(list: readonly Closable[], from = 0, closed?: () => void): void {
   const end = Math.min(list.length, from + TIMEOUT_CLOSES_PER_TURN);
   for (let i = from; i < end; i++) {
     const conn = list[i] as Closable;
     // Its CONNECT may have come in since the sweep.
-    if (conn.state === 'connecting') conn.close();
+    if (conn.state !== 'connecting') continue;
+    conn.close();
+    closed?.();
   }
-  if (end < list.length) setImmediate(closeTimedOut, list, end);
+  if (end < list.length) setImmediate(closeTimedOut, list, end, closed);
 }

@@ -129,6 +129,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
       if (chunk.length === 0) return;
       // [MQTT-3.1.0-1] A stream whose first byte is not a CONNECT header is closed at once, not left to time out.
       if (this.state === 'connecting' && (chunk[0] as number) >> 4 !== 1) {
+        this.services.stats.connectRefused.malformed++;
         this.close();
         return;
       }

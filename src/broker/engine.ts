@@ -377,6 +377,13 @@ export class Engine implements ConnectionPort {
 
   /** One coarse timer for every connection: keep alive, connect timeout, stuck slow readers. */
   private sweep(): void {
-    sweepConnections(this.connections, this.sessions, this.router, this.services.memory, this.options);
+    sweepConnections(
+      this.connections,
+      this.sessions,
+      this.router,
+      this.services.memory,
+      this.options,
+      this.services.stats,
+    );
   }
 }

@@ -83,6 +83,25 @@ export type SubscribeRefuseReason =
   /** The commit holding it failed (the store cannot write). */
   | 'store-unavailable';
 
+/** Why a connection was refused before it was established (CONNACK with a failure, or closed). */
+export type ConnectRefuseReason =
+  /** Bad user name or password, not authorized, or an authentication method the broker does not take. */
+  | 'not-authorized'
+  /** A client identifier the broker does not accept. */
+  | 'client-id'
+  /** A protocol version the broker does not speak. */
+  | 'protocol-version'
+  /** A connection limit or rate (`maxConnections`, a listener's), or the server busy. */
+  | 'limits'
+  /** A will it cannot take (topic, QoS, retain). */
+  | 'will'
+  /** A first packet that is not a CONNECT it can read: closed without CONNACK. */
+  | 'malformed'
+  /** No CONNECT within the connect timeout. */
+  | 'connect-timeout'
+  /** Any other reason code (from a hook, the server unavailable). */
+  | 'other';
+
 export interface DisconnectInfo {
   /** The reason code sent or received (0 for a normal DISCONNECT). */
   readonly reasonCode: number;

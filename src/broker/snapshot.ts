@@ -34,6 +34,8 @@ export interface BrokerSnapshot {
   readonly refused: Readonly<Record<string, number>>;
   /** Subscription filters from clients refused, by reason. */
   readonly subscribeRefused: Readonly<Record<string, number>>;
+  /** Connections refused before they were established, by reason. */
+  readonly connectRefused: Readonly<Record<string, number>>;
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Readonly<Record<string, number>>;
   /** What slow readers and waiting commits hold against the memory budget (bytes). */
@@ -118,6 +120,7 @@ export function takeSnapshot(broker: Engine, loopDelay: LoopDelaySample): Broker
     },
     refused: { ...stats.refused },
     subscribeRefused: { ...stats.subscribeRefused },
+    connectRefused: { ...stats.connectRefused },
     hookErrors: { ...stats.hookErrors },
     memoryBudget: {
       budget: broker.services.memory.budget,

@@ -1,5 +1,5 @@
 import type { PacketTypeName, QoS } from '../packets/types.js';
-import type { DropReason, RefuseReason, SubscribeRefuseReason } from './hooks.js';
+import type { ConnectRefuseReason, DropReason, RefuseReason, SubscribeRefuseReason } from './hooks.js';
 
 /** The broker's counters: plain fields bumped on the hot path, read by $SYS, metrics and tests. */
 export class BrokerStats {
@@ -43,6 +43,17 @@ export class BrokerStats {
     'not-authorized': 0,
     quota: 0,
     'store-unavailable': 0,
+  };
+  /** Connections refused before they were established, by reason. */
+  readonly connectRefused: Record<ConnectRefuseReason, number> = {
+    'not-authorized': 0,
+    'client-id': 0,
+    'protocol-version': 0,
+    limits: 0,
+    will: 0,
+    malformed: 0,
+    'connect-timeout': 0,
+    other: 0,
   };
   /** Hooks that threw where the broker went on regardless, by event. */
   readonly hookErrors: Record<string, number> = {};
@@ -119,6 +130,12 @@ export class BrokerStats {
   get refusedTotal(): number {
     let total = 0;
     for (const value of Object.values(this.refused)) total += value;
+    return total;
+  }
+
+  get connectRefusedTotal(): number {
+    let total = 0;
+    for (const value of Object.values(this.connectRefused)) total += value;
     return total;
   }
 

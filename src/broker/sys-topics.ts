@@ -88,8 +88,10 @@ export class SysTopics {
       'publish/messages/dropped': stats.droppedTotal + source.missedWhileMuted(),
       // Starling's own: PUBLISH packets from clients refused, not delivered (ACL, hooks, limits, store).
       'publish/messages/refused': stats.refusedTotal,
-      // Starling's own too: subscription filters refused (invalid, ACL, hooks, limits, store).
+      // Starling's own too: subscription filters refused (invalid, ACL, hooks, limits, store), and
+      // connections refused before CONNACK success (auth, client id, version, limits, malformed, timeout).
       'subscriptions/refused': stats.subscribeRefusedTotal,
+      'clients/refused': stats.connectRefusedTotal,
       'publish/messages/received': stats.messagesReceived,
       'publish/messages/sent': stats.messagesSent,
       'subscriptions/count': counts.subscriptions,

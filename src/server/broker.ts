@@ -77,11 +77,13 @@ export type BrokerStatsView = Readonly<
     | 'dropped'
     | 'refused'
     | 'subscribeRefused'
+    | 'connectRefused'
     | 'messagesReceived'
     | 'messagesSent'
     | 'droppedTotal'
     | 'refusedTotal'
     | 'subscribeRefusedTotal'
+    | 'connectRefusedTotal'
   >
 >;
 

@@ -140,6 +140,12 @@ export function renderPrometheus(s: BrokerSnapshot, labels: Readonly<Record<stri
     byKey('reason', s.refused),
   );
   out.metric(
+    'starling_connections_refused_total',
+    'counter',
+    'Connections refused before they were established (CONNACK with a failure, or closed), by reason.',
+    byKey('reason', s.connectRefused),
+  );
+  out.metric(
     'starling_subscriptions_refused_total',
     'counter',
     'Subscription filters refused (a failure code in their SUBACK), by reason.',
