@@ -122,26 +122,25 @@ export class BrokerStats {
   }
 
   get droppedTotal(): number {
-    let total = 0;
-    for (const value of Object.values(this.dropped)) total += value;
-    return total;
+    return sum(this.dropped);
   }
 
   get refusedTotal(): number {
-    let total = 0;
-    for (const value of Object.values(this.refused)) total += value;
-    return total;
+    return sum(this.refused);
   }
 
   get connectRefusedTotal(): number {
-    let total = 0;
-    for (const value of Object.values(this.connectRefused)) total += value;
-    return total;
+    return sum(this.connectRefused);
   }
 
   get subscribeRefusedTotal(): number {
-    let total = 0;
-    for (const value of Object.values(this.subscribeRefused)) total += value;
-    return total;
+    return sum(this.subscribeRefused);
   }
+}
+
+/** The sum of a record of counts. */
+function sum(counts: Readonly<Record<string, number>>): number {
+  let total = 0;
+  for (const value of Object.values(counts)) total += value;
+  return total;
 }
