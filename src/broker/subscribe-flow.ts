@@ -54,8 +54,7 @@ export function handleSubscribe(conn: ProtocolPeer, packet: SubscribePacket): Pr
     for (const { index, subscription } of accepted) {
       // Past maxSubscriptions (a server limit, as EMQX's max_subscriptions): a new filter is refused, a
       // replacement of one the session holds is not. (The session's map is read anew: each store changes it.)
-      const held = conn.session!.subscriptions;
-      if (max > 0 && held.size >= max && !held.has(subscription.topicFilter)) {
+      if (max > 0 && overQuota(conn.session!.subscriptions, max, subscription.topicFilter)) {
         codes[index] = refused(conn, 'quota', ReasonCode.QuotaExceeded);
         continue;
       }
@@ -134,6 +133,11 @@ function checkFilter(conn: ProtocolPeer, requested: Subscription): number | unde
     return refused(conn, 'not-supported', ReasonCode.WildcardSubscriptionsNotSupported);
   }
   return undefined;
+}
+
+/** A new filter (not one held, which it would replace) would take the session past `max` subscriptions. */
+function overQuota(held: ReadonlyMap<string, unknown>, max: number, filter: string): boolean {
+  return held.size >= max && !held.has(filter);
 }
 
 /** Count a refused filter by `reason`; returns its SUBACK `code`. */

@@ -9,6 +9,7 @@ import { describe, it } from 'node:test';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import type { ConnectPacket } from '../../src/packets/types.js';
 import { brokerPerTest } from '../support/broker-harness.js';
+import { countsByReason, metricsText } from '../support/metrics-scrape.js';
 import { waitFor } from '../support/raw-client.js';
 
 const broker = brokerPerTest();
@@ -85,14 +86,12 @@ describe('starling_connections_refused_total', () => {
     const address: ListenerAddress = await h.broker.addListener({ type: 'http', host: '127.0.0.1', port: 0 });
     assert.ok(typeof address !== 'string');
     const base = `http://127.0.0.1:${address.port}`;
-    const text = await (await fetch(`${base}/metrics`)).text();
-    assert.match(text, /^# TYPE starling_connections_refused_total counter$/m);
-    const samples: Record<string, number> = {};
-    for (const [, reason = '', value = ''] of text.matchAll(
-      /^starling_connections_refused_total\{reason="([^"]*)"\} (\S+)$/gm,
-    ))
-      samples[reason] = Number(value);
-    assert.deepEqual(samples, expected, '/metrics, zeros included');
+    const text = await metricsText(base);
+    assert.deepEqual(
+      countsByReason(text, 'starling_connections_refused_total'),
+      expected,
+      '/metrics, zeros included',
+    );
     const stats = (await (await fetch(`${base}/api/v1/stats`)).json()) as { connectRefused: unknown };
     assert.deepEqual(stats.connectRefused, expected, '/api/v1/stats');
     assert.deepEqual({ ...h.broker.stats.connectRefused }, expected, 'broker.stats.connectRefused');

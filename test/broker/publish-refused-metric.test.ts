@@ -17,6 +17,7 @@ import {
   publishPacket,
   rawSubscriber,
 } from '../support/broker-harness.js';
+import { countsByReason, metricsText } from '../support/metrics-scrape.js';
 import { type RawClient, waitFor } from '../support/raw-client.js';
 import { RecordingStore } from '../support/recording-store.js';
 
@@ -73,22 +74,12 @@ async function observe(
 
 /** `starling_publish_refused_total` samples by reason, its HELP and TYPE checked. */
 async function scrapeRefused(httpPort: number): Promise<Record<string, number>> {
-  const res = await fetch(`http://127.0.0.1:${httpPort}/metrics`);
-  assert.equal(res.status, 200);
-  const text = await res.text();
+  const text = await metricsText(`http://127.0.0.1:${httpPort}`);
   assert.match(
     text,
     /^# HELP starling_publish_refused_total PUBLISH packets refused \(not delivered\), by reason\.$/m,
   );
-  assert.match(text, /^# TYPE starling_publish_refused_total counter$/m);
-  const samples: Record<string, number> = {};
-  for (const [, reason = '', value = ''] of text.matchAll(
-    /^starling_publish_refused_total\{reason="([^"]*)"\} (\S+)$/gm,
-  )) {
-    assert.equal(samples[reason], undefined, `reason ${reason} twice`);
-    samples[reason] = Number(value);
-  }
-  return samples;
+  return countsByReason(text, 'starling_publish_refused_total');
 }
 
 /** The same counts in /metrics, /api/v1/stats, the public stats and (the total) `$SYS`, which stays put. */

@@ -10,6 +10,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { SubscribeVerdict } from '../../src/broker/hooks.js';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import { type BrokerHarness, brokerPerTest } from '../support/broker-harness.js';
+import { countsByReason, metricsText } from '../support/metrics-scrape.js';
 import { type RawClient, waitFor } from '../support/raw-client.js';
 import { RecordingStore } from '../support/recording-store.js';
 
@@ -49,14 +50,12 @@ async function assertRefused(h: BrokerHarness, expected: typeof ZERO): Promise<v
   const address: ListenerAddress = await h.broker.addListener({ type: 'http', host: '127.0.0.1', port: 0 });
   assert.ok(typeof address !== 'string');
   const base = `http://127.0.0.1:${address.port}`;
-  const text = await (await fetch(`${base}/metrics`)).text();
-  assert.match(text, /^# TYPE starling_subscriptions_refused_total counter$/m);
-  const samples: Record<string, number> = {};
-  for (const [, reason = '', value = ''] of text.matchAll(
-    /^starling_subscriptions_refused_total\{reason="([^"]*)"\} (\S+)$/gm,
-  ))
-    samples[reason] = Number(value);
-  assert.deepEqual(samples, expected, '/metrics, zeros included');
+  const text = await metricsText(base);
+  assert.deepEqual(
+    countsByReason(text, 'starling_subscriptions_refused_total'),
+    expected,
+    '/metrics, zeros included',
+  );
   const stats = (await (await fetch(`${base}/api/v1/stats`)).json()) as { subscribeRefused: unknown };
   assert.deepEqual(stats.subscribeRefused, expected, '/api/v1/stats');
   assert.deepEqual({ ...h.broker.stats.subscribeRefused }, expected, 'broker.stats.subscribeRefused');
