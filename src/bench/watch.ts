@@ -35,6 +35,10 @@ export const WatchMetric = {
   MessagesDropped: 'messagesDropped',
   /** PUBLISH packets the broker refused (ACL, hooks, limits): Starling's `publish/messages/refused`. */
   MessagesRefused: 'messagesRefused',
+  /** Connections refused before CONNACK 0 (credentials, limits, malformed): Starling's `clients/refused`. */
+  ConnectionsRefused: 'connectionsRefused',
+  /** Subscription filters refused (ACL, quota, invalid): Starling's `subscriptions/refused`. */
+  SubscriptionsRefused: 'subscriptionsRefused',
   BytesReceived: 'bytesReceived',
   BytesSent: 'bytesSent',
 } as const;
@@ -49,6 +53,8 @@ export const COUNTER_METRICS: ReadonlySet<WatchMetric> = new Set<WatchMetric>([
   WatchMetric.MessagesSent,
   WatchMetric.MessagesDropped,
   WatchMetric.MessagesRefused,
+  WatchMetric.ConnectionsRefused,
+  WatchMetric.SubscriptionsRefused,
   WatchMetric.BytesReceived,
   WatchMetric.BytesSent,
 ]);
@@ -70,6 +76,8 @@ const MOSQUITTO_TOPICS: Readonly<Record<string, WatchMetric>> = {
   'publish/messages/dropped': WatchMetric.MessagesDropped,
   // Starling's own (Mosquitto has no such topic).
   'publish/messages/refused': WatchMetric.MessagesRefused,
+  'clients/refused': WatchMetric.ConnectionsRefused,
+  'subscriptions/refused': WatchMetric.SubscriptionsRefused,
   'bytes/received': WatchMetric.BytesReceived,
   'bytes/sent': WatchMetric.BytesSent,
 };
@@ -344,12 +352,23 @@ export function renderWatchScreen(model: WatchModel, options: WatchRenderOptions
         ? ''
         : `   refused ${rate(rates.messagesRefused)}   (total ${count(values.messagesRefused)})`
     }`,
+    ...refusedLine(model),
     `bytes          in ${bytesRate(rates.bytesReceived)}   out ${bytesRate(rates.bytesSent)}`,
     `stored         ${count(values.stored)}   retained ${count(values.retained)}`,
     '',
     `${age}; ${model.sysMessages} $SYS messages`,
   ];
   return `${lines.join('\n')}\n`;
+}
+
+/** Refused connections and subscription filters, when the broker counts them (Starling does): one line or none. */
+function refusedLine(model: WatchModel): string[] {
+  const { values, rates } = model;
+  if (values.connectionsRefused === undefined && values.subscriptionsRefused === undefined) return [];
+  return [
+    `refused        connections ${rate(rates.connectionsRefused)}   (total ${count(values.connectionsRefused)})` +
+      `   subscriptions ${rate(rates.subscriptionsRefused)}   (total ${count(values.subscriptionsRefused)})`,
+  ];
 }
 
 /** One line per interval, for logs and pipes. */
@@ -363,6 +382,12 @@ export function renderWatchLine(model: WatchModel): string {
     (values.messagesRefused === undefined
       ? ''
       : ` refused=${rate(rates.messagesRefused)} refused_total=${count(values.messagesRefused)}`) +
+    (values.connectionsRefused === undefined
+      ? ''
+      : ` connections_refused=${rate(rates.connectionsRefused)} connections_refused_total=${count(values.connectionsRefused)}`) +
+    (values.subscriptionsRefused === undefined
+      ? ''
+      : ` subscriptions_refused=${rate(rates.subscriptionsRefused)} subscriptions_refused_total=${count(values.subscriptionsRefused)}`) +
     '\n'
   );
 }

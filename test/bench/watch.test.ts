@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import {
@@ -46,6 +48,14 @@ async function startTraffic(url: string): Promise<{ stop(): Promise<void> }> {
       await subscriber.end();
     },
   };
+}
+
+/** A connection whose first byte is not CONNECT: the broker closes it and counts it refused (malformed). */
+async function sendGarbage(port: number): Promise<void> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(Buffer.from([0xff, 0x00]));
+  await once(socket, 'close');
 }
 
 /** Polls the watch until `ready(model)` or the time bound. */
@@ -139,8 +149,9 @@ describe('SysWatchState', () => {
 });
 
 describe('watch against brokers', () => {
-  test('Starling with sysInterval 1: clients and message rates', async () => {
-    const broker = new Broker({ sysInterval: 1 });
+  test('Starling with sysInterval 1: clients, message rates and refusals', async () => {
+    // One subscription per session: the watch and the traffic hold one each, the forger asks for two.
+    const broker = new Broker({ sysInterval: 1, maxSubscriptions: 1 });
     const address = await broker.listen({ host: '127.0.0.1', port: 0 });
     const url = `mqtt://127.0.0.1:${address.port}`;
     const traffic = await startTraffic(url);
@@ -155,11 +166,27 @@ describe('watch against brokers', () => {
       // A refused PUBLISH (clients may not write $SYS) shows as refused, Starling's own figure.
       const forger: Client = await connect(url, { protocolVersion: 4, reconnect: false });
       await forger.publish('$SYS/broker/forged', 'x');
+      // A filter past the quota is refused, and so is a connection whose first byte is not CONNECT.
+      await assert.rejects(forger.subscribe(['watch/a', 'watch/b']), /refused/);
       await forger.end();
-      const refused = await modelWhen(watch, (m) => (m.values.messagesRefused ?? 0) >= 1);
+      await sendGarbage(address.port);
+      const refused = await modelWhen(
+        watch,
+        (m) =>
+          (m.values.messagesRefused ?? 0) >= 1 &&
+          (m.values.connectionsRefused ?? 0) >= 1 &&
+          (m.values.subscriptionsRefused ?? 0) >= 1,
+      );
       assert.equal(refused.values.messagesRefused, 1);
-      assert.match(renderWatchScreen(refused), /refused .*\(total 1\)/);
-      assert.match(renderWatchLine(refused), / refused=\S+ refused_total=1\n$/);
+      assert.equal(refused.values.connectionsRefused, 1);
+      assert.equal(refused.values.subscriptionsRefused, 1);
+      const screen = renderWatchScreen(refused);
+      assert.match(screen, /dropped .* refused .*\(total 1\)/);
+      assert.match(screen, /refused {8}connections \S+ {3}\(total 1\) {3}subscriptions \S+ {3}\(total 1\)/);
+      assert.match(
+        renderWatchLine(refused),
+        / refused=\S+ refused_total=1 connections_refused=\S+ connections_refused_total=1 subscriptions_refused=\S+ subscriptions_refused_total=1\n$/,
+      );
     } finally {
       await watch.close();
       await traffic.stop();
@@ -223,7 +250,7 @@ describe('starling watch (command)', () => {
       for (const line of lines)
         assert.match(
           line,
-          /^\d{4}-\d\d-\d\dT.*Z clients=\S+ in=\S+ out=\S+ dropped=\S+ dropped_total=\S+( refused=\S+ refused_total=\S+)?$/,
+          /^\d{4}-\d\d-\d\dT.*Z clients=\S+ in=\S+ out=\S+ dropped=\S+ dropped_total=\S+( refused=\S+ refused_total=\S+)?( connections_refused=\S+ connections_refused_total=\S+)?( subscriptions_refused=\S+ subscriptions_refused_total=\S+)?$/,
         );
 
       const child = startCli(['watch', '-h', '127.0.0.1', '-p', String(address.port), '--interval', '0.2'], {
