@@ -99,13 +99,41 @@ function authFailure(conn: ProtocolPeer, packet: ConnectPacket): MqttError {
   return new MqttError(code, `client ${conn.clientId} not authorized`);
 }
 
-/** Authentication passed: attach the session and send CONNACK. Extra CONNACK properties come from AUTH. */
+/**
+ * Authentication passed: check the will's topic, attach the session and send CONNACK. Extra CONNACK
+ * properties come from AUTH.
+ */
 export function completeConnect(
   conn: ProtocolPeer,
   packet: ConnectPacket,
   authProperties: Properties | undefined,
 ): Promise<void> | undefined {
   if (conn.state !== 'connecting') return undefined;
+  const will = packet.will;
+  if (will === undefined) return claimAndAttach(conn, packet, authProperties);
+  // A will its client may not publish is refused with the CONNECT (0x87, v3: 0x05), as Mosquitto and
+  // VerneMQ do, rather than accepted and dropped when it falls due. (Checked again then: an ACL may change.)
+  const allowed = conn.services.access.authorize(conn, will.topic, 'write');
+  if (allowed === true) return claimAndAttach(conn, packet, authProperties);
+  if (allowed === false) throw willRefused(conn, will.topic);
+  return allowed.then((ok) => {
+    if (!ok) throw willRefused(conn, will.topic);
+    return conn.state === 'connecting' ? claimAndAttach(conn, packet, authProperties) : undefined;
+  });
+}
+
+function willRefused(conn: ProtocolPeer, topic: string): MqttError {
+  return new MqttError(
+    ReasonCode.NotAuthorized,
+    `client ${conn.clientId} may not publish its will to ${topic}`,
+  );
+}
+
+function claimAndAttach(
+  conn: ProtocolPeer,
+  packet: ConnectPacket,
+  authProperties: Properties | undefined,
+): Promise<void> | undefined {
   // A store shared by a cluster: take the session over first, from whichever node held it.
   const claimed = conn.services.durable.claim(conn.clientId, packet.clean);
   if (claimed !== undefined) {

@@ -127,7 +127,11 @@ export interface Hook {
 
   /** Combine: allow if ANY hook returns true; deny when none does. With no such hook, everyone is allowed. */
   onConnectAuthenticate?(client: ClientInfo, connect: ConnectPacket): MaybePromise<boolean>;
-  /** Combine: allow if ANY hook returns true; deny when none does. With no such hook, everything is allowed. */
+  /**
+   * Combine: allow if ANY hook returns true; deny when none does. With no such hook, everything is allowed.
+   * Asked for `write` on each PUBLISH, and on a will's topic both at CONNECT (denied: the CONNECT is refused)
+   * and when the will is published.
+   */
   onAclCheck?(client: ClientInfo, topic: string, access: AclAccess): MaybePromise<boolean>;
   /** Notification; all hooks called. */
   onConnect?(client: ClientInfo, connect: ConnectPacket): void;
