@@ -17,7 +17,7 @@ export { DEFAULT_BROKER_OPTIONS } from './broker/options.js';
 export type { ConnectionFacts, ConnectionPort, ListenerAdmission } from './broker/port.js';
 export type * from './broker/storage.js';
 export { ClusterUnavailableError } from './cluster/backend.js';
-export type { RedisClusterOptions } from './cluster/redis-backend.js';
+export type { RedisClusterOptions } from './cluster/redis-options.js';
 export { ConfigError, loadConfig } from './config/load.js';
 export { publishRateLimiter } from './config/publish-rate.js';
 export { allowAll, isLoopbackAddress, loopbackOnly } from './hooks/allow-all.js';

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { type LinkTls, linkSockets } from '../cluster/link-sockets.js';
 import { parseLinkAddress } from '../cluster/node-links.js';
-import type { RedisClusterOptions } from '../cluster/redis-backend.js';
+import type { RedisClusterOptions } from '../cluster/redis-options.js';
 import type { ClusterFileConfig } from './schema.js';
 import { ConfigError, type Overrides, readPem } from './settings.js';
 

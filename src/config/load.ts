@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { BrokerOptions } from '../broker/options.js';
-import type { RedisClusterOptions } from '../cluster/redis-backend.js';
+import type { RedisClusterOptions } from '../cluster/redis-options.js';
 import type { ListenerConfig } from '../listeners/listener.js';
 import { DEFAULT_MIN_FREE_BYTES } from '../storage/disk-watch.js';
 import { clusterFrom } from './cluster.js';

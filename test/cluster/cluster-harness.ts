@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import type { RedisClusterOptions } from '../../src/cluster/redis-backend.js';
+import type { RedisClusterOptions } from '../../src/cluster/redis-options.js';
 import { Broker, clusterOf, engineOf } from '../../src/server/broker.js';
 import { startCli } from '../support/cli.js';
 import { freePort } from '../support/mosquitto.js';
