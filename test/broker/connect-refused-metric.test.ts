@@ -8,21 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import type { ConnectPacket } from '../../src/packets/types.js';
-import { brokerPerTest } from '../support/broker-harness.js';
+import { brokerPerTest, connectPacket } from '../support/broker-harness.js';
 import { countsByReason, metricsText } from '../support/metrics-scrape.js';
 import { waitFor } from '../support/raw-client.js';
 
 const broker = brokerPerTest();
 
-const connect = (clientId: string, extra: Partial<ConnectPacket> = {}): ConnectPacket => ({
-  type: 'connect',
-  protocolName: 'MQTT',
-  protocolVersion: 5,
-  clean: true,
-  keepalive: 0,
-  clientId,
-  ...extra,
-});
+const connect = (clientId: string, extra: Partial<ConnectPacket> = {}): ConnectPacket =>
+  connectPacket(clientId, 5, extra);
 
 describe('starling_connections_refused_total', () => {
   it('counts each refused connection once by reason; accepted ones are not counted', async () => {

@@ -8,21 +8,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import type { ConnectPacket, WillMessage } from '../../src/packets/types.js';
-import { brokerPerTest } from '../support/broker-harness.js';
+import { brokerPerTest, connectPacket } from '../support/broker-harness.js';
 
 const broker = brokerPerTest();
 
 const will = (topic: string): WillMessage => ({ topic, payload: Buffer.from('bye'), qos: 1, retain: false });
 
-const connect = (clientId: string, version: 4 | 5, willTopic: string): ConnectPacket => ({
-  type: 'connect',
-  protocolName: 'MQTT',
-  protocolVersion: version,
-  clean: true,
-  keepalive: 0,
-  clientId,
-  will: will(willTopic),
-});
+const connect = (clientId: string, version: 4 | 5, willTopic: string): ConnectPacket =>
+  connectPacket(clientId, version, { will: will(willTopic) });
 
 /** Writes under `locked/` are denied; `async` answers through a promise. */
 async function lockedBroker(async: boolean) {

@@ -13,6 +13,7 @@ import { authFromConfig } from '../../src/config/auth.js';
 import { ConfigError, loadConfig, optionsHelp } from '../../src/config/load.js';
 import { Broker } from '../../src/index.js';
 import type { ConnectPacket, ProtocolVersionNumber, QoS } from '../../src/packets/types.js';
+import { connectPacket } from '../support/broker-harness.js';
 import { RawClient } from '../support/raw-client.js';
 
 const PROFILE = resolve('examples/paho.yaml');
@@ -52,15 +53,7 @@ async function connect(
 ): Promise<RawClient> {
   const client = await RawClient.open(r.port, version);
   r.clients.push(client);
-  client.send({
-    type: 'connect',
-    protocolName: 'MQTT',
-    protocolVersion: version,
-    clean: true,
-    keepalive: 0,
-    clientId,
-    ...extra,
-  });
+  client.send(connectPacket(clientId, version, extra));
   const connack = await client.expectPacket('connack');
   assert.equal(connack.reasonCode, 0, `CONNACK for ${clientId}`);
   return client;

@@ -40,6 +40,23 @@ export interface BrokerHarness {
   stop(): Promise<void>;
 }
 
+/** A CONNECT for `clientId` (clean, no keep alive unless `extra` says otherwise). */
+export function connectPacket(
+  clientId: string,
+  version: ProtocolVersionNumber,
+  extra: Partial<ConnectPacket> = {},
+): ConnectPacket {
+  return {
+    type: 'connect',
+    protocolName: version === 3 ? 'MQIsdp' : 'MQTT',
+    protocolVersion: version,
+    clean: true,
+    keepalive: 0,
+    clientId,
+    ...extra,
+  };
+}
+
 /** What `new Broker()` accepts. */
 export type HarnessBrokerOptions = NonNullable<ConstructorParameters<typeof Broker>[0]>;
 
@@ -65,14 +82,10 @@ export async function startBroker(options: HarnessBrokerOptions = {}): Promise<B
     async connect(clientId, connectOptions = {}) {
       const version = connectOptions.version ?? 4;
       const client = await open(version);
-      const packet: ConnectPacket = {
-        type: 'connect',
-        protocolName: version === 3 ? 'MQIsdp' : 'MQTT',
-        protocolVersion: version,
+      const packet = connectPacket(clientId, version, {
         clean: connectOptions.clean ?? true,
         keepalive: connectOptions.keepalive ?? 0,
-        clientId,
-      };
+      });
       if (connectOptions.will !== undefined) packet.will = connectOptions.will;
       if (connectOptions.properties !== undefined) packet.properties = connectOptions.properties;
       client.send(packet);
