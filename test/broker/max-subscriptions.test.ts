@@ -21,36 +21,21 @@ describe('maxSubscriptions', () => {
       [4, 0x80],
     ] as const) {
       const { client } = await h.connect(`s${version}`, { version });
-      client.send({
-        type: 'subscribe',
-        packetId: 1,
-        subscriptions: [
-          { topicFilter: 'a', qos: 1 },
-          { topicFilter: 'b', qos: 0 },
-          { topicFilter: 'c', qos: 1 },
-          { topicFilter: '$share/g/d', qos: 1 },
-        ],
-      });
       assert.deepEqual(
-        (await client.expectPacket('suback')).reasonCodes,
+        await client.subscribe(1, ['a', { topicFilter: 'b', qos: 0 }, 'c', '$share/g/d']),
         [1, 0, refusal, refusal],
         `v${version}`,
       );
       // A replacement of a filter held is not a new subscription; a new one still is refused.
-      client.send({
-        type: 'subscribe',
-        packetId: 2,
-        subscriptions: [
-          { topicFilter: 'b', qos: 1 },
-          { topicFilter: 'e', qos: 0 },
-        ],
-      });
-      assert.deepEqual((await client.expectPacket('suback')).reasonCodes, [1, refusal], `v${version}`);
+      assert.deepEqual(
+        await client.subscribe(2, ['b', { topicFilter: 'e', qos: 0 }]),
+        [1, refusal],
+        `v${version}`,
+      );
       // After an unsubscribe there is room again.
       client.send({ type: 'unsubscribe', packetId: 3, topicFilters: ['a'] });
       await client.expectPacket('unsuback');
-      client.send({ type: 'subscribe', packetId: 4, subscriptions: [{ topicFilter: 'e', qos: 0 }] });
-      assert.deepEqual((await client.expectPacket('suback')).reasonCodes, [0], `v${version}`);
+      assert.deepEqual(await client.subscribe(4, [{ topicFilter: 'e', qos: 0 }]), [0], `v${version}`);
       assert.deepEqual(
         [...(h.engine.sessions.get(`s${version}`)?.subscriptions.keys() ?? [])].sort(),
         ['b', 'e'],
@@ -69,8 +54,7 @@ describe('maxSubscriptions', () => {
     const h = await broker();
     const { client } = await h.connect('many', { version: 5 });
     const subscriptions = Array.from({ length: 500 }, (_, i) => ({ topicFilter: `t/${i}`, qos: 0 as const }));
-    client.send({ type: 'subscribe', packetId: 1, subscriptions });
-    const codes = (await client.expectPacket('suback')).reasonCodes;
+    const codes = await client.subscribe(1, subscriptions);
     assert.equal(codes.length, 500);
     assert.ok(
       codes.every((c) => c === 0),

@@ -11,7 +11,7 @@ import type { SubscribeVerdict } from '../../src/broker/hooks.js';
 import type { ListenerAddress } from '../../src/listeners/listener.js';
 import { type BrokerHarness, brokerPerTest } from '../support/broker-harness.js';
 import { countsByReason, metricsText } from '../support/metrics-scrape.js';
-import { type RawClient, waitFor } from '../support/raw-client.js';
+import { waitFor } from '../support/raw-client.js';
 import { RecordingStore } from '../support/recording-store.js';
 
 const broker = brokerPerTest();
@@ -32,18 +32,6 @@ const ZERO = {
 };
 
 const deep = (levels: number): string => Array.from({ length: levels }, () => 'l').join('/');
-
-/** SUBSCRIBE `filters` (QoS 1 each) as packet `packetId`; the SUBACK's codes. */
-async function subscribe(client: RawClient, packetId: number, filters: string[]): Promise<number[]> {
-  client.send({
-    type: 'subscribe',
-    packetId,
-    subscriptions: filters.map((topicFilter) => ({ topicFilter, qos: 1 as const })),
-  });
-  const suback = await client.expectPacket('suback');
-  assert.equal(suback.packetId, packetId);
-  return suback.reasonCodes;
-}
 
 /** The same counts in /metrics, /api/v1/stats, the public stats and (the total) `$SYS`. */
 async function assertRefused(h: BrokerHarness, expected: typeof ZERO): Promise<void> {
@@ -93,15 +81,15 @@ describe('starling_subscriptions_refused_total', () => {
     });
     const { client } = await h.connect('subscriber', { version: 5 });
     assert.deepEqual(
-      await subscribe(client, 1, ['a/#/b', deep(201), '$share/g/s', 'w/+', 'hook/sync', 'hook/async']),
+      await client.subscribe(1, ['a/#/b', deep(201), '$share/g/s', 'w/+', 'hook/sync', 'hook/async']),
       [0x8f, 0x8f, 0x9e, 0xa2, 0x80, 0x80],
     );
     assert.deepEqual(
-      await subscribe(client, 2, ['deny/sync', 'deny/async', 'ok/1', 'ok/2']),
+      await client.subscribe(2, ['deny/sync', 'deny/async', 'ok/1', 'ok/2']),
       [0x87, 0x87, 1, 1],
     );
     // The third fits under maxSubscriptions 3, the fourth does not; a replacement is granted.
-    assert.deepEqual(await subscribe(client, 3, ['ok/3', 'ok/4', 'ok/1']), [1, 0x97, 1]);
+    assert.deepEqual(await client.subscribe(3, ['ok/3', 'ok/4', 'ok/1']), [1, 0x97, 1]);
     await assertRefused(h, {
       'invalid-filter': 1,
       'topic-levels': 1,
@@ -122,7 +110,7 @@ describe('starling_subscriptions_refused_total', () => {
       properties: { sessionExpiryInterval: 300 },
     });
     store.mode = 'fail';
-    assert.deepEqual(await subscribe(client, 1, ['kept/#']), [0x97]);
+    assert.deepEqual(await client.subscribe(1, ['kept/#']), [0x97]);
     store.mode = 'sync';
     await assertRefused(h, { ...ZERO, 'store-unavailable': 1 });
   });

@@ -6,7 +6,13 @@
  */
 import { connect, type Socket } from 'node:net';
 import { encode, PacketParser } from '../../src/packets/index.js';
-import type { Packet, PacketOf, PacketTypeName, ProtocolVersionNumber } from '../../src/packets/types.js';
+import type {
+  Packet,
+  PacketOf,
+  PacketTypeName,
+  ProtocolVersionNumber,
+  Subscription,
+} from '../../src/packets/types.js';
 
 /** Bytes as a test writes them: a hex string (spaces allowed), a byte array or a Buffer. */
 export type ByteSource = string | readonly number[] | Buffer;
@@ -99,6 +105,20 @@ export class RawClient {
   /** Encode a packet with the codec (for packets whose bytes are not the point of a test) and write it. */
   send(packet: Packet, version: ProtocolVersionNumber = this.version): void {
     this.socket.write(encode(packet, version));
+  }
+
+  /**
+   * SUBSCRIBE as packet `packetId` (a string is that filter at QoS 1) and read its SUBACK, which must
+   * answer that packet id: its reason codes.
+   */
+  async subscribe(packetId: number, filters: readonly (string | Subscription)[]): Promise<number[]> {
+    const subscriptions = filters.map((f) =>
+      typeof f === 'string' ? { topicFilter: f, qos: 1 as const } : f,
+    );
+    this.send({ type: 'subscribe', packetId, subscriptions });
+    const suback = await this.expectPacket('suback');
+    if (suback.packetId !== packetId) throw new Error(`SUBACK for ${suback.packetId}, expected ${packetId}`);
+    return suback.reasonCodes;
   }
 
   /** Wait for exactly the given bytes as the next bytes received, and consume them. */
