@@ -28,8 +28,10 @@ export class ChangeArray {
   /** Turn the operation at `at` into a skip, and let go of its arguments (messages, payloads). */
   skip(at: number, skip: number, args: number): void {
     const i = at - this.base;
-    this.ops[i] = skip;
-    this.ops.fill(undefined, i + 1, i + 1 + args);
+    const ops = this.ops;
+    ops[i] = skip;
+    // A loop: `fill` is a call into the runtime, slower for a handful of entries.
+    for (let k = i + 1; k <= i + args; k++) ops[k] = undefined;
   }
 
   /** Append a change (an opcode and its arguments); the hot paths use the fixed-size forms below. */

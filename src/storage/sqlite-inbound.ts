@@ -5,70 +5,61 @@
  */
 import type { ChangeArray } from './sqlite-changes.js';
 import { OP } from './sqlite-ops.js';
+import { type Tracked, TrackedInbound } from './sqlite-tracked.js';
+
+/** Where the store's changes stand: up to which position they are in the log, and in the tables. */
+export interface ChangesProgress {
+  readonly logged: number;
+  readonly tablesUpTo: number;
+}
 
 export class InboundIds {
-  /** Each session's ids: packet id -> row id. */
-  private readonly bySession = new Map<string, Map<number, number>>();
   private nextId = 1;
-  /** Ids added in the changes, not in the tables yet: row id -> position of the opcode. */
-  private readonly pending = new Map<number, number>();
 
-  /** `logged()`: the position up to which the changes are in the log. */
   constructor(
     private readonly changes: ChangeArray,
-    private readonly logged: () => number,
+    private readonly tracked: Tracked,
+    private readonly progress: ChangesProgress,
   ) {}
 
-  /** What the tables held at open. */
-  load(bySession: ReadonlyMap<string, Map<number, number>>, maxId: number): void {
-    for (const [clientId, ids] of bySession) this.bySession.set(clientId, ids);
+  /** The largest row id in the tables at open. */
+  load(maxId: number): void {
     this.nextId = maxId + 1;
   }
 
   add(clientId: string, packetId: number): void {
-    let ids = this.bySession.get(clientId);
-    if (ids === undefined) {
-      ids = new Map();
-      this.bySession.set(clientId, ids);
-    }
-    if (ids.has(packetId)) return;
+    const session = this.tracked.session(clientId);
+    session.inbound ??= new Map();
+    if (session.inbound.has(packetId)) return;
     const id = this.nextId++;
-    ids.set(packetId, id);
-    this.pending.set(id, this.changes.next);
+    session.inbound.set(packetId, new TrackedInbound(id, this.changes.next));
     this.changes.put2(OP.addInbound, id);
     this.changes.put2(clientId, packetId);
   }
 
   delete(clientId: string, packetId: number): void {
-    const ids = this.bySession.get(clientId);
-    const id = ids?.get(packetId);
-    if (ids === undefined || id === undefined) return;
+    const ids = this.tracked.sessions.get(clientId)?.inbound;
+    const row = ids?.get(packetId);
+    if (ids === undefined || row === undefined) return;
     ids.delete(packetId);
-    if (ids.size === 0) this.bySession.delete(clientId);
-    this.release(id);
+    this.release(row);
   }
 
   /** The session went: all of its ids. */
   deleteSession(clientId: string): void {
-    const ids = this.bySession.get(clientId);
+    const ids = this.tracked.sessions.get(clientId)?.inbound;
     if (ids === undefined) return;
-    for (const id of ids.values()) this.release(id);
-    this.bySession.delete(clientId);
+    for (const row of ids.values()) this.release(row);
+    ids.clear();
   }
 
-  /** Changes before `position` are in the tables: their ids can no longer be dropped, only deleted. */
-  inTables(position: number): void {
-    for (const [id, at] of this.pending) if (at < position) this.pending.delete(id);
-  }
-
-  private release(id: number): void {
-    const at = this.pending.get(id);
-    if (at !== undefined) {
-      this.pending.delete(id);
+  private release(row: TrackedInbound): void {
+    const at = row.at;
+    if (at >= this.progress.tablesUpTo) {
       this.changes.skip(at, OP.skip3, 3);
-      if (at < this.logged()) this.changes.put2(OP.logDeleteInbound, id);
+      if (at < this.progress.logged) this.changes.put2(OP.logDeleteInbound, row.id);
       return;
     }
-    this.changes.put2(OP.deleteInbound, id);
+    this.changes.put2(OP.deleteInbound, row.id);
   }
 }

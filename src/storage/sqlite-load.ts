@@ -10,16 +10,13 @@ import type {
 import type { ProtocolVersionNumber, QoS } from '../packets/types.js';
 import { decodeWill, type MessageRow, messageFromRow } from './sqlite-codec.js';
 import { STATE_NAME } from './sqlite-schema.js';
+import { IN_TABLES, Tracked, TrackedInbound, TrackedMessage } from './sqlite-tracked.js';
 
 export interface LoadedStore {
   readonly state: StoredState;
-  /** Each session's deliveries: seq -> the id of its message row, or -1 when the delivery carries it. */
-  readonly deliveries: Map<string, Map<number, number>>;
-  /** Deliveries using each message row. */
-  readonly refs: Map<number, number>;
+  /** The deliveries, message rows and inbound QoS 2 ids read, as the store tracks them. */
+  readonly tracked: Tracked;
   readonly maxMessageId: number;
-  /** Each session's inbound QoS 2 ids: packet id -> row id. */
-  readonly inbound: Map<string, Map<number, number>>;
   readonly maxInboundId: number;
 }
 
@@ -116,8 +113,8 @@ export function loadState(db: Database.Database): LoadedStore {
       subscriptionId: row.subscription_id ?? undefined,
     });
   }
-  const deliveries = new Map<string, Map<number, number>>();
-  const refs = new Map<number, number>();
+  const tracked = new Tracked();
+  const rows = new Map<number, TrackedMessage>();
   const ordered = db
     .prepare('SELECT * FROM deliveries ORDER BY seq')
     .iterate() as IterableIterator<DeliveryRow>;
@@ -138,15 +135,17 @@ export function loadState(db: Database.Database): LoadedStore {
       packetId: row.packet_id,
       state: STATE_NAME[row.state] ?? 'queued',
     });
-    let seqs = deliveries.get(row.client_id);
-    if (seqs === undefined) {
-      seqs = new Map();
-      deliveries.set(row.client_id, seqs);
+    let shared: TrackedMessage | undefined;
+    if (row.message_id !== null) {
+      shared = rows.get(row.message_id);
+      if (shared === undefined) {
+        shared = new TrackedMessage(row.message_id, 0, IN_TABLES);
+        rows.set(row.message_id, shared);
+      }
+      shared.refs++;
     }
-    seqs.set(row.seq, row.message_id ?? -1);
-    if (row.message_id !== null) refs.set(row.message_id, (refs.get(row.message_id) ?? 0) + 1);
+    tracked.addDelivery(row.client_id, row.seq, shared, IN_TABLES);
   }
-  const inbound = new Map<string, Map<number, number>>();
   let maxInboundId = 0;
   for (const row of db
     .prepare('SELECT id, client_id, packet_id FROM inbound_qos2 ORDER BY id')
@@ -158,13 +157,10 @@ export function loadState(db: Database.Database): LoadedStore {
     if (row.id > maxInboundId) maxInboundId = row.id;
     const session = sessions.get(row.client_id);
     if (session === undefined) continue;
-    let ids = inbound.get(row.client_id);
-    if (ids === undefined) {
-      ids = new Map();
-      inbound.set(row.client_id, ids);
-    }
-    if (ids.has(row.packet_id)) continue;
-    ids.set(row.packet_id, row.id);
+    const owner = tracked.session(row.client_id);
+    owner.inbound ??= new Map();
+    if (owner.inbound.has(row.packet_id)) continue;
+    owner.inbound.set(row.packet_id, new TrackedInbound(row.id, IN_TABLES));
     session.inboundQos2.push(row.packet_id);
   }
   const retained: Message[] = [];
@@ -173,10 +169,8 @@ export function loadState(db: Database.Database): LoadedStore {
   }
   return {
     state: { sessions: sessions.values(), retained },
-    deliveries,
-    refs,
+    tracked,
     maxMessageId,
-    inbound,
     maxInboundId,
   };
 }

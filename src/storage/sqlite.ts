@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { Message } from '../broker/message.js';
 import type {
-  DeliveryState,
   SessionStore,
   StoredDelivery,
   StoredSession,
@@ -19,7 +18,7 @@ import type {
 import { DEFAULT_MIN_FREE_BYTES, type DiskWatch, watchDatabaseDisk } from './disk-watch.js';
 import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
-import { InboundIds } from './sqlite-inbound.js';
+import { type ChangesProgress, InboundIds } from './sqlite-inbound.js';
 import { LogEncoder } from './sqlite-log.js';
 import {
   databaseBytes,
@@ -30,6 +29,7 @@ import {
 } from './sqlite-open.js';
 import { ARG_MESSAGE, ARG_PACKET_ID, ARG_STATE, OP, prepare } from './sqlite-ops.js';
 import { STATE_CODE } from './sqlite-schema.js';
+import { Tracked, type TrackedDelivery, TrackedMessage } from './sqlite-tracked.js';
 import {
   RETRY_MS,
   replayAndLoad,
@@ -44,9 +44,6 @@ import {
 export { type Durability, type SqliteStorageOptions, StorageOpenError } from './sqlite-open.js';
 
 export const DATABASE_FILE = 'starling.db';
-
-/** In the delivery index: this delivery carries its message (no `messages` row). */
-const INLINE = -1;
 
 /** The SQLite store for `new Broker({ storage: sqliteStorage(dir) })`. */
 export function sqliteStorage(dir: string, options: SqliteStorageOptions = {}): SqliteStore {
@@ -66,13 +63,19 @@ export class SqliteStore implements SessionStore {
   /** Applies `ops[0, count)` to the tables and empties the log, in one transaction. */
   private writeTables: ((ops: readonly unknown[], count: number) => void) | undefined;
   /**
-   * Every change not in the tables yet. Those before `logged` are in the log; those from there to `sealedEnd`
-   * make the next commit. A change undone before the tables are written turns into a skip (with, when it
-   * was logged already, a change for the log only that undoes it there).
+   * Every change not in the tables yet. Those before `progress.logged` are in the log; those from there to
+   * `sealedEnd` make the next commit. A change undone before the tables are written turns into a skip (with,
+   * when it was logged already, a change for the log only that undoes it there).
    */
   private readonly changes = new ChangeArray();
-  /** Changes up to here (a position) are in the log. */
-  private logged = 0;
+  /**
+   * Changes up to `logged` (a position) are in the log, and those up to `tablesUpTo` in the tables (the
+   * array may still hold some of them: after a failed write, until the next one succeeds).
+   */
+  private readonly progress: { logged: number; tablesUpTo: number } & ChangesProgress = {
+    logged: 0,
+    tablesUpTo: 0,
+  };
   /** Changes up to here (a position) are sealed: the next `commitSealed` writes them. */
   private sealedEnd = 0;
   /** Log bytes written since the tables were brought up to date... */
@@ -84,32 +87,26 @@ export class SqliteStore implements SessionStore {
   /** performance.now() before which the tables are not tried again after a failure. */
   private tablesRetryAt = 0;
   /**
-   * The message of the last delivery saved since the last commit, and INLINE when that delivery carries it
-   * (a next delivery of it makes the row) or the id of its row. A message's deliveries come one after the
-   * other (the router hands it to every session at once); one delivered again later, or after the commit
-   * (a retained one, to a new subscription), is saved again.
+   * The message of the last delivery saved since the last commit, and undefined when that delivery carries
+   * it (a next delivery of it makes the row) or its row. A message's deliveries come one after the other
+   * (the router hands it to every session at once); one delivered again later, or after the commit (a
+   * retained one, to a new subscription), is saved again.
    */
   private lastMessage: Message | undefined;
-  private lastMessageId = INLINE;
-  /** Deliveries using each message row. */
-  private readonly refs = new Map<number, number>();
-  /** Each session's deliveries: seq -> the id of its message row, or INLINE when the delivery carries it. */
-  private readonly deliveries = new Map<string, Map<number, number>>();
+  private lastRow: TrackedMessage | undefined;
   private nextMessageId = 1;
-  /** Inbound QoS 2 packet ids awaiting PUBREL. */
-  private readonly inbound = new InboundIds(this.changes, () => this.logged);
   /**
-   * Deliveries saved in the changes: seq (unique in the broker) -> position of the save's opcode. A delivery
+   * The deliveries, message rows and inbound ids saved, each with the position of its save. One
    * acknowledged before the tables are written is dropped from them (and, before its commit, from the log),
    * and a change of its state patches the save: a message sent and acknowledged within a second costs its
    * log bytes and no statement at all.
    */
-  private pendingSaves = new Map<number, number>();
+  private tracked = new Tracked();
+  /** Inbound QoS 2 packet ids awaiting PUBREL. */
+  private inbound = new InboundIds(this.changes, this.tracked, this.progress);
   /** Saves not logged yet of deliveries sent and awaiting acknowledgement: before and after the seal. */
   private sealedSent = 0;
   private openSent = 0;
-  /** Message rows saved in the changes: message id -> position of the save's opcode. */
-  private pendingMessages = new Map<number, number>();
 
   constructor(
     dir: string,
@@ -131,9 +128,9 @@ export class SqliteStore implements SessionStore {
     const loaded = replayAndLoad(db, this.writeTables, this.file);
     this.db = db;
     this.nextMessageId = loaded.maxMessageId + 1;
-    for (const [clientId, seqs] of loaded.deliveries) this.deliveries.set(clientId, seqs);
-    for (const [id, count] of loaded.refs) this.refs.set(id, count);
-    this.inbound.load(loaded.inbound, loaded.maxInboundId);
+    this.tracked = loaded.tracked;
+    this.inbound = new InboundIds(this.changes, this.tracked, this.progress);
+    this.inbound.load(loaded.maxInboundId);
     // Low on space: the log's rows and the acknowledged deliveries' rows become free pages.
     this.watch = watchDatabaseDisk(this.dir, floor, db, () => this.writeLogged());
     return loaded.state;
@@ -154,9 +151,12 @@ export class SqliteStore implements SessionStore {
   }
 
   deleteSession(clientId: string): void {
-    const seqs = this.deliveries.get(clientId);
-    if (seqs !== undefined) for (const seq of [...seqs.keys()]) this.deleteDelivery(clientId, seq);
-    this.inbound.deleteSession(clientId);
+    const session = this.tracked.sessions.get(clientId);
+    if (session !== undefined) {
+      for (const d of session.deliveries()) this.drop(d);
+      this.inbound.deleteSession(clientId);
+      this.tracked.sessions.delete(clientId);
+    }
     this.changes.push(OP.deleteSession, clientId);
   }
 
@@ -178,33 +178,30 @@ export class SqliteStore implements SessionStore {
   }
 
   saveDelivery(clientId: string, d: StoredDelivery): void {
-    let seqs = this.deliveries.get(clientId);
-    if (seqs === undefined) {
-      seqs = new Map();
-      this.deliveries.set(clientId, seqs);
-    }
-    let messageId = this.lastMessageId;
+    // Saved again under its key (a session's state reported again): the earlier save goes first.
+    const earlier = this.tracked.deliveries.get(d.seq);
+    if (earlier !== undefined) this.drop(earlier);
+    let row = this.lastRow;
     let op: number = OP.saveDelivery;
     let carried: Message | number;
     if (d.message !== this.lastMessage) {
       // The message's first delivery carries it: one row to write, and to delete on the acknowledgement.
       this.lastMessage = d.message;
-      this.lastMessageId = INLINE;
-      seqs.set(d.seq, INLINE);
+      this.lastRow = undefined;
+      row = undefined;
       op = OP.saveDeliveryInline;
       carried = d.message;
     } else {
-      if (messageId === INLINE) {
-        messageId = this.nextMessageId++;
-        this.lastMessageId = messageId;
-        this.pendingMessages.set(messageId, this.changes.next);
-        this.changes.put3(OP.saveMessage, messageId, d.message);
+      if (row === undefined) {
+        row = new TrackedMessage(this.nextMessageId++, 0, this.changes.next);
+        this.lastRow = row;
+        this.changes.put3(OP.saveMessage, row.id, d.message);
       }
-      this.refs.set(messageId, (this.refs.get(messageId) ?? 0) + 1);
-      seqs.set(d.seq, messageId);
-      carried = messageId;
+      row.refs++;
+      carried = row.id;
     }
-    this.notePendingSave(d.seq, d.state);
+    if (d.state === 'publish') this.openSent++;
+    this.tracked.addDelivery(clientId, d.seq, row, this.changes.next);
     // The hot path: written directly, without a rest-arguments array. Both saves have the same layout.
     const changes = this.changes;
     const ops = changes.ops;
@@ -222,8 +219,8 @@ export class SqliteStore implements SessionStore {
   }
 
   updateDelivery(clientId: string, seq: number, packetId: number, state: 'publish' | 'pubrel'): void {
-    const at = this.pendingSaves.get(seq);
-    if (at !== undefined) {
+    const at = this.tracked.deliveries.get(seq)?.at;
+    if (at !== undefined && at >= this.progress.tablesUpTo) {
       // Not in the tables yet: the save carries the new state (and the log, if it has the save, is told).
       this.countSent(at, -1);
       this.changes.setArg(at, ARG_PACKET_ID, packetId);
@@ -233,30 +230,30 @@ export class SqliteStore implements SessionStore {
       if (state === 'pubrel' && this.changes.arg(at, 0) === OP.saveDeliveryInline)
         this.changes.setArg(at, ARG_MESSAGE, null);
       this.countSent(at, 1);
-      if (at < this.logged)
+      if (at < this.progress.logged)
         this.changes.put5(OP.logUpdateDelivery, clientId, seq, packetId, STATE_CODE[state]);
       return;
     }
     this.changes.put5(OP.updateDelivery, clientId, seq, packetId, STATE_CODE[state]);
   }
 
-  deleteDelivery(clientId: string, seq: number): void {
-    const seqs = this.deliveries.get(clientId);
-    const messageId = seqs?.get(seq);
-    if (seqs === undefined || messageId === undefined) return;
-    seqs.delete(seq);
-    if (seqs.size === 0) this.deliveries.delete(clientId);
-    const at = this.pendingSaves.get(seq);
-    if (at !== undefined) {
+  deleteDelivery(_clientId: string, seq: number): void {
+    const d = this.tracked.deliveries.get(seq);
+    if (d !== undefined) this.drop(d);
+  }
+
+  private drop(d: TrackedDelivery): void {
+    this.tracked.removeDelivery(d);
+    const at = d.at;
+    if (at >= this.progress.tablesUpTo) {
       // Saved and acknowledged before the tables were written: the row never is.
-      this.pendingSaves.delete(seq);
       this.countSent(at, -1);
       this.changes.skip(at, OP.skip8, 8);
-      if (at < this.logged) this.changes.put2(OP.logDeleteDelivery, seq);
+      if (at < this.progress.logged) this.changes.put2(OP.logDeleteDelivery, d.seq);
     } else {
-      this.changes.put2(OP.deleteDelivery, seq);
+      this.changes.put2(OP.deleteDelivery, d.seq);
     }
-    if (messageId !== INLINE) this.release(messageId);
+    if (d.message !== undefined) this.release(d.message);
   }
 
   addInboundQos2(clientId: string, packetId: number): void {
@@ -290,7 +287,7 @@ export class SqliteStore implements SessionStore {
 
   /** Count the save at `at` in (1) or out of (-1) the sent ones, if it is unlogged, sent and awaiting PUBACK. */
   private countSent(at: number, by: 1 | -1): void {
-    if (at < this.logged || this.changes.arg(at, ARG_STATE) !== STATE_CODE.publish) return;
+    if (at < this.progress.logged || this.changes.arg(at, ARG_STATE) !== STATE_CODE.publish) return;
     if (at < this.sealedEnd) this.sealedSent += by;
     else this.openSent += by;
   }
@@ -301,18 +298,19 @@ export class SqliteStore implements SessionStore {
    */
   commitSealed(): undefined {
     const insertLog = this.insertLog;
-    const count = this.sealedEnd - this.logged;
+    const progress = this.progress;
+    const count = this.sealedEnd - progress.logged;
     if (insertLog === undefined || count === 0) return undefined;
-    const row = this.encoder.encode(this.changes.ops, this.logged - this.changes.base, count);
+    const row = this.encoder.encode(this.changes.ops, progress.logged - this.changes.base, count);
     if (row.length > 0) insertLog.run(row);
     const now = performance.now();
-    if (this.logged === this.changes.base) this.windowOpenedAt = now;
+    if (progress.logged === this.changes.base) this.windowOpenedAt = now;
     this.logBytes += row.length;
-    this.logged = this.sealedEnd;
+    progress.logged = this.sealedEnd;
     this.sealedSent = 0;
     this.lastMessage = undefined;
     const full =
-      this.logged - this.changes.base >= WINDOW_ENTRIES ||
+      progress.logged - this.changes.base >= WINDOW_ENTRIES ||
       this.logBytes >= this.windowBytes ||
       now - this.windowOpenedAt >= WINDOW_MS;
     if (full && now >= this.tablesRetryAt) this.writeLogged();
@@ -325,7 +323,8 @@ export class SqliteStore implements SessionStore {
    * full) changes nothing: the log still holds every change, and the next try is a second later.
    */
   private writeLogged(): void {
-    const count = this.logged - this.changes.base;
+    const logged = this.progress.logged;
+    const count = logged - this.changes.base;
     if (this.writeTables === undefined || (count === 0 && this.logBytes === 0)) return;
     try {
       this.writeTables(this.changes.ops, count);
@@ -335,16 +334,17 @@ export class SqliteStore implements SessionStore {
       if (err instanceof TablesWriteError) this.inTables(this.changes.base + err.applied);
       return;
     }
-    this.changes.dropBefore(this.logged);
+    this.changes.dropBefore(logged);
     this.logBytes = 0;
-    this.inTables(this.logged);
+    this.inTables(logged);
   }
 
-  /** Changes before `position` are in the tables: saves before it can no longer be dropped, only undone. */
+  /**
+   * Changes before `position` are in the tables: saves before it can no longer be dropped, only undone.
+   * Never lowered (a second failed write may get less far than the first).
+   */
   private inTables(position: number): void {
-    for (const map of [this.pendingSaves, this.pendingMessages])
-      for (const [key, at] of map) if (at < position) map.delete(key);
-    this.inbound.inTables(position);
+    if (position > this.progress.tablesUpTo) this.progress.tablesUpTo = position;
   }
 
   lowOnSpace(): boolean {
@@ -376,30 +376,18 @@ export class SqliteStore implements SessionStore {
     return databaseBytes(this.file);
   }
 
-  /** Call before pushing the save (its position is `changes.next`). */
-  private notePendingSave(seq: number, state: DeliveryState): void {
-    if (state === 'publish') this.openSent++;
-    this.pendingSaves.set(seq, this.changes.next);
-  }
-
   /** One delivery less uses this message row: the last one takes the row along. */
-  private release(messageId: number): void {
-    const count = (this.refs.get(messageId) ?? 1) - 1;
-    if (count > 0) {
-      this.refs.set(messageId, count);
-      return;
-    }
-    this.refs.delete(messageId);
+  private release(row: TrackedMessage): void {
+    if (--row.refs > 0) return;
     // A later delivery of the message must not name the row that goes now.
-    if (messageId === this.lastMessageId) this.lastMessage = undefined;
-    const at = this.pendingMessages.get(messageId);
-    if (at !== undefined) {
+    if (row === this.lastRow) this.lastMessage = undefined;
+    const at = row.at;
+    if (at >= this.progress.tablesUpTo) {
       // The row is not in the tables yet: drop its save rather than delete it.
-      this.pendingMessages.delete(messageId);
       this.changes.skip(at, OP.skip2, 2);
-      if (at < this.logged) this.changes.put2(OP.logDeleteMessage, messageId);
+      if (at < this.progress.logged) this.changes.put2(OP.logDeleteMessage, row.id);
       return;
     }
-    this.changes.put2(OP.deleteMessage, messageId);
+    this.changes.put2(OP.deleteMessage, row.id);
   }
 }
