@@ -140,7 +140,10 @@ export interface Hook {
   /** Notification: the network connection ended. */
   onDisconnect?(client: ClientInfo, info: DisconnectInfo): void;
 
-  /** Chain: each hook gets the previous hook's packet; return undefined to drop the packet silently. */
+  /**
+   * Chain: each hook gets the previous hook's packet; return undefined to drop the packet silently (a
+   * PUBLISH dropped so counts as refused by a hook, `starling_publish_refused_total{reason="hook"}`).
+   */
   onPacketRead?(client: ClientInfo, packet: Packet): Packet | undefined;
   /** Chain: may modify a packet about to be encoded; return undefined to not send it. */
   onPacketEncode?(client: ClientInfo, packet: Packet): Packet | undefined;

@@ -14,7 +14,11 @@ export function dispatchPacket(conn: ProtocolPeer, input: Packet): Promise<void>
   if (readHooks.length > 0) {
     for (const hook of readHooks) {
       packet = hook.onPacketRead(conn, packet);
-      if (packet === undefined) return undefined;
+      if (packet === undefined) {
+        // A PUBLISH a hook drops is not delivered: refused by a hook, as an `onPublish` reject is counted.
+        if (input.type === 'publish' && conn.state !== 'connecting') conn.services.stats.refused.hook++;
+        return undefined;
+      }
     }
   }
   if (conn.state === 'connecting') {

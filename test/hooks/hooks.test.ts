@@ -179,6 +179,9 @@ describe('hooks', () => {
     await pub.publishAsync('drop-me', 'lost');
     await pub.publishAsync('keep', 'loud');
     await waitFor(() => got.length === 1, 'the kept message');
+    // The dropped PUBLISH counts as refused by a hook; the kept ones do not.
+    assert.equal(broker.stats.refused.hook, 1);
+    assert.equal(broker.stats.refusedTotal, 1);
     await pub.publishAsync('keep', 'again');
     await waitFor(() => got.length === 2, 'the second kept message');
     assert.deepEqual(
