@@ -23,6 +23,8 @@ const GATHER_MS = 2;
 const EARLY_COMMIT_ACKS = 64;
 /** A commit that releases no acknowledgement, or that no barrier waits for (shared, never added to). */
 const NO_ACKS = new HeldBatch();
+/** Settled batches kept for reuse: a sealed one, a held one, and one or two on their way. */
+const SPARE_BATCHES = 4;
 const NO_WAITERS: readonly ((committed: boolean) => void)[] = [];
 
 /**
@@ -41,6 +43,8 @@ export class EndOfTurn {
   private held = new HeldBatch();
   /** Acknowledgements held in the previous turn, whose changes the store sealed: the next commit's. */
   private sealed = new HeldBatch();
+  /** Settled batches, kept for reuse (`batch`). */
+  private readonly spareBatches: HeldBatch[] = [];
   private waiters: ((committed: boolean) => void)[] = [];
   /** Async commits in order: a batch's acknowledgements are released after every earlier batch's. */
   private inFlight: Promise<void> = Promise.resolve();
@@ -198,7 +202,7 @@ export class EndOfTurn {
         this.sealedChanges += this.openChanges;
         this.openChanges = 0;
         this.sealed = this.held;
-        this.held = new HeldBatch();
+        this.held = this.batch();
         // Nothing an acknowledgement could drop: no reason to wait.
         if (this.sealedRipe()) this.commit('sealed');
       }
@@ -321,9 +325,8 @@ export class EndOfTurn {
         () => {
           this.inFlightCount--;
           this.health.committed(performance.now() - started, rows);
-          this.settleBatch(batch, waiters, true);
           // The acknowledgements leave now, not after the rest of the turn (other sockets' chunks).
-          this.stats.bytesSent += batch.flushTargets();
+          this.settleBatch(batch, waiters, true, true);
           this.schedule();
         },
         (err: unknown) => {
@@ -346,11 +349,26 @@ export class EndOfTurn {
     const held = this.held;
     const withHeld = mode === 'all' && !held.empty;
     if (sealed.empty && !withHeld) return NO_ACKS;
-    if (withHeld) this.held = new HeldBatch();
+    if (withHeld) this.held = this.batch();
     if (sealed.empty) return held;
-    this.sealed = new HeldBatch();
-    if (withHeld) sealed.append(held);
+    this.sealed = this.batch();
+    if (withHeld) {
+      sealed.append(held);
+      this.recycle(held);
+    }
     return sealed;
+  }
+
+  /** An empty batch: a settled one when there is one. */
+  private batch(): HeldBatch {
+    return this.spareBatches.pop() ?? new HeldBatch();
+  }
+
+  /** `batch` is settled and nothing refers to it any more: keep it for reuse. */
+  private recycle(batch: HeldBatch): void {
+    if (batch === NO_ACKS) return;
+    batch.clear();
+    if (this.spareBatches.length < SPARE_BATCHES) this.spareBatches.push(batch);
   }
 
   /**
@@ -361,6 +379,7 @@ export class EndOfTurn {
     batch: HeldBatch,
     waiters: readonly ((committed: boolean) => void)[],
     committed: boolean | undefined,
+    flush = false,
   ): void {
     if (batch.empty && waiters.length === 0) return;
     if (committed === undefined) {
@@ -374,5 +393,7 @@ export class EndOfTurn {
     this.memory.held -= batch.bytes;
     batch.settle(committed);
     for (const resolve of waiters) resolve(committed);
+    if (flush) this.stats.bytesSent += batch.flushTargets();
+    this.recycle(batch);
   }
 }

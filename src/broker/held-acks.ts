@@ -24,35 +24,48 @@ export interface TurnTarget {
   flushedEarly: boolean;
 }
 
-/** Acknowledgements waiting for one commit, in the order they were held. */
+/**
+ * Acknowledgements waiting for one commit, in the order they were held. A batch is reused once settled
+ * (`clear`): its arrays keep their room, so a busy broker does not grow three arrays from nothing for
+ * every commit.
+ */
 export class HeldBatch {
-  private readonly targets: TurnTarget[] = [];
+  private readonly targets: (TurnTarget | undefined)[] = [];
   private readonly kinds: HeldAck[] = [];
   private readonly ids: number[] = [];
+  private count = 0;
   /** Bytes of the messages acknowledged (what they hold in memory until the commit). */
   bytes = 0;
 
   get empty(): boolean {
-    return this.targets.length === 0;
+    return this.count === 0;
   }
 
   get size(): number {
-    return this.targets.length;
+    return this.count;
   }
 
   add(target: TurnTarget, kind: HeldAck, packetId: number, bytes: number): void {
-    this.targets.push(target);
-    this.kinds.push(kind);
-    this.ids.push(packetId);
+    const i = this.count++;
+    this.targets[i] = target;
+    this.kinds[i] = kind;
+    this.ids[i] = packetId;
     this.bytes += bytes;
   }
 
   /** Take `later`'s acknowledgements after this batch's own. */
   append(later: HeldBatch): void {
-    for (let i = 0; i < later.targets.length; i++) {
+    for (let i = 0; i < later.count; i++) {
       this.add(later.targets[i] as TurnTarget, later.kinds[i] as HeldAck, later.ids[i] as number, 0);
     }
     this.bytes += later.bytes;
+  }
+
+  /** Empty it for reuse, letting go of the connections. */
+  clear(): void {
+    this.targets.fill(undefined, 0, this.count);
+    this.count = 0;
+    this.bytes = 0;
   }
 
   /**
@@ -61,7 +74,8 @@ export class HeldBatch {
    */
   flushTargets(): number {
     let bytes = 0;
-    for (const target of this.targets) {
+    for (let i = 0; i < this.count; i++) {
+      const target = this.targets[i] as TurnTarget;
       if (target.flushedEarly || !target.flushScheduled) continue;
       target.flushedEarly = true;
       bytes += target.flushWrites();
@@ -71,7 +85,7 @@ export class HeldBatch {
 
   /** Send each acknowledgement (committed), or refuse it. */
   settle(committed: boolean): void {
-    for (let i = 0; i < this.targets.length; i++) {
+    for (let i = 0; i < this.count; i++) {
       const target = this.targets[i] as TurnTarget;
       if (committed) target.releaseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
       else target.refuseAck(this.kinds[i] as HeldAck, this.ids[i] as number);
