@@ -7,6 +7,7 @@ import type { AuthStep, ConnectRefuseReason } from './hooks.js';
 import { ownBytes } from './message.js';
 import type { ProtocolPeer } from './protocol-peer.js';
 import { restoreClaimed } from './restore.js';
+import type { Session } from './session.js';
 
 const NEVER_EXPIRES = 0xffffffff;
 
@@ -220,7 +221,22 @@ function attachAndAnswer(
   }
   conn.state = 'connected';
   conn.send(connack);
-  conn.established(session, sessionPresent);
+  established(conn, session, sessionPresent);
+}
+
+/** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
+function established(conn: ProtocolPeer, session: Session, sessionPresent: boolean): void {
+  const services = conn.services;
+  services.admission.connected(conn.listener);
+  for (const hook of services.hooks.on.onConnect) hook.onConnect(conn, conn.connect!);
+  // The CONNECT packet has served (hooks, enhanced auth): an idle connection does not keep it.
+  conn.connect = undefined;
+  if (sessionPresent) services.outbound.resume(session);
+  for (const hook of services.hooks.on.onSessionEstablished) hook.onSessionEstablished(conn, sessionPresent);
+  services.logger.debug(
+    { clientId: conn.clientId, listener: conn.listener, sessionPresent },
+    'client connected',
+  );
 }
 
 /** A CONNECT that cannot be accepted: CONNACK with the reason (v3: the mapped return code), then close. */

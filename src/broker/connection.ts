@@ -10,7 +10,7 @@ import type { HeldAck, TurnTarget } from './held-acks.js';
 import type { DropReason } from './hooks.js';
 import { HELD_ACKS_FLOOR, PRESSURE_FLOOR } from './memory-budget.js';
 import type { Message } from './message.js';
-import { appendShortAck, EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
+import { appendShortAck, appendSuccessAck, EARLY_FLUSH_BYTES, OutboundWriter } from './outbound-writer.js';
 import { dispatchPacket } from './packet-dispatch.js';
 import type { ConnectionFacts } from './port.js';
 import type { ProtocolPeer } from './protocol-peer.js';
@@ -173,6 +173,11 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
       return;
     }
     if (pending === undefined) return;
+    this.awaitHandler(pending);
+  }
+
+  /** A handler went async: later packets wait. Not in `run`, whose every call would make their context. */
+  private awaitHandler(pending: Promise<void>): void {
     this.busy = true;
     this.stream.pause();
     pending.then(
@@ -192,22 +197,6 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
       this.run(backlog.shift() as Packet);
     }
     if (!this.busy && !this.readsHeld && this.state !== 'closed') this.stream.resume();
-  }
-
-  /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
-  established(session: Session, sessionPresent: boolean): void {
-    const services = this.services;
-    services.admission.connected(this.listener);
-    for (const hook of services.hooks.on.onConnect) hook.onConnect(this, this.connect!);
-    // The CONNECT packet has served (hooks, enhanced auth): an idle connection does not keep it.
-    this.connect = undefined;
-    if (sessionPresent) services.outbound.resume(session);
-    for (const hook of services.hooks.on.onSessionEstablished)
-      hook.onSessionEstablished(this, sessionPresent);
-    services.logger.debug(
-      { clientId: this.clientId, listener: this.listener, sessionPresent },
-      'client connected',
-    );
   }
 
   // ---- SessionLink: what the session engine asks of the live connection ----
@@ -241,7 +230,18 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   }
 
   sendPubrel(packetId: number): void {
-    this.send({ type: 'pubrel', packetId });
+    this.sendAck('pubrel', packetId);
+  }
+
+  /** A Success acknowledgement: its 4-byte form without a packet object, when no hook may see it. */
+  private sendAck(kind: HeldAck, packetId: number): void {
+    if (this.state === 'closed') return;
+    if (this.services.hooks.on.onPacketEncode.length > 0 || !appendSuccessAck(this.writer, kind, packetId)) {
+      this.send({ type: kind, packetId });
+      return;
+    }
+    this.services.stats.countPacketOut(kind);
+    this.scheduleWrite();
   }
 
   /** Encode and queue any packet for this turn's flush. */
@@ -273,7 +273,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
   acknowledge(kind: HeldAck, packetId: number, bytes = 0): void {
     const turn = this.services.turn;
     if (!turn.acksWait) {
-      this.send({ type: kind, packetId });
+      this.sendAck(kind, packetId);
       return;
     }
     turn.holdAck(this, kind, packetId, bytes);
@@ -295,7 +295,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
 
   releaseAck(kind: HeldAck, packetId: number): void {
     this.ackLeft();
-    if (this.state === 'connected') this.send({ type: kind, packetId });
+    if (this.state === 'connected') this.sendAck(kind, packetId);
   }
 
   /** One held acknowledgement left (sent or refused): read again once half of the limit's worth left. */
@@ -314,7 +314,7 @@ export class Connection extends ConnectionBits implements ProtocolPeer, TurnTarg
     if (this.state !== 'connected') return;
     if (kind === 'pubcomp' || kind === 'pubrel') {
       // The state changed in memory; its record follows when the store commits again.
-      this.send({ type: kind, packetId });
+      this.sendAck(kind, packetId);
     } else if (this.protocolVersion === 5) {
       this.send({ type: kind, packetId, reasonCode: ReasonCode.QuotaExceeded });
     } else {

@@ -18,12 +18,21 @@ export function appendShortAck(writer: OutboundWriter, packet: Packet, protocolV
   )
     return false;
   const packetId = packet.packetId;
-  if ((packetId & 0xffff) !== packetId || packetId === 0) return false;
   // v5 may drop the reason code and property length when the reason is Success and there are no
   // properties (3.4.2.1); v3 acknowledgements are always this form.
   if (protocolVersion === 5 && ((packet.reasonCode ?? 0) !== 0 || packet.properties !== undefined))
     return false;
-  writer.appendAck(ACK_FIRST_BYTE[packet.type], packetId);
+  return appendSuccessAck(writer, packet.type, packetId);
+}
+
+/** A Success acknowledgement in its 4-byte form (false: a packet id it cannot carry). */
+export function appendSuccessAck(
+  writer: OutboundWriter,
+  kind: keyof typeof ACK_FIRST_BYTE,
+  packetId: number,
+): boolean {
+  if ((packetId & 0xffff) !== packetId || packetId === 0) return false;
+  writer.appendAck(ACK_FIRST_BYTE[kind], packetId);
   return true;
 }
 

@@ -53,7 +53,5 @@ export interface ProtocolPeer extends ClientInfo, SessionLink {
   acknowledge(kind: HeldAck, packetId: number, bytes?: number): void;
   /** The client sent DISCONNECT with this reason code: close, reporting it to the hooks. */
   closeByClient(reasonCode: number): void;
-  /** CONNACK was sent: count the client, tell the hooks, resume the session's flows. */
-  established(session: Session, sessionPresent: boolean): void;
   close(): void;
 }

@@ -294,7 +294,9 @@ export class Session {
 
   /** A session the store keeps: it may outlive its connection. Inline sessions are never stored. */
   get persistent(): boolean {
-    return this.expiryInterval > 0 && !this.inline;
+    // `expiry` itself, not `expiryInterval`: 0xFFFFFFFF (never expires) read unsigned is no small integer,
+    // and every read of it would allocate a number.
+    return this.expiry !== 0 && !this.inline;
   }
 
   get queuedCount(): number {

@@ -5,7 +5,7 @@
  */
 import type { ChangeArray } from './sqlite-changes.js';
 import { OP } from './sqlite-ops.js';
-import { type Tracked, TrackedInbound } from './sqlite-tracked.js';
+import type { Tracked, TrackedInbound } from './sqlite-tracked.js';
 
 /** Where the store's changes stand: up to which position they are in the log, and in the tables. */
 export interface ChangesProgress {
@@ -28,32 +28,30 @@ export class InboundIds {
   }
 
   add(clientId: string, packetId: number): void {
-    const session = this.tracked.session(clientId);
-    session.inbound ??= new Map();
-    if (session.inbound.has(packetId)) return;
+    const tracked = this.tracked;
+    const session = tracked.session(clientId);
+    if (tracked.findInbound(session, packetId) !== undefined) return;
     const id = this.nextId++;
-    session.inbound.set(packetId, new TrackedInbound(id, this.changes.next));
+    tracked.addInbound(session, id, packetId, this.changes.next);
     this.changes.put2(OP.addInbound, id);
     this.changes.put2(clientId, packetId);
   }
 
   delete(clientId: string, packetId: number): void {
-    const ids = this.tracked.sessions.get(clientId)?.inbound;
-    const row = ids?.get(packetId);
-    if (ids === undefined || row === undefined) return;
-    ids.delete(packetId);
-    this.release(row);
+    const session = this.tracked.sessions.get(clientId);
+    const row = session === undefined ? undefined : this.tracked.findInbound(session, packetId);
+    if (row !== undefined) this.release(row);
   }
 
   /** The session went: all of its ids. */
   deleteSession(clientId: string): void {
-    const ids = this.tracked.sessions.get(clientId)?.inbound;
-    if (ids === undefined) return;
-    for (const row of ids.values()) this.release(row);
-    ids.clear();
+    const session = this.tracked.sessions.get(clientId);
+    if (session === undefined) return;
+    for (const row of session.inbound()) this.release(row);
   }
 
   private release(row: TrackedInbound): void {
+    this.tracked.removeInbound(row);
     const at = row.at;
     if (at >= this.progress.tablesUpTo) {
       this.changes.skip(at, OP.skip3, 3);

@@ -10,7 +10,7 @@ import type {
 import type { ProtocolVersionNumber, QoS } from '../packets/types.js';
 import { decodeWill, type MessageRow, messageFromRow } from './sqlite-codec.js';
 import { STATE_NAME } from './sqlite-schema.js';
-import { IN_TABLES, Tracked, TrackedInbound, TrackedMessage } from './sqlite-tracked.js';
+import { IN_TABLES, Tracked, TrackedMessage } from './sqlite-tracked.js';
 
 export interface LoadedStore {
   readonly state: StoredState;
@@ -158,9 +158,8 @@ export function loadState(db: Database.Database): LoadedStore {
     const session = sessions.get(row.client_id);
     if (session === undefined) continue;
     const owner = tracked.session(row.client_id);
-    owner.inbound ??= new Map();
-    if (owner.inbound.has(row.packet_id)) continue;
-    owner.inbound.set(row.packet_id, new TrackedInbound(row.id, IN_TABLES));
+    if (tracked.findInbound(owner, row.packet_id) !== undefined) continue;
+    tracked.addInbound(owner, row.id, row.packet_id, IN_TABLES);
     session.inboundQos2.push(row.packet_id);
   }
   const retained: Message[] = [];

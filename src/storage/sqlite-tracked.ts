@@ -1,10 +1,12 @@
 /**
  * What the SQLite store knows of the rows it keeps per session, as records rather than map entries: each
  * delivery is one record, found by its key (seq, unique in the broker) and linked into its session's list;
- * a shared message row and an inbound QoS 2 id are one record each. A record holds the position of the
- * change that saved its row (`at`): while that change is not in the tables yet, undoing it drops the change
- * (`sqlite.ts`) instead of writing a deletion. One lookup finds everything an acknowledgement needs.
+ * an inbound QoS 2 id likewise, by its session's number and packet id; a shared message row is one record.
+ * A record holds the position of the change that saved its row (`at`): while that change is not in the
+ * tables yet, undoing it drops the change (`sqlite.ts`) instead of writing a deletion. One lookup finds
+ * everything an acknowledgement needs, in tables that allocate nothing as keys come and go (`int-table.ts`).
  */
+import { IntTable } from './int-table.js';
 
 /** The `at` of a row read from the tables at open. */
 export const IN_TABLES = -1;
@@ -35,8 +37,14 @@ export class TrackedDelivery {
 
 /** An inbound QoS 2 packet id awaiting PUBREL: its row. */
 export class TrackedInbound {
+  prev: TrackedInbound | undefined = undefined;
+  next: TrackedInbound | undefined = undefined;
+
   constructor(
+    /** The row's id. */
     readonly id: number,
+    readonly packetId: number,
+    readonly session: TrackedSession,
     public at: number,
   ) {}
 }
@@ -48,10 +56,14 @@ export class TrackedInbound {
 export class TrackedSession {
   /** Its deliveries, most recent first. */
   head: TrackedDelivery | undefined = undefined;
-  /** Its inbound QoS 2 ids: packet id -> row. */
-  inbound: Map<number, TrackedInbound> | undefined = undefined;
+  /** Its inbound QoS 2 ids, most recent first. */
+  inboundHead: TrackedInbound | undefined = undefined;
 
-  constructor(readonly clientId: string) {}
+  constructor(
+    readonly clientId: string,
+    /** Unique among the store's sessions: its inbound ids' keys are made of it. */
+    readonly number: number,
+  ) {}
 
   link(d: TrackedDelivery): void {
     d.next = this.head;
@@ -67,6 +79,20 @@ export class TrackedSession {
     d.next = undefined;
   }
 
+  linkInbound(r: TrackedInbound): void {
+    r.next = this.inboundHead;
+    if (this.inboundHead !== undefined) this.inboundHead.prev = r;
+    this.inboundHead = r;
+  }
+
+  unlinkInbound(r: TrackedInbound): void {
+    if (r.prev !== undefined) r.prev.next = r.next;
+    else this.inboundHead = r.next;
+    if (r.next !== undefined) r.next.prev = r.prev;
+    r.prev = undefined;
+    r.next = undefined;
+  }
+
   /** Its deliveries, safe to unlink while iterating. */
   *deliveries(): Generator<TrackedDelivery> {
     for (let d = this.head; d !== undefined; ) {
@@ -75,20 +101,49 @@ export class TrackedSession {
       d = next;
     }
   }
+
+  /** Its inbound ids, safe to unlink while iterating. */
+  *inbound(): Generator<TrackedInbound> {
+    for (let r = this.inboundHead; r !== undefined; ) {
+      const next = r.next;
+      yield r;
+      r = next;
+    }
+  }
 }
 
-/** The records of a store: sessions by client id, deliveries by key. */
+/** Packet ids are below this: an inbound id's key is its session's number times it, plus the packet id. */
+const PACKET_IDS = 65536;
+
+/** The records of a store: sessions by client id, deliveries by key, inbound ids by session and packet id. */
 export class Tracked {
   readonly sessions = new Map<string, TrackedSession>();
-  readonly deliveries = new Map<number, TrackedDelivery>();
+  readonly deliveries = new IntTable<TrackedDelivery>();
+  private readonly inbound = new IntTable<TrackedInbound>();
+  private nextSession = 0;
 
   session(clientId: string): TrackedSession {
     let session = this.sessions.get(clientId);
     if (session === undefined) {
-      session = new TrackedSession(clientId);
+      session = new TrackedSession(clientId, this.nextSession++);
       this.sessions.set(clientId, session);
     }
     return session;
+  }
+
+  findInbound(session: TrackedSession, packetId: number): TrackedInbound | undefined {
+    return this.inbound.get(session.number * PACKET_IDS + packetId);
+  }
+
+  addInbound(session: TrackedSession, id: number, packetId: number, at: number): void {
+    const r = new TrackedInbound(id, packetId, session, at);
+    session.linkInbound(r);
+    this.inbound.set(session.number * PACKET_IDS + packetId, r);
+  }
+
+  removeInbound(r: TrackedInbound): void {
+    this.inbound.delete(r.session.number * PACKET_IDS + r.packetId);
+    r.session.unlinkInbound(r);
   }
 
   addDelivery(

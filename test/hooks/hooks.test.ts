@@ -91,6 +91,50 @@ describe('hooks', () => {
     assert.equal(got[1]?.payload, 'now');
   });
 
+  it('ACL with several hooks: asked in order, sync and async, the first yes stops the asking', async () => {
+    const asked: string[] = [];
+    await broker.addHook({
+      onAclCheck: (_client, topic, access) => {
+        if (access === 'write') asked.push(`sync:${topic}`);
+        return access === 'read' || topic === 'by-sync';
+      },
+    });
+    await broker.addHook({
+      onAclCheck: async (_client, topic, access) => {
+        if (access === 'write') asked.push(`async:${topic}`);
+        return topic === 'by-async';
+      },
+    });
+    await broker.addHook({
+      onAclCheck: (_client, topic, access) => {
+        if (access === 'write') asked.push(`last:${topic}`);
+        return topic === 'by-last';
+      },
+    });
+    const sub = await connect('acl3-sub', { protocolVersion: 5 });
+    const got = collect(sub);
+    await sub.subscribeAsync('#', { qos: 1 });
+    const pub = await connect('acl3-pub', { protocolVersion: 5 });
+    for (const topic of ['by-sync', 'by-async', 'by-last']) await pub.publishAsync(topic, topic, { qos: 1 });
+    await assert.rejects(pub.publishAsync('nobody', 'no', { qos: 1 }), /135|Not authorized/i);
+    await waitFor(() => got.length === 3, 'the three allowed publishes');
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      ['by-sync', 'by-async', 'by-last'],
+    );
+    assert.deepEqual(asked, [
+      'sync:by-sync',
+      'sync:by-async',
+      'async:by-async',
+      'sync:by-last',
+      'async:by-last',
+      'last:by-last',
+      'sync:nobody',
+      'async:nobody',
+      'last:nobody',
+    ]);
+  });
+
   it('onPublish chains modifications and stops at the first reject with its reason code', async () => {
     const seen: string[] = [];
     await broker.addHook({
