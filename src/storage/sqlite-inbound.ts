@@ -47,7 +47,7 @@ export class InboundIds {
   deleteSession(clientId: string): void {
     const session = this.tracked.sessions.get(clientId);
     if (session === undefined) return;
-    for (const row of session.inbound()) this.release(row);
+    for (const row of session.inbound.items()) this.release(row);
   }
 
   private release(row: TrackedInbound): void {

@@ -21,32 +21,64 @@ export class TrackedMessage {
   ) {}
 }
 
-/** A delivery saved and not deleted yet. */
-export class TrackedDelivery {
-  prev: TrackedDelivery | undefined = undefined;
-  next: TrackedDelivery | undefined = undefined;
+/** A record in its session's list. */
+abstract class Linked<T> {
+  prev: T | undefined = undefined;
+  next: T | undefined = undefined;
+}
 
+/** A session's records of one kind, most recent first: linked through the records themselves. */
+export class RecordList<T extends Linked<T>> {
+  private head: T | undefined = undefined;
+
+  link(item: T): void {
+    item.next = this.head;
+    if (this.head !== undefined) this.head.prev = item;
+    this.head = item;
+  }
+
+  unlink(item: T): void {
+    if (item.prev !== undefined) item.prev.next = item.next;
+    else this.head = item.next;
+    if (item.next !== undefined) item.next.prev = item.prev;
+    item.prev = undefined;
+    item.next = undefined;
+  }
+
+  /** Every record, safe to unlink while iterating. */
+  *items(): Generator<T> {
+    for (let item = this.head; item !== undefined; ) {
+      const next: T | undefined = item.next;
+      yield item;
+      item = next;
+    }
+  }
+}
+
+/** A delivery saved and not deleted yet. */
+export class TrackedDelivery extends Linked<TrackedDelivery> {
   constructor(
     readonly seq: number,
     readonly session: TrackedSession,
     /** Its message row; undefined when the delivery carries its message. */
     readonly message: TrackedMessage | undefined,
     public at: number,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /** An inbound QoS 2 packet id awaiting PUBREL: its row. */
-export class TrackedInbound {
-  prev: TrackedInbound | undefined = undefined;
-  next: TrackedInbound | undefined = undefined;
-
+export class TrackedInbound extends Linked<TrackedInbound> {
   constructor(
     /** The row's id. */
     readonly id: number,
     readonly packetId: number,
     readonly session: TrackedSession,
     public at: number,
-  ) {}
+  ) {
+    super();
+  }
 }
 
 /**
@@ -54,62 +86,14 @@ export class TrackedInbound {
  * that empties and fills again with every message (one in flight) allocates nothing for it.
  */
 export class TrackedSession {
-  /** Its deliveries, most recent first. */
-  head: TrackedDelivery | undefined = undefined;
-  /** Its inbound QoS 2 ids, most recent first. */
-  inboundHead: TrackedInbound | undefined = undefined;
+  readonly deliveries = new RecordList<TrackedDelivery>();
+  readonly inbound = new RecordList<TrackedInbound>();
 
   constructor(
     readonly clientId: string,
     /** Unique among the store's sessions: its inbound ids' keys are made of it. */
     readonly number: number,
   ) {}
-
-  link(d: TrackedDelivery): void {
-    d.next = this.head;
-    if (this.head !== undefined) this.head.prev = d;
-    this.head = d;
-  }
-
-  unlink(d: TrackedDelivery): void {
-    if (d.prev !== undefined) d.prev.next = d.next;
-    else this.head = d.next;
-    if (d.next !== undefined) d.next.prev = d.prev;
-    d.prev = undefined;
-    d.next = undefined;
-  }
-
-  linkInbound(r: TrackedInbound): void {
-    r.next = this.inboundHead;
-    if (this.inboundHead !== undefined) this.inboundHead.prev = r;
-    this.inboundHead = r;
-  }
-
-  unlinkInbound(r: TrackedInbound): void {
-    if (r.prev !== undefined) r.prev.next = r.next;
-    else this.inboundHead = r.next;
-    if (r.next !== undefined) r.next.prev = r.prev;
-    r.prev = undefined;
-    r.next = undefined;
-  }
-
-  /** Its deliveries, safe to unlink while iterating. */
-  *deliveries(): Generator<TrackedDelivery> {
-    for (let d = this.head; d !== undefined; ) {
-      const next = d.next;
-      yield d;
-      d = next;
-    }
-  }
-
-  /** Its inbound ids, safe to unlink while iterating. */
-  *inbound(): Generator<TrackedInbound> {
-    for (let r = this.inboundHead; r !== undefined; ) {
-      const next = r.next;
-      yield r;
-      r = next;
-    }
-  }
 }
 
 /** Packet ids are below this: an inbound id's key is its session's number times it, plus the packet id. */
@@ -137,13 +121,13 @@ export class Tracked {
 
   addInbound(session: TrackedSession, id: number, packetId: number, at: number): void {
     const r = new TrackedInbound(id, packetId, session, at);
-    session.linkInbound(r);
+    session.inbound.link(r);
     this.inbound.set(session.number * PACKET_IDS + packetId, r);
   }
 
   removeInbound(r: TrackedInbound): void {
     this.inbound.delete(r.session.number * PACKET_IDS + r.packetId);
-    r.session.unlinkInbound(r);
+    r.session.inbound.unlink(r);
   }
 
   addDelivery(
@@ -154,13 +138,13 @@ export class Tracked {
   ): TrackedDelivery {
     const session = this.session(clientId);
     const d = new TrackedDelivery(seq, session, message, at);
-    session.link(d);
+    session.deliveries.link(d);
     this.deliveries.set(seq, d);
     return d;
   }
 
   removeDelivery(d: TrackedDelivery): void {
     this.deliveries.delete(d.seq);
-    d.session.unlink(d);
+    d.session.deliveries.unlink(d);
   }
 }

@@ -153,7 +153,7 @@ export class SqliteStore implements SessionStore {
   deleteSession(clientId: string): void {
     const session = this.tracked.sessions.get(clientId);
     if (session !== undefined) {
-      for (const d of session.deliveries()) this.drop(d);
+      for (const d of session.deliveries.items()) this.drop(d);
       this.inbound.deleteSession(clientId);
       this.tracked.sessions.delete(clientId);
     }

@@ -171,6 +171,58 @@ describe('SQLite store', () => {
     assert.equal(count(dir, 'deliveries'), 0);
   });
 
+  test('deleting a session takes every delivery and inbound id of it, in the tables or not yet, and no other', async () => {
+    const dir = freshDir();
+    const store = new SqliteStore(dir);
+    await store.open();
+    const message = createMessage('t', Buffer.from('m'), 2, false, undefined, undefined, Date.now());
+    const delivery = (seq: number) => ({
+      seq,
+      message,
+      qos: 2 as const,
+      retain: false,
+      subscriptionIds: undefined,
+      packetId: seq,
+      state: 'publish' as const,
+    });
+    for (const id of ['a', 'b']) store.saveSession(session(id));
+    // In the tables after a reopen: three deliveries and two inbound ids of 'a', one of each of 'b'.
+    for (const seq of [1, 2, 3]) store.saveDelivery('a', delivery(seq));
+    store.saveDelivery('b', delivery(4));
+    store.addInboundQos2('a', 10);
+    store.addInboundQos2('a', 11);
+    store.addInboundQos2('b', 10);
+    store.commit();
+    await store.close();
+    const again = new SqliteStore(dir);
+    await again.open();
+    // Not in the tables yet: one more of each for 'a', a delivery in the middle acknowledged first.
+    again.saveDelivery('a', delivery(5));
+    again.addInboundQos2('a', 12);
+    again.deleteDelivery('a', 2);
+    again.deleteSession('a');
+    await again.close();
+    const db = new Database(join(dir, DATABASE_FILE), { readonly: true });
+    try {
+      const rows = (sql: string): unknown[] => db.prepare(sql).all();
+      assert.deepEqual(rows('SELECT client_id, seq FROM deliveries'), [{ client_id: 'b', seq: 4 }]);
+      assert.deepEqual(rows('SELECT client_id, packet_id FROM inbound_qos2'), [
+        { client_id: 'b', packet_id: 10 },
+      ]);
+      assert.deepEqual(rows('SELECT client_id FROM sessions'), [{ client_id: 'b' }]);
+    } finally {
+      db.close();
+    }
+    // Read back at the next open: only 'b', with its delivery and inbound id.
+    const third = new SqliteStore(dir);
+    const loaded = collect(await third.open());
+    assert.deepEqual(
+      loaded.sessions.map((s) => [s.session.clientId, s.deliveries.map((d) => d.seq), s.inboundQos2]),
+      [['b', [4], [10]]],
+    );
+    await third.close();
+  });
+
   test('a delivery saved and acknowledged within one batch is never written; a state change patches its save', async () => {
     const dir = freshDir();
     const store = new SqliteStore(dir);
