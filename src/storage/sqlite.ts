@@ -18,7 +18,7 @@ import type {
 import { DEFAULT_MIN_FREE_BYTES, type DiskWatch, watchDatabaseDisk } from './disk-watch.js';
 import { ChangeArray } from './sqlite-changes.js';
 import { encodeWill } from './sqlite-codec.js';
-import { type ChangesProgress, InboundIds } from './sqlite-inbound.js';
+import { InboundIds } from './sqlite-inbound.js';
 import { LogEncoder } from './sqlite-log.js';
 import {
   databaseBytes,
@@ -72,7 +72,7 @@ export class SqliteStore implements SessionStore {
    * Changes up to `logged` (a position) are in the log, and those up to `tablesUpTo` in the tables (the
    * array may still hold some of them: after a failed write, until the next one succeeds).
    */
-  private readonly progress: { logged: number; tablesUpTo: number } & ChangesProgress = {
+  private readonly progress: { logged: number; tablesUpTo: number } = {
     logged: 0,
     tablesUpTo: 0,
   };
@@ -87,10 +87,10 @@ export class SqliteStore implements SessionStore {
   /** performance.now() before which the tables are not tried again after a failure. */
   private tablesRetryAt = 0;
   /**
-   * The message of the last delivery saved since the last commit, and undefined when that delivery carries
-   * it (a next delivery of it makes the row) or its row. A message's deliveries come one after the other
-   * (the router hands it to every session at once); one delivered again later, or after the commit (a
-   * retained one, to a new subscription), is saved again.
+   * The message of the last delivery saved since the last commit, and (`lastRow`) its row, or undefined
+   * while that delivery carries it (a next delivery of it makes the row). A message's deliveries come one
+   * after the other (the router hands it to every session at once); one delivered again later, or after
+   * the commit (a retained one, to a new subscription), is saved again.
    */
   private lastMessage: Message | undefined;
   private lastRow: TrackedMessage | undefined;
