@@ -3,8 +3,9 @@
  * mode with `synchronous` set explicitly, the schema made or migrated, an integrity check; every failure a
  * StorageOpenError naming the directory or file.
  */
-import { mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from './sqlite-schema.js';
 
@@ -49,6 +50,23 @@ function loadSqlite(): typeof Database {
   }
 }
 
+/**
+ * Make `dir` and the directories above it that are missing, one `mkdir` each. Not `mkdirSync`'s
+ * `recursive`: under a pseudo-filesystem whose mkdir fails with ENOENT though the parent exists (`/proc`),
+ * Node's recursive mkdir retries forever and the broker hung instead of saying so.
+ */
+function makeDirectory(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirectory(parent);
+  try {
+    mkdirSync(dir);
+  } catch (err) {
+    // Made meanwhile by another process: as good as made here.
+    if (!existsSync(dir)) throw err;
+  }
+}
+
 /** Open (or make) the database file of a data directory, ready for the store; the caller closes it. */
 export function openDatabase(
   dir: string,
@@ -57,7 +75,7 @@ export function openDatabase(
 ): Database.Database {
   const where = dir;
   try {
-    mkdirSync(where, { recursive: true });
+    makeDirectory(where);
   } catch (err) {
     throw new StorageOpenError(`cannot create data directory ${where}: ${(err as Error).message}`, {
       cause: err,

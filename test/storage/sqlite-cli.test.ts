@@ -93,6 +93,11 @@ describe('starling broker and its data directory', () => {
     const unusable = await runCli(['broker', '--port', '0', '--data', join(parent, 'not-a-dir', 'data')]);
     assert.equal(unusable.code, 1);
     assert.match(unusable.stderr, /cannot create data directory .*not-a-dir\/data/);
+    // Under /proc, mkdir fails with ENOENT though the parent exists: Node's recursive mkdir retried that
+    // forever, and the broker hung instead of saying so.
+    const pseudo = await runCli(['broker', '--port', '0', '--data', '/proc/starling-data/x']);
+    assert.equal(pseudo.code, 1);
+    assert.match(pseudo.stderr, /cannot create data directory \/proc\/starling-data\/x: ENOENT/);
   });
 
   test('bad persistence flags and settings are usage errors', async () => {
